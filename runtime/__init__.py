@@ -1,0 +1,54 @@
+"""What generated derivative code imports at run time: tapes and small helpers.
+
+This package depends on NumPy and Numba only, never on the sourcead compiler, so modules
+generated ahead of time run where the compiler is not installed. Every helper is a Numba
+function that also runs as plain Python (``compile=False`` runs generated code uncompiled).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["new_tape", "push", "pop", "trip_count", "zeros_like_adjoint"]
+
+_INITIAL_CAPACITY = 64
+
+
+@numba.njit(cache=True)
+def new_tape(dtype):
+    """An empty tape for values of ``dtype``; ``push`` grows it as needed."""
+    return np.empty(_INITIAL_CAPACITY, dtype=dtype)
+
+
+@numba.njit(cache=True, inline="always")
+def push(tape, top, value):
+    """Store ``value`` at ``tape[top]``, doubling the tape when full; returns (tape, top + 1)."""
+    if top == tape.shape[0]:
+        grown = np.empty(2 * tape.shape[0], dtype=tape.dtype)
+        grown[:top] = tape[:top]
+        tape = grown
+    tape[top] = value
+    return tape, top + 1
+
+
+@numba.njit(cache=True, inline="always")
+def pop(tape, top):
+    """The value last pushed, and the new top: ``value, top = pop(tape, top)``."""
+    return tape[top - 1], top - 1
+
+
+@numba.njit(cache=True)
+def trip_count(start, stop, step):
+    """The number of iterations of ``range(start, stop, step)``."""
+    if step > 0 and stop > start:
+        return (stop - start + step - 1) // step
+    if step < 0 and stop < start:
+        return (start - stop - step - 1) // (-step)
+    return 0
+
+
+@numba.njit(cache=True)
+def zeros_like_adjoint(value):
+    """A zero adjoint for ``value``: an array of zeros, or 0.0 for a scalar."""
+    return np.zeros_like(value)

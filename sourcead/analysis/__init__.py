@@ -1,0 +1,1 @@
+"""Analyses of a normalised function: types, activity, and what the backward sweep reads."""

@@ -1,0 +1,318 @@
+"""Kinds of values: which names hold bools, ints, floats, complex numbers or arrays.
+
+A small forward inference over the normalised subset, seeded with the argument types of a
+call. Numba infers the same types again when it compiles the generated code; this pass only
+needs to tell the transformation what is differentiable (float or complex), what is an
+array (and its number of dimensions), and which dtype a tape must have.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import gast
+import numpy as np
+
+_SCALAR_ORDER = ("bool", "int", "float", "complex")
+
+
+@dataclass(frozen=True)
+class Scalar:
+    kind: str  # one of _SCALAR_ORDER
+    dtype: str = ""  # NumPy dtype name of the value, e.g. "float64"
+
+    @property
+    def differentiable(self) -> bool:
+        return self.kind in ("float", "complex")
+
+
+@dataclass(frozen=True)
+class Array:
+    dtype: str  # NumPy dtype name
+    ndim: int
+
+    @property
+    def kind(self) -> str:
+        return _kind_of_dtype(np.dtype(self.dtype))
+
+    @property
+    def differentiable(self) -> bool:
+        return self.kind in ("float", "complex")
+
+
+@dataclass(frozen=True)
+class TupleType:
+    items: tuple
+
+    differentiable = False
+
+
+FLOAT = Scalar("float", "float64")
+INT = Scalar("int", "int64")
+BOOL = Scalar("bool", "bool")
+COMPLEX = Scalar("complex", "complex128")
+
+
+def _kind_of_dtype(dtype: np.dtype) -> str:
+    if dtype.kind == "b":
+        return "bool"
+    if dtype.kind in "iu":
+        return "int"
+    if dtype.kind == "f":
+        return "float"
+    if dtype.kind == "c":
+        return "complex"
+    return "other"
+
+
+def type_of_value(value):
+    """The type of a run-time argument, or None when sourcead does not handle it."""
+    if isinstance(value, bool | np.bool_):
+        return BOOL
+    if isinstance(value, numbers.Integral):
+        return INT
+    if isinstance(value, np.floating):
+        return Scalar("float", value.dtype.name)
+    if isinstance(value, numbers.Real):
+        return FLOAT
+    if isinstance(value, np.complexfloating):
+        return Scalar("complex", value.dtype.name)
+    if isinstance(value, numbers.Complex):
+        return COMPLEX
+    if isinstance(value, np.ndarray):
+        if _kind_of_dtype(value.dtype) == "other":
+            return None
+        return Array(value.dtype.name, value.ndim)
+    if isinstance(value, tuple):
+        items = tuple(type_of_value(v) for v in value)
+        return None if None in items else TupleType(items)
+    return None
+
+
+def join(a, b):
+    """The type that holds values of both types (Numba's unification, for our subset)."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    if isinstance(a, Scalar) and isinstance(b, Scalar):
+        kind = max(a.kind, b.kind, key=_SCALAR_ORDER.index)
+        dtype = np.result_type(np.dtype(a.dtype), np.dtype(b.dtype)).name
+        return Scalar(kind, dtype)
+    if isinstance(a, Array) and isinstance(b, Array) and a.ndim == b.ndim:
+        return Array(np.result_type(np.dtype(a.dtype), np.dtype(b.dtype)).name, a.ndim)
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.items) == len(b.items):
+        return TupleType(tuple(join(x, y) for x, y in zip(a.items, b.items, strict=True)))
+    raise TypeMismatch(a, b)
+
+
+class TypeMismatch(Exception):
+    """A name holds values of incompatible types (for example a float and an array)."""
+
+
+def scalar_of_dtype(dtype: str) -> Scalar:
+    return Scalar(_kind_of_dtype(np.dtype(dtype)), dtype)
+
+
+def array_of(element: Scalar, ndim: int) -> Array:
+    return Array(element.dtype, ndim)
+
+
+def _scalar_result(a: Scalar, b: Scalar, op) -> Scalar:
+    kind = max(a.kind, b.kind, key=_SCALAR_ORDER.index)
+    if kind == "bool":
+        kind = "int"
+    if isinstance(op, gast.Div) and kind == "int":
+        kind = "float"
+    dtype = {"int": "int64", "float": "float64", "complex": "complex128"}[kind]
+    if kind == "float" and "float32" in (a.dtype, b.dtype) and "float64" not in (a.dtype, b.dtype):
+        dtype = "float32"
+    return Scalar(kind, dtype)
+
+
+def constant_type(value):
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, float):
+        return FLOAT
+    if isinstance(value, complex):
+        return COMPLEX
+    return None
+
+
+
+class TypeInference:
+    """Infers a type for every name of a normalised function, given its parameters' types.
+
+    ``callee_result(call_node, arg_types)`` gives the result type of a call of a user function.
+    Raises ``TypeProblem(node, message)`` for values sourcead cannot handle.
+    """
+
+    def __init__(self, node: gast.FunctionDef, param_types: dict, callee_result):
+        self.node = node
+        self.types: dict = dict(param_types)
+        self.callee_result = callee_result
+
+    def run(self) -> dict:
+        for _ in range(20):
+            before = dict(self.types)
+            self.block(self.node.body)
+            if before == self.types:
+                return self.types
+        return self.types
+
+    def bind(self, name: str, value_type, node) -> None:
+        if value_type is None:
+            return
+        try:
+            self.types[name] = join(self.types.get(name), value_type)
+        except TypeMismatch as exc:
+            raise TypeProblem(node, f"the name {name} holds both {exc.args[0]} and {exc.args[1]}")
+
+    def block(self, body) -> None:
+        for stmt in body:
+            if isinstance(stmt, gast.Assign):
+                value = self.expr(stmt.value)
+                target = stmt.targets[0]
+                if isinstance(target, gast.Name):
+                    self.bind(target.id, value, stmt)
+                elif isinstance(target, gast.Tuple):
+                    if isinstance(value, TupleType) and len(value.items) == len(target.elts):
+                        for element, item in zip(target.elts, value.items, strict=True):
+                            self.bind(element.id, item, stmt)
+                    elif value is not None:
+                        raise TypeProblem(stmt, "unpacking a value that is not a tuple of that length")
+            elif isinstance(stmt, gast.If):
+                self.block(stmt.body)
+                self.block(stmt.orelse)
+            elif isinstance(stmt, gast.For):
+                self.bind(stmt.target.id, INT, stmt)
+                self.block(stmt.body)
+            elif isinstance(stmt, gast.While):
+                self.block(stmt.body)
+            elif isinstance(stmt, gast.Expr):
+                self.expr(stmt.value)
+
+    def expr(self, node):
+        if isinstance(node, gast.Constant):
+            return constant_type(node.value)
+        if isinstance(node, gast.Name):
+            if node.id in self.types:
+                return self.types[node.id]
+            value = getattr(node, "global_value", None)
+            return constant_type(value) if not isinstance(value, np.generic) else type_of_value(value)
+        if isinstance(node, gast.Attribute):
+            base = self.expr(node.value) if isinstance(node.value, gast.Name) and node.value.id in self.types else None
+            if isinstance(base, Array):
+                if node.attr == "shape":
+                    return TupleType((INT,) * base.ndim)
+                return INT
+            value = getattr(node, "global_value", None)
+            return type_of_value(value) if value is not None else None
+        if isinstance(node, gast.BinOp):
+            left, right = self.expr(node.left), self.expr(node.right)
+            if left is None or right is None:
+                return None
+            if isinstance(left, Array) or isinstance(right, Array):
+                raise TypeProblem(node, "arithmetic on whole arrays (use element access a[i])")
+            if not isinstance(left, Scalar) or not isinstance(right, Scalar):
+                raise TypeProblem(node, "arithmetic on tuples")
+            return _scalar_result(left, right, node.op)
+        if isinstance(node, gast.UnaryOp):
+            operand = self.expr(node.operand)
+            if isinstance(node.op, gast.Not):
+                return BOOL
+            if isinstance(operand, Array):
+                raise TypeProblem(node, "arithmetic on whole arrays (use element access a[i])")
+            if operand == BOOL:
+                return INT
+            return operand
+        if isinstance(node, gast.BoolOp | gast.Compare):
+            for child in gast.iter_child_nodes(node):
+                if isinstance(child, gast.expr):
+                    if isinstance(self.expr(child), Array):
+                        raise TypeProblem(node, "comparison of whole arrays")
+            return BOOL
+        if isinstance(node, gast.Subscript):
+            base = self.expr(node.value)
+            count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
+            if isinstance(base, TupleType):
+                return INT
+            if isinstance(base, Array):
+                if count != base.ndim:
+                    raise TypeProblem(
+                        node,
+                        f"indexing a {base.ndim}-d array with {count} index(es): "
+                        "only full element indexing is supported",
+                    )
+                return scalar_of_dtype(base.dtype)
+            if base is None:
+                return None
+            raise TypeProblem(node, "indexing a value that is not an array")
+        if isinstance(node, gast.Tuple):
+            items = tuple(self.expr(e) for e in node.elts)
+            return None if None in items else TupleType(items)
+        if isinstance(node, gast.Call):
+            return self.call(node)
+        return None
+
+    def call(self, node: gast.Call):
+        callee = node.callee
+        args = [self.expr(a) for a in node.args]
+        if callee.kind == "copy":
+            return self.expr(node.func.value)
+        if callee.kind == "user":
+            if None in args:
+                return None
+            return self.callee_result(node, args)
+        target = callee.target
+        if callee.kind == "constructor":
+            dtype = "float64"
+            for keyword in node.keywords:
+                dtype = np.dtype(keyword.value.global_value).name
+            if target in (np.zeros_like, np.ones_like, np.empty_like):
+                base = args[0]
+                if not isinstance(base, Array):
+                    return None if base is None else FLOAT
+                return Array(dtype if node.keywords else base.dtype, base.ndim)
+            shape = args[0]
+            ndim = len(shape.items) if isinstance(shape, TupleType) else 1
+            return Array(dtype, ndim)
+        if any(isinstance(a, Array) for a in args):
+            raise TypeProblem(node, "a function of whole arrays (element access a[i] is supported)")
+        if callee.kind == "nondiff":
+            if target is range:
+                return None
+            if target is bool or target in (math.isnan, math.isinf, math.isfinite, np.isnan, np.isinf, np.isfinite):
+                return BOOL
+            if target in (np.floor, np.ceil, np.trunc, np.sign):
+                return args[0] if args and args[0] is not None else FLOAT
+            return INT
+        # a differentiable scalar function
+        known = [a for a in args if a is not None]
+        if target in (abs, min, max):
+            result = None
+            for a in known:
+                result = join(result, a)
+            return result
+        if any(isinstance(a, Scalar) and a.kind == "complex" for a in known):
+            return COMPLEX
+        if target is float:
+            return FLOAT
+        if known and all(isinstance(a, Scalar) and a.dtype == "float32" for a in known):
+            if isinstance(target, np.ufunc):
+                return Scalar("float", "float32")
+        return FLOAT
+
+
+class TypeProblem(Exception):
+    """A value sourcead cannot differentiate; carries the node for the error's line."""
+
+    def __init__(self, node, message: str):
+        super().__init__(message)
+        self.node = node
+        self.message = message

@@ -1,0 +1,243 @@
+"""The public API: grad, value_and_grad, vjp and show."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+
+import numpy as np
+
+from .analysis.types import Array, Scalar, TupleType, type_of_value
+from .compile import load_module
+from .errors import SourceADError
+from .frontend import unwrap
+from .program import LoadedFunction, Program
+
+_LOADED: dict = {}  # user function -> LoadedFunction, shared by every derivative
+_LOCK = threading.Lock()
+
+
+def _load(fn) -> LoadedFunction:
+    with _LOCK:
+        if fn not in _LOADED:
+            _LOADED[fn] = LoadedFunction(fn)
+        return _LOADED[fn]
+
+
+class _Derivative:
+    """A generated derivative of ``fun``: transformed ahead of time, compiled per argument types."""
+
+    def __init__(self, fun, wrt, compile: bool, kind: str):
+        self.fun = unwrap(fun)
+        self.loaded = _load(self.fun)  # parses and checks now: errors come before any call
+        self.params = self.loaded.parsed.params
+        self.wrt_given = wrt
+        self.wrt_names = _wrt_names(wrt, self.params, self.loaded.parsed)
+        self.compile = compile
+        self.kind = kind
+        self._cache: dict = {}
+        self._last_source: str | None = None
+        functools.update_wrapper(self, self.fun)
+
+    # --- source ------------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The generated module: for the last call's argument types, or assumed ones before."""
+        if self._last_source is None:
+            self._last_source = self._build(self._assumed_types())[0]
+        return self._last_source
+
+    def _assumed_types(self) -> list:
+        """Before any call: arrays where the code indexes a parameter, floats elsewhere."""
+        from .analysis.types import FLOAT
+
+        indexed = {}
+        import gast
+
+        for node in gast.walk(self.loaded.normalized):
+            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
+                count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
+                indexed[node.value.id] = count
+        return [Array("float64", indexed[p]) if p in indexed else FLOAT for p in self.params]
+
+    # --- building ----------------------------------------------------------------------------
+    def _build(self, arg_types: list):
+        key = tuple(arg_types)
+        if key in self._cache:
+            return self._cache[key]
+        for p, t in zip(self.params, arg_types, strict=True):
+            if p in self.wrt_names and not getattr(t, "differentiable", False):
+                raise TypeError(
+                    f"cannot differentiate {self.loaded.parsed.name} with respect to {p}: "
+                    f"it is {_describe(t)}, not a float, complex number or float array"
+                )
+        program = Program(_LOADED)
+        name = program.adjoint(self.fun, list(arg_types), self.wrt_names, f"{self.loaded.parsed.name}_adjoint")
+        result_type = program.result_types[(self.fun, tuple(arg_types))]
+        title = f"Adjoint of {self.loaded.parsed.name} with respect to {', '.join(self.wrt_names)}."
+        source, namespace = program.module_source(title)
+        module = load_module(source, namespace, f"sourcead_generated.{self.loaded.parsed.name}", self.compile)
+        built = (source, module[name], result_type)
+        self._cache[key] = built
+        return built
+
+    def _prepare(self, args):
+        if len(args) < len(self.params):
+            defaults = self.fun.__defaults__ or ()
+            missing = len(self.params) - len(args)
+            if missing > len(defaults):
+                raise TypeError(f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}")
+            args = tuple(args) + tuple(defaults[len(defaults) - missing :])
+        if len(args) > len(self.params):
+            raise TypeError(f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}")
+        types = []
+        for p, a in zip(self.params, args, strict=True):
+            t = type_of_value(a)
+            if t is None:
+                raise TypeError(f"argument {p} of {self.loaded.parsed.name}: unsupported type {type(a).__name__}")
+            types.append(t)
+        args = tuple(float(a) if isinstance(a, np.floating) and a.dtype == np.float64 else a for a in args)
+        return args, types
+
+    def run(self, args, seeds=None):
+        """(value, gradients) for ``args``; ``seeds`` are the adjoints of the outputs."""
+        args, types = self._prepare(args)
+        source, function, result_type = self._build(types)
+        self._last_source = source
+        if seeds is None:
+            if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
+                raise ValueError(
+                    f"grad needs a function with a real scalar result; {self.loaded.parsed.name} "
+                    f"returns {_describe(result_type)}. Use sourcead.vjp for non-scalar results."
+                )
+            seeds = (1.0,)
+        return function(*args, *seeds)
+
+    @property
+    def __signature__(self):
+        return inspect.signature(self.fun)
+
+
+class GradientFunction(_Derivative):
+    """What ``grad`` returns: call it like the function to get the gradient."""
+
+    def __init__(self, fun, wrt, preserve_result: bool, compile: bool):
+        super().__init__(fun, wrt, compile, "grad")
+        self.preserve_result = preserve_result
+
+    def __call__(self, *args):
+        value, grads = self.run(args)
+        gradient = grads if isinstance(self.wrt_given, tuple) else grads[0]
+        return (value, gradient) if self.preserve_result else gradient
+
+    def __repr__(self) -> str:
+        return f"<sourcead gradient of {self.loaded.parsed.name} wrt {self.wrt_names}>"
+
+
+def grad(fun=None, wrt=0, *, preserve_result: bool = False, compile: bool = True):
+    """The gradient of a scalar-valued function, generated as source and compiled with Numba.
+
+    Args:
+        fun: the function to differentiate (a plain Python function or a Numba dispatcher).
+        wrt: the argument(s) to differentiate with respect to: an index or a name, or a tuple
+            of them, in which case a tuple of gradients is returned in the same order.
+        preserve_result: return ``(value, gradient)`` instead of the gradient alone.
+        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+
+    Returns:
+        A function taking the same arguments as ``fun``. Its ``.source`` holds the generated
+        module. Unsupported code raises ``SourceADError`` here, before any call.
+
+    Used as a decorator too: ``@grad`` or ``@grad(wrt=(0, 1))``.
+    """
+    if fun is None:
+        return lambda f: GradientFunction(f, wrt, preserve_result, compile)
+    return GradientFunction(fun, wrt, preserve_result, compile)
+
+
+def value_and_grad(fun=None, wrt=0, *, compile: bool = True):
+    """Like ``grad(fun, wrt, preserve_result=True)``: the function returns ``(value, gradient)``."""
+    return grad(fun, wrt, preserve_result=True, compile=compile)
+
+
+def vjp(fun, *args, wrt=0, compile: bool = True):
+    """The value of ``fun(*args)`` and its pullback (vector-Jacobian product).
+
+    Returns ``(value, pullback)``; ``pullback(cotangent)`` returns the gradient of
+    ``sum(cotangent * value)`` with respect to ``wrt`` (a tuple when ``wrt`` is a tuple).
+    The cotangent has the value's structure: a float, an array, or a tuple of them.
+    """
+    derivative = _Derivative(fun, wrt, compile, "vjp")
+    value, _ = derivative.run(args, seeds=_zero_seeds(derivative, args))
+
+    def pullback(cotangent):
+        seeds = tuple(cotangent) if isinstance(value, tuple) else (cotangent,)
+        seeds = tuple(np.asarray(s, dtype=np.result_type(s, 1.0)) if isinstance(s, np.ndarray) else float(s) if isinstance(s, int | float) else s for s in seeds)
+        _, grads = derivative.run(args, seeds=seeds)
+        return grads if isinstance(wrt, tuple) else grads[0]
+
+    pullback.source = derivative.source
+    return value, pullback
+
+
+def _zero_seeds(derivative: _Derivative, args) -> tuple:
+    prepared, types = derivative._prepare(args)
+    _, _, result_type = derivative._build(types)
+    items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
+    seeds = []
+    for item in items:
+        if isinstance(item, Array):
+            seeds.append(None)  # filled below, once the shape is known
+        else:
+            seeds.append(0.0)
+    if None in seeds:
+        value = derivative.fun(*prepared)
+        values = value if isinstance(value, tuple) else (value,)
+        seeds = [np.zeros_like(v, dtype=np.result_type(v, 1.0)) if s is None else s for s, v in zip(seeds, values, strict=True)]
+    return tuple(seeds)
+
+
+def show(fun) -> None:
+    """Print the generated source of a derivative made by sourcead."""
+    source = getattr(fun, "source", None)
+    if source is None:
+        raise TypeError(f"{fun!r} was not made by sourcead (it has no .source)")
+    print(source)
+
+
+def _wrt_names(wrt, params: list[str], parsed) -> list[str]:
+    items = wrt if isinstance(wrt, tuple) else (wrt,)
+    if not items:
+        raise SourceADError("wrt is empty: name at least one argument", parsed.filename, parsed.node.lineno)
+    names = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise SourceADError(f"wrt must hold argument indices or names, not {item!r}", parsed.filename, parsed.node.lineno)
+        if isinstance(item, int):
+            if not -len(params) <= item < len(params):
+                raise SourceADError(
+                    f"wrt={item} is out of range: {parsed.name} has {len(params)} argument(s)",
+                    parsed.filename,
+                    parsed.node.lineno,
+                )
+            names.append(params[item])
+        else:
+            if item not in params:
+                raise SourceADError(
+                    f"wrt names {item!r}, which is not an argument of {parsed.name} ({', '.join(params)})",
+                    parsed.filename,
+                    parsed.node.lineno,
+                )
+            names.append(item)
+    return names
+
+
+def _describe(t) -> str:
+    if isinstance(t, Scalar):
+        return {"bool": "a bool", "int": "an int", "float": "a float", "complex": "a complex number"}[t.kind]
+    if isinstance(t, Array):
+        return f"a {t.ndim}-d {t.dtype} array"
+    if isinstance(t, TupleType):
+        return "a tuple"
+    return "an unsupported value"

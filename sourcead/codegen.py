@@ -1,0 +1,32 @@
+"""Generated code as nested lists of lines, rendered with indentation."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import gast
+
+
+def src(node: gast.AST) -> str:
+    """Python source of a gast node, with only the parentheses it needs."""
+    return ast.unparse(gast.gast_to_ast(node))
+
+
+@dataclass
+class Block:
+    """A compound statement: its header line (``for i in range(n):``) and its body."""
+
+    header: str
+    body: list = field(default_factory=list)
+
+
+def render(lines: list, indent: int = 0) -> str:
+    out = []
+    for item in lines:
+        if isinstance(item, Block):
+            out.append("    " * indent + item.header)
+            out.append(render(item.body or ["pass"], indent + 1))
+        else:
+            out.append("    " * indent + item)
+    return "\n".join(out)

@@ -1,0 +1,122 @@
+"""Source retrieval and parsing: from a Python function object to a gast tree.
+
+Everything later in the pipeline works on the tree returned here, whose line numbers
+are those of the user's file, so errors can point at the user's own lines.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import textwrap
+import types
+from dataclasses import dataclass, field
+
+import gast
+
+from .errors import SourceADError
+
+
+@dataclass
+class ParsedFunction:
+    """A user function, parsed.
+
+    Attributes:
+        pyfunc: the Python function (a Numba dispatcher is unwrapped to its ``py_func``).
+        node: its ``gast.FunctionDef``, line numbers as in ``filename``, decorators removed.
+        filename: the file that holds its source.
+        namespace: closure variables first, then globals: what free names refer to.
+    """
+
+    pyfunc: types.FunctionType
+    node: gast.FunctionDef
+    filename: str
+    namespace: dict = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def params(self) -> list[str]:
+        return [arg.id for arg in self.node.args.args]
+
+    def error(self, message: str, node: gast.AST | None = None) -> SourceADError:
+        """A SourceADError at ``node``'s line of this function's file."""
+        lineno = getattr(node, "lineno", None) if node is not None else self.node.lineno
+        return SourceADError(message, self.filename, lineno)
+
+    def lookup(self, name: str):
+        """The object a free name refers to; raises KeyError when it is unbound."""
+        if name in self.namespace:
+            return self.namespace[name]
+        return getattr(builtins, name)
+
+
+def unwrap(fn):
+    """The plain Python function behind ``fn`` (Numba dispatchers keep it as ``py_func``)."""
+    py_func = getattr(fn, "py_func", None)
+    if isinstance(py_func, types.FunctionType):
+        return py_func
+    return fn
+
+
+def load_function(fn) -> ParsedFunction:
+    """Read ``fn``'s source and parse it; SourceADError when that is impossible."""
+    pyfunc = unwrap(fn)
+    if not isinstance(pyfunc, types.FunctionType):
+        raise SourceADError(
+            f"sourcead differentiates Python functions; got {type(fn).__name__} {fn!r}"
+        )
+    filename = inspect.getsourcefile(pyfunc) or pyfunc.__code__.co_filename
+    try:
+        lines, first_line = inspect.getsourcelines(pyfunc)
+    except (OSError, TypeError) as exc:
+        raise SourceADError(
+            f"the source of {pyfunc.__qualname__} cannot be read ({exc}); sourcead needs "
+            "functions defined in a file, not in an interactive session or through exec",
+            pyfunc.__code__.co_filename,
+            pyfunc.__code__.co_firstlineno,
+        ) from None
+    source = textwrap.dedent("".join(lines))
+    try:
+        module = gast.parse(source)
+    except SyntaxError as exc:
+        raise SourceADError(
+            f"cannot parse the source of {pyfunc.__qualname__}: {exc.msg}",
+            filename,
+            first_line + (exc.lineno or 1) - 1,
+        ) from None
+    node = module.body[0] if module.body else None
+    if not isinstance(node, gast.FunctionDef):
+        raise SourceADError(
+            f"{pyfunc.__qualname__} is not defined by a def statement (a lambda?); "
+            "sourcead needs a def",
+            filename,
+            first_line,
+        )
+    for child in gast.walk(node):
+        if hasattr(child, "lineno") and child.lineno is not None:
+            child.lineno += first_line - 1
+        if hasattr(child, "end_lineno") and child.end_lineno is not None:
+            child.end_lineno += first_line - 1
+    node.decorator_list = []
+    return ParsedFunction(pyfunc, node, filename, _namespace(pyfunc))
+
+
+def _namespace(pyfunc: types.FunctionType) -> dict:
+    namespace = dict(pyfunc.__globals__)
+    if pyfunc.__closure__:
+        for name, cell in zip(pyfunc.__code__.co_freevars, pyfunc.__closure__, strict=True):
+            try:
+                namespace[name] = cell.cell_contents
+            except ValueError:  # an empty cell: the name is not bound yet
+                pass
+    return namespace
+
+
+def source_of(node: gast.AST) -> str:
+    """Python source of a gast node (via the standard library's unparser)."""
+    import ast
+
+    return ast.unparse(gast.gast_to_ast(node))

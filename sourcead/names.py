@@ -1,0 +1,29 @@
+"""Fresh, readable names that never collide with the user's."""
+
+from __future__ import annotations
+
+import gast
+
+
+class NameGenerator:
+    """Hands out names like ``tmp``, ``tmp_1``, … that are not used anywhere in a tree."""
+
+    def __init__(self, tree: gast.AST | None = None):
+        self.used: set[str] = set()
+        if tree is not None:
+            self.reserve_from(tree)
+
+    def reserve_from(self, tree: gast.AST) -> None:
+        for node in gast.walk(tree):
+            if isinstance(node, gast.Name):
+                self.used.add(node.id)
+            elif isinstance(node, gast.FunctionDef):
+                self.used.add(node.name)
+
+    def fresh(self, base: str) -> str:
+        name, counter = base, 0
+        while name in self.used:
+            counter += 1
+            name = f"{base}_{counter}"
+        self.used.add(name)
+        return name

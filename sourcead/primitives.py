@@ -1,0 +1,51 @@
+"""What a call in user code refers to: a rule-backed primitive, a user function, or neither."""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frontend import unwrap
+from .rules import ADJOINT_RULES, load_builtin_rules
+
+load_builtin_rules()
+
+#: Functions whose result does not depend differentiably on their arguments.
+NONDIFFERENTIABLE = {
+    len, int, bool, round, range,
+    math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
+    np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite,
+}  # fmt: skip
+
+#: Functions that make a new array; the array's adjoint starts at zero.
+ARRAY_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like}
+
+#: Methods of arrays that make a copy.
+COPY_METHODS = {"copy"}
+
+
+@dataclass(frozen=True)
+class Callee:
+    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor' or 'user'."""
+
+    kind: str
+    target: object
+
+
+def classify(obj) -> Callee | None:
+    """Classify a called object, or None when sourcead does not know it."""
+    try:
+        if obj in ADJOINT_RULES:
+            return Callee("rule", obj)
+        if obj in NONDIFFERENTIABLE:
+            return Callee("nondiff", obj)
+        if obj in ARRAY_CONSTRUCTORS:
+            return Callee("constructor", obj)
+    except TypeError:  # unhashable objects are none of these
+        pass
+    if isinstance(unwrap(obj), types.FunctionType):
+        return Callee("user", unwrap(obj))
+    return None

@@ -1,0 +1,224 @@
+"""From a user function and argument types to one generated module of Python source.
+
+A ``Program`` loads each user function once (source, subset check, normalisation), infers
+types per specialisation, and generates an adjoint function for the entry point and for
+every user function it calls (each specialised to which arguments carry derivatives). The
+result is one module: imports, the globals the code reads, the primal functions of the
+callees, and the adjoint functions.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import numbers
+import textwrap
+import types as pytypes
+
+import gast
+
+from .analysis.types import Array, TupleType, TypeInference, TypeProblem
+from .errors import SourceADError
+from .frontend import ParsedFunction, load_function
+from .normalize import normalize
+from .reverse import AdjointGenerator
+from .subset import check_subset
+
+RUNTIME_NAMES = ("new_tape", "pop", "push", "trip_count")
+
+
+class LoadedFunction:
+    """A user function after the checks and normalisation that need no argument types."""
+
+    def __init__(self, fn):
+        self.parsed: ParsedFunction = load_function(fn)
+        check_subset(self.parsed)
+        self.normalized = normalize(self.parsed)
+        self.callees = [
+            n.callee.target
+            for n in gast.walk(self.parsed.node)
+            if isinstance(n, gast.Call) and getattr(n, "callee", None) is not None and n.callee.kind == "user"
+        ]
+        self._check_no_argument_writes()
+
+    def _check_no_argument_writes(self) -> None:
+        self.written_params = set()
+        params = set(self.parsed.params)
+        for node in gast.walk(self.normalized):
+            if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store):
+                if isinstance(node.value, gast.Name) and node.value.id in params:
+                    self.written_params.add(node.value.id)
+
+
+class Program:
+    """The generated module for one entry function, argument types and ``wrt``."""
+
+    def __init__(self, loaded: dict):
+        self.loaded = loaded  # pyfunc -> LoadedFunction, shared across Programs
+        self.functions: list[str] = []  # generated adjoint sources, callees first
+        self.adjoint_names: dict = {}
+        self.result_types: dict = {}
+        self.primals: list = []
+        self.in_progress: list = []
+        self.used_names: set[str] = set()
+
+    def load(self, fn) -> LoadedFunction:
+        if fn not in self.loaded:
+            self.loaded[fn] = LoadedFunction(fn)
+        return self.loaded[fn]
+
+    # --- types -------------------------------------------------------------------------
+    def infer(self, loaded: LoadedFunction, arg_types: list) -> dict:
+        params = loaded.parsed.params
+        if len(arg_types) != len(params):
+            raise TypeError(f"{loaded.parsed.name}() takes {len(params)} arguments, got {len(arg_types)}")
+        key = (loaded.parsed.pyfunc, tuple(arg_types))
+        if key in self.in_progress:
+            raise loaded.parsed.error("recursive functions are not supported", loaded.parsed.node)
+        self.in_progress.append(key)
+        try:
+            inference = TypeInference(loaded.normalized, dict(zip(params, arg_types, strict=True)), self._callee_result(loaded))
+            types = inference.run()
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        finally:
+            self.in_progress.pop()
+        returned = loaded.normalized.body[-1].value
+        result = types.get(returned.id) if isinstance(returned, gast.Name) else TupleType(
+            tuple(types.get(e.id) for e in returned.elts)
+        )
+        self.result_types[key] = result
+        return types
+
+    def _callee_result(self, caller: LoadedFunction):
+        def result(call_node, arg_types):
+            callee = self.load(call_node.callee.target)
+            if len(arg_types) != len(callee.parsed.params):
+                raise TypeProblem(call_node, f"{callee.parsed.name}() takes {len(callee.parsed.params)} arguments, got {len(arg_types)}")
+            if callee.written_params:
+                raise TypeProblem(
+                    call_node,
+                    f"{callee.parsed.name}() writes into its array argument(s) "
+                    f"{', '.join(sorted(callee.written_params))}; called functions must not modify their arguments",
+                )
+            key = (callee.parsed.pyfunc, tuple(arg_types))
+            if key not in self.result_types:
+                try:
+                    self.infer(callee, list(arg_types))
+                except SourceADError as exc:
+                    if exc.lineno is None:
+                        raise caller.parsed.error(exc.message, call_node) from None
+                    raise
+            return self.result_types[key]
+
+        return result
+
+    # --- generation ----------------------------------------------------------------------
+    def adjoint(self, fn, arg_types: list, wrt: list[str], function_name: str | None = None) -> str:
+        """Generate (once) the adjoint of ``fn`` for these types and ``wrt``; its name."""
+        loaded = self.load(fn)
+        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt))
+        if key in self.adjoint_names:
+            return self.adjoint_names[key]
+        types = self.infer(loaded, arg_types)
+        name = self._fresh(function_name or f"{loaded.parsed.name}_adjoint")
+        self.adjoint_names[key] = name
+        self._add_primal(loaded)
+        generator = AdjointGenerator(
+            loaded.parsed, loaded.normalized, types, wrt, name, self._callee_adjoint(loaded, types)
+        )
+        try:
+            self.functions.append(generator.generate())
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        return name
+
+    def _callee_adjoint(self, caller: LoadedFunction, caller_types: dict):
+        def adjoint_name(call_node, mask):
+            callee = self.load(call_node.callee.target)
+            arg_types = [_expression_type(a, caller_types) for a in call_node.args]
+            wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
+            return self.adjoint(callee.parsed.pyfunc, arg_types, wrt)
+
+        return adjoint_name
+
+    def _add_primal(self, loaded: LoadedFunction) -> None:
+        for callee in loaded.callees:
+            callee_loaded = self.load(callee)
+            if callee_loaded not in self.primals:
+                self.primals.append(callee_loaded)
+                self.used_names.add(callee_loaded.parsed.name)
+                self._add_primal(callee_loaded)
+
+    def _fresh(self, base: str) -> str:
+        name, counter = base, 0
+        while name in self.used_names:
+            counter += 1
+            name = f"{base}_{counter}"
+        self.used_names.add(name)
+        return name
+
+    # --- the module ----------------------------------------------------------------------------
+    def module_source(self, title: str) -> tuple[str, dict]:
+        """The generated module's source and the namespace it must run in."""
+        namespace: dict = {}
+        header = [
+            f'"""{title}\n\nGenerated by sourcead. Each function is compiled with numba.njit when\n'
+            'the module is loaded by sourcead; run uncompiled, it is plain Python and NumPy."""',
+            "",
+            "import math",
+            "",
+            "import numba",
+            "import numpy as np",
+            "",
+            f"from sourcead_runtime import {', '.join(RUNTIME_NAMES)}",
+        ]
+        extra_imports, constants = [], []
+        functions = [p.parsed for p in self.primals] + [l.parsed for l in self.loaded.values()]
+        seen = {"math", "np", "numba", *RUNTIME_NAMES}
+        for parsed in functions:
+            for node in gast.walk(parsed.node):
+                if not isinstance(node, gast.Name) or not hasattr(node, "global_value"):
+                    continue
+                value, ident = node.global_value, node.id
+                if ident in seen or ident in self.used_names:
+                    continue
+                seen.add(ident)
+                if isinstance(value, pytypes.ModuleType):
+                    extra_imports.append(f"import {value.__name__} as {ident}" if value.__name__ != ident else f"import {ident}")
+                elif isinstance(value, bool | numbers.Number) and not isinstance(value, complex):
+                    constants.append(f"{ident} = {value!r}")
+                elif ident not in vars(builtins) and getattr(value, "__module__", None):
+                    extra_imports.append(f"from {value.__module__} import {value.__name__} as {ident}")
+        body = header + extra_imports
+        if constants:
+            body += ["", *constants]
+        for primal in self.primals:
+            body += ["", "", _function_source(primal.parsed)]
+        for function in self.functions:
+            body += ["", "", function]
+        return "\n".join(body) + "\n", namespace
+
+
+def _function_source(parsed: ParsedFunction) -> str:
+    lines, _ = inspect.getsourcelines(parsed.pyfunc)
+    text = textwrap.dedent("".join(lines))
+    kept = text.splitlines()
+    while kept and kept[0].lstrip().startswith("@"):
+        kept.pop(0)
+    return "\n".join(kept).rstrip()
+
+
+def _expression_type(expr, types: dict):
+    from .analysis.types import FLOAT, constant_type
+
+    if isinstance(expr, gast.Name):
+        return types.get(expr.id)
+    if isinstance(expr, gast.Constant):
+        return constant_type(expr.value)
+    inference = TypeInference(gast.FunctionDef(name="_", args=None, body=[], decorator_list=[], returns=None, type_comment=None, type_params=[]), types, lambda *a: None)
+    result = inference.expr(expr)
+    return result if result is not None else FLOAT
+
+
+__all__ = ["Program", "LoadedFunction", "Array"]

@@ -1,0 +1,651 @@
+"""Reverse mode: the adjoint of a normalised function, as Python source.
+
+The generated function runs the forward sweep (the user's statements, plus pushes of the
+values the backward sweep needs before they are overwritten) and then the backward sweep
+(one adjoint block per statement, in reverse order, restoring overwritten values from the
+tapes as it goes). Adjoints of expressions come from the rule templates in ``rules/``.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import gast
+
+from .analysis.activity import active_names, differentiable_reads
+from .analysis.types import Array, Scalar, TupleType
+from .codegen import Block, src
+from .errors import SourceADError
+from .names import NameGenerator
+from .normalize import is_permutation, name
+from .rules import ADJOINT_RULES
+from .templates import instantiate
+
+_OPERATOR_RULES = {
+    gast.Add: operator.add,
+    gast.Sub: operator.sub,
+    gast.Mult: operator.mul,
+    gast.Div: operator.truediv,
+    gast.Pow: operator.pow,
+    gast.Mod: operator.mod,
+    gast.USub: operator.neg,
+    gast.UAdd: operator.pos,
+}
+
+
+def zero_literal(value_type) -> str:
+    """Source of a zero of ``value_type`` (used to declare names and to reset adjoints)."""
+    if isinstance(value_type, Scalar):
+        if value_type.kind == "bool":
+            return "False"
+        if value_type.kind == "int":
+            return "0"
+        if value_type.dtype in ("float64", "complex128"):
+            return "0.0" if value_type.kind == "float" else "0j"
+        return f"np.{value_type.dtype}(0)"
+    if isinstance(value_type, Array):
+        return f"np.zeros({(0,) * value_type.ndim}, dtype=np.{value_type.dtype})"
+    raise TypeError(value_type)
+
+
+def tape_dtype(value_type) -> str:
+    return "np." + (value_type.dtype if value_type.dtype != "bool" else "bool_")
+
+
+class AdjointGenerator:
+    """Generates one adjoint function.
+
+    Args:
+        fn: the parsed user function (for error locations).
+        node: its normalised tree.
+        types: the type of every name (from ``TypeInference``).
+        wrt: the parameters to differentiate with respect to.
+        function_name: the name of the generated function.
+        callee_adjoint: ``(call_node, active_argument_mask) -> name`` of the adjoint function
+            generated for a call of a user function.
+    """
+
+    def __init__(self, fn, node, types, wrt, function_name, callee_adjoint):
+        self.fn = fn
+        self.node = node
+        self.types = types
+        self.params = [a.id for a in node.args.args]
+        self.wrt = list(wrt)
+        self.function_name = function_name
+        self.callee_adjoint = callee_adjoint
+        returned = node.body[-1].value
+        self.outputs = [e.id for e in returned.elts] if isinstance(returned, gast.Tuple) else [returned.id]
+        self.body = node.body[:-1]
+        self.active = active_names(self.body, set(wrt), set(self.outputs), types)
+        self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
+        self.first_definitions = _first_definitions(self.body, set(self.params))
+        self.written_params = [p for p in self.params if p in self.element_writes]
+        self._check_arrays()
+
+    # --- the two passes: find what the backward sweep reads, then generate with the pushes --
+    def generate(self) -> str:
+        self.pushed: set[str] = set()
+        self.element_pushed: set[str] = set()
+        self._pass()
+        self._check_rebinding()
+        needed = self.needed
+        self.pushed = {n for n in needed if self._overwritten(n) and not _is_array_type(self.types.get(n))}
+        self.element_pushed = {a for a in needed if a in self.element_writes}
+        for a in list(self.element_pushed):
+            self.element_pushed |= self.permutation_partners.get(a, set())
+        self.element_pushed &= set(self.element_writes)
+        return self._pass()
+
+    def _pass(self) -> str:
+        self.names = NameGenerator(self.node)
+        self.adjoint_names: dict[str, str] = {}
+        self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
+        self.needed: set[str] = set()
+        forward, backward = self.block(self.body, depth=0)
+        return self._assemble(forward, backward)
+
+    def _overwritten(self, n: str) -> bool:
+        sites = self.sites.get(n, 0)
+        return sites >= 2 or n in self.in_loop_sites or (n in self.params and sites >= 1)
+
+    # --- assembling the function ---------------------------------------------------------
+    def _assemble(self, forward: list, backward: list) -> str:
+        seeds = [self.adj(o) for o in self.outputs]
+        signature = ", ".join(self.params + [f"{s}=1.0" for s in seeds])
+        lines: list = []
+        for p in self.written_params:
+            lines.append(f"{p} = {p}.copy()  # the caller's array is never modified")
+        for key, (tape, top, dtype) in self.tapes.items():
+            lines.append(f"{tape} = new_tape({dtype})")
+            lines.append(f"{top} = 0")
+        defined_first = {n for n, _ in self.first_definitions.values()}
+        for n in sorted(self.pushed - set(self.params) - defined_first):
+            lines.append(f"{n} = {zero_literal(self.types[n])}  # declared for its tape")
+        lines.append("# forward sweep")
+        lines.extend(forward)
+        lines.append("# backward sweep")
+        for n in sorted(self.active - set(self.outputs)):
+            if self.types[n] is not None:
+                zero = f"np.zeros_like({n})" if _is_array_type(self.types[n]) else zero_literal(self.types[n])
+                if isinstance(self.types[n], Scalar) and self.types[n].kind == "int":
+                    continue
+                lines.append(f"{self.adj(n)} = {zero}")
+        lines.extend(backward)
+        gradients = []
+        for p in self.wrt:
+            if p in self.active:
+                gradients.append(self.adj(p))
+            elif _is_array_type(self.types.get(p)):
+                gradients.append(f"np.zeros_like({p})")
+            else:
+                gradients.append("0.0")
+        value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
+        grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"
+        lines.append(f"return {value}, {grads}")
+        from .codegen import render
+
+        return render([Block(f"def {self.function_name}({signature}):", lines)])
+
+    # --- names ---------------------------------------------------------------------------
+    def adj(self, n: str) -> str:
+        if n not in self.adjoint_names:
+            self.adjoint_names[n] = self.names.fresh(f"b_{n}")
+        return self.adjoint_names[n]
+
+    def tape(self, key: str, value_type) -> tuple[str, str]:
+        if key not in self.tapes:
+            base = key.replace(".", "_")
+            self.tapes[key] = (self.names.fresh(f"{base}_tape"), self.names.fresh(f"{base}_top"), tape_dtype(value_type))
+        tape, top, _ = self.tapes[key]
+        return tape, top
+
+    def push(self, key: str, value_type, value: str) -> str:
+        tape, top = self.tape(key, value_type)
+        return f"{tape}, {top} = push({tape}, {top}, {value})"
+
+    def pop(self, key: str, value_type, target: str) -> str:
+        tape, top = self.tape(key, value_type)
+        return f"{target}, {top} = pop({tape}, {top})"
+
+    def reads(self, expr: gast.AST) -> None:
+        for node in gast.walk(expr):
+            if isinstance(node, gast.Name) and node.id in self.types:
+                self.needed.add(node.id)
+
+    def comment(self, stmt) -> str:
+        text = src(stmt).splitlines()[0]
+        return f"# {text}  (line {stmt.lineno})" if getattr(stmt, "lineno", None) else f"# {text}"
+
+    def has_active(self, expr) -> bool:
+        return bool(differentiable_reads(expr) & self.active)
+
+    # --- statements ------------------------------------------------------------------------
+    def block(self, body: list, depth: int) -> tuple[list, list]:
+        forward, backward = [], []
+        for stmt in body:
+            f, b = self.statement(stmt, depth)
+            forward.extend(f)
+            backward[:0] = b
+        return forward, backward
+
+    def statement(self, stmt, depth: int) -> tuple[list, list]:
+        if isinstance(stmt, gast.Assign):
+            if is_permutation(stmt):
+                return self.permutation(stmt)
+            value = stmt.value
+            if isinstance(value, gast.Call) and value.callee.kind == "user":
+                return self.user_call(stmt, depth)
+            if isinstance(stmt.targets[0], gast.Subscript):
+                return self.element_assign(stmt)
+            return self.name_assign(stmt)
+        if isinstance(stmt, gast.If):
+            return self.if_(stmt, depth)
+        if isinstance(stmt, gast.For):
+            return self.for_(stmt, depth)
+        if isinstance(stmt, gast.While):
+            return self.while_(stmt, depth)
+        if isinstance(stmt, gast.Break):
+            return ["break"], []
+        if isinstance(stmt, gast.Pass):
+            return [], []
+        if isinstance(stmt, gast.Expr):
+            raise self.fn.error("a call whose result is unused", stmt)
+        raise self.fn.error(f"{type(stmt).__name__} statements are not supported", stmt)
+
+    def name_assign(self, stmt) -> tuple[list, list]:
+        target = stmt.targets[0].id
+        forward, restore = [], []
+        if target in self.pushed and id(stmt) not in self.first_definitions:
+            forward.append(self.push(target, self.types[target], target))
+            restore.append(self.pop(target, self.types[target], target))
+        forward.append(src(stmt))
+        adjoint = self.assign_adjoint(target, stmt.value) if target in self.active else []
+        backward = restore + adjoint
+        return forward, ([self.comment(stmt)] + backward if backward else [])
+
+    def assign_adjoint(self, target: str, value) -> list:
+        lines: list = []
+        contributions: list = []
+        self.propagate(value, name(self.adj(target)), contributions, lines)
+        own = [c for key, c in contributions if key == ("name", target)]
+        for key, contribution in contributions:
+            if key != ("name", target):
+                lines.append(self.accumulate(key, contribution))
+        if own:
+            total = own[0]
+            for c in own[1:]:
+                total = gast.BinOp(left=total, op=gast.Add(), right=c)
+            lines.append(f"{self.adj(target)} = {src(total)}")
+        elif _is_array_type(self.types.get(target)):
+            lines.append(f"{self.adj(target)} = np.zeros_like({self.adj(target)})")
+        else:
+            lines.append(f"{self.adj(target)} = 0.0")
+        return lines
+
+    def accumulate(self, key, contribution) -> str:
+        if key[0] == "name":
+            return f"{self.adj(key[1])} += {src(contribution)}"
+        _, array, index = key
+        return f"{self.adj(array)}[{src(index)}] += {src(contribution)}"
+
+    def element_assign(self, stmt) -> tuple[list, list]:
+        target = stmt.targets[0]
+        array, index = target.value.id, target.slice
+        element = f"{array}[{src(index)}]"
+        forward, backward = [], []
+        if array in self.element_pushed:
+            dtype = Scalar("float", self.types[array].dtype)
+            forward.append(self.push(array, dtype, element))
+            backward.append(self.pop(array, dtype, element))
+            self.reads(index)
+        forward.append(src(stmt))
+        if array in self.active:
+            self.reads(index)
+            group = {array} | self.permutation_partners.get(array, set())
+            reads_itself = any(
+                isinstance(n, gast.Name) and n.id in group for n in gast.walk(stmt.value)
+            )
+            adjoint_element = f"{self.adj(array)}[{src(index)}]"
+            contributions: list = []
+            lines: list = []
+            if reads_itself:
+                g = self.names.fresh(f"b_{array}_element")
+                lines.append(f"{g} = {adjoint_element}")
+                lines.append(f"{adjoint_element} = 0.0")
+                self.propagate(stmt.value, name(g), contributions, lines)
+                lines.extend(self.accumulate(k, c) for k, c in contributions)
+            else:
+                g_node = gast.parse(adjoint_element).body[0].value
+                self.propagate(stmt.value, g_node, contributions, lines)
+                lines.extend(self.accumulate(k, c) for k, c in contributions)
+                lines.append(f"{adjoint_element} = 0.0")
+            backward.extend(lines)
+        return forward, ([self.comment(stmt)] + backward if backward else [])
+
+    def permutation(self, stmt) -> tuple[list, list]:
+        targets = [e.id for e in stmt.targets[0].elts]
+        values = [e.id for e in stmt.value.elts]
+        backward = []
+        if set(targets) & (self.needed | self.pushed | set(self.element_pushed)) or True:
+            backward.append(f"{', '.join(values)} = {', '.join(targets)}")
+        active = [n for n in targets if n in self.active]
+        if active:
+            if len(active) != len(targets):
+                raise self.fn.error("swapping values with and without derivatives", stmt)
+            backward.append(
+                f"{', '.join(self.adj(v) for v in values)} = {', '.join(self.adj(t) for t in targets)}"
+            )
+        return [src(stmt)], [self.comment(stmt)] + backward
+
+    def user_call(self, stmt, depth: int) -> tuple[list, list]:
+        call = stmt.value
+        target = stmt.targets[0]
+        targets = [target.id] if isinstance(target, gast.Name) else [e.id for e in target.elts]
+        forward, restore = [], []
+        for t in targets:
+            if t in self.pushed:
+                forward.append(self.push(t, self.types[t], t))
+                restore.insert(0, self.pop(t, self.types[t], t))
+        forward.append(src(stmt))
+        mask = [self.has_active(arg) and getattr(self.types_of(arg), "differentiable", False) for arg in call.args]
+        active_targets = [t for t in targets if t in self.active]
+        if not any(mask) or not active_targets:
+            resets = [f"{self.adj(t)} = 0.0" for t in active_targets]
+            backward = restore + resets
+            return forward, ([self.comment(stmt)] + backward if backward else [])
+        callee = self.callee_adjoint(call, mask)
+        for arg in call.args:
+            self.reads(arg)
+        seeds = [self.adj(t) if t in self.active else "0.0" for t in targets]
+        gradient_names = [self.names.fresh(f"b_{_hint(arg)}_from_{call.callee.target.__name__}") for arg, m in zip(call.args, mask, strict=True) if m]
+        args = ", ".join([src(a) for a in call.args] + seeds)
+        grads = ", ".join(gradient_names) + ("," if len(gradient_names) == 1 else "")
+        lines = [f"_, ({grads}) = {callee}({args})"]
+        for t in active_targets:
+            zero = f"np.zeros_like({self.adj(t)})" if _is_array_type(self.types.get(t)) else "0.0"
+            lines.append(f"{self.adj(t)} = {zero}")
+        contributions: list = []
+        active_args = [a for a, m in zip(call.args, mask, strict=True) if m]
+        for arg, g in zip(active_args, gradient_names, strict=True):
+            self.propagate(arg, name(g), contributions, lines)
+        lines.extend(self.accumulate(k, c) for k, c in contributions)
+        return forward, [self.comment(stmt)] + restore + lines
+
+    def types_of(self, expr):
+        if isinstance(expr, gast.Name):
+            return self.types.get(expr.id)
+        if isinstance(expr, gast.Constant):
+            return None
+        return Scalar("float", "float64") if self.has_active(expr) else None
+
+    # --- control flow --------------------------------------------------------------------------
+    def record(self, key: str, value_type, value_name: str, depth: int, forward: list, backward: list) -> None:
+        """Keep ``value_name`` for the backward sweep: on a tape inside loops, else in place."""
+        if depth > 0:
+            forward.append(self.push(key, value_type, value_name))
+            backward.insert(0, self.pop(key, value_type, value_name))
+
+    def if_(self, stmt, depth: int) -> tuple[list, list]:
+        body_f, body_b = self.block(stmt.body, depth)
+        else_f, else_b = self.block(stmt.orelse, depth)
+        if not body_b and not else_b:
+            forward = [Block(f"if {src(stmt.test)}:", body_f)]
+            if else_f:
+                forward.append(Block("else:", else_f))
+            return forward, []
+        assigned = _assigned_names(stmt.body + stmt.orelse)
+        test_names = {n.id for n in gast.walk(stmt.test) if isinstance(n, gast.Name)}
+        forward, backward = [], []
+        if test_names & assigned:
+            branch = self.names.fresh("branch")
+            forward.append(f"{branch} = {src(stmt.test)}")
+            self.record(branch, Scalar("bool", "bool"), branch, depth, forward, backward)
+            test = branch
+        else:
+            self.reads(stmt.test)
+            test = src(stmt.test)
+        forward.append(Block(f"if {test}:", body_f))
+        if else_f:
+            forward.append(Block("else:", else_f))
+        if body_b:
+            backward.append(Block(f"if {test}:", body_b))
+            if else_b:
+                backward.append(Block("else:", else_b))
+        else:
+            backward.append(Block(f"if not {_parenthesised(test)}:", else_b))
+        return forward, backward
+
+    def for_(self, stmt, depth: int) -> tuple[list, list]:
+        var = stmt.target.id
+        args = stmt.iter.args
+        start, stop, step = (
+            (gast.Constant(value=0, kind=None), args[0], gast.Constant(value=1, kind=None))
+            if len(args) == 1
+            else (args[0], args[1], args[2] if len(args) == 3 else gast.Constant(value=1, kind=None))
+        )
+        body_f, body_b = self.block(stmt.body, depth + 1)
+        forward, backward = [], []
+        if var in self.pushed:
+            forward.append(self.push(var, self.types[var], var))
+        header = f"for {var} in {src(stmt.iter)}:"
+        if not body_b:
+            forward.append(Block(header, body_f))
+            if var in self.pushed:
+                backward.append(self.pop(var, self.types[var], var))
+            return forward, backward
+        assigned = _assigned_names(stmt.body)
+        bound_names = {n.id for a in args for n in gast.walk(a) if isinstance(n, gast.Name)}
+        exits_early = _has_break(stmt.body)
+        if not exits_early and not (bound_names & assigned):
+            for a in args:
+                self.reads(a)
+            forward.append(Block(header, body_f))
+            backward.append(Block(f"for {var} in {_reversed_range(start, stop, step)}:", body_b))
+        else:
+            trips = self.names.fresh("trips")
+            loop_start, loop_step = src(start), src(step)
+            if bound_names & assigned:
+                for label, expr in (("start", start), ("step", step)):
+                    if not isinstance(expr, gast.Constant):
+                        saved = self.names.fresh(f"loop_{label}")
+                        forward.append(f"{saved} = {src(expr)}")
+                        self.record(saved, Scalar("int", "int64"), saved, depth, forward, backward)
+                        if label == "start":
+                            loop_start = saved
+                        else:
+                            loop_step = saved
+            else:
+                self.reads(start)
+                self.reads(step)
+            forward.append(f"{trips} = 0")
+            forward.append(Block(header, [f"{trips} += 1", *body_f]))
+            after = []
+            self.record(trips, Scalar("int", "int64"), trips, depth, after, backward)
+            forward.extend(after)
+            if loop_start == "0" and loop_step == "1":
+                reverse_header = f"for {var} in range({trips} - 1, -1, -1):"
+                backward.append(Block(reverse_header, body_b))
+            else:
+                k = self.names.fresh("k")
+                backward.append(
+                    Block(
+                        f"for {k} in range({trips} - 1, -1, -1):",
+                        [f"{var} = {loop_start} + {k} * {_parenthesised(loop_step)}", *body_b],
+                    )
+                )
+        if var in self.pushed:
+            backward.append(self.pop(var, self.types[var], var))
+        return forward, backward
+
+    def while_(self, stmt, depth: int) -> tuple[list, list]:
+        body_f, body_b = self.block(stmt.body, depth + 1)
+        if not body_b:
+            return [Block(f"while {src(stmt.test)}:", body_f)], []
+        trips = self.names.fresh("trips")
+        forward = [f"{trips} = 0", Block(f"while {src(stmt.test)}:", [f"{trips} += 1", *body_f])]
+        backward: list = []
+        after: list = []
+        self.record(trips, Scalar("int", "int64"), trips, depth, after, backward)
+        forward.extend(after)
+        iteration = self.names.fresh("iteration")
+        backward.append(Block(f"for {iteration} in range({trips}):", body_b))
+        return forward, backward
+
+    # --- expressions -----------------------------------------------------------------------------
+    def propagate(self, expr, g, contributions: list, lines: list) -> None:
+        """Append ``(key, contribution)`` pairs for the active names that ``expr`` reads."""
+        if isinstance(expr, gast.Name):
+            if expr.id in self.active:
+                contributions.append((("name", expr.id), g))
+            return
+        if isinstance(expr, gast.Subscript):
+            if isinstance(expr.value, gast.Name) and expr.value.id in self.active:
+                self.reads(expr.slice)
+                contributions.append((("elem", expr.value.id, expr.slice), g))
+            return
+        if isinstance(expr, gast.Call) and expr.callee.kind == "copy":
+            self.propagate(expr.func.value, g, contributions, lines)
+            return
+        if isinstance(expr, gast.BinOp):
+            rule, args = ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))), [expr.left, expr.right]
+        elif isinstance(expr, gast.UnaryOp):
+            rule, args = ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))), [expr.operand]
+        elif isinstance(expr, gast.Call) and expr.callee.kind == "rule":
+            rule, args = ADJOINT_RULES[expr.callee.target], expr.args
+            if len(args) != len(rule.params):
+                raise self.fn.error(
+                    f"{src(expr.func)} is differentiable with {len(rule.params)} argument(s), "
+                    f"called with {len(args)}",
+                    expr,
+                )
+        else:
+            return  # constants, comparisons, non-differentiable calls
+        if rule is None:
+            return
+        active_args = [a for a in args if self.has_active(a)]
+        if not active_args:
+            return
+        if len(active_args) > 1 and not isinstance(g, gast.Name | gast.Constant):
+            temp = self.names.fresh("b_part")
+            lines.append(f"{temp} = {src(g)}")
+            g = name(temp)
+        for arg, contribution in zip(args, instantiate(rule, g, list(args)), strict=True):
+            if contribution is not None and self.has_active(arg):
+                self.reads(contribution)
+                self.propagate(arg, contribution, contributions, lines)
+
+    # --- checks ------------------------------------------------------------------------------------
+    def _check_arrays(self) -> None:
+        """Refuse aliasing between array names; note which arrays swap names."""
+        self.permutation_partners: dict[str, set[str]] = {}
+        self.array_rebinds: dict[str, list] = {}
+        self.statements_in_loops = {
+            id(s)
+            for loop in _walk_statements(self.body)
+            if isinstance(loop, gast.For | gast.While)
+            for s in _walk_statements(loop.body)
+        }
+        for stmt in _walk_statements(self.body):
+            if is_permutation(stmt):
+                group = {e.id for e in stmt.targets[0].elts}
+                for n in group:
+                    self.permutation_partners.setdefault(n, set()).update(group - {n})
+            elif isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                target, value = stmt.targets[0].id, stmt.value
+                if not _is_array_type(self.types.get(target)):
+                    continue
+                self.array_rebinds.setdefault(target, []).append(stmt)
+                if isinstance(value, gast.Name) and (
+                    target in self.element_writes
+                    or value.id in self.element_writes
+                    or len(self.array_rebinds[target]) > 1
+                ):
+                    raise self.fn.error(
+                        f"{target} = {value.id} makes two names for one array; use "
+                        f"{value.id}.copy(), or swap arrays with a, b = b, a",
+                        stmt,
+                    )
+
+    def _check_rebinding(self) -> None:
+        """An array whose old elements the backward sweep reads must not be rebound."""
+        for array, stmts in self.array_rebinds.items():
+            if array not in self.needed:
+                continue
+            in_loop = any(id(s) in self.statements_in_loops for s in stmts)
+            if len(stmts) > 1 or in_loop or array in self.params:
+                raise self.fn.error(
+                    f"the array {array} is bound to a new array more than once (or in a "
+                    "loop) and the gradient needs its old elements; copy into it element by "
+                    "element, or swap arrays with a, b = b, a",
+                    stmts[-1],
+                )
+
+
+def _hint(expr) -> str:
+    return expr.id if isinstance(expr, gast.Name) else "arg"
+
+
+def _is_array_type(value_type) -> bool:
+    return isinstance(value_type, Array)
+
+
+def _parenthesised(text: str) -> str:
+    return text if text.replace("_", "").isalnum() else f"({text})"
+
+
+def _reversed_range(start, stop, step) -> str:
+    """Source of the range that visits ``range(start, stop, step)`` backwards."""
+    s0, s1 = src(start), src(stop)
+    if isinstance(step, gast.Constant):
+        c = step.value
+        if c == 1:
+            last = f"{s1} - 1" if s0 == "0" else f"{_parenthesised(s1)} - 1"
+            end = "-1" if s0 == "0" else f"{_parenthesised(s0)} - 1"
+            return f"range({last}, {end}, -1)"
+        if c > 0:
+            last = f"{_parenthesised(s0)} + ({_parenthesised(s1)} - {_parenthesised(s0)} - 1) // {c} * {c}"
+            return f"range({last}, {_parenthesised(s0)} - {c}, {-c})"
+        last = f"{_parenthesised(s0)} + ({_parenthesised(s1)} - {_parenthesised(s0)} + 1) // {c} * {c}"
+        return f"range({last}, {_parenthesised(s0)} - ({c}), {-c})"
+    s2 = src(step)
+    return (
+        f"range({_parenthesised(s0)} + (trip_count({s0}, {s1}, {s2}) - 1) * {_parenthesised(s2)}, "
+        f"{_parenthesised(s0)} - {_parenthesised(s2)}, -{_parenthesised(s2)})"
+    )
+
+
+def _walk_statements(body: list):
+    for stmt in body:
+        yield stmt
+        for field in ("body", "orelse"):
+            yield from _walk_statements(getattr(stmt, field, []) or [])
+
+
+def _assignment_sites(body: list):
+    """Per name: how many statements assign it; arrays written element-wise; names set in loops."""
+    sites: dict[str, int] = {}
+    element_writes: set[str] = set()
+    in_loop: set[str] = set()
+
+    def visit(block, depth):
+        for stmt in block:
+            names: list[str] = []
+            if isinstance(stmt, gast.Assign):
+                target = stmt.targets[0]
+                if isinstance(target, gast.Name):
+                    names = [target.id]
+                elif isinstance(target, gast.Subscript):
+                    element_writes.add(target.value.id)
+                else:
+                    names = [e.id for e in target.elts]
+            elif isinstance(stmt, gast.For):
+                names = [stmt.target.id]
+            for n in names:
+                sites[n] = sites.get(n, 0) + 1
+                if depth > 0:
+                    in_loop.add(n)
+            if isinstance(stmt, gast.If):
+                visit(stmt.body, depth)
+                visit(stmt.orelse, depth)
+            elif isinstance(stmt, gast.For | gast.While):
+                visit(stmt.body, depth + 1)
+
+    visit(body, 0)
+    return sites, element_writes, in_loop
+
+
+def _first_definitions(body: list, params: set[str]) -> dict:
+    """Top-level, unconditional assignments that are the first of their name: no old value.
+
+    Maps ``id(statement)`` to ``(name, statement)``.
+    """
+    seen = set(params)
+    first = {}
+    for stmt in body:
+        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+            target = stmt.targets[0].id
+            if target not in seen:
+                first[id(stmt)] = (target, stmt)
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                seen.add(node.id)
+    return first
+
+
+def _assigned_names(body: list) -> set[str]:
+    names = set()
+    for stmt in _walk_statements(body):
+        if isinstance(stmt, gast.Assign):
+            for node in gast.walk(stmt.targets[0]):
+                if isinstance(node, gast.Name):
+                    names.add(node.id)
+        elif isinstance(stmt, gast.For):
+            names.add(stmt.target.id)
+    return names
+
+
+def _has_break(body: list) -> bool:
+    return any(isinstance(s, gast.Break) for s in _walk_statements(body))
+
+
+__all__ = ["AdjointGenerator", "SourceADError", "TupleType"]

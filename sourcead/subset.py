@@ -1,0 +1,319 @@
+"""The supported subset: refuse everything else ahead of time, at the user's line.
+
+``check_subset`` walks a parsed function once. It raises SourceADError for any construct
+outside the subset and annotates every call node with ``node.callee`` (a Callee), so later
+passes never look names up again.
+"""
+
+from __future__ import annotations
+
+import numbers
+import types
+
+import gast
+
+from .frontend import ParsedFunction
+from .primitives import COPY_METHODS, Callee, classify
+
+_UNSUPPORTED_STATEMENTS = {
+    gast.Try: "try statements",
+    gast.With: "with statements",
+    gast.AsyncWith: "async with statements",
+    gast.AsyncFor: "async for loops",
+    gast.AsyncFunctionDef: "nested async functions",
+    gast.FunctionDef: "nested function definitions",
+    gast.ClassDef: "class definitions",
+    gast.Global: "global statements",
+    gast.Nonlocal: "nonlocal statements",
+    gast.Delete: "del statements",
+    gast.Raise: "raise statements",
+    gast.Assert: "assert statements",
+    gast.Import: "import statements",
+    gast.ImportFrom: "import statements",
+    gast.Match: "match statements",
+    gast.AnnAssign: "annotated assignments",
+}
+
+_UNSUPPORTED_EXPRESSIONS = {
+    gast.ListComp: "list comprehensions",
+    gast.SetComp: "set comprehensions",
+    gast.DictComp: "dict comprehensions",
+    gast.GeneratorExp: "generator expressions",
+    gast.Lambda: "lambda expressions",
+    gast.Yield: "yield",
+    gast.YieldFrom: "yield from",
+    gast.Await: "await",
+    gast.NamedExpr: "assignment expressions (:=)",
+    gast.List: "list literals",
+    gast.Set: "set literals",
+    gast.Dict: "dict literals",
+    gast.JoinedStr: "f-strings",
+    gast.Starred: "starred expressions",
+    gast.Slice: "slicing (only element indexing a[i], a[i, j] is supported)",
+}
+
+_OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow)
+_ARRAY_ATTRIBUTES = {"shape", "size", "ndim"}
+
+
+def check_subset(fn: ParsedFunction) -> None:
+    """Raise SourceADError at the first construct of ``fn`` outside the subset."""
+    _SubsetChecker(fn).run()
+
+
+class _SubsetChecker:
+    def __init__(self, fn: ParsedFunction):
+        self.fn = fn
+        self.locals = set(fn.params)
+        for node in gast.walk(fn.node):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                self.locals.add(node.id)
+        self.loop_depth = 0
+
+    def run(self) -> None:
+        args = self.fn.node.args
+        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+            raise self.fn.error("*args, **kwargs and keyword-only parameters", self.fn.node)
+        self.block(self.fn.node.body, top=True)
+
+    # --- statements ------------------------------------------------------------------
+    def block(self, body: list[gast.stmt], top: bool = False) -> None:
+        for index, stmt in enumerate(body):
+            if top and index == 0 and _is_docstring(stmt):
+                continue
+            self.statement(stmt)
+
+    def statement(self, stmt: gast.stmt) -> None:
+        fn = self.fn
+        for kind, what in _UNSUPPORTED_STATEMENTS.items():
+            if isinstance(stmt, kind):
+                raise fn.error(f"{what} are not supported by sourcead", stmt)
+        if isinstance(stmt, gast.Assign):
+            for target in stmt.targets:
+                self.target(target)
+            self.expression(stmt.value)
+            if any(isinstance(t, gast.Tuple) for t in stmt.targets) and not isinstance(
+                stmt.value, gast.Tuple | gast.Call
+            ):
+                raise fn.error("tuple unpacking of a value other than a tuple or a call", stmt)
+        elif isinstance(stmt, gast.AugAssign):
+            if not isinstance(stmt.op, _OPERATORS):
+                raise fn.error(f"the operator {type(stmt.op).__name__}= is not supported", stmt)
+            self.target(stmt.target)
+            if not isinstance(stmt.target, gast.Name | gast.Subscript):
+                raise fn.error("augmented assignment to a tuple", stmt)
+            self.expression(stmt.value)
+        elif isinstance(stmt, gast.If):
+            self.expression(stmt.test, condition=True)
+            self.block(stmt.body)
+            self.block(stmt.orelse)
+        elif isinstance(stmt, gast.For):
+            self.for_loop(stmt)
+        elif isinstance(stmt, gast.While):
+            if stmt.orelse:
+                raise fn.error("while ... else is not supported", stmt)
+            self.expression(stmt.test, condition=True)
+            self.loop_body(stmt.body)
+        elif isinstance(stmt, gast.Break | gast.Continue):
+            if self.loop_depth == 0:
+                raise fn.error(f"'{type(stmt).__name__.lower()}' outside a loop", stmt)
+        elif isinstance(stmt, gast.Return):
+            if stmt.value is None:
+                raise fn.error("a function to differentiate must return a value", stmt)
+            self.expression(stmt.value)
+        elif isinstance(stmt, gast.Expr):
+            if isinstance(stmt.value, gast.Constant) and isinstance(stmt.value.value, str):
+                return  # a string used as a comment
+            if not isinstance(stmt.value, gast.Call):
+                raise fn.error("an expression statement that is not a call", stmt)
+            self.expression(stmt.value)
+            if stmt.value.callee.kind != "user":
+                raise fn.error(
+                    "a call whose result is unused (only calls of your own functions, "
+                    "which may write into arrays, may stand alone)",
+                    stmt,
+                )
+        elif isinstance(stmt, gast.Pass):
+            pass
+        else:
+            raise fn.error(f"{type(stmt).__name__} statements are not supported", stmt)
+
+    def for_loop(self, stmt: gast.For) -> None:
+        fn = self.fn
+        if stmt.orelse:
+            raise fn.error("for ... else is not supported", stmt)
+        if not isinstance(stmt.target, gast.Name):
+            raise fn.error("for loops must have a single name as target", stmt)
+        iterator = stmt.iter
+        if not (
+            isinstance(iterator, gast.Call)
+            and isinstance(iterator.func, gast.Name)
+            and iterator.func.id not in self.locals
+            and fn.namespace.get(iterator.func.id, range) is range
+            and 1 <= len(iterator.args) <= 3
+            and not iterator.keywords
+        ):
+            raise fn.error("for loops must iterate over range(...)", stmt)
+        self.expression(iterator)
+        self.loop_body(stmt.body)
+
+    def loop_body(self, body: list[gast.stmt]) -> None:
+        self.loop_depth += 1
+        self.block(body)
+        self.loop_depth -= 1
+
+    def target(self, target: gast.expr) -> None:
+        if isinstance(target, gast.Name):
+            return
+        if isinstance(target, gast.Tuple):
+            for element in target.elts:
+                if not isinstance(element, gast.Name):
+                    raise self.fn.error("tuple targets must be plain names", target)
+            return
+        if isinstance(target, gast.Subscript):
+            if not isinstance(target.value, gast.Name):
+                raise self.fn.error("element assignment must be to a named array", target)
+            self.index(target.slice)
+            return
+        raise self.fn.error(f"assignment to {type(target).__name__}", target)
+
+    # --- expressions -----------------------------------------------------------------
+    def expression(self, node: gast.expr, condition: bool = False) -> None:
+        fn = self.fn
+        for kind, what in _UNSUPPORTED_EXPRESSIONS.items():
+            if isinstance(node, kind):
+                raise fn.error(f"{what} are not supported by sourcead", node)
+        if isinstance(node, gast.Name):
+            if node.id not in self.locals:
+                self.global_value(node)
+        elif isinstance(node, gast.Constant):
+            if not isinstance(node.value, bool | int | float | complex):
+                raise fn.error(f"the constant {node.value!r} is not a number", node)
+        elif isinstance(node, gast.BinOp):
+            if not isinstance(node.op, _OPERATORS):
+                raise fn.error(f"the operator {type(node.op).__name__} is not supported", node)
+            self.expression(node.left)
+            self.expression(node.right)
+        elif isinstance(node, gast.UnaryOp):
+            if isinstance(node.op, gast.Invert):
+                raise fn.error("the operator ~ is not supported", node)
+            self.expression(node.operand, condition)
+        elif isinstance(node, gast.BoolOp):
+            if not condition:
+                raise fn.error(
+                    "'and'/'or' are supported in conditions (if, while, a if c else b) only",
+                    node,
+                )
+            for value in node.values:
+                self.expression(value, condition=True)
+        elif isinstance(node, gast.Compare):
+            for op in node.ops:
+                if isinstance(op, gast.In | gast.NotIn | gast.Is | gast.IsNot):
+                    raise fn.error("'in' and 'is' comparisons are not supported", node)
+            self.expression(node.left)
+            for comparator in node.comparators:
+                self.expression(comparator)
+        elif isinstance(node, gast.IfExp):
+            self.expression(node.test, condition=True)
+            self.expression(node.body)
+            self.expression(node.orelse)
+        elif isinstance(node, gast.Call):
+            self.call(node)
+        elif isinstance(node, gast.Attribute):
+            self.attribute(node)
+        elif isinstance(node, gast.Subscript):
+            if not isinstance(node.value, gast.Name | gast.Attribute):
+                raise fn.error("indexing of something other than a named array", node)
+            if isinstance(node.value, gast.Attribute) and node.value.attr != "shape":
+                raise fn.error("indexing of an attribute other than .shape", node)
+            self.expression(node.value)
+            self.index(node.slice)
+        elif isinstance(node, gast.Tuple):
+            for element in node.elts:
+                self.expression(element)
+        else:
+            raise fn.error(f"{type(node).__name__} expressions are not supported", node)
+
+    def index(self, index: gast.expr) -> None:
+        elements = index.elts if isinstance(index, gast.Tuple) else [index]
+        for element in elements:
+            self.expression(element)
+
+    def attribute(self, node: gast.Attribute) -> None:
+        if isinstance(node.value, gast.Name) and node.value.id in self.locals:
+            if node.attr not in _ARRAY_ATTRIBUTES:
+                raise self.fn.error(f"the attribute .{node.attr} is not supported", node)
+            return
+        value = self.global_value(node)
+        if not isinstance(value, numbers.Number):
+            raise self.fn.error(f"{_dotted(node)} used as a value (not a number)", node)
+
+    def global_value(self, node: gast.expr):
+        """The object a free name or dotted name refers to."""
+        dotted = _dotted(node)
+        if dotted is None:
+            raise self.fn.error("this expression is not supported", node)
+        parts = dotted.split(".")
+        try:
+            value = self.fn.lookup(parts[0])
+            for part in parts[1:]:
+                value = getattr(value, part)
+        except (KeyError, AttributeError):
+            raise self.fn.error(f"the name {dotted} is not defined", node) from None
+        node.global_value = value
+        if isinstance(node, gast.Name) and not isinstance(
+            value, numbers.Number | types.ModuleType
+        ):
+            if classify(value) is None:
+                raise self.fn.error(f"the global {dotted} is not a number", node)
+        return value
+
+    def call(self, node: gast.Call) -> None:
+        fn = self.fn
+        func = node.func
+        if (
+            isinstance(func, gast.Attribute)
+            and isinstance(func.value, gast.Name)
+            and func.value.id in self.locals
+        ):
+            if func.attr not in COPY_METHODS or node.args or node.keywords:
+                raise fn.error(f"the method .{func.attr}(...) is not supported", node)
+            node.callee = Callee("copy", None)
+            return
+        target = self.global_value(func)
+        callee = classify(target)
+        if callee is None:
+            raise fn.error(
+                f"sourcead has no derivative rule for {_dotted(func)}; "
+                "use one of the supported functions",
+                node,
+            )
+        node.callee = callee
+        if callee.kind in ("rule", "user") and node.keywords:
+            raise fn.error(f"keyword arguments in calls to {_dotted(func)}", node)
+        if callee.kind == "constructor":
+            for keyword in node.keywords:
+                if keyword.arg != "dtype":
+                    raise fn.error(f"the keyword {keyword.arg}= is not supported here", node)
+        for arg in node.args:
+            self.expression(arg)
+        if callee.kind == "constructor":
+            for keyword in node.keywords:
+                self.global_value(keyword.value)
+
+
+def _dotted(node: gast.expr) -> str | None:
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def _is_docstring(stmt: gast.stmt) -> bool:
+    return (
+        isinstance(stmt, gast.Expr)
+        and isinstance(stmt.value, gast.Constant)
+        and isinstance(stmt.value.value, str)
+    )

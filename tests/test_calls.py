@@ -1,0 +1,171 @@
+"""Calls to user-defined Python functions (recursively differentiated) and njit functions."""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from callee_lib import lib_poly, lib_softplus
+from helpers import case, run_case
+
+# ------------------------------------------------------------------ callees
+
+
+def sq(x):
+    return x * x
+
+
+def poly_loop(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s * x + (i + 1.0)
+    return s
+
+
+def polar(x, y):
+    r = math.sqrt(x * x + y * y)
+    t = math.atan2(y, x)
+    return r, t
+
+
+def scaled_polar(x, y):
+    r, t = polar(sq(x), y)
+    return 2.0 * r, t * r
+
+
+def clipped(x):
+    if x > 1.0:
+        return 1.0 + math.log(x)
+    return x
+
+
+def reassigns_its_argument(x, k):
+    x = x * k
+    for _ in range(k):
+        x = math.sin(x) + 0.5 * x
+    return x
+
+
+def dot(a, b):
+    s = 0.0
+    for i in range(len(a)):
+        s += a[i] * b[i]
+    return s
+
+
+def smooth_energy(x):
+    n = len(x)
+    d = np.zeros(n - 1)
+    for i in range(n - 1):
+        d[i] = x[i + 1] - x[i]
+    return dot(d, d)
+
+
+@numba.njit
+def nj_helper(x, y):
+    return math.sin(x) * y + x * x
+
+
+@numba.njit
+def nj_loop(x, n):
+    s = x
+    for i in range(n):
+        s = s * 0.5 + math.cos(s) * i
+    return s
+
+
+# ------------------------------------------------------------------ callers
+
+
+def call_simple(x):
+    return sq(x) + sq(2.0 * x)
+
+
+def call_twice_same_var(x, y):
+    return sq(x * y) * sq(x)
+
+
+def call_with_loop(x):
+    return poly_loop(x, 4) * x
+
+
+def call_tuple(x, y):
+    r, t = polar(x, y)
+    return r * math.cos(t) + r * r * t
+
+
+def call_chain(x, y):
+    a, b = scaled_polar(x, y)
+    return a + b * sq(a)
+
+
+def call_branchy(x, y):
+    return clipped(x) * clipped(y) + clipped(x * y)
+
+
+def call_reassigning_callee(x, y):
+    return reassigns_its_argument(x, 3) * y + reassigns_its_argument(y, 2)
+
+
+def call_in_loop(x, n):
+    s = x
+    for i in range(n):
+        s = sq(s) * 0.5 + poly_loop(x, i)
+    return s
+
+
+def call_in_branch_in_loop(x, n):
+    s = 0.0
+    for i in range(n):
+        if i % 2 == 0:
+            r, t = polar(x + i, s + 1.0)
+            s = s + r * t
+        else:
+            s = clipped(s)
+    return s
+
+
+def call_array_callee(x, w):
+    return dot(x, x) * dot(x, w) + smooth_energy(x)
+
+
+def call_njit(x, y):
+    return nj_helper(x, y) * 2.0 + y
+
+
+def call_njit_in_loop(x, n):
+    s = 0.0
+    for i in range(n):
+        s = s + nj_loop(x * i, 3) + nj_helper(s, x)
+    return s
+
+
+def call_other_module(x):
+    return lib_softplus(x) * lib_poly(x, 3) + lib_softplus(50.0 * x)
+
+
+X4 = np.array([0.3, -0.7, 1.1, 0.5])
+W4 = np.array([1.5, 0.2, -0.4, 0.9])
+
+CALL_CASES = [
+    case(call_simple, 0.7, expected=lambda x: 10.0 * x),
+    case(call_twice_same_var, 0.7, 1.3, wrt=(0, 1), expected=lambda x, y: (4 * x**3 * y**2, 2 * x**4 * y)),
+    case(call_with_loop, 0.8, expected=lambda x: 4 * x**3 + 6 * x**2 + 6 * x + 4),
+    case(call_tuple, 0.8, 1.2, wrt=(0, 1)),
+    case(call_chain, 0.8, 1.2, wrt=(0, 1)),
+    case(call_branchy, 2.0, 0.4, wrt=(0, 1)),
+    case(call_reassigning_callee, 0.6, 0.9, wrt=(0, 1)),
+    case(call_in_loop, 0.6, 4),
+    case(call_in_branch_in_loop, 0.6, 4),
+    case(call_array_callee, X4, W4, wrt=(0, 1)),
+    case(call_njit, 0.7, 1.3, wrt=(0, 1), expected=lambda x, y: (2 * (math.cos(x) * y + 2 * x), 2 * math.sin(x) + 1)),
+    case(call_njit_in_loop, 0.7, 3),
+    case(call_other_module, 0.5, expected=lambda x: (
+        (1 / (1 + math.exp(-x))) * (x * x + 2 * x + 3) + math.log1p(math.exp(x)) * (2 * x + 2) + 50.0
+    )),
+]
+
+
+@pytest.mark.parametrize("f, args, wrt, opts", CALL_CASES)
+def test_calls(f, args, wrt, opts, compile_mode):
+    run_case(f, args, wrt, opts, compile_mode)

@@ -1,0 +1,251 @@
+"""Unsupported constructs and API misuse must give clear errors, never internal ones.
+
+Each unsupported construct is marked with an ``# ERR`` comment on the exact line
+where the error must be reported; the expected line number is computed from the
+function's source position, so editing this file does not break the tests.
+"""
+
+import inspect
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+import sourcead
+from sourcead import SourceADError
+
+_COUNTER = 0
+MARKER = "# ERR"
+
+
+def uses_try(x):
+    y = x * 2.0
+    try:  # ERR
+        y = y * x
+    except ValueError:
+        y = x
+    return y
+
+
+def uses_with(x):
+    y = x * 2.0
+    with open(os.devnull) as fh:  # ERR
+        y = y + len(fh.name)
+    return y
+
+
+def uses_yield(x):
+    y = x * 2.0
+    yield y  # ERR
+
+
+def uses_global(x):
+    global _COUNTER  # ERR
+    _COUNTER = _COUNTER + 1
+    return x * x
+
+
+def uses_list_comprehension(x):
+    y = x + 1.0
+    ys = [y * i for i in range(3)]  # ERR
+    return ys[0] + x
+
+
+def uses_set_comprehension(x):
+    y = x + 1.0
+    ys = {y * i for i in range(3)}  # ERR
+    return len(ys) * x
+
+
+def uses_dict_comprehension(x):
+    y = x + 1.0
+    ys = {i: y * i for i in range(3)}  # ERR
+    return ys[1] * x
+
+
+def uses_generator_expression(x):
+    y = x + 1.0
+    gen = (y * i for i in range(3))  # ERR
+    return next(gen) + x
+
+
+def uses_lambda(x):
+    y = x + 1.0
+    h = lambda t: t * y  # ERR
+    return h(x)
+
+
+def uses_del(x):
+    y = x * x
+    z = y + x
+    del y  # ERR
+    return z
+
+
+def defines_class(x):
+    y = x * x
+
+    class Local:  # ERR
+        pass
+
+    return y
+
+
+def defines_nested_function(x):
+    y = x * x
+
+    def inner(t):  # ERR
+        return t * y
+
+    return inner(x)
+
+
+def calls_unknown_function(x):
+    y = x * x
+    t = time.perf_counter()  # ERR
+    return y + t
+
+
+def unsupported_deep_inside(x, n):
+    s = 0.0
+    for i in range(n):
+        if x > 0.0:
+            while s < 10.0:
+                s = s + x
+                try:  # ERR
+                    s = s * 2.0
+                finally:
+                    s = s + 1.0
+    return s
+
+
+def callee_with_lambda(x):
+    h = lambda t: t * t  # ERR
+    return h(x)
+
+
+def calls_bad_callee(x):
+    y = math.sin(x)
+    return callee_with_lambda(y) * x
+
+
+def marked_line(f):
+    """Absolute line number (in this file) of the line of ``f`` carrying MARKER."""
+    lines, start = inspect.getsourcelines(f)
+    hits = [start + k for k, line in enumerate(lines) if line.rstrip().endswith(MARKER)]
+    assert len(hits) == 1, f"test bug: {f.__name__} must have exactly one {MARKER} marker"
+    return hits[0]
+
+
+UNSUPPORTED = [
+    uses_try,
+    uses_with,
+    uses_yield,
+    uses_global,
+    uses_list_comprehension,
+    uses_set_comprehension,
+    uses_dict_comprehension,
+    uses_generator_expression,
+    uses_lambda,
+    uses_del,
+    defines_class,
+    defines_nested_function,
+    calls_unknown_function,
+    unsupported_deep_inside,
+]
+
+
+@pytest.mark.parametrize("f", UNSUPPORTED, ids=lambda f: f.__name__)
+def test_unsupported_construct_reported_at_grad_time(f, compile_mode):
+    expected_line = marked_line(f)
+    with pytest.raises(SourceADError) as info:
+        sourcead.grad(f, compile=compile_mode)  # must fail here, before any call
+    err = info.value
+    assert err.lineno == expected_line, f"reported line {err.lineno}, expected {expected_line}"
+    assert str(err.filename).endswith("test_errors.py")
+    message = str(err)
+    assert "test_errors.py" in message
+    assert str(expected_line) in message
+
+
+def test_unsupported_construct_in_callee_points_into_callee():
+    expected_line = marked_line(callee_with_lambda)
+    with pytest.raises(SourceADError) as info:
+        sourcead.grad(calls_bad_callee)
+    assert info.value.lineno == expected_line
+    assert str(info.value.filename).endswith("test_errors.py")
+
+
+@pytest.mark.parametrize("api", ["value_and_grad", "vjp"])
+def test_unsupported_construct_other_entry_points(api):
+    expected_line = marked_line(uses_try)
+    with pytest.raises(SourceADError) as info:
+        if api == "value_and_grad":
+            sourcead.value_and_grad(uses_try)
+        else:
+            sourcead.vjp(uses_try, 1.5)
+    assert info.value.lineno == expected_line
+
+
+# ---------------------------------------------------------- unreadable source
+
+
+def test_function_defined_with_exec(compile_mode):
+    namespace = {}
+    exec("def from_exec(x):\n    return x * x\n", namespace)
+    with pytest.raises(SourceADError):
+        sourcead.grad(namespace["from_exec"], compile=compile_mode)
+
+
+@pytest.mark.parametrize("builtin", [math.sin, abs], ids=["math.sin", "abs"])
+def test_builtin_function(builtin):
+    with pytest.raises(SourceADError):
+        sourcead.grad(builtin)
+
+
+# ------------------------------------------------------------------- wrt misuse
+
+
+def ok(x, y, n):
+    return x * y * n
+
+
+@pytest.mark.parametrize("wrt", ["z", 3, 7, ("x", "nope"), (0, 5)], ids=str)
+def test_wrt_missing_argument_fails_at_grad_time(wrt):
+    with pytest.raises(SourceADError):
+        sourcead.grad(ok, wrt=wrt)
+
+
+@pytest.mark.parametrize("wrt", [2, "n", (0, 2)], ids=str)
+def test_wrt_int_argument_fails_cleanly(wrt, compile_mode):
+    with pytest.raises((TypeError, ValueError, SourceADError)):
+        g = sourcead.grad(ok, wrt=wrt, compile=compile_mode)
+        g(1.5, 0.5, 3)
+
+
+# -------------------------------------------------------------- non-scalar result
+
+
+def returns_array(x):
+    y = np.zeros(len(x))
+    for i in range(len(x)):
+        y[i] = x[i] * x[i]
+    return y
+
+
+def returns_tuple(x):
+    return x * x, x + 1.0
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [(returns_array, (np.array([1.0, 2.0]),)), (returns_tuple, (1.5,))],
+    ids=["array", "tuple"],
+)
+def test_non_scalar_result_points_to_vjp(f, args, compile_mode):
+    with pytest.raises((TypeError, ValueError)) as info:
+        g = sourcead.grad(f, compile=compile_mode)  # may already refuse here...
+        g(*args)  # ...but at the latest at call time
+    assert "vjp" in str(info.value)
