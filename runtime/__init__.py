@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["new_tape", "push", "pop", "trip_count", "zeros_like_adjoint"]
+__all__ = ["grow", "new_tape", "push", "pop", "trip_count", "zeros_like_adjoint"]
 
 _INITIAL_CAPACITY = 64
 
@@ -19,6 +19,14 @@ _INITIAL_CAPACITY = 64
 def new_tape(dtype):
     """An empty tape for values of ``dtype``; ``push`` grows it as needed."""
     return np.empty(_INITIAL_CAPACITY, dtype=dtype)
+
+
+@numba.njit(cache=True)
+def grow(tape):
+    """A tape twice as long holding the same values (called when ``tape`` is full)."""
+    grown = np.empty(2 * tape.shape[0], dtype=tape.dtype)
+    grown[: tape.shape[0]] = tape
+    return grown
 
 
 @numba.njit(cache=True, inline="always")

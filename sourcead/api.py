@@ -21,7 +21,9 @@ _LOCK = threading.Lock()
 def _load(fn) -> LoadedFunction:
     with _LOCK:
         if fn not in _LOADED:
-            _LOADED[fn] = LoadedFunction(fn)
+            loaded = LoadedFunction(fn)
+            loaded.load_callees(_LOADED, (fn,))
+            _LOADED[fn] = loaded
         return _LOADED[fn]
 
 
@@ -73,11 +75,15 @@ class _Derivative:
                     f"it is {_describe(t)}, not a float, complex number or float array"
                 )
         program = Program(_LOADED)
-        name = program.adjoint(self.fun, list(arg_types), self.wrt_names, f"{self.loaded.parsed.name}_adjoint")
+        name = program.adjoint(
+            self.fun, list(arg_types), self.wrt_names, f"{self.loaded.parsed.name}_adjoint"
+        )
         result_type = program.result_types[(self.fun, tuple(arg_types))]
         title = f"Adjoint of {self.loaded.parsed.name} with respect to {', '.join(self.wrt_names)}."
         source, namespace = program.module_source(title)
-        module = load_module(source, namespace, f"sourcead_generated.{self.loaded.parsed.name}", self.compile)
+        module = load_module(
+            source, namespace, f"sourcead_generated.{self.loaded.parsed.name}", self.compile
+        )
         built = (source, module[name], result_type)
         self._cache[key] = built
         return built
@@ -87,17 +93,25 @@ class _Derivative:
             defaults = self.fun.__defaults__ or ()
             missing = len(self.params) - len(args)
             if missing > len(defaults):
-                raise TypeError(f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}")
+                raise TypeError(
+                    f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}"
+                )
             args = tuple(args) + tuple(defaults[len(defaults) - missing :])
         if len(args) > len(self.params):
-            raise TypeError(f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}")
+            raise TypeError(
+                f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}"
+            )
         types = []
         for p, a in zip(self.params, args, strict=True):
             t = type_of_value(a)
             if t is None:
-                raise TypeError(f"argument {p} of {self.loaded.parsed.name}: unsupported type {type(a).__name__}")
+                raise TypeError(
+                    f"argument {p} of {self.loaded.parsed.name}: unsupported type {type(a).__name__}"
+                )
             types.append(t)
-        args = tuple(float(a) if isinstance(a, np.floating) and a.dtype == np.float64 else a for a in args)
+        args = tuple(
+            float(a) if isinstance(a, np.floating) and a.dtype == np.float64 else a for a in args
+        )
         return args, types
 
     def run(self, args, seeds=None):
@@ -173,7 +187,14 @@ def vjp(fun, *args, wrt=0, compile: bool = True):
 
     def pullback(cotangent):
         seeds = tuple(cotangent) if isinstance(value, tuple) else (cotangent,)
-        seeds = tuple(np.asarray(s, dtype=np.result_type(s, 1.0)) if isinstance(s, np.ndarray) else float(s) if isinstance(s, int | float) else s for s in seeds)
+        seeds = tuple(
+            np.asarray(s, dtype=np.result_type(s, 1.0))
+            if isinstance(s, np.ndarray)
+            else float(s)
+            if isinstance(s, int | float)
+            else s
+            for s in seeds
+        )
         _, grads = derivative.run(args, seeds=seeds)
         return grads if isinstance(wrt, tuple) else grads[0]
 
@@ -194,7 +215,10 @@ def _zero_seeds(derivative: _Derivative, args) -> tuple:
     if None in seeds:
         value = derivative.fun(*prepared)
         values = value if isinstance(value, tuple) else (value,)
-        seeds = [np.zeros_like(v, dtype=np.result_type(v, 1.0)) if s is None else s for s, v in zip(seeds, values, strict=True)]
+        seeds = [
+            np.zeros_like(v, dtype=np.result_type(v, 1.0)) if s is None else s
+            for s, v in zip(seeds, values, strict=True)
+        ]
     return tuple(seeds)
 
 
@@ -209,11 +233,17 @@ def show(fun) -> None:
 def _wrt_names(wrt, params: list[str], parsed) -> list[str]:
     items = wrt if isinstance(wrt, tuple) else (wrt,)
     if not items:
-        raise SourceADError("wrt is empty: name at least one argument", parsed.filename, parsed.node.lineno)
+        raise SourceADError(
+            "wrt is empty: name at least one argument", parsed.filename, parsed.node.lineno
+        )
     names = []
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int | str):
-            raise SourceADError(f"wrt must hold argument indices or names, not {item!r}", parsed.filename, parsed.node.lineno)
+            raise SourceADError(
+                f"wrt must hold argument indices or names, not {item!r}",
+                parsed.filename,
+                parsed.node.lineno,
+            )
         if isinstance(item, int):
             if not -len(params) <= item < len(params):
                 raise SourceADError(
@@ -235,7 +265,12 @@ def _wrt_names(wrt, params: list[str], parsed) -> list[str]:
 
 def _describe(t) -> str:
     if isinstance(t, Scalar):
-        return {"bool": "a bool", "int": "an int", "float": "a float", "complex": "a complex number"}[t.kind]
+        return {
+            "bool": "a bool",
+            "int": "an int",
+            "float": "a float",
+            "complex": "a complex number",
+        }[t.kind]
     if isinstance(t, Array):
         return f"a {t.ndim}-d {t.dtype} array"
     if isinstance(t, TupleType):

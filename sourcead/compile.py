@@ -7,7 +7,6 @@ import linecache
 import types
 
 import numba
-
 import sourcead_runtime
 
 
@@ -23,7 +22,11 @@ def load_module(source: str, namespace: dict, module_name: str, compile: bool) -
     scope["__name__"] = module_name
     scope["sourcead_runtime"] = sourcead_runtime
     exec(builtins.compile(source, filename, "exec"), scope)
-    functions = [n for n, v in scope.items() if isinstance(v, types.FunctionType) and v.__module__ == module_name]
+    functions = [
+        n
+        for n, v in scope.items()
+        if isinstance(v, types.FunctionType) and v.__module__ == module_name
+    ]
     if compile:
         for name in functions:
             scope[name] = numba.njit(scope[name])

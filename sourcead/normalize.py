@@ -107,22 +107,30 @@ class _JumpStructurer:
         self.loops: list[dict] = []  # per enclosing loop: its break and continue flags
 
     def function_body(self, body, fn: ParsedFunction):
-        returns = [n for n in gast.walk(gast.Module(body=body, type_ignores=[])) if isinstance(n, gast.Return)]
+        returns = [
+            n
+            for n in gast.walk(gast.Module(body=body, type_ignores=[]))
+            if isinstance(n, gast.Return)
+        ]
         arities = {len(r.value.elts) if isinstance(r.value, gast.Tuple) else 1 for r in returns}
         if not returns:
             raise fn.error("a function to differentiate must return a value", fn.node)
         if len(arities) > 1:
-            raise fn.error("all return statements must return the same number of values", returns[-1])
+            raise fn.error(
+                "all return statements must return the same number of values", returns[-1]
+            )
         arity = arities.pop()
         base = "result"
-        self.outputs = [self.names.fresh(base)] if arity == 1 else [
-            self.names.fresh(f"{base}_{k}") for k in range(arity)
-        ]
+        self.outputs = (
+            [self.names.fresh(base)]
+            if arity == 1
+            else [self.names.fresh(f"{base}_{k}") for k in range(arity)]
+        )
+        if not _always_exits(body):
+            raise fn.error("every path through the function must end in a return", fn.node.body[-1])
         new_body, _ = self.block(body)
         if self.returned is not None:
             new_body.insert(0, assign(self.returned, constant(False), body[0]))
-        if not _always_exits(body):
-            raise fn.error("every path through the function must end in a return", fn.node.body[-1])
         return new_body, self.outputs
 
     def block(self, body: list) -> tuple[list, set[str]]:
@@ -137,9 +145,17 @@ class _JumpStructurer:
                 rest, rest_flags = self.block(body[index + 1 :])
                 if rest:
                     last = out[-1]
-                    if isinstance(last, gast.If) and _always_sets(last.body) and not _sets_any(last.orelse):
+                    if (
+                        isinstance(last, gast.If)
+                        and _always_sets(last.body)
+                        and not _sets_any(last.orelse)
+                    ):
                         last.orelse.extend(rest)
-                    elif isinstance(last, gast.If) and _always_sets(last.orelse) and not _sets_any(last.body):
+                    elif (
+                        isinstance(last, gast.If)
+                        and _always_sets(last.orelse)
+                        and not _sets_any(last.body)
+                    ):
                         last.body.extend(rest)
                     else:
                         out.append(if_(not_any(sorted(flags)), rest, like=body[index + 1]))
@@ -193,8 +209,10 @@ class _JumpStructurer:
             body.insert(0, assign(flags["continue"], constant(False), stmt))
         exits = sorted(f for f in body_flags if f != flags["continue"])
         if exits:
-            test = name(exits[0]) if len(exits) == 1 else gast.BoolOp(
-                op=gast.Or(), values=[name(f) for f in exits]
+            test = (
+                name(exits[0])
+                if len(exits) == 1
+                else gast.BoolOp(op=gast.Or(), values=[name(f) for f in exits])
             )
             body.append(if_(test, [_at(gast.Break(), stmt)], like=stmt))
         stmt.body = body or [_at(gast.Pass(), stmt)]
@@ -230,6 +248,13 @@ def _always_exits(body: list) -> bool:
             return True
         if isinstance(stmt, gast.If) and _always_exits(stmt.body) and _always_exits(stmt.orelse):
             return True
+        if (
+            isinstance(stmt, gast.While)
+            and isinstance(stmt.test, gast.Constant)
+            and stmt.test.value is True
+            and gast.Break not in _direct_jumps(stmt.body)
+        ):
+            return True  # while True without break: left only by a return
     return False
 
 
@@ -285,6 +310,15 @@ def _desugar_assign(stmt: gast.Assign, names: NameGenerator) -> list:
     target, value = stmt.targets[0], stmt.value
     if is_permutation(stmt):
         return [stmt]  # a, b = b, a: reversed by the inverse permutation, without a tape
+    if isinstance(target, gast.Tuple) and isinstance(value, gast.Attribute):  # n, m = a.shape
+        return [
+            assign(
+                t,
+                gast.Subscript(value=copy.deepcopy(value), slice=constant(k), ctx=gast.Load()),
+                stmt,
+            )
+            for k, t in enumerate(target.elts)
+        ]
     if isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple):
         if len(target.elts) != len(value.elts):
             raise _error_at(stmt, "unpacking a tuple into the wrong number of names")
@@ -292,7 +326,9 @@ def _desugar_assign(stmt: gast.Assign, names: NameGenerator) -> list:
         out, sources = [], []
         for element in value.elts:
             reads = {n.id for n in gast.walk(element) if isinstance(n, gast.Name)}
-            if reads & assigned and not (isinstance(element, gast.Name) and _only_later(element, target, value)):
+            if reads & assigned and not (
+                isinstance(element, gast.Name) and _only_later(element, target, value)
+            ):
                 temp = names.fresh(f"{_hint(element)}_old")
                 out.append(assign(temp, element, stmt))
                 sources.append(name(temp))
@@ -349,8 +385,9 @@ def _lift_block(body: list, names: NameGenerator) -> list:
             pre, test = _lift(stmt.test, names, stmt, whole=False)
             if pre:
                 raise _error_at(
-                    stmt, "a while condition with a conditional expression or a call of your own "
-                    "function (compute it into a variable before the loop and at the end of the body)"
+                    stmt,
+                    "a while condition with a conditional expression or a call of your own "
+                    "function (compute it into a variable before the loop and at the end of the body)",
                 )
             stmt.body = _lift_block(stmt.body, names)
             out.append(stmt)
@@ -428,7 +465,9 @@ def _lift(expr, names: NameGenerator, like, whole: bool) -> tuple[list, gast.exp
 
 def _has_user_call(expr) -> bool:
     return any(
-        isinstance(n, gast.Call) and getattr(n, "callee", None) is not None and n.callee.kind == "user"
+        isinstance(n, gast.Call)
+        and getattr(n, "callee", None) is not None
+        and n.callee.kind == "user"
         for n in gast.walk(expr)
     )
 
@@ -436,7 +475,9 @@ def _has_user_call(expr) -> bool:
 def _remove_unread_flags(body: list) -> list:
     """Drop assignments to jump flags that no guard reads (jumps that became if/else)."""
     module = gast.Module(body=body, type_ignores=[])
-    read = {n.id for n in gast.walk(module) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)}
+    read = {
+        n.id for n in gast.walk(module) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
+    }
 
     def is_unread_flag(stmt) -> bool:
         return (

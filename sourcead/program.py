@@ -24,7 +24,7 @@ from .normalize import normalize
 from .reverse import AdjointGenerator
 from .subset import check_subset
 
-RUNTIME_NAMES = ("new_tape", "pop", "push", "trip_count")
+RUNTIME_NAMES = ("grow", "new_tape", "trip_count")
 
 
 class LoadedFunction:
@@ -37,9 +37,21 @@ class LoadedFunction:
         self.callees = [
             n.callee.target
             for n in gast.walk(self.parsed.node)
-            if isinstance(n, gast.Call) and getattr(n, "callee", None) is not None and n.callee.kind == "user"
+            if isinstance(n, gast.Call)
+            and getattr(n, "callee", None) is not None
+            and n.callee.kind == "user"
         ]
         self._check_no_argument_writes()
+        self.callee_modules = []
+
+    def load_callees(self, cache: dict, stack: tuple = ()) -> None:
+        """Load (parse and check) every user function this one calls, now, not at call time."""
+        for callee in self.callees:
+            if callee in stack:
+                raise self.parsed.error("recursive functions are not supported", self.parsed.node)
+            if callee not in cache:
+                cache[callee] = LoadedFunction(callee)
+                cache[callee].load_callees(cache, stack + (self.parsed.pyfunc,))
 
     def _check_no_argument_writes(self) -> None:
         self.written_params = set()
@@ -71,21 +83,29 @@ class Program:
     def infer(self, loaded: LoadedFunction, arg_types: list) -> dict:
         params = loaded.parsed.params
         if len(arg_types) != len(params):
-            raise TypeError(f"{loaded.parsed.name}() takes {len(params)} arguments, got {len(arg_types)}")
+            raise TypeError(
+                f"{loaded.parsed.name}() takes {len(params)} arguments, got {len(arg_types)}"
+            )
         key = (loaded.parsed.pyfunc, tuple(arg_types))
         if key in self.in_progress:
             raise loaded.parsed.error("recursive functions are not supported", loaded.parsed.node)
         self.in_progress.append(key)
         try:
-            inference = TypeInference(loaded.normalized, dict(zip(params, arg_types, strict=True)), self._callee_result(loaded))
+            inference = TypeInference(
+                loaded.normalized,
+                dict(zip(params, arg_types, strict=True)),
+                self._callee_result(loaded),
+            )
             types = inference.run()
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None
         finally:
             self.in_progress.pop()
         returned = loaded.normalized.body[-1].value
-        result = types.get(returned.id) if isinstance(returned, gast.Name) else TupleType(
-            tuple(types.get(e.id) for e in returned.elts)
+        result = (
+            types.get(returned.id)
+            if isinstance(returned, gast.Name)
+            else TupleType(tuple(types.get(e.id) for e in returned.elts))
         )
         self.result_types[key] = result
         return types
@@ -94,7 +114,10 @@ class Program:
         def result(call_node, arg_types):
             callee = self.load(call_node.callee.target)
             if len(arg_types) != len(callee.parsed.params):
-                raise TypeProblem(call_node, f"{callee.parsed.name}() takes {len(callee.parsed.params)} arguments, got {len(arg_types)}")
+                raise TypeProblem(
+                    call_node,
+                    f"{callee.parsed.name}() takes {len(callee.parsed.params)} arguments, got {len(arg_types)}",
+                )
             if callee.written_params:
                 raise TypeProblem(
                     call_node,
@@ -174,7 +197,9 @@ class Program:
             f"from sourcead_runtime import {', '.join(RUNTIME_NAMES)}",
         ]
         extra_imports, constants = [], []
-        functions = [p.parsed for p in self.primals] + [l.parsed for l in self.loaded.values()]
+        functions = [p.parsed for p in self.primals] + [
+            self.loaded[key[0]].parsed for key in self.adjoint_names
+        ]
         seen = {"math", "np", "numba", *RUNTIME_NAMES}
         for parsed in functions:
             for node in gast.walk(parsed.node):
@@ -185,11 +210,17 @@ class Program:
                     continue
                 seen.add(ident)
                 if isinstance(value, pytypes.ModuleType):
-                    extra_imports.append(f"import {value.__name__} as {ident}" if value.__name__ != ident else f"import {ident}")
+                    extra_imports.append(
+                        f"import {value.__name__} as {ident}"
+                        if value.__name__ != ident
+                        else f"import {ident}"
+                    )
                 elif isinstance(value, bool | numbers.Number) and not isinstance(value, complex):
                     constants.append(f"{ident} = {value!r}")
                 elif ident not in vars(builtins) and getattr(value, "__module__", None):
-                    extra_imports.append(f"from {value.__module__} import {value.__name__} as {ident}")
+                    extra_imports.append(
+                        f"from {value.__module__} import {value.__name__} as {ident}"
+                    )
         body = header + extra_imports
         if constants:
             body += ["", *constants]
@@ -216,7 +247,19 @@ def _expression_type(expr, types: dict):
         return types.get(expr.id)
     if isinstance(expr, gast.Constant):
         return constant_type(expr.value)
-    inference = TypeInference(gast.FunctionDef(name="_", args=None, body=[], decorator_list=[], returns=None, type_comment=None, type_params=[]), types, lambda *a: None)
+    inference = TypeInference(
+        gast.FunctionDef(
+            name="_",
+            args=None,
+            body=[],
+            decorator_list=[],
+            returns=None,
+            type_comment=None,
+            type_params=[],
+        ),
+        types,
+        lambda *a: None,
+    )
     result = inference.expr(expr)
     return result if result is not None else FLOAT
 

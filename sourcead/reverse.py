@@ -74,13 +74,19 @@ class AdjointGenerator:
         self.function_name = function_name
         self.callee_adjoint = callee_adjoint
         returned = node.body[-1].value
-        self.outputs = [e.id for e in returned.elts] if isinstance(returned, gast.Tuple) else [returned.id]
+        self.outputs = (
+            [e.id for e in returned.elts] if isinstance(returned, gast.Tuple) else [returned.id]
+        )
         self.body = node.body[:-1]
         self.active = active_names(self.body, set(wrt), set(self.outputs), types)
         self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
         self.first_definitions = _first_definitions(self.body, set(self.params))
-        self.written_params = [p for p in self.params if p in self.element_writes]
         self._check_arrays()
+        self.written_params = [
+            p
+            for p in self.params
+            if ({p} | self.permutation_partners.get(p, set())) & self.element_writes
+        ]
 
     # --- the two passes: find what the backward sweep reads, then generate with the pushes --
     def generate(self) -> str:
@@ -89,11 +95,13 @@ class AdjointGenerator:
         self._pass()
         self._check_rebinding()
         needed = self.needed
-        self.pushed = {n for n in needed if self._overwritten(n) and not _is_array_type(self.types.get(n))}
-        self.element_pushed = {a for a in needed if a in self.element_writes}
-        for a in list(self.element_pushed):
-            self.element_pushed |= self.permutation_partners.get(a, set())
-        self.element_pushed &= set(self.element_writes)
+        self.pushed = {
+            n for n in needed if self._overwritten(n) and not _is_array_type(self.types.get(n))
+        }
+        self.element_pushed = set()
+        for a in needed:
+            group = {a} | self.permutation_partners.get(a, set())
+            self.element_pushed |= group & self.element_writes
         return self._pass()
 
     def _pass(self) -> str:
@@ -115,7 +123,7 @@ class AdjointGenerator:
         lines: list = []
         for p in self.written_params:
             lines.append(f"{p} = {p}.copy()  # the caller's array is never modified")
-        for key, (tape, top, dtype) in self.tapes.items():
+        for tape, top, dtype in self.tapes.values():
             lines.append(f"{tape} = new_tape({dtype})")
             lines.append(f"{top} = 0")
         defined_first = {n for n, _ in self.first_definitions.values()}
@@ -126,7 +134,11 @@ class AdjointGenerator:
         lines.append("# backward sweep")
         for n in sorted(self.active - set(self.outputs)):
             if self.types[n] is not None:
-                zero = f"np.zeros_like({n})" if _is_array_type(self.types[n]) else zero_literal(self.types[n])
+                zero = (
+                    f"np.zeros_like({n})"
+                    if _is_array_type(self.types[n])
+                    else zero_literal(self.types[n])
+                )
                 if isinstance(self.types[n], Scalar) and self.types[n].kind == "int":
                     continue
                 lines.append(f"{self.adj(n)} = {zero}")
@@ -155,17 +167,26 @@ class AdjointGenerator:
     def tape(self, key: str, value_type) -> tuple[str, str]:
         if key not in self.tapes:
             base = key.replace(".", "_")
-            self.tapes[key] = (self.names.fresh(f"{base}_tape"), self.names.fresh(f"{base}_top"), tape_dtype(value_type))
+            self.tapes[key] = (
+                self.names.fresh(f"{base}_tape"),
+                self.names.fresh(f"{base}_top"),
+                tape_dtype(value_type),
+            )
         tape, top, _ = self.tapes[key]
         return tape, top
 
-    def push(self, key: str, value_type, value: str) -> str:
+    def push(self, key: str, value_type, value: str) -> Block:
+        """Lines that push ``value`` (written out, so Numba keeps the tape in registers)."""
         tape, top = self.tape(key, value_type)
-        return f"{tape}, {top} = push({tape}, {top}, {value})"
+        return [
+            Block(f"if {top} == len({tape}):", [f"{tape} = grow({tape})"]),
+            f"{tape}[{top}] = {value}",
+            f"{top} += 1",
+        ]
 
-    def pop(self, key: str, value_type, target: str) -> str:
+    def pop(self, key: str, value_type, target: str) -> list:
         tape, top = self.tape(key, value_type)
-        return f"{target}, {top} = pop({tape}, {top})"
+        return [f"{top} -= 1", f"{target} = {tape}[{top}]"]
 
     def reads(self, expr: gast.AST) -> None:
         for node in gast.walk(expr):
@@ -216,8 +237,8 @@ class AdjointGenerator:
         target = stmt.targets[0].id
         forward, restore = [], []
         if target in self.pushed and id(stmt) not in self.first_definitions:
-            forward.append(self.push(target, self.types[target], target))
-            restore.append(self.pop(target, self.types[target], target))
+            forward.extend(self.push(target, self.types[target], target))
+            restore.extend(self.pop(target, self.types[target], target))
         forward.append(src(stmt))
         adjoint = self.assign_adjoint(target, stmt.value) if target in self.active else []
         backward = restore + adjoint
@@ -235,7 +256,8 @@ class AdjointGenerator:
             total = own[0]
             for c in own[1:]:
                 total = gast.BinOp(left=total, op=gast.Add(), right=c)
-            lines.append(f"{self.adj(target)} = {src(total)}")
+            if src(total) != self.adj(target):
+                lines.append(f"{self.adj(target)} = {src(total)}")
         elif _is_array_type(self.types.get(target)):
             lines.append(f"{self.adj(target)} = np.zeros_like({self.adj(target)})")
         else:
@@ -255,8 +277,8 @@ class AdjointGenerator:
         forward, backward = [], []
         if array in self.element_pushed:
             dtype = Scalar("float", self.types[array].dtype)
-            forward.append(self.push(array, dtype, element))
-            backward.append(self.pop(array, dtype, element))
+            forward.extend(self.push(array, dtype, element))
+            backward.extend(self.pop(array, dtype, element))
             self.reads(index)
         forward.append(src(stmt))
         if array in self.active:
@@ -304,10 +326,13 @@ class AdjointGenerator:
         forward, restore = [], []
         for t in targets:
             if t in self.pushed:
-                forward.append(self.push(t, self.types[t], t))
-                restore.insert(0, self.pop(t, self.types[t], t))
+                forward.extend(self.push(t, self.types[t], t))
+                restore[:0] = self.pop(t, self.types[t], t)
         forward.append(src(stmt))
-        mask = [self.has_active(arg) and getattr(self.types_of(arg), "differentiable", False) for arg in call.args]
+        mask = [
+            self.has_active(arg) and getattr(self.types_of(arg), "differentiable", False)
+            for arg in call.args
+        ]
         active_targets = [t for t in targets if t in self.active]
         if not any(mask) or not active_targets:
             resets = [f"{self.adj(t)} = 0.0" for t in active_targets]
@@ -317,7 +342,11 @@ class AdjointGenerator:
         for arg in call.args:
             self.reads(arg)
         seeds = [self.adj(t) if t in self.active else "0.0" for t in targets]
-        gradient_names = [self.names.fresh(f"b_{_hint(arg)}_from_{call.callee.target.__name__}") for arg, m in zip(call.args, mask, strict=True) if m]
+        gradient_names = [
+            self.names.fresh(f"b_{_hint(arg)}_from_{call.callee.target.__name__}")
+            for arg, m in zip(call.args, mask, strict=True)
+            if m
+        ]
         args = ", ".join([src(a) for a in call.args] + seeds)
         grads = ", ".join(gradient_names) + ("," if len(gradient_names) == 1 else "")
         lines = [f"_, ({grads}) = {callee}({args})"]
@@ -339,11 +368,13 @@ class AdjointGenerator:
         return Scalar("float", "float64") if self.has_active(expr) else None
 
     # --- control flow --------------------------------------------------------------------------
-    def record(self, key: str, value_type, value_name: str, depth: int, forward: list, backward: list) -> None:
+    def record(
+        self, key: str, value_type, value_name: str, depth: int, forward: list, backward: list
+    ) -> None:
         """Keep ``value_name`` for the backward sweep: on a tape inside loops, else in place."""
         if depth > 0:
-            forward.append(self.push(key, value_type, value_name))
-            backward.insert(0, self.pop(key, value_type, value_name))
+            forward.extend(self.push(key, value_type, value_name))
+            backward[:0] = self.pop(key, value_type, value_name)
 
     def if_(self, stmt, depth: int) -> tuple[list, list]:
         body_f, body_b = self.block(stmt.body, depth)
@@ -381,17 +412,21 @@ class AdjointGenerator:
         start, stop, step = (
             (gast.Constant(value=0, kind=None), args[0], gast.Constant(value=1, kind=None))
             if len(args) == 1
-            else (args[0], args[1], args[2] if len(args) == 3 else gast.Constant(value=1, kind=None))
+            else (
+                args[0],
+                args[1],
+                args[2] if len(args) == 3 else gast.Constant(value=1, kind=None),
+            )
         )
         body_f, body_b = self.block(stmt.body, depth + 1)
         forward, backward = [], []
         if var in self.pushed:
-            forward.append(self.push(var, self.types[var], var))
+            forward.extend(self.push(var, self.types[var], var))
         header = f"for {var} in {src(stmt.iter)}:"
         if not body_b:
             forward.append(Block(header, body_f))
             if var in self.pushed:
-                backward.append(self.pop(var, self.types[var], var))
+                backward.extend(self.pop(var, self.types[var], var))
             return forward, backward
         assigned = _assigned_names(stmt.body)
         bound_names = {n.id for a in args for n in gast.walk(a) if isinstance(n, gast.Name)}
@@ -434,7 +469,7 @@ class AdjointGenerator:
                     )
                 )
         if var in self.pushed:
-            backward.append(self.pop(var, self.types[var], var))
+            backward.extend(self.pop(var, self.types[var], var))
         return forward, backward
 
     def while_(self, stmt, depth: int) -> tuple[list, list]:
@@ -467,7 +502,10 @@ class AdjointGenerator:
             self.propagate(expr.func.value, g, contributions, lines)
             return
         if isinstance(expr, gast.BinOp):
-            rule, args = ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))), [expr.left, expr.right]
+            rule, args = (
+                ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))),
+                [expr.left, expr.right],
+            )
         elif isinstance(expr, gast.UnaryOp):
             rule, args = ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))), [expr.operand]
         elif isinstance(expr, gast.Call) and expr.callee.kind == "rule":
@@ -515,10 +553,14 @@ class AdjointGenerator:
                 if not _is_array_type(self.types.get(target)):
                     continue
                 self.array_rebinds.setdefault(target, []).append(stmt)
-                if isinstance(value, gast.Name) and (
-                    target in self.element_writes
-                    or value.id in self.element_writes
-                    or len(self.array_rebinds[target]) > 1
+                if (
+                    isinstance(value, gast.Name)
+                    and target not in self.outputs
+                    and (
+                        target in self.element_writes
+                        or value.id in self.element_writes
+                        or len(self.array_rebinds[target]) > 1
+                    )
                 ):
                     raise self.fn.error(
                         f"{target} = {value.id} makes two names for one array; use "
@@ -565,7 +607,9 @@ def _reversed_range(start, stop, step) -> str:
         if c > 0:
             last = f"{_parenthesised(s0)} + ({_parenthesised(s1)} - {_parenthesised(s0)} - 1) // {c} * {c}"
             return f"range({last}, {_parenthesised(s0)} - {c}, {-c})"
-        last = f"{_parenthesised(s0)} + ({_parenthesised(s1)} - {_parenthesised(s0)} + 1) // {c} * {c}"
+        last = (
+            f"{_parenthesised(s0)} + ({_parenthesised(s1)} - {_parenthesised(s0)} + 1) // {c} * {c}"
+        )
         return f"range({last}, {_parenthesised(s0)} - ({c}), {-c})"
     s2 = src(step)
     return (

@@ -92,8 +92,8 @@ class _SubsetChecker:
             for target in stmt.targets:
                 self.target(target)
             self.expression(stmt.value)
-            if any(isinstance(t, gast.Tuple) for t in stmt.targets) and not isinstance(
-                stmt.value, gast.Tuple | gast.Call
+            if any(isinstance(t, gast.Tuple) for t in stmt.targets) and not (
+                isinstance(stmt.value, gast.Tuple | gast.Call) or _is_shape(stmt.value)
             ):
                 raise fn.error("tuple unpacking of a value other than a tuple or a call", stmt)
         elif isinstance(stmt, gast.AugAssign):
@@ -261,9 +261,7 @@ class _SubsetChecker:
         except (KeyError, AttributeError):
             raise self.fn.error(f"the name {dotted} is not defined", node) from None
         node.global_value = value
-        if isinstance(node, gast.Name) and not isinstance(
-            value, numbers.Number | types.ModuleType
-        ):
+        if isinstance(node, gast.Name) and not isinstance(value, numbers.Number | types.ModuleType):
             if classify(value) is None:
                 raise self.fn.error(f"the global {dotted} is not a number", node)
         return value
@@ -317,3 +315,7 @@ def _is_docstring(stmt: gast.stmt) -> bool:
         and isinstance(stmt.value, gast.Constant)
         and isinstance(stmt.value.value, str)
     )
+
+
+def _is_shape(node) -> bool:
+    return isinstance(node, gast.Attribute) and node.attr == "shape"

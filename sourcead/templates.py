@@ -23,7 +23,9 @@ def instantiate(rule: Rule, adjoint: gast.expr, args: list[gast.expr]) -> list[g
     """The rule's contribution for each argument, with names replaced by expressions."""
     replacements = {rule.adjoint_param: adjoint, **dict(zip(rule.params, args, strict=True))}
     return [
-        None if template is None else simplify(_Substitute(replacements).visit(copy.deepcopy(template)))
+        None
+        if template is None
+        else simplify(_Substitute(replacements).visit(copy.deepcopy(template)))
         for template in rule.contributions
     ]
 
@@ -42,7 +44,11 @@ class _Simplifier(gast.NodeTransformer):
     def visit_BinOp(self, node):
         node = self.generic_visit(node)
         left, right = node.left, node.right
-        if _number(left) and _number(right) and isinstance(node.op, gast.Add | gast.Sub | gast.Mult):
+        if (
+            _number(left)
+            and _number(right)
+            and isinstance(node.op, gast.Add | gast.Sub | gast.Mult)
+        ):
             value = {gast.Add: lambda a, b: a + b, gast.Sub: lambda a, b: a - b,
                      gast.Mult: lambda a, b: a * b}[type(node.op)](left.value, right.value)  # fmt: skip
             return gast.Constant(value=value, kind=None)

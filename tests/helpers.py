@@ -131,7 +131,9 @@ def numerical_grad(f, args, wrt=0, *, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, outp
         if isinstance(a, np.ndarray):
             g = np.zeros(a.shape, dtype=np.float64)
             for index in np.ndindex(a.shape):
-                g[index] = _partial(lambda d, i=i, ix=index: evaluate(i, ix, d), a[index], rtol, atol)
+                g[index] = _partial(
+                    lambda d, i=i, ix=index: evaluate(i, ix, d), a[index], rtol, atol
+                )
         else:
             assert isinstance(a, float), f"cannot differentiate wrt non-float argument {a!r}"
             g = _partial(lambda d, i=i: evaluate(i, None, d), a, rtol, atol)
@@ -170,7 +172,9 @@ def assert_close(actual, desired, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, what="gr
     )
 
 
-def check_grad(f, args, wrt=0, compile=True, *, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, expected=None):
+def check_grad(
+    f, args, wrt=0, compile=True, *, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL, expected=None
+):
     """Compare ``sourcead.grad(f, wrt=wrt, compile=compile)(*args)`` with finite differences.
 
     Also checks the structure of the result (tuple for tuple ``wrt``, arrays of

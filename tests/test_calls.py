@@ -74,6 +74,23 @@ def nj_loop(x, n):
     return s
 
 
+@numba.njit
+def nj_dot(a, b):
+    s = 0.0
+    for i in range(len(a)):
+        s += a[i] * b[i]
+    return s
+
+
+def first_above(x, t):
+    s = 0.0
+    for i in range(10):
+        s = s + x * (i + 1)
+        if s > t:
+            return s * 0.5
+    return s
+
+
 # ------------------------------------------------------------------ callers
 
 
@@ -144,12 +161,33 @@ def call_other_module(x):
     return lib_softplus(x) * lib_poly(x, 3) + lib_softplus(50.0 * x)
 
 
+def call_njit_arrays(x, w):
+    return nj_dot(x, w) * nj_dot(x, x)
+
+
+def call_callee_returning_in_loop(x):
+    return first_above(x, 3.0) + first_above(2.0 * x, 3.0) * x
+
+
+def int_arguments_first(n, k, x, y):
+    s = 0.0
+    for i in range(n):
+        s = s + poly_loop(x, k + i) * y
+    return s
+
+
 X4 = np.array([0.3, -0.7, 1.1, 0.5])
 W4 = np.array([1.5, 0.2, -0.4, 0.9])
 
 CALL_CASES = [
     case(call_simple, 0.7, expected=lambda x: 10.0 * x),
-    case(call_twice_same_var, 0.7, 1.3, wrt=(0, 1), expected=lambda x, y: (4 * x**3 * y**2, 2 * x**4 * y)),
+    case(
+        call_twice_same_var,
+        0.7,
+        1.3,
+        wrt=(0, 1),
+        expected=lambda x, y: (4 * x**3 * y**2, 2 * x**4 * y),
+    ),
     case(call_with_loop, 0.8, expected=lambda x: 4 * x**3 + 6 * x**2 + 6 * x + 4),
     case(call_tuple, 0.8, 1.2, wrt=(0, 1)),
     case(call_chain, 0.8, 1.2, wrt=(0, 1)),
@@ -158,11 +196,30 @@ CALL_CASES = [
     case(call_in_loop, 0.6, 4),
     case(call_in_branch_in_loop, 0.6, 4),
     case(call_array_callee, X4, W4, wrt=(0, 1)),
-    case(call_njit, 0.7, 1.3, wrt=(0, 1), expected=lambda x, y: (2 * (math.cos(x) * y + 2 * x), 2 * math.sin(x) + 1)),
+    case(
+        call_njit,
+        0.7,
+        1.3,
+        wrt=(0, 1),
+        expected=lambda x, y: (2 * (math.cos(x) * y + 2 * x), 2 * math.sin(x) + 1),
+    ),
     case(call_njit_in_loop, 0.7, 3),
-    case(call_other_module, 0.5, expected=lambda x: (
-        (1 / (1 + math.exp(-x))) * (x * x + 2 * x + 3) + math.log1p(math.exp(x)) * (2 * x + 2) + 50.0
-    )),
+    case(
+        call_other_module,
+        0.5,
+        expected=lambda x: (
+            (1 / (1 + math.exp(-x))) * (x * x + 2 * x + 3)
+            + math.log1p(math.exp(x)) * (2 * x + 2)
+            + 50.0
+        ),
+    ),
+]
+
+
+CALL_CASES += [
+    case(call_njit_arrays, X4, W4, wrt=(0, 1)),
+    case(call_callee_returning_in_loop, 0.7, expected=lambda x: 3.0 + 6.0 * x),
+    case(int_arguments_first, 3, 1, 0.7, 1.3, wrt=("y", 2)),
 ]
 
 

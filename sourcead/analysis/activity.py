@@ -79,11 +79,7 @@ def active_names(body: list, inputs: set[str], outputs: set[str], types: dict) -
             if set(targets) & useful and not reads <= useful:
                 useful |= reads
                 changed = True
-    return {
-        n
-        for n in varied & useful
-        if n in types and getattr(types[n], "differentiable", False)
-    }
+    return {n for n in varied & useful if n in types and getattr(types[n], "differentiable", False)}
 
 
 def is_array(name: str, types: dict) -> bool:

@@ -144,7 +144,6 @@ def constant_type(value):
     return None
 
 
-
 class TypeInference:
     """Infers a type for every name of a normalised function, given its parameters' types.
 
@@ -171,7 +170,9 @@ class TypeInference:
         try:
             self.types[name] = join(self.types.get(name), value_type)
         except TypeMismatch as exc:
-            raise TypeProblem(node, f"the name {name} holds both {exc.args[0]} and {exc.args[1]}")
+            raise TypeProblem(
+                node, f"the name {name} holds both {exc.args[0]} and {exc.args[1]}"
+            ) from None
 
     def block(self, body) -> None:
         for stmt in body:
@@ -185,7 +186,9 @@ class TypeInference:
                         for element, item in zip(target.elts, value.items, strict=True):
                             self.bind(element.id, item, stmt)
                     elif value is not None:
-                        raise TypeProblem(stmt, "unpacking a value that is not a tuple of that length")
+                        raise TypeProblem(
+                            stmt, "unpacking a value that is not a tuple of that length"
+                        )
             elif isinstance(stmt, gast.If):
                 self.block(stmt.body)
                 self.block(stmt.orelse)
@@ -204,9 +207,15 @@ class TypeInference:
             if node.id in self.types:
                 return self.types[node.id]
             value = getattr(node, "global_value", None)
-            return constant_type(value) if not isinstance(value, np.generic) else type_of_value(value)
+            return (
+                constant_type(value) if not isinstance(value, np.generic) else type_of_value(value)
+            )
         if isinstance(node, gast.Attribute):
-            base = self.expr(node.value) if isinstance(node.value, gast.Name) and node.value.id in self.types else None
+            base = (
+                self.expr(node.value)
+                if isinstance(node.value, gast.Name) and node.value.id in self.types
+                else None
+            )
             if isinstance(base, Array):
                 if node.attr == "shape":
                     return TupleType((INT,) * base.ndim)
@@ -282,12 +291,19 @@ class TypeInference:
             shape = args[0]
             ndim = len(shape.items) if isinstance(shape, TupleType) else 1
             return Array(dtype, ndim)
-        if any(isinstance(a, Array) for a in args):
+        if callee.kind == "rule" and any(isinstance(a, Array) for a in args):
             raise TypeProblem(node, "a function of whole arrays (element access a[i] is supported)")
         if callee.kind == "nondiff":
             if target is range:
                 return None
-            if target is bool or target in (math.isnan, math.isinf, math.isfinite, np.isnan, np.isinf, np.isfinite):
+            if target is bool or target in (
+                math.isnan,
+                math.isinf,
+                math.isfinite,
+                np.isnan,
+                np.isinf,
+                np.isfinite,
+            ):
                 return BOOL
             if target in (np.floor, np.ceil, np.trunc, np.sign):
                 return args[0] if args and args[0] is not None else FLOAT
