@@ -343,7 +343,9 @@ def median(row):
 def print_table(title, rows, forward, hand, reference):
     t_fwd, t_hand = median(forward), median(hand)
     print(f"\n### {title}\n")
-    print("| implementation | median time | × hand-written adjoint | × Numba forward | max rel. diff vs hand-written |")
+    print(
+        "| implementation | median time | × hand-written adjoint | × Numba forward | max rel. diff vs hand-written |"
+    )
     print("|---|---:|---:|---:|---:|")
     for row in rows:
         if row.error is not None:
@@ -548,7 +550,9 @@ def bench_projectile(args):
     print(check_target("sourcead / hand-written", t_sad and t_sad / t_hand, 1.3))
     print(check_target("sourcead / Numba forward", t_sad and t_sad / t_fwd, 3.0))
     if sad.result is not None:
-        print(f"- sourcead vs hand-written gradient: max rel. diff {max_rel_diff(sad.result, reference):.1e}")
+        print(
+            f"- sourcead vs hand-written gradient: max rel. diff {max_rel_diff(sad.result, reference):.1e}"
+        )
 
     if args.no_first_call:
         return
@@ -565,7 +569,9 @@ def bench_projectile(args):
         )
     res, err = run_fresh(NUMBA_FIRST_CALL_SCRIPT)
     if res is not None:
-        print(f"- for reference, `numba.njit(loss)` first call in a fresh process: {res['first']:.2f} s")
+        print(
+            f"- for reference, `numba.njit(loss)` first call in a fresh process: {res['first']:.2f} s"
+        )
 
 
 def bench_heat(args):
@@ -577,7 +583,10 @@ def bench_heat(args):
     hand = Row("hand-written Numba adjoint (stores 2000×256 states)", heat_hand)
     sad = sourcead_row("sourcead `grad(heat, wrt=(0, 1))`", heat, (0, 1))
     jx = optional_row(
-        "JAX `jit(grad)` + `lax.fori_loop`, vectorised", "jax", make_heat_jax, enabled=not args.no_jax
+        "JAX `jit(grad)` + `lax.fori_loop`, vectorised",
+        "jax",
+        make_heat_jax,
+        enabled=not args.no_jax,
     )
     th = optional_row(
         "PyTorch eager backward, vectorised",
@@ -602,7 +611,9 @@ def bench_heat(args):
     if t_jax is not None:
         print(check_target("sourcead / JAX", t_sad and t_sad / t_jax, 1.0))
     if sad.result is not None:
-        print(f"- sourcead vs hand-written gradient: max rel. diff {max_rel_diff(sad.result, reference):.1e}")
+        print(
+            f"- sourcead vs hand-written gradient: max rel. diff {max_rel_diff(sad.result, reference):.1e}"
+        )
 
 
 def main(argv=None):

@@ -286,7 +286,21 @@ def _desugar_block(body: list, names: NameGenerator) -> list:
             stmt.body = _desugar_block(stmt.body, names)
             stmt.orelse = _desugar_block(stmt.orelse, names)
             out.append(stmt)
-        elif isinstance(stmt, gast.For | gast.While):
+        elif isinstance(stmt, gast.For):
+            stmt.body = _desugar_block(stmt.body, names)
+            variable = stmt.target.id
+            if any(
+                isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store) and n.id == variable
+                for s in stmt.body
+                for n in gast.walk(s)
+            ):
+                # the body reassigns the loop variable: iterate a fresh name and copy it, so
+                # the reversed loop restores the variable like any other
+                counter = names.fresh(f"{variable}_range")
+                stmt.target = name(counter, store=True)
+                stmt.body.insert(0, assign(variable, name(counter), stmt))
+            out.append(stmt)
+        elif isinstance(stmt, gast.While):
             stmt.body = _desugar_block(stmt.body, names)
             out.append(stmt)
         elif isinstance(stmt, gast.Pass):

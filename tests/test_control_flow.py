@@ -3,9 +3,9 @@
 import math
 
 import pytest
+from helpers import case, run_case
 
 import sourcead
-from helpers import case, run_case
 
 # ---------------------------------------------------------------- assignment
 
