@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["grow", "new_tape", "push", "pop", "trip_count", "zeros_like_adjoint"]
+__all__ = ["grow", "new_tape", "pop", "push", "reserve", "trip_count", "zeros_like_adjoint"]
 
 _INITIAL_CAPACITY = 64
 
@@ -25,6 +25,20 @@ def new_tape(dtype):
 def grow(tape):
     """A tape twice as long holding the same values (called when ``tape`` is full)."""
     grown = np.empty(2 * tape.shape[0], dtype=tape.dtype)
+    grown[: tape.shape[0]] = tape
+    return grown
+
+
+@numba.njit(cache=True)
+def reserve(tape, size):
+    """``tape``, or a longer copy of it, with room for ``size`` values.
+
+    Called before a counted loop with the number of values the loop will push, so that the
+    pushes inside it are plain stores.
+    """
+    if size <= tape.shape[0]:
+        return tape
+    grown = np.empty(max(size, 2 * tape.shape[0]), dtype=tape.dtype)
     grown[: tape.shape[0]] = tape
     return grown
 
@@ -60,3 +74,42 @@ def trip_count(start, stop, step):
 def zeros_like_adjoint(value):
     """A zero adjoint for ``value``: an array of zeros, or 0.0 for a scalar."""
     return np.zeros_like(value)
+
+
+from . import arrays as _arrays  # noqa: E402
+from .arrays import *  # noqa: E402,F403
+
+__all__ += _arrays.__all__
+
+
+# Helpers of the solver and integrator templates in solvers.py and ode.py, which sourcead
+# copies into the code it generates for sourcead.fixed_point, sourcead.root and sourcead.odeint.
+from .ode import (  # noqa: E402, F401  (exported through SOLVER_HELPERS)
+    DOPRI5,
+    RK4,
+    check_times,
+    combine,
+    combine_into,
+    error_ratio,
+    next_step,
+    tableau,
+)
+from .solvers import small_change  # noqa: E402, F401
+
+SOLVER_HELPERS = [
+    "DOPRI5",
+    "RK4",
+    "check_times",
+    "combine",
+    "combine_into",
+    "error_ratio",
+    "next_step",
+    "small_change",
+    "tableau",
+]
+__all__ += SOLVER_HELPERS
+
+from . import checkpoint as _checkpoint  # noqa: E402
+from .checkpoint import *  # noqa: E402,F403
+
+__all__ += _checkpoint.__all__

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from . import cache
 from .analysis.types import Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .errors import SourceADError
@@ -47,46 +48,106 @@ class _Derivative:
     def source(self) -> str:
         """The generated module: for the last call's argument types, or assumed ones before."""
         if self._last_source is None:
-            self._last_source = self._build(self._assumed_types())[0]
+            assumed = self._assumed_types()
+            try:
+                self._last_source = self._build(assumed)[0]
+            except (SourceADError, TypeError) as exc:
+                described = ", ".join(
+                    f"{p}: {_describe(t)}" for p, t in zip(self.params, assumed, strict=True)
+                )
+                raise SourceADError(
+                    f"the code generated for {self.loaded.parsed.name} depends on the argument "
+                    f"types; before the first call .source assumes {described}, for which it "
+                    f"fails ({exc}). Call the derivative once (then .source shows the code for "
+                    "those arguments), or use `sourcead show --types ...`",
+                    self.loaded.parsed.filename,
+                    self.loaded.parsed.node.lineno,
+                ) from None
         return self._last_source
 
     def _assumed_types(self) -> list:
-        """Before any call: arrays where the code indexes a parameter, floats elsewhere."""
-        from .analysis.types import FLOAT
+        """Before any call: arrays where the code uses a parameter as one, floats elsewhere.
 
-        indexed = {}
+        A parameter is taken for a float64 array of as many dimensions as its widest
+        subscript when it is subscripted, and of one dimension when it is only used whole as
+        an array (``.shape``, ``len``, an argument of a NumPy function, an operand of ``@``).
+        """
         import gast
 
+        from .analysis.types import FLOAT
+
+        params = set(self.params)
+        dimensions: dict[str, int] = {}
+
+        def note(node, ndim: int) -> None:
+            if isinstance(node, gast.Name) and node.id in params:
+                dimensions[node.id] = max(dimensions.get(node.id, 0), ndim)
+
         for node in gast.walk(self.loaded.normalized):
-            if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
-                count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
-                indexed[node.value.id] = count
-        return [Array("float64", indexed[p]) if p in indexed else FLOAT for p in self.params]
+            if isinstance(node, gast.Subscript):
+                note(node.value, len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1)
+            elif isinstance(node, gast.Attribute) and node.attr in (
+                "shape",
+                "size",
+                "ndim",
+                "copy",
+            ):
+                note(node.value, 1)
+            elif isinstance(node, gast.BinOp) and isinstance(node.op, gast.MatMult):
+                note(node.left, 1)
+                note(node.right, 1)
+            elif isinstance(node, gast.Call):
+                func = node.func
+                numpy_call = (
+                    isinstance(func, gast.Attribute)
+                    and isinstance(func.value, gast.Name | gast.Attribute)
+                    and getattr(func, "global_value", None) is not None
+                    and getattr(func.global_value, "__module__", "") in ("numpy", "numpy.linalg")
+                ) or (isinstance(func, gast.Name) and func.id == "len")
+                if numpy_call:
+                    for arg in node.args:
+                        note(arg, 1)
+        return [Array("float64", dimensions[p]) if p in dimensions else FLOAT for p in self.params]
 
     # --- building ----------------------------------------------------------------------------
     def _build(self, arg_types: list):
         key = tuple(arg_types)
         if key in self._cache:
             return self._cache[key]
+        name = self.loaded.parsed.name
+
+        def load_in_memory(source, namespace):
+            return load_module(source, namespace, f"sourcead_generated.{name}", self.compile)
+
+        # persistent cache: a new process reuses the generated module and its machine code
+        cache_key = cache.derivative_key(self.fun, _LOADED, arg_types, self.wrt_names)
+        source, module, header = cache.load_or_generate(
+            f"{name}_adjoint",
+            cache_key,
+            self.compile,
+            lambda: self._generate(arg_types),
+            load_in_memory,
+        )
+        built = (source, module[header["entry"]], cache.decode_type(header["result"]))
+        self._cache[key] = built
+        return built
+
+    def _generate(self, arg_types: list) -> tuple[str, dict, dict]:
+        """The generated module for these argument types: (source, namespace, header), the
+        header naming the entry function and the result type."""
         for p, t in zip(self.params, arg_types, strict=True):
             if p in self.wrt_names and not getattr(t, "differentiable", False):
                 raise TypeError(
                     f"cannot differentiate {self.loaded.parsed.name} with respect to {p}: "
                     f"it is {_describe(t)}, not a float, complex number or float array"
                 )
+        name = self.loaded.parsed.name
         program = Program(_LOADED)
-        name = program.adjoint(
-            self.fun, list(arg_types), self.wrt_names, f"{self.loaded.parsed.name}_adjoint"
-        )
+        entry = program.adjoint(self.fun, list(arg_types), self.wrt_names, f"{name}_adjoint")
         result_type = program.result_types[(self.fun, tuple(arg_types))]
-        title = f"Adjoint of {self.loaded.parsed.name} with respect to {', '.join(self.wrt_names)}."
+        title = f"Adjoint of {name} with respect to {', '.join(self.wrt_names)}."
         source, namespace = program.module_source(title)
-        module = load_module(
-            source, namespace, f"sourcead_generated.{self.loaded.parsed.name}", self.compile
-        )
-        built = (source, module[name], result_type)
-        self._cache[key] = built
-        return built
+        return source, namespace, {"entry": entry, "result": cache.encode_type(result_type)}
 
     def _prepare(self, args):
         if len(args) < len(self.params):
@@ -167,6 +228,10 @@ def grad(fun=None, wrt=0, *, preserve_result: bool = False, compile: bool = True
     """
     if fun is None:
         return lambda f: GradientFunction(f, wrt, preserve_result, compile)
+    if isinstance(fun, GradientFunction):  # grad(grad(f)): see forward_api.SecondDerivative
+        from .forward_api import grad_of_gradient
+
+        return grad_of_gradient(fun, wrt, preserve_result, compile)
     return GradientFunction(fun, wrt, preserve_result, compile)
 
 

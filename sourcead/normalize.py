@@ -410,7 +410,9 @@ def _lift_block(body: list, names: NameGenerator) -> list:
             if isinstance(value, gast.IfExp):
                 out.extend(_lift_block(_if_from_ifexp(stmt.targets[0], value, stmt), names))
                 continue
-            pre, stmt.value = _lift(value, names, stmt, whole=True)
+            # a call stays whole only when it binds names; an element takes a lifted value
+            whole = not isinstance(stmt.targets[0], gast.Subscript)
+            pre, stmt.value = _lift(value, names, stmt, whole=whole)
             for index in _subscript_indices(stmt.targets[0]):
                 index_pre, _ = _lift(index, names, stmt, whole=False)
                 if index_pre:
@@ -443,6 +445,10 @@ def _if_from_ifexp(target, value: gast.IfExp, like) -> list:
     ]
 
 
+#: Calls that get a statement of their own: user functions and solvers (fixed_point, ...).
+_LIFTED_CALLS = ("user", "solver")
+
+
 def _lift(expr, names: NameGenerator, like, whole: bool) -> tuple[list, gast.expr]:
     """Statements to run first, and ``expr`` with its IfExps and user calls replaced by names.
 
@@ -460,7 +466,7 @@ def _lift(expr, names: NameGenerator, like, whole: bool) -> tuple[list, gast.exp
         def visit_Call(self, node):
             node = self.generic_visit(node)
             callee = getattr(node, "callee", None)
-            if callee is not None and callee.kind == "user" and node is not expr:
+            if callee is not None and callee.kind in _LIFTED_CALLS and node is not expr:
                 temp = names.fresh(f"{callee.target.__name__}_value")
                 pre.append(assign(temp, node, like))
                 return name(temp)
@@ -470,7 +476,7 @@ def _lift(expr, names: NameGenerator, like, whole: bool) -> tuple[list, gast.exp
         raise _error_at(like, "a call of your own function inside a condition")
     new = Lifter().visit(expr)
     if not whole and isinstance(expr, gast.Call) and getattr(expr, "callee", None) is not None:
-        if expr.callee.kind == "user":
+        if expr.callee.kind in _LIFTED_CALLS:
             temp = names.fresh(f"{expr.callee.target.__name__}_value")
             pre.append(assign(temp, new, like))
             new = name(temp)
@@ -481,7 +487,7 @@ def _has_user_call(expr) -> bool:
     return any(
         isinstance(n, gast.Call)
         and getattr(n, "callee", None) is not None
-        and n.callee.kind == "user"
+        and n.callee.kind in _LIFTED_CALLS
         for n in gast.walk(expr)
     )
 

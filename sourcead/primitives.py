@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .frontend import unwrap
-from .rules import ADJOINT_RULES, load_builtin_rules
+from .rules import ADJOINT_RULES, ARRAY_RULES, load_builtin_rules
+from .solvers import SOLVERS
 
 load_builtin_rules()
 
@@ -18,10 +19,14 @@ NONDIFFERENTIABLE = {
     len, int, bool, round, range,
     math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
     np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite,
+    np.eye, np.arange, np.shape,
 }  # fmt: skip
 
 #: Functions that make a new array; the array's adjoint starts at zero.
 ARRAY_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like}
+
+#: Functions of a tuple of arrays; reverse_arrays.py splits their adjoint into the parts.
+JOINING = {np.concatenate, np.stack}
 
 #: Methods of arrays that make a copy.
 COPY_METHODS = {"copy"}
@@ -38,14 +43,22 @@ class Callee:
 def classify(obj) -> Callee | None:
     """Classify a called object, or None when sourcead does not know it."""
     try:
-        if obj in ADJOINT_RULES:
+        if obj in SOLVERS:  # fixed_point, root, odeint: they take a function of the user's
+            return Callee("solver", obj)
+        if obj in ADJOINT_RULES or obj in ARRAY_RULES or obj in JOINING:
             return Callee("rule", obj)
+        if unwrap(obj) in ADJOINT_RULES:  # a Numba-compiled function with a rule
+            return Callee("rule", unwrap(obj))
         if obj in NONDIFFERENTIABLE:
             return Callee("nondiff", obj)
         if obj in ARRAY_CONSTRUCTORS:
             return Callee("constructor", obj)
     except TypeError:  # unhashable objects are none of these
         pass
+    if getattr(obj, "__sourcead_primitive__", False):
+        return Callee("primitive", unwrap(obj))
+    if (getattr(obj, "__module__", None) or "").startswith("sourcead."):
+        return None  # sourcead's own API (jvp, grad …) is not differentiated through
     if isinstance(unwrap(obj), types.FunctionType):
         return Callee("user", unwrap(obj))
     return None

@@ -17,21 +17,43 @@ import types as pytypes
 
 import gast
 
+from . import solver_calls
 from .analysis.types import Array, TupleType, TypeInference, TypeProblem
+from .codegen import src
 from .errors import SourceADError
+from .forward import TangentGenerator
 from .frontend import ParsedFunction, load_function
+from .names import NameGenerator
 from .normalize import normalize
 from .reverse import AdjointGenerator
+from .reverse_arrays import (
+    array_runtime_imports,
+    lower_arrays,
+    rewrite_array_syntax,
+    user_primitive_source,
+)
 from .subset import check_subset
 
-RUNTIME_NAMES = ("grow", "new_tape", "trip_count")
+RUNTIME_NAMES = ("grow", "new_tape", "reserve", "trip_count")
+CHECKPOINT_NAMES = (
+    "ADVANCE",
+    "DONE",
+    "RECORD_STEP",
+    "RESTORE",
+    "TAKE_SNAPSHOT",
+    "revolve_next",
+    "revolve_plan",
+    "revolve_slots",
+)
 
 
 class LoadedFunction:
     """A user function after the checks and normalisation that need no argument types."""
 
-    def __init__(self, fn):
-        self.parsed: ParsedFunction = load_function(fn)
+    def __init__(self, fn, parsed: ParsedFunction | None = None):
+        # ``parsed``: an already parsed tree (generated code differentiated again)
+        self.parsed: ParsedFunction = parsed if parsed is not None else load_function(fn)
+        rewrite_array_syntax(self.parsed)  # x.sum() -> np.sum(x), m.T -> np.transpose(m)
         check_subset(self.parsed)
         self.normalized = normalize(self.parsed)
         self.callees = [
@@ -40,7 +62,7 @@ class LoadedFunction:
             if isinstance(n, gast.Call)
             and getattr(n, "callee", None) is not None
             and n.callee.kind == "user"
-        ]
+        ] + solver_calls.solver_functions(self.parsed.node)
         self._check_no_argument_writes()
         self.callee_modules = []
 
@@ -52,6 +74,12 @@ class LoadedFunction:
             if callee not in cache:
                 cache[callee] = LoadedFunction(callee)
                 cache[callee].load_callees(cache, stack + (self.parsed.pyfunc,))
+            if solver_calls.has_solver_calls(cache[callee].parsed.node):
+                raise cache[callee].parsed.error(
+                    "fixed_point, root and odeint can be called in the function given to "
+                    "sourcead, not in the functions it calls",
+                    cache[callee].parsed.node,
+                )
 
     def _check_no_argument_writes(self) -> None:
         self.written_params = set()
@@ -69,6 +97,7 @@ class Program:
         self.loaded = loaded  # pyfunc -> LoadedFunction, shared across Programs
         self.functions: list[str] = []  # generated adjoint sources, callees first
         self.adjoint_names: dict = {}
+        self.tangent_names: dict = {}
         self.result_types: dict = {}
         self.primals: list = []
         self.in_progress: list = []
@@ -112,6 +141,8 @@ class Program:
 
     def _callee_result(self, caller: LoadedFunction):
         def result(call_node, arg_types):
+            if call_node.callee.kind == "solver":  # fixed_point, root, odeint
+                return solver_calls.result_type(self, call_node, arg_types)
             callee = self.load(call_node.callee.target)
             if len(arg_types) != len(callee.parsed.params):
                 raise TypeProblem(
@@ -137,8 +168,19 @@ class Program:
         return result
 
     # --- generation ----------------------------------------------------------------------
-    def adjoint(self, fn, arg_types: list, wrt: list[str], function_name: str | None = None) -> str:
-        """Generate (once) the adjoint of ``fn`` for these types and ``wrt``; its name."""
+    def adjoint(
+        self,
+        fn,
+        arg_types: list,
+        wrt: list[str],
+        function_name: str | None = None,
+        generator_class=AdjointGenerator,
+    ) -> str:
+        """Generate (once) the adjoint of ``fn`` for these types and ``wrt``; its name.
+
+        ``generator_class`` (for this function, not its callees) lets another target change
+        how tapes and adjoint arrays are held (sourcead.cuda's device functions).
+        """
         loaded = self.load(fn)
         key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt))
         if key in self.adjoint_names:
@@ -147,8 +189,54 @@ class Program:
         name = self._fresh(function_name or f"{loaded.parsed.name}_adjoint")
         self.adjoint_names[key] = name
         self._add_primal(loaded)
-        generator = AdjointGenerator(
-            loaded.parsed, loaded.normalized, types, wrt, name, self._callee_adjoint(loaded, types)
+        # solver calls become calls of generated wrappers (then handled like user calls)
+        node = solver_calls.rewrite_calls(self, loaded, types)
+        try:  # one operation per assignment where arrays are involved
+            node, types = lower_arrays(node, types, NameGenerator(node))
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        generator = generator_class(
+            loaded.parsed, node, types, wrt, name, self._callee_adjoint(loaded, types)
+        )
+        try:
+            self.functions.append(generator.generate())
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        return name
+
+    def tangent(
+        self,
+        fn,
+        arg_types: list,
+        wrt: list[str],
+        function_name: str | None = None,
+        vector: bool = False,
+    ) -> str:
+        """Generate (once) the tangent (forward mode) of ``fn``; its name. ``vector``: carry
+        many directions per sweep (see ``forward.py``)."""
+        loaded = self.load(fn)
+        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt), vector)
+        if key in self.tangent_names:
+            return self.tangent_names[key]
+        types = self.infer(loaded, arg_types)
+        name = self._fresh(function_name or f"{loaded.parsed.name}_tangent")
+        self.tangent_names[key] = name
+        self._add_primal(loaded)  # a call without tangents calls the primal
+        if solver_calls.has_solver_calls(loaded.normalized):
+            raise loaded.parsed.error(
+                "forward mode does not support fixed_point, root and odeint yet "
+                "(use sourcead.grad or sourcead.vjp)",
+                loaded.parsed.node,
+            )
+
+        def callee_tangent(call_node, mask):
+            callee = self.load(call_node.callee.target)
+            callee_types = [_expression_type(a, types) for a in call_node.args]
+            callee_wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
+            return self.tangent(callee.parsed.pyfunc, callee_types, callee_wrt, vector=vector)
+
+        generator = TangentGenerator(
+            loaded.parsed, loaded.normalized, types, wrt, name, callee_tangent, vector
         )
         try:
             self.functions.append(generator.generate())
@@ -158,6 +246,8 @@ class Program:
 
     def _callee_adjoint(self, caller: LoadedFunction, caller_types: dict):
         def adjoint_name(call_node, mask):
+            if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
+                return call_node.callee.target.adjoint(mask)
             callee = self.load(call_node.callee.target)
             arg_types = [_expression_type(a, caller_types) for a in call_node.args]
             wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
@@ -196,13 +286,21 @@ class Program:
             "",
             f"from sourcead_runtime import {', '.join(RUNTIME_NAMES)}",
         ]
-        extra_imports, constants = [], []
-        functions = [p.parsed for p in self.primals] + [
-            self.loaded[key[0]].parsed for key in self.adjoint_names
-        ]
+        extra_imports, constants, primitive_sources = [], [], []
+        functions = (
+            [p.parsed for p in self.primals]
+            + [self.loaded[key[0]].parsed for key in self.adjoint_names]
+            + [self.loaded[key[0]].parsed for key in self.tangent_names]
+        )
         seen = {"math", "np", "numba", *RUNTIME_NAMES}
         for parsed in functions:
-            for node in gast.walk(parsed.node):
+            # checkpointed loops keep their options beside the tree, not in it
+            options = [
+                expr
+                for loop in gast.walk(parsed.node)
+                for expr in (getattr(loop, "checkpoint", None) or {}).values()
+            ]
+            for node in [n for root in [parsed.node, *options] for n in gast.walk(root)]:
                 if not isinstance(node, gast.Name) or not hasattr(node, "global_value"):
                     continue
                 value, ident = node.global_value, node.id
@@ -217,21 +315,42 @@ class Program:
                     )
                 elif isinstance(value, bool | numbers.Number) and not isinstance(value, complex):
                     constants.append(f"{ident} = {value!r}")
+                elif user_primitive_source(value) is not None:  # compiled with the module
+                    primitive_sources.append(user_primitive_source(value))
                 elif ident not in vars(builtins) and getattr(value, "__module__", None):
                     extra_imports.append(
                         f"from {value.__module__} import {value.__name__} as {ident}"
                     )
-        body = header + extra_imports
+        body = (
+            header
+            + array_runtime_imports(self.functions)
+            + solver_calls.runtime_imports(self.functions)
+            + _checkpoint_imports(self.functions)
+            + extra_imports
+        )
         if constants:
             body += ["", *constants]
         for primal in self.primals:
             body += ["", "", _function_source(primal.parsed)]
+        for source in primitive_sources:
+            body += ["", "", source]
         for function in self.functions:
             body += ["", "", function]
         return "\n".join(body) + "\n", namespace
 
 
+def _checkpoint_imports(functions: list[str]) -> list[str]:
+    """The import of the checkpointing schedule, when a generated function uses it."""
+    if not any("revolve_plan(" in f for f in functions):
+        return []
+    return [f"from sourcead_runtime import {', '.join(CHECKPOINT_NAMES)}"]
+
+
 def _function_source(parsed: ParsedFunction) -> str:
+    if getattr(parsed, "source_text", None):  # a tree rewritten from generated code
+        return parsed.source_text
+    if getattr(parsed, "checkpointed_loops", False):  # checkpointed(range(...)) -> range(...)
+        return src(parsed.node)
     lines, _ = inspect.getsourcelines(parsed.pyfunc)
     text = textwrap.dedent("".join(lines))
     kept = text.splitlines()
@@ -241,9 +360,11 @@ def _function_source(parsed: ParsedFunction) -> str:
 
 
 def _expression_type(expr, types: dict):
-    from .analysis.types import FLOAT, constant_type
+    from .analysis.types import FLOAT, constant_type, type_of_value
 
     if isinstance(expr, gast.Name):
+        if expr.id not in types and hasattr(expr, "global_value"):  # a module-level number
+            return constant_type(expr.global_value) or type_of_value(expr.global_value)
         return types.get(expr.id)
     if isinstance(expr, gast.Constant):
         return constant_type(expr.value)

@@ -9,15 +9,18 @@ tapes as it goes). Adjoints of expressions come from the rule templates in ``rul
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass, field
 
 import gast
 
 from .analysis.activity import active_names, differentiable_reads
 from .analysis.types import Array, Scalar, TupleType
+from .checkpoint import CheckpointedLoop
 from .codegen import Block, src
 from .errors import SourceADError
 from .names import NameGenerator
 from .normalize import is_permutation, name
+from .reverse_arrays import ArrayAdjoints
 from .rules import ADJOINT_RULES
 from .templates import instantiate
 
@@ -50,6 +53,23 @@ def zero_literal(value_type) -> str:
 
 def tape_dtype(value_type) -> str:
     return "np." + (value_type.dtype if value_type.dtype != "bool" else "bool_")
+
+
+@dataclass
+class LoopFrame:
+    """A loop enclosing the statement being generated.
+
+    ``trips`` is the source of its trip count when that is known at loop entry (a ``range``
+    loop without ``break``); pushes inside such loops are plain stores into a tape reserved
+    before the loop (``reservations``: tape key -> counts), instead of checking for growth.
+    """
+
+    node_id: int  # id() of the loop statement: the same in every pass
+    var: str | None  # a for loop's variable: the reversed loop sets it again
+    trips: str | None
+    bound_names: set[str]  # names its trip count reads
+    assigned: set[str]  # names (and arrays written element-wise) the loop changes
+    reservations: dict[str, list[str]] = field(default_factory=dict)
 
 
 class AdjointGenerator:
@@ -90,50 +110,69 @@ class AdjointGenerator:
 
     # --- the two passes: find what the backward sweep reads, then generate with the pushes --
     def generate(self) -> str:
-        self.pushed: set[str] = set()
-        self.element_pushed: set[str] = set()
-        self._pass()
+        # Which overwritten values to record depends on where the backward sweep reads them,
+        # and restoring a value can read more (an element's index): repeat until stable.
+        self.prior_readers: dict[str, set] = {}
+        source = self._pass()
+        for _ in range(8):
+            if self.readers == self.prior_readers:
+                break
+            self.prior_readers = self.readers
+            source = self._pass()
         self._check_rebinding()
-        needed = self.needed
-        self.pushed = {
-            n for n in needed if self._overwritten(n) and not _is_array_type(self.types.get(n))
-        }
-        self.element_pushed = set()
-        for a in needed:
-            group = {a} | self.permutation_partners.get(a, set())
-            self.element_pushed |= group & self.element_writes
-        return self._pass()
+        return source
 
     def _pass(self) -> str:
         self.names = NameGenerator(self.node)
         self.adjoint_names: dict[str, str] = {}
         self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
-        self.needed: set[str] = set()
+        self.readers: dict[str, set] = {}  # name -> positions whose adjoint reads it
+        self.pushed: set[str] = set()
+        self.clock = 0
+        self.position: tuple[int, tuple] = (0, ())
+        self.frames: list[LoopFrame] = []
+        self.defined_at_top = set(self.params)
+        self.arrays = ArrayAdjoints(self)  # whole-array operations and tapes of arrays
         forward, backward = self.block(self.body, depth=0)
         return self._assemble(forward, backward)
 
-    def _overwritten(self, n: str) -> bool:
-        sites = self.sites.get(n, 0)
-        return sites >= 2 or n in self.in_loop_sites or (n in self.params and sites >= 1)
+    @property
+    def needed(self) -> set[str]:
+        """Names whose values the backward sweep reads."""
+        return set(self.readers)
+
+    def must_record(self, names) -> bool:
+        """Whether a statement here that overwrites ``names`` must record their old values.
+
+        It must when an adjoint reads one of them whose statement runs no later than this one
+        in the forward sweep: this statement itself (its adjoint needs the old value), an
+        earlier one, or any statement in a loop they share. Values read only by adjoints of
+        later statements need no tape: the backward sweep reaches those adjoints first.
+        """
+        clock, loops = self.position
+        for n in names:
+            for reader_clock, reader_loops in self.prior_readers.get(n, ()):
+                if reader_clock <= clock or set(reader_loops) & set(loops):
+                    return True
+        return False
 
     # --- assembling the function ---------------------------------------------------------
     def _assemble(self, forward: list, backward: list) -> str:
         seeds = [self.adj(o) for o in self.outputs]
-        signature = ", ".join(self.params + [f"{s}=1.0" for s in seeds])
+        signature = ", ".join(self.params + self.extra_parameters() + [f"{s}=1.0" for s in seeds])
         lines: list = []
         for p in self.written_params:
             lines.append(f"{p} = {p}.copy()  # the caller's array is never modified")
-        for tape, top, dtype in self.tapes.values():
-            lines.append(f"{tape} = new_tape({dtype})")
-            lines.append(f"{top} = 0")
+        lines.extend(self.declare_tapes())
         defined_first = {n for n, _ in self.first_definitions.values()}
         for n in sorted(self.pushed - set(self.params) - defined_first):
             lines.append(f"{n} = {zero_literal(self.types[n])}  # declared for its tape")
         lines.append("# forward sweep")
         lines.extend(forward)
+        lines.extend(self.end_of_forward())
         lines.append("# backward sweep")
         for n in sorted(self.active - set(self.outputs)):
-            if self.types[n] is not None:
+            if self.types[n] is not None and n not in self.passed_adjoints:
                 zero = (
                     f"np.zeros_like({n})"
                     if _is_array_type(self.types[n])
@@ -145,7 +184,7 @@ class AdjointGenerator:
         lines.extend(backward)
         gradients = []
         for p in self.wrt:
-            if p in self.active:
+            if p in self.active or p in self.passed_adjoints:
                 gradients.append(self.adj(p))
             elif _is_array_type(self.types.get(p)):
                 gradients.append(f"np.zeros_like({p})")
@@ -158,15 +197,37 @@ class AdjointGenerator:
 
         return render([Block(f"def {self.function_name}({signature}):", lines)])
 
+    # --- hooks: a target with other memory rules (sourcead.cuda) overrides these ------------
+    #: Parameters whose adjoint arrays the caller passes in (zeroed), instead of np.zeros_like.
+    passed_adjoints: frozenset = frozenset()
+
+    def extra_parameters(self) -> list[str]:
+        """Parameters after the user's and before the seeds (none on the CPU)."""
+        return []
+
+    def declare_tapes(self) -> list:
+        """Lines before the forward sweep that create the tapes."""
+        lines = []
+        for tape, top, dtype in self.tapes.values():
+            lines.append(f"{tape} = new_tape({dtype})")
+            lines.append(f"{top} = 0")
+        lines.extend(self.arrays.declare_tapes())
+        return lines
+
+    def end_of_forward(self) -> list:
+        """Lines between the forward and the backward sweep (none on the CPU)."""
+        return []
+
     # --- names ---------------------------------------------------------------------------
     def adj(self, n: str) -> str:
         if n not in self.adjoint_names:
             self.adjoint_names[n] = self.names.fresh(f"b_{n}")
         return self.adjoint_names[n]
 
-    def tape(self, key: str, value_type) -> tuple[str, str]:
+    def tape(self, key, value_type) -> tuple[str, str]:
+        """The tape (and its top) of ``key``: a name, or (name, statement) for one site."""
         if key not in self.tapes:
-            base = key.replace(".", "_")
+            base = (key[0] if isinstance(key, tuple) else key).replace(".", "_")
             self.tapes[key] = (
                 self.names.fresh(f"{base}_tape"),
                 self.names.fresh(f"{base}_top"),
@@ -175,23 +236,75 @@ class AdjointGenerator:
         tape, top, _ = self.tapes[key]
         return tape, top
 
-    def push(self, key: str, value_type, value: str) -> Block:
-        """Lines that push ``value`` (written out, so Numba keeps the tape in registers)."""
+    def push(self, key: str, value_type, value: str) -> list:
+        """Lines that push ``value`` (written out, so Numba keeps the tape in registers).
+
+        Inside counted loops the tape is reserved before the outermost loop whose trip
+        counts are all known at its entry, so the push is a plain store; elsewhere (``while``
+        loops, loops with ``break``, straight-line code) it doubles the tape when full.
+        """
+        key = self.site_key(key)
         tape, top = self.tape(key, value_type)
-        return [
-            Block(f"if {top} == len({tape}):", [f"{tape} = grow({tape})"]),
-            f"{tape}[{top}] = {value}",
-            f"{top} += 1",
-        ]
+        store = [f"{tape}[{top}] = {value}", f"{top} += 1"]
+        cover = self._reserving_frame()
+        if cover is None:
+            return [Block(f"if {top} == len({tape}):", [f"{tape} = grow({tape})"]), *store]
+        count = " * ".join(f.trips for f in self.frames[cover:])  # each is an atom
+        self.frames[cover].reservations.setdefault(key, []).append(count)
+        return store
+
+    def _reserving_frame(self) -> int | None:
+        """Index of the outermost loop whose entry can reserve room for a push here."""
+        if not self.frames or self.frames[-1].trips is None:
+            return None
+        cover = len(self.frames) - 1
+        while cover > 0:
+            outer = self.frames[cover - 1]
+            inner_bounds = set().union(*(f.bound_names for f in self.frames[cover:]))
+            if (
+                outer.trips is None
+                or inner_bounds & outer.assigned
+                or not inner_bounds <= self.defined_at_top
+            ):
+                break
+            cover -= 1
+        return cover
+
+    def reservations(self, frame: LoopFrame) -> list[str]:
+        """Lines before a loop that make room on its tapes for every push inside it."""
+        lines = []
+        for key, counts in frame.reservations.items():
+            tape, top = self.tapes[key][:2]
+            lines.append(f"{tape} = reserve({tape}, {top} + {' + '.join(counts)})")
+        return lines
+
+    def site_key(self, key: str) -> tuple:
+        """The tape key of ``key`` pushed at the current statement.
+
+        One tape per assignment site: a site's pushes and pops pair up last-in first-out by
+        themselves, and the room reserved before a loop counts exactly its pushes.
+        """
+        return (key, self.position[0])
 
     def pop(self, key: str, value_type, target: str) -> list:
-        tape, top = self.tape(key, value_type)
+        tape, top = self.tape(self.site_key(key), value_type)
         return [f"{top} -= 1", f"{target} = {tape}[{top}]"]
 
+    def _records_name(self, n: str) -> bool:
+        """Whether an assignment of the scalar ``n`` here pushes its old value."""
+        if _is_array_type(self.types.get(n)) or not self.must_record({n}):
+            return False
+        self.pushed.add(n)
+        return True
+
     def reads(self, expr: gast.AST) -> None:
+        """Note that the adjoint at the current position reads the names in ``expr``."""
+        loop_vars = {f.var for f in self.frames if f.var is not None}
         for node in gast.walk(expr):
             if isinstance(node, gast.Name) and node.id in self.types:
-                self.needed.add(node.id)
+                if node.id in loop_vars:
+                    continue  # the reversed loop sets its variable itself
+                self.readers.setdefault(node.id, set()).add(self.position)
 
     def comment(self, stmt) -> str:
         text = src(stmt).splitlines()[0]
@@ -210,12 +323,27 @@ class AdjointGenerator:
         return forward, backward
 
     def statement(self, stmt, depth: int) -> tuple[list, list]:
+        self.clock += 1
+        outer = self.position
+        self.position = (self.clock, tuple(f.node_id for f in self.frames))
+        try:
+            return self._statement(stmt, depth)
+        finally:
+            self.position = outer
+            if depth == 0 and isinstance(stmt, gast.Assign):
+                self.defined_at_top |= {
+                    n.id for n in gast.walk(stmt.targets[0]) if isinstance(n, gast.Name)
+                }
+
+    def _statement(self, stmt, depth: int) -> tuple[list, list]:
         if isinstance(stmt, gast.Assign):
             if is_permutation(stmt):
                 return self.permutation(stmt)
             value = stmt.value
             if isinstance(value, gast.Call) and value.callee.kind == "user":
                 return self.user_call(stmt, depth)
+            if isinstance(stmt.targets[0], gast.Tuple):  # w, v = np.linalg.eigh(a)
+                return self.arrays.tuple_assign(stmt)
             if isinstance(stmt.targets[0], gast.Subscript):
                 return self.element_assign(stmt)
             return self.name_assign(stmt)
@@ -236,11 +364,21 @@ class AdjointGenerator:
     def name_assign(self, stmt) -> tuple[list, list]:
         target = stmt.targets[0].id
         forward, restore = [], []
-        if target in self.pushed and id(stmt) not in self.first_definitions:
+        if self._records_name(target) and id(stmt) not in self.first_definitions:
             forward.extend(self.push(target, self.types[target], target))
             restore.extend(self.pop(target, self.types[target], target))
+        elif (
+            _is_array_type(self.types.get(target))
+            and id(stmt) not in self.first_definitions
+            and self.arrays.records(target)
+        ):  # an array rebound (u = u + dt * f(u)) whose old elements the gradient reads
+            forward, restore = self.arrays.push_array(target)
         forward.append(src(stmt))
         adjoint = self.assign_adjoint(target, stmt.value) if target in self.active else []
+        first = id(stmt) in self.first_definitions
+        if adjoint and first and _is_array_type(self.types.get(target)):
+            reset = f"{self.adj(target)}.fill(0)"
+            adjoint = [line for line in adjoint if line != reset]  # nothing before reads it
         backward = restore + adjoint
         return forward, ([self.comment(stmt)] + backward if backward else [])
 
@@ -249,7 +387,7 @@ class AdjointGenerator:
         contributions: list = []
         self.propagate(value, name(self.adj(target)), contributions, lines)
         own = [c for key, c in contributions if key == ("name", target)]
-        for key, contribution in contributions:
+        for key, contribution in _merged(contributions):
             if key != ("name", target):
                 lines.append(self.accumulate(key, contribution))
         if own:
@@ -258,8 +396,12 @@ class AdjointGenerator:
                 total = gast.BinOp(left=total, op=gast.Add(), right=c)
             if src(total) != self.adj(target):
                 lines.append(f"{self.adj(target)} = {src(total)}")
-        elif _is_array_type(self.types.get(target)):
+        elif _is_array_type(self.types.get(target)) and target in self.outputs:
+            # the seed is the caller's array: never modified
             lines.append(f"{self.adj(target)} = np.zeros_like({self.adj(target)})")
+        elif _is_array_type(self.types.get(target)):
+            # in place: adjoint arrays of the function's own names are never aliased
+            lines.append(f"{self.adj(target)}.fill(0)")
         else:
             lines.append(f"{self.adj(target)} = 0.0")
         return lines
@@ -268,14 +410,22 @@ class AdjointGenerator:
         if key[0] == "name":
             return f"{self.adj(key[1])} += {src(contribution)}"
         _, array, index = key
+        if _has_slice(index):  # a[1:-1], w[:, None] (reverse_arrays.py)
+            return self.arrays.accumulate_slice(self.adj(array), array, index, contribution)
         return f"{self.adj(array)}[{src(index)}] += {src(contribution)}"
 
     def element_assign(self, stmt) -> tuple[list, list]:
         target = stmt.targets[0]
         array, index = target.value.id, target.slice
-        element = f"{array}[{src(index)}]"
+        element = f"{array}[{_index_source(index)}]"
         forward, backward = [], []
-        if array in self.element_pushed:
+        self.arrays.check_index(index, stmt)  # integers and slices only
+        sliced = _has_slice(index)
+        if sliced and self.must_record({array} | self.permutation_partners.get(array, set())):
+            # the whole array, before a slice write
+            forward, backward = self.arrays.push_array(array)
+            self.reads(index)
+        elif self.must_record({array} | self.permutation_partners.get(array, set())):
             dtype = Scalar("float", self.types[array].dtype)
             forward.extend(self.push(array, dtype, element))
             backward.extend(self.pop(array, dtype, element))
@@ -287,19 +437,26 @@ class AdjointGenerator:
             reads_itself = any(
                 isinstance(n, gast.Name) and n.id in group for n in gast.walk(stmt.value)
             )
-            adjoint_element = f"{self.adj(array)}[{src(index)}]"
+            adjoint_element = f"{self.adj(array)}[{_index_source(index)}]"
             contributions: list = []
             lines: list = []
-            if reads_itself:
+            if sliced:  # the adjoint of the slice, summed where the value was broadcast
+                g = self.names.fresh(f"b_{array}_slice")
+                lines.append(f"{g} = {adjoint_element}.copy()")
+                lines.append(f"{adjoint_element} = 0.0")
+                g_node = self.arrays.slice_adjoint(name(g), stmt.value, self.arrays.type_of(target))
+                self.propagate(stmt.value, g_node, contributions, lines)
+                lines.extend(self.accumulate(k, c) for k, c in contributions)
+            elif reads_itself:
                 g = self.names.fresh(f"b_{array}_element")
                 lines.append(f"{g} = {adjoint_element}")
                 lines.append(f"{adjoint_element} = 0.0")
                 self.propagate(stmt.value, name(g), contributions, lines)
-                lines.extend(self.accumulate(k, c) for k, c in contributions)
+                lines.extend(self.accumulate(k, c) for k, c in _merged(contributions))
             else:
                 g_node = gast.parse(adjoint_element).body[0].value
                 self.propagate(stmt.value, g_node, contributions, lines)
-                lines.extend(self.accumulate(k, c) for k, c in contributions)
+                lines.extend(self.accumulate(k, c) for k, c in _merged(contributions))
                 lines.append(f"{adjoint_element} = 0.0")
             backward.extend(lines)
         return forward, ([self.comment(stmt)] + backward if backward else [])
@@ -307,9 +464,13 @@ class AdjointGenerator:
     def permutation(self, stmt) -> tuple[list, list]:
         targets = [e.id for e in stmt.targets[0].elts]
         values = [e.id for e in stmt.value.elts]
+        # Undoing the permutation reads the permuted scalars: a later overwrite of one of
+        # them must record its old value, or the undone permutation restores a wrong value.
+        for n in stmt.value.elts:
+            if not _is_array_type(self.types.get(n.id)):
+                self.reads(n)
         backward = []
-        if set(targets) & (self.needed | self.pushed | set(self.element_pushed)) or True:
-            backward.append(f"{', '.join(values)} = {', '.join(targets)}")
+        backward.append(f"{', '.join(values)} = {', '.join(targets)}")
         active = [n for n in targets if n in self.active]
         if active:
             if len(active) != len(targets):
@@ -325,9 +486,17 @@ class AdjointGenerator:
         targets = [target.id] if isinstance(target, gast.Name) else [e.id for e in target.elts]
         forward, restore = [], []
         for t in targets:
-            if t in self.pushed:
+            if self._records_name(t):
                 forward.extend(self.push(t, self.types[t], t))
                 restore[:0] = self.pop(t, self.types[t], t)
+            elif (
+                _is_array_type(self.types.get(t))
+                and id(stmt) not in self.first_definitions
+                and self.arrays.records(t)
+            ):  # an array result rebound (in a loop, say) whose old elements are read later
+                saved, restored = self.arrays.push_array(t)
+                forward.extend(saved)
+                restore[:0] = restored
         forward.append(src(stmt))
         mask = [
             self.has_active(arg) and getattr(self.types_of(arg), "differentiable", False)
@@ -357,7 +526,7 @@ class AdjointGenerator:
         active_args = [a for a, m in zip(call.args, mask, strict=True) if m]
         for arg, g in zip(active_args, gradient_names, strict=True):
             self.propagate(arg, name(g), contributions, lines)
-        lines.extend(self.accumulate(k, c) for k, c in contributions)
+        lines.extend(self.accumulate(k, c) for k, c in _merged(contributions))
         return forward, [self.comment(stmt)] + restore + lines
 
     def types_of(self, expr):
@@ -418,19 +587,34 @@ class AdjointGenerator:
                 args[2] if len(args) == 3 else gast.Constant(value=1, kind=None),
             )
         )
-        body_f, body_b = self.block(stmt.body, depth + 1)
-        forward, backward = [], []
-        if var in self.pushed:
-            forward.extend(self.push(var, self.types[var], var))
-        header = f"for {var} in {src(stmt.iter)}:"
-        if not body_b:
-            forward.append(Block(header, body_f))
-            if var in self.pushed:
-                backward.extend(self.pop(var, self.types[var], var))
-            return forward, backward
+        if getattr(stmt, "checkpoint", None) is not None:
+            return self.checkpointed_for(stmt, depth, start, stop, step)
         assigned = _assigned_names(stmt.body)
         bound_names = {n.id for a in args for n in gast.walk(a) if isinstance(n, gast.Name)}
         exits_early = _has_break(stmt.body)
+        forward, backward = [], []
+        record_var = self._records_name(var)
+        if record_var:
+            forward.extend(self.push(var, self.types[var], var))
+        frame = LoopFrame(
+            node_id=id(stmt),
+            var=None if var in _stored_names(stmt.body) else var,
+            trips=None if exits_early else _trip_count_source(start, stop, step),
+            bound_names=bound_names,
+            assigned=assigned | {var} | _element_written(stmt.body),
+        )
+        self.frames.append(frame)
+        try:
+            body_f, body_b = self.block(stmt.body, depth + 1)
+        finally:
+            self.frames.pop()
+        forward.extend(self.reservations(frame))
+        header = f"for {var} in {src(stmt.iter)}:"
+        if not body_b:
+            forward.append(Block(header, body_f))
+            if record_var:
+                backward.extend(self.pop(var, self.types[var], var))
+            return forward, backward
         if not exits_early and not (bound_names & assigned):
             for a in args:
                 self.reads(a)
@@ -468,12 +652,76 @@ class AdjointGenerator:
                         [f"{var} = {loop_start} + {k} * {_parenthesised(loop_step)}", *body_b],
                     )
                 )
-        if var in self.pushed:
+        if record_var:
             backward.extend(self.pop(var, self.types[var], var))
         return forward, backward
 
+    def checkpointed_for(self, stmt, depth: int, start, stop, step) -> tuple[list, list]:
+        """A ``for t in checkpointed(range(...), ...)`` loop, reversed by binomial checkpointing."""
+        if depth > 0:
+            raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
+        if _has_break(stmt.body):
+            raise self.fn.error(
+                "a checkpointed loop must run all its steps (no break or return inside it)", stmt
+            )
+        var = stmt.target.id
+        forward, backward = [], []
+        record_var = self._records_name(var)
+        if record_var:
+            forward.extend(self.push(var, self.types[var], var))
+        bounds = []
+        for label, expr in (("start", start), ("step", step)):
+            if isinstance(expr, gast.Constant):
+                bounds.append(src(expr))
+            else:
+                saved = self.names.fresh(f"loop_{label}")
+                forward.append(f"{saved} = {src(expr)}")
+                bounds.append(saved)
+        trips = self.names.fresh("trips")
+        forward.append(f"{trips} = trip_count({src(start)}, {src(stop)}, {src(step)})")
+        loop = CheckpointedLoop(self, stmt, bounds[0], bounds[1], trips)
+        self.pushed.update(n for n in loop.state if not _is_array_type(self.types[n]))
+        # one step at a time is recorded: its pushes are popped before the next is recorded
+        frame = LoopFrame(node_id=id(stmt), var=None, trips=None, bound_names=set(), assigned=set())
+        self.frames.append(frame)
+        try:
+            body_f, body_b = self.block(stmt.body, depth + 1)
+        finally:
+            self.frames.pop()
+        # The schedule runs steps again during the backward sweep: what they read must then
+        # hold its value at the loop, so later statements that overwrite it record it.
+        after_body = (self.clock + 0.5, self.position[1])
+        for statement in stmt.body:
+            for node in gast.walk(statement):
+                if isinstance(node, gast.Name) and node.id in self.types and node.id != var:
+                    self.readers.setdefault(node.id, set()).add(after_body)
+        forward.extend(loop.forward(stmt.checkpoint, body_f))
+        backward.extend(loop.backward(body_f, body_b))
+        if record_var:
+            backward.extend(self.pop(var, self.types[var], var))
+        return forward, backward
+
+    def check_snapshot_array(self, array: str, loop) -> None:
+        """A checkpointed loop's snapshots copy arrays in place: they must not be rebound."""
+        for stmt in _walk_statements(loop.body):
+            if (
+                isinstance(stmt, gast.Assign)
+                and isinstance(stmt.targets[0], gast.Name)
+                and stmt.targets[0].id == array
+            ):
+                raise self.fn.error(
+                    f"the array {array} is bound to a new array inside a checkpointed loop; "
+                    "write into it element by element (snapshots copy arrays in place)",
+                    stmt,
+                )
+
     def while_(self, stmt, depth: int) -> tuple[list, list]:
-        body_f, body_b = self.block(stmt.body, depth + 1)
+        frame = LoopFrame(node_id=id(stmt), var=None, trips=None, bound_names=set(), assigned=set())
+        self.frames.append(frame)
+        try:
+            body_f, body_b = self.block(stmt.body, depth + 1)
+        finally:
+            self.frames.pop()
         if not body_b:
             return [Block(f"while {src(stmt.test)}:", body_f)], []
         trips = self.names.fresh("trips")
@@ -500,6 +748,9 @@ class AdjointGenerator:
             return
         if isinstance(expr, gast.Call) and expr.callee.kind == "copy":
             self.propagate(expr.func.value, g, contributions, lines)
+            return
+        if self.arrays.handles(expr):  # operations on whole arrays (reverse_arrays.py)
+            self.arrays.propagate(expr, g, contributions, lines)
             return
         if isinstance(expr, gast.BinOp):
             rule, args = (
@@ -569,18 +820,56 @@ class AdjointGenerator:
                     )
 
     def _check_rebinding(self) -> None:
-        """An array whose old elements the backward sweep reads must not be rebound."""
-        for array, stmts in self.array_rebinds.items():
-            if array not in self.needed:
-                continue
-            in_loop = any(id(s) in self.statements_in_loops for s in stmts)
-            if len(stmts) > 1 or in_loop or array in self.params:
-                raise self.fn.error(
-                    f"the array {array} is bound to a new array more than once (or in a "
-                    "loop) and the gradient needs its old elements; copy into it element by "
-                    "element, or swap arrays with a, b = b, a",
-                    stmts[-1],
-                )
+        """Arrays rebound while the backward sweep needs their old elements are taped whole
+        (``ArrayAdjoints.push_array``), so nothing is refused here any more."""
+
+
+def _merged(contributions: list) -> list:
+    """Contributions to the same adjoint (or adjoint element) summed into one update.
+
+    ``b_u[i] += p`` and ``b_u[i] += q`` become ``b_u[i] += p + q``: one load and store of
+    the element instead of two, which matters in stencil loops.
+    """
+    totals: dict = {}
+    for key, contribution in contributions:
+        merge_key = key if key[0] == "name" else (key[0], key[1], src(key[2]))
+        if merge_key in totals:
+            first_key, total = totals[merge_key]
+            positive = _without_minus(contribution)
+            total = (
+                gast.BinOp(left=total, op=gast.Add(), right=contribution)
+                if positive is None
+                else gast.BinOp(left=total, op=gast.Sub(), right=positive)
+            )
+            totals[merge_key] = (first_key, total)
+        else:
+            totals[merge_key] = (key, contribution)
+    return list(totals.values())
+
+
+def _index_source(index) -> str:
+    """Source of an index: ``i, j`` and ``:, k`` without the tuple's parentheses."""
+    if isinstance(index, gast.Tuple):
+        return ", ".join(src(e) for e in index.elts)
+    return src(index)
+
+
+def _has_slice(index) -> bool:
+    elements = index.elts if isinstance(index, gast.Tuple) else [index]
+    return any(
+        isinstance(e, gast.Slice) or (isinstance(e, gast.Constant) and e.value is None)
+        for e in elements
+    )
+
+
+def _without_minus(expr):
+    """``a * b`` for ``-a * b`` (and ``a`` for ``-a``), so sums read ``p - a * b``; else None."""
+    if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub):
+        return expr.operand
+    if isinstance(expr, gast.BinOp) and isinstance(expr.op, gast.Mult | gast.Div):
+        left = _without_minus(expr.left)
+        return None if left is None else gast.BinOp(left=left, op=expr.op, right=expr.right)
+    return None
 
 
 def _hint(expr) -> str:
@@ -618,11 +907,46 @@ def _reversed_range(start, stop, step) -> str:
     )
 
 
+def _trip_count_source(start, stop, step) -> str:
+    """Source of the number of iterations of ``range(start, stop, step)``."""
+    s0, s1 = src(start), src(stop)
+    if isinstance(step, gast.Constant) and step.value == 1:
+        if s0 == "0":
+            return s1 if isinstance(stop, gast.Constant) else f"max({s1}, 0)"
+        if isinstance(start, gast.Constant) and isinstance(stop, gast.Constant):
+            return str(max(stop.value - start.value, 0))
+        return f"max({s1} - {_parenthesised(s0)}, 0)"
+    return f"trip_count({s0}, {s1}, {src(step)})"
+
+
+def _stored_names(body: list) -> set[str]:
+    """Names that statements in ``body`` bind (assignment targets and loop variables)."""
+    return {
+        node.id
+        for stmt in _walk_statements(body)
+        if isinstance(stmt, gast.Assign | gast.For)
+        for target in (stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target])
+        for node in gast.walk(target)
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
+    }
+
+
+def _element_written(body: list) -> set[str]:
+    """Arrays that ``body`` writes element by element."""
+    return {
+        stmt.targets[0].value.id
+        for stmt in _walk_statements(body)
+        if isinstance(stmt, gast.Assign)
+        and isinstance(stmt.targets[0], gast.Subscript)
+        and isinstance(stmt.targets[0].value, gast.Name)
+    }
+
+
 def _walk_statements(body: list):
     for stmt in body:
         yield stmt
-        for field in ("body", "orelse"):
-            yield from _walk_statements(getattr(stmt, field, []) or [])
+        for part in ("body", "orelse"):
+            yield from _walk_statements(getattr(stmt, part, []) or [])
 
 
 def _assignment_sites(body: list):

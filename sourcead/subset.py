@@ -49,10 +49,11 @@ _UNSUPPORTED_EXPRESSIONS = {
     gast.Dict: "dict literals",
     gast.JoinedStr: "f-strings",
     gast.Starred: "starred expressions",
-    gast.Slice: "slicing (only element indexing a[i], a[i, j] is supported)",
 }
 
-_OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow)
+_OPERATORS = (
+    gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow, gast.MatMult
+)  # fmt: skip
 _ARRAY_ATTRIBUTES = {"shape", "size", "ndim"}
 
 
@@ -145,6 +146,18 @@ class _SubsetChecker:
         if not isinstance(stmt.target, gast.Name):
             raise fn.error("for loops must have a single name as target", stmt)
         iterator = stmt.iter
+        if isinstance(iterator, gast.Call) and self._is_checkpointed(iterator.func):
+            from .checkpoint import checkpoint_options
+
+            if self.loop_depth > 0:
+                raise fn.error("a checkpointed loop must not be inside another loop", stmt)
+            stmt.checkpoint = checkpoint_options(fn, stmt, iterator)
+            for option in stmt.checkpoint.values():
+                self.expression(option)
+            if not iterator.args:
+                raise fn.error("checkpointed() takes the loop's range(...) first", stmt)
+            stmt.iter = iterator = iterator.args[0]
+            fn.checkpointed_loops = True
         if not (
             isinstance(iterator, gast.Call)
             and isinstance(iterator.func, gast.Name)
@@ -156,6 +169,21 @@ class _SubsetChecker:
             raise fn.error("for loops must iterate over range(...)", stmt)
         self.expression(iterator)
         self.loop_body(stmt.body)
+
+    def _is_checkpointed(self, func: gast.expr) -> bool:
+        """Whether ``func`` names sourcead.checkpointed (loops marked for checkpointing)."""
+        from .checkpoint import checkpointed
+
+        dotted = _dotted(func)
+        if dotted is None or dotted.split(".")[0] in self.locals:
+            return False
+        try:
+            value = self.fn.lookup(dotted.split(".")[0])
+            for part in dotted.split(".")[1:]:
+                value = getattr(value, part)
+        except (KeyError, AttributeError):
+            return False
+        return value is checkpointed
 
     def loop_body(self, body: list[gast.stmt]) -> None:
         self.loop_depth += 1
@@ -237,7 +265,12 @@ class _SubsetChecker:
     def index(self, index: gast.expr) -> None:
         elements = index.elts if isinstance(index, gast.Tuple) else [index]
         for element in elements:
-            self.expression(element)
+            if isinstance(element, gast.Slice):  # basic slicing a[1:-1], a[::2]
+                for part in (element.lower, element.upper, element.step):
+                    if part is not None:
+                        self.expression(part)
+            elif not (isinstance(element, gast.Constant) and element.value is None):  # new axis
+                self.expression(element)
 
     def attribute(self, node: gast.Attribute) -> None:
         if isinstance(node.value, gast.Name) and node.value.id in self.locals:
@@ -250,6 +283,8 @@ class _SubsetChecker:
 
     def global_value(self, node: gast.expr):
         """The object a free name or dotted name refers to."""
+        if hasattr(node, "global_value"):  # resolved already (array methods as functions)
+            return node.global_value
         dotted = _dotted(node)
         if dotted is None:
             raise self.fn.error("this expression is not supported", node)
@@ -282,12 +317,25 @@ class _SubsetChecker:
         callee = classify(target)
         if callee is None:
             raise fn.error(
-                f"sourcead has no derivative rule for {_dotted(func)}; "
-                "use one of the supported functions",
+                f"sourcead has no derivative rule for {_dotted(func)}; use one of the "
+                f"supported functions, or register a rule with @sourcead.adjoint({_dotted(func)})",
                 node,
             )
         node.callee = callee
-        if callee.kind in ("rule", "user") and node.keywords:
+        if callee.kind == "solver":  # fixed_point, root, odeint
+            from .solver_calls import check_call
+
+            check_call(self, node)
+            return
+        if callee.kind == "primitive":
+            raise fn.error(
+                f"{_dotted(func)} is marked @sourcead.primitive but has no derivative rule; "
+                f"register one with @sourcead.adjoint({_dotted(func)})",
+                node,
+            )
+        if callee.kind == "rule" and node.keywords:
+            check_rule_keywords(fn, node, _dotted(func))
+        elif callee.kind == "user" and node.keywords:
             raise fn.error(f"keyword arguments in calls to {_dotted(func)}", node)
         if callee.kind == "constructor":
             for keyword in node.keywords:
@@ -295,9 +343,23 @@ class _SubsetChecker:
                     raise fn.error(f"the keyword {keyword.arg}= is not supported here", node)
         for arg in node.args:
             self.expression(arg)
+        if callee.kind == "rule":
+            for keyword in node.keywords:
+                self.expression(keyword.value)
         if callee.kind == "constructor":
             for keyword in node.keywords:
                 self.global_value(keyword.value)
+
+
+def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> None:
+    """Keyword arguments of a primitive must be the keyword parameters of its rule."""
+    from .rules import rule_for
+
+    rule = rule_for(node.callee.target, arrays=True)
+    allowed = {name for name, _ in rule.defaults} if rule is not None else set()
+    for keyword in node.keywords:
+        if keyword.arg not in allowed:
+            raise fn.error(f"the keyword {keyword.arg}= in calls to {dotted}", node)
 
 
 def _dotted(node: gast.expr) -> str | None:

@@ -1,7 +1,26 @@
+import os
+
 import pytest
+
+# CUDA tests run on numba-cuda's simulator unless this machine has a GPU. The choice is
+# read when numba is first imported, so it is made here, before any test module loads.
+if not os.path.exists("/dev/nvidiactl"):
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 
 @pytest.fixture(params=[True, False], ids=["compiled", "python"])
 def compile_mode(request):
     """Run every gradient test with Numba compilation and as plain generated Python."""
     return request.param
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Generated modules of the test run go to a fresh directory, not the user's cache."""
+    previous = os.environ.get("SOURCEAD_CACHE_DIR")
+    os.environ["SOURCEAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("sourcead-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("SOURCEAD_CACHE_DIR", None)
+    else:
+        os.environ["SOURCEAD_CACHE_DIR"] = previous

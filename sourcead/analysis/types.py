@@ -227,7 +227,7 @@ class TypeInference:
             if left is None or right is None:
                 return None
             if isinstance(left, Array) or isinstance(right, Array):
-                raise TypeProblem(node, "arithmetic on whole arrays (use element access a[i])")
+                return self._array(array_types.binop_type, left, right, node.op, node=node)
             if not isinstance(left, Scalar) or not isinstance(right, Scalar):
                 raise TypeProblem(node, "arithmetic on tuples")
             return _scalar_result(left, right, node.op)
@@ -236,21 +236,28 @@ class TypeInference:
             if isinstance(node.op, gast.Not):
                 return BOOL
             if isinstance(operand, Array):
-                raise TypeProblem(node, "arithmetic on whole arrays (use element access a[i])")
+                return operand
             if operand == BOOL:
                 return INT
             return operand
         if isinstance(node, gast.BoolOp | gast.Compare):
-            for child in gast.iter_child_nodes(node):
-                if isinstance(child, gast.expr):
-                    if isinstance(self.expr(child), Array):
-                        raise TypeProblem(node, "comparison of whole arrays")
-            return BOOL
+            operands = [
+                self.expr(child)
+                for child in gast.iter_child_nodes(node)
+                if isinstance(child, gast.expr)
+            ]
+            return array_types.compare_type(operands)
         if isinstance(node, gast.Subscript):
             base = self.expr(node.value)
             count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
             if isinstance(base, TupleType):
                 return INT
+            if isinstance(base, Array) and (
+                count != base.ndim or _has_slice(node.slice) or self._array_index(node.slice)
+            ):
+                return self._array(
+                    array_types.subscript_type, base, node.slice, self.expr, node=node
+                )
             if isinstance(base, Array):
                 if count != base.ndim:
                     raise TypeProblem(
@@ -274,11 +281,23 @@ class TypeInference:
         args = [self.expr(a) for a in node.args]
         if callee.kind == "copy":
             return self.expr(node.func.value)
+        if callee.kind == "solver":  # fixed_point, root, odeint: the program checks them
+            return self.callee_result(node, args)
         if callee.kind == "user":
             if None in args:
                 return None
             return self.callee_result(node, args)
         target = callee.target
+        if callee.kind in ("rule", "nondiff", "constructor") and target not in (
+            np.zeros_like,
+            np.ones_like,
+            np.empty_like,
+        ):
+            result = self._array(array_types.call_type, target, node, args, node=node)
+            if result is not None and result is not NotImplemented:
+                return result
+            if result is NotImplemented:
+                raise TypeProblem(node, f"{getattr(target, '__name__', target)} of whole arrays")
         if callee.kind == "constructor":
             dtype = "float64"
             for keyword in node.keywords:
@@ -324,6 +343,27 @@ class TypeInference:
                 return Scalar("float", "float32")
         return FLOAT
 
+    def _array_index(self, index) -> bool:
+        """Whether an index holds an array (fancy indexing, refused by subscript_type)."""
+        elements = index.elts if isinstance(index, gast.Tuple) else [index]
+        return any(
+            isinstance(self.expr(e), Array) for e in elements if not isinstance(e, gast.Slice)
+        )
+
+    def _array(self, function, *args, node):
+        try:
+            return function(*args)
+        except array_types.ArrayTypeProblem as problem:
+            raise TypeProblem(node, str(problem)) from None
+
+
+def _has_slice(index) -> bool:
+    elements = index.elts if isinstance(index, gast.Tuple) else [index]
+    return any(
+        isinstance(e, gast.Slice) or (isinstance(e, gast.Constant) and e.value is None)
+        for e in elements
+    )
+
 
 class TypeProblem(Exception):
     """A value sourcead cannot differentiate; carries the node for the error's line."""
@@ -332,3 +372,6 @@ class TypeProblem(Exception):
         super().__init__(message)
         self.node = node
         self.message = message
+
+
+from . import array_types  # noqa: E402  (it builds on the types above)

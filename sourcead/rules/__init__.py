@@ -11,6 +11,20 @@ the names, so the contribution is written into the generated code, where Numba c
         return b_out * math.cos(x)
 
 Rules may use ``math`` and ``np`` (NumPy); generated modules import both under those names.
+A rule whose contributions need intermediate values (the linear-algebra rules) may have a
+body of several statements ending in the ``return``; its local names get fresh names each
+time it is instantiated. Parameters after the arguments may have defaults: they stand for
+keyword arguments of the primitive (``axis=None``). ``array_adjoint`` registers the rule
+used when an argument is a whole array (where the scalar rule would not apply).
+
+Forward mode reads *tangent* rules, registered with ``tangent`` (``tangents.py`` holds the
+format and the registry; ``*_tangents.py`` the built-in rules, one file per family). A
+tangent rule takes the arguments' tangents, then the arguments, and returns the result's
+tangent, linear in the tangents:
+
+    @tangent(math.atan2)
+    def atan2(dy, dx, y, x):
+        return (x * dy - y * dx) / (x * x + y * y)
 """
 
 from __future__ import annotations
@@ -32,48 +46,132 @@ class Rule:
     adjoint_param: str
     params: tuple[str, ...]
     contributions: tuple[gast.expr | None, ...]
+    body: tuple[gast.stmt, ...] = ()  # statements before the return (multi-statement rules)
+    defaults: tuple = ()  # (name, default expression) of the keyword parameters
+    namespace: dict | None = None  # the rule's globals (for names other than math and np)
+    outputs: tuple[str, ...] = ()  # for a primitive returning a tuple: one adjoint per item
+
+    @property
+    def positional(self) -> tuple[str, ...]:
+        """The parameters that stand for positional arguments (those without defaults)."""
+        return self.params[: len(self.params) - len(self.defaults)]
 
 
 ADJOINT_RULES: dict[object, Rule] = {}
+ARRAY_RULES: dict[object, Rule] = {}
 
 
 def adjoint(primitive):
-    """Register the decorated function as the reverse rule (adjoint) of ``primitive``."""
+    """Register the decorated function as the reverse rule (adjoint) of ``primitive``.
+
+    ``primitive`` is a NumPy or ``math`` function or one of your own (see ``primitive``).
+    The rule's first parameter is the adjoint of the primitive's result, the others are the
+    primitive's arguments; it returns one contribution per argument (a tuple when there are
+    several, ``None`` for an argument without derivative). Its body is copied into the
+    generated code, so it must be plain Python and NumPy that Numba compiles::
+
+        @sourcead.adjoint(softplus)
+        def softplus_adjoint(b_out, x):
+            return b_out / (1.0 + np.exp(-x))
+    """
 
     def register(rule_function):
-        ADJOINT_RULES[primitive] = parse_rule(rule_function)
+        key = _unwrap(primitive)
+        ADJOINT_RULES[key] = parse_rule(rule_function)
+        if not rule_function.__module__.startswith(__name__):
+            ARRAY_RULES.pop(key, None)  # your rule replaces the built-in array rule too
         return rule_function
 
     return register
 
 
-def parse_rule(rule_function) -> Rule:
+def array_adjoint(primitive, outputs: int = 1):
+    """Register the rule of ``primitive`` used when one of its arguments is an array.
+
+    For a primitive that returns a tuple of ``outputs`` values, the rule's first ``outputs``
+    parameters are the adjoints of those values.
+    """
+
+    def register(rule_function):
+        ARRAY_RULES[_unwrap(primitive)] = parse_rule(rule_function, outputs)
+        return rule_function
+
+    return register
+
+
+def rule_for(primitive, arrays: bool) -> Rule | None:
+    """The rule of ``primitive``: its array rule when ``arrays`` and it has one."""
+    key = _unwrap(primitive)
+    if arrays and key in ARRAY_RULES:
+        return ARRAY_RULES[key]
+    return ADJOINT_RULES.get(key, ARRAY_RULES.get(key))
+
+
+def primitive(fn):
+    """Mark your own function as opaque: sourcead calls it as it is and does not look inside.
+
+    Its derivative comes from a rule registered with ``sourcead.adjoint(fn)``. The function
+    itself must compile with Numba (generated code calls it from compiled code).
+    """
+    fn.__sourcead_primitive__ = True
+    return fn
+
+
+def _unwrap(fn):
+    py_func = getattr(fn, "py_func", None)
+    return py_func if py_func is not None else fn
+
+
+def parse_rule(rule_function, outputs: int = 1) -> Rule:
     """Read a rule's source into a Rule; SourceADError if it is not of the rule form."""
     source = textwrap.dedent(inspect.getsource(rule_function))
     node = gast.parse(source).body[0]
     where = (inspect.getsourcefile(rule_function), inspect.getsourcelines(rule_function)[1])
     body = [stmt for stmt in node.body if not _is_docstring(stmt)]
-    if len(body) != 1 or not isinstance(body[0], gast.Return) or body[0].value is None:
-        raise SourceADError("a rule's body must be a single return statement", *where)
+    if not body or not isinstance(body[-1], gast.Return) or body[-1].value is None:
+        raise SourceADError("a rule's body must end in a return statement", *where)
+    if any(isinstance(n, gast.Return) for stmt in body[:-1] for n in gast.walk(stmt)):
+        raise SourceADError("a rule may return only at its end", *where)
     names = [arg.id for arg in node.args.args]
     if not names:
         raise SourceADError("a rule takes the result's adjoint, then the arguments", *where)
-    value = body[0].value
+    value = body[-1].value
+    if len(names) <= outputs:
+        raise SourceADError(f"a rule takes {outputs} adjoint(s), then the arguments", *where)
+    output_adjoints = tuple(names[:outputs]) if outputs > 1 else ()
+    names = names[outputs - 1 :]
     params = tuple(names[1:])
-    if len(params) == 1:
-        contributions = (value,)
+    defaults = tuple(
+        zip(params[len(params) - len(node.args.defaults) :], node.args.defaults, strict=True)
+    )
+    params_without_defaults = len(params) - len(defaults)
+    if params_without_defaults == 1 and not (
+        isinstance(value, gast.Tuple) and len(value.elts) == len(params)
+    ):
+        contributions = (value,) + (None,) * len(defaults)
+    elif isinstance(value, gast.Tuple) and len(value.elts) == params_without_defaults:
+        contributions = tuple(value.elts) + (None,) * len(defaults)
     elif isinstance(value, gast.Tuple) and len(value.elts) == len(params):
         contributions = tuple(value.elts)
     else:
         raise SourceADError(
-            f"a rule of {len(params)} arguments must return a tuple of {len(params)} "
-            "contributions (None for an argument without derivative)",
+            f"a rule of {params_without_defaults} arguments must return a tuple of "
+            f"{params_without_defaults} contributions (None for an argument without derivative)",
             *where,
         )
     contributions = tuple(
         None if isinstance(c, gast.Constant) and c.value is None else c for c in contributions
     )
-    return Rule(node.name, names[0], params, contributions)
+    return Rule(
+        node.name,
+        names[0],
+        params,
+        contributions,
+        tuple(body[:-1]),
+        defaults,
+        getattr(rule_function, "__globals__", None),
+        output_adjoints,
+    )
 
 
 def _is_docstring(stmt: gast.stmt) -> bool:
@@ -86,4 +184,4 @@ def _is_docstring(stmt: gast.stmt) -> bool:
 
 def load_builtin_rules() -> None:
     """Import the built-in rule files (they register themselves)."""
-    from . import operators, scalar  # noqa: F401
+    from . import linalg, numpy, operators, scalar  # noqa: F401

@@ -23,12 +23,12 @@ def mul(b_out, x, y):
 
 @adjoint(operator.truediv)
 def truediv(b_out, x, y):
-    return b_out / y, -b_out * x / (y * y)
+    return b_out * (1.0 / y), b_out * (-x / (y * y))
 
 
 @adjoint(operator.pow)
 def pow_(b_out, x, y):
-    return b_out * y * x ** (y - 1), b_out * x**y * math.log(x)
+    return b_out * (y * x ** (y - 1)), b_out * (x**y * math.log(x))
 
 
 @adjoint(operator.mod)

@@ -1,0 +1,567 @@
+"""Whole-array gradient benchmarks: sourcead vs. the Numba objective, JAX and PyTorch.
+
+Run from the repository root::
+
+    python benchmarks/arrays.py            # full run
+    python benchmarks/arrays.py --quick    # small GMM only, fewer repeats
+
+Problems (each timed side by side in one process, interleaved rounds, medians):
+
+* ``GMM``: ADBench's Gaussian mixture objective (negative log-likelihood with a Wishart
+  prior, parametrised by ``alphas``, ``means`` and ``icf`` = log-diagonal and lower triangle of
+  the inverse covariance factors), written once with NumPy arrays (vectorised over the
+  points) and once with element loops; d=10, K=25, n=1000 and d=64, K=100, n=10000, random
+  data with a fixed seed. Gradient with respect to alphas, means and icf.
+* ``LSTM``: ADBench's diagonal LSTM (l=2 layers, c=1024 characters, b=14), gradient with
+  respect to the main and extra parameters.
+* ``heat``: the 1-D explicit heat equation of ``loops.py`` (256 cells, 2,000 steps),
+  written with slices ``u[1:-1] = ...``; gradient with respect to u0 and kappa.
+
+The "Numba objective" row only evaluates the function (Numba-compiled, the same source):
+the yardstick of the cheap-gradient bound. JAX and PyTorch rows are skipped when the package
+is not installed. Gradients are compared with sourcead's (max relative difference).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One thread per library: this is a small shared machine, and BLAS thread pools of several
+# libraries in one process oversubscribe it (a 64 x 10,000 x 64 product took 50x longer).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # allow `python benchmarks/arrays.py` without installing
+    sys.path.insert(1, str(REPO))
+
+import sourcead  # noqa: E402
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+# ----------------------------------------------------------------------------------------------
+# GMM
+# ----------------------------------------------------------------------------------------------
+
+
+def gmm_vectorised(alphas, means, icf, x, gamma, m):
+    n = x.shape[0]
+    d = x.shape[1]
+    k_count = alphas.shape[0]
+    inner = np.zeros((n, k_count))
+    prior = 0.0
+    for k in range(k_count):
+        q = icf[k, :d]
+        qdiag = np.exp(q)
+        upper = np.zeros((d, d))  # the transposed lower-triangular factor
+        pos = d
+        for j in range(d):
+            for i in range(j + 1, d):
+                upper[j, i] = icf[k, pos]
+                pos += 1
+        xc = x - means[k]
+        lx = xc * qdiag + xc @ upper
+        inner[:, k] = alphas[k] + np.sum(q) - 0.5 * np.sum(lx * lx, axis=1)
+        off = icf[k, d:]
+        prior += 0.5 * gamma * gamma * (np.sum(qdiag * qdiag) + np.sum(off * off)) - m * np.sum(q)
+    top = np.max(inner)
+    lse = np.log(np.sum(np.exp(inner - top), axis=1)) + top
+    amax = np.max(alphas)
+    lse_alphas = np.log(np.sum(np.exp(alphas - amax))) + amax
+    return -0.5 * n * d * LOG_2PI + np.sum(lse) - n * lse_alphas + prior
+
+
+def gmm_loops(alphas, means, icf, x, gamma, m):
+    n = x.shape[0]
+    d = x.shape[1]
+    k_count = alphas.shape[0]
+    main = np.zeros(k_count)
+    total = 0.0
+    for i in range(n):
+        for k in range(k_count):
+            sumq = 0.0
+            sq = 0.0
+            for j in range(d):
+                off = 0.0  # row j of the strictly lower triangle times (x - mean)
+                for c in range(j):
+                    off += icf[k, d + c * (2 * d - c - 1) // 2 + j - c - 1] * (
+                        x[i, c] - means[k, c]
+                    )
+                v = math.exp(icf[k, j]) * (x[i, j] - means[k, j]) + off
+                sumq += icf[k, j]
+                sq += v * v
+            main[k] = alphas[k] + sumq - 0.5 * sq
+        top = main[0]
+        for k in range(1, k_count):
+            top = max(top, main[k])
+        s = 0.0
+        for k in range(k_count):
+            s += math.exp(main[k] - top)
+        total += math.log(s) + top
+    amax = alphas[0]
+    for k in range(1, k_count):
+        amax = max(amax, alphas[k])
+    sa = 0.0
+    for k in range(k_count):
+        sa += math.exp(alphas[k] - amax)
+    prior = 0.0
+    for k in range(k_count):
+        for j in range(d):
+            prior += 0.5 * gamma * gamma * math.exp(2.0 * icf[k, j]) - m * icf[k, j]
+        for j in range(d, icf.shape[1]):
+            prior += 0.5 * gamma * gamma * icf[k, j] * icf[k, j]
+    return -0.5 * n * d * LOG_2PI + total - n * (math.log(sa) + amax) + prior
+
+
+def gmm_inputs(d, k, n, seed=0):
+    rng = np.random.default_rng(seed)
+    alphas = rng.normal(size=k)
+    means = rng.random((k, d))
+    icf = rng.normal(scale=0.1, size=(k, d + d * (d - 1) // 2))
+    x = rng.random((n, d))
+    return alphas, means, icf, x, 1.0, 0.0
+
+
+def gmm_jax():
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def objective(alphas, means, icf, x, gamma, m):
+        n, d = x.shape
+        k = alphas.shape[0]
+        qdiag = jnp.exp(icf[:, :d])
+        rows, cols = np.tril_indices(d, -1)
+        # ADBench's column-major order of the strictly lower triangle
+        order = np.lexsort((rows, cols))
+        lower = jnp.zeros((k, d, d)).at[:, rows[order], cols[order]].set(icf[:, d:])
+        xc = x[:, None, :] - means[None, :, :]
+        lx = qdiag[None] * xc + jnp.einsum("kij,nkj->nki", lower, xc)
+        inner = alphas[None] + jnp.sum(icf[:, :d], axis=1)[None] - 0.5 * jnp.sum(lx * lx, axis=2)
+        prior = jnp.sum(
+            0.5 * gamma**2 * (jnp.sum(qdiag**2, axis=1) + jnp.sum(icf[:, d:] ** 2, axis=1))
+            - m * jnp.sum(icf[:, :d], axis=1)
+        )
+        return (
+            -0.5 * n * d * LOG_2PI
+            + jnp.sum(jax.nn.logsumexp(inner, axis=1))
+            - n * jax.nn.logsumexp(alphas)
+            + prior
+        )
+
+    g = jax.jit(jax.grad(objective, argnums=(0, 1, 2)))
+
+    def run(*args):
+        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
+
+    return run
+
+
+def gmm_torch():
+    import torch
+
+    torch.set_num_threads(1)
+
+    def run(alphas, means, icf, x, gamma, m):
+        a = torch.tensor(alphas, requires_grad=True)
+        mu = torch.tensor(means, requires_grad=True)
+        q = torch.tensor(icf, requires_grad=True)
+        xt = torch.from_numpy(x)
+        n, d = x.shape
+        k = alphas.shape[0]
+        rows, cols = np.tril_indices(d, -1)
+        order = np.lexsort((rows, cols))
+        lower = torch.zeros((k, d, d), dtype=torch.float64)
+        lower = lower.index_put((torch.arange(k)[:, None], torch.from_numpy(rows[order])[None],
+                                 torch.from_numpy(cols[order])[None]), q[:, d:])  # fmt: skip
+        qdiag = torch.exp(q[:, :d])
+        xc = xt[:, None, :] - mu[None]
+        lx = qdiag[None] * xc + torch.einsum("kij,nkj->nki", lower, xc)
+        inner = a[None] + q[:, :d].sum(1)[None] - 0.5 * (lx * lx).sum(2)
+        prior = (
+            0.5 * gamma**2 * ((qdiag**2).sum(1) + (q[:, d:] ** 2).sum(1)) - m * q[:, :d].sum(1)
+        ).sum()
+        value = (-0.5 * n * d * LOG_2PI + torch.logsumexp(inner, 1).sum()
+                 - n * torch.logsumexp(a, 0) + prior)  # fmt: skip
+        value.backward()
+        return a.grad.numpy(), mu.grad.numpy(), q.grad.numpy()
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------
+# LSTM (ADBench's diagonal LSTM)
+# ----------------------------------------------------------------------------------------------
+
+
+def lstm_objective(main_params, extra_params, state, sequence):
+    b = sequence.shape[1]
+    layers = state.shape[0] // 2
+    s = state.copy()
+    total = 0.0
+    for t in range(sequence.shape[0] - 1):
+        x2 = sequence[t] * extra_params[0]
+        for i in range(layers):
+            w = main_params[2 * i]
+            bias = main_params[2 * i + 1]
+            hidden = s[2 * i]
+            cell = s[2 * i + 1]
+            forget = 1.0 / (1.0 + np.exp(-(x2 * w[:b] + bias[:b])))
+            ingate = 1.0 / (1.0 + np.exp(-(hidden * w[b : 2 * b] + bias[b : 2 * b])))
+            outgate = 1.0 / (1.0 + np.exp(-(x2 * w[2 * b : 3 * b] + bias[2 * b : 3 * b])))
+            change = np.tanh(hidden * w[3 * b :] + bias[3 * b :])
+            cell = cell * forget + ingate * change
+            hidden = outgate * np.tanh(cell)
+            s[2 * i] = hidden
+            s[2 * i + 1] = cell
+            x2 = hidden.copy()
+        ypred = x2 * extra_params[1] + extra_params[2]
+        lse = np.log(np.sum(np.exp(ypred)))
+        total += np.sum(sequence[t + 1] * (ypred - lse))
+    return -total / ((sequence.shape[0] - 1) * b)
+
+
+def lstm_inputs(layers=2, c=1024, b=14, seed=0):
+    rng = np.random.default_rng(seed)
+    main_params = rng.normal(scale=0.5, size=(2 * layers, 4 * b))
+    extra_params = rng.normal(scale=0.5, size=(3, b))
+    state = rng.normal(scale=0.5, size=(2 * layers, b))
+    sequence = rng.random((c, b))
+    return main_params, extra_params, state, sequence
+
+
+def lstm_jax():
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def objective(main_params, extra_params, state, sequence):
+        b = sequence.shape[1]
+        layers = state.shape[0] // 2
+
+        def step(s, xs):
+            x, y = xs
+            x2 = x * extra_params[0]
+            new = []
+            for i in range(layers):
+                w, bias = main_params[2 * i], main_params[2 * i + 1]
+                hidden, cell = s[2 * i], s[2 * i + 1]
+                forget = jax.nn.sigmoid(x2 * w[:b] + bias[:b])
+                ingate = jax.nn.sigmoid(hidden * w[b : 2 * b] + bias[b : 2 * b])
+                outgate = jax.nn.sigmoid(x2 * w[2 * b : 3 * b] + bias[2 * b : 3 * b])
+                change = jnp.tanh(hidden * w[3 * b :] + bias[3 * b :])
+                cell = cell * forget + ingate * change
+                hidden = outgate * jnp.tanh(cell)
+                new += [hidden, cell]
+                x2 = hidden
+            ypred = x2 * extra_params[1] + extra_params[2]
+            lse = jnp.log(jnp.sum(jnp.exp(ypred)))
+            return jnp.stack(new), jnp.sum(y * (ypred - lse))
+
+        _, totals = jax.lax.scan(step, state, (sequence[:-1], sequence[1:]))
+        return -jnp.sum(totals) / ((sequence.shape[0] - 1) * b)
+
+    g = jax.jit(jax.grad(objective, argnums=(0, 1)))
+
+    def run(*args):
+        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
+
+    return run
+
+
+def lstm_torch():
+    import torch
+
+    torch.set_num_threads(1)
+
+    def run(main_params, extra_params, state, sequence):
+        mp = torch.tensor(main_params, requires_grad=True)
+        ep = torch.tensor(extra_params, requires_grad=True)
+        seq = torch.from_numpy(sequence)
+        b = sequence.shape[1]
+        layers = state.shape[0] // 2
+        s = [torch.from_numpy(state[r]) for r in range(state.shape[0])]
+        total = 0.0
+        for t in range(sequence.shape[0] - 1):
+            x2 = seq[t] * ep[0]
+            for i in range(layers):
+                w, bias = mp[2 * i], mp[2 * i + 1]
+                hidden, cell = s[2 * i], s[2 * i + 1]
+                forget = torch.sigmoid(x2 * w[:b] + bias[:b])
+                ingate = torch.sigmoid(hidden * w[b : 2 * b] + bias[b : 2 * b])
+                outgate = torch.sigmoid(x2 * w[2 * b : 3 * b] + bias[2 * b : 3 * b])
+                change = torch.tanh(hidden * w[3 * b :] + bias[3 * b :])
+                cell = cell * forget + ingate * change
+                hidden = outgate * torch.tanh(cell)
+                s[2 * i], s[2 * i + 1] = hidden, cell
+                x2 = hidden
+            ypred = x2 * ep[1] + ep[2]
+            lse = torch.log(torch.sum(torch.exp(ypred)))
+            total = total + torch.sum(seq[t + 1] * (ypred - lse))
+        value = -total / ((sequence.shape[0] - 1) * b)
+        value.backward()
+        return mp.grad.numpy(), ep.grad.numpy()
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------
+# Heat equation with slices
+# ----------------------------------------------------------------------------------------------
+
+
+def heat_slices(u0, kappa):
+    u = u0.copy()
+    for _ in range(2000):
+        u[1:-1] = u[1:-1] + 0.2 * kappa[1:-1] * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+    return np.sum((u - 0.1) ** 2)
+
+
+def heat_inputs(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 1.0, n)
+    return np.exp(-50.0 * (x - 0.4) ** 2), 0.5 + rng.random(n)
+
+
+def heat_jax():
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def objective(u0, kappa):
+        def step(t, u):
+            return u.at[1:-1].set(u[1:-1] + 0.2 * kappa[1:-1] * (u[:-2] - 2.0 * u[1:-1] + u[2:]))
+
+        u = jax.lax.fori_loop(0, 2000, step, u0)
+        return jnp.sum((u - 0.1) ** 2)
+
+    g = jax.jit(jax.grad(objective, argnums=(0, 1)))
+
+    def run(*args):
+        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
+
+    return run
+
+
+def heat_torch():
+    import torch
+
+    torch.set_num_threads(1)
+
+    def run(u0, kappa):
+        u0t = torch.tensor(u0, requires_grad=True)
+        kt = torch.tensor(kappa, requires_grad=True)
+        u = u0t
+        for _ in range(2000):
+            inner = u[1:-1] + 0.2 * kt[1:-1] * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+            u = torch.cat((u[:1], inner, u[-1:]))
+        value = torch.sum((u - 0.1) ** 2)
+        value.backward()
+        return u0t.grad.numpy(), kt.grad.numpy()
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------
+# Timing and tables
+# ----------------------------------------------------------------------------------------------
+
+
+class Row:
+    def __init__(self, name, fn=None, error=None):
+        self.name, self.fn, self.error = name, fn, error
+        self.samples: list[float] = []
+        self.result = None
+        self.first = None  # seconds of the first call (compilation, tracing)
+
+    def call(self, args):
+        try:
+            return self.fn(*args)
+        except Exception as e:  # keep the rest of the table alive
+            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:150]}"
+            self.fn = None
+            return None
+
+
+def optional(name, module, factory):
+    try:
+        __import__(module)
+    except Exception:
+        return Row(name)  # skipped: not installed
+    try:
+        return Row(name, factory())
+    except Exception as e:
+        return Row(name, error=f"{type(e).__name__}: {e}")
+
+
+def measure(rows, args, rounds, budget):
+    for row in rows:
+        if row.fn is None:
+            continue
+        t0 = time.perf_counter()
+        row.result = row.call(args)
+        row.first = time.perf_counter() - t0
+    for _ in range(rounds):
+        for row in rows:
+            if row.fn is None or (row.samples and sum(row.samples) > budget):
+                continue
+            t0 = time.perf_counter()
+            row.call(args)
+            row.samples.append(time.perf_counter() - t0)
+
+
+def fmt(t):
+    if t is None:
+        return "—"
+    if t >= 1.0:
+        return f"{t:.2f} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.2f} ms"
+    return f"{t * 1e6:.1f} µs"
+
+
+def max_rel_diff(a, b):
+    a = np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in a])
+    b = np.concatenate([np.ravel(np.asarray(g, dtype=np.float64)) for g in b])
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def table(title, rows, forward, reference):
+    t_fwd = statistics.median(forward.samples) if forward.samples else None
+    print(f"\n### {title}\n")
+    print(
+        "| implementation | median time | × Numba objective | first call | max rel. diff vs sourcead |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for row in rows:
+        if row.error is not None:
+            print(f"| {row.name} | error: {row.error.replace('|', '/')} | — | — | — |")
+            continue
+        if not row.samples:
+            print(f"| {row.name} | skipped (not installed) | — | — | — |")
+            continue
+        t = statistics.median(row.samples)
+        ratio = f"{t / t_fwd:.2f}" if t_fwd else "—"
+        no_gradient = not isinstance(row.result, tuple)
+        diff = (
+            "—"
+            if no_gradient or reference is None
+            else (f"{max_rel_diff(row.result, reference):.1e}")
+        )
+        print(
+            f"| {row.name} (n={len(row.samples)}) | {fmt(t)} | {ratio} | {fmt(row.first)} | {diff} |"
+        )
+    return t_fwd
+
+
+def sourcead_row(name, fun, wrt):
+    g = sourcead.value_and_grad(fun, wrt=wrt)
+    return Row(name, g)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small GMM only, fewer repeats")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument(
+        "--problems", nargs="+", default=["gmm", "lstm", "heat"], choices=["gmm", "lstm", "heat"]
+    )
+    options = parser.parse_args()
+    rounds, budget = (3, 2.0) if options.quick else (7, 20.0)
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, one thread per "
+          "library")  # fmt: skip
+    torch_ok = not options.no_torch
+    sizes = [(10, 25, 1000)] if options.quick else [(10, 25, 1000), (64, 100, 10000)]
+    if "gmm" not in options.problems:
+        sizes = []
+    for d, k, n in sizes:
+        args = gmm_inputs(d, k, n)
+        grads = [
+            sourcead_row("sourcead, vectorised", gmm_vectorised, (0, 1, 2)),
+            sourcead_row("sourcead, loops", gmm_loops, (0, 1, 2)),
+            optional("JAX jit(grad), vectorised", "jax", gmm_jax),
+        ]
+        if torch_ok:
+            grads.append(optional("PyTorch, vectorised", "torch", gmm_torch))
+        forward = Row("Numba objective, loops (no gradient)", numba.njit(gmm_loops))
+        forward_vec = Row("Numba objective, vectorised (no gradient)", numba.njit(gmm_vectorised))
+        rows = [forward, forward_vec] + grads
+        measure(rows, args, rounds, budget)
+        reference = grads[0].result[1] if grads[0].result is not None else None
+        for row in grads[:2]:
+            if row.result is not None:
+                row.result = row.result[1]
+        table(
+            f"GMM d={d}, K={k}, n={n} (gradient wrt alphas, means, icf)", rows, forward, reference
+        )
+    if options.quick:
+        return
+    if "lstm" in options.problems:
+        lstm_table(rounds, budget, torch_ok)
+    if "heat" in options.problems:
+        heat_table(rounds, budget, torch_ok)
+
+
+def lstm_table(rounds, budget, torch_ok):
+    args = lstm_inputs()
+    grads = [
+        sourcead_row("sourcead", lstm_objective, (0, 1)),
+        optional("JAX jit(grad) (lax.scan)", "jax", lstm_jax),
+    ]
+    if torch_ok:
+        grads.append(optional("PyTorch", "torch", lstm_torch))
+    forward = Row("Numba objective (no gradient)", numba.njit(lstm_objective))
+    rows = [forward] + grads
+    measure(rows, args, rounds, budget)
+    reference = grads[0].result[1] if grads[0].result is not None else None
+    if grads[0].result is not None:
+        grads[0].result = reference
+    table(
+        "LSTM l=2, c=1024, b=14 (gradient wrt main and extra parameters)", rows, forward, reference
+    )
+
+
+def heat_table(rounds, budget, torch_ok):
+    args = heat_inputs()
+    grads = [
+        sourcead_row("sourcead", heat_slices, (0, 1)),
+        optional("JAX jit(grad) (fori_loop)", "jax", heat_jax),
+    ]
+    if torch_ok:
+        grads.append(optional("PyTorch", "torch", heat_torch))
+    forward = Row("Numba objective (no gradient)", numba.njit(heat_slices))
+    rows = [forward] + grads
+    measure(rows, args, rounds, budget)
+    reference = grads[0].result[1] if grads[0].result is not None else None
+    if grads[0].result is not None:
+        grads[0].result = reference
+    table(
+        "heat equation with slices, 256 cells, 2,000 steps (gradient wrt u0, kappa)",
+        rows,
+        forward,
+        reference,
+    )
+
+
+if __name__ == "__main__":
+    main()

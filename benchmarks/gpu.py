@@ -1,0 +1,369 @@
+"""Batched derivatives and kernel adjoints: sourcead on a GPU (or the CPU's cores).
+
+    python benchmarks/gpu.py            # a GPU when numba-cuda finds one, else the CPU
+    python benchmarks/gpu.py --tiny     # tiny sizes on numba-cuda's simulator (a smoke test)
+
+Three benchmarks, each printed as a table of medians of repeated runs after a warm-up,
+with ratios measured side by side in the same run:
+
+1. projectile: the gradient of a 1,000-step trajectory loss with respect to (vx, vy, c),
+   for a batch of independent trajectories, by ``vmap(grad)``, against sourcead's own
+   forward kernel (``vmap`` of the loss itself) and JAX's ``jit(vmap(grad))`` with
+   ``lax.fori_loop`` (when JAX is installed);
+2. ADBench bundle adjustment: the 2x15 reprojection Jacobian of each observation by
+   ``vmap(jacobian)``, against the forward kernel and JAX's ``vmap(jacfwd)``/``vmap(jacrev)``;
+3. (GPU and simulator) a 2-D heat-equation step differentiated with ``kernel_vjp``, against
+   a hand-written adjoint kernel, with the achieved memory bandwidth beside the device's
+   copy bandwidth.
+
+On the CPU the batched functions run with ``target="parallel"`` and ``target="cpu"``, and
+the table gives the speed-up of the former.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ARGS.add_argument("--tiny", action="store_true", help="tiny sizes on the CUDA simulator")
+ARGS.add_argument("--cpu", action="store_true", help="use the CPU even when a GPU is present")
+ARGS.add_argument("--repeats", type=int, default=5)
+OPTIONS = ARGS.parse_args()
+if OPTIONS.tiny:
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # read when numba is imported
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import sourcead  # noqa: E402
+
+DT = 1e-3
+G = 9.81
+
+
+def projectile(vx, vy, c, steps):
+    x = y = 0.0
+    for _step in range(steps):
+        v = math.sqrt(vx * vx + vy * vy)
+        x += DT * vx
+        y += DT * vy
+        vx -= DT * c * v * vx
+        vy -= DT * (G + c * v * vy)
+    return (x - 10.0) ** 2 + y**2
+
+
+def reprojection(cam, X, w):
+    """ADBench's bundle-adjustment residual of one observation (2 values).
+
+    cam: Rodrigues rotation (3), camera centre (3), focal length, principal point (2),
+    radial distortion (2); X: the 3-D point; w: the observation's weight.
+    """
+    px = X[0] - cam[3]
+    py = X[1] - cam[4]
+    pz = X[2] - cam[5]
+    theta2 = cam[0] * cam[0] + cam[1] * cam[1] + cam[2] * cam[2]
+    if theta2 > 1e-12:
+        theta = math.sqrt(theta2)
+        c = math.cos(theta)
+        s = math.sin(theta)
+        kx = cam[0] / theta
+        ky = cam[1] / theta
+        kz = cam[2] / theta
+        dot = (kx * px + ky * py + kz * pz) * (1.0 - c)
+        rx = px * c + (ky * pz - kz * py) * s + kx * dot
+        ry = py * c + (kz * px - kx * pz) * s + ky * dot
+        rz = pz * c + (kx * py - ky * px) * s + kz * dot
+    else:
+        rx = px + cam[1] * pz - cam[2] * py
+        ry = py + cam[2] * px - cam[0] * pz
+        rz = pz + cam[0] * py - cam[1] * px
+    u = rx / rz
+    v = ry / rz
+    r2 = u * u + v * v
+    distortion = 1.0 + cam[9] * r2 + cam[10] * r2 * r2
+    return w * (cam[6] * distortion * u + cam[7]), w * (cam[6] * distortion * v + cam[8])
+
+
+def heat(u, k, out):
+    i, j = cuda.grid(2)
+    n, m = u.shape
+    if i >= 1 and i < n - 1 and j >= 1 and j < m - 1:
+        lap = u[i + 1, j] + u[i - 1, j] + u[i, j + 1] + u[i, j - 1] - 4.0 * u[i, j]
+        out[i, j] = u[i, j] + k[0] * lap
+
+
+# --- timing ---------------------------------------------------------------------------------
+def median_time(run, synchronize, repeats: int) -> float:
+    run()  # warm-up: compilation, first tape sizing
+    synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def interleaved_times(runs: dict, synchronize, repeats: int) -> list[tuple[str, float]]:
+    """Median times of several functions, timed in turn (round robin) so that a change of
+    the machine's load affects them alike."""
+    for run in runs.values():
+        run()  # warm-up: compilation, first tape sizing
+    synchronize()
+    times: dict = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            synchronize()
+            times[name].append(time.perf_counter() - start)
+    return [(name, statistics.median(t)) for name, t in times.items()]
+
+
+def table(title: str, rows: list[tuple[str, float]], base: str) -> None:
+    reference = dict(rows)[base]
+    print(f"\n{title}\n")
+    print("| method | median time | ratio to " + base + " |")
+    print("|---|---:|---:|")
+    for name, seconds in rows:
+        shown = f"{seconds * 1e3:.2f} ms" if seconds < 10 else f"{seconds:.1f} s"
+        print(f"| {name} | {shown} | {seconds / reference:.2f} |")
+
+
+def jax_or_none():
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        return jax
+    except ImportError:
+        return None
+
+
+# --- the benchmarks ---------------------------------------------------------------------------
+def projectile_inputs(batch: int):
+    rng = np.random.default_rng(0)
+    return rng.uniform(8, 12, batch), rng.uniform(8, 12, batch), rng.uniform(0.01, 0.1, batch)
+
+
+def bench_projectile(targets, batch, steps, device, sync, repeats) -> None:
+    vx, vy, c = projectile_inputs(batch)
+    inputs = tuple(device(a) for a in (vx, vy, c))
+    runs = {}
+    for target in targets:
+        forward = sourcead.vmap(projectile, in_axes=(0, 0, 0, None), target=target)
+        gradient = sourcead.vmap(
+            sourcead.grad(projectile, wrt=(0, 1, 2)), in_axes=(0, 0, 0, None), target=target
+        )
+        runs[f"forward `vmap(projectile)` ({target})"] = lambda f=forward: f(*inputs, steps)
+        runs[f"gradient `vmap(grad)` ({target})"] = lambda g=gradient: g(*inputs, steps)
+        check = gradient(*inputs, steps)
+        g0 = [np.asarray(getattr(x, "copy_to_host", lambda x=x: x)())[0] for x in check]
+        expected = sourcead.grad(projectile, wrt=(0, 1, 2))(vx[0], vy[0], c[0], steps)
+        assert np.allclose(g0, expected, rtol=1e-10), (g0, expected)
+    rows = interleaved_times(runs, sync, repeats)
+    jax = jax_or_none()
+    if jax is not None and not OPTIONS.tiny:
+        jnp, lax = jax.numpy, jax.lax
+
+        def loss(vx, vy, c):
+            def body(i, state):
+                x, y, vx, vy = state
+                v = jnp.sqrt(vx * vx + vy * vy)
+                return (
+                    x + DT * vx,
+                    y + DT * vy,
+                    vx - DT * c * v * vx,
+                    vy - DT * (G + c * v * vy),
+                )
+
+            x, y, _, _ = lax.fori_loop(0, steps, body, (0.0, 0.0, vx, vy))
+            return (x - 10.0) ** 2 + y**2
+
+        batched = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1, 2))))
+        jx = tuple(jnp.asarray(a) for a in (vx, vy, c))
+        jax_time = median_time(lambda: jax.block_until_ready(batched(*jx)), lambda: None, repeats)
+        rows.append((f"JAX `jit(vmap(grad))`, fori_loop ({jax.devices()[0].platform})", jax_time))
+    base = rows[0][0]
+    table(f"Projectile: {batch} trajectories x {steps} steps, gradient wrt (vx, vy, c)", rows, base)
+
+
+def ba_inputs(batch: int):
+    rng = np.random.default_rng(1)
+    cams = np.concatenate(
+        [
+            rng.normal(0, 0.3, (batch, 3)),
+            rng.normal(0, 1, (batch, 3)),
+            rng.uniform(500, 800, (batch, 1)),
+            rng.normal(0, 5, (batch, 2)),
+            rng.normal(0, 1e-3, (batch, 2)),
+        ],
+        axis=1,
+    )
+    points = rng.normal(0, 1, (batch, 3)) + np.array([0.0, 0.0, 10.0])
+    return cams, points, rng.uniform(0.5, 1.5, batch)
+
+
+def bench_ba(targets, batch, device, sync, repeats) -> None:
+    cams, points, weights = ba_inputs(batch)
+    inputs = tuple(device(a) for a in (cams, points, weights))
+    runs = {}
+    for target in targets:
+        forward = sourcead.vmap(reprojection, target=target)
+        jac = sourcead.vmap(sourcead.jacobian(reprojection, wrt=(0, 1, 2)), target=target)
+        runs[f"forward `vmap(reprojection)` ({target})"] = lambda f=forward: f(*inputs)
+        runs[f"Jacobian `vmap(jacobian)` ({target})"] = lambda j=jac: j(*inputs)
+        first = jac(*inputs)[1][0]  # d(second residual)/d(camera), every observation
+        first = np.asarray(getattr(first, "copy_to_host", lambda f=first: f)())[0]
+        expected = sourcead.jacobian(reprojection, wrt=(0, 1, 2))(cams[0], points[0], weights[0])
+        assert np.allclose(first, expected[1][0], rtol=1e-10), (first, expected[1][0])
+    rows = interleaved_times(runs, sync, repeats)
+    jax = jax_or_none()
+    if jax is not None and not OPTIONS.tiny:
+        jnp = jax.numpy
+
+        def residual(cam, X, w):
+            p = X - cam[3:6]
+            theta = jnp.sqrt(jnp.sum(cam[:3] ** 2))
+            k = cam[:3] / theta
+            c, s = jnp.cos(theta), jnp.sin(theta)
+            r = p * c + jnp.cross(k, p) * s + k * jnp.dot(k, p) * (1.0 - c)
+            uv = r[:2] / r[2]
+            r2 = jnp.sum(uv**2)
+            distortion = 1.0 + cam[9] * r2 + cam[10] * r2 * r2
+            return w * (cam[6] * distortion * uv + cam[7:9])
+
+        jx = tuple(jnp.asarray(a) for a in (cams, points, weights))
+        for name, transform in (("jacfwd", jax.jacfwd), ("jacrev", jax.jacrev)):
+            f = jax.jit(jax.vmap(transform(residual, argnums=(0, 1, 2))))
+            t = median_time(lambda f=f: jax.block_until_ready(f(*jx)), lambda: None, repeats)
+            rows.append((f"JAX `vmap({name})` ({jax.devices()[0].platform})", t))
+    table(f"Bundle adjustment: {batch} observations, 2x15 Jacobian each", rows, rows[0][0])
+
+
+def bench_heat(size, repeats) -> None:
+    n = m = size
+    rng = np.random.default_rng(2)
+    u = cuda.to_device(rng.uniform(size=(n, m)))
+    k = cuda.to_device(np.array([0.2]))
+    out = cuda.device_array((n, m))
+    b_out = cuda.to_device(rng.normal(size=(n, m)))
+    threads = (16, 16)
+    blocks = (math.ceil(n / 16), math.ceil(m / 16))
+    adjoint = sourcead.kernel_vjp(heat, wrt=("u", "out"))
+
+    @cuda.jit
+    def hand_written(k, b_out, b_u):
+        """Gathers each point's gradient from the points that read it: no atomics."""
+        i, j = cuda.grid(2)
+        n, m = b_u.shape
+        if i < n and j < m:
+            g = 0.0
+            if i >= 1 and i < n - 1 and j >= 1 and j < m - 1:
+                g += (1.0 - 4.0 * k[0]) * b_out[i, j]
+            if i >= 2 and j >= 1 and j < m - 1:
+                g += k[0] * b_out[i - 1, j]
+            if i < n - 2 and j >= 1 and j < m - 1:
+                g += k[0] * b_out[i + 1, j]
+            if j >= 2 and i >= 1 and i < n - 1:
+                g += k[0] * b_out[i, j - 1]
+            if j < m - 2 and i >= 1 and i < n - 1:
+                g += k[0] * b_out[i, j + 1]
+            b_u[i, j] += g
+
+    @cuda.jit
+    def copy(a, b):
+        i, j = cuda.grid(2)
+        if i < a.shape[0] and j < a.shape[1]:
+            b[i, j] = a[i, j]
+
+    b_u1 = cuda.device_array((n, m))
+    b_u2 = cuda.to_device(np.zeros((n, m)))
+    seed = cuda.device_array((n, m))
+    sync = cuda.synchronize
+
+    def run_sourcead():
+        seed.copy_to_device(b_out)  # the adjoint consumes its output shadow
+        adjoint[blocks, threads](u, k, out, b_u1, seed)
+
+    def run_copy_and_hand():
+        seed.copy_to_device(b_out)
+        hand_written[blocks, threads](k, seed, b_u2)
+
+    def run_seed():
+        seed.copy_to_device(b_out)
+
+    def run_copy():
+        copy[blocks, threads](b_out, seed)
+
+    t_sourcead = median_time(run_sourcead, sync, repeats)
+    t_hand = median_time(run_copy_and_hand, sync, repeats)
+    t_seed = median_time(run_seed, sync, repeats)
+    t_copy = median_time(run_copy, sync, repeats)
+    b_u1.copy_to_device(np.zeros((n, m)))
+    b_u2.copy_to_device(np.zeros((n, m)))
+    run_sourcead()
+    run_copy_and_hand()
+    sync()
+    assert np.allclose(b_u1.copy_to_host(), b_u2.copy_to_host(), rtol=1e-12, atol=1e-12)
+    points = n * m
+    moved = 24 * points  # read the output shadow, read and write the input shadow
+    rows = [
+        ("`kernel_vjp(heat)`", max(t_sourcead - t_seed, 1e-9)),
+        ("hand-written gather adjoint", max(t_hand - t_seed, 1e-9)),
+    ]
+    print(f"\n2-D heat step {n}x{m}: adjoint kernels (time of resetting the seed subtracted)\n")
+    print("| kernel | median time | ratio to hand-written | effective bandwidth (24 B/point) |")
+    print("|---|---:|---:|---:|")
+    for name, seconds in rows:
+        print(
+            f"| {name} | {seconds * 1e3:.3f} ms | {seconds / rows[1][1]:.2f} | "
+            f"{moved / seconds / 1e9:.1f} GB/s |"
+        )
+    print(
+        f"| device copy kernel (16 B/point) | {t_copy * 1e3:.3f} ms | | "
+        f"{16 * points / t_copy / 1e9:.1f} GB/s |"
+    )
+
+
+def main() -> None:
+    global cuda
+    from numba import cuda as numba_cuda
+
+    cuda = numba_cuda
+    gpu = not OPTIONS.cpu and (OPTIONS.tiny or cuda.is_available())
+    repeats = 1 if OPTIONS.tiny else OPTIONS.repeats
+    if gpu:
+        name = "numba-cuda simulator" if OPTIONS.tiny else cuda.get_current_device().name
+        print(f"device: {name}")
+        targets, device, sync = ["cuda"], cuda.to_device, cuda.synchronize
+        batch, steps, observations, grid = (
+            (64, 20, 64, 16) if OPTIONS.tiny else (1_000_000, 1000, 1_000_000, 4096)
+        )
+    else:
+        print(f"device: CPU ({os.cpu_count()} cores), numba threads: {numba_threads()}")
+        targets, device, sync = ["cpu", "parallel"], (lambda a: a), (lambda: None)
+        batch, steps, observations, grid = 20_000, 1000, 200_000, 0
+    bench_projectile(targets, batch, steps, device, sync, repeats)
+    bench_ba(targets, observations, device, sync, repeats)
+    if gpu:
+        bench_heat(grid, repeats)
+    print(f"\n{time.strftime('%Y-%m-%d')}, sourcead {sourcead.__version__}")
+
+
+def numba_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+cuda = None
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""Time from process start to the first gradient: cold, warm (persistent cache) and built ahead of time.
+
+Run from the repository root::
+
+    python benchmarks/startup.py                        # 3 fresh processes per row
+    python benchmarks/startup.py --quick                # 1 per row
+    python benchmarks/startup.py --aot-python /path/to/venv/bin/python
+
+Each row starts new Python processes and measures, from just before the process is started
+to just after the first gradient is returned (interpreter start, imports, transformation,
+Numba compilation or cache loading, the call itself), the median over the processes:
+
+* **cold**: empty sourcead cache and empty Numba cache (as right after installation);
+* **warm**: the same caches, filled by the cold process (a later run of the same program);
+* **AOT, first import**: a module written by ``sourcead build``, imported with the compiler
+  blocked (``sourcead`` and ``gast`` cannot be imported); Numba compiles it (cache=True);
+* **AOT**: the same module in a later process, Numba's machine code cached beside it;
+* **AOT in an environment without gast**: as AOT, in a virtual environment holding only
+  numpy, numba, scipy (Numba's BLAS for ``@``) and ``sourcead_runtime`` (``--aot-python``;
+  ``--make-venv DIR`` creates one: ``python -m venv DIR``, ``pip install numpy numba scipy``,
+  ``pip install --no-deps .``, so the compiler is there but cannot import without gast);
+* **floor**: ``import numba`` and the first call of a ``numba.njit(cache=True)`` function
+  whose machine code is cached: what any Numba program pays at start.
+
+The child processes import a copy of the package taken at the start of the run (so that an
+edit of the working tree meanwhile cannot change the cache key between a cold and a warm
+process). Problems: the projectile of ``benchmarks/loops.py`` and the vectorised GMM objective of
+``benchmarks/arrays.py`` (d=10, K=25, n=1000). The script prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+@dataclass
+class Problem:
+    name: str
+    module: str  # a module in benchmarks/
+    function: str
+    wrt: tuple[int, ...]
+    setup: str  # Python statements defining `args` (numpy imported as np)
+    types: str = ""  # --types for `sourcead build` (default: the assumed ones)
+
+
+PROJECTILE = Problem(
+    "projectile (20,000 steps) wrt (vx, vy, c)",
+    "loops",
+    "loss",
+    (0, 1, 2),
+    "args = (20.0, 15.0, 0.05)",
+)
+
+
+GMM_ARGS = """
+rng = np.random.default_rng(0)  # the inputs of arrays.gmm_inputs(10, 25, 1000)
+k, d, n = 25, 10, 1000
+args = (
+    rng.normal(size=k),
+    rng.random((k, d)),
+    rng.normal(scale=0.1, size=(k, d + d * (d - 1) // 2)),
+    rng.random((n, d)),
+    1.0,
+    0.0,
+)
+"""
+
+
+def gmm_problem() -> Problem | None:
+    """The vectorised GMM objective of benchmarks/arrays.py (d=10, K=25, n=1000)."""
+    path = HERE / "arrays.py"
+    if not path.is_file() or "def gmm_vectorised(" not in path.read_text():
+        return None
+    return Problem(
+        "GMM d=10, K=25, n=1000 (vectorised) wrt (alphas, means, icf)",
+        "arrays",
+        "gmm_vectorised",
+        (0, 1, 2),
+        GMM_ARGS,
+        "alphas:float64[:],means:float64[:,:],icf:float64[:,:],x:float64[:,:],gamma:float,m:float",
+    )
+
+
+PRELUDE = "import time, json, sys\n"
+REPORT = (
+    "print('RESULT ' + json.dumps({'done': time.time(), "
+    "'grad': [float(v) for g in grads for v in np.ravel(g)]}))\n"
+)
+
+
+def grad_script(p: Problem) -> str:
+    return (
+        PRELUDE
+        + "import numpy as np\nimport sourcead\n"
+        + f"import {p.module}\n{p.setup}\n"
+        + f"_, grads = sourcead.value_and_grad({p.module}.{p.function}, wrt={p.wrt!r})(*args)\n"
+        + REPORT
+    )
+
+
+def aot_script(p: Problem, module: str, block: bool) -> str:
+    blocker = "sys.modules['sourcead'] = None\nsys.modules['gast'] = None\n" if block else ""
+    setup = p.setup.replace(f"import {p.module}\n", "")
+    return (
+        PRELUDE
+        + blocker
+        + "import numpy as np\n"
+        + f"{setup}\nimport {module}\n"
+        + f"_, grads = {module}.{p.function}_adjoint(*args)\n"
+        + REPORT
+    )
+
+
+FLOOR_SCRIPT = (
+    PRELUDE
+    + "import numpy as np\nimport numba\nimport floor_module\nfloor_module.f(1.0)\n"
+    + "grads = [np.zeros(1)]\n"
+    + REPORT
+)
+FLOOR_MODULE = """
+import numba
+
+
+@numba.njit(cache=True)
+def f(x):
+    s = 0.0
+    for i in range(100):
+        s += x * i
+    return s
+"""
+
+
+def run(python: str, script: str, env: dict, cwd: Path) -> dict:
+    start = time.time()
+    done = subprocess.run(
+        [python, "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+            result["seconds"] = result["done"] - start
+            return result
+    raise RuntimeError(f"child failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def snapshot(tmp: Path) -> Path:
+    """A frozen copy of the package (``sourcead`` and ``sourcead_runtime``) that the child
+    processes import: an edit of the working tree during the run would change the cache key
+    (which covers sourcead's own source) between a cold and a warm process."""
+    frozen = tmp / "frozen"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "sourcead", frozen / "sourcead", ignore=ignore)
+    shutil.copytree(REPO / "runtime", frozen / "sourcead_runtime", ignore=ignore)
+    return frozen
+
+
+def environment(tmp: Path, extra_path: list[Path], label: str, isolated: bool = False) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCEAD_", "NUMBA_"))}
+    env["SOURCEAD_CACHE_DIR"] = str(tmp / f"sourcead-cache-{label}")
+    env["NUMBA_CACHE_DIR"] = str(tmp / f"numba-cache-{label}")
+    paths = [str(p) for p in extra_path]
+    if not isolated:
+        paths += [str(tmp / "frozen"), str(HERE)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def build(p: Problem, outdir: Path) -> str:
+    """``sourcead build`` of the problem into ``outdir``; the built module's name."""
+    command = [
+        sys.executable,
+        "-m",
+        "sourcead",
+        "build",
+        f"{HERE / (p.module + '.py')}:{p.function}",
+        "--wrt",
+        ",".join(str(w) for w in p.wrt),
+        "-o",
+        str(outdir),
+    ] + (["--types", p.types] if p.types else [])
+    frozen = outdir.parent / "frozen"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(frozen), str(HERE)]))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return f"{p.function}_adjoint"
+
+
+def measure(
+    p: Problem, repeats: int, aot_python: str | None
+) -> list[tuple[str, list[float], bool]]:
+    rows = []
+    reference = None
+
+    def add(label, results):
+        nonlocal reference
+        grads = [r["grad"] for r in results]
+        if reference is None:
+            reference = grads[0]
+        same = all(
+            max(abs(a - b) / max(abs(b), 1e-300) for a, b in zip(g, reference, strict=True)) < 1e-12
+            for g in grads
+        )
+        rows.append((label, [r["seconds"] for r in results], same))
+        print(
+            f"  {label}: {statistics.median(r['seconds'] for r in results):.3f} s", file=sys.stderr
+        )
+
+    with tempfile.TemporaryDirectory(prefix="sourcead-startup-") as name:
+        tmp = Path(name)
+        snapshot(tmp)
+        # preparation: the built module, and Numba's cache filled for the AOT and floor rows
+        built = tmp / "built"
+        module = build(p, built)
+        aot = ("aot", sys.executable, aot_script(p, module, True), [built], False)
+        floor_dir = tmp / "floor"
+        floor_dir.mkdir()
+        (floor_dir / "floor_module.py").write_text(FLOOR_MODULE)
+        cached = [aot, ("floor", sys.executable, FLOOR_SCRIPT, [floor_dir], False)]
+        if aot_python:
+            venv_built = tmp / "built-venv"
+            shutil.copytree(built, venv_built, ignore=shutil.ignore_patterns("__pycache__"))
+            venv_aot = aot_script(p, module, False)
+            cached.insert(1, ("venv", aot_python, venv_aot, [venv_built], True))
+            cached.append(("floor-venv", aot_python, FLOOR_SCRIPT, [floor_dir], True))
+        first = {}
+        for label, python, script, paths, isolated in cached:
+            env = environment(tmp, paths, label, isolated)
+            first[label] = run(python, script, env, tmp)  # Numba compiles (and caches) here
+
+        # the measured rows, interleaved so that a change of the machine's load hits them all
+        results: dict = {}
+        for i in range(repeats):
+            env = environment(tmp, [], f"run{i}")  # empty caches for each cold process
+            results.setdefault("cold", []).append(run(sys.executable, grad_script(p), env, tmp))
+            results.setdefault("warm", []).append(run(sys.executable, grad_script(p), env, tmp))
+            for label, python, script, paths, isolated in cached:
+                env = environment(tmp, paths, label, isolated)
+                results.setdefault(label, []).append(run(python, script, env, tmp))
+
+        add("cold: `grad` + first call, empty caches", results["cold"])
+        add("warm: `grad` + first call, caches filled", results["warm"])
+        add("AOT, first import (Numba compiles, cache=True)", [first["aot"]])
+        add("AOT: built module, machine code cached", results["aot"])
+        if aot_python:
+            add(
+                "AOT in a venv without gast/sourcead compiler, machine code cached", results["venv"]
+            )
+        floors = [("floor", "floor: `import numba` + first call of a cached `njit` function")]
+        if aot_python:
+            floors.append(("floor-venv", "floor in the venv"))
+        for label, text in floors:
+            rows.append((text, [r["seconds"] for r in results[label]], None))
+    return rows
+
+
+def check_venv(python: str) -> str:
+    """Which packages the AOT environment has; refuses one where gast or sourcead imports."""
+    probe = (
+        "import importlib.util as u, numba, numpy; "
+        "print('gast' if u.find_spec('gast') else '-', 'scipy' if u.find_spec('scipy') "
+        "else 'no-scipy', numba.__version__, numpy.__version__)"
+    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, env={})
+    if done.returncode != 0:
+        raise SystemExit(f"--aot-python {python} cannot import numpy and numba:\n{done.stderr}")
+    has_gast, scipy, numba_version, numpy_version = done.stdout.split()
+    if has_gast != "-":
+        raise SystemExit(f"--aot-python {python}: gast is installed there; use a clean venv")
+    runtime = subprocess.run(
+        [python, "-c", "import sourcead_runtime"], capture_output=True, text=True, env={}
+    )
+    if runtime.returncode != 0:
+        raise SystemExit(f"--aot-python {python}: sourcead_runtime is not installed there")
+    return (
+        f"numba {numba_version}, numpy {numpy_version}, {scipy}, sourcead_runtime; "
+        "no gast (`import gast` fails, so the compiler cannot be imported)"
+    )
+
+
+def make_venv(directory: Path) -> str:
+    subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
+    python = str(directory / ("Scripts" if os.name == "nt" else "bin") / "python")
+    packages = ["numpy", "numba", "scipy"]  # scipy: Numba's BLAS for `@` (the GMM)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", *packages], check=True)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(REPO)], check=True)
+    return python
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one process per row")
+    parser.add_argument("--repeats", type=int, default=3, help="processes per row (median)")
+    parser.add_argument("--aot-python", help="python of an environment without gast")
+    parser.add_argument("--make-venv", type=Path, help="create such an environment here first")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else args.repeats
+    aot_python = make_venv(args.make_venv) if args.make_venv else args.aot_python
+    venv_note = check_venv(aot_python) if aot_python else None
+
+    import numba
+    import numpy as np
+
+    print("## Time from process start to first gradient\n")
+    print(
+        f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
+        f"median of {repeats} fresh process(es) per row."
+    )
+    if venv_note:
+        print(f"AOT environment: {venv_note}.")
+    problems = [PROJECTILE]
+    gmm = gmm_problem()
+    for p in problems + ([gmm] if gmm else []):
+        print(f"{p.name} …", file=sys.stderr)
+        rows = measure(p, repeats, aot_python)
+        cold = statistics.median(rows[0][1])
+        print(f"\n### {p.name}\n")
+        print("| process | time to first gradient (median) | × cold | gradient = cold |")
+        print("|---|---:|---:|:---:|")
+        for label, times, same in rows:
+            median = statistics.median(times)
+            mark = "—" if same is None else ("yes" if same else "**no**")
+            print(f"| {label} | {median:.3f} s | {median / cold:.2f} | {mark} |")
+        print()
+        goal = [r for r in rows if r[0].startswith(("warm", "AOT:", "AOT in"))]
+        for label, times, _ in goal:
+            ratio = statistics.median(times) / cold
+            verdict = "met" if ratio <= 0.10 else "missed"
+            print(f"- {label.split(':')[0]}: {ratio:.1%} of cold (goal ≤ 10%: {verdict})")
+    if gmm is None:
+        print("\nGMM gradient: not measured — benchmarks/arrays.py has no `gmm_vectorised`.")
+
+
+if __name__ == "__main__":
+    main()

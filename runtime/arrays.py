@@ -1,0 +1,264 @@
+"""Run-time helpers for whole-array adjoints: broadcasting, reductions, matmul, array tapes.
+
+Each helper is a plain NumPy function (what ``compile=False`` runs) with a Numba
+implementation registered by ``numba.extending.overload`` (what compiled code runs); the
+Numba versions pick an implementation from the argument types, e.g. the numbers of
+dimensions, which Numba knows when it compiles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+__all__ = [
+    "pop_array",
+    "push_array",
+    "expand_reduced",
+    "matmul_adjoint_left",
+    "matmul_adjoint_right",
+    "reverse_cumsum",
+    "unbroadcast",
+]
+
+
+# --- broadcasting -------------------------------------------------------------------------
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` over the axes that broadcasting added or stretched, to an array of ``shape``.
+
+    The adjoint of an operand of shape ``shape`` in an element-wise operation whose result
+    (and adjoint ``g``) has a broadcast shape.
+    """
+    g = np.asarray(g)
+    if g.shape == tuple(shape):
+        return g
+    if np.broadcast_shapes(g.shape, tuple(shape)) != g.shape:
+        raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    stretched = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+    return g.sum(axis=stretched, keepdims=True).reshape(shape)
+
+
+def _sum_into(g, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    flat = out.reshape(out.size)
+    lead = g.ndim - len(shape)
+    for index in np.ndindex(g.shape):
+        offset = 0
+        for k in range(len(shape)):
+            i = index[lead + k]
+            if shape[k] == 1:
+                i = 0
+            offset = offset * shape[k] + i
+        flat[offset] += g[index]
+    return out
+
+
+@overload(unbroadcast)
+def _unbroadcast_numba(g, shape):
+    if not isinstance(g, types.Array):
+        return lambda g, shape: g
+    if g.ndim == len(shape):
+
+        def same_rank(g, shape):
+            if g.shape == shape:
+                return g
+            return _sum_into(g, shape)
+
+        return same_rank
+    return lambda g, shape: _sum_into(g, shape)
+
+
+@overload(_sum_into)
+def _sum_into_overload(g, shape):
+    def impl(g, shape):
+        out = np.zeros(shape, dtype=g.dtype)
+        flat = out.reshape(out.size)
+        lead = g.ndim - len(shape)
+        for k in range(len(shape)):
+            if lead < 0 or (shape[k] != 1 and shape[k] != g.shape[lead + k]):
+                raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
+        for index in np.ndindex(g.shape):
+            offset = 0
+            for k in range(len(shape)):
+                i = index[lead + k]
+                if shape[k] == 1:
+                    i = 0
+                offset = offset * shape[k] + i
+            flat[offset] += g[index]
+        return out
+
+    return impl
+
+
+# --- reductions ---------------------------------------------------------------------------
+
+
+def expand_reduced(g, shape, axis):
+    """``g``, the adjoint of a reduction over ``axis`` (None: all axes), broadcast to ``shape``.
+
+    The adjoint of ``np.sum(x, axis)`` for ``x`` of ``shape``.
+    """
+    if axis is None:
+        return np.full(shape, g)
+    return np.broadcast_to(np.expand_dims(g, axis), shape).copy()
+
+
+@overload(expand_reduced)
+def _expand_reduced_numba(g, shape, axis):
+    if axis is None or isinstance(axis, types.NoneType | types.Omitted):
+
+        def all_axes(g, shape, axis):
+            return np.full(shape, g)
+
+        return all_axes
+
+    def one_axis(g, shape, axis):
+        ndim = len(shape)
+        a = axis + ndim if axis < 0 else axis
+        outer, inner = 1, 1
+        for k in range(a):
+            outer *= shape[k]
+        for k in range(a + 1, ndim):
+            inner *= shape[k]
+        n = shape[a]
+        source = np.ascontiguousarray(g).reshape(g.size)
+        out = np.empty(shape, dtype=g.dtype)
+        flat = out.reshape(out.size)
+        for i in range(outer):
+            for j in range(n):
+                base = (i * n + j) * inner
+                for k in range(inner):
+                    flat[base + k] = source[i * inner + k]
+        return out
+
+    return one_axis
+
+
+def reverse_cumsum(g, shape):
+    """The adjoint of ``np.cumsum(x)`` (flattened) for ``x`` of ``shape``."""
+    return np.cumsum(g[::-1])[::-1].reshape(shape)
+
+
+@overload(reverse_cumsum)
+def _reverse_cumsum_numba(g, shape):
+    def impl(g, shape):
+        out = np.empty(g.size, dtype=g.dtype)
+        total = g[0] * 0
+        for i in range(g.size - 1, -1, -1):
+            total += g[i]
+            out[i] = total
+        return out.reshape(shape)
+
+    return impl
+
+
+# --- matrix products ----------------------------------------------------------------------
+
+
+def matmul_adjoint_left(g, a, b):
+    """The adjoint of ``a`` in ``a @ b`` (1-d or 2-d operands), given the result's adjoint."""
+    if np.ndim(b) == 1:
+        return np.outer(g, b) if np.ndim(a) == 2 else g * b
+    return g @ b.T if np.ndim(a) == 2 else b @ g
+
+
+def matmul_adjoint_right(g, a, b):
+    """The adjoint of ``b`` in ``a @ b`` (1-d or 2-d operands), given the result's adjoint."""
+    if np.ndim(a) == 1:
+        return np.outer(a, g) if np.ndim(b) == 2 else g * a
+    return a.T @ g
+
+
+@overload(matmul_adjoint_left)
+def _matmul_left_numba(g, a, b):
+    if b.ndim == 1 and a.ndim == 2:
+        return lambda g, a, b: np.outer(g, b)
+    if b.ndim == 1:
+        return lambda g, a, b: g * b
+    if a.ndim == 2:
+        return lambda g, a, b: g @ np.ascontiguousarray(b.T)
+    return lambda g, a, b: b @ g
+
+
+@overload(matmul_adjoint_right)
+def _matmul_right_numba(g, a, b):
+    if a.ndim == 1 and b.ndim == 2:
+        return lambda g, a, b: np.outer(a, g)
+    if a.ndim == 1:
+        return lambda g, a, b: g * a
+    return lambda g, a, b: np.ascontiguousarray(a.T) @ g
+
+
+# --- tapes of whole arrays ----------------------------------------------------------------
+# A whole array is pushed as its elements followed by its shape, on a flat tape of its dtype,
+# so one tape holds arrays of any shape (a name first bound to a placeholder, then to
+# arrays of one shape, as in a loop).
+
+
+def push_array(tape, top, value):
+    """Push the array ``value``; returns ``(tape, top)`` (the tape doubles when full)."""
+    need = top + value.size + value.ndim
+    if need > tape.shape[0]:
+        grown = np.empty(max(2 * tape.shape[0], need, 64), dtype=tape.dtype)
+        grown[:top] = tape[:top]
+        tape = grown
+    tape[top : top + value.size] = value.ravel()
+    tape[top + value.size : need] = value.shape
+    return tape, need
+
+
+def pop_array(tape, top, like):
+    """The array pushed last (its shape from the tape, its rank that of ``like``), and the top."""
+    ndim = np.ndim(like)
+    shape = tuple(int(v.real) for v in tape[top - ndim : top])
+    size = int(np.prod(shape))
+    start = top - ndim - size
+    return tape[start : top - ndim].reshape(shape), start
+
+
+@overload(push_array)
+def _push_array_numba(tape, top, value):
+    contiguous = value.layout == "C"
+
+    def impl(tape, top, value):
+        need = top + value.size + value.ndim
+        if need > tape.shape[0]:
+            grown = np.empty(max(2 * tape.shape[0], need, 64), dtype=tape.dtype)
+            grown[:top] = tape[:top]
+            tape = grown
+        if contiguous:  # no temporary copy
+            tape[top : top + value.size] = value.reshape(value.size)
+        else:
+            tape[top : top + value.size] = value.ravel()
+        for k in range(value.ndim):
+            tape[top + value.size + k] = value.shape[k]
+        return tape, need
+
+    return impl
+
+
+def _pop_implementation(ndim: int):
+    """``pop_array`` for arrays of ``ndim`` dimensions: the shape read without allocating."""
+    shape = ", ".join(f"int(tape[top - {ndim - k}].real)" for k in range(ndim))
+    source = (
+        "def impl(tape, top, like):\n"
+        f"    shape = ({shape},)\n"
+        "    size = 1\n"
+        "    for n in shape:\n"
+        "        size *= n\n"
+        f"    start = top - {ndim} - size\n"
+        f"    return tape[start : top - {ndim}].reshape(shape), start\n"
+    )
+    scope: dict = {}
+    exec(source, scope)  # one small function per number of dimensions
+    return scope["impl"]
+
+
+@overload(pop_array)
+def _pop_array_numba(tape, top, like):
+    # a view of the tape: what the backward sweep pops is not pushed over again
+    return _pop_implementation(like.ndim)

@@ -1,0 +1,114 @@
+"""Fixed points and roots, and their adjoints by the implicit function theorem.
+
+Generated code calls these with the state as a flat float array and the parameters as a
+tuple. ``step(x, params)`` and ``residual(x, params)`` return a flat array like ``x``;
+``vjp(x, params, w)`` returns ``(value, w^T ∂value/∂x, w^T ∂value/∂params)``, the last one
+flattened into one array. sourcead generates these small adapters around the user's
+function and its adjoint.
+
+Nothing is stored per iteration: the backward sweep needs only the solution.
+
+The four solvers are templates: sourcead copies one into the generated module with its
+function arguments bound to the generated adapters (``specialise`` in sourcead's
+``solver_calls.py``), so that Numba compiles — and caches — it like the rest of the module.
+Called directly, they run as plain Python.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def small_change(change, value, tol):
+    """Whether ``change`` is below ``tol`` relative to ``value`` (max-norm, plus one)."""
+    return np.max(np.abs(change)) <= tol * (1.0 + np.max(np.abs(value)))
+
+
+def fixed_point_solve(step, x0, params, tol, max_iter):
+    """Iterate ``x = step(x, params)`` from ``x0`` until a step changes ``x`` by <= tol."""
+    x = x0.copy()
+    for _ in range(max_iter):
+        x_next = step(x, params)
+        if small_change(x_next - x, x_next, tol):
+            return x_next
+        x = x_next
+    raise RuntimeError("fixed_point did not converge within max_iter iterations")
+
+
+def fixed_point_adjoint(vjp, x, params, b_x, tol, max_iter, direct):
+    """Gradient with respect to the flat parameters of ``b_x · x*`` at the fixed point ``x*``.
+
+    Solves ``w = b_x + (∂step/∂x)^T w`` — by iteration (``direct=False``; it converges at the
+    forward iteration's rate) or by one dense linear solve — and returns ``(∂step/∂p)^T w``.
+    """
+    if direct:
+        n = x.shape[0]
+        jacobian_t = np.empty((n, n))  # (∂value/∂x)^T, one vector-Jacobian product per column
+        seed = np.zeros(n)
+        for k in range(n):
+            seed[k] = 1.0
+            _, column, _ = vjp(x, params, seed)
+            jacobian_t[:, k] = column
+            seed[k] = 0.0
+        w = np.linalg.solve(np.eye(n) - jacobian_t, b_x)
+    else:
+        w = b_x.copy()
+        converged = False
+        for _ in range(max_iter):
+            _, jt_w, _ = vjp(x, params, w)
+            w_next = b_x + jt_w
+            if small_change(w_next - w, w_next, tol):
+                w = w_next
+                converged = True
+                break
+            w = w_next
+        if not converged:
+            raise RuntimeError("the adjoint of fixed_point did not converge within max_iter")
+    _, _, b_params = vjp(x, params, w)
+    return b_params
+
+
+def newton_solve(residual, vjp, x0, params, tol, max_iter):
+    """Newton's method for ``residual(x, params) = 0`` from ``x0``.
+
+    Stops when the residual's max-norm is <= tol, or a Newton step is <= tol relative to x.
+    The Jacobian comes from vector-Jacobian products with unit seeds.
+    """
+    x = x0.copy()
+    for _ in range(max_iter):
+        r = residual(x, params)
+        if np.max(np.abs(r)) <= tol:
+            return x
+        n = x.shape[0]
+        jacobian_t = np.empty((n, n))  # (∂value/∂x)^T, one vector-Jacobian product per column
+        seed = np.zeros(n)
+        for k in range(n):
+            seed[k] = 1.0
+            _, column, _ = vjp(x, params, seed)
+            jacobian_t[:, k] = column
+            seed[k] = 0.0
+        dx = np.linalg.solve(np.ascontiguousarray(jacobian_t.T), r)
+        x = x - dx
+        if small_change(dx, x, tol):
+            return x
+    raise RuntimeError("root (Newton) did not converge within max_iter iterations")
+
+
+def root_adjoint(vjp, x, params, b_x):
+    """Gradient with respect to the flat parameters of ``b_x · x*`` where ``residual(x*, p) = 0``.
+
+    Implicit function theorem: solve ``(∂r/∂x)^T w = b_x``; the gradient is ``-(∂r/∂p)^T w``.
+    """
+    n = x.shape[0]
+    jacobian_t = np.empty((n, n))  # (∂value/∂x)^T, one vector-Jacobian product per column
+    seed = np.zeros(n)
+    for k in range(n):
+        seed[k] = 1.0
+        _, column, _ = vjp(x, params, seed)
+        jacobian_t[:, k] = column
+        seed[k] = 0.0
+    w = np.linalg.solve(jacobian_t, b_x)
+    _, _, b_params = vjp(x, params, w)
+    return -b_params

@@ -1,0 +1,7 @@
+"""``python -m sourcead``: the command line (see sourcead/cli.py)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,413 @@
+"""The persistent cache: generated modules stored as files and imported from there.
+
+A derivative's generated module depends on the differentiated function's source, on the
+sources of every user function it calls, on the values of the globals they read, on the
+derivative rules, on the argument types, on ``wrt`` and on the compiler itself. All of these
+go into one key (a SHA-256 hash); the module is stored as ``<cache dir>/<name>_<key>.py``.
+
+A new process that asks for the same derivative finds the file and imports it as a real
+module, skipping the transformation; its functions are compiled with ``numba.njit(cache=True)``,
+so Numba finds its machine code next to the file (in ``__pycache__``) and skips compilation
+too. Editing any function in the call tree changes the key, so a stale module is never used
+(Numba's own cache would miss a change in a called function; this key does not).
+
+The cache directory is ``$SOURCEAD_CACHE_DIR`` when set, otherwise the platform's user cache
+directory (``$XDG_CACHE_HOME/sourcead`` or ``~/.cache/sourcead`` on Linux,
+``~/Library/Caches/sourcead`` on macOS, ``%LOCALAPPDATA%\\sourcead\\Cache`` on Windows).
+``SOURCEAD_CACHE=0`` turns the cache off. Files are written to a temporary name and renamed
+(``os.replace``), so concurrent processes filling the same cache never see half a file. The
+cache keeps the newest ``$SOURCEAD_CACHE_MAX_ENTRIES`` (2000) modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import numbers
+import os
+import sys
+import tempfile
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+_MARKER = "# sourcead cache entry: "
+_COMPILER_FINGERPRINT: str | None = None
+_WARNED = False
+_RULES_MEMO: tuple = ((), "")
+
+
+# --- where --------------------------------------------------------------------------------
+def enabled() -> bool:
+    """Whether the persistent cache is on (``SOURCEAD_CACHE=0`` turns it off)."""
+    return os.environ.get("SOURCEAD_CACHE", "1").strip().lower() not in ("0", "off", "no", "false")
+
+
+def cache_dir() -> Path:
+    """The directory holding generated modules: ``$SOURCEAD_CACHE_DIR`` or the user cache dir."""
+    configured = os.environ.get("SOURCEAD_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "sourcead" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "sourcead"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sourcead"
+
+
+def entries() -> list[Path]:
+    """The generated modules now in the cache."""
+    directory = cache_dir()
+    return sorted(directory.glob("*.py")) if directory.is_dir() else []
+
+
+def max_entries() -> int:
+    """How many generated modules the cache keeps (``$SOURCEAD_CACHE_MAX_ENTRIES``, 2000)."""
+    try:
+        return max(1, int(os.environ.get("SOURCEAD_CACHE_MAX_ENTRIES", "2000")))
+    except ValueError:
+        return 2000
+
+
+def prune(keep: int | None = None) -> int:
+    """Delete the oldest entries beyond ``keep`` (default ``max_entries()``), with Numba's
+    machine code for them; how many were deleted. Entries are never rewritten, so the
+    oldest are those made by old versions of your code or of sourcead."""
+    keep = max_entries() if keep is None else keep
+    found = entries()
+    if len(found) <= keep:
+        return 0
+    found.sort(key=_age)
+    doomed = found[: len(found) - keep]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+        for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*"):
+            compiled.unlink(missing_ok=True)
+    return len(doomed)
+
+
+def _age(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # deleted by another process meanwhile
+        return 0.0
+
+
+def clear() -> int:
+    """Delete every cached module (and Numba's machine code beside it); how many there were."""
+    directory = cache_dir()
+    removed = 0
+    for path in entries():
+        path.unlink(missing_ok=True)
+        removed += 1
+    pycache = directory / "__pycache__"
+    if pycache.is_dir():
+        for path in pycache.iterdir():
+            if path.is_file():
+                path.unlink(missing_ok=True)
+    return removed
+
+
+# --- the key ------------------------------------------------------------------------------
+def compiler_fingerprint() -> str:
+    """A hash of sourcead's version and of the source files of the compiler (which writes the
+    code) and of ``sourcead_runtime`` (whose compiled helpers Numba links into it)."""
+    global _COMPILER_FINGERPRINT
+    if _COMPILER_FINGERPRINT is None:
+        import sourcead_runtime
+
+        from . import __version__
+
+        digest = hashlib.sha256(__version__.encode())
+        for package in (Path(__file__).parent, Path(sourcead_runtime.__file__).parent):
+            package = package.resolve()
+            for path in sorted(package.rglob("*.py")):
+                digest.update(f"{package.name}/{path.relative_to(package)}".encode())
+                digest.update(path.read_bytes())
+        _COMPILER_FINGERPRINT = digest.hexdigest()
+    return _COMPILER_FINGERPRINT
+
+
+def dependencies(fn, loaded: dict) -> list:
+    """``fn`` and every user function it calls, directly or not (``loaded``: LoadedFunctions)."""
+    order, stack = [], [fn]
+    while stack:
+        current = stack.pop()
+        if current in order:
+            continue
+        order.append(current)
+        stack.extend(reversed(loaded[current].callees))
+    return order
+
+
+def derivative_key(fn, loaded: dict, arg_types, wrt, extra: str = "") -> str | None:
+    """The cache key of ``fn``'s derivative, or None when something it reads has no stable
+    description (then the derivative is generated in memory only)."""
+    import gast
+
+    digest = hashlib.sha256()
+    digest.update(compiler_fingerprint().encode())
+    digest.update(rules_fingerprint().encode())
+    digest.update(repr((list(arg_types), list(wrt), extra)).encode())
+    for function in dependencies(fn, loaded):
+        parsed = loaded[function].parsed
+        # the tree as parsed, line numbers included (they appear in the generated comments)
+        tree = gast.dump(parsed.node, include_attributes=True)
+        digest.update(f"\0{parsed.pyfunc.__module__}.{parsed.pyfunc.__qualname__}\0".encode())
+        digest.update(f"{parsed.filename}\0{tree}".encode())
+        for node in _walk_globals(parsed.node):
+            described = describe_value(node.global_value)
+            if described is None:
+                return None
+            digest.update(f"{_dotted(node)}={described}\0".encode())
+    return digest.hexdigest()
+
+
+def rules_fingerprint() -> str:
+    """A hash of every registered derivative rule (so that editing a custom rule invalidates)."""
+    global _RULES_MEMO
+    rules = tuple(
+        (primitive, rule) for registry in _rule_registries() for primitive, rule in registry.items()
+    )
+    memo_rules, digest = _RULES_MEMO
+    if len(memo_rules) == len(rules) and all(
+        a[0] is b[0] and a[1] is b[1] for a, b in zip(memo_rules, rules, strict=True)
+    ):
+        return digest
+    hasher = hashlib.sha256()
+    for primitive, rule in rules:
+        hasher.update(f"{_name_of(primitive)}={_describe_rule(rule)}\0".encode())
+    _RULES_MEMO = (rules, hasher.hexdigest())
+    return _RULES_MEMO[1]
+
+
+def _rule_registries() -> list[dict]:
+    """The rule tables: every module-level ``*_RULES`` dict of ``sourcead.rules``' modules."""
+    from . import rules
+
+    modules = [rules] + [
+        value for value in vars(rules).values() if isinstance(value, types.ModuleType)
+    ]
+    found, seen = [], set()
+    for module in modules:
+        if not getattr(module, "__name__", "").startswith(rules.__name__):
+            continue
+        for name, value in sorted(vars(module).items()):
+            if name.endswith("_RULES") and isinstance(value, dict) and id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+    return found
+
+
+def _describe_rule(value) -> str:
+    """The text of a parsed rule: its syntax trees dumped, its other fields by repr."""
+    import dataclasses
+
+    import gast
+
+    if isinstance(value, gast.AST):
+        return gast.dump(value)
+    if isinstance(value, tuple | list):
+        return "(" + ",".join(_describe_rule(v) for v in value) + ")"
+    if dataclasses.is_dataclass(value):
+        return (
+            "{"
+            + ",".join(
+                f"{f.name}:{_describe_rule(getattr(value, f.name))}"
+                for f in dataclasses.fields(value)
+                if not isinstance(getattr(value, f.name), dict)  # a rule's globals: too big
+            )
+            + "}"
+        )
+    if isinstance(value, str | int | float | bool | type(None)):
+        return repr(value)
+    return _name_of(value)
+
+
+def describe_value(value) -> str | None:
+    """A text that changes whenever ``value`` would change the generated code, or None."""
+    if isinstance(value, types.ModuleType):
+        return f"module {value.__name__}"
+    if isinstance(value, bool | numbers.Number):
+        return f"{type(value).__name__} {value!r}"
+    if isinstance(value, np.ndarray):
+        data = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return f"array {value.dtype} {value.shape} {data}"
+    function = getattr(value, "py_func", value)  # Numba dispatchers
+    if isinstance(function, types.FunctionType):
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            return None
+        return f"function {_name_of(function)} {hashlib.sha256(source.encode()).hexdigest()}"
+    if getattr(value, "__module__", None) and getattr(value, "__qualname__", None):
+        return f"object {_name_of(value)}"  # builtins, ufuncs, classes: identified by name
+    if isinstance(value, np.ufunc):
+        return f"ufunc {value.__name__}"
+    return None
+
+
+def _name_of(value) -> str:
+    module = getattr(value, "__module__", None) or ""
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or repr(value)
+    return f"{module}.{name}"
+
+
+def _walk_globals(tree):
+    import gast
+
+    for node in gast.walk(tree):
+        if hasattr(node, "global_value"):
+            yield node
+
+
+def _dotted(node) -> str:
+    import gast
+
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return "?"
+
+
+# --- types in the entry's header ------------------------------------------------------------
+def encode_type(t):
+    """A JSON-able form of a type of ``sourcead.analysis`` (a frozen dataclass such as
+    Scalar, Array or TupleType, possibly nested in tuples) or of None."""
+    if isinstance(t, tuple):
+        return {"tuple": [encode_type(item) for item in t]}
+    if dataclasses.is_dataclass(t) and not isinstance(t, type):
+        cls = type(t)
+        return {
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "fields": {f.name: encode_type(getattr(t, f.name)) for f in dataclasses.fields(t)},
+        }
+    if t is None or isinstance(t, str | int | float | bool):
+        return t
+    raise TypeError(f"cannot store the type {t!r}")
+
+
+def decode_type(data):
+    """The inverse of ``encode_type``."""
+    if not isinstance(data, dict):
+        return data
+    if "tuple" in data:
+        return tuple(decode_type(item) for item in data["tuple"])
+    module_name, _, qualname = data["class"].partition(":")
+    if not module_name.startswith("sourcead."):
+        raise ValueError(f"not a sourcead type: {data['class']}")
+    cls = getattr(importlib.import_module(module_name), qualname)
+    return cls(**{name: decode_type(value) for name, value in data["fields"].items()})
+
+
+# --- storing and loading ---------------------------------------------------------------------
+def entry_path(name: str, key: str) -> Path:
+    return cache_dir() / f"{name}_{key[:24]}.py"
+
+
+def read_entry(path: Path) -> tuple[str, dict] | None:
+    """The source and header data of a cached module, or None when there is none (or it is
+    damaged, e.g. written by an interrupted older version)."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    first, _, rest = source.partition("\n")
+    if not first.startswith(_MARKER):
+        return None
+    try:
+        return rest, json.loads(first[len(_MARKER) :])
+    except ValueError:
+        return None
+
+
+def write_entry(path: Path, source: str, header: dict) -> bool:
+    """Store a generated module atomically; False (with one warning) when the cache cannot be
+    written, e.g. on a read-only file system."""
+    global _WARNED
+    text = _MARKER + json.dumps(header, sort_keys=True) + "\n" + source
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # another process was first: keep its file (and Numba's stamps)
+            return True
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        prune()
+    except OSError as exc:
+        if not _WARNED:
+            warnings.warn(
+                f"sourcead cannot write its cache in {path.parent} ({exc}); set "
+                "SOURCEAD_CACHE_DIR to a writable directory or SOURCEAD_CACHE=0",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _WARNED = True
+        return False
+    return True
+
+
+def import_file(path: Path, module_name: str, compile: bool) -> types.ModuleType:
+    """Import the generated module at ``path`` as a fresh module object; with ``compile``, its
+    functions become ``numba.njit(cache=True)`` dispatchers (machine code cached beside it)."""
+    import numba
+    import sourcead_runtime
+
+    if compile and module_name in sys.modules:  # loaded already by another derivative
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if compile:  # Numba's cache finds a function's globals through its module's name
+        sys.modules[module_name] = module
+    functions = [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, types.FunctionType) and value.__module__ == module_name
+    ]
+    if compile:
+        for name in functions:
+            setattr(module, name, numba.njit(cache=True)(getattr(module, name)))
+    else:
+        for name in sourcead_runtime.__all__:
+            if name in vars(module):
+                helper = getattr(sourcead_runtime, name)
+                setattr(module, name, getattr(helper, "py_func", helper))
+    return module
+
+
+def load_or_generate(name: str, key: str | None, compile: bool, generate, load_in_memory):
+    """The generated module for ``key``: imported from the cache when there, otherwise made by
+    ``generate()`` -> (source, namespace, header) and stored first.
+
+    Returns ``(source, module namespace, header)``. Without a key or with the cache off,
+    ``load_in_memory(source, namespace)`` loads it the way uncached modules are loaded.
+    """
+    if key is None or not enabled():
+        source, namespace, header = generate()
+        return source, load_in_memory(source, namespace), header
+    path = entry_path(name, key)
+    module_name = f"sourcead_cache_{path.stem}" + ("" if compile else "_python")
+    found = read_entry(path)
+    if found is None:
+        source, namespace, header = generate()
+        # a module that needs objects injected into its namespace cannot run from a file
+        if namespace or not write_entry(path, source, header):
+            return source, load_in_memory(source, namespace), header
+    else:
+        source, header = found
+    return source, vars(import_file(path, module_name, compile)), header

@@ -1,0 +1,292 @@
+"""The command line: ``sourcead show``, ``sourcead build``, ``sourcead cache``.
+
+    sourcead show examples/angry_birds.py:miss --wrt vx,vy      # print the generated code
+    sourcead build mypkg.sim:loss --wrt 0,1 -o mypkg/derivatives # write standalone modules
+    sourcead build mypkg.sim:loss --wrt 0,1 -o mypkg/derivatives --check   # for CI
+    sourcead cache info | clear                                  # the persistent cache
+
+Errors in the user's code are reported like a Python traceback entry (file, line, the line
+itself, message); ``--debug`` shows sourcead's own stack as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import linecache
+import os
+import re
+import sys
+import sysconfig
+import time
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import SourceADError
+
+TYPES_HELP = (
+    "argument types, as name:type pairs separated by commas, e.g. "
+    '"x:float64,n:int,u:float64[:],A:float32[:, :]" (scalars: float, int, bool, complex, or a '
+    "NumPy dtype name; arrays: a dtype and one ':' per dimension). Parameters not named keep "
+    "the default: a float64 array where the function indexes the parameter, float64 elsewhere"
+)
+TARGET_HELP = (
+    "MODULE:FUNCTION[,FUNCTION...]: MODULE is a dotted module name or a path to a .py file; "
+    "FUNCTION is a function or a sourcead.grad(...) object (then its wrt is used). MODULE alone "
+    "means every sourcead.grad(...) object at the module's top level"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except SourceADError as exc:
+        if args.debug:
+            raise
+        _report_user_error(exc)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # the user's module failed to import, or bad options
+        if args.debug:
+            raise
+        _report_plain_error(exc)
+        return 1
+
+
+# --- the parser ---------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sourcead",
+        description="Source-transformation automatic differentiation: show, build and cache "
+        "generated derivative code.",
+    )
+    parser.add_argument("--version", action="version", version=f"sourcead {__version__}")
+    verbs = parser.add_subparsers(dest="verb", title="commands", metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--wrt",
+        help="arguments to differentiate with respect to, by name or index, comma-separated "
+        "(default: those of a sourcead.grad object, else the first argument)",
+    )
+    common.add_argument("--types", help=TYPES_HELP)
+    common.add_argument(
+        "--mode",
+        choices=("reverse", "forward", "hessian"),
+        default="reverse",
+        help="reverse (adjoint, the default), forward (tangent) or hessian",
+    )
+    common.add_argument("--debug", action="store_true", help="show sourcead's own stack on errors")
+
+    show = verbs.add_parser(
+        "show",
+        parents=[common],
+        help="print the generated code of a derivative",
+        description="Print the generated module of a derivative (coloured on a terminal).",
+    )
+    show.add_argument("target", metavar="MODULE:FUNCTION", help=TARGET_HELP)
+    show.add_argument(
+        "--compile-check",
+        action="store_true",
+        help="also compile the generated code with Numba for the argument types",
+    )
+    show.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the code (auto: when writing to a terminal and Pygments is installed)",
+    )
+    show.set_defaults(run=_show)
+
+    build = verbs.add_parser(
+        "build",
+        parents=[common],
+        help="write standalone derivative modules (or --check them)",
+        description="Write each derivative as a standalone module that imports only math, "
+        "numpy, numba and sourcead_runtime, with @numba.njit(cache=True) on every function. "
+        "With --check, write nothing and exit with status 1 when a built module no longer "
+        "matches its source.",
+    )
+    build.add_argument("targets", nargs="+", metavar="MODULE[:FUNCTION]", help=TARGET_HELP)
+    build.add_argument("-o", "--outdir", required=True, help="directory for the built modules")
+    build.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the built modules with their sources; exit 1 if any is stale or missing",
+    )
+    build.set_defaults(run=_build)
+
+    cache = verbs.add_parser(
+        "cache",
+        help="show or clear the persistent cache of generated code",
+        description="The persistent cache ($SOURCEAD_CACHE_DIR, or the user cache directory) "
+        "holds the modules generated by grad() at run time, and Numba's machine code for them.",
+    )
+    cache.add_argument(
+        "action", choices=("info", "clear"), help="info: where and how much; clear: empty it"
+    )
+    cache.add_argument("--debug", action="store_true", help="show sourcead's own stack on errors")
+    cache.set_defaults(run=_cache)
+    return parser
+
+
+# --- verbs ------------------------------------------------------------------------------------
+def _show(args) -> int:
+    from . import build
+
+    targets = build.resolve_targets([args.target], args.wrt, args.types, args.mode)
+    if args.compile_check and args.mode != "reverse":
+        raise ValueError("--compile-check is available for --mode reverse only")
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    for number, target in enumerate(targets):
+        source, namespace, header = build.generate(target)
+        if number:
+            print(f"\n# {'-' * 76}\n# {target.spec}\n")
+        sys.stdout.write(_highlight(source) if color else source)
+        if args.compile_check:
+            elapsed, signature = _compile_check(source, namespace, header, target)
+            print(
+                f"# compile check: {header['entry']}{signature} compiled by Numba in {elapsed:.2f} s"
+            )
+    return 0
+
+
+def _build(args) -> int:
+    from . import build
+
+    targets = build.resolve_targets(args.targets, args.wrt, args.types, args.mode)
+    outdir = Path(args.outdir)
+    names = [build.output_path(outdir, t) for t in targets]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            "two targets would write the same file; build them into separate -o directories"
+        )
+    if args.check:
+        stale = [problem for t in targets if (problem := build.check(t, outdir))]
+        for problem in stale:
+            print(f"stale: {problem}", file=sys.stderr)
+        if not stale:
+            print(f"{len(targets)} built module(s) in {outdir} match their sources")
+        return 1 if stale else 0
+    for target in targets:
+        path = build.write(target, outdir)
+        print(f"wrote {path}  ({target.spec}, {target.mode} wrt {', '.join(target.wrt)})")
+        foreign = build.foreign_imports(path.read_text(encoding="utf-8"))
+        if foreign:
+            print(
+                f"  note: it imports {', '.join(foreign)} besides math, numpy, numba and "
+                "sourcead_runtime; install those where it runs",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _cache(args) -> int:
+    from . import cache
+
+    if args.action == "clear":
+        print(f"removed {cache.clear()} generated module(s) from {cache.cache_dir()}")
+        return 0
+    entries = cache.entries()
+    size = (
+        sum(f.stat().st_size for f in cache.cache_dir().rglob("*") if f.is_file()) if entries else 0
+    )
+    state = "on" if cache.enabled() else "off (SOURCEAD_CACHE=0)"
+    print(f"cache directory: {cache.cache_dir()}  [{state}]")
+    print(f"{len(entries)} generated module(s), {size / 1024:.0f} KiB with Numba's machine code")
+    return 0
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _compile_check(source: str, namespace: dict, header: dict, target) -> tuple[float, str]:
+    """Compile the generated module's entry with Numba for the target's argument types."""
+    import numba
+
+    from . import cache
+    from .analysis.types import Array, TupleType
+    from .compile import load_module
+
+    def numba_type(t):
+        if isinstance(t, Array):
+            return numba.types.Array(numba.from_dtype(_dtype(t.dtype)), t.ndim, "C")
+        return numba.from_dtype(_dtype(t.dtype))
+
+    result = cache.decode_type(header["result"])
+    seeds = result.items if isinstance(result, TupleType) else (result,)
+    signature = tuple(numba_type(t) for t in [*target.types, *seeds])
+    scope = load_module(source, namespace, f"sourcead_check.{target.name}", True)
+    start = time.perf_counter()
+    shown = "(" + ", ".join(str(t) for t in signature) + ")"
+    try:
+        scope[header["entry"]].compile(signature)
+    except numba.core.errors.NumbaError as exc:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+        raise ValueError(
+            f"Numba cannot compile {header['entry']}{shown}: "
+            + " ".join(line.strip() for line in text[:3])
+            + " (are the argument types right? give them with --types)"
+        ) from None
+    return time.perf_counter() - start, shown
+
+
+def _dtype(name: str):
+    import numpy as np
+
+    return np.dtype(name)
+
+
+def _highlight(source: str) -> str:
+    try:
+        from pygments import highlight
+        from pygments.formatters import TerminalFormatter
+        from pygments.lexers import PythonLexer
+    except ImportError:  # colour is optional
+        return source
+    return highlight(source, PythonLexer(), TerminalFormatter())
+
+
+def _report_user_error(exc: SourceADError) -> None:
+    """Like Python's traceback entry: where, the offending line, then the message."""
+    lines = []
+    if exc.filename is not None:
+        where = f'  File "{exc.filename}"'
+        if exc.lineno is not None:
+            where += f", line {exc.lineno}"
+        lines.append(where)
+        text = linecache.getline(exc.filename, exc.lineno).strip() if exc.lineno else ""
+        if text:
+            lines.append(f"    {text}")
+    lines.append(f"SourceADError: {exc.message}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _report_plain_error(exc: BaseException) -> None:
+    """The user's own frames (an error while importing their module), then the message."""
+    skipped = [os.path.dirname(os.path.abspath(__file__))]  # sourcead's own frames
+    skipped += [sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not any(f.filename.startswith(path) for path in skipped)
+        and not f.filename.startswith("<frozen")
+    ]
+    if frames:
+        print("Traceback (most recent call last):", file=sys.stderr)
+        print("".join(traceback.format_list(frames)), end="", file=sys.stderr)
+    print(f"sourcead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if not isinstance(exc, ValueError | TypeError | OSError | ImportError):
+        print("(run with --debug to see sourcead's own stack)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

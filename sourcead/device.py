@@ -1,0 +1,316 @@
+"""Generated adjoints as CUDA device functions, and their tapes in device memory.
+
+On the CPU a generated adjoint keeps its tapes in NumPy buffers that it allocates and
+grows itself. A CUDA device function can allocate nothing, so on the GPU:
+
+* every tape is a column of a 2-D device array ``tape[capacity, threads]`` that the host
+  allocates; thread ``t`` pushes into ``tape[:, t]`` (neighbouring threads touch
+  neighbouring addresses, so the accesses of a warp coalesce, as for ``cuda.local.array``);
+* a push stores only while the column has room and always counts (``top += 1``); at the
+  end of the forward sweep a thread whose column was too short skips its backward sweep
+  and reports the length it needed with ``cuda.atomic.max(tape_need, k, top)``;
+* the host then repeats the launch with columns of the reported length (the first launch
+  of a new function runs with empty columns and so is a counting pass). The repeated
+  launch runs the same compiled kernel on the same inputs, so it needs no more.
+
+The result is exact for loops of any, data-dependent, trip count; the memory cost is
+``threads * sum(capacity_k * itemsize_k)`` bytes, capacity_k being the most values any
+thread pushes on tape k. Where that exceeds the allowed tape memory the host splits a
+batch (``vmap``) or, when one launch must hold it (``kernel_vjp``), raises an error that
+says how much is needed and what to change. Adjoint arrays of differentiated array
+arguments are passed in, zeroed, by the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from .analysis.types import Array
+from .codegen import Block
+from .compile import load_module
+from .reverse import AdjointGenerator
+
+#: Default limit on tape memory per launch when the device cannot say how much is free.
+DEFAULT_TAPE_BYTES = 2 << 30
+
+
+def import_cuda():
+    """``numba.cuda`` (from the numba-cuda package); a clear error when it is missing."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            "target='cuda' needs numba-cuda: pip install -e '.[cuda]' in sourcead's checkout"
+        ) from exc
+    return cuda
+
+
+def simulated() -> bool:
+    """Whether numba.cuda runs on its simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def is_device_array(value) -> bool:
+    """Device arrays of numba-cuda, CuPy, PyTorch...: anything with __cuda_array_interface__."""
+    return hasattr(value, "__cuda_array_interface__") or type(value).__name__ == "FakeCUDAArray"
+
+
+class DeviceAdjointGenerator(AdjointGenerator):
+    """The adjoint of a function as a CUDA device function (see the module docstring).
+
+    The generated function takes, after the user's parameters, the adjoint array of each
+    differentiated array parameter, one tape column per tape, and ``tape_need``.
+    """
+
+    @property
+    def passed_adjoints(self) -> frozenset:
+        return frozenset(p for p in self.wrt if isinstance(self.types.get(p), Array))
+
+    def extra_parameters(self) -> list[str]:
+        names = [self.adj(p) for p in self.wrt if p in self.passed_adjoints]
+        names += [tape for tape, _, _ in self.tapes.values()]
+        return names + (["tape_need"] if self.tapes else [])
+
+    def tape_dtypes(self) -> list[str]:
+        """NumPy dtype names of the tapes, in the order of the parameters."""
+        return [dtype.removeprefix("np.") for _, _, dtype in self.tapes.values()]
+
+    def push(self, key: str, value_type, value: str) -> list:
+        tape, top = self.tape(self.site_key(key), value_type)
+        return [Block(f"if {top} < len({tape}):", [f"{tape}[{top}] = {value}"]), f"{top} += 1"]
+
+    def reservations(self, frame) -> list[str]:
+        return []  # the host sizes the tape columns
+
+    def declare_tapes(self) -> list:
+        lines = [f"{top} = 0" for _, top, _ in self.tapes.values()]
+        arrays = getattr(self, "arrays", None)  # whole-array tapes allocate: refused later
+        return lines + (arrays.declare_tapes() if arrays is not None else [])
+
+    def end_of_forward(self) -> list:
+        if not self.tapes:
+            return []
+        tapes = list(self.tapes.values())
+        short = " or ".join(f"{top} > len({tape})" for tape, top, _ in tapes)
+        report = [f"cuda.atomic.max(tape_need, {k}, {top})" for k, (_, top, _) in enumerate(tapes)]
+        gradients = [self.adj(p) if p in self.passed_adjoints else "0.0" for p in self.wrt]
+        value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
+        grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"
+        return [
+            "# a tape column too short for this thread: report the length needed and skip",
+            "# the backward sweep; the host repeats the launch with longer columns",
+            Block(f"if {short}:", [*report, f"return {value}, {grads}"]),
+        ]
+
+
+_ALLOCATION = re.compile(r"\b(new_tape|grow|reserve)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)")
+
+
+def check_device_source(source: str, parsed, what: str) -> None:
+    """Refuse generated device code that would allocate arrays (impossible in CUDA)."""
+    match = _ALLOCATION.search(source)
+    if match is not None:
+        line = source[: match.start()].count("\n") + 1
+        text = source.splitlines()[line - 1].strip()
+        raise parsed.error(
+            f"{what} cannot run on the GPU: its derivative allocates arrays (generated line "
+            f"`{text}`). Device code can hold only scalars, the arguments' arrays and tapes "
+            "the host allocates for the function itself: avoid local arrays (np.zeros, "
+            ".copy()), writing into argument arrays, and loops that overwrite values inside "
+            "called functions (call them outside loops or inline them), or use "
+            "target='parallel'",
+            parsed.node,
+        )
+
+
+def check_device_types(types: dict, node, parsed, what: str) -> None:
+    """Refuse local arrays (array-typed names that are not parameters): they allocate."""
+    params = {a.id for a in node.args.args}
+    import gast
+
+    for stmt in gast.walk(node):
+        if not isinstance(stmt, gast.Assign):
+            continue
+        for target in gast.walk(stmt.targets[0]):
+            if (
+                isinstance(target, gast.Name)
+                and target.id not in params
+                and isinstance(types.get(target.id), Array)
+            ):
+                raise parsed.error(
+                    f"{what} cannot run on the GPU: {target.id} is a new array (whole-array "
+                    "operations and array constructors allocate, which device code cannot); "
+                    "work element by element on the arguments' arrays, or use "
+                    "target='parallel'",
+                    stmt,
+                )
+
+
+def with_cuda_import(source: str) -> str:
+    """The generated module's source with ``from numba import cuda`` among its imports."""
+    source = source.replace(
+        "Each function is compiled with numba.njit when\nthe module is loaded by sourcead; run "
+        "uncompiled, it is plain Python and NumPy.",
+        "Its functions are compiled with numba.cuda: the last one\nas a kernel, the others "
+        "as device functions.",
+        1,
+    )
+    return source.replace("import numba\n", "import numba\nfrom numba import cuda\n", 1)
+
+
+def load_device_module(source: str, module_name: str, kernels: set[str]) -> dict:
+    """Execute a generated module and compile its functions with numba.cuda.
+
+    The functions named in ``kernels`` become kernels, all others device functions; the
+    runtime helpers the module uses become device functions too.
+    """
+    cuda = import_cuda()
+    scope = load_module(source, {}, module_name, compile=False)
+    for name, value in list(scope.items()):
+        if getattr(value, "__module__", None) == module_name and callable(value):
+            scope[name] = cuda.jit(value) if name in kernels else cuda.jit(device=True)(value)
+    for helper in ("trip_count",):
+        if helper in scope:
+            scope[helper] = cuda.jit(device=True)(scope[helper])
+    return scope
+
+
+def tape_memory_limit(limit: int | None) -> int:
+    """Bytes that the tapes of one launch may take: ``limit``, else half the free memory."""
+    if limit is not None:
+        return int(limit)
+    if simulated():
+        return DEFAULT_TAPE_BYTES
+    try:
+        free, _ = import_cuda().current_context().get_memory_info()
+        return int(free) // 2
+    except Exception:  # pragma: no cover - only without a working device
+        return DEFAULT_TAPE_BYTES
+
+
+class DeviceTapes:
+    """The tapes of one generated device function: dtypes and the column length in use."""
+
+    def __init__(self, dtypes: list[str]):
+        self.dtypes = [np.dtype(d) for d in dtypes]
+        self.capacity = np.zeros(len(dtypes), dtype=np.int64)
+        self._arrays: tuple = ((), None, None)  # (key, tapes, need) kept for the next launch
+
+    def __bool__(self) -> bool:
+        return bool(self.dtypes)
+
+    def bytes_per_thread(self, capacity=None) -> int:
+        capacity = self.capacity if capacity is None else capacity
+        return int(sum(int(c) * d.itemsize for c, d in zip(capacity, self.dtypes, strict=True)))
+
+    def allocate(self, threads: int) -> tuple[list, object]:
+        """Device arrays ``tape[capacity, threads]`` and a zeroed ``tape_need``.
+
+        The arrays of the previous launch are reused when they have the same shape (launches
+        on the default stream run one after the other), saving a large allocation per call.
+        """
+        cuda = import_cuda()
+        key = (tuple(int(c) for c in self.capacity), threads)
+        previous, tapes, need = self._arrays
+        if previous != key:
+            tapes = [
+                cuda.device_array((int(c), threads), dtype=d)
+                for c, d in zip(self.capacity, self.dtypes, strict=True)
+            ]
+            need = cuda.device_array(len(self.dtypes), dtype=np.int64)
+            self._arrays = (key, tapes, need)
+        need.copy_to_device(np.zeros(len(self.dtypes), dtype=np.int64))
+        return tapes, need
+
+    def update(self, need, threads: int, limit: int, where: str) -> bool:
+        """Take the lengths a launch reported; True when the launch must be repeated."""
+        need = np.asarray(need)
+        if (need <= self.capacity).all():
+            return False
+        capacity = np.maximum(self.capacity, need)
+        per_thread = self.bytes_per_thread(capacity)
+        if per_thread > limit:
+            raise MemoryError(
+                f"{where}: each thread's tapes need {per_thread} bytes ({_lengths(capacity)}), "
+                f"more than the {limit} bytes of tape memory allowed; raise tape_memory=, or "
+                "shorten the loops that overwrite values in each thread"
+            )
+        self.capacity = capacity
+        return True
+
+
+_ZERO_KERNEL: list = []
+
+
+def device_zeros(shape: tuple, dtype):
+    """A zeroed device array, filled on the device (no host-to-device copy)."""
+    cuda = import_cuda()
+    array = cuda.device_array(shape, dtype=dtype)
+    if array.size:
+        fill_zero(array)
+    return array
+
+
+def _zero(flat):
+    i = cuda.grid(1)  # noqa: F821 - the module global is bound by fill_zero
+    if i < flat.shape[0]:
+        flat[i] = 0
+
+
+def fill_zero(array) -> None:
+    """Set a contiguous device array to zero with a small kernel."""
+    if not _ZERO_KERNEL:
+        # a module global, so that numba-cuda's simulator can swap in its own module
+        globals()["cuda"] = import_cuda()
+        _ZERO_KERNEL.append(globals()["cuda"].jit(_zero))
+    flat = array.reshape(array.size)
+    _ZERO_KERNEL[0][(array.size + 255) // 256, 256](flat)
+
+
+def _lengths(capacity) -> str:
+    return "tape lengths " + ", ".join(str(int(c)) for c in capacity)
+
+
+class _FakeDevice:
+    compute_capability = (9, 0)
+
+
+def compile_ptx(function, signature: tuple, cc: tuple = (9, 0)) -> str:
+    """PTX of a compiled kernel for ``cc`` (default sm_90), also where no GPU is present.
+
+    Needs the CUDA toolkit's NVVM (``pip install 'cuda-toolkit[nvvm]'``); device functions
+    called by the kernel are compiled for ``cc`` too.
+    """
+    cuda = import_cuda()
+    import numba.cuda.dispatcher as dispatcher
+
+    py_func = getattr(function, "py_func", function)
+    current = dispatcher.get_current_device
+    try:
+        current()
+    except Exception:
+        dispatcher.get_current_device = lambda: _FakeDevice()
+    try:
+        ptx, _ = cuda.compile_ptx(py_func, signature, cc=cc)
+    finally:
+        dispatcher.get_current_device = current
+    return ptx
+
+
+def nvvm_available() -> bool:
+    """Whether kernels can be compiled to PTX here (NVVM and NVRTC of the CUDA toolkit)."""
+    if simulated():
+        return False
+    try:
+        import numba
+
+        def empty(a):
+            a[0] = 0.0
+
+        compile_ptx(empty, (numba.float64[:],))
+        return True
+    except Exception:
+        return False

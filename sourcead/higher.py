@@ -1,0 +1,195 @@
+"""Forward over reverse: the tangent transformation applied to a generated adjoint.
+
+The adjoint module ``reverse.py`` generates is ordinary Python, so it goes through the same
+pipeline as user code (subset check, normalisation, types, ``forward.py``) after a small
+rewrite of the few things in it that user code never contains:
+
+* tapes: ``new_tape(dtype)`` becomes ``np.empty(64, dtype=dtype)``, and ``grow`` and
+  ``reserve`` become an allocation and an element-by-element copy, so a taped value's
+  tangent is taped alongside it in a parallel tangent tape;
+* results: ``return value, (b_x, b_y)`` and ``_, (b_x,) = g_adjoint(...)`` are flattened
+  to ``return value, b_x, b_y`` and ``_value, b_x = g_adjoint(...)`` (tuples of names).
+
+The tangent of the adjoint's gradient outputs along ``v`` is the Hessian times ``v``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import gast
+
+from . import api
+from .analysis.types import FLOAT, Array, Scalar, TupleType
+from .codegen import src
+from .compile import load_module
+from .frontend import ParsedFunction
+from .names import NameGenerator
+from .program import LoadedFunction, Program
+
+_INITIAL_CAPACITY = 64
+_CACHE: dict = {}
+_SOURCES: dict = {}
+_LOCK = threading.RLock()
+
+
+@dataclass
+class AdjointTangent:
+    source: str  # the module of tangent functions
+    function: object  # (args..., seeds..., tangents...) -> ((value, grads...), tangents)
+    result_type: object  # the user function's result type
+
+
+def adjoint_tangent_function(
+    fun, arg_types: list, wrt: list[str], vector: bool, compile: bool, along=None
+):
+    """The tangent of the adjoint of ``fun`` with respect to ``wrt``, along the arguments
+    ``along`` (by default ``wrt`` too: Hessian-vector products)."""
+    along = list(wrt if along is None else along)
+    key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along))
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _build(fun, arg_types, wrt, vector, compile, along)
+            _SOURCES[fun] = _CACHE[key].source
+        return _CACHE[key]
+
+
+def last_source(fun) -> str | None:
+    return _SOURCES.get(fun)
+
+
+def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
+    loaded = api._load(fun)
+    name = loaded.parsed.name
+    program = Program(api._LOADED)
+    entry = program.adjoint(fun, list(arg_types), wrt, f"{name}_adjoint")
+    result_type = program.result_types[(fun, tuple(arg_types))]
+    if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
+        return AdjointTangent("", None, result_type)  # the caller reports it
+    title = f"Adjoint of {name} with respect to {', '.join(wrt)}."
+    adjoint_source, namespace = program.module_source(title)
+    module_name = f"sourcead_generated.{name}_adjoint_source"
+    scope = load_module(adjoint_source, namespace, module_name, compile=False)
+    filename = f"<sourcead {module_name}>"
+    tree = gast.parse(adjoint_source)
+    adjoint_functions = set(program.adjoint_names.values())
+    definitions = [n for n in tree.body if isinstance(n, gast.FunctionDef)]
+    value_counts = {d.name: _value_count(d) for d in definitions if d.name in adjoint_functions}
+    loaded_functions: dict = {}
+    for definition in definitions:
+        if definition.name in adjoint_functions:
+            _rewrite_adjoint(definition, value_counts)
+        pyfunc = scope[definition.name]
+        parsed = ParsedFunction(pyfunc, definition, filename, scope)
+        parsed.source_text = src(definition)
+        loaded_functions[pyfunc] = LoadedFunction(pyfunc, parsed)
+    tangent_program = Program(loaded_functions)
+    seed_types = _seed_types(result_type)
+    adjoint = scope[entry]
+    tangent_entry = tangent_program.tangent(
+        adjoint, list(arg_types) + seed_types, along, f"{entry}_tangent", vector
+    )
+    title = (
+        f"Tangent ({'vector ' if vector else ''}forward mode) of the adjoint of {name}: "
+        f"second derivatives with respect to {', '.join(wrt)} and {', '.join(along)}."
+    )
+    source, namespace = tangent_program.module_source(title)
+    module = load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
+    return AdjointTangent(source, module[tangent_entry], result_type)
+
+
+def _seed_types(result_type) -> list:
+    items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
+    return [Array("float64", t.ndim) if isinstance(t, Array) else FLOAT for t in items]
+
+
+def _value_count(definition: gast.FunctionDef) -> int:
+    returned = definition.body[-1].value  # return value, (grads...)
+    value = returned.elts[0]
+    return len(value.elts) if isinstance(value, gast.Tuple) else 1
+
+
+# --- rewriting an adjoint into the subset ----------------------------------------------------
+def _rewrite_adjoint(definition: gast.FunctionDef, value_counts: dict) -> None:
+    names = NameGenerator(definition)
+    dtypes: dict[str, gast.expr] = {}
+    for node in gast.walk(definition):
+        if (
+            isinstance(node, gast.Assign)
+            and isinstance(node.value, gast.Call)
+            and _called(node.value) == "new_tape"
+        ):
+            dtypes[node.targets[0].id] = node.value.args[0]
+    definition.body = _rewrite_block(definition.body, names, dtypes, value_counts)
+
+
+def _called(call: gast.Call) -> str | None:
+    return call.func.id if isinstance(call.func, gast.Name) else None
+
+
+def _parse(text: str, like: gast.AST) -> list:
+    statements = gast.parse(text).body
+    for statement in statements:
+        for node in gast.walk(statement):
+            if "lineno" in node._attributes:
+                node.lineno = node.end_lineno = like.lineno
+                node.col_offset = node.end_col_offset = 0
+    return statements
+
+
+def _rewrite_block(body: list, names, dtypes, value_counts) -> list:
+    out = []
+    for stmt in body:
+        for field in ("body", "orelse"):
+            if isinstance(getattr(stmt, field, None), list):
+                setattr(
+                    stmt, field, _rewrite_block(getattr(stmt, field), names, dtypes, value_counts)
+                )
+        out.extend(_rewrite_statement(stmt, names, dtypes, value_counts))
+    return out
+
+
+def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
+    if isinstance(stmt, gast.Return) and isinstance(stmt.value, gast.Tuple):
+        value, grads = stmt.value.elts
+        values = value.elts if isinstance(value, gast.Tuple) else [value]
+        stmt.value = gast.Tuple(elts=[*values, *grads.elts], ctx=gast.Load())
+        return [stmt]
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call)):
+        return [stmt]
+    call, target = stmt.value, stmt.targets[0]
+    function = _called(call)
+    if function == "new_tape":
+        dtype = src(call.args[0])
+        return _parse(f"{target.id} = np.empty({_INITIAL_CAPACITY}, dtype={dtype})", stmt)
+    if function in ("grow", "reserve"):
+        tape = target.id
+        dtype = src(dtypes[tape])
+        grown, i = names.fresh(f"{tape}_grown"), names.fresh("i")
+        before = []
+        if function == "grow":
+            size, guard = f"2 * len({tape})", None
+        else:
+            needed = names.fresh(f"{tape}_needed")
+            before = [f"{needed} = {src(call.args[1])}"]
+            size, guard = f"max({needed}, 2 * len({tape}))", f"{needed} > len({tape})"
+        lines = [
+            f"{grown} = np.empty({size}, dtype={dtype})",
+            f"for {i} in range(len({tape})):",
+            f"    {grown}[{i}] = {tape}[{i}]",
+            f"{tape} = {grown}",
+        ]
+        if guard is not None:
+            lines = [f"if {guard}:"] + ["    " + line for line in lines]
+        return _parse("\n".join(before + lines), stmt)
+    if (
+        function in value_counts
+        and isinstance(target, gast.Tuple)
+        and len(target.elts) == 2
+        and isinstance(target.elts[1], gast.Tuple)
+    ):
+        values = [names.fresh(f"{function}_value") for _ in range(value_counts[function])]
+        grads = [src(e) for e in target.elts[1].elts]
+        return _parse(f"{', '.join(values + grads)} = {src(call)}", stmt)
+    return [stmt]

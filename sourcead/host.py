@@ -1,0 +1,198 @@
+"""Gradients of host code that launches kernels: ``host_grad`` and ``differentiable``.
+
+Host code (plain Python that allocates device arrays and launches kernels, e.g. a
+time-stepping loop) is differentiated by recording its launches: while ``host_grad``
+runs the function, each launch of a ``differentiable`` kernel is recorded, after saving a
+device copy of every array the kernel is about to overwrite. The backward sweep then
+walks the launches in reverse: it launches each kernel's adjoint (``kernel_vjp``) with the
+same grid and the shadow arrays, and restores the arrays that launch overwrote, so the
+next adjoint sees its inputs as they were. Memory: one copy of each written array per
+launch.
+
+Each launch is a primitive whose adjoint is the adjoint kernel; the host code between
+launches (loops, swaps of array names) is Python that runs once and is not
+differentiated: it must not compute with the arrays' values on the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from .device import device_zeros, import_cuda, is_device_array
+from .errors import SourceADError
+from .frontend import load_function, unwrap
+from .kernels import KernelAdjoint, _array_accesses, _first_access
+
+_RECORDING = threading.local()
+
+
+def differentiable(kernel) -> DifferentiableKernel:
+    """A kernel (numba.cuda style, see ``kernel_vjp``) whose launches ``host_grad`` records.
+
+    Launch it as usual, ``k[blocks, threads](*args)``; outside ``host_grad`` it is just the
+    kernel. Usable as a decorator instead of ``@cuda.jit``.
+    """
+    return DifferentiableKernel(kernel)
+
+
+class DifferentiableKernel:
+    """What ``differentiable`` returns."""
+
+    def __init__(self, kernel):
+        self.kernel = unwrap(kernel)
+        self.py_func = self.kernel  # kernel_vjp and grad see the Python function
+        parsed = load_function(self.kernel)  # SourceADError now for unreadable sources
+        self.params = parsed.params
+        written, read = _array_accesses(parsed.node, set(self.params))
+        for p in sorted(written & read):
+            raise parsed.error(
+                f"the kernel reads and writes the array {p}; another thread may write the "
+                "element this thread reads, which a kernel adjoint cannot order: read inputs "
+                "and write outputs in separate arrays",
+                _first_access(parsed.node, p),
+            )
+        self.written = [p for p in self.params if p in written]
+        self._primal = None
+        self._adjoints: dict = {}
+        functools.update_wrapper(self, self.kernel)
+
+    def __getitem__(self, configuration):
+        return lambda *args: self._launch(configuration, args)
+
+    def _launch(self, configuration, args) -> None:
+        if self._primal is None:
+            self._primal = import_cuda().jit(self.kernel)
+        tape = getattr(_RECORDING, "tape", None)
+        if tape is not None:
+            tape.record(self, configuration, args)
+        self._primal[configuration](*args)
+
+    def adjoint(self, args) -> tuple[KernelAdjoint, list]:
+        """The adjoint kernel with respect to every float array argument, and those arrays."""
+        wrt = tuple(
+            p
+            for p, a in zip(self.params, args, strict=True)
+            if is_device_array(a) and np.dtype(a.dtype).kind == "f"
+        )
+        if wrt not in self._adjoints:
+            self._adjoints[wrt] = KernelAdjoint(self.kernel, wrt)
+        return self._adjoints[wrt], [args[self.params.index(p)] for p in wrt]
+
+
+class _Tape:
+    def __init__(self):
+        self.launches: list = []
+
+    def record(self, kernel: DifferentiableKernel, configuration, args) -> None:
+        if len(args) != len(kernel.params):
+            raise TypeError(
+                f"{kernel.__name__} takes {len(kernel.params)} arguments, got {len(args)}"
+            )
+        for p, a in zip(kernel.params, args, strict=True):
+            if isinstance(a, np.ndarray):
+                raise TypeError(
+                    f"host_grad: {kernel.__name__} is launched with a NumPy array for {p}; "
+                    "pass device arrays (cuda.to_device) so that launches share them"
+                )
+        saved = []
+        for p in kernel.written:
+            array = args[kernel.params.index(p)]
+            copy = import_cuda().device_array(array.shape, dtype=array.dtype)
+            copy.copy_to_device(array)
+            saved.append((array, copy))
+        self.launches.append((kernel, configuration, args, saved))
+
+
+def host_grad(fun, wrt=0, *, preserve_result: bool = False):
+    """The gradient of host code that launches ``differentiable`` kernels.
+
+    ``fun`` returns a one-element device array (its value is the function's value, e.g. a
+    loss that a kernel wrote); ``wrt`` names device-array arguments (an index, a name or a
+    tuple of them). The returned function runs ``fun`` once, recording its launches, then
+    the adjoint launches in reverse, and returns the gradients as device arrays (with the
+    value first when ``preserve_result``). Arrays that the launches overwrote, the
+    arguments included, hold their original values again afterwards.
+    """
+    pyfunc = unwrap(fun)
+    parsed = load_function(pyfunc)
+    from .api import _wrt_names
+
+    names = _wrt_names(wrt if isinstance(wrt, tuple) else (wrt,), parsed.params, parsed)
+    indices = [parsed.params.index(n) for n in names]
+    _check_host_code(parsed)
+
+    @functools.wraps(pyfunc)
+    def gradient(*args):
+        for i in indices:
+            if not is_device_array(args[i]):
+                raise TypeError(
+                    f"host_grad of {parsed.name}: {parsed.params[i]} must be a device array"
+                )
+        tape = _Tape()
+        previous = getattr(_RECORDING, "tape", None)
+        _RECORDING.tape = tape
+        try:
+            result = pyfunc(*args)
+        finally:
+            _RECORDING.tape = previous
+        if not (is_device_array(result) and result.size == 1):
+            raise SourceADError(
+                f"host_grad needs {parsed.name} to return a one-element device array (the "
+                "value to differentiate, written by a kernel)",
+                parsed.filename,
+                parsed.node.lineno,
+            )
+        value = float(result.copy_to_host().reshape(-1)[0])
+        shadows: dict = {}
+
+        def shadow(array):
+            if id(array) not in shadows:
+                shadows[id(array)] = (array, device_zeros(array.shape, array.dtype))
+            return shadows[id(array)][1]
+
+        shadow(result).copy_to_device(np.ones(result.shape, dtype=result.dtype))
+        for kernel, configuration, args_k, saved in reversed(tape.launches):
+            adjoint, arrays = kernel.adjoint(args_k)
+            adjoint[configuration](*args_k, *[shadow(a) for a in arrays])
+            for array, copy in saved:
+                array.copy_to_device(copy)  # the values the earlier launches saw
+        grads = tuple(shadow(args[i]) for i in indices)
+        grads = grads if isinstance(wrt, tuple) else grads[0]
+        return (value, grads) if preserve_result else grads
+
+    return gradient
+
+
+def _check_host_code(parsed) -> None:
+    """Refuse what would make the recorded gradient silently wrong: launches of kernels
+    that are not ``differentiable`` (unrecorded) and device values read on the host."""
+    import gast
+
+    for node in gast.walk(parsed.node):
+        if isinstance(node, gast.Call) and isinstance(node.func, gast.Subscript):
+            launched = node.func.value
+            if isinstance(launched, gast.Name):
+                try:
+                    target = parsed.lookup(launched.id)
+                except (KeyError, AttributeError):
+                    continue
+                if not isinstance(target, DifferentiableKernel):
+                    raise parsed.error(
+                        f"{launched.id} is launched but is not sourcead.differentiable, so "
+                        "its launches would not be recorded; decorate it with "
+                        "@sourcead.differentiable",
+                        node,
+                    )
+        if (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "copy_to_host"
+        ):
+            raise parsed.error(
+                "host code that copies device values to the host computes outside the "
+                "recorded launches, where no derivative flows; compute with kernels",
+                node,
+            )

@@ -1,0 +1,74 @@
+"""Generated kernels compile to PTX for sm_90 with the real CUDA compiler (NVVM).
+
+The simulator runs kernels as Python and would accept code that numba-cuda's compiler
+rejects, so the kernels of the other CUDA tests are also compiled to PTX here, in a
+separate process that does not use the simulator. Skipped where NVVM is not installed.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numba.cuda")
+
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import sourcead
+    from sourcead.device import nvvm_available
+    if not nvvm_available():
+        print("NO NVVM")
+        raise SystemExit(0)
+    import test_cuda_vmap as v
+    import test_cuda_kernels as k
+    import test_cuda_host as h
+
+    x = np.ones(8)
+    checks = [
+        (sourcead.vmap(sourcead.grad(v.projectile, wrt=(0, 1, 2)), target="cuda"), (x, x, x)),
+        (sourcead.vmap(sourcead.grad(v.contraction, wrt=(0, 1)), target="cuda"), (x, x)),
+        (sourcead.vmap(sourcead.grad(v.weighted, wrt=(0, 1)), in_axes=(0, None), target="cuda"),
+         (np.ones((8, 4)), np.ones(4))),
+        (sourcead.vmap(v.projectile, target="cuda"), (x, x, x)),
+        (sourcead.kernel_vjp(k.saxpy_sin, wrt=("x", "y", "out")), (2.0, x, x, x, x, x, x)),
+        (sourcead.kernel_vjp(k.neighbours, wrt=("x", "out")), (x, x, x, x)),
+        (sourcead.kernel_vjp(k.per_thread_loop, wrt=("x", "w", "out")), (x, x[:1], x, x, x[:1], x)),
+        (sourcead.kernel_vjp(k.rows, wrt=("A", "w", "out")),
+         (np.ones((8, 3)), np.ones(3), x, np.ones((8, 3)), np.ones(3), x)),
+        (sourcead.kernel_vjp(h.energy, wrt=("u", "loss")), (np.ones((4, 4)), x[:1], np.ones((4, 4)), x[:1])),
+        (sourcead.kernel_vjp(k.heat, wrt=("u", "k", "out")),
+         (np.ones((4, 4)), x[:1], np.ones((4, 4)), np.ones((4, 4)), x[:1], np.ones((4, 4)))),
+    ]
+    for function, args in checks:
+        ptx = function.ptx(*args)
+        assert ".target sm_90" in ptx, function
+        print("PTX", function, ptx.count("atom.global.add.f64"))
+    """
+)
+
+
+def test_generated_kernels_compile_to_ptx_for_sm90():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
+    tests = Path(__file__).parent
+    env["PYTHONPATH"] = os.pathsep.join([str(tests), env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", SCRIPT],
+        env=env,
+        cwd=tests,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if "NO NVVM" in result.stdout:
+        pytest.skip(
+            "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
+        )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
+    assert len(lines) == 10
+    # atomics exactly where threads share elements: none for saxpy, some for the stencil
+    assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")

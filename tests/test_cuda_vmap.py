@@ -1,0 +1,179 @@
+"""vmap(target="cuda"): on numba-cuda's simulator here (see conftest.py), on a GPU when present."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import numerical_grad
+
+import sourcead
+
+cuda = pytest.importorskip("numba.cuda")
+
+
+def projectile(vx, vy, c):
+    x = y = 0.0
+    for _i in range(50):
+        v = math.sqrt(vx * vx + vy * vy)
+        x += 2e-2 * vx
+        y += 2e-2 * vy
+        vx -= 2e-2 * c * v * vx
+        vy -= 2e-2 * (9.81 + c * v * vy)
+    return (x - 3.0) ** 2 + y**2
+
+
+def contraction(x, w):
+    s = 0.0
+    while x > 0.1:
+        x = x * w - 0.05 * math.sin(x)
+        s = s + x * x
+    return s
+
+
+def weighted(x, w):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.sin(x[i] * w[i])
+    return s
+
+
+def local_array(x):
+    y = np.zeros(3)
+    y[0] = x
+    return y[0] * x
+
+
+def squares(x):
+    s = x * x
+    return s[0] + s[1]
+
+
+RNG = np.random.default_rng(11)
+
+
+def _trips(x, w):
+    n = 0
+    while x > 0.1:
+        x = x * w - 0.05 * math.sin(x)
+        n += 1
+    return n
+
+
+def _stable(x, w):
+    """The trip count is the same wherever the finite differences evaluate (up to 3 steps
+    of 1e-3 * max(1, |v|) along each argument): they see a smooth function there."""
+    n = _trips(x, w)
+    hx, hw = 3.5e-3 * max(1.0, abs(x)), 3.5e-3 * max(1.0, abs(w))
+    return all(_trips(x + d * hx, w) == n and _trips(x, w + d * hw) == n for d in (-1, 1))
+
+
+def test_cuda_vmap_equals_loop_of_grad():
+    vx, vy, c = RNG.uniform(5, 10, 9), RNG.uniform(5, 10, 9), RNG.uniform(0.01, 0.1, 9)
+    dloss = sourcead.grad(projectile, wrt=(0, 1, 2))
+    batched = sourcead.vmap(dloss, target="cuda")(vx, vy, c)
+    looped = np.array([dloss(vx[i], vy[i], c[i]) for i in range(9)]).T
+    np.testing.assert_allclose(np.array(batched), looped, rtol=1e-12, atol=1e-12)
+
+
+def test_cuda_while_loops_with_data_dependent_trips_are_exact():
+    by_trips = {}
+    for x, w in zip(RNG.uniform(0.4, 3, 200), RNG.uniform(0.55, 0.75, 200), strict=True):
+        if _stable(x, w):
+            by_trips.setdefault(_trips(x, w), (x, w))
+    xs, ws = np.array(list(by_trips.values())[:5]).T
+    trips = [_trips(x, w) for x, w in zip(xs, ws, strict=True)]
+    assert len(set(trips)) >= 3  # each thread runs its own number of iterations
+    f = sourcead.vmap(sourcead.grad(contraction, wrt=(0, 1)), target="cuda")
+    gx, gw = f(xs, ws)
+    for i in range(5):
+        fd = numerical_grad(contraction, (xs[i], ws[i]), (0, 1))
+        np.testing.assert_allclose([gx[i], gw[i]], fd, rtol=1e-7)
+    # the first call counted the tape lengths; a call needing longer tapes repeats its launch
+    tapes = next(iter(f._built.values()))["tape_state"]
+    first = tapes.capacity.copy()
+    assert first.max() == max(trips)
+    far = next((x, 0.85) for x in np.linspace(2, 5, 50) if _stable(x, 0.85))
+    gx2, gw2 = f(np.array([far[0], 1.0]), np.array([far[1], 0.9]))
+    assert tapes.capacity.max() > first.max()
+    fd = numerical_grad(contraction, far, (0, 1))
+    np.testing.assert_allclose([gx2[0], gw2[0]], fd, rtol=1e-7)
+
+
+def test_tape_memory_limit_splits_the_batch_or_says_what_to_change():
+    xs, ws = RNG.uniform(0.5, 3.0, 7), RNG.uniform(0.6, 0.9, 7)
+    g = sourcead.grad(contraction, wrt=(0, 1))
+    reference = sourcead.vmap(g)(xs, ws)
+    per_thread = 8 * 2 * max(_trips(x, w) for x, w in zip(xs, ws, strict=True)) + 8
+    split = sourcead.vmap(g, target="cuda", tape_memory=3 * per_thread)(xs, ws)
+    np.testing.assert_allclose(np.array(split), np.array(reference), rtol=1e-13)
+    with pytest.raises(MemoryError, match="tape_memory"):
+        sourcead.vmap(g, target="cuda", tape_memory=16)(xs, ws)
+
+
+def test_array_gradients_broadcast_arguments_and_device_arrays():
+    x, w = RNG.uniform(0.5, 1, (6, 4)), RNG.uniform(0.5, 1, 4)
+    f = sourcead.vmap(sourcead.grad(weighted, wrt=(0, 1)), in_axes=(0, None), target="cuda")
+    gx, gw = f(x, w)
+    np.testing.assert_allclose(gx, np.cos(x * w) * w, rtol=1e-13)
+    np.testing.assert_allclose(gw, np.cos(x * w) * x, rtol=1e-13)
+    both = sourcead.value_and_grad(weighted, wrt=1)
+    value, gw_only = sourcead.vmap(both, in_axes=(0, None), target="cuda")(x, w)
+    np.testing.assert_allclose(value, np.sin(x * w).sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(gw_only, gw, rtol=1e-15)
+    on_device = f(cuda.to_device(x), cuda.to_device(w))
+    assert not isinstance(on_device[0], np.ndarray)  # results stay on the device
+    np.testing.assert_allclose(on_device[0].copy_to_host(), gx, rtol=1e-15)
+
+
+def test_plain_function_on_the_device():
+    vx, vy, c = RNG.uniform(5, 10, 4), RNG.uniform(5, 10, 4), RNG.uniform(0.01, 0.1, 4)
+    values = sourcead.vmap(projectile, target="cuda")(vx, vy, c)
+    np.testing.assert_allclose(values, [projectile(*a) for a in zip(vx, vy, c, strict=True)])
+
+
+def test_device_code_that_would_allocate_is_refused_with_the_line():
+    f = sourcead.vmap(sourcead.grad(local_array), target="cuda")
+    with pytest.raises(sourcead.SourceADError, match="y is a new array") as error:
+        f(np.ones(3))
+    assert error.value.filename.endswith("test_cuda_vmap.py")
+    assert error.value.lineno == local_array.__code__.co_firstlineno + 1
+    with pytest.raises(sourcead.SourceADError, match="s is a new array"):
+        sourcead.vmap(squares, target="cuda")(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="target='cuda'"):
+        sourcead.vmap(sourcead.grad(projectile), target="cpu")(cuda.to_device(np.ones(2)), 1.0, 1.0)
+
+
+def polar(r, angles):
+    return r * math.cos(angles[0]) * angles[1], r * math.sin(angles[0]) + angles[1] ** 2
+
+
+def test_cuda_vmap_jacobian():
+    r, angles = RNG.uniform(1, 2, 5), RNG.uniform(0.1, 1.0, (5, 2))
+    jac = sourcead.jacobian(polar, wrt=(0, 1))
+    batched = sourcead.vmap(jac, target="cuda")(r, angles)
+    for i in range(5):
+        expected = jac(r[i], angles[i])
+        for k in range(2):
+            for j in range(2):
+                np.testing.assert_allclose(batched[k][j][i], expected[k][j], rtol=1e-13)
+
+
+def test_gpu_benchmark_runs_on_the_simulator():
+    """benchmarks/gpu.py --tiny: every benchmark path (and its own checks) on tiny sizes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", str(script), "--tiny"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| `kernel_vjp(heat)` |" in result.stdout
+    assert "Jacobian `vmap(jacobian)` (cuda)" in result.stdout

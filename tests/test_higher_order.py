@@ -1,0 +1,313 @@
+"""Jacobians (forward and reverse), Hessians and Hessian-vector products (forward over
+reverse), checked against finite differences of gradients and against each other."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import copy_args, numerical_grad
+
+import sourcead
+
+# --- Jacobians ----------------------------------------------------------------------------------
+
+
+def scalar_to_scalar(x):
+    return x * math.sin(x)
+
+
+def vector_to_scalar(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += math.exp(0.1 * i * x[i]) * x[i]
+    return s
+
+
+def scalar_to_vector(t, n):
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = math.cos(i * t) + t * t
+    return y
+
+
+def vector_to_vector(x):
+    n = x.shape[0]
+    y = np.zeros(n + 1)
+    for i in range(n):
+        y[i] = x[i] * x[(i + 1) % n]
+    y[n] = x[0] ** 3
+    return y
+
+
+def matrix_to_matrix(a):
+    n, m = a.shape
+    b = np.zeros((m, n))
+    for i in range(n):
+        for j in range(m):
+            b[j, i] = a[i, j] * a[i, 0] + math.tanh(a[i, j])
+    return b
+
+
+def two_results(x, c):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += c * x[i] ** 2
+    return s, c * c
+
+
+def _fd_jacobian(f, args, wrt):
+    """Jacobian by finite differences: one row per output element."""
+    value = np.asarray(f(*copy_args(args)))
+    arg = args[wrt]
+    jac = np.zeros(value.shape + np.shape(arg))
+    for index in np.ndindex(value.shape):
+        row = numerical_grad(f, args, wrt, output=lambda v, index=index: np.asarray(v)[index])
+        jac[index] = row
+    return jac
+
+
+JACOBIAN_CASES = [
+    (scalar_to_scalar, (0.7,), 0, ()),
+    (vector_to_scalar, (np.array([0.3, -0.5, 1.2, 0.8]),), 0, ()),
+    (scalar_to_vector, (0.4, 5), 0, (5,)),
+    (vector_to_vector, (np.array([0.3, -0.5, 1.2]),), 0, (4,)),
+    (matrix_to_matrix, (np.array([[0.3, -0.5, 1.2], [0.8, 0.1, -0.9]]),), 0, (3, 2)),
+]
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse", "auto"])
+@pytest.mark.parametrize(
+    "f, args, wrt, out_shape", JACOBIAN_CASES, ids=[c[0].__name__ for c in JACOBIAN_CASES]
+)
+def test_jacobian_shape_and_values(f, args, wrt, out_shape, mode):
+    jac = sourcead.jacobian(f, wrt, mode=mode, compile=False)(*copy_args(args))
+    expected_shape = out_shape + np.shape(args[wrt])
+    assert np.shape(jac) == expected_shape
+    if expected_shape == ():
+        assert isinstance(jac, float)
+    np.testing.assert_allclose(jac, _fd_jacobian(f, args, wrt), rtol=1e-6, atol=1e-8)
+
+
+def test_auto_mode_picks_the_cheaper_direction():
+    jac = sourcead.jacobian(scalar_to_vector, compile=False)
+    jac(0.4, 5)
+    assert jac.last_mode == "forward"
+    jac = sourcead.jacobian(vector_to_scalar, compile=False)
+    jac(np.ones(4))
+    assert jac.last_mode == "reverse"
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_jacobian_tuple_wrt_and_tuple_output(mode):
+    x, c = np.array([0.3, -0.5, 1.2]), 1.7
+    (ds_dx, ds_dc), (dcc_dx, dcc_dc) = sourcead.jacobian(
+        two_results, wrt=(0, 1), mode=mode, compile=False
+    )(x, c)
+    np.testing.assert_allclose(ds_dx, 2 * c * x)
+    assert ds_dc == pytest.approx(np.sum(x**2))
+    np.testing.assert_allclose(dcc_dx, np.zeros(3))
+    assert dcc_dc == pytest.approx(2 * c)
+
+
+def test_jacobian_compiled_forward_equals_reverse():
+    x = np.array([0.3, -0.5, 1.2, 0.1])
+    forward = sourcead.jacobian(vector_to_vector, mode="forward")(x)
+    reverse = sourcead.jacobian(vector_to_vector, mode="reverse")(x)
+    np.testing.assert_allclose(forward, reverse, rtol=1e-13, atol=1e-14)
+
+
+def test_jacobian_bad_mode():
+    with pytest.raises(ValueError, match="mode"):
+        sourcead.jacobian(vector_to_vector, mode="sideways")
+
+
+# --- Hessians ---------------------------------------------------------------------------------
+
+
+def rosenbrock(x):
+    s = 0.0
+    for i in range(x.shape[0] - 1):
+        s += 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1.0 - x[i]) ** 2
+    return s
+
+
+def helper(a, b):
+    return a * math.sin(b), a + b * b
+
+
+def with_calls_and_control(x, c, n):
+    s = 0.0
+    k = 0
+    while s < 3.0 and k < n:
+        u, v = helper(x[k % x.shape[0]], c)
+        if u > 0.0:
+            s += u * v + c
+        else:
+            s += math.exp(u) * c
+        k += 1
+    return s * s
+
+
+def with_local_array(x, c):
+    n = x.shape[0]
+    y = x.copy()
+    for _step in range(4):
+        for i in range(n):
+            y[i] = y[i] + 0.1 * c * math.sin(y[(i + 1) % n])
+    t = 0.0
+    for i in range(n):
+        t += y[i] * y[i]
+    return t
+
+
+def scalar_loop(x, n):
+    s = 1.0
+    for _ in range(n):
+        s = s * x + math.sin(s)
+    return s
+
+
+def _fd_hessian(f, args, wrt):
+    """Finite differences of sourcead's own (checked) gradient, one column per input."""
+    grad = sourcead.grad(f, wrt=wrt, compile=False)
+    arg = args[wrt]
+    shape = np.shape(arg)
+    hess = np.zeros(shape + shape)
+    for index in np.ndindex(shape):
+
+        def g(delta, index=index):
+            shifted = list(copy_args(args))
+            if shape:
+                shifted[wrt][index] += delta
+            else:
+                shifted[wrt] = arg + delta
+            return np.asarray(grad(*shifted))
+
+        h = 1e-4 * max(1.0, abs(float(np.asarray(arg)[index])))
+        column = (8 * (g(h) - g(-h)) - (g(2 * h) - g(-2 * h))) / (12 * h)
+        hess[(...,) + index] = column
+    return hess
+
+
+HESSIAN_CASES = [
+    (rosenbrock, (np.array([0.3, -0.5, 1.2, 0.8, -0.2]),), 0),
+    (with_calls_and_control, (np.array([0.3, 0.9, 1.2]), 0.8, 6), 0),
+    (with_calls_and_control, (np.array([0.3, 0.9, 1.2]), 0.8, 6), 1),
+    (with_local_array, (np.array([0.3, -0.5, 1.2]), 0.7), 0),
+    (scalar_loop, (0.3, 6), 0),
+]
+
+
+@pytest.mark.parametrize(
+    "f, args, wrt",
+    HESSIAN_CASES,
+    ids=[f"{c[0].__name__}-{c[2]}" for c in HESSIAN_CASES],
+)
+def test_hessian_matches_finite_differences_of_gradient(f, args, wrt):
+    hess = sourcead.hessian(f, wrt, compile=False)(*copy_args(args))
+    shape = np.shape(args[wrt])
+    assert np.shape(hess) == shape + shape
+    np.testing.assert_allclose(hess, _fd_hessian(f, args, wrt), rtol=1e-6, atol=1e-6)
+    n = int(np.prod(shape))
+    flat = np.reshape(hess, (n, n))
+    np.testing.assert_allclose(flat, flat.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "f, args, wrt", HESSIAN_CASES[:2], ids=[c[0].__name__ for c in HESSIAN_CASES[:2]]
+)
+def test_hvp_equals_hessian_times_vector(f, args, wrt):
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal(np.shape(args[wrt]))
+    tangents = [None] * len(args)
+    tangents[wrt] = v
+    product = sourcead.hvp(f, copy_args(args), tangents, compile=False)
+    hess = sourcead.hessian(f, wrt, compile=False)(*copy_args(args))
+    np.testing.assert_allclose(product, np.tensordot(hess, v, axes=v.ndim), rtol=1e-12)
+
+
+def test_hessian_block_structure_for_tuple_wrt():
+    x, c = np.array([0.3, 0.9, 1.2]), 0.8
+    blocks = sourcead.hessian(with_local_array, wrt=(0, 1), compile=False)(x, c)
+    assert np.shape(blocks[0][0]) == (3, 3) and np.shape(blocks[0][1]) == (3,)
+    assert np.shape(blocks[1][0]) == (3,) and np.shape(blocks[1][1]) == ()
+    np.testing.assert_allclose(blocks[0][1], blocks[1][0], rtol=1e-12)
+    np.testing.assert_allclose(blocks[0][0], _fd_hessian(with_local_array, (x, c), 0), rtol=1e-6)
+
+
+def test_compiled_hessian_and_hvp():
+    x = np.array([0.3, -0.5, 1.2, 0.8, -0.2])
+    hess = sourcead.hessian(rosenbrock)(x)
+    v = np.linspace(-1.0, 1.0, 5)
+    np.testing.assert_allclose(sourcead.hvp(rosenbrock, (x,), (v,)), hess @ v, rtol=1e-12)
+    np.testing.assert_allclose(hess, _fd_hessian(rosenbrock, (x,), 0), rtol=1e-6, atol=1e-6)
+
+
+def test_hvp_of_non_scalar_function_is_refused():
+    with pytest.raises(ValueError, match="real scalar"):
+        sourcead.hvp(vector_to_vector, (np.ones(3),), (np.ones(3),), compile=False)
+
+
+def test_second_derivative_of_scalar_function_by_grad_of_grad():
+    d2 = sourcead.grad(sourcead.grad(scalar_loop, compile=False), compile=False)
+    expected = _fd_hessian(scalar_loop, (0.3, 6), 0)
+    assert d2(0.3, 6) == pytest.approx(float(expected), rel=1e-6)
+
+
+def mixed(x, y):
+    return x * x * math.sin(y) + math.exp(x * y)
+
+
+def test_grad_of_grad_mixed_partials():
+    x, y = 0.4, 0.9
+    d2_dydx = sourcead.grad(sourcead.grad(mixed, wrt=0, compile=False), wrt=1, compile=False)
+    expected = 2 * x * math.cos(y) + math.exp(x * y) * (1 + x * y)
+    assert d2_dydx(x, y) == pytest.approx(expected, rel=1e-12)
+    both = sourcead.grad(sourcead.grad(mixed, wrt=1), wrt=(0, 1))(x, y)
+    d2_dy2 = -x * x * math.sin(y) + x * x * math.exp(x * y)
+    assert both == pytest.approx((expected, d2_dy2), rel=1e-12)
+
+
+def test_grad_of_array_gradient_is_refused():
+    with pytest.raises(ValueError, match="hessian"):
+        sourcead.grad(sourcead.grad(rosenbrock))(np.ones(3))
+
+
+def calls_jvp(x):
+    value, slope = sourcead.jvp(scalar_to_scalar, (x,), (1.0,))
+    return slope
+
+
+def test_grad_of_function_calling_jvp_is_refused_ahead_of_time():
+    with pytest.raises(sourcead.SourceADError, match="jvp"):
+        sourcead.grad(calls_jvp)
+
+
+def tapes_of_every_kind(x, step):
+    s = 0.0
+    for i in range(1, x.shape[0], step):  # a step known only at run time
+        t = x[i] * x[i - 1]
+        k = 0
+        while t < 2.0 and k < 3:  # trip counts taped inside the loop
+            t = t * 1.5 + x[i]
+            k += 1
+        if t > 1.0:  # a branch whose condition the branch itself changes
+            t = math.sqrt(t)
+        s += t * x[0]
+    return s
+
+
+def test_hessian_through_int_and_bool_tapes():
+    x = np.array([0.7, 0.4, 1.3, 0.2, 0.9, 0.5])
+    hess = sourcead.hessian(tapes_of_every_kind, compile=False)(x, 2)
+    np.testing.assert_allclose(
+        hess, _fd_hessian(tapes_of_every_kind, (x, 2), 0), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_hvp_vector_mode_gives_hessian_times_matrix():
+    x = np.array([0.3, -0.5, 1.2, 0.8, -0.2])
+    V = np.random.default_rng(4).standard_normal((5, 3))
+    products = sourcead.hvp(rosenbrock, (x,), (V,), compile=False)
+    hess = sourcead.hessian(rosenbrock, compile=False)(x)
+    np.testing.assert_allclose(products, hess @ V, rtol=1e-12)

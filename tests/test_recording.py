@@ -1,0 +1,187 @@
+"""What the adjoint records: only values its backward sweep needs, on tapes sized up front.
+
+Each program is checked twice: its gradient against finite differences (in both compile
+modes), and its generated source for the tapes it should and should not have.
+"""
+
+import math
+import re
+
+import numpy as np
+import pytest
+from helpers import case, run_case
+
+import sourcead
+
+
+def state_read_after_loop(vx, c):
+    # x is overwritten in the loop but read by the backward sweep only after it: no tape.
+    x = 0.0
+    for _ in range(50):
+        v = math.sqrt(vx * vx + 1.0)
+        x += 0.1 * vx
+        vx -= 0.1 * c * v * vx
+    return (x - 3.0) ** 2
+
+
+def loop_variable_after_second_loop(x, n):
+    s = x
+    i = 1
+    for i in range(n):  # noqa: B007 (i is read after the loop)
+        s = s * x + 0.1
+    t = s * i  # the first loop's last i, needed after the second loop overwrote i
+    for i in range(2 * n):
+        t = t + math.sin(x * i)
+    return t
+
+
+def inner_bounds_depend_on_outer(x, n):
+    # The inner trip count changes with i: room is made at the inner loop's entry.
+    s = x
+    for i in range(n):
+        for j in range(i):
+            s = s * x * 0.9 + math.sin(s) * 0.1 + j * 0.01
+    return s
+
+
+def inner_bound_defined_in_branch(x, flag):
+    m = 0
+    if flag > 0:
+        m = 3
+    s = x
+    for _ in range(4):
+        for _ in range(m):
+            s = math.sin(s) + x
+    return s
+
+
+def counted_loop_inside_while(x):
+    s = x
+    k = 0
+    while k < 5:
+        for _ in range(3):
+            s = s * 0.8 + math.cos(s) * x
+        k += 1
+    return s
+
+
+def break_in_counted_loop(x, n):
+    s = x
+    for i in range(n):
+        s = s * 0.9 + math.sin(s) * x
+        if s > 2.0 + i:
+            break
+    return s
+
+
+def elements_overwritten_in_nested_loops(u0, kappa):
+    n = u0.shape[0]
+    u = u0.copy()
+    un = np.zeros_like(u)
+    for _ in range(5):
+        for i in range(1, n - 1):
+            un[i] = u[i] + 0.2 * kappa[i] * (u[i - 1] - 2.0 * u[i] + u[i + 1])
+        for i in range(1, n - 1):
+            u[i] = un[i] * un[i]
+    s = 0.0
+    for i in range(n):
+        s += u[i]
+    return s
+
+
+RNG = np.random.default_rng(3)
+
+CASES = [
+    case(state_read_after_loop, 2.0, 0.05, wrt=(0, 1)),
+    case(loop_variable_after_second_loop, 0.7, 4),
+    case(loop_variable_after_second_loop, 0.7, 0, id="loop_variable_zero_trips"),
+    case(inner_bounds_depend_on_outer, 0.6, 5),
+    case(inner_bound_defined_in_branch, 0.4, 1),
+    case(inner_bound_defined_in_branch, 0.4, -1, id="inner_bound_branch_not_taken"),
+    case(counted_loop_inside_while, 0.5),
+    case(break_in_counted_loop, 0.5, 40),
+    case(
+        elements_overwritten_in_nested_loops,
+        RNG.uniform(0.2, 0.6, 8),
+        RNG.uniform(0.5, 1.0, 8),
+        wrt=(0, 1),
+    ),
+]
+
+
+@pytest.mark.parametrize("f, args, wrt, opts", CASES)
+def test_gradient(f, args, wrt, opts, compile_mode):
+    run_case(f, args, wrt, opts, compile_mode)
+
+
+def generated(f, *args, wrt=0):
+    g = sourcead.grad(f, wrt=wrt, compile=False)
+    g(*args)
+    return g.source
+
+
+def test_values_read_only_after_the_loop_are_not_taped():
+    source = generated(state_read_after_loop, 2.0, 0.05, wrt=(0, 1))
+    assert not re.search(r"\bx_tape", source)
+    assert "vx_tape" in source and "v_tape" in source
+
+
+def test_counted_loops_reserve_their_tapes_before_the_outermost_loop():
+    source = generated(elements_overwritten_in_nested_loops, np.ones(6), np.ones(6), wrt=(0, 1))
+    assert "u_tape = reserve(u_tape, u_top + 5 * max(n - 1 - 1, 0))" in source
+    assert "un_tape = reserve(un_tape, un_top + 5 * max(n - 1 - 1, 0))" in source
+    assert "grow(" not in source.split("# forward sweep")[1].split("# backward sweep")[0]
+    assert "i_tape" not in source  # the reversed loops set i again themselves
+
+
+def test_inner_trip_counts_that_vary_are_reserved_at_the_inner_loop():
+    source = generated(inner_bounds_depend_on_outer, 0.6, 5)
+    forward = source.split("# forward sweep")[1].split("# backward sweep")[0]
+    lines = [line.strip() for line in forward.splitlines()]
+    reserve = lines.index("s_tape = reserve(s_tape, s_top + max(i, 0))")
+    assert lines[reserve + 1] == "for j in range(i):"
+
+
+def test_loops_that_can_exit_early_grow_their_tapes():
+    source = generated(break_in_counted_loop, 0.5, 40)
+    assert "grow(s_tape)" in source and "reserve(s_tape" not in source
+
+
+def pair_of(c):
+    out = np.zeros(2)
+    out[0] = 0.5 * math.tanh(c)
+    out[1] = c * c
+    return out
+
+
+def array_result_rebound_in_loop(c, n):
+    # each iteration binds m to a new array; the backward sweep needs every one of them
+    s = 0.0
+    for i in range(n):
+        m = pair_of(c + 0.1 * i)
+        s += m[0] * m[1]
+    return s
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_array_results_of_calls_rebound_in_a_loop(n, compile_mode):
+    run_case(array_result_rebound_in_loop, (0.7, n), 0, {}, compile_mode)
+
+
+def pushed_in_a_loop_and_in_its_inner_loop(icf, x):
+    # v is taped both in the j loop and in the c loop inside it, whose trip count varies:
+    # the room reserved before the j loop must not be used up by the inner pushes
+    total = 0.0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            v = math.exp(icf[j]) * x[i, j]
+            for c in range(j):
+                v += icf[4 + c] * x[i, c] * v
+            total += v * v
+    return total
+
+
+def test_pushes_at_two_depths_of_one_name(compile_mode):
+    rng = np.random.default_rng(8)
+    args = (rng.normal(size=8) * 0.1, rng.normal(size=(3, 4)))
+    run_case(pushed_in_a_loop_and_in_its_inner_loop, args, 0, {}, compile_mode)

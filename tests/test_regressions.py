@@ -1,0 +1,117 @@
+"""Regression tests: small programs, shrunk by the random-program tests (tests/fuzz), that
+once gave a wrong derivative or an internal error. Each is checked against finite
+differences like every other gradient test."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import check_grad, copy_args
+
+import sourcead
+
+# --------------------------------------------------------------------- reverse mode
+
+
+def zero_trip_while_with_return(x, n):
+    k = 0
+    while k < 0:
+        k += 1
+        if x > 1.0:
+            return x * 2.0
+    return x * x
+
+
+@pytest.mark.parametrize(
+    "compile_mode",
+    [
+        pytest.param(
+            True,
+            id="compiled",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="Numba prunes the constant zero-trip while loop and then finds the "
+                "result variable undefined on the path that skips it (UnsupportedError: "
+                "'Unsupported assignment encountered: Undefined'); the adjoint's forward "
+                "sweep should define the result before the loop",
+            ),
+        ),
+        pytest.param(False, id="python"),
+    ],
+)
+def test_zero_trip_while_with_early_return(compile_mode):
+    check_grad(zero_trip_while_with_return, (1.5, 2), 0, compile_mode)
+
+
+def swap_after_untaped_overwrite(x, y):
+    t = x
+    for _ in range(2):
+        t = math.sin(y)  # t's old value is not needed by this adjoint, but the swap's undo reads t
+        t, y = y, t
+    return y + 2.0 * t
+
+
+def test_swap_after_untaped_overwrite(compile_mode):
+    check_grad(swap_after_untaped_overwrite, (0.3, 0.7), (0, 1), compile_mode)
+
+
+# --------------------------------------------------------------------- forward mode
+
+
+def _jvp_matches_grad(f, args, wrt, direction):
+    before = copy_args(args)
+    tangents = [None] * len(args)
+    for i, t in zip(wrt, direction, strict=True):
+        tangents[i] = t
+    value, derivative = sourcead.jvp(f, args, tuple(tangents), compile=False)
+    grads = sourcead.grad(f, wrt=tuple(wrt), compile=False)(*before)
+    expected = sum(float(np.sum(g * t)) for g, t in zip(grads, direction, strict=True))
+    assert value == f(*before)
+    assert math.isclose(derivative, expected, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def passes_argument_through(x, y, z):
+    s = x
+    return x + y + z + s
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="jvp hands back the caller's float tangent object unchanged and then calls "
+    ".copy() on it (AttributeError in forward_api's output copying)",
+)
+def test_jvp_tangent_passed_through_unchanged():
+    _jvp_matches_grad(passes_argument_through, (0.3, 0.3, 0.3), (2,), (0.5,))
+
+
+def reassigned_parameter_without_tangent(x, a):
+    s = x
+    x = a[0]
+    return x + s
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="jvp with tangent None for a float parameter that is later assigned an active "
+    "value: the generated tangent code reads dx before defining it (UnboundLocalError)",
+)
+def test_jvp_parameter_without_tangent_becomes_active():
+    _jvp_matches_grad(
+        reassigned_parameter_without_tangent, (0.3, np.array([0.3, 0.5, 0.7])), (1,), (np.ones(3),)
+    )
+
+
+def writes_active_value_into_parameter(x, a):
+    a[0] = x * 2.0
+    return a[0] + a[1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="jvp with tangent None for an array parameter that is written an active value: "
+    "the generated tangent code never defines da (NameError)",
+)
+def test_jvp_array_parameter_without_tangent_written():
+    _jvp_matches_grad(
+        writes_active_value_into_parameter, (0.3, np.array([0.3, 0.5, 0.7])), (0,), (0.5,)
+    )
