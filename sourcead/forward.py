@@ -470,6 +470,14 @@ class TangentGenerator:
         )
         return temp
 
+    def _zero_tangent(self, n: str) -> str:
+        """Source of a zero tangent for the value of ``n``."""
+        if self.is_array(n):
+            if self.vector:
+                return f"np.zeros({n}.shape + ({self.ndir},), dtype={n}.dtype)"
+            return f"np.zeros_like({n})"
+        return f"np.zeros({self.ndir})" if self.vector else "0.0"
+
     def _type_of(self, expr):
         if isinstance(expr, gast.Name):
             return self.types.get(expr.id)
@@ -498,6 +506,10 @@ class TangentGenerator:
             )
             for n in buffers:
                 lines.append(f"{self.d(n)} = np.zeros({self.ndir})")
+        for p in self.params:
+            # a parameter given no tangent that later holds values with one: zero until then
+            if p in self.active and p not in self.wrt:
+                lines.append(f"{self.d(p)} = {self._zero_tangent(p)}  # no tangent given")
         lines.extend(body)
         out_tangents = []
         for o in self.outputs:

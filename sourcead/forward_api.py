@@ -164,7 +164,7 @@ def _fresh_outputs(tangent, inputs):
     """Copies of output tangents that are the caller's own arrays (``return x``)."""
 
     def fresh(t):
-        return t.copy() if any(t is i for i in inputs) else t
+        return t.copy() if isinstance(t, np.ndarray) and any(t is i for i in inputs) else t
 
     if isinstance(tangent, tuple):
         return tuple(fresh(t) for t in tangent)

@@ -16,6 +16,7 @@ import textwrap
 import types as pytypes
 
 import gast
+from sourcead_runtime import checkpoint as sourcead_checkpoint
 
 from . import solver_calls
 from .analysis.types import Array, TupleType, TypeInference, TypeProblem
@@ -35,16 +36,7 @@ from .reverse_arrays import (
 from .subset import check_subset
 
 RUNTIME_NAMES = ("grow", "new_tape", "reserve", "trip_count")
-CHECKPOINT_NAMES = (
-    "ADVANCE",
-    "DONE",
-    "RECORD_STEP",
-    "RESTORE",
-    "TAKE_SNAPSHOT",
-    "revolve_next",
-    "revolve_plan",
-    "revolve_slots",
-)
+CHECKPOINT_NAMES = tuple(sourcead_checkpoint.__all__)  # the schedule's actions and helpers
 
 
 class LoadedFunction:

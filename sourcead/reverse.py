@@ -167,6 +167,16 @@ class AdjointGenerator:
         defined_first = {n for n, _ in self.first_definitions.values()}
         for n in sorted(self.pushed - set(self.params) - defined_first):
             lines.append(f"{n} = {zero_literal(self.types[n])}  # declared for its tape")
+        for n in self.outputs:
+            # a result set only on some paths (returns inside loops): Numba may prune the
+            # others and then find it undefined
+            if (
+                n not in self.params
+                and n not in defined_first
+                and n not in self.pushed
+                and isinstance(self.types.get(n), Scalar)
+            ):
+                lines.append(f"{n} = {zero_literal(self.types[n])}  # set on every path below")
         lines.append("# forward sweep")
         lines.extend(forward)
         lines.extend(self.end_of_forward())
@@ -471,13 +481,20 @@ class AdjointGenerator:
                 self.reads(n)
         backward = []
         backward.append(f"{', '.join(values)} = {', '.join(targets)}")
-        active = [n for n in targets if n in self.active]
-        if active:
-            if len(active) != len(targets):
-                raise self.fn.error("swapping values with and without derivatives", stmt)
-            backward.append(
-                f"{', '.join(self.adj(v) for v in values)} = {', '.join(self.adj(t) for t in targets)}"
-            )
+        # The adjoints move back the same way: each value's adjoint becomes that of the name
+        # it went to (zero where that name has no derivative; a value without a derivative
+        # needs none back).
+        pairs = [(v, t) for v, t in zip(values, targets, strict=True) if v in self.active]
+        if pairs:
+            moved = []
+            for v, t in pairs:
+                if t in self.active:
+                    moved.append(self.adj(t))
+                elif _is_array_type(self.types.get(v)):
+                    moved.append(f"np.zeros_like({v})")
+                else:
+                    moved.append(zero_literal(self.types[v]))
+            backward.append(f"{', '.join(self.adj(v) for v, _ in pairs)} = {', '.join(moved)}")
         return [src(stmt)], [self.comment(stmt)] + backward
 
     def user_call(self, stmt, depth: int) -> tuple[list, list]:

@@ -185,3 +185,16 @@ def test_pushes_at_two_depths_of_one_name(compile_mode):
     rng = np.random.default_rng(8)
     args = (rng.normal(size=8) * 0.1, rng.normal(size=(3, 4)))
     run_case(pushed_in_a_loop_and_in_its_inner_loop, args, 0, {}, compile_mode)
+
+
+def swap_with_a_name_without_derivative(x, y, z):
+    s = x if x < 0.0 else z
+    s, x = s, x  # s has a derivative (wrt z), x has none
+    a, b = z * z, x
+    a, b = b, a  # a value with a derivative moves into a name that had none
+    return s + x * y + a * b + b
+
+
+@pytest.mark.parametrize("wrt", [(2,), (0, 1, 2), (1,)])
+def test_permutations_mixing_names_with_and_without_derivatives(wrt, compile_mode):
+    run_case(swap_with_a_name_without_derivative, (0.3, 0.4, 0.7), wrt, {}, compile_mode)

@@ -5,7 +5,6 @@ differences like every other gradient test."""
 import math
 
 import numpy as np
-import pytest
 from helpers import check_grad, copy_args
 
 import sourcead
@@ -22,23 +21,6 @@ def zero_trip_while_with_return(x, n):
     return x * x
 
 
-@pytest.mark.parametrize(
-    "compile_mode",
-    [
-        pytest.param(
-            True,
-            id="compiled",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Numba prunes the constant zero-trip while loop and then finds the "
-                "result variable undefined on the path that skips it (UnsupportedError: "
-                "'Unsupported assignment encountered: Undefined'); the adjoint's forward "
-                "sweep should define the result before the loop",
-            ),
-        ),
-        pytest.param(False, id="python"),
-    ],
-)
 def test_zero_trip_while_with_early_return(compile_mode):
     check_grad(zero_trip_while_with_return, (1.5, 2), 0, compile_mode)
 
@@ -75,11 +57,6 @@ def passes_argument_through(x, y, z):
     return x + y + z + s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jvp hands back the caller's float tangent object unchanged and then calls "
-    ".copy() on it (AttributeError in forward_api's output copying)",
-)
 def test_jvp_tangent_passed_through_unchanged():
     _jvp_matches_grad(passes_argument_through, (0.3, 0.3, 0.3), (2,), (0.5,))
 
@@ -90,11 +67,6 @@ def reassigned_parameter_without_tangent(x, a):
     return x + s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jvp with tangent None for a float parameter that is later assigned an active "
-    "value: the generated tangent code reads dx before defining it (UnboundLocalError)",
-)
 def test_jvp_parameter_without_tangent_becomes_active():
     _jvp_matches_grad(
         reassigned_parameter_without_tangent, (0.3, np.array([0.3, 0.5, 0.7])), (1,), (np.ones(3),)
@@ -106,12 +78,19 @@ def writes_active_value_into_parameter(x, a):
     return a[0] + a[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jvp with tangent None for an array parameter that is written an active value: "
-    "the generated tangent code never defines da (NameError)",
-)
 def test_jvp_array_parameter_without_tangent_written():
     _jvp_matches_grad(
         writes_active_value_into_parameter, (0.3, np.array([0.3, 0.5, 0.7])), (0,), (0.5,)
     )
+
+
+def swap_with_inactive_name(x, y, z):
+    s = z * x
+    s, x = s, x
+    x, y = y, x
+    return x * y + s
+
+
+def test_permutation_of_active_and_inactive_names(compile_mode):
+    check_grad(swap_with_inactive_name, (0.3, 0.7, 1.1), 2, compile_mode)
+    check_grad(swap_with_inactive_name, (0.3, 0.7, 1.1), (0, 1, 2), compile_mode)

@@ -15,7 +15,7 @@ Never an internal exception (``KeyError``, ``AttributeError``, an ``AssertionErr
 
 from __future__ import annotations
 
-import linecache
+import dis
 import math
 import os
 import traceback
@@ -229,20 +229,25 @@ def mutants(draw) -> Mutant:
 
 
 def _deliberate(error: BaseException) -> bool:
-    """Raised on purpose: SourceADError, a ``raise`` statement in sourcead, or Python's checks."""
+    """Raised on purpose: SourceADError, a ``raise`` statement in sourcead, or Python's checks.
+
+    The instruction that raised is read from the code object, not from the source file,
+    which may have changed since it was imported.
+    """
     if isinstance(error, sourcead.SourceADError):
         return True
-    frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
+    tb = error.__traceback__
+    if tb is None:
         return True
-    last = frames[-1]
-    if not os.path.abspath(last.filename).startswith(_SOURCEAD_DIR):
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    if not os.path.abspath(code.co_filename).startswith(_SOURCEAD_DIR):
         return True  # Python's argument checks, NumPy in user code run as Python, ...
-    # the statement may span lines; the traceback points into it
-    lines = [
-        linecache.getline(last.filename, n) for n in range(max(1, last.lineno - 6), last.lineno + 1)
-    ]
-    return any(line.strip().startswith("raise ") for line in lines)
+    for instruction in dis.get_instructions(code):
+        if instruction.offset == tb.tb_lasti:
+            return instruction.opname == "RAISE_VARARGS"
+    return False
 
 
 def check_mutant(mutant: Mutant) -> str:

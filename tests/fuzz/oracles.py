@@ -2,13 +2,15 @@
 
 ``check_program`` runs, in order:
 
-1. the probe run (plain Python with boundary probes): draws near a branch boundary or
-   a kink, or with huge or non-finite values, are *rejected* (not failures);
+1. the probe run (plain Python with boundary probes): a draw whose primal raises or
+   overflows is *rejected* (not a failure); one near a branch boundary or a kink only
+   skips the finite-difference oracle;
 2. reverse mode, ``compile=False``: the value equals the user function's value, the
    inputs are not mutated, the gradient has the arguments' structure and agrees with
    high-order central finite differences (within an estimate of their own error);
 3. optionally ``compile=True``: the same value and gradient as ``compile=False``;
-4. forward mode (``sourcead.jvp``) and ``sourcead.vmap`` when the package provides them.
+4. forward mode (``sourcead.jvp``: jvp along a random direction equals grad's dot product
+   with it) and ``sourcead.vmap(grad)`` (equals a loop of grad) when the package has them.
 
 A construct that sourcead refuses with ``SourceADError`` at ``grad()`` time is an
 acceptable outcome (counted as "refused"); any other exception from sourcead is a failure.

@@ -24,23 +24,7 @@ from .mutate import check_mutant, mutants
 from .oracles import OracleFailure, Refused, Rejected, check_program
 
 #: (name, pattern matched against the failure text, regression test that documents it)
-KNOWN_FAILURES: list[tuple[str, str, str]] = [
-    (
-        "compiled adjoint: result undefined after a zero-trip while loop (Numba)",
-        r"Unsupported assignment encountered: <class 'numba\.core\.ir\.UndefinedType'>",
-        "test_regressions.py::test_zero_trip_while_with_early_return",
-    ),
-    (
-        "jvp: .copy() of a float tangent passed through",
-        r"\[jvp raised\] AttributeError: 'float' object has no attribute 'copy'",
-        "test_regressions.py::test_jvp_tangent_passed_through_unchanged",
-    ),
-    (
-        "jvp: tangent of a parameter without a tangent read before defined",
-        r"\[jvp raised\] (UnboundLocalError|NameError: name 'd\w+' is not defined)",
-        "test_regressions.py::test_jvp_parameter_without_tangent_becomes_active",
-    ),
-]
+KNOWN_FAILURES: list[tuple[str, str, str]] = []
 
 
 @dataclass
