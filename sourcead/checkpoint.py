@@ -78,8 +78,9 @@ class CheckpointedLoop:
         self.var = stmt.target.id
         fresh = generator.names.fresh
         self.plan = fresh("plan")
-        self.action, self.first, self.last, self.slot = (
+        self.action, self.restore, self.first, self.last, self.slot = (
             fresh("action"),
+            fresh("restore"),
             fresh("first"),
             fresh("last"),
             fresh("slot"),
@@ -116,7 +117,7 @@ class CheckpointedLoop:
 
         lines = []
         for n in self.state:
-            saved = f"{self.snapshots[n]}[{self.slot}]"
+            saved = f"{self.snapshots[n]}[{self.slot if take else self.restore}]"
             is_array = _is_array_type(self.generator.types[n])
             if take:
                 lines.append(f"{saved} = {n}")
@@ -136,22 +137,24 @@ class CheckpointedLoop:
         )
 
     def _next(self) -> str:
-        return f"{self.action}, {self.first}, {self.last}, {self.slot} = revolve_next({self.plan})"
+        names = f"{self.action}, {self.restore}, {self.first}, {self.last}, {self.slot}"
+        return f"{names} = revolve_next({self.plan})"
 
-    def _dispatch(self, recorded_step: list | None) -> list:
-        """``if``/``elif`` over the schedule's actions (``recorded_step`` for RECORD_STEP)."""
-        blocks = [
+    def _recorded_step(self, body: list) -> list:
+        """Step ``last`` run by ``body`` (recording, or recording and reversing)."""
+        return [self._set_variable(self.last), *body]
+
+    def _action(self, recorded_and_reversed: list) -> list:
+        """Carry out one action of the schedule (see ``sourcead_runtime.checkpoint``)."""
+        return [
+            Block(f"if {self.restore} >= 0:", self._snapshot_lines(take=False)),
+            self._advance(),
             Block(f"if {self.action} == TAKE_SNAPSHOT:", self._snapshot_lines(take=True)),
-            Block(f"elif {self.action} == RESTORE:", self._snapshot_lines(take=False)),
+            Block(
+                "else:  # RECORD_STEP: record this step, then reverse it",
+                self._recorded_step(recorded_and_reversed),
+            ),
         ]
-        if recorded_step is None:
-            blocks.append(Block("else:  # ADVANCE", [self._advance()]))
-        else:
-            blocks.append(Block(f"elif {self.action} == ADVANCE:", [self._advance()]))
-            blocks.append(
-                Block("else:  # RECORD_STEP: record this step, then reverse it", recorded_step)
-            )
-        return blocks
 
     def allocation(self, snapshots: str) -> list:
         """Lines that make the schedule and the snapshot buffers."""
@@ -188,33 +191,33 @@ class CheckpointedLoop:
         return [f"{count} = max(1, {budget} // ({state_bytes}))"], count
 
     def forward(self, options: dict, body_forward: list) -> list:
+        # Up to the first recorded step the schedule only advances and takes snapshots: it
+        # never restores one before the loop's last step has been reversed.
         size_lines, snapshots = self.snapshot_count(options)
         return [
             *size_lines,
             *self.allocation(snapshots),
             self._next(),
             Block(
-                f"while {self.action} != RECORD_STEP and {self.action} != DONE:",
-                [*self._dispatch(None), self._next()],
+                f"while {self.action} == TAKE_SNAPSHOT:",
+                [self._advance(), *self._snapshot_lines(take=True), self._next()],
             ),
             Block(
                 f"if {self.action} == RECORD_STEP:  # the last step, recorded",
-                [self._set_variable(self.first), *body_forward],
+                [self._advance(), *self._recorded_step(body_forward)],
             ),
         ]
 
     def backward(self, body_forward: list, body_backward: list) -> list:
-        recorded = [self._set_variable(self.first), *body_forward, *body_backward]
         return [
             Block(
                 f"if {self.action} == RECORD_STEP:",
                 [
-                    self._set_variable(self.first),
-                    *body_backward,
+                    *self._recorded_step(body_backward),
                     self._next(),
                     Block(
                         f"while {self.action} != DONE:",
-                        [*self._dispatch(recorded), self._next()],
+                        [*self._action([*body_forward, *body_backward]), self._next()],
                     ),
                 ],
             )

@@ -148,22 +148,21 @@ def replay(n, s):
     plan = runtime.revolve_plan(n, s)
     snapshots, state, reversed_steps, advanced = {}, 0, [], 0
     while True:
-        action, first, last, slot = runtime.revolve_next(plan)
+        action, restore, first, last, slot = runtime.revolve_next(plan)
         if action == runtime.DONE:
             break
+        if restore >= 0:
+            state = snapshots[restore]
+        assert state == first
+        advanced += last - first
+        state = last
         if action == runtime.TAKE_SNAPSHOT:
             assert slot < runtime.revolve_slots(n, s)
             snapshots[slot] = state
-        elif action == runtime.RESTORE:
-            state = snapshots[slot]
-        elif action == runtime.ADVANCE:
-            assert state == first
-            advanced += last - first
-            state = last
         else:
-            assert action == runtime.RECORD_STEP and state == first
-            reversed_steps.append(first)
-            state = first + 1
+            assert action == runtime.RECORD_STEP
+            reversed_steps.append(last)
+            state = last + 1
     assert reversed_steps == list(range(n - 1, -1, -1))
     return advanced
 
