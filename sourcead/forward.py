@@ -412,7 +412,24 @@ class TangentGenerator:
         array = target.value.id
         if array not in self.active:
             return [src(stmt)]
-        lines = self.tangent_line(self.element(array, target.slice), self.tangent(stmt.value))
+        element, tangent = self.element(array, target.slice), self.tangent(stmt.value)
+        lines = self.tangent_line(element, tangent)
+        shared = isinstance(stmt.value, gast.BinOp | gast.UnaryOp | gast.Call)
+        scalar = isinstance(self._type_of(stmt.value), Scalar)
+        if len(lines) == 1 and shared and scalar and not self.vector:
+            # Both values first, then both stores: a store between them would make Numba
+            # load the operands again (it cannot tell that the arrays do not overlap), so
+            # the expression they share would be computed twice. (Vector mode writes its
+            # tangent in a loop over the directions instead of one line.)
+            tangent = src(_render_zeros(tangent))
+            dvalue = self.names.fresh(f"d{array}_value")
+            value = self.names.fresh(f"{array}_value")
+            return [
+                f"{dvalue} = {tangent}",
+                f"{value} = {src(stmt.value)}",
+                f"{src(element)} = {dvalue}",
+                f"{src(target)} = {value}",
+            ]
         return [*lines, src(stmt)]
 
     def permutation(self, stmt) -> list:

@@ -397,9 +397,9 @@ class AdjointGenerator:
         contributions: list = []
         self.propagate(value, name(self.adj(target)), contributions, lines)
         own = [c for key, c in contributions if key == ("name", target)]
-        for key, contribution in _merged(contributions):
-            if key != ("name", target):
-                lines.append(self.accumulate(key, contribution))
+        lines.extend(
+            self.accumulations([(k, c) for k, c in contributions if k != ("name", target)])
+        )
         if own:
             total = own[0]
             for c in own[1:]:
@@ -415,6 +415,32 @@ class AdjointGenerator:
         else:
             lines.append(f"{self.adj(target)} = 0.0")
         return lines
+
+    def accumulations(self, contributions: list) -> list[str]:
+        """The updates of the adjoints one statement contributes to.
+
+        Contributions that read array elements are computed before the first update of an
+        adjoint element: Numba cannot tell that the arrays do not overlap, so a load after
+        a store is not reused from before it (a stencil's neighbours would be loaded
+        twice). Every contribution reads primal values and the statement's own adjoint
+        only, never the adjoints it updates, so the order does not change the result.
+        """
+        merged = _merged(contributions)
+        whole_arrays = any(
+            _has_slice(key[2]) if key[0] != "name" else _is_array_type(self.types.get(key[1]))
+            for key, _ in merged
+        )
+        if whole_arrays:
+            return [self.accumulate(key, c) for key, c in merged]
+        values, updates, stored = [], [], False
+        for key, contribution in merged:
+            if stored and any(isinstance(n, gast.Subscript) for n in gast.walk(contribution)):
+                temp = self.names.fresh("b_part")
+                values.append(f"{temp} = {src(contribution)}")
+                contribution = name(temp)
+            updates.append(self.accumulate(key, contribution))
+            stored = stored or key[0] != "name"
+        return values + updates
 
     def accumulate(self, key, contribution) -> str:
         if key[0] == "name":
@@ -462,11 +488,11 @@ class AdjointGenerator:
                 lines.append(f"{g} = {adjoint_element}")
                 lines.append(f"{adjoint_element} = 0.0")
                 self.propagate(stmt.value, name(g), contributions, lines)
-                lines.extend(self.accumulate(k, c) for k, c in _merged(contributions))
+                lines.extend(self.accumulations(contributions))
             else:
                 g_node = gast.parse(adjoint_element).body[0].value
                 self.propagate(stmt.value, g_node, contributions, lines)
-                lines.extend(self.accumulate(k, c) for k, c in _merged(contributions))
+                lines.extend(self.accumulations(contributions))
                 lines.append(f"{adjoint_element} = 0.0")
             backward.extend(lines)
         return forward, ([self.comment(stmt)] + backward if backward else [])
@@ -543,7 +569,7 @@ class AdjointGenerator:
         active_args = [a for a, m in zip(call.args, mask, strict=True) if m]
         for arg, g in zip(active_args, gradient_names, strict=True):
             self.propagate(arg, name(g), contributions, lines)
-        lines.extend(self.accumulate(k, c) for k, c in _merged(contributions))
+        lines.extend(self.accumulations(contributions))
         return forward, [self.comment(stmt)] + restore + lines
 
     def types_of(self, expr):
