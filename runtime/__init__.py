@@ -22,11 +22,23 @@ def new_tape(dtype):
 
 
 @numba.njit(cache=True)
+def _longer_copy(tape, size):
+    """A new tape of ``size`` values starting with those of ``tape``.
+
+    Copied by a loop, not by slice assignment: Numba compiles the slice form with its
+    shape-mismatch error path (string formatting), which took two seconds of the first
+    call of every gradient.
+    """
+    longer = np.empty(size, dtype=tape.dtype)
+    for k in range(tape.shape[0]):
+        longer[k] = tape[k]
+    return longer
+
+
+@numba.njit(cache=True)
 def grow(tape):
     """A tape twice as long holding the same values (called when ``tape`` is full)."""
-    grown = np.empty(2 * tape.shape[0], dtype=tape.dtype)
-    grown[: tape.shape[0]] = tape
-    return grown
+    return _longer_copy(tape, 2 * tape.shape[0])
 
 
 @numba.njit(cache=True)
@@ -38,18 +50,14 @@ def reserve(tape, size):
     """
     if size <= tape.shape[0]:
         return tape
-    grown = np.empty(max(size, 2 * tape.shape[0]), dtype=tape.dtype)
-    grown[: tape.shape[0]] = tape
-    return grown
+    return _longer_copy(tape, max(size, 2 * tape.shape[0]))
 
 
 @numba.njit(cache=True, inline="always")
 def push(tape, top, value):
     """Store ``value`` at ``tape[top]``, doubling the tape when full; returns (tape, top + 1)."""
     if top == tape.shape[0]:
-        grown = np.empty(2 * tape.shape[0], dtype=tape.dtype)
-        grown[:top] = tape[:top]
-        tape = grown
+        tape = _longer_copy(tape, 2 * tape.shape[0])
     tape[top] = value
     return tape, top + 1
 

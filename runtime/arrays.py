@@ -225,15 +225,22 @@ def _push_array_numba(tape, top, value):
     contiguous = value.layout == "C"
 
     def impl(tape, top, value):
+        # element loops, not slice assignments: Numba compiles those with their
+        # shape-mismatch error path (string formatting), seconds of every first call
         need = top + value.size + value.ndim
         if need > tape.shape[0]:
             grown = np.empty(max(2 * tape.shape[0], need, 64), dtype=tape.dtype)
-            grown[:top] = tape[:top]
+            for k in range(top):
+                grown[k] = tape[k]
             tape = grown
         if contiguous:  # no temporary copy
-            tape[top : top + value.size] = value.reshape(value.size)
+            flat = value.reshape(value.size)
+            for k in range(value.size):
+                tape[top + k] = flat[k]
         else:
-            tape[top : top + value.size] = value.ravel()
+            flat = value.ravel()
+            for k in range(value.size):
+                tape[top + k] = flat[k]
         for k in range(value.ndim):
             tape[top + value.size + k] = value.shape[k]
         return tape, need
