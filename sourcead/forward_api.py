@@ -131,17 +131,30 @@ def jvp(fun, primals, tangents, *, compile: bool = True):
         ``(value, tangent)``: ``tangent`` has the structure of ``value`` (a float, an array or
         a tuple of them).
     """
+    call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp")
+    wrt = [call.params[i] for i in indices]
+    _, function, result_type = _tangent_function(call.fun, call.types, wrt, vector, compile)
+    value, tangent = function(*call.args, *converted)
+    return value, _fresh_outputs(tangent, converted)
+
+
+def _directional_call(fun, primals, tangents, what: str):
+    """Check ``what(fun, primals, tangents)``'s arguments (jvp, hvp).
+
+    Returns the call, the indices of the arguments with tangents, those tangents converted
+    to the arguments' types, and whether they carry several directions (vector mode).
+    """
     primals = tuple(primals) if isinstance(primals, tuple | list) else (primals,)
     tangents = tuple(tangents) if isinstance(tangents, tuple | list) else (tangents,)
-    call = _Call(fun, primals, "jvp")
+    call = _Call(fun, primals, what)
     if len(tangents) != len(call.args):
         raise ValueError(
-            f"jvp needs one tangent per argument of {call.name} ({len(call.args)}), "
+            f"{what} needs one tangent per argument of {call.name} ({len(call.args)}), "
             f"got {len(tangents)} (use None for arguments that are not differentiated)"
         )
     indices = [i for i, t in enumerate(tangents) if t is not None]
     if not indices:
-        raise ValueError("jvp needs at least one tangent that is not None")
+        raise ValueError(f"{what} needs at least one tangent that is not None")
     call.check_differentiable(indices)
     converted, counts = [], set()
     for i in indices:
@@ -153,11 +166,7 @@ def jvp(fun, primals, tangents, *, compile: bool = True):
             "the tangents disagree on the number of directions: give all of them the trailing "
             "axis of length k, or none"
         )
-    vector = counts.pop() is not None
-    wrt = [call.params[i] for i in indices]
-    _, function, result_type = _tangent_function(call.fun, call.types, wrt, vector, compile)
-    value, tangent = function(*call.args, *converted)
-    return value, _fresh_outputs(tangent, converted)
+    return call, indices, converted, counts.pop() is not None
 
 
 def _fresh_outputs(tangent, inputs):
@@ -341,26 +350,7 @@ def hvp(fun, primals, tangents, *, compile: bool = True):
     """
     from .higher import adjoint_tangent_function
 
-    primals = tuple(primals) if isinstance(primals, tuple | list) else (primals,)
-    tangents = tuple(tangents) if isinstance(tangents, tuple | list) else (tangents,)
-    call = _Call(fun, primals, "hvp")
-    if len(tangents) != len(call.args):
-        raise ValueError(
-            f"hvp needs one tangent per argument of {call.name} ({len(call.args)}), "
-            f"got {len(tangents)} (use None for arguments that are not differentiated)"
-        )
-    indices = [i for i, t in enumerate(tangents) if t is not None]
-    if not indices:
-        raise ValueError("hvp needs at least one tangent that is not None")
-    call.check_differentiable(indices)
-    converted, counts = [], set()
-    for i in indices:
-        t, k = _as_tangent(call.args[i], tangents[i], call.params[i])
-        converted.append(t)
-        counts.add(k)
-    if len(counts) > 1:
-        raise ValueError("the tangents disagree on the number of directions")
-    vector = counts.pop() is not None
+    call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp")
     wrt = [call.params[i] for i in indices]
     built = adjoint_tangent_function(call.fun, call.types, wrt, vector, compile)
     _scalar_function_check(call, built.result_type, "hvp")
