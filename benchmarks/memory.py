@@ -256,8 +256,9 @@ def counted_steps(problem: str, n_steps: int, snapshots: int) -> dict:
 
     A line tracer watches the generated adjoint and counts how often execution passes from a
     step's header into the loop body: from ``for t in range(first, last):`` (plain steps the
-    schedule advances) and from ``t = first`` after a RECORD_STEP test (recorded steps). This
-    observes the generated code itself, independently of the Revolve formula.
+    schedule advances) and from ``t = last`` after a comment saying the step is recorded
+    (recorded steps). This observes the generated code itself, independently of the Revolve
+    formula.
     """
     if problem == "projectile":
         g = sourcead.grad(projectile_checkpointed, wrt=(0, 1, 2), compile=False)
@@ -277,9 +278,8 @@ def counted_steps(problem: str, n_steps: int, snapshots: int) -> dict:
             stripped = line.strip()
             if stripped.startswith("for ") and stripped.endswith("in range(first, last):"):
                 found[number] = "advanced"
-            elif stripped in ("_ = first", "t = first") and (
-                "the last step, recorded" in text[number - 2]
-                or "record this step" in text[number - 2]
+            elif stripped in ("_ = last", "t = last") and (
+                "recorded" in text[number - 2] or "record this step" in text[number - 2]
             ):
                 found[number] = "recorded"
         return found

@@ -203,15 +203,19 @@ class CheckpointedLoop:
                 [self._advance(), *self._snapshot_lines(take=True), self._next()],
             ),
             Block(
-                f"if {self.action} == RECORD_STEP:  # the last step, recorded",
-                [self._advance(), *self._recorded_step(body_forward)],
+                f"if {self.action} == RECORD_STEP:",
+                [
+                    self._advance(),
+                    "# then the last step, recorded",
+                    *self._recorded_step(body_forward),
+                ],
             ),
         ]
 
     def backward(self, body_forward: list, body_backward: list) -> list:
         return [
             Block(
-                f"if {self.action} == RECORD_STEP:",
+                f"if {self.action} == RECORD_STEP:  # the last step, reversed",
                 [
                     *self._recorded_step(body_backward),
                     self._next(),
