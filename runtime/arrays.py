@@ -8,6 +8,7 @@ dimensions, which Numba knows when it compiles.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
@@ -20,6 +21,9 @@ __all__ = [
     "matmul_adjoint_right",
     "reverse_cumsum",
     "unbroadcast",
+    "fused_length",
+    "slice_length",
+    "slice_start",
 ]
 
 
@@ -269,3 +273,35 @@ def _pop_implementation(ndim: int):
 def _pop_array_numba(tape, top, like):
     # a view of the tape: what the backward sweep pops is not pushed over again
     return _pop_implementation(like.ndim)
+
+
+# --- element loops fused from whole-array statements (sourcead/fusion.py) ---------------------
+
+
+@numba.njit(cache=True)
+def slice_start(size, lo, hi):
+    """The first index of ``a[lo:hi]`` for an axis of ``size`` elements (Python's rules)."""
+    if lo < 0:
+        lo = max(lo + size, 0)
+    return min(lo, size)
+
+
+@numba.njit(cache=True)
+def slice_length(size, lo, hi):
+    """The number of elements of ``a[lo:hi]`` for an axis of ``size`` elements."""
+    if hi < 0:
+        hi = max(hi + size, 0)
+    return max(min(hi, size) - slice_start(size, lo, hi), 0)
+
+
+@numba.njit(cache=True)
+def fused_length(*lengths):
+    """The common length of the operands of a fused statement; ValueError if they differ."""
+    n = lengths[0]
+    for m in lengths:
+        if m != n:
+            raise ValueError(
+                "operands of different lengths in an element-wise statement (sourcead runs "
+                "it as an element loop, which does not broadcast length-1 operands)"
+            )
+    return n

@@ -24,6 +24,7 @@ from .codegen import src
 from .errors import SourceADError
 from .forward import TangentGenerator
 from .frontend import ParsedFunction, load_function
+from .fusion import fuse_elementwise
 from .names import NameGenerator
 from .normalize import normalize
 from .reverse import AdjointGenerator
@@ -183,7 +184,11 @@ class Program:
         self._add_primal(loaded)
         # solver calls become calls of generated wrappers (then handled like user calls)
         node = solver_calls.rewrite_calls(self, loaded, types)
-        try:  # one operation per assignment where arrays are involved
+        try:
+            if generator_class is AdjointGenerator:  # element loops for element-wise vectors
+                types = dict(types)
+                node = fuse_elementwise(node, types, NameGenerator(node))
+            # one operation per assignment where arrays are involved
             node, types = lower_arrays(node, types, NameGenerator(node))
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None

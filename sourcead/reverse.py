@@ -461,7 +461,9 @@ class AdjointGenerator:
             # the whole array, before a slice write
             forward, backward = self.arrays.push_array(array)
             self.reads(index)
-        elif self.must_record({array} | self.permutation_partners.get(array, set())):
+        elif not getattr(stmt, "fills_new_array", False) and self.must_record(
+            {array} | self.permutation_partners.get(array, set())
+        ):  # (the elements a fused loop fills were never set: nothing to restore)
             dtype = Scalar("float", self.types[array].dtype)
             forward.extend(self.push(array, dtype, element))
             backward.extend(self.pop(array, dtype, element))

@@ -4,6 +4,8 @@ Most cases run the generated code as plain Python (compile=False: each Numba com
 about half a second); a representative subset also runs compiled.
 """
 
+import re
+
 import numpy as np
 import pytest
 from helpers import case, check_grad
@@ -182,14 +184,32 @@ def test_compiled(f, args, wrt, opts):
     check_grad(f, args, wrt, compile=True, **opts)
 
 
+def heat_columns(u0, k):
+    u = u0.copy()
+    for _ in range(20):
+        u[1:-1] = u[1:-1] + k * (u[2:] - 2.0 * u[1:-1] + u[:-2])
+    return np.sum(u * u)
+
+
 def test_generated_code_reads_like_numpy():
-    g = sourcead.grad(heat, wrt=(0, 1), compile=False)
-    g(vec(6), 0.1)
+    g = sourcead.grad(heat_columns, wrt=(0, 1), compile=False)
+    u0 = mat(6, 2)
+    g(u0, 0.1)
     source = g.source
     forward, backward = source.split("# backward sweep")
     assert "b_u[1:-1]" in backward
     # the update is linear in u: neither u nor the intermediate arrays are taped
     assert "push_array(" not in forward.replace("sum_tape, sum_top = push_array", "")
+    check_grad(heat_columns, (u0, 0.1), (0, 1), compile=False)
+
+
+def test_elementwise_vector_statement_becomes_an_element_loop():
+    g = sourcead.grad(heat, wrt=(0, 1), compile=False)
+    g(vec(6), 0.1)
+    forward = g.source.split("# backward sweep")[0]
+    assert "fused_length(" in forward
+    assert re.search(r"fused\[(k_\d+)\] = u\[u_start \+ \1\] \+ k \* \(", forward)
+    assert "push_array(" not in forward  # no whole-array temporaries to tape
 
 
 def test_reduction_with_unsupported_axis_is_refused():
