@@ -10,13 +10,15 @@ or a row of a matrix) combined by arithmetic and element-wise functions, the sta
 rewritten before differentiation into the element loop a person would write::
 
     n = fused_length(slice_length(u.shape[0], 1, -1), slice_length(kappa.shape[0], 1, -1), ...)
-    u_start = slice_start(u.shape[0], 1, -1)
-    ...
     fused = np.empty(n)
     for k in range(n):
-        fused[k] = u[u_start + k] + 0.2 * kappa[kappa_start + k] * (...)
+        fused[k] = u[k + 1] + 0.2 * kappa[k + 1] * (u[k] - 2.0 * u[k + 1] + u[k + 2])
     for k in range(n):
-        u[u_start + k] = fused[k]
+        u[k + 1] = fused[k]
+
+(a slice whose lower bound is a non-negative constant starts there whenever it is not
+empty; other bounds go through ``slice_start``, e.g. ``w_start = slice_start(w.shape[0],
+b, 2 * b)`` for ``w[b : 2 * b]``)
 
 and the element-loop adjoint (a scalar loop, no temporaries) is generated from that. The
 new values go into a fresh array first, so reads of the target at other offsets see the old
@@ -151,10 +153,16 @@ class _Fusion:
             key = src(expr)
             size = f"{array}.shape[0]"
             bounds = f"{size}, {self._bound(index.lower, '0')}, {self._bound(index.upper, size)}"
+            self.lengths.append(f"slice_length({bounds})")
+            lower = index.lower
+            if lower is None or _is_literal_index(lower):
+                # a non-empty slice starts at its lower bound: a constant offset, as a
+                # person writes it (and Numba sees that the operands share an index)
+                start = 0 if lower is None else lower.value
+                return f"{array}[{k} + {start}]" if start else f"{array}[{k}]"
             if key not in self.starts:
                 self.starts[key] = self.names.fresh(f"{array}_start")
                 self.setup.append(f"{self.starts[key]} = slice_start({bounds})")
-            self.lengths.append(f"slice_length({bounds})")
             return f"{array}[{self.starts[key]} + {k}]"
         if array_type == Array("float64", 2) and _is_int(self._type(index)):
             if _reads_vectors(index, self.types):
@@ -220,6 +228,10 @@ def _annotate(root, like) -> None:
                 node.callee = Callee("nondiff", range)
             else:  # the runtime's slice_start, slice_length, fused_length
                 node.callee = Callee("nondiff", None)
+
+
+def _is_literal_index(node) -> bool:
+    return isinstance(node, gast.Constant) and type(node.value) is int and node.value >= 0
 
 
 def _is_int(value_type) -> bool:
