@@ -35,7 +35,7 @@ import copy
 import gast
 import numpy as np
 
-from .analysis.types import INT, Array, Scalar
+from .analysis.types import FLOAT, INT, Array, Scalar
 from .codegen import src
 from .primitives import Callee
 from .reverse_arrays import _numpy_function, expression_type
@@ -46,6 +46,7 @@ ELEMENTWISE = {
     np.cosh, np.arctan, np.arcsinh,
 }  # fmt: skip
 _OPERATORS = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow)
+ELEMENT = "_sourcead_element_"  # where a loop template takes the element expression
 _VECTOR = Array("float64", 1)
 
 
@@ -58,6 +59,15 @@ def fuse_elementwise(node: gast.FunctionDef, types: dict, names) -> gast.Functio
     if not any(t == _VECTOR for t in types.values()):
         return node
     node = copy.deepcopy(node)
+    # names that are also bound to other arrays or views of them (u = u0, h = s[0]): the
+    # element writes of a fused loop would look like writes through the other name
+    aliases = {
+        stmt.targets[0].id
+        for stmt in gast.walk(node)
+        if isinstance(stmt, gast.Assign)
+        and isinstance(stmt.targets[0], gast.Name)
+        and isinstance(stmt.value, gast.Name | gast.Subscript)
+    }
 
     def block(body: list) -> list:
         out = []
@@ -65,57 +75,129 @@ def fuse_elementwise(node: gast.FunctionDef, types: dict, names) -> gast.Functio
             for field in ("body", "orelse"):
                 if isinstance(stmt, gast.If | gast.For | gast.While):
                     setattr(stmt, field, block(getattr(stmt, field)))
-            try:
-                out.extend(_Fusion(stmt, types, names).statements())
-            except _Unfusable:
-                out.append(stmt)
+            if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1:
+                out.extend(_fuse_sums(stmt, types, names))
+                try:
+                    out.extend(_fuse_assignment(stmt, types, names, aliases))
+                    continue
+                except _Unfusable:
+                    pass
+            out.append(stmt)
         return out
 
     node.body = block(node.body)
     return node
 
 
-class _Fusion:
-    """The element loop of one statement (raises _Unfusable when there is none)."""
+def _fuse_sums(stmt, types: dict, names) -> list:
+    """Loops summing ``np.sum(v)`` of element-wise vector expressions ``v`` in ``stmt``'s
+    value, innermost first; each sum in the value becomes the name of its total."""
+    loops: list = []
 
-    def __init__(self, stmt, types: dict, names):
-        if not isinstance(stmt, gast.Assign) or len(stmt.targets) != 1:
+    class Sums(gast.NodeTransformer):
+        def visit_Call(self, call):
+            self.generic_visit(call)
+            callee = getattr(call, "callee", None)
+            if callee is None or callee.target is not np.sum or len(call.args) != 1:
+                return call
+            if call.keywords:
+                return call
+            try:
+                loop = _ElementLoop(types, names, stmt)
+                element = loop.element(copy.deepcopy(call.args[0]))
+            except _Unfusable:
+                return call
+            total = names.fresh("total")
+            types[total] = FLOAT
+            loops.extend(
+                loop.statements(
+                    lambda n: f"{total} = 0.0", lambda k: f"{total} = {total} + {ELEMENT}", element
+                )
+            )
+            return _parse(total, like=call)
+
+    stmt.value = Sums().visit(stmt.value)
+    return loops
+
+
+def _fuse_assignment(stmt, types: dict, names, aliases: set) -> list:
+    """The element loop of ``stmt`` (raises _Unfusable when there is none)."""
+    value, target = stmt.value, stmt.targets[0]
+    if not isinstance(value, gast.BinOp | gast.UnaryOp | gast.Call):
+        raise _Unfusable
+    if _type(value, types) != _VECTOR:
+        raise _Unfusable
+    loop = _ElementLoop(types, names, stmt)
+    if isinstance(target, gast.Name):
+        if types.get(target.id) != _VECTOR or target.id in aliases:
             raise _Unfusable
-        self.stmt, self.types, self.names = stmt, types, names
+        element = loop.element(copy.deepcopy(value))
+        if target.id not in _names_read(value):  # fill a new array for the name
+            return loop.statements(*_new_array(target.id), element)
+        # the value reads the name's old elements: compute aside, then a new array for it
+        fused = _fresh_vector(types, names)
+        return [
+            *loop.statements(*_new_array(fused), element),
+            *loop.statements(*_new_array(target.id), _parse(f"{fused}[{loop.k}]", like=stmt)),
+        ]
+    target_element = loop.operand(target)  # raises unless a slice of a vector
+    element = loop.element(copy.deepcopy(value))
+    # the new values go aside first: the value may read the target at other offsets
+    fused = _fresh_vector(types, names)
+    fill = loop.statements(*_new_array(fused), element)
+    copy_back = loop.statements(
+        None, lambda k: f"{target_element} = {ELEMENT}", _parse(f"{fused}[{loop.k}]", like=stmt)
+    )
+    return [*fill, *copy_back]
+
+
+def _new_array(name: str) -> tuple:
+    """Templates of ``name = np.empty(n)`` filled by ``name[k] = <element>``."""
+    return (lambda n: f"{name} = np.empty({n})", lambda k: f"{name}[{k}] = {ELEMENT}")
+
+
+def _fresh_vector(types: dict, names) -> str:
+    fused = names.fresh("fused")
+    types[fused] = _VECTOR
+    return fused
+
+
+def _type(expr, types: dict):
+    try:
+        return expression_type(expr, types)
+    except Exception:  # a type problem: the whole-array adjoint reports it
+        raise _Unfusable from None
+
+
+class _ElementLoop:
+    """One element loop: operands' elements, their common length, the loop's statements.
+
+    ``element`` and ``operand`` raise _Unfusable for anything that is not element-wise over
+    float64 vectors; ``statements`` writes ``n = fused_length(...)``, the slices' starts, an
+    initialisation and ``for k in range(n): <body>`` with the element expression as the
+    body's value (``n`` and ``k`` in the templates stand for the loop's fresh names).
+    """
+
+    def __init__(self, types: dict, names, like):
+        self.types, self.names, self.like = types, names, like
         self.k = names.fresh("k")
         self.lengths: list[str] = []
         self.setup: list[str] = []
         self.starts: dict[str, str] = {}  # source of a slice operand -> its start's name
-        if not _is_operation(stmt.value) or not self._is_vector(stmt.value):
-            raise _Unfusable
-        target = stmt.targets[0]
-        if isinstance(target, gast.Name):
-            if target.id in _names_read(stmt.value) or types.get(target.id) != _VECTOR:
-                raise _Unfusable
-            self.target_element = None
-        else:
-            self.target_element = self._operand(target)  # raises unless a vector's slice
-        self.element_value = self._element(copy.deepcopy(stmt.value))
+        self.n: str | None = None
 
-    # --- checking and rewriting the value ---------------------------------------------------
-    def _is_vector(self, expr) -> bool:
-        try:
-            return expression_type(expr, self.types) == _VECTOR
-        except Exception:  # a type problem: the whole-array path reports it
-            return False
-
-    def _element(self, expr):
-        """``expr`` with each vector operand replaced by its element k (or _Unfusable)."""
-        value_type = self._type(expr)
+    def element(self, expr):
+        """``expr`` with each vector operand replaced by its element k."""
+        value_type = _type(expr, self.types)
         if isinstance(value_type, Scalar) and value_type.kind in ("int", "float"):
             return expr  # a scalar: the same for every element
         if value_type != _VECTOR:
             raise _Unfusable
         if isinstance(expr, gast.BinOp) and isinstance(expr.op, _OPERATORS):
-            expr.left, expr.right = self._element(expr.left), self._element(expr.right)
+            expr.left, expr.right = self.element(expr.left), self.element(expr.right)
             return expr
         if isinstance(expr, gast.UnaryOp) and isinstance(expr.op, gast.USub | gast.UAdd):
-            expr.operand = self._element(expr.operand)
+            expr.operand = self.element(expr.operand)
             return expr
         if isinstance(expr, gast.Call):
             callee = getattr(expr, "callee", None)
@@ -127,19 +209,13 @@ class _Fusion:
                 or expr.keywords
             ):
                 raise _Unfusable
-            expr.args = [self._element(expr.args[0])]
+            expr.args = [self.element(expr.args[0])]
             return expr
         if isinstance(expr, gast.Name | gast.Subscript):
-            return _parse(self._operand(expr), like=expr)
+            return _parse(self.operand(expr), like=expr)
         raise _Unfusable
 
-    def _type(self, expr):
-        try:
-            return expression_type(expr, self.types)
-        except Exception:
-            raise _Unfusable from None
-
-    def _operand(self, expr) -> str:
+    def operand(self, expr) -> str:
         """Source of element k of the vector ``expr``; records its length."""
         k = self.k
         if isinstance(expr, gast.Name) and self.types.get(expr.id) == _VECTOR:
@@ -150,7 +226,6 @@ class _Fusion:
         array, index = expr.value.id, expr.slice
         array_type = self.types.get(array)
         if array_type == _VECTOR and isinstance(index, gast.Slice) and index.step is None:
-            key = src(expr)
             size = f"{array}.shape[0]"
             bounds = f"{size}, {self._bound(index.lower, '0')}, {self._bound(index.upper, size)}"
             self.lengths.append(f"slice_length({bounds})")
@@ -160,11 +235,12 @@ class _Fusion:
                 # person writes it (and Numba sees that the operands share an index)
                 start = 0 if lower is None else lower.value
                 return f"{array}[{k} + {start}]" if start else f"{array}[{k}]"
+            key = src(expr)
             if key not in self.starts:
                 self.starts[key] = self.names.fresh(f"{array}_start")
                 self.setup.append(f"{self.starts[key]} = slice_start({bounds})")
             return f"{array}[{self.starts[key]} + {k}]"
-        if array_type == Array("float64", 2) and _is_int(self._type(index)):
+        if array_type == Array("float64", 2) and _is_int(_type(index, self.types)):
             if _reads_vectors(index, self.types):
                 raise _Unfusable
             self.lengths.append(f"{array}.shape[1]")
@@ -174,36 +250,40 @@ class _Fusion:
     def _bound(self, bound, default: str) -> str:
         if bound is None:
             return default
-        if not _is_int(self._type(bound)) or _reads_vectors(bound, self.types):
+        if not _is_int(_type(bound, self.types)) or _reads_vectors(bound, self.types):
             raise _Unfusable
         return src(bound)
 
-    # --- the loop ---------------------------------------------------------------------------
-    def statements(self) -> list:
-        stmt, k = self.stmt, self.k
-        n = self.names.fresh("n")
-        for name in (n, k, *self.starts.values()):
-            self.types[name] = INT
-        lengths = ", ".join(dict.fromkeys(self.lengths))  # each different length once
-        lines = [f"{n} = fused_length({lengths})", *self.setup]
-        if self.target_element is None:  # a new array for the name
-            new = stmt.targets[0].id
-        else:  # a new array first, so that the value reads the target's old elements
-            new = self.names.fresh("fused")
-            self.types[new] = _VECTOR
-        lines.append(f"{new} = np.empty({n})")
+    def statements(self, initialisation, body, element) -> list:
+        """``n = ...`` and the starts (the first time), ``initialisation(n)`` (unless None),
+        then ``for k in range(n): body(k)`` with ``element`` in place of ELEMENT."""
+        lines = []
+        if self.n is None:  # the length and starts once, for all loops over these operands
+            self.n = self.names.fresh("n")
+            for name in (self.n, self.k, *self.starts.values()):
+                self.types[name] = INT
+            lengths = list(dict.fromkeys(self.lengths))  # each different length once
+            length = lengths[0] if len(lengths) == 1 else f"fused_length({', '.join(lengths)})"
+            lines = [f"{self.n} = {length}", *self.setup]
+        first = initialisation(self.n) if initialisation is not None else None
+        if first is not None:
+            lines.append(first)
+        text = body(self.k)
+        lines.append(f"for {self.k} in range({self.n}):\n    {text}")
         statements = [gast.parse(line).body[0] for line in lines]
-        fill = gast.parse(f"for {k} in range({n}):\n    {new}[{k}] = 0.0").body[0]
-        fill.body[0].value = self.element_value
-        # Every element of the new array is written once, by this loop, right after it is
-        # made: the adjoint need not restore what was there before (reverse.py).
-        fill.body[0].fills_new_array = True
-        statements.append(fill)
-        if self.target_element is not None:
-            copy_back = f"for {k} in range({n}):\n    {self.target_element} = {new}[{k}]"
-            statements.append(gast.parse(copy_back).body[0])
+        loop = statements[-1]
+
+        class Element(gast.NodeTransformer):
+            def visit_Name(inner, node):
+                return element if node.id == ELEMENT else node
+
+        loop.body[0] = Element().visit(loop.body[0])
+        if first is not None and "np.empty(" in first:
+            # Every element of the new array is written once, by this loop, right after it
+            # is made: the adjoint need not restore what was there before (reverse.py).
+            loop.body[0].fills_new_array = True
         for statement in statements:
-            _annotate(statement, stmt)
+            _annotate(statement, self.like)
         return statements
 
 
