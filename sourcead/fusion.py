@@ -59,14 +59,14 @@ def fuse_elementwise(node: gast.FunctionDef, types: dict, names) -> gast.Functio
     if not any(t == _VECTOR for t in types.values()):
         return node
     node = copy.deepcopy(node)
-    # names that are also bound to other arrays or views of them (u = u0, h = s[0]): the
-    # element writes of a fused loop would look like writes through the other name
+    # names that are also bound to other arrays (u = u0): reverse.py refuses element writes
+    # into those, even into a new array the name is bound to later
     aliases = {
         stmt.targets[0].id
         for stmt in gast.walk(node)
         if isinstance(stmt, gast.Assign)
         and isinstance(stmt.targets[0], gast.Name)
-        and isinstance(stmt.value, gast.Name | gast.Subscript)
+        and isinstance(stmt.value, gast.Name)
     }
 
     def block(body: list) -> list:

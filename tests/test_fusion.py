@@ -40,6 +40,23 @@ def gates(x, params, bias):
     return total
 
 
+def cell_states(state, params):
+    """Names bound to rows of a matrix (views), then to new element-wise values."""
+    s = state.copy()
+    total = 0.0
+    for t in range(3):
+        for i in range(2):
+            hidden = s[2 * i]
+            cell = s[2 * i + 1]
+            gate = 1.0 / (1.0 + np.exp(-(hidden * params[i] + 0.1 * t)))
+            cell = cell * gate + (1.0 - gate) * np.tanh(hidden)
+            hidden = gate * np.tanh(cell)
+            s[2 * i] = hidden
+            s[2 * i + 1] = cell
+            total += np.sum(hidden * params[i])
+    return total
+
+
 def mixed(x, y, c):
     z = np.zeros_like(x)
     z[:] = -x * c + np.sqrt(y) / (1.0 + y**2)
@@ -65,6 +82,7 @@ def softmax_loss(x, w):
 CASES = [
     pytest.param(heat_with_offsets, (vec(8), vec(8)), (0, 1), id="heat"),
     pytest.param(gates, (vec(3), rng.random((2, 6)), vec(6)), (0, 1, 2), id="gates"),
+    pytest.param(cell_states, (rng.random((4, 3)), rng.random((2, 3))), (0, 1), id="views"),
     pytest.param(mixed, (vec(7), vec(7), 0.7), (0, 1, 2), id="mixed"),
     pytest.param(window, (vec(6), 0.3), (0, 1), id="window"),
     pytest.param(softmax_loss, (vec(5), vec(5)), (0, 1), id="sums"),
