@@ -5,7 +5,9 @@ Run from the repository root::
     python benchmarks/arrays.py            # full run
     python benchmarks/arrays.py --quick    # the small GMM size only, fewer repeats
 
-Problems (each timed side by side in one process, interleaved rounds, medians):
+Problems (each timed side by side in one process, interleaved rounds, medians; the PyTorch
+rows last, in rounds of their own, because importing PyTorch slows the allocations of
+Numba-compiled code in the same process):
 
 * ``GMM``: ADBench's Gaussian mixture objective (negative log-likelihood with a Wishart
   prior, parametrised by ``alphas``, ``means`` and ``icf`` = log-diagonal and lower triangle of
@@ -492,74 +494,81 @@ def main():
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, one thread per "
           "library")  # fmt: skip
-    torch_ok = not options.no_torch
     sizes = [(10, 25, 1000)] if options.quick else [(10, 25, 1000), (64, 100, 10000)]
-    if "gmm" not in options.problems:
-        sizes = []
-    for d, k, n in sizes:
-        args = gmm_inputs(d, k, n)
-        grads = [
-            sourcead_row("sourcead, vectorised", gmm_vectorised, (0, 1, 2)),
-            sourcead_row("sourcead, loops", gmm_loops, (0, 1, 2)),
-            optional("JAX jit(grad), vectorised", "jax", gmm_jax),
-        ]
-        if torch_ok:
-            grads.append(optional("PyTorch, vectorised", "torch", gmm_torch))
-        forward = Row("Numba objective, loops (no gradient)", numba.njit(gmm_loops))
-        forward_vec = Row("Numba objective, vectorised (no gradient)", numba.njit(gmm_vectorised))
-        rows = [forward, forward_vec] + grads
-        measure(rows, args, rounds, budget)
-        reference = grads[0].result[1] if grads[0].result is not None else None
-        for row in grads[:2]:
+    problems = [gmm_problem(*size) for size in sizes] if "gmm" in options.problems else []
+    if "lstm" in options.problems:
+        problems.append(lstm_problem())
+    if "heat" in options.problems:
+        problems.append(heat_problem())
+    for problem in problems:
+        measure(problem.rows, problem.args, rounds, budget)
+    # PyTorch last: once imported, it slows the allocations of Numba-compiled code in the
+    # same process (about 1.8x on the LSTM gradient), so it must not share the rounds above
+    if not options.no_torch:
+        for problem in problems:
+            row = optional(problem.torch_name, "torch", problem.torch_factory)
+            measure([row], problem.args, rounds, budget)
+            problem.rows.append(row)
+    for problem in problems:
+        problem.print_table()
+
+
+class Problem:
+    """One table: its rows (sourcead's first), the objective's row, and a PyTorch row."""
+
+    def __init__(self, title, args, forward_rows, sourcead_rows, other_rows, torch_row):
+        self.title, self.args = title, args
+        self.forward = forward_rows[0]
+        self.sourcead_rows = sourcead_rows
+        self.rows = [*forward_rows, *sourcead_rows, *other_rows]
+        self.torch_name, self.torch_factory = torch_row
+
+    def print_table(self):
+        # sourcead rows return (value, gradients): compare the gradients
+        reference = None
+        for row in self.sourcead_rows:
             if row.result is not None:
                 row.result = row.result[1]
-        table(
-            f"GMM d={d}, K={k}, n={n} (gradient wrt alphas, means, icf)", rows, forward, reference
-        )
-    if "lstm" in options.problems:
-        lstm_table(rounds, budget, torch_ok)
-    if "heat" in options.problems:
-        heat_table(rounds, budget, torch_ok)
+                reference = row.result if reference is None else reference
+        table(self.title, self.rows, self.forward, reference)
 
 
-def lstm_table(rounds, budget, torch_ok):
-    args = lstm_inputs()
-    grads = [
-        sourcead_row("sourcead", lstm_objective, (0, 1)),
-        optional("JAX jit(grad) (lax.scan)", "jax", lstm_jax),
-    ]
-    if torch_ok:
-        grads.append(optional("PyTorch", "torch", lstm_torch))
-    forward = Row("Numba objective (no gradient)", numba.njit(lstm_objective))
-    rows = [forward] + grads
-    measure(rows, args, rounds, budget)
-    reference = grads[0].result[1] if grads[0].result is not None else None
-    if grads[0].result is not None:
-        grads[0].result = reference
-    table(
-        "LSTM l=2, c=1024, b=14 (gradient wrt main and extra parameters)", rows, forward, reference
+def gmm_problem(d, k, n):
+    return Problem(
+        f"GMM d={d}, K={k}, n={n} (gradient wrt alphas, means, icf)",
+        gmm_inputs(d, k, n),
+        [
+            Row("Numba objective, loops (no gradient)", numba.njit(gmm_loops)),
+            Row("Numba objective, vectorised (no gradient)", numba.njit(gmm_vectorised)),
+        ],
+        [
+            sourcead_row("sourcead, vectorised", gmm_vectorised, (0, 1, 2)),
+            sourcead_row("sourcead, loops", gmm_loops, (0, 1, 2)),
+        ],
+        [optional("JAX jit(grad), vectorised", "jax", gmm_jax)],
+        ("PyTorch, vectorised (measured after the rows above)", gmm_torch),
     )
 
 
-def heat_table(rounds, budget, torch_ok):
-    args = heat_inputs()
-    grads = [
-        sourcead_row("sourcead", heat_slices, (0, 1)),
-        optional("JAX jit(grad) (fori_loop)", "jax", heat_jax),
-    ]
-    if torch_ok:
-        grads.append(optional("PyTorch", "torch", heat_torch))
-    forward = Row("Numba objective (no gradient)", numba.njit(heat_slices))
-    rows = [forward] + grads
-    measure(rows, args, rounds, budget)
-    reference = grads[0].result[1] if grads[0].result is not None else None
-    if grads[0].result is not None:
-        grads[0].result = reference
-    table(
+def lstm_problem():
+    return Problem(
+        "LSTM l=2, c=1024, b=14 (gradient wrt main and extra parameters)",
+        lstm_inputs(),
+        [Row("Numba objective (no gradient)", numba.njit(lstm_objective))],
+        [sourcead_row("sourcead", lstm_objective, (0, 1))],
+        [optional("JAX jit(grad) (lax.scan)", "jax", lstm_jax)],
+        ("PyTorch (measured after the rows above)", lstm_torch),
+    )
+
+
+def heat_problem():
+    return Problem(
         "heat equation with slices, 256 cells, 2,000 steps (gradient wrt u0, kappa)",
-        rows,
-        forward,
-        reference,
+        heat_inputs(),
+        [Row("Numba objective (no gradient)", numba.njit(heat_slices))],
+        [sourcead_row("sourcead", heat_slices, (0, 1))],
+        [optional("JAX jit(grad) (fori_loop)", "jax", heat_jax)],
+        ("PyTorch (measured after the rows above)", heat_torch),
     )
 
 
