@@ -7,6 +7,7 @@ rewrite of the few things in it that user code never contains:
 * tapes: ``new_tape(dtype)`` becomes ``np.empty(64, dtype=dtype)``, and ``grow`` and
   ``reserve`` become an allocation and an element-by-element copy, so a taped value's
   tangent is taped alongside it in a parallel tangent tape;
+* ``b_x.fill(0)`` (resetting an array's adjoint) becomes ``b_x = np.zeros_like(b_x)``;
 * results: ``return value, (b_x, b_y)`` and ``_, (b_x,) = g_adjoint(...)`` are flattened
   to ``return value, b_x, b_y`` and ``_value, b_x = g_adjoint(...)`` (tuples of names).
 
@@ -124,6 +125,21 @@ def _rewrite_adjoint(definition: gast.FunctionDef, value_counts: dict) -> None:
     definition.body = _rewrite_block(definition.body, names, dtypes, value_counts)
 
 
+def _is_fill_with_zero(stmt) -> bool:
+    """``b_x.fill(0)``, which generated adjoints use to reset an array's adjoint."""
+    if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
+        return False
+    func, args = stmt.value.func, stmt.value.args
+    return (
+        isinstance(func, gast.Attribute)
+        and func.attr == "fill"
+        and isinstance(func.value, gast.Name)
+        and len(args) == 1
+        and isinstance(args[0], gast.Constant)
+        and args[0].value == 0
+    )
+
+
 def _called(call: gast.Call) -> str | None:
     return call.func.id if isinstance(call.func, gast.Name) else None
 
@@ -156,6 +172,9 @@ def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
         values = value.elts if isinstance(value, gast.Tuple) else [value]
         stmt.value = gast.Tuple(elts=[*values, *grads.elts], ctx=gast.Load())
         return [stmt]
+    if _is_fill_with_zero(stmt):  # adjoint arrays are never aliased: a new zero array
+        array = stmt.value.func.value.id
+        return _parse(f"{array} = np.zeros_like({array})", stmt)
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call)):
         return [stmt]
     call, target = stmt.value, stmt.targets[0]

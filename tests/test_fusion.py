@@ -138,3 +138,22 @@ def test_matrices_and_float32_are_left_to_whole_array_code():
         g = sourcead.grad(f, compile=False)
         g(arg)
         assert not re.search(r"for k(_\d+)? in range\(n(_\d+)?\):", g.source)
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (mixed, (vec(7), vec(7), 0.7)),
+        (heat_with_offsets, (vec(8), vec(8))),
+        (softmax_loss, (vec(5), vec(5))),
+    ],
+)
+def test_hessian_vector_products_through_fused_loops(f, args):
+    """Forward over reverse runs through the generated element loops."""
+    v = vec(args[0].shape[0])
+    product = sourcead.hvp(f, args, (v,) + (None,) * (len(args) - 1), compile=False)
+    g = sourcead.grad(f, wrt=0, compile=False)
+    eps = 1e-6
+    shifted = [g(args[0] + s * eps * v, *args[1:]) for s in (1, -1)]
+    expected = (shifted[0] - shifted[1]) / (2 * eps)
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-8 * np.max(np.abs(expected)))
