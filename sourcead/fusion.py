@@ -103,6 +103,11 @@ def _fuse_sums(stmt, types: dict, names) -> list:
             if call.keywords:
                 return call
             try:
+                summed = _type(call.args[0], types)
+                if isinstance(summed, Scalar) and summed.kind in ("int", "float"):
+                    return call.args[0]  # the sum of a number is the number
+                if summed != _VECTOR:
+                    return call  # a matrix: the whole-array adjoint
                 loop = _ElementLoop(types, names, stmt)
                 element = loop.element(copy.deepcopy(call.args[0]))
             except _Unfusable:
@@ -123,7 +128,7 @@ def _fuse_sums(stmt, types: dict, names) -> list:
 def _fuse_assignment(stmt, types: dict, names, aliases: set) -> list:
     """The element loop of ``stmt`` (raises _Unfusable when there is none)."""
     value, target = stmt.value, stmt.targets[0]
-    if not isinstance(value, gast.BinOp | gast.UnaryOp | gast.Call):
+    if not _is_operation(value):
         raise _Unfusable
     if _type(value, types) != _VECTOR:
         raise _Unfusable

@@ -79,6 +79,10 @@ def softmax_loss(x, w):
     return -np.sum(x * (y - lse)) + np.sum(np.sum(x) * w)  # a sum inside a summed vector
 
 
+def sums_of_all_kinds(x, m):
+    return np.sum(x[0] * 2.0) + np.sum(x * x) + np.sum(m * m)
+
+
 CASES = [
     pytest.param(heat_with_offsets, (vec(8), vec(8)), (0, 1), id="heat"),
     pytest.param(gates, (vec(3), rng.random((2, 6)), vec(6)), (0, 1, 2), id="gates"),
@@ -86,6 +90,7 @@ CASES = [
     pytest.param(mixed, (vec(7), vec(7), 0.7), (0, 1, 2), id="mixed"),
     pytest.param(window, (vec(6), 0.3), (0, 1), id="window"),
     pytest.param(softmax_loss, (vec(5), vec(5)), (0, 1), id="sums"),
+    pytest.param(sums_of_all_kinds, (vec(4), rng.random((2, 3))), (0, 1), id="sum-kinds"),
 ]
 
 
