@@ -26,8 +26,6 @@ from .device import (
     DeviceTapes,
     check_device_source,
     check_device_types,
-    device_zeros,
-    fill_zero,
     import_cuda,
     is_device_array,
     load_device_module,
@@ -218,6 +216,9 @@ class BatchedFunction:
             source = with_cuda_import(source)
         plan.update(entry=entry, outputs=outputs, calls=calls, result=result)
         plan["zeroed"] = sorted({o for call in calls for o in call["passed"]})
+        plan["zeroed_ndim"] = {
+            o: types[self.params.index(outputs[o][1])].ndim for o in plan["zeroed"]
+        }
         wrapper, wrapper_source = self._wrapper(plan)
         plan["wrapper"] = wrapper
         return source + "\n\n" + wrapper_source + "\n", namespace, plan
@@ -237,6 +238,10 @@ class BatchedFunction:
             for p, axis in zip(self.params, self.in_axes, strict=True)
         ]
         body = []
+        depth = max(plan["zeroed_ndim"].values(), default=0)
+        counters = [_fresh(f"q{d}", taken) for d in range(depth)]
+        for o in plan["zeroed"]:  # the device function adds into these rows
+            body += _zero_row(outs[o], index, counters[: plan["zeroed_ndim"][o]])
         for call in plan["calls"]:
             call_args = list(args)
             call_args += [f"{outs[o]}[{index}]" for o in call["passed"]]
@@ -442,30 +447,28 @@ class BatchedFunction:
 
     def _run_cuda(self, plan: dict, args, batch: int, shapes, on_device: bool) -> list:
         cuda = import_cuda()
-        passed = set(plan["zeroed"])
         device_args = [
             _to_device(cuda, a) if isinstance(a, np.ndarray) or is_device_array(a) else a
             for a in args
         ]
-        results = [
-            device_zeros((batch, *shape), dtype)
-            if k in passed
-            else cuda.device_array((batch, *shape), dtype=dtype)
-            for k, (shape, dtype) in enumerate(shapes)
-        ]
+        # every output row is written (or zeroed and added to) by its thread
+        results = [cuda.device_array((batch, *shape), dtype=dtype) for shape, dtype in shapes]
         kernel = plan["module"][plan["wrapper"]]
         tapes: DeviceTapes = plan["tape_state"]
-        limit = tape_memory_limit(self.tape_memory)
+        limit = tape_memory_limit(self.tape_memory) if tapes else 0
         start = 0
         while start < batch:
             per_thread = tapes.bytes_per_thread()
             stop = batch if per_thread == 0 else min(batch, start + max(limit // per_thread, 1))
             count = stop - start
-            sliced = [
-                a[start:stop] if axis == 0 else a
-                for a, axis in zip(device_args, self.in_axes, strict=True)
-            ]
-            outs = [r[start:stop] for r in results]
+            if count == batch:  # the whole batch in one launch: no views to make
+                sliced, outs = device_args, results
+            else:
+                sliced = [
+                    a[start:stop] if axis == 0 else a
+                    for a, axis in zip(device_args, self.in_axes, strict=True)
+                ]
+                outs = [r[start:stop] for r in results]
             extra: list = []
             need = None
             if tapes:
@@ -475,13 +478,20 @@ class BatchedFunction:
             kernel[blocks, THREADS_PER_BLOCK](*sliced, *outs, *extra)
             where = f"vmap of {self.name} on the GPU"
             if need is not None and tapes.update(need.copy_to_host(), count, limit, where):
-                for k in passed:  # threads that had room accumulated already: start again
-                    fill_zero(outs[k])
-                continue
+                continue  # again with longer tapes (the rows are zeroed again in the launch)
             start = stop
         if on_device:
             return results
         return [r.copy_to_host() for r in results]
+
+
+def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:
+    """Lines that set ``array[index]`` to zero, looping over its axes with ``counters``."""
+    lines = [
+        "    " * d + f"for {q} in range({array}.shape[{d + 1}]):" for d, q in enumerate(counters)
+    ]
+    lines.append("    " * len(counters) + f"{array}[{', '.join([index, *counters])}] = 0")
+    return lines
 
 
 def _to_device(cuda, value):
