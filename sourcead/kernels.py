@@ -13,7 +13,9 @@ and then its backward sweep, adding into one shadow array per differentiated arr
   ``cuda.atomic.add`` unless every read of the array pins the same index positions to all
   of ``cuda.grid``'s components (names bound straight from it), when no two threads can
   add to one element; an element at a constant index (a scalar parameter passed as a
-  one-element array) is summed per thread and added once.
+  one-element array) is summed per thread and added once. An input read only at fixed
+  offsets from the thread (a stencil) has its gradient gathered by the threads that own
+  its elements instead, without atomics (``kernel_gather.py``).
 
 How it is built: the intrinsics are replaced by integer parameters of the per-thread
 function (``cuda.grid(2)`` becomes ``grid_0, grid_1``), bare ``return`` returns the
@@ -44,6 +46,13 @@ from .device import (
     with_cuda_import,
 )
 from .frontend import load_function, unwrap
+from .kernel_gather import (
+    consume_kernel,
+    cotangent_sum,
+    cotangent_sum_types,
+    gather_kernel,
+    stencil_arrays,
+)
 from .normalize import normalize
 from .program import LoadedFunction, Program
 from .subset import check_subset
@@ -217,6 +226,9 @@ class KernelAdjoint:
         loaded_functions = dict(api._LOADED)
         loaded_functions[self.kernel] = self.loaded
         self.loaded.load_callees(loaded_functions, (self.kernel,))
+        gathered = self._generate_gathered(types, loaded_functions)
+        if gathered is not None:
+            return gathered
         program = Program(loaded_functions)
         all_types = list(types) + [INT] * len(self.loaded.intrinsics)
         generators: list = []
@@ -246,6 +258,75 @@ class KernelAdjoint:
         wrapper, text = self._wrapper(entry, generator, plan)
         plan["wrapper"] = wrapper
         return source + "\n\n" + text + "\n", plan
+
+    def _generate_gathered(self, types: list, loaded_functions: dict):
+        """The adjoint with stencil reads gathered (kernel_gather.py), or None when no
+        input is read at fixed offsets only, or the adjoint would need tapes."""
+        grid = [n for n, text in self.loaded.intrinsics if text.startswith("cuda.grid(")]
+        own = _thread_own_names(self.loaded.normalized.body, set(grid))
+        stencils = stencil_arrays(self.loaded, own, grid) if grid else {}
+        if not stencils:
+            return None
+        summed = cotangent_sum(self.kernel, self.loaded, stencils)
+        program = Program({**loaded_functions, summed.key: summed.loaded})
+        arg_types = cotangent_sum_types(types, self.loaded, summed)
+        sites = list(summed.sites.values())
+        others = [p for p in self.loaded.inputs if p not in stencils]
+        generators: list = []
+
+        def make_generator(*args):
+            generators.append(KernelAdjointGenerator(*args, grid_names=grid))
+            return generators[-1]
+
+        reads = program.adjoint(
+            summed.key, arg_types, sites, f"{self.name}_read_adjoints", make_generator
+        )
+        own_adjoint = reads
+        if others:
+            own_adjoint = program.adjoint(
+                summed.key, arg_types, sites + others, f"{self.name}_own_adjoint", make_generator
+            )
+        if any(g.tape_dtypes() for g in generators):
+            return None
+        source, _ = program.module_source(
+            f"Adjoint kernel of {self.name} with respect to {', '.join(self.wrt)}."
+        )
+        check_device_source(source, self.loaded.parsed, f"the kernel {self.name}")
+        taken = set(self.params) | {reads, own_adjoint} | {n for n, _ in self.loaded.intrinsics}
+        shadows = {p: _fresh(f"b_{p}", taken) for p in self.wrt}
+        intrinsic_lines = [_intrinsic_line(g) for g in _intrinsic_groups(self.loaded.intrinsics)]
+        wrapper = _fresh(f"{self.name}_adjoint_kernel", taken)
+        consume = _fresh(f"{self.name}_consume_kernel", taken)
+        gather_text = gather_kernel(
+            wrapper,
+            self.name,
+            self.params,
+            shadows,
+            intrinsic_lines,
+            grid,
+            stencils,
+            summed,
+            (own_adjoint, reads),
+            others,
+        )
+        consume_text = consume_kernel(
+            consume,
+            self.params,
+            shadows,
+            intrinsic_lines,
+            self.loaded.normalized,
+            self.loaded.outputs,
+        )
+        plan = {
+            "entry": own_adjoint,
+            "tapes": [],
+            "atomic": sorted(generators[-1].atomic_arrays - set(stencils)),
+            "gathered": sorted(stencils),
+            "wrapper": wrapper,
+            "consume": consume,
+        }
+        text = with_cuda_import(source) + "\n\n" + gather_text + "\n\n\n" + consume_text + "\n"
+        return text, plan
 
     def _wrapper(self, entry: str, generator, plan: dict) -> tuple[str, str]:
         taken = set(self.params) | {entry} | {n for n, _ in self.loaded.intrinsics}
@@ -279,9 +360,8 @@ class KernelAdjoint:
         key = tuple(types)
         if key not in self._built:
             source, plan = self._generate(types)
-            module = load_device_module(
-                source, f"sourcead_generated.{self.name}_adjoint", {plan["wrapper"]}
-            )
+            kernels = {plan["wrapper"], plan.get("consume")} - {None}
+            module = load_device_module(source, f"sourcead_generated.{self.name}_adjoint", kernels)
             plan.update(source=source, module=module, tape_state=DeviceTapes(plan["tapes"]))
             self._built[key] = plan
         return self._built[key]
@@ -332,6 +412,8 @@ class KernelAdjoint:
         tapes: DeviceTapes = plan["tape_state"]
         if not tapes:
             kernel[blocks, threads](*args)
+            if plan.get("consume"):  # gathered reads: the cotangents are used up afterwards
+                plan["module"][plan["consume"]][blocks, threads](*args)
             return
         count = _size(blocks) * _size(threads)
         host = [a if isinstance(a, np.ndarray) else None for a in args]
@@ -363,7 +445,8 @@ class KernelAdjoint:
         signature += [numba.typeof(np.empty((1, 1), dtype=d)) for d in plan["tapes"]]
         if plan["tapes"]:
             signature.append(numba.typeof(np.zeros(1, dtype=np.int64)))
-        return compile_ptx(plan["module"][plan["wrapper"]], tuple(signature), cc)
+        kernels = [plan["wrapper"]] + ([plan["consume"]] if plan.get("consume") else [])
+        return "\n".join(compile_ptx(plan["module"][k], tuple(signature), cc) for k in kernels)
 
 
 _LINEAR_THREAD = (

@@ -72,16 +72,16 @@ def cooperating(x, out):
 RNG = np.random.default_rng(3)
 
 
-def _fd_vjp(kernel, launch, args, k, cotangent, eps=1e-6):
-    """Finite-difference gradient of sum(cotangent * out) wrt args[k] (out is the last)."""
+def _fd_vjp(kernel, launch, args, k, cotangent, eps=1e-6, output=-1):
+    """Finite-difference gradient of sum(cotangent * args[output]) wrt args[k]."""
     compiled = cuda.jit(kernel)
 
     def value(a):
-        given = list(args)
+        given = [np.array(g, copy=True) for g in args]  # the primal writes its outputs
+        given[output] = np.zeros_like(given[output])
         given[k] = a
-        out = np.zeros_like(args[-1])
-        compiled[launch](*given[:-1], out)
-        return float((out * cotangent).sum())
+        compiled[launch](*given)
+        return float((given[output] * cotangent).sum())
 
     base = args[k]
     grad = np.zeros_like(base)
@@ -105,14 +105,75 @@ def test_own_index_adds_are_plain_and_gradients_exact():
     assert not out.any()  # the adjoint leaves the primal arrays alone
 
 
-def test_neighbour_reads_accumulate_with_atomics():
+def test_neighbour_reads_are_gathered_by_the_owning_threads():
     x, out, cot = RNG.uniform(0.5, 1.5, 12), np.zeros(12), RNG.normal(size=12)
     adjoint = sourcead.kernel_vjp(neighbours, wrt=("x", "out"))
-    bx = np.full(12, 0.5)  # input shadows accumulate onto what they hold
-    adjoint[2, 8](x, out, bx, cot.copy())
+    bx, bout = np.full(12, 0.5), cot.copy()  # input shadows accumulate onto what they hold
+    adjoint[2, 8](x, out, bx, bout)
     expected = _fd_vjp(neighbours, (2, 8), (x, out), 0, cot)
     np.testing.assert_allclose(bx - 0.5, expected, rtol=1e-7, atol=1e-9)
-    assert "cuda.atomic.add(b_x, i - 1," in adjoint.source
+    # the cotangents of the elements written are used up, the others left as they were
+    np.testing.assert_array_equal(bout[1:-1], 0.0)
+    assert bout[0] == cot[0] and bout[-1] == cot[-1]
+    source = adjoint.source
+    assert "reads x[grid_0]" in source and "b_x[grid_0] += b_x_element" in source
+    # the reads no thread of the grid owns (here x[8], read by thread 7 of 8) are added
+    # by the reading thread
+    bx = np.zeros(12)
+    adjoint[1, 8](x, out, bx, cot.copy())
+    np.testing.assert_allclose(bx, _fd_vjp(neighbours, (1, 8), (x, out), 0, cot), atol=1e-9)
+    assert bx[8] != 0.0
+
+
+def scattered(x, out):
+    i = cuda.grid(1)
+    if i < out.shape[0]:
+        out[i] = math.sin(x[2 * i]) + x[i // 2] ** 2
+
+
+def overwritten(x, out):
+    i = cuda.grid(1)
+    if i >= 1 and i < x.shape[0] - 1:
+        out[i] = x[i + 1] * x[i]
+        out[i] = 2.0 * x[i - 1] * x[i]
+
+
+def two_outputs(x, out, other):
+    i = cuda.grid(1)
+    if i >= 1 and i < x.shape[0] - 1:
+        out[i] = x[i + 1] * x[i - 1]
+        other[i] = x[i - 1] ** 3
+
+
+def test_reads_elsewhere_accumulate_with_atomics():
+    x, out, cot = RNG.uniform(0.5, 1.5, 12), np.zeros(6), RNG.normal(size=6)
+    adjoint = sourcead.kernel_vjp(scattered, wrt=("x", "out"))
+    bx = np.zeros(12)
+    adjoint[1, 8](x, out, bx, cot.copy())
+    np.testing.assert_allclose(bx, _fd_vjp(scattered, (1, 8), (x, out), 0, cot), atol=1e-9)
+    assert "cuda.atomic.add(b_x, 2 * i," in adjoint.source
+
+
+def test_gathering_only_where_each_output_is_written_once():
+    x, out, cot = RNG.uniform(0.5, 1.5, 10), np.zeros(10), RNG.normal(size=10)
+    adjoint = sourcead.kernel_vjp(overwritten, wrt=("x", "out"))
+    bx = np.zeros(10)
+    adjoint[1, 16](x, out, bx, cot.copy())
+    np.testing.assert_allclose(bx, _fd_vjp(overwritten, (1, 16), (x, out), 0, cot), atol=1e-9)
+    assert "cuda.atomic.add(b_x, i - 1," in adjoint.source  # the second write wins: atomics
+
+
+def test_gathered_reads_with_an_output_left_out():
+    x, cot = RNG.uniform(0.5, 1.5, 10), RNG.normal(size=10)
+    out, other = np.zeros(10), np.zeros(10)
+    adjoint = sourcead.kernel_vjp(two_outputs, wrt=("x", "out"))
+    bx, bout = np.zeros(10), cot.copy()
+    adjoint[3, 4](x, out, other, bx, bout)
+    expected = _fd_vjp(two_outputs, (3, 4), (x, out, other), 0, cot, output=1)
+    np.testing.assert_allclose(bx, expected, rtol=1e-7, atol=1e-9)
+    assert not other.any() and not out.any()  # the primal arrays are left alone
+    np.testing.assert_array_equal(bout[1:-1], 0.0)
+    assert "reads x[grid_0]" in adjoint.source
 
 
 def test_per_thread_while_loops_are_exact():
