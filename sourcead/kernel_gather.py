@@ -35,6 +35,7 @@ import gast
 
 from .analysis.types import FLOAT, INT
 from .codegen import Block, render, src
+from .names import fresh_underscored as _fresh
 from .program import LoadedFunction
 
 
@@ -372,11 +373,3 @@ class _Consumer(gast.NodeTransformer):
 
     def visit_Return(self, node):
         return gast.copy_location(gast.Return(None), node)
-
-
-def _fresh(base: str, taken: set) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name

@@ -53,6 +53,7 @@ from .kernel_gather import (
     gather_kernel,
     stencil_arrays,
 )
+from .names import fresh_underscored as _fresh
 from .normalize import normalize
 from .program import LoadedFunction, Program
 from .subset import check_subset
@@ -714,14 +715,6 @@ def _device_copy(cuda, array):
     copy = cuda.device_array(array.shape, dtype=array.dtype)
     copy.copy_to_device(array)
     return copy
-
-
-def _fresh(base: str, taken: set) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
 
 
 def _src(node) -> str:

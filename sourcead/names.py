@@ -27,3 +27,12 @@ class NameGenerator:
             name = f"{base}_{counter}"
         self.used.add(name)
         return name
+
+
+def fresh_underscored(base: str, taken: set) -> str:
+    """``base``, or ``base_``, ``base__``…: the first not in ``taken`` (which it joins)."""
+    name = base
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name

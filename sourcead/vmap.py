@@ -33,6 +33,7 @@ from .device import (
     with_cuda_import,
 )
 from .frontend import unwrap
+from .names import fresh_underscored as _fresh
 from .program import Program
 from .reverse import AdjointGenerator
 
@@ -521,11 +522,3 @@ def _in_axes(in_axes, count: int) -> tuple:
                 f"in_axes entries must be 0 (batched along the first axis) or None, not {axis!r}"
             )
     return tuple(axes)
-
-
-def _fresh(base: str, taken: set) -> str:
-    name = base
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
