@@ -264,8 +264,10 @@ class KernelAdjoint:
         """The adjoint with stencil reads gathered (kernel_gather.py), or None when no
         input is read at fixed offsets only, or the adjoint would need tapes."""
         grid = [n for n, text in self.loaded.intrinsics if text.startswith("cuda.grid(")]
+        if not grid or len(grid) != len(self.loaded.intrinsics):
+            return None  # a neighbour's adjoint is evaluated by moving its grid position only
         own = _thread_own_names(self.loaded.normalized.body, set(grid))
-        stencils = stencil_arrays(self.loaded, own, grid) if grid else {}
+        stencils = stencil_arrays(self.loaded, own, grid)
         if not stencils:
             return None
         summed = cotangent_sum(self.kernel, self.loaded, stencils)
@@ -438,7 +440,8 @@ class KernelAdjoint:
                 device.copy_to_host(original)
 
     def ptx(self, *args, cc: tuple = (9, 0)) -> str:
-        """PTX of the adjoint kernel for these arguments (see ``vmap``'s ``ptx``)."""
+        """PTX of the adjoint kernel for these arguments (see ``vmap``'s ``ptx``); with gathered
+        stencil reads, the consuming kernel's PTX follows."""
         import numba
 
         plan = self._build(self._types(args))

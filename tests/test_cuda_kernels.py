@@ -145,6 +145,21 @@ def two_outputs(x, out, other):
         other[i] = x[i - 1] ** 3
 
 
+def block_weighted(x, out):
+    i = cuda.grid(1)
+    if i >= 1 and i < x.shape[0] - 1:
+        out[i] = (x[i - 1] + x[i + 1]) * (1.0 + cuda.threadIdx.x)
+
+
+def test_kernels_using_other_thread_indices_keep_atomics():
+    x, out, cot = RNG.uniform(0.5, 1.5, 12), np.zeros(12), RNG.normal(size=12)
+    adjoint = sourcead.kernel_vjp(block_weighted, wrt=("x", "out"))
+    bx = np.zeros(12)
+    adjoint[3, 4](x, out, bx, cot.copy())
+    np.testing.assert_allclose(bx, _fd_vjp(block_weighted, (3, 4), (x, out), 0, cot), atol=1e-9)
+    assert "cuda.atomic.add(b_x, i - 1," in adjoint.source
+
+
 def test_reads_elsewhere_accumulate_with_atomics():
     x, out, cot = RNG.uniform(0.5, 1.5, 12), np.zeros(6), RNG.normal(size=6)
     adjoint = sourcead.kernel_vjp(scattered, wrt=("x", "out"))
