@@ -266,6 +266,12 @@ class KernelAdjoint:
         grid = [n for n, text in self.loaded.intrinsics if text.startswith("cuda.grid(")]
         if not grid or len(grid) != len(self.loaded.intrinsics):
             return None  # a neighbour's adjoint is evaluated by moving its grid position only
+        if any(
+            np.dtype(t.dtype).kind != "f"
+            for p, t in zip(self.params, types, strict=True)
+            if p in self.wrt
+        ):
+            return None  # the cotangent sum is written for real arrays
         own = _thread_own_names(self.loaded.normalized.body, set(grid))
         stencils = stencil_arrays(self.loaded, own, grid)
         if not stencils:
