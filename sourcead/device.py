@@ -29,7 +29,7 @@ import re
 import numpy as np
 
 from .analysis.types import Array
-from .codegen import Block
+from .codegen import Block, src
 from .compile import load_module
 from .reverse import AdjointGenerator
 
@@ -65,9 +65,40 @@ class DeviceAdjointGenerator(AdjointGenerator):
     differentiated array parameter, one tape column per tape, and ``tape_need``.
     """
 
+    #: The passed adjoint arrays belong to this thread alone (a batch element's output
+    #: rows): elements at constant indices are summed in locals and added once at the end,
+    #: instead of a load and a store of device memory per contribution.
+    rows_owned = True
+
     @property
     def passed_adjoints(self) -> frozenset:
         return frozenset(p for p in self.wrt if isinstance(self.types.get(p), Array))
+
+    def _pass(self) -> str:
+        self.row_parts: dict[tuple[str, str], str] = {}  # (array, index) -> local
+        return super()._pass()
+
+    def accumulate(self, key, contribution) -> str:
+        if (
+            self.rows_owned
+            and key[0] == "elem"
+            and key[1] in self.passed_adjoints
+            and constant_index(key[2])
+        ):
+            _, array, index = key
+            text = src(index)
+            if (array, text) not in self.row_parts:
+                suffix = text.strip("()").replace(", ", "_").replace(",", "")
+                self.row_parts[(array, text)] = self.names.fresh(f"{self.adj(array)}_{suffix}")
+            return f"{self.row_parts[(array, text)]} += {src(contribution)}"
+        return super().accumulate(key, contribution)
+
+    def _assemble(self, forward: list, backward: list) -> str:
+        adds = [
+            f"{self.adj(array)}[{text}] += {local}"
+            for (array, text), local in self.row_parts.items()
+        ]
+        return super()._assemble(forward, backward + adds)
 
     def extra_parameters(self) -> list[str]:
         names = [self.adj(p) for p in self.wrt if p in self.passed_adjoints]
@@ -91,8 +122,9 @@ class DeviceAdjointGenerator(AdjointGenerator):
         return lines + (arrays.declare_tapes() if arrays is not None else [])
 
     def end_of_forward(self) -> list:
+        parts = [f"{local} = 0.0" for local in self.row_parts.values()]
         if not self.tapes:
-            return []
+            return parts
         tapes = list(self.tapes.values())
         short = " or ".join(f"{top} > len({tape})" for tape, top, _ in tapes)
         report = [f"cuda.atomic.max(tape_need, {k}, {top})" for k, (_, top, _) in enumerate(tapes)]
@@ -103,7 +135,16 @@ class DeviceAdjointGenerator(AdjointGenerator):
             "# a tape column too short for this thread: report the length needed and skip",
             "# the backward sweep; the host repeats the launch with longer columns",
             Block(f"if {short}:", [*report, f"return {value}, {grads}"]),
+            *parts,
         ]
+
+
+def constant_index(index) -> bool:
+    """Whether an index (``k[0]``, ``a[1, 2]``) is made of integer constants only."""
+    import gast
+
+    elements = index.elts if isinstance(index, gast.Tuple) else [index]
+    return all(isinstance(e, gast.Constant) for e in elements)
 
 
 _ALLOCATION = re.compile(r"\b(new_tape|grow|reserve)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)")

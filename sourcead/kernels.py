@@ -39,6 +39,7 @@ from .device import (
     check_device_source,
     check_device_types,
     compile_ptx,
+    constant_index,
     import_cuda,
     is_device_array,
     load_device_module,
@@ -68,7 +69,7 @@ _REFUSED = {
 }
 
 
-def kernel_vjp(kernel, wrt, *, tape_memory: int | None = None):
+def kernel_vjp(kernel, wrt, *, tape_memory: int | None = None, consume: bool = True):
     """The adjoint kernel of a numba.cuda-style kernel.
 
     Args:
@@ -77,16 +78,21 @@ def kernel_vjp(kernel, wrt, *, tape_memory: int | None = None):
         wrt: the array arguments to differentiate (names or indices, a tuple): arrays the
             kernel writes (outputs) and arrays it reads (inputs).
         tape_memory: the most bytes the per-thread tapes of one launch may take.
+        consume: whether the adjoint sets the output shadows' elements the kernel wrote
+            to zero (what composing adjoints of launches that overwrite arrays needs).
+            ``False`` leaves them as they came, as JAX's ``vjp`` does its cotangents:
+            for a stencil kernel that saves a second launch; otherwise the shadows are
+            copied and restored around the launch.
 
     Returns:
         A ``KernelAdjoint``; launch it like the kernel, with the kernel's arguments
         followed by one shadow array per ``wrt`` entry, in order:
         ``adjoint[blocks, threads](*args, *shadows)``. Output shadows hold the cotangent
-        (and are consumed), input shadows accumulate the gradient.
+        (consumed unless ``consume=False``), input shadows accumulate the gradient.
 
     Raises SourceADError, at the kernel's line, for a kernel outside the rules.
     """
-    return KernelAdjoint(kernel, wrt, tape_memory)
+    return KernelAdjoint(kernel, wrt, tape_memory, consume)
 
 
 class LoadedKernel(LoadedFunction):
@@ -132,6 +138,8 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
     """The per-thread adjoint of a kernel: primal arrays never written, shadows in global
     memory, atomic adds where another thread may add to the same element."""
 
+    rows_owned = False  # the shadows are shared by all threads
+
     def __init__(self, *args, grid_names=()):
         super().__init__(*args)
         self.written_params = []  # the adjoint kernel leaves the primal arrays alone
@@ -163,7 +171,7 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
             text = _src(index)
             if isinstance(index, gast.Tuple) and not text.startswith("("):
                 text = f"({text})"
-            if _constant_index(index):
+            if constant_index(index):
                 # an element every thread adds to (a scalar parameter): sum this thread's
                 # part locally and add it once at the end, not once per loop iteration
                 if (array, text) not in self.gathered:
@@ -193,13 +201,14 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
 class KernelAdjoint:
     """What ``kernel_vjp`` returns: launch with ``adjoint[blocks, threads](*args, *shadows)``."""
 
-    def __init__(self, kernel, wrt, tape_memory: int | None = None):
+    def __init__(self, kernel, wrt, tape_memory: int | None = None, consume: bool = True):
         self.kernel = unwrap(kernel)
         self.loaded = LoadedKernel(self.kernel, wrt)
         self.name = self.loaded.parsed.name
         self.params = [p for p in self.loaded.parsed.params][: -len(self.loaded.intrinsics) or None]
         self.wrt = self.loaded.wrt
         self.tape_memory = tape_memory
+        self.consume = consume
         self._built: dict = {}
         self._last_source: str | None = None
 
@@ -414,14 +423,28 @@ class KernelAdjoint:
         return lambda *args: self._launch(blocks, threads, args)
 
     def _launch(self, blocks, threads, args) -> None:
-        cuda = import_cuda()
         plan = self._build(self._types(args))
         self._last_source = plan["source"]
+        if self.consume or plan.get("consume"):
+            self._launch_plan(plan, blocks, threads, args)
+            return
+        # the adjoint consumes the output shadows as it goes: keep them and put them back
+        outputs = [args[len(self.params) + self.wrt.index(o)] for o in self.loaded.outputs]
+        kept = [_copy(o) for o in outputs]
+        self._launch_plan(plan, blocks, threads, args)
+        for shadow, copy in zip(outputs, kept, strict=True):
+            if isinstance(shadow, np.ndarray):
+                shadow[...] = copy
+            else:
+                _as_numba(shadow).copy_to_device(copy)
+
+    def _launch_plan(self, plan: dict, blocks, threads, args) -> None:
+        cuda = import_cuda()
         kernel = plan["module"][plan["wrapper"]]
         tapes: DeviceTapes = plan["tape_state"]
         if not tapes:
             kernel[blocks, threads](*args)
-            if plan.get("consume"):  # gathered reads: the cotangents are used up afterwards
+            if plan.get("consume") and self.consume:  # gathered reads: used up afterwards
                 plan["module"][plan["consume"]][blocks, threads](*args)
             return
         count = _size(blocks) * _size(threads)
@@ -678,11 +701,6 @@ def _thread_own_names(body: list, grid_names: set[str]) -> dict[str, str]:
     return own
 
 
-def _constant_index(index) -> bool:
-    elements = index.elts if isinstance(index, gast.Tuple) else [index]
-    return all(isinstance(e, gast.Constant) for e in elements)
-
-
 def _own_positions(index, own: dict[str, str]):
     """The index positions holding cuda.grid's components, when they hold all of them once.
 
@@ -718,6 +736,20 @@ def _ndim_used(node, array: str) -> int:
 
 def _size(dims) -> int:
     return math.prod(dims) if isinstance(dims, tuple | list) else int(dims)
+
+
+def _copy(array):
+    """A copy of a host or device array, on the same side."""
+    if isinstance(array, np.ndarray):
+        return array.copy()
+    return _device_copy(import_cuda(), _as_numba(array))
+
+
+def _as_numba(array):
+    """numba-cuda's view of a device array (CuPy's, PyTorch's...), for its copy methods."""
+    if hasattr(array, "copy_to_device"):
+        return array
+    return import_cuda().as_cuda_array(array)
 
 
 def _device_copy(cuda, array):

@@ -498,6 +498,8 @@ def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:
 def _to_device(cuda, value):
     if isinstance(value, np.ndarray):
         return cuda.to_device(np.ascontiguousarray(value))
+    if getattr(value, "__cuda_ndarray__", False):  # numba-cuda's own: no view to make
+        return value
     if hasattr(value, "__cuda_array_interface__") and hasattr(cuda, "as_cuda_array"):
         return cuda.as_cuda_array(value)
     return value

@@ -252,3 +252,21 @@ def test_kernels_outside_the_rules_are_refused_with_their_line():
         sourcead.kernel_vjp(saxpy_sin, wrt=("x", "out"))[1, 4](
             2.0, np.ones(4), np.ones(4), np.ones(4)
         )
+
+
+@pytest.mark.parametrize("kernel", [neighbours, saxpy_sin], ids=["gathered", "plain adds"])
+def test_consume_false_leaves_the_output_cotangent(kernel):
+    n = 10
+    x, y, cot = RNG.uniform(0.5, 1.5, n), RNG.uniform(0.5, 1.5, n), RNG.normal(size=n)
+    args = (x, np.zeros(n)) if kernel is neighbours else (2.0, x, y, np.zeros(n))
+    wrt = ("x", "out")
+    consumed, kept = np.zeros(n), np.zeros(n)
+    cot_consumed, cot_kept = cot.copy(), cot.copy()
+    sourcead.kernel_vjp(kernel, wrt=wrt)[1, 16](*args, consumed, cot_consumed)
+    sourcead.kernel_vjp(kernel, wrt=wrt, consume=False)[1, 16](*args, kept, cot_kept)
+    np.testing.assert_array_equal(kept, consumed)
+    np.testing.assert_array_equal(cot_kept, cot)  # left as it came
+    assert not np.array_equal(cot_consumed, cot)
+    on_device = cuda.to_device(cot)  # device shadows too
+    sourcead.kernel_vjp(kernel, wrt=wrt, consume=False)[1, 16](*args, np.zeros(n), on_device)
+    np.testing.assert_array_equal(on_device.copy_to_host(), cot)

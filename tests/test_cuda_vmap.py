@@ -175,7 +175,9 @@ def test_gpu_benchmark_runs_on_the_simulator():
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "| `kernel_vjp(heat)` |" in result.stdout
+    assert "| `kernel_vjp(heat)` (then consumes the output cotangent) |" in result.stdout
+    assert "| `kernel_vjp(heat, consume=False)` |" in result.stdout
+    assert "| hand-written numba.cuda adjoint (local-array tape) |" in result.stdout
     assert "Jacobian `vmap(jacobian)` (cuda)" in result.stdout
 
 
