@@ -363,7 +363,7 @@ def bench_heat(size, repeats) -> None:
         if i < a.shape[0] and j < a.shape[1]:
             b[i, j] = a[i, j]
 
-    b_u1 = cuda.device_array((n, m))
+    b_u1 = cuda.to_device(np.zeros((n, m)))
     b_u2 = cuda.to_device(np.zeros((n, m)))
     b_u3 = cuda.to_device(np.zeros((n, m)))
     seed = cuda.device_array((n, m))

@@ -107,25 +107,35 @@ def _stencil(node, array: str, own: dict[str, str], grid: set[str]) -> Stencil |
 
 
 def _grid_plus_constant(element, own: dict[str, str]):
-    """``(component, offset)`` for ``i``, ``i + 2``, ``i - 1``, ``1 + i``; else None."""
+    """``(component, offset)`` for ``i``, ``i + 2``, ``i - 1``, ``1 + i``, ``i + -1``;
+    else None."""
     if isinstance(element, gast.Name) and element.id in own:
         return own[element.id], 0
     if isinstance(element, gast.BinOp) and isinstance(element.op, gast.Add | gast.Sub):
         left, right = element.left, element.right
         sign = 1 if isinstance(element.op, gast.Add) else -1
-        if isinstance(left, gast.Name) and left.id in own and _is_int(right):
-            return own[left.id], sign * right.value
-        if sign == 1 and isinstance(right, gast.Name) and right.id in own and _is_int(left):
-            return own[right.id], left.value
+        if isinstance(left, gast.Name) and left.id in own and _int_value(right) is not None:
+            return own[left.id], sign * _int_value(right)
+        if sign == 1 and isinstance(right, gast.Name) and right.id in own:
+            if _int_value(left) is not None:
+                return own[right.id], _int_value(left)
     return None
 
 
-def _is_int(node) -> bool:
-    return (
+def _int_value(node) -> int | None:
+    """The value of an integer literal (``2``, ``-1``), else None."""
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub | gast.UAdd):
+        value = _int_value(node.operand)
+        if value is None:
+            return None
+        return -value if isinstance(node.op, gast.USub) else value
+    if (
         isinstance(node, gast.Constant)
         and isinstance(node.value, int)
         and not isinstance(node.value, bool)
-    )
+    ):
+        return node.value
+    return None
 
 
 def _is_name(node, name: str) -> bool:
@@ -213,11 +223,12 @@ class _CotangentSumRewriter(gast.NodeTransformer):
 
 
 def _offset_of(element) -> int:
+    """The offset of an index element that ``_grid_plus_constant`` accepted."""
     if isinstance(element, gast.BinOp):
-        if isinstance(element.right, gast.Constant):
+        if _int_value(element.right) is not None:
             sign = 1 if isinstance(element.op, gast.Add) else -1
-            return sign * element.right.value
-        return element.left.value
+            return sign * _int_value(element.right)
+        return _int_value(element.left)
     return 0
 
 

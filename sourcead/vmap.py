@@ -26,6 +26,7 @@ from .device import (
     DeviceTapes,
     check_device_source,
     check_device_types,
+    device_arrays,
     import_cuda,
     is_device_array,
     load_device_module,
@@ -453,7 +454,7 @@ class BatchedFunction:
             for a in args
         ]
         # every output row is written (or zeroed and added to) by its thread
-        results = [cuda.device_array((batch, *shape), dtype=dtype) for shape, dtype in shapes]
+        results = device_arrays([((batch, *shape), dtype) for shape, dtype in shapes])
         kernel = plan["module"][plan["wrapper"]]
         tapes: DeviceTapes = plan["tape_state"]
         limit = tape_memory_limit(self.tape_memory) if tapes else 0
