@@ -116,12 +116,14 @@ def _rewrite_adjoint(definition: gast.FunctionDef, value_counts: dict) -> None:
     names = NameGenerator(definition)
     dtypes: dict[str, gast.expr] = {}
     for node in gast.walk(definition):
-        if (
-            isinstance(node, gast.Assign)
-            and isinstance(node.value, gast.Call)
-            and _called(node.value) == "new_tape"
-        ):
+        if not (isinstance(node, gast.Assign) and isinstance(node.value, gast.Call)):
+            continue
+        if _called(node.value) == "new_tape":
             dtypes[node.targets[0].id] = node.value.args[0]
+        elif src(node.value.func) == "np.empty":  # a tape of whole arrays
+            for keyword in node.value.keywords:
+                if keyword.arg == "dtype" and isinstance(node.targets[0], gast.Name):
+                    dtypes[node.targets[0].id] = keyword.value
     definition.body = _rewrite_block(definition.body, names, dtypes, value_counts)
 
 

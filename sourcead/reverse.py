@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import gast
 
 from .analysis.activity import active_names, differentiable_reads
-from .analysis.types import Array, Scalar, TupleType
+from .analysis.types import INT, Array, Scalar, TupleType
 from .checkpoint import CheckpointedLoop
 from .codegen import Block, src
 from .errors import SourceADError
@@ -128,6 +128,7 @@ class AdjointGenerator:
         self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
         self.readers: dict[str, set] = {}  # name -> positions whose adjoint reads it
         self.pushed: set[str] = set()
+        self.shapes_pushed: set[str] = set()  # arrays whose shape is taped when rebound
         self.clock = 0
         self.position: tuple[int, tuple] = (0, ())
         self.frames: list[LoopFrame] = []
@@ -167,6 +168,14 @@ class AdjointGenerator:
         defined_first = {n for n, _ in self.first_definitions.values()}
         for n in sorted(self.pushed - set(self.params) - defined_first):
             lines.append(f"{n} = {zero_literal(self.types[n])}  # declared for its tape")
+        for n in sorted(
+            self.shapes_pushed - set(self.params) - defined_first - set(self.arrays.tapes)
+        ):
+            t = self.types[n]
+            empty = "(" + ", ".join(["0"] * t.ndim) + ("," if t.ndim == 1 else "") + ")"
+            lines.append(
+                f"{n} = np.zeros({empty}, dtype=np.{t.dtype})  # declared for its shape's tape"
+            )
         for n in self.outputs:
             # a result set only on some paths (returns inside loops): Numba may prune the
             # others and then find it undefined
@@ -374,6 +383,11 @@ class AdjointGenerator:
     def name_assign(self, stmt) -> tuple[list, list]:
         target = stmt.targets[0].id
         forward, restore = [], []
+        rebound = (
+            _is_array_type(self.types.get(target))
+            and id(stmt) not in self.first_definitions
+            and target in self.active
+        )
         if self._records_name(target) and id(stmt) not in self.first_definitions:
             forward.extend(self.push(target, self.types[target], target))
             restore.extend(self.pop(target, self.types[target], target))
@@ -383,8 +397,17 @@ class AdjointGenerator:
             and self.arrays.records(target)
         ):  # an array rebound (u = u + dt * f(u)) whose old elements the gradient reads
             forward, restore = self.arrays.push_array(target)
+        old_shape = None
+        if rebound:  # the adjoint of the old binding has the old binding's shape
+            old_shape, pushes, pops = self._old_shape(target, restored=bool(restore))
+            forward.extend(pushes)
+            restore = restore + pops
         forward.append(src(stmt))
-        adjoint = self.assign_adjoint(target, stmt.value) if target in self.active else []
+        adjoint = (
+            self.assign_adjoint(target, stmt.value, old_shape, stmt)
+            if target in self.active
+            else []
+        )
         first = id(stmt) in self.first_definitions
         if adjoint and first and _is_array_type(self.types.get(target)):
             reset = f"{self.adj(target)}.fill(0)"
@@ -392,15 +415,49 @@ class AdjointGenerator:
         backward = restore + adjoint
         return forward, ([self.comment(stmt)] + backward if backward else [])
 
-    def assign_adjoint(self, target: str, value) -> list:
+    def _old_shape(self, array: str, restored: bool) -> tuple[str, list, list]:
+        """The shape of ``array``'s binding before the current statement, in the backward
+        sweep: its restored value's, or else taped (a few integers), as a rebinding may
+        change it (``v = v[1:] * 2.0`` in a loop). Returns (shape, forward, backward) lines."""
+        if restored:
+            return f"{array}.shape", [], []
+        self.shapes_pushed.add(array)
+        ndim = self.types[array].ndim
+        sizes = [self.names.fresh(f"{array}_shape_{k}") for k in range(ndim)]
+        pushes, pops = [], []
+        for k, size in enumerate(sizes):
+            pushes.extend(self.push(f"{array}_shape_{k}", INT, f"{array}.shape[{k}]"))
+            pops[:0] = self.pop(f"{array}_shape_{k}", INT, size)
+        return "(" + ", ".join(sizes) + ("," if ndim == 1 else "") + ")", pushes, pops
+
+    def _fresh_adjoint(self, target: str, old_shape: str) -> str:
+        dtype = self.types[target].dtype
+        return f"{self.adj(target)} = np.zeros({old_shape}, dtype=np.{dtype})"
+
+    def assign_adjoint(self, target: str, value, old_shape=None, stmt=None) -> list:
         lines: list = []
         contributions: list = []
+        if old_shape is not None and any(
+            isinstance(n, gast.Subscript)
+            and isinstance(n.value, gast.Name)
+            and n.value.id == target
+            for n in gast.walk(value)
+        ):  # v = v[1:] @ m: the new binding's adjoint is read while the old one's is formed
+            incoming = self.names.fresh(f"{self.adj(target)}_new")
+            lines.append(f"{incoming} = {self.adj(target)}")
+            lines.extend(self._same_shape_check(target, old_shape, stmt))
+            lines.append(self._fresh_adjoint(target, old_shape))
+            self.propagate(value, name(incoming), contributions, lines)
+            lines.extend(self.accumulations(contributions))
+            return lines
         self.propagate(value, name(self.adj(target)), contributions, lines)
         own = [c for key, c in contributions if key == ("name", target)]
         lines.extend(
             self.accumulations([(k, c) for k, c in contributions if k != ("name", target)])
         )
         if own:
+            if old_shape is not None:
+                lines[:0] = self._same_shape_check(target, old_shape, stmt)
             total = own[0]
             for c in own[1:]:
                 total = gast.BinOp(left=total, op=gast.Add(), right=c)
@@ -409,12 +466,36 @@ class AdjointGenerator:
         elif _is_array_type(self.types.get(target)) and target in self.outputs:
             # the seed is the caller's array: never modified
             lines.append(f"{self.adj(target)} = np.zeros_like({self.adj(target)})")
+        elif _is_array_type(self.types.get(target)) and old_shape is not None:
+            # in place where the old binding has the new one's shape (adjoint arrays of the
+            # function's own names are never aliased), else a new array
+            lines.append(
+                Block(
+                    f"if {self.adj(target)}.shape == {old_shape}:", [f"{self.adj(target)}.fill(0)"]
+                )
+            )
+            lines.append(Block("else:", [self._fresh_adjoint(target, old_shape)]))
         elif _is_array_type(self.types.get(target)):
-            # in place: adjoint arrays of the function's own names are never aliased
             lines.append(f"{self.adj(target)}.fill(0)")
         else:
             lines.append(f"{self.adj(target)} = 0.0")
         return lines
+
+    def _same_shape_check(self, target: str, old_shape: str, stmt) -> list:
+        """Where the new binding is computed from the old one without restoring it, the
+        adjoint assumes both have one shape; a program that changes it stops with an error."""
+        if old_shape == f"{target}.shape":
+            return []  # restored: the old binding itself is at hand
+        line = getattr(stmt, "lineno", "?")
+        message = (
+            f"sourcead: the array {target} (line {line}) changes shape where its new value is "
+            "computed from its old one; give the new array another name"
+        )
+        return [
+            Block(
+                f"if {self.adj(target)}.shape != {old_shape}:", [f"raise ValueError({message!r})"]
+            )
+        ]
 
     def accumulations(self, contributions: list) -> list[str]:
         """The updates of the adjoints one statement contributes to.

@@ -27,8 +27,8 @@ import types
 import gast
 import numpy as np
 
-from .analysis.types import Array, Scalar, TupleType, TypeInference
-from .codegen import src
+from .analysis.types import INT, Array, Scalar, TupleType, TypeInference
+from .codegen import Block, src
 from .primitives import JOINING, Callee
 from .rules import rule_for
 from .templates import instantiate_body
@@ -450,11 +450,43 @@ class ArrayAdjoints:
         return self.tapes[array]
 
     def push_array(self, array: str) -> tuple[list, list]:
-        """Lines that save the whole array ``array`` before it is overwritten, and restore it."""
-        tape, top, _ = self.tape(array)
-        forward = [f"{tape}, {top} = push_array({tape}, {top}, {array})"]
-        backward = [f"{array}, {top} = pop_array({tape}, {top}, {array})"]
+        """Lines that save the whole array ``array`` before it is overwritten, and restore it.
+
+        Vectors of numbers are pushed element by element by lines written out here, their
+        lengths on a tape of integers: a call of ``push_array`` returning ``(tape, top)``
+        costs a reference count update of the tape per push, which was a fifth of an
+        LSTM's gradient. Other arrays go on their tape with their shape after them.
+        """
+        tape, top, value_type = self.tape(array)
+        if value_type.ndim != 1 or np.dtype(value_type.dtype).kind not in "fc":
+            forward = [f"{tape}, {top} = push_array({tape}, {top}, {array})"]
+            backward = [f"{array}, {top} = pop_array({tape}, {top}, {array})"]
+            return forward, backward
+        k, size = self._counter(), self._size()
+        length = f"{array}.shape[0]"
+        forward = [
+            f"{tape} = reserve({tape}, {top} + {length})",
+            Block(f"for {k} in range({length}):", [f"{tape}[{top} + {k}] = {array}[{k}]"]),
+            f"{top} += {length}",
+            *self.gen.push(f"{array}_length", INT, length),
+        ]
+        backward = [
+            *self.gen.pop(f"{array}_length", INT, size),
+            f"{top} -= {size}",
+            f"{array} = {tape}[{top} : {top} + {size}]",
+        ]
         return forward, backward
+
+    def _counter(self) -> str:
+        """The loop counter of written-out array pushes (one name for all of them)."""
+        if getattr(self, "_counter_name", None) is None:
+            self._counter_name = self.gen.names.fresh("q")
+        return self._counter_name
+
+    def _size(self) -> str:
+        if getattr(self, "_size_name", None) is None:
+            self._size_name = self.gen.names.fresh("size")
+        return self._size_name
 
     def declare_tapes(self) -> list:
         """Tapes, and placeholders for arrays first bound inside a loop (pushed before that)."""

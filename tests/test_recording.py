@@ -198,3 +198,103 @@ def swap_with_a_name_without_derivative(x, y, z):
 @pytest.mark.parametrize("wrt", [(2,), (0, 1, 2), (1,)])
 def test_permutations_mixing_names_with_and_without_derivatives(wrt, compile_mode):
     run_case(swap_with_a_name_without_derivative, (0.3, 0.4, 0.7), wrt, {}, compile_mode)
+
+
+# --- whole arrays rebound in loops: pushed element by element, popped as views ------------------
+def vector_shrinking_each_step(x, n):
+    v = x.copy()
+    s = 0.0
+    for _ in range(n):
+        v = np.sin(v[1:]) * v[:-1] + 0.5  # one element shorter every step
+        s += np.sum(v * v)
+    return s
+
+
+def complex_vector_rebound(z, n):
+    for _ in range(n):
+        z = z * (0.9 + 0.3j) + 0.05 * z * z
+    return np.sum(np.abs(z) ** 2)
+
+
+def matrix_rebound(a, n):
+    for _ in range(n):
+        a = np.tanh(a @ a.T * 0.1) + a
+    return np.sum(a * a)
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (vector_shrinking_each_step, (np.linspace(0.2, 1.4, 9), 5)),
+        (complex_vector_rebound, (np.array([0.3 + 0.2j, -0.4 + 0.1j, 0.2 - 0.5j]), 6)),
+        (matrix_rebound, (np.linspace(-0.5, 0.5, 9).reshape(3, 3), 4)),
+    ],
+    ids=["float vector, varying length", "complex vector", "matrix (push_array call)"],
+)
+def test_arrays_rebound_in_loops(f, args, compile_mode):
+    if np.iscomplexobj(args[0]):
+        z, n = args
+        g = sourcead.grad(f, compile=compile_mode)(z, n)
+        eps = 1e-6
+        for k in range(z.size):  # JAX's convention: d/dRe + 1j d/dIm, conjugated
+            step = np.zeros_like(z)
+            step[k] = eps
+            d_re = (f(z + step, n) - f(z - step, n)) / (2 * eps)
+            d_im = (f(z + 1j * step, n) - f(z - 1j * step, n)) / (2 * eps)
+            assert abs(g[k] - (d_re - 1j * d_im)) < 1e-6
+    else:
+        run_case(f, args, 0, {}, compile_mode)
+    if f is not matrix_rebound:  # vectors: written-out pushes, no helper call per push
+        source = sourcead.grad(f).source
+        assert "push_array(" not in source
+        assert re.search(r"\b([zv])_tape = reserve\(\1_tape, \1_top \+ \1\.shape\[0\]\)", source)
+
+
+def test_hessian_vector_products_through_rebound_vectors(compile_mode):
+    x, n = np.linspace(0.2, 1.4, 7), 4
+    v = np.linspace(-1.0, 1.0, 7)
+    hv = sourcead.hvp(vector_shrinking_each_step, (x, n), (v, None), compile=compile_mode)
+    gradient = sourcead.grad(vector_shrinking_each_step)
+    eps = 1e-6
+    expected = (gradient(x + eps * v, n) - gradient(x - eps * v, n)) / (2 * eps)
+    np.testing.assert_allclose(hv, expected, rtol=1e-6, atol=1e-8)
+
+
+# --- array names rebound to arrays of another shape: the adjoint follows the shape --------------
+def shorter_once(x):
+    v = x * 1.0
+    v = v[1:] * 2.0
+    return np.sum(v * v)
+
+
+def shorter_each_step_linear(x, n):
+    v = x * 1.0
+    for _ in range(n):
+        v = v[1:] * 2.0  # v's old values are not needed: only its shape is taped
+    return np.sum(v * v)
+
+
+def element_of_itself(x, w):
+    v = x * 1.0
+    v = v[0] * w  # v's length becomes w's
+    return np.sum(v * v)
+
+
+def matrix_from_its_rows(a, m):
+    b = a * 1.0
+    b = b[1:] @ m
+    return np.sum(b * b)
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (shorter_once, (np.linspace(0.1, 1.0, 6),)),
+        (shorter_each_step_linear, (np.linspace(0.1, 1.0, 6), 3)),
+        (element_of_itself, (np.array([0.5, 1.5, 2.0]), np.array([1.0, 2.0, 3.0, 4.0]))),
+        (matrix_from_its_rows, (np.arange(12.0).reshape(4, 3) / 10, np.ones((3, 3)))),
+    ],
+    ids=["slice, once", "slice in a loop", "element of itself", "matrix rows"],
+)
+def test_arrays_rebound_to_other_shapes(f, args, compile_mode):
+    run_case(f, args, 0, {}, compile_mode)
