@@ -9,6 +9,7 @@ tapes as it goes). Adjoints of expressions come from the rule templates in ``rul
 from __future__ import annotations
 
 import operator
+import os
 from dataclasses import dataclass, field
 
 import gast
@@ -486,9 +487,9 @@ class AdjointGenerator:
         adjoint assumes both have one shape; a program that changes it stops with an error."""
         if old_shape == f"{target}.shape":
             return []  # restored: the old binding itself is at hand
-        line = getattr(stmt, "lineno", "?")
+        where = f"{os.path.basename(self.fn.filename)}, line {getattr(stmt, 'lineno', '?')}"
         message = (
-            f"sourcead: the array {target} (line {line}) changes shape where its new value is "
+            f"sourcead: the array {target} ({where}) changes shape where its new value is "
             "computed from its old one; give the new array another name"
         )
         return [

@@ -298,3 +298,20 @@ def matrix_from_its_rows(a, m):
 )
 def test_arrays_rebound_to_other_shapes(f, args, compile_mode):
     run_case(f, args, 0, {}, compile_mode)
+
+
+def broadcast_into_itself(u, x):
+    u = u + x  # (1, 3) + (2, 3): u's shape changes, and its adjoint needs the old one's
+    return np.sum(u * u)
+
+
+def test_a_rebinding_that_broadcasts_its_own_old_value_stops_with_an_error(compile_mode):
+    gradient = sourcead.grad(broadcast_into_itself, compile=compile_mode)
+    with pytest.raises(
+        ValueError, match=r"the array u \(test_recording.py, line \d+\) changes shape"
+    ):
+        gradient(np.ones((1, 3)), np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(  # the same shape: fine
+        gradient(np.ones((2, 3)), np.arange(6.0).reshape(2, 3)),
+        2 * (1 + np.arange(6.0).reshape(2, 3)),
+    )
