@@ -24,6 +24,7 @@ __all__ = [
     "fused_length",
     "slice_length",
     "slice_start",
+    "zeroed",
 ]
 
 
@@ -305,3 +306,14 @@ def fused_length(*lengths):
                 "it as an element loop, which does not broadcast length-1 operands)"
             )
     return n
+
+
+# --- adjoints of array names rebound to arrays of another shape (sourcead/reverse.py) ------------
+@numba.njit(cache=True)
+def zeroed(adjoint, shape):
+    """``adjoint`` set to zero when it has ``shape``, else a new zero array of that shape:
+    the adjoint of a name's previous binding, which may have had another shape."""
+    if adjoint.shape == shape:
+        adjoint.fill(0)
+        return adjoint
+    return np.zeros(shape, dtype=adjoint.dtype)

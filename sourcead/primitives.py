@@ -7,7 +7,7 @@ import types
 from dataclasses import dataclass
 
 import numpy as np
-from sourcead_runtime import fused_length, slice_length, slice_start
+from sourcead_runtime import fused_length, slice_length, slice_start, zeroed
 
 from .frontend import unwrap
 from .rules import ADJOINT_RULES, ARRAY_RULES, load_builtin_rules
@@ -22,9 +22,12 @@ NONDIFFERENTIABLE = {
     np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite,
     np.eye, np.arange, np.shape,
 }  # fmt: skip
-# lengths and indices in generated code (fusion.py), compiled and as plain Python
+# lengths and indices in generated code (fusion.py), compiled and as plain Python, and the
+# reset of an adjoint array (reverse.py): its result is zeros
 NONDIFFERENTIABLE |= {
-    f for g in (fused_length, slice_length, slice_start) for f in (g, getattr(g, "py_func", g))
+    f
+    for g in (fused_length, slice_length, slice_start, zeroed)
+    for f in (g, getattr(g, "py_func", g))
 }
 
 #: Functions that make a new array; the array's adjoint starts at zero.

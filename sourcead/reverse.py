@@ -470,12 +470,7 @@ class AdjointGenerator:
         elif _is_array_type(self.types.get(target)) and old_shape is not None:
             # in place where the old binding has the new one's shape (adjoint arrays of the
             # function's own names are never aliased), else a new array
-            lines.append(
-                Block(
-                    f"if {self.adj(target)}.shape == {old_shape}:", [f"{self.adj(target)}.fill(0)"]
-                )
-            )
-            lines.append(Block("else:", [self._fresh_adjoint(target, old_shape)]))
+            lines.append(f"{self.adj(target)} = zeroed({self.adj(target)}, {old_shape})")
         elif _is_array_type(self.types.get(target)):
             lines.append(f"{self.adj(target)}.fill(0)")
         else:

@@ -12,6 +12,7 @@ import types
 
 import gast
 import numpy as np
+from sourcead_runtime import zeroed
 
 from .types import BOOL, FLOAT, INT, Array, Scalar, TupleType
 
@@ -121,6 +122,9 @@ _FLOATING = {
 }  # fmt: skip
 
 
+_ZEROED = (zeroed, getattr(zeroed, "py_func", zeroed))  # compiled, and as plain Python
+
+
 def call_type(target, node: gast.Call, args: list):
     """The result type of ``target(*args)`` when an argument is an array; None otherwise.
 
@@ -128,6 +132,8 @@ def call_type(target, node: gast.Call, args: list):
     ``np.linspace``). Raises ArrayTypeProblem for uses sourcead cannot differentiate.
     """
     arrays = [a for a in args if isinstance(a, Array)]
+    if target in _ZEROED:  # the reset of an adjoint array in generated code: that array
+        return args[0]
     if target is np.eye:
         return Array("float64", 2)
     if target is np.arange:
