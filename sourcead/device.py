@@ -27,6 +27,7 @@ import math
 import os
 import re
 
+import gast
 import numpy as np
 
 from .analysis.types import Array
@@ -66,38 +67,39 @@ class DeviceAdjointGenerator(AdjointGenerator):
     differentiated array parameter, one tape column per tape, and ``tape_need``.
     """
 
-    #: The passed adjoint arrays belong to this thread alone (a batch element's output
-    #: rows): elements at constant indices are summed in locals and added once at the end,
-    #: instead of a load and a store of device memory per contribution.
-    rows_owned = True
-
     @property
     def passed_adjoints(self) -> frozenset:
         return frozenset(p for p in self.wrt if isinstance(self.types.get(p), Array))
 
+    # Contributions to an adjoint element at a constant index (``b_cam[3]``, ``b_k[0]``) are
+    # summed in a local variable and added once, at the end of the backward sweep, instead
+    # of a load and a store (or an atomic add) of device memory per contribution.
+    def sums_locally(self, array: str) -> bool:
+        """Whether ``array``'s constant-index adjoint elements are summed in locals: here the
+        passed adjoint arrays, a batch element's own rows."""
+        return array in self.passed_adjoints
+
+    def add_part(self, adjoint: str, index: str, local: str) -> str:
+        """The line that adds a locally summed part to its element."""
+        return f"{adjoint}[{index}] += {local}"
+
     def _pass(self) -> str:
-        self.row_parts: dict[tuple[str, str], str] = {}  # (array, index) -> local
+        self.parts: dict[tuple[str, str], str] = {}  # (array, index) -> local
         return super()._pass()
 
     def accumulate(self, key, contribution) -> str:
-        if (
-            self.rows_owned
-            and key[0] == "elem"
-            and key[1] in self.passed_adjoints
-            and constant_index(key[2])
-        ):
+        if key[0] == "elem" and constant_index(key[2]) and self.sums_locally(key[1]):
             _, array, index = key
-            text = src(index)
-            if (array, text) not in self.row_parts:
-                suffix = text.strip("()").replace(", ", "_").replace(",", "")
-                self.row_parts[(array, text)] = self.names.fresh(f"{self.adj(array)}_{suffix}")
-            return f"{self.row_parts[(array, text)]} += {src(contribution)}"
+            text = index_text(index)
+            if (array, text) not in self.parts:
+                self.parts[(array, text)] = self.names.fresh(f"{self.adj(array)}_part")
+            return f"{self.parts[(array, text)]} += {src(contribution)}"
         return super().accumulate(key, contribution)
 
     def _assemble(self, forward: list, backward: list) -> str:
         adds = [
-            f"{self.adj(array)}[{text}] += {local}"
-            for (array, text), local in self.row_parts.items()
+            self.add_part(self.adj(array), text, local)
+            for (array, text), local in self.parts.items()
         ]
         return super()._assemble(forward, backward + adds)
 
@@ -123,7 +125,10 @@ class DeviceAdjointGenerator(AdjointGenerator):
         return lines + (arrays.declare_tapes() if arrays is not None else [])
 
     def end_of_forward(self) -> list:
-        parts = [f"{local} = 0.0" for local in self.row_parts.values()]
+        parts = [
+            f"{local} = 0.0  # this thread's part of {self.adj(array)}[{text}]"
+            for (array, text), local in self.parts.items()
+        ]
         if not self.tapes:
             return parts
         tapes = list(self.tapes.values())
@@ -142,10 +147,16 @@ class DeviceAdjointGenerator(AdjointGenerator):
 
 def constant_index(index) -> bool:
     """Whether an index (``k[0]``, ``a[1, 2]``) is made of integer constants only."""
-    import gast
-
     elements = index.elts if isinstance(index, gast.Tuple) else [index]
     return all(isinstance(e, gast.Constant) for e in elements)
+
+
+def index_text(index) -> str:
+    """An index as source, a tuple in parentheses (as ``cuda.atomic.add`` takes it)."""
+    text = src(index)
+    if isinstance(index, gast.Tuple) and not text.startswith("("):
+        text = f"({text})"
+    return text
 
 
 _ALLOCATION = re.compile(r"\b(new_tape|grow|reserve)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)")

@@ -153,8 +153,11 @@ class CotangentSum:
     sites: dict[tuple[str, tuple[int, ...]], str]  # (array, offset) -> parameter
 
 
-def cotangent_sum(kernel, loaded, stencils: dict[str, Stencil]) -> CotangentSum:
-    """The kernel rewritten as its cotangent sum (see the module docstring)."""
+def cotangent_sum(
+    kernel, loaded, stencils: dict[str, Stencil], own: dict[str, str]
+) -> CotangentSum:
+    """The kernel rewritten as its cotangent sum (see the module docstring); ``own``: the
+    names holding ``cuda.grid``'s components (``_thread_own_names``)."""
     node = copy.deepcopy(loaded.normalized)
     taken = {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}
     total = _fresh("cotangent_sum", taken)
@@ -164,7 +167,7 @@ def cotangent_sum(kernel, loaded, stencils: dict[str, Stencil]) -> CotangentSum:
         for array, stencil in stencils.items()
         for offset in stencil.offsets
     }
-    node = _CotangentSumRewriter(total, cotangents, sites, stencils, taken).visit(node)
+    node = _CotangentSumRewriter(total, cotangents, sites, stencils, own).visit(node)
     node.body.insert(0, gast.Assign([gast.Name(total, gast.Store(), None, None)], _zero()))
     gast.copy_location(node.body[0], node.body[1])
     for name in [*cotangents.values(), *sites.values()]:
@@ -180,9 +183,9 @@ def cotangent_sum(kernel, loaded, stencils: dict[str, Stencil]) -> CotangentSum:
 
 
 class _CotangentSumRewriter(gast.NodeTransformer):
-    def __init__(self, total, cotangents, sites, stencils, taken):
+    def __init__(self, total, cotangents, sites, stencils, own):
         self.total, self.cotangents, self.sites = total, cotangents, sites
-        self.stencils, self.taken = stencils, taken
+        self.stencils, self.own = stencils, own
 
     def visit_Assign(self, node):
         target = node.targets[0]
@@ -216,20 +219,10 @@ class _CotangentSumRewriter(gast.NodeTransformer):
         if isinstance(node.value, gast.Name) and node.value.id in self.stencils:
             array = node.value.id
             elements = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
-            offset = tuple(_offset_of(e) for e in elements)
+            offset = tuple(_grid_plus_constant(e, self.own)[1] for e in elements)
             site = gast.Name(self.sites[(array, offset)], gast.Load(), None, None)
             return gast.BinOp(node, gast.Add(), site)
         return node
-
-
-def _offset_of(element) -> int:
-    """The offset of an index element that ``_grid_plus_constant`` accepted."""
-    if isinstance(element, gast.BinOp):
-        if _int_value(element.right) is not None:
-            sign = 1 if isinstance(element.op, gast.Add) else -1
-            return sign * _int_value(element.right)
-        return _int_value(element.left)
-    return 0
 
 
 def _offset_name(offset: tuple[int, ...]) -> str:

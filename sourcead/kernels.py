@@ -41,6 +41,7 @@ from .device import (
     compile_ptx,
     constant_index,
     import_cuda,
+    index_text,
     is_device_array,
     load_device_module,
     tape_memory_limit,
@@ -138,8 +139,6 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
     """The per-thread adjoint of a kernel: primal arrays never written, shadows in global
     memory, atomic adds where another thread may add to the same element."""
 
-    rows_owned = False  # the shadows are shared by all threads
-
     def __init__(self, *args, grid_names=()):
         super().__init__(*args)
         self.written_params = []  # the adjoint kernel leaves the primal arrays alone
@@ -165,37 +164,19 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
             forward = [line for line in forward if line != _src(stmt)]
         return forward, backward
 
+    def sums_locally(self, array: str) -> bool:
+        # an element every thread adds to (a scalar parameter): each thread sums its part
+        # and adds it once at the end, not once per loop iteration
+        return array in self.atomic_arrays
+
+    def add_part(self, adjoint: str, index: str, local: str) -> str:
+        return f"cuda.atomic.add({adjoint}, {index}, {local})"
+
     def accumulate(self, key, contribution) -> str:
-        if key[0] == "elem" and key[1] in self.atomic_arrays:
+        if key[0] == "elem" and key[1] in self.atomic_arrays and not constant_index(key[2]):
             _, array, index = key
-            text = _src(index)
-            if isinstance(index, gast.Tuple) and not text.startswith("("):
-                text = f"({text})"
-            if constant_index(index):
-                # an element every thread adds to (a scalar parameter): sum this thread's
-                # part locally and add it once at the end, not once per loop iteration
-                if (array, text) not in self.gathered:
-                    self.gathered[(array, text)] = self.names.fresh(f"{self.adj(array)}_part")
-                return f"{self.gathered[(array, text)]} += {_src(contribution)}"
-            return f"cuda.atomic.add({self.adj(array)}, {text}, {_src(contribution)})"
+            return f"cuda.atomic.add({self.adj(array)}, {index_text(index)}, {_src(contribution)})"
         return super().accumulate(key, contribution)
-
-    def _pass(self) -> str:
-        self.gathered: dict[tuple[str, str], str] = {}
-        return super()._pass()
-
-    def end_of_forward(self) -> list:
-        lines = super().end_of_forward()
-        for (array, text), local in self.gathered.items():
-            lines.append(f"{local} = 0.0  # this thread's part of {self.adj(array)}[{text}]")
-        return lines
-
-    def _assemble(self, forward: list, backward: list) -> str:
-        adds = [
-            f"cuda.atomic.add({self.adj(array)}, {text}, {local})"
-            for (array, text), local in self.gathered.items()
-        ]
-        return super()._assemble(forward, backward + adds)
 
 
 class KernelAdjoint:
@@ -285,7 +266,7 @@ class KernelAdjoint:
         stencils = stencil_arrays(self.loaded, own, grid)
         if not stencils:
             return None
-        summed = cotangent_sum(self.kernel, self.loaded, stencils)
+        summed = cotangent_sum(self.kernel, self.loaded, stencils, own)
         program = Program({**loaded_functions, summed.key: summed.loaded})
         arg_types = cotangent_sum_types(types, self.loaded, summed)
         sites = list(summed.sites.values())

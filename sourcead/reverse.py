@@ -21,7 +21,7 @@ from .codegen import Block, src
 from .errors import SourceADError
 from .names import NameGenerator
 from .normalize import is_permutation, name
-from .reverse_arrays import ArrayAdjoints
+from .reverse_arrays import ArrayAdjoints, placeholder, shape_tuple
 from .rules import ADJOINT_RULES
 from .templates import instantiate
 
@@ -172,11 +172,7 @@ class AdjointGenerator:
         for n in sorted(
             self.shapes_pushed - set(self.params) - defined_first - set(self.arrays.tapes)
         ):
-            t = self.types[n]
-            empty = "(" + ", ".join(["0"] * t.ndim) + ("," if t.ndim == 1 else "") + ")"
-            lines.append(
-                f"{n} = np.zeros({empty}, dtype=np.{t.dtype})  # declared for its shape's tape"
-            )
+            lines.append(placeholder(n, self.types[n], "declared for its shape's tape"))
         for n in self.outputs:
             # a result set only on some paths (returns inside loops): Numba may prune the
             # others and then find it undefined
@@ -429,7 +425,7 @@ class AdjointGenerator:
         for k, size in enumerate(sizes):
             pushes.extend(self.push(f"{array}_shape_{k}", INT, f"{array}.shape[{k}]"))
             pops[:0] = self.pop(f"{array}_shape_{k}", INT, size)
-        return "(" + ", ".join(sizes) + ("," if ndim == 1 else "") + ")", pushes, pops
+        return shape_tuple(sizes), pushes, pops
 
     def _fresh_adjoint(self, target: str, old_shape: str) -> str:
         dtype = self.types[target].dtype

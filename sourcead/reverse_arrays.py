@@ -214,6 +214,8 @@ class ArrayAdjoints:
         self.gen = generator
         self.tapes: dict[str, tuple[str, str, object]] = {}  # name -> (tape, top, type)
         self.current_operands: list = []
+        self._counter_name: str | None = None  # of the written-out vector pushes
+        self._size_name: str | None = None
 
     # types
     def type_of(self, expr):
@@ -478,13 +480,14 @@ class ArrayAdjoints:
         return forward, backward
 
     def _counter(self) -> str:
-        """The loop counter of written-out array pushes (one name for all of them)."""
-        if getattr(self, "_counter_name", None) is None:
+        """The loop counter of written-out vector pushes (one name for all of them)."""
+        if self._counter_name is None:
             self._counter_name = self.gen.names.fresh("q")
         return self._counter_name
 
     def _size(self) -> str:
-        if getattr(self, "_size_name", None) is None:
+        """The popped length of written-out vector pops (one name for all of them)."""
+        if self._size_name is None:
             self._size_name = self.gen.names.fresh("size")
         return self._size_name
 
@@ -496,16 +499,19 @@ class ArrayAdjoints:
             lines.append(f"{top} = 0")
             defined_first = {n for n, _ in self.gen.first_definitions.values()}
             if array not in defined_first and array not in self.gen.params:
-                empty = (
-                    "("
-                    + ", ".join(["0"] * value_type.ndim)
-                    + ("," if value_type.ndim == 1 else "")
-                    + ")"
-                )
-                lines.append(
-                    f"{array} = np.zeros({empty}, dtype=np.{value_type.dtype})  # a placeholder for its tape"
-                )
+                lines.append(placeholder(array, value_type, "a placeholder for its tape"))
         return lines
+
+
+def shape_tuple(sizes: list[str]) -> str:
+    """Source of the shape tuple of these sizes: ``(n,)``, ``(n, m)``."""
+    return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
+
+
+def placeholder(array: str, value_type, why: str) -> str:
+    """An empty array of ``array``'s type, bound before a loop that first binds ``array``."""
+    empty = shape_tuple(["0"] * value_type.ndim)
+    return f"{array} = np.zeros({empty}, dtype=np.{value_type.dtype})  # {why}"
 
 
 def _name(identifier: str) -> gast.Name:
