@@ -42,15 +42,21 @@ def grow(tape):
 
 
 @numba.njit(cache=True)
-def reserve(tape, size):
+def reserve(tape, size, expected=0):
     """``tape``, or a longer copy of it, with room for ``size`` values.
 
     Called before a counted loop with the number of values the loop will push, so that the
-    pushes inside it are plain stores.
+    pushes inside it are plain stores. Inside an outer loop, ``expected`` is the length the
+    tape reaches if every outer iteration left pushes as much as this one: the copy is made
+    that long (at most eight times longer than needed now), so that a tape filled a step at
+    a time is copied a few times, not at every doubling. Each copy is a new allocation,
+    which in processes whose allocator returns memory to the system (after importing JAX,
+    for one) means fresh pages to fault in.
     """
     if size <= tape.shape[0]:
         return tape
-    return _longer_copy(tape, max(size, 2 * tape.shape[0]))
+    longer = max(size, 2 * tape.shape[0], min(expected, 8 * max(size, tape.shape[0])))
+    return _longer_copy(tape, longer)
 
 
 @numba.njit(cache=True, inline="always")

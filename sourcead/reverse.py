@@ -8,6 +8,7 @@ tapes as it goes). Adjoints of expressions come from the rule templates in ``rul
 
 from __future__ import annotations
 
+import copy
 import operator
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from .analysis.activity import active_names, differentiable_reads
 from .analysis.types import INT, Array, Scalar, TupleType
 from .checkpoint import CheckpointedLoop
 from .codegen import Block, src
+from .distribute import distributed
 from .errors import SourceADError
 from .names import NameGenerator
 from .normalize import is_permutation, name
@@ -70,7 +72,9 @@ class LoopFrame:
     trips: str | None
     bound_names: set[str]  # names its trip count reads
     assigned: set[str]  # names (and arrays written element-wise) the loop changes
+    remaining: str | None = None  # its iterations left, counting the current one
     reservations: dict[str, list[str]] = field(default_factory=dict)
+    expected: dict[str, list[str]] = field(default_factory=dict)  # with the outer loops' left
 
 
 class AdjointGenerator:
@@ -129,6 +133,7 @@ class AdjointGenerator:
         self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
         self.readers: dict[str, set] = {}  # name -> positions whose adjoint reads it
         self.pushed: set[str] = set()
+        self.partials: set[str] = set()  # partial adjoints local to one statement
         self.shapes_pushed: set[str] = set()  # arrays whose shape is taped when rebound
         self.clock = 0
         self.position: tuple[int, tuple] = (0, ())
@@ -267,7 +272,20 @@ class AdjointGenerator:
             return [Block(f"if {top} == len({tape}):", [f"{tape} = grow({tape})"]), *store]
         count = " * ".join(f.trips for f in self.frames[cover:])  # each is an atom
         self.frames[cover].reservations.setdefault(key, []).append(count)
+        self.frames[cover].expected.setdefault(key, []).append(
+            " * ".join([count, *self._iterations_left(cover)])
+        )
         return store
+
+    def _iterations_left(self, cover: int) -> list[str]:
+        """The iterations left of the counted loops around loop ``cover`` (innermost first,
+        up to the first loop that does not know them)."""
+        left = []
+        for frame in reversed(self.frames[:cover]):
+            if frame.remaining is None:
+                break
+            left.append(frame.remaining)
+        return left
 
     def _reserving_frame(self) -> int | None:
         """Index of the outermost loop whose entry can reserve room for a push here."""
@@ -291,7 +309,10 @@ class AdjointGenerator:
         lines = []
         for key, counts in frame.reservations.items():
             tape, top = self.tapes[key][:2]
-            lines.append(f"{tape} = reserve({tape}, {top} + {' + '.join(counts)})")
+            size = f"{top} + {' + '.join(counts)}"
+            expected = f"{top} + {' + '.join(frame.expected[key])}"
+            extra = f", {expected}" if expected != size else ""
+            lines.append(f"{tape} = reserve({tape}, {size}{extra})")
         return lines
 
     def site_key(self, key: str) -> tuple:
@@ -489,6 +510,33 @@ class AdjointGenerator:
             )
         ]
 
+    def shapes_from_adjoints(self, expr):
+        """``expr`` reading ``b_x.shape`` for ``x.shape`` where ``x`` is an active array.
+
+        At every point of the backward sweep an active array's adjoint has the shape of the
+        array's binding there (``assign_adjoint`` resets it to the old binding's shape), so an
+        array whose shape alone is read (``np.sum(p, axis=1)``'s adjoint) is not restored,
+        and not taped, for that.
+        """
+        expr = copy.deepcopy(expr)
+        for node in gast.walk(expr):
+            if (
+                isinstance(node, gast.Attribute)
+                and node.attr == "shape"
+                and isinstance(node.value, gast.Name)
+                and node.value.id in self.active
+                and _is_array_type(self.types.get(node.value.id))
+            ):
+                node.value = name(self.adj(node.value.id))
+        return expr
+
+    def partial(self, base: str = "b_part") -> str:
+        """A fresh name for a partial adjoint, assigned and read within one statement's
+        adjoint (``distribute.py`` relies on that)."""
+        temp = self.names.fresh(base)
+        self.partials.add(temp)
+        return temp
+
     def accumulations(self, contributions: list) -> list[str]:
         """The updates of the adjoints one statement contributes to.
 
@@ -508,7 +556,7 @@ class AdjointGenerator:
         values, updates, stored = [], [], False
         for key, contribution in merged:
             if stored and any(isinstance(n, gast.Subscript) for n in gast.walk(contribution)):
-                temp = self.names.fresh("b_part")
+                temp = self.partial()
                 values.append(f"{temp} = {src(contribution)}")
                 contribution = name(temp)
             updates.append(self.accumulate(key, contribution))
@@ -559,7 +607,7 @@ class AdjointGenerator:
                 self.propagate(stmt.value, g_node, contributions, lines)
                 lines.extend(self.accumulate(k, c) for k, c in contributions)
             elif reads_itself:
-                g = self.names.fresh(f"b_{array}_element")
+                g = self.partial(f"b_{array}_element")
                 lines.append(f"{g} = {adjoint_element}")
                 lines.append(f"{adjoint_element} = 0.0")
                 self.propagate(stmt.value, name(g), contributions, lines)
@@ -721,6 +769,8 @@ class AdjointGenerator:
             bound_names=bound_names,
             assigned=assigned | {var} | _element_written(stmt.body),
         )
+        if frame.trips is not None and frame.var is not None and not bound_names & assigned:
+            frame.remaining = f"trip_count({var}, {src(stop)}, {src(step)})"
         self.frames.append(frame)
         try:
             body_f, body_b = self.block(stmt.body, depth + 1)
@@ -737,7 +787,8 @@ class AdjointGenerator:
             for a in args:
                 self.reads(a)
             forward.append(Block(header, body_f))
-            backward.append(Block(f"for {var} in {_reversed_range(start, stop, step)}:", body_b))
+            reversed_header = f"for {var} in {_reversed_range(start, stop, step)}:"
+            backward.extend(distributed(reversed_header, header, var, body_b, self.partials))
         else:
             trips = self.names.fresh("trips")
             loop_start, loop_step = src(start), src(step)
@@ -893,7 +944,7 @@ class AdjointGenerator:
         if not active_args:
             return
         if len(active_args) > 1 and not isinstance(g, gast.Name | gast.Constant):
-            temp = self.names.fresh("b_part")
+            temp = self.partial()
             lines.append(f"{temp} = {src(g)}")
             g = name(temp)
         for arg, contribution in zip(args, instantiate(rule, g, list(args)), strict=True):

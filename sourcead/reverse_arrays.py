@@ -287,6 +287,7 @@ class ArrayAdjoints:
             rule, g, {k: v for k, v in bindings.items()}, gen.names.fresh
         )
         if statements:
+            statements = [gen.shapes_from_adjoints(stmt) for stmt in statements]
             for stmt in statements:
                 gen.reads(stmt)
             lines.extend(src(s) for s in statements)
@@ -295,6 +296,7 @@ class ArrayAdjoints:
         for arg, contribution in zip(args, contribs, strict=False):
             if contribution is None or not gen.has_active(arg):
                 continue
+            contribution = gen.shapes_from_adjoints(contribution)
             gen.reads(contribution)
             reduced = self.reduce(contribution, arg, result_type, len(args) > 1)
             gen.propagate(arg, reduced, contributions, lines)
@@ -320,7 +322,8 @@ class ArrayAdjoints:
             elif not _atomic(arg):
                 self.gen.reads(arg)
             operand = src(arg) if _atomic(arg) else f"({src(arg)})"
-            return _parse(f"unbroadcast({src(contribution)}, {operand}.shape)")
+            shape = self.gen.shapes_from_adjoints(_parse(f"{operand}.shape"))
+            return _parse(f"unbroadcast({src(contribution)}, {src(shape)})")
         return contribution
 
     def slice_adjoint(self, g, value, target_type):

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+import sourcead_runtime
 from helpers import case, run_case
 
 import sourcead
@@ -138,8 +139,22 @@ def test_inner_trip_counts_that_vary_are_reserved_at_the_inner_loop():
     source = generated(inner_bounds_depend_on_outer, 0.6, 5)
     forward = source.split("# forward sweep")[1].split("# backward sweep")[0]
     lines = [line.strip() for line in forward.splitlines()]
-    reserve = lines.index("s_tape = reserve(s_tape, s_top + max(i, 0))")
+    # room for this i, and a guess for the iterations of i left (see runtime.reserve)
+    reserve = lines.index(
+        "s_tape = reserve(s_tape, s_top + max(i, 0), s_top + max(i, 0) * trip_count(i, n, 1))"
+    )
     assert lines[reserve + 1] == "for j in range(i):"
+
+
+def test_reserve_makes_room_for_what_the_outer_loops_are_expected_to_push():
+    tape = sourcead_runtime.new_tape(np.float64)
+    tape[:3] = 1.0, 2.0, 3.0
+    assert len(sourcead_runtime.reserve(tape, 10)) == len(tape)  # room already
+    assert len(sourcead_runtime.reserve(tape, 100)) == 2 * len(tape)  # no guess: doubled
+    assert len(sourcead_runtime.reserve(tape, 200)) == 200
+    assert len(sourcead_runtime.reserve(tape, 100, 500)) == 500
+    longer = sourcead_runtime.reserve(tape, 100, 10**12)  # a guess far too high: capped
+    assert len(longer) == 800 and list(longer[:3]) == [1.0, 2.0, 3.0]
 
 
 def test_loops_that_can_exit_early_grow_their_tapes():
@@ -284,6 +299,25 @@ def matrix_from_its_rows(a, m):
     b = a * 1.0
     b = b[1:] @ m
     return np.sum(b * b)
+
+
+def squares_summed_by_row(a, w, n):
+    total = 0.0
+    for k in range(n):
+        p = a * w[k]
+        q = p * p  # rebound every step; only its shape is read by np.sum's adjoint
+        total = total + np.sum(np.sum(q, axis=1) * w)
+    return total
+
+
+def test_arrays_whose_shape_alone_the_gradient_reads_are_not_taped(compile_mode):
+    args = (np.linspace(0.1, 1.2, 12).reshape(3, 4), np.array([0.5, -1.0, 2.0]), 3)
+    run_case(squares_summed_by_row, args, (0, 1), {}, compile_mode)
+    g = sourcead.grad(squares_summed_by_row, wrt=(0, 1))
+    g(*args)
+    source = g.source
+    assert "p_tape" in source  # p's elements are read: taped whole
+    assert "q_tape" not in source and "q_shape_0_tape" in source
 
 
 @pytest.mark.parametrize(

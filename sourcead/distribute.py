@@ -1,0 +1,203 @@
+"""Reversed element loops run forwards, split by the adjoint element they update.
+
+The adjoint of a stencil loop such as ::
+
+    for k in range(n):
+        fused[k] = u[k + 1] + c[k + 1] * (u[k] - 2.0 * u[k + 1] + u[k + 2])
+
+updates ``b_u[k]``, ``b_u[k + 1]`` and ``b_u[k + 2]`` in every iteration, so each iteration
+adds to elements the iteration before it updated, and the loop runs one element at a time.
+Split into one loop per updated element (the loop distribution a person would do by hand),
+the iterations of each loop are independent and LLVM vectorises them::
+
+    for k in range(n):
+        b_u[k + 1] += b_fused[k] - 2.0 * (b_fused[k] * c[k + 1])
+    for k in range(n):
+        b_u[k] += b_fused[k] * c[k + 1]
+    ...
+    for k in range(n):
+        b_fused[k] = 0.0
+
+Only loops whose body is straight-line code of three kinds are reordered: partial adjoints
+(``b_part = ...``, local to one iteration), additions into adjoint elements that the loop
+never reads, and resets ``b_x[k] = 0.0`` of adjoint elements that are read only at that
+element, one element per iteration. Then the iterations commute (only the rounding of the
+sums changes), every split loop computes the same partials, and the resets come after every
+read. Such a loop runs forwards even where it is not split: Numba compiles a ``range`` with
+a negative step into a loop that LLVM does not vectorise.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .codegen import Block, src
+
+
+class _NotDistributable(Exception):
+    """The loop body is not of the three kinds of statement above."""
+
+
+def distributed(reversed_header: str, header: str, var: str, body: list, partials: set) -> list:
+    """The reversed loop over ``body``: as it is, run forwards (``header``), or run forwards
+    and split (see the module's docstring).
+
+    ``partials`` are the names of partial adjoints, each assigned once per iteration and
+    read only in it.
+    """
+    try:
+        loops = _split(header, var, body, partials)
+    except _NotDistributable:
+        return [Block(reversed_header, body)]
+    if len(loops) == 1:
+        return [Block(header, body)]
+    comments = [line for line in body if isinstance(line, str) and line.startswith("#")]
+    return comments + loops
+
+
+def _split(header: str, var: str, body: list, partials: set[str]) -> list:
+    definitions: dict[str, tuple[str, gast.AST]] = {}  # partial -> (line, value)
+    additions: list[tuple[str, str, str, gast.AST]] = []  # (array, index, line, value)
+    resets: dict[str, tuple[str, str]] = {}  # array -> (index, line)
+    for line in body:
+        if isinstance(line, Block):
+            raise _NotDistributable
+        if line.startswith("#"):
+            continue
+        stmt = gast.parse(line).body[0]
+        if _is_partial_definition(stmt, partials):
+            if stmt.targets[0].id in definitions:
+                raise _NotDistributable
+            definitions[stmt.targets[0].id] = (line, stmt.value)
+        elif isinstance(stmt, gast.AugAssign) and isinstance(stmt.op, gast.Add):
+            array, index = _element(stmt.target)
+            additions.append((array, index, line, stmt.value))
+        elif _is_reset(stmt):
+            array, index = _element(stmt.targets[0])
+            if array in resets or not _one_element_per_iteration(stmt.targets[0].slice, var):
+                raise _NotDistributable
+            resets[array] = (index, line)
+        else:
+            raise _NotDistributable
+    added = {array for array, _, _, _ in additions}
+    if added & set(resets):
+        raise _NotDistributable
+    reads = [value for _, value in definitions.values()] + [v for _, _, _, v in additions]
+    reads += [gast.parse(index).body[0].value for _, index, _, _ in additions]
+    for expr in reads:
+        _check_reads(expr, added, resets, partials)
+    if not _updates_neighbours(additions):
+        return [Block(header, body)]
+    return [
+        Block(header, _with_definitions(lines, definitions)) for lines in _groups(additions)
+    ] + ([Block(header, [line for _, line in resets.values()])] if resets else [])
+
+
+def _is_partial_definition(stmt, partials: set[str]) -> bool:
+    return (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Name)
+        and stmt.targets[0].id in partials
+    )
+
+
+def _is_reset(stmt) -> bool:
+    return (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Subscript)
+        and isinstance(stmt.value, gast.Constant)
+        and stmt.value.value == 0.0
+    )
+
+
+def _element(target) -> tuple[str, str]:
+    """``(array, index source)`` of ``b_x[k + 1]``; anything else is not distributable."""
+    if not (isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name)):
+        raise _NotDistributable
+    if any(isinstance(n, gast.Slice) for n in gast.walk(target.slice)):
+        raise _NotDistributable
+    return target.value.id, src(target.slice)
+
+
+def _one_element_per_iteration(index, var: str) -> bool:
+    """The index is ``var``, ``var ± constant``, or a tuple of one such and others that do
+    not read ``var``: no two iterations reset the same element."""
+    parts = index.elts if isinstance(index, gast.Tuple) else [index]
+    moving = [p for p in parts if var in _names(p)]
+    return len(moving) == 1 and _shifted(moving[0], var)
+
+
+def _shifted(expr, var: str) -> bool:
+    if isinstance(expr, gast.Name):
+        return expr.id == var
+    if isinstance(expr, gast.BinOp) and isinstance(expr.op, gast.Add | gast.Sub):
+        left, right = expr.left, expr.right
+        if isinstance(right, gast.Constant):
+            return _shifted(left, var)
+        return (
+            isinstance(expr.op, gast.Add)
+            and isinstance(left, gast.Constant)
+            and (_shifted(right, var))
+        )
+    return False
+
+
+def _updates_neighbours(additions: list) -> bool:
+    """Worth splitting: some adjoint array is updated at two elements in one iteration."""
+    indices: dict[str, set[str]] = {}
+    for array, index, _, _ in additions:
+        indices.setdefault(array, set()).add(index)
+    return any(len(found) > 1 for found in indices.values())
+
+
+def _check_reads(expr, added: set[str], resets: dict, partials: set[str]) -> None:
+    """No value read in the loop may change in it, except reset elements read before."""
+    for node in gast.walk(expr):
+        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
+            if node.value.id in resets and src(node.slice) != resets[node.value.id][0]:
+                raise _NotDistributable
+        if isinstance(node, gast.Name) and node.id in added:
+            raise _NotDistributable
+        if isinstance(node, gast.Call) and not _pure_function(node.func):
+            raise _NotDistributable
+
+
+def _pure_function(func) -> bool:
+    """``math.exp``, ``np.sqrt``, ``abs``…: calls the adjoint's element expressions use."""
+    if isinstance(func, gast.Name):
+        return func.id in ("abs", "min", "max", "float")
+    return (
+        isinstance(func, gast.Attribute)
+        and isinstance(func.value, gast.Name)
+        and func.value.id in ("math", "np")
+    )
+
+
+def _groups(additions: list) -> list[list[str]]:
+    """One group per element of an array updated at several, one for all other arrays."""
+    indices: dict[str, set[str]] = {}
+    for array, index, _, _ in additions:
+        indices.setdefault(array, set()).add(index)
+    groups: dict[tuple, list[str]] = {}
+    for array, index, line, _ in additions:
+        key = (array, index) if len(indices[array]) > 1 else ("single elements",)
+        groups.setdefault(key, []).append(line)
+    return list(groups.values())
+
+
+def _with_definitions(lines: list[str], definitions: dict) -> list[str]:
+    """``lines`` preceded by the partials they read, directly or through other partials."""
+    needed: set[str] = set()
+    pending = [gast.parse(line).body[0] for line in lines]
+    while pending:
+        for n in _names(pending.pop()):
+            if n in definitions and n not in needed:
+                needed.add(n)
+                pending.append(definitions[n][1])
+    return [line for n, (line, _) in definitions.items() if n in needed] + lines
+
+
+def _names(node) -> set[str]:
+    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}

@@ -1,0 +1,81 @@
+"""Reversed element loops run forwards and split by the adjoint element they update.
+
+The gradients through these loops are checked against finite differences in
+test_fusion.py, test_numpy_arrays.py and test_loops.py; here: which loops are split, run
+forwards or left alone, and the generated code of a stencil.
+"""
+
+import numpy as np
+from helpers import check_grad
+
+import sourcead
+from sourcead.codegen import Block, render
+from sourcead.distribute import distributed
+
+REVERSED = "for k in range(n - 1, -1, -1):"
+FORWARD = "for k in range(n):"
+STENCIL = [
+    "# f[k] = u[k] + c * (u[k + 1] - u[k])  (line 3)",
+    "b_part = b_f[k]",
+    "b_part_1 = b_part * c",
+    "b_u[k] += b_part - b_part_1",
+    "b_u[k + 1] += b_part_1",
+    "b_f[k] = 0.0",
+]
+
+
+def loops(body, partials=("b_part", "b_part_1")):
+    return distributed(REVERSED, FORWARD, "k", body, set(partials))
+
+
+def test_a_stencil_adjoint_is_split_by_element_and_runs_forwards():
+    assert render(loops(STENCIL)).splitlines() == [
+        "# f[k] = u[k] + c * (u[k + 1] - u[k])  (line 3)",
+        "for k in range(n):",
+        "    b_part = b_f[k]",
+        "    b_part_1 = b_part * c",
+        "    b_u[k] += b_part - b_part_1",
+        "for k in range(n):",
+        "    b_part = b_f[k]",
+        "    b_part_1 = b_part * c",
+        "    b_u[k + 1] += b_part_1",
+        "for k in range(n):",
+        "    b_f[k] = 0.0",
+    ]
+
+
+def test_a_loop_updating_one_element_per_array_runs_forwards_unsplit():
+    body = ["b_part = b_f[k] * c", "b_u[k] += b_part", "b_c[0] += b_part * u[k]", "b_f[k] = 0.0"]
+    assert loops(body) == [Block(FORWARD, body)]
+
+
+def test_loops_whose_iterations_depend_on_each_other_stay_reversed():
+    cases = {
+        "a tape pop": ["u_top -= 1", "u[k] = u_tape[u_top]", "b_u[k] += b_f[k]"],
+        "an adjoint read after an update": ["b_u[k] += b_u[k + 1] * c", "b_u[k + 1] = 0.0"],
+        "an updated adjoint read": ["b_u[k] += b_v[k + 1]", "b_v[k] += b_u[k + 1]"],
+        "a reset read elsewhere": ["b_u[k] += b_f[k + 1]", "b_u[k + 1] += c", "b_f[k] = 0.0"],
+        "one element reset by all": ["b_u[k] += b_f[0]", "b_u[k + 1] += c", "b_f[0] = 0.0"],
+        "a scalar adjoint": ["b_c += b_f[k]", "b_u[k] += c", "b_u[k + 1] += c"],
+        "a nested block": [Block("if c > 0:", ["b_u[k] += c"]), "b_u[k + 1] += c"],
+        "a call that may write": ["b_u[k] += helper(b_f)", "b_u[k + 1] += c"],
+    }
+    for reason, body in cases.items():
+        assert loops(body) == [Block(REVERSED, body)], reason
+
+
+def heat_with_slices(u0, kappa):
+    u = u0.copy()
+    for _ in range(30):
+        u[1:-1] = u[1:-1] + 0.2 * kappa[1:-1] * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+    return np.sum((u - 0.1) ** 2)
+
+
+def test_heat_with_slices_is_split_and_its_gradient_is_right():
+    rng = np.random.default_rng(3)
+    args = rng.random(12), 0.5 + rng.random(12)
+    check_grad(heat_with_slices, args, wrt=(0, 1))
+    g = sourcead.grad(heat_with_slices, wrt=(0, 1))
+    g(*args)
+    backward = g.source.split("# backward sweep")[1]
+    assert backward.count("for k_1 in range(n):") == 5  # b_u at three offsets, b_kappa, reset
