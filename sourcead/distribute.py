@@ -29,43 +29,68 @@ a negative step into a loop that LLVM does not vectorise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gast
 
 from .codegen import Block, src
 
 
+@dataclass
+class CountedLoop:
+    """A ``range`` loop of the forward sweep, as its reversal needs it."""
+
+    reversed_header: str  # for i in range(n - 1, -1, -1):
+    header: str  # for i in range(n):
+    var: str
+    trips: str  # the source of its trip count
+    start: str | None  # the source of its first value, when its step is 1
+
+
 class _NotDistributable(Exception):
-    """The loop body is not of the three kinds of statement above."""
+    """The loop body is not of the kinds of statement this module reorders."""
 
 
-def distributed(reversed_header: str, header: str, var: str, body: list, partials: set) -> list:
-    """The reversed loop over ``body``: as it is, run forwards (``header``), or run forwards
-    and split (see the module's docstring).
+@dataclass
+class _Restore:
+    """``u_top -= 1; u[i + 1] = u_tape[u_top]``: an element restored from its tape."""
+
+    top: str
+    tape: str
+    target: gast.Subscript | None
+
+
+def distributed(loop: CountedLoop, body: list, partials: set[str]) -> list:
+    """The reversed loop over ``body``: as it is, run forwards, or run forwards and split
+    (see the module's docstring).
 
     ``partials`` are the names of partial adjoints, each assigned once per iteration and
     read only in it.
     """
     try:
-        loops = _split(header, var, body, partials)
+        return _reordered(loop, body, partials)
     except _NotDistributable:
-        return [Block(reversed_header, body)]
-    if len(loops) == 1:
-        return [Block(header, body)]
-    comments = [line for line in body if isinstance(line, str) and line.startswith("#")]
-    return comments + loops
+        return [Block(loop.reversed_header, body)]
 
 
-def _split(header: str, var: str, body: list, partials: set[str]) -> list:
+def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     definitions: dict[str, tuple[str, gast.AST]] = {}  # partial -> (line, value)
     additions: list[tuple[str, str, str, gast.AST]] = []  # (array, index, line, value)
     resets: dict[str, tuple[str, str]] = {}  # array -> (index, line)
+    restores: list[_Restore] = []
+    popping: _Restore | None = None  # a tape's top just lowered: its restore comes next
     for line in body:
         if isinstance(line, Block):
             raise _NotDistributable
         if line.startswith("#"):
             continue
         stmt = gast.parse(line).body[0]
-        if _is_partial_definition(stmt, partials):
+        if popping is not None:
+            restores.append(_restore(stmt, popping))
+            popping = None
+        elif _is_pop(stmt):
+            popping = _Restore(top=stmt.target.id, tape="", target=None)
+        elif _is_partial_definition(stmt, partials):
             if stmt.targets[0].id in definitions:
                 raise _NotDistributable
             definitions[stmt.targets[0].id] = (line, stmt.value)
@@ -74,11 +99,13 @@ def _split(header: str, var: str, body: list, partials: set[str]) -> list:
             additions.append((array, index, line, stmt.value))
         elif _is_reset(stmt):
             array, index = _element(stmt.targets[0])
-            if array in resets or not _one_element_per_iteration(stmt.targets[0].slice, var):
+            if array in resets or not _one_element_per_iteration(stmt.targets[0].slice, loop.var):
                 raise _NotDistributable
             resets[array] = (index, line)
         else:
             raise _NotDistributable
+    if popping is not None:
+        raise _NotDistributable
     added = {array for array, _, _, _ in additions}
     if added & set(resets):
         raise _NotDistributable
@@ -86,11 +113,93 @@ def _split(header: str, var: str, body: list, partials: set[str]) -> list:
     reads += [gast.parse(index).body[0].value for _, index, _, _ in additions]
     for expr in reads:
         _check_reads(expr, added, resets, partials)
+    lowered, restored = _restores_forwards(loop, restores, reads, added, resets)
+    body = [_forwards(line, restores, restored) for line in body]
     if not _updates_neighbours(additions):
-        return [Block(header, body)]
-    return [
-        Block(header, _with_definitions(lines, definitions)) for lines in _groups(additions)
-    ] + ([Block(header, [line for _, line in resets.values()])] if resets else [])
+        return [*lowered, Block(loop.header, [line for line in body if line is not None])]
+    groups = _groups(additions)
+    groups[0][:0] = restored
+    loops = [Block(loop.header, _with_definitions(lines, definitions)) for lines in groups]
+    if resets:
+        loops.append(Block(loop.header, [line for _, line in resets.values()]))
+    comments = [line for line in body if isinstance(line, str) and line.startswith("#")]
+    return [*comments, *lowered, *loops]
+
+
+def _is_pop(stmt) -> bool:
+    return (
+        isinstance(stmt, gast.AugAssign)
+        and isinstance(stmt.op, gast.Sub)
+        and isinstance(stmt.target, gast.Name)
+        and isinstance(stmt.value, gast.Constant)
+        and stmt.value.value == 1
+    )
+
+
+def _restore(stmt, popping: _Restore) -> _Restore:
+    """The statement after ``top -= 1``: ``element = tape[top]``, or not reorderable."""
+    if not (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Subscript)
+        and isinstance(stmt.targets[0].value, gast.Name)
+        and isinstance(stmt.value, gast.Subscript)
+        and isinstance(stmt.value.value, gast.Name)
+        and isinstance(stmt.value.slice, gast.Name)
+        and stmt.value.slice.id == popping.top
+    ):
+        raise _NotDistributable
+    return _Restore(top=popping.top, tape=stmt.value.value.id, target=stmt.targets[0])
+
+
+def _restores_forwards(loop, restores, reads, added, resets) -> tuple[list, list]:
+    """The lines lowering each tape's top by the loop's pops, and the restores reading
+    ``tape[top + iteration]`` (iterations run forwards pop the tape from its bottom)."""
+    if not restores:
+        return [], []
+    if loop.start is None:
+        raise _NotDistributable
+    tops = [r.top for r in restores]
+    if len(set(tops)) != len(tops):
+        raise _NotDistributable
+    restored_arrays = set()
+    for r in restores:
+        array = r.target.value.id
+        if array in restored_arrays or array in added or array in resets:
+            raise _NotDistributable
+        if not _one_element_per_iteration(r.target.slice, loop.var):
+            raise _NotDistributable
+        restored_arrays.add(array)
+    # the restored arrays must not be read in the loop: each element is then restored once,
+    # from its own place on the tape, in any order
+    tapes = {r.top for r in restores} | {r.tape for r in restores}
+    for expr in reads + [gast.parse(index).body[0].value for index, _ in resets.values()]:
+        if _names(expr) & (restored_arrays | tapes):
+            raise _NotDistributable
+    for r in restores:
+        if _names(r.target.slice) & (restored_arrays | added | set(resets)):
+            raise _NotDistributable
+    iteration = loop.var if loop.start == "0" else f"{loop.var} - {_atom(loop.start)}"
+    lowered = [f"{r.top} -= {loop.trips}" for r in restores]
+    restored = [f"{src(r.target)} = {r.tape}[{r.top} + {iteration}]" for r in restores]
+    return lowered, restored
+
+
+def _forwards(line, restores, restored):
+    """``line`` of the body as the forward loop has it: pops replaced by their restores."""
+    if not isinstance(line, str) or line.startswith("#"):
+        return line
+    stmt = gast.parse(line).body[0]
+    if _is_pop(stmt) and any(r.top == stmt.target.id for r in restores):
+        return None
+    for r, text in zip(restores, restored, strict=True):
+        if isinstance(stmt, gast.Assign) and src(stmt.targets[0]) == src(r.target):
+            return text
+    return line
+
+
+def _atom(text: str) -> str:
+    return text if text.isidentifier() or text.isdigit() else f"({text})"
 
 
 def _is_partial_definition(stmt, partials: set[str]) -> bool:

@@ -19,7 +19,7 @@ from .analysis.activity import active_names, differentiable_reads
 from .analysis.types import INT, Array, Scalar, TupleType
 from .checkpoint import CheckpointedLoop
 from .codegen import Block, src
-from .distribute import distributed
+from .distribute import CountedLoop, distributed
 from .errors import SourceADError
 from .names import NameGenerator
 from .normalize import is_permutation, name
@@ -787,8 +787,14 @@ class AdjointGenerator:
             for a in args:
                 self.reads(a)
             forward.append(Block(header, body_f))
-            reversed_header = f"for {var} in {_reversed_range(start, stop, step)}:"
-            backward.extend(distributed(reversed_header, header, var, body_b, self.partials))
+            loop = CountedLoop(
+                reversed_header=f"for {var} in {_reversed_range(start, stop, step)}:",
+                header=header,
+                var=var,
+                trips=frame.trips,
+                start=src(start) if isinstance(step, gast.Constant) and step.value == 1 else None,
+            )
+            backward.extend(distributed(loop, body_b, self.partials))
         else:
             trips = self.names.fresh("trips")
             loop_start, loop_step = src(start), src(step)

@@ -10,10 +10,11 @@ from helpers import check_grad
 
 import sourcead
 from sourcead.codegen import Block, render
-from sourcead.distribute import distributed
+from sourcead.distribute import CountedLoop, distributed
 
 REVERSED = "for k in range(n - 1, -1, -1):"
 FORWARD = "for k in range(n):"
+LOOP = CountedLoop(REVERSED, FORWARD, "k", trips="max(n, 0)", start="0")
 STENCIL = [
     "# f[k] = u[k] + c * (u[k + 1] - u[k])  (line 3)",
     "b_part = b_f[k]",
@@ -24,8 +25,8 @@ STENCIL = [
 ]
 
 
-def loops(body, partials=("b_part", "b_part_1")):
-    return distributed(REVERSED, FORWARD, "k", body, set(partials))
+def loops(body, partials=("b_part", "b_part_1"), loop=LOOP):
+    return distributed(loop, body, set(partials))
 
 
 def test_a_stencil_adjoint_is_split_by_element_and_runs_forwards():
@@ -51,7 +52,6 @@ def test_a_loop_updating_one_element_per_array_runs_forwards_unsplit():
 
 def test_loops_whose_iterations_depend_on_each_other_stay_reversed():
     cases = {
-        "a tape pop": ["u_top -= 1", "u[k] = u_tape[u_top]", "b_u[k] += b_f[k]"],
         "an adjoint read after an update": ["b_u[k] += b_u[k + 1] * c", "b_u[k + 1] = 0.0"],
         "an updated adjoint read": ["b_u[k] += b_v[k + 1]", "b_v[k] += b_u[k + 1]"],
         "a reset read elsewhere": ["b_u[k] += b_f[k + 1]", "b_u[k + 1] += c", "b_f[k] = 0.0"],
@@ -59,9 +59,36 @@ def test_loops_whose_iterations_depend_on_each_other_stay_reversed():
         "a scalar adjoint": ["b_c += b_f[k]", "b_u[k] += c", "b_u[k + 1] += c"],
         "a nested block": [Block("if c > 0:", ["b_u[k] += c"]), "b_u[k + 1] += c"],
         "a call that may write": ["b_u[k] += helper(b_f)", "b_u[k + 1] += c"],
+        "a scalar restored": ["s_top -= 1", "s = s_tape[s_top]", "b_u[k] += s"],
+        "a restored array read": ["u_top -= 1", "u[k] = u_tape[u_top]", "b_u[k] += u[k - 1]"],
+        "one element restored by all": ["u_top -= 1", "u[0] = u_tape[u_top]", "b_u[k] += c"],
     }
     for reason, body in cases.items():
         assert loops(body) == [Block(REVERSED, body)], reason
+
+
+def test_elements_restored_from_a_tape_are_read_from_its_bottom_up():
+    body = [
+        "# u[k + 1] = fused[k]  (line 4)",
+        "u_top -= 1",
+        "u[k + 1] = u_tape[u_top]",
+        "b_fused[k] += b_u[k + 1]",
+        "b_u[k + 1] = 0.0",
+    ]
+    assert render(loops(body)).splitlines() == [
+        "u_top -= max(n, 0)",
+        "for k in range(n):",
+        "    # u[k + 1] = fused[k]  (line 4)",
+        "    u[k + 1] = u_tape[u_top + k]",
+        "    b_fused[k] += b_u[k + 1]",
+        "    b_u[k + 1] = 0.0",
+    ]
+    from_one = CountedLoop("for k in range(m - 1, 0, -1):", "for k in range(1, m):", "k", "m", "1")
+    assert "u[k + 1] = u_tape[u_top + k - 1]" in render(loops(body, loop=from_one))
+    stepped = CountedLoop(
+        "for k in range(m - 2, -1, -2):", "for k in range(0, m, 2):", "k", "m", None
+    )
+    assert loops(body, loop=stepped) == [Block(stepped.reversed_header, body)]
 
 
 def heat_with_slices(u0, kappa):
@@ -78,4 +105,6 @@ def test_heat_with_slices_is_split_and_its_gradient_is_right():
     g = sourcead.grad(heat_with_slices, wrt=(0, 1))
     g(*args)
     backward = g.source.split("# backward sweep")[1]
-    assert backward.count("for k_1 in range(n):") == 5  # b_u at three offsets, b_kappa, reset
+    # the restore of u, then b_u at three offsets, b_kappa and the reset of b_fused
+    assert backward.count("for k_1 in range(n):") == 6
+    assert "range(n - 1, -1, -1)" not in backward
