@@ -12,19 +12,23 @@ the iterations of each loop are independent and LLVM vectorises them::
 
     for k in range(n):
         b_u[k + 1] += b_fused[k] - 2.0 * (b_fused[k] * c[k + 1])
+        b_c[k + 1] += b_fused[k] * (u[k] - 2.0 * u[k + 1] + u[k + 2])
     for k in range(n):
         b_u[k] += b_fused[k] * c[k + 1]
-    ...
     for k in range(n):
+        b_u[k + 2] += b_fused[k] * c[k + 1]
         b_fused[k] = 0.0
 
-Only loops whose body is straight-line code of three kinds are reordered: partial adjoints
+Only loops whose body is straight-line code of four kinds are reordered: partial adjoints
 (``b_part = ...``, local to one iteration), additions into adjoint elements that the loop
-never reads, and resets ``b_x[k] = 0.0`` of adjoint elements that are read only at that
-element, one element per iteration. Then the iterations commute (only the rounding of the
-sums changes), every split loop computes the same partials, and the resets come after every
-read. Such a loop runs forwards even where it is not split: Numba compiles a ``range`` with
-a negative step into a loop that LLVM does not vectorise.
+never reads, resets ``b_x[k] = 0.0`` of adjoint elements that are read only at that
+element, one element per iteration, and elements restored from a tape (``u_top -= 1;
+u[k + 1] = u_tape[u_top]``), one per iteration, of arrays the loop does not read. Then the
+iterations commute (only the rounding of the sums changes), every split loop computes the
+same partials, and the resets come last, after every read. Run forwards, the loop pops each
+tape from the bottom of what the loop pushed (``u_top -= n`` first, then
+``u[k + 1] = u_tape[u_top + k]``). Such a loop runs forwards even where it is not split:
+Numba compiles a ``range`` with a negative step into a loop that LLVM does not vectorise.
 """
 
 from __future__ import annotations
@@ -117,11 +121,10 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     body = [_forwards(line, restores, restored) for line in body]
     if not _updates_neighbours(additions):
         return [*lowered, Block(loop.header, [line for line in body if line is not None])]
-    groups = _groups(additions)
+    groups = _groups(additions, loop.var)
     groups[0][:0] = restored
+    groups[-1].extend(line for _, line in resets.values())  # after every read of them
     loops = [Block(loop.header, _with_definitions(lines, definitions)) for lines in groups]
-    if resets:
-        loops.append(Block(loop.header, [line for _, line in resets.values()]))
     comments = [line for line in body if isinstance(line, str) and line.startswith("#")]
     return [*comments, *lowered, *loops]
 
@@ -284,16 +287,25 @@ def _pure_function(func) -> bool:
     )
 
 
-def _groups(additions: list) -> list[list[str]]:
-    """One group per element of an array updated at several, one for all other arrays."""
+def _groups(additions: list, var: str) -> list[list[str]]:
+    """One group per element of an array updated at several; arrays updated at one element
+    join the first group when that element moves with the loop (each iteration its own),
+    and a group of their own when it does not (a sum into one element)."""
     indices: dict[str, set[str]] = {}
     for array, index, _, _ in additions:
         indices.setdefault(array, set()).add(index)
     groups: dict[tuple, list[str]] = {}
+    moving: list[str] = []
     for array, index, line, _ in additions:
-        key = (array, index) if len(indices[array]) > 1 else ("single elements",)
-        groups.setdefault(key, []).append(line)
-    return list(groups.values())
+        if len(indices[array]) > 1:
+            groups.setdefault((array, index), []).append(line)
+        elif _one_element_per_iteration(gast.parse(index).body[0].value, var):
+            moving.append(line)
+        else:
+            groups.setdefault(("fixed elements",), []).append(line)
+    result = list(groups.values())
+    result[0][:0] = moving
+    return result
 
 
 def _with_definitions(lines: list[str], definitions: dict) -> list[str]:

@@ -40,9 +40,16 @@ def test_a_stencil_adjoint_is_split_by_element_and_runs_forwards():
         "    b_part = b_f[k]",
         "    b_part_1 = b_part * c",
         "    b_u[k + 1] += b_part_1",
-        "for k in range(n):",
         "    b_f[k] = 0.0",
     ]
+
+
+def test_arrays_updated_at_one_element_join_the_first_loop_unless_it_is_fixed():
+    body = [*STENCIL[:-1], "b_c[k] += b_part * u[k]", "b_d[0] += b_part"]
+    first, second, fixed = loops(body)[1:]
+    assert "b_c[k] += b_part * u[k]" in first.body and "b_u[k] += b_part - b_part_1" in first.body
+    assert second.body[-1] == "b_u[k + 1] += b_part_1"
+    assert fixed.body == ["b_part = b_f[k]", "b_d[0] += b_part"]
 
 
 def test_a_loop_updating_one_element_per_array_runs_forwards_unsplit():
@@ -105,6 +112,6 @@ def test_heat_with_slices_is_split_and_its_gradient_is_right():
     g = sourcead.grad(heat_with_slices, wrt=(0, 1))
     g(*args)
     backward = g.source.split("# backward sweep")[1]
-    # the restore of u, then b_u at three offsets, b_kappa and the reset of b_fused
-    assert backward.count("for k_1 in range(n):") == 6
+    # the restore of u; b_u at three offsets (with b_kappa, and the reset of b_fused)
+    assert backward.count("for k_1 in range(n):") == 4
     assert "range(n - 1, -1, -1)" not in backward
