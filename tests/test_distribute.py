@@ -115,3 +115,31 @@ def test_heat_with_slices_is_split_and_its_gradient_is_right():
     # the restore of u; b_u at three offsets (with b_kappa, and the reset of b_fused)
     assert backward.count("for k_1 in range(n):") == 4
     assert "range(n - 1, -1, -1)" not in backward
+
+
+def nonlinear_heat(u0, kappa):
+    n = u0.shape[0]
+    u = u0.copy()
+    un = np.zeros_like(u)
+    for _ in range(7):
+        for i in range(1, n - 1):
+            un[i] = u[i] + 0.2 * kappa[i] * (u[i - 1] - 2.0 * u[i] + u[i + 1]) * u[i]
+        for i in range(1, n - 1):
+            u[i] = un[i]
+    s = 0.0
+    for i in range(n):
+        s += (u[i] - 0.1) ** 3
+    return s
+
+
+def test_hessian_vector_products_through_split_loops_that_restore_elements():
+    rng = np.random.default_rng(0)
+    u0, kappa, v = rng.random(9), 0.5 + rng.random(9), rng.random(9)
+    gradient = sourcead.grad(nonlinear_heat)
+    gradient(u0, kappa)
+    backward = gradient.source.split("# backward sweep")[1]
+    assert "u[i] = u_tape[u_top + i - 1]" in backward  # the restores run forwards
+    eps = 1e-6
+    expected = (gradient(u0 + eps * v, kappa) - gradient(u0 - eps * v, kappa)) / (2 * eps)
+    hv = sourcead.hvp(nonlinear_heat, (u0, kappa), (v, None))
+    np.testing.assert_allclose(hv, expected, rtol=1e-6, atol=1e-9)
