@@ -6,8 +6,7 @@ Run from the repository root::
     python benchmarks/arrays.py --quick    # the small GMM size only, fewer repeats
 
 Problems (each timed side by side in one process, interleaved rounds, medians; the PyTorch
-rows last, in rounds of their own, because importing PyTorch slows the allocations of
-Numba-compiled code in the same process):
+rows last, in rounds of their own, so that its slow rows do not share the others' rounds):
 
 * ``GMM``: ADBench's Gaussian mixture objective (negative log-likelihood with a Wishart
   prior, parametrised by ``alphas``, ``means`` and ``icf`` = log-diagonal and lower triangle of
@@ -556,7 +555,9 @@ def main():
         "--problems", nargs="+", default=["gmm", "lstm", "heat"], choices=["gmm", "lstm", "heat"]
     )
     options = parser.parse_args()
-    rounds, budget = (3, 2.0) if options.quick else (7, 20.0)
+    # up to 41 rounds: the millisecond rows get medians of many samples on a noisy machine;
+    # a row stops taking samples once it has spent its budget (the large GMM after a few)
+    rounds, budget = (11, 2.0) if options.quick else (41, 20.0)
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, Numba {numba.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, one thread per "
           "library")  # fmt: skip
@@ -568,8 +569,8 @@ def main():
         problems.append(heat_problem())
     for problem in problems:
         measure(problem.rows, problem.args, rounds, budget)
-    # PyTorch last: once imported, it slows the allocations of Numba-compiled code in the
-    # same process (about 1.8x on the LSTM gradient), so it must not share the rounds above
+    # PyTorch last, in rounds of its own: importing it changes how the process allocates
+    # memory (it once slowed the LSTM gradient 1.8x), so it must not share the rounds above
     if not options.no_torch:
         for problem in problems:
             row = optional(problem.torch_name, "torch", problem.torch_factory, problem.version)

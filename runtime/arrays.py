@@ -24,6 +24,7 @@ __all__ = [
     "fused_length",
     "slice_length",
     "slice_start",
+    "scratch",
     "zeroed",
 ]
 
@@ -306,6 +307,16 @@ def fused_length(*lengths):
                 "it as an element loop, which does not broadcast length-1 operands)"
             )
     return n
+
+
+@numba.njit(cache=True)
+def scratch(vector, length):
+    """``vector`` when it has ``length`` elements, else a new (unfilled) vector of that length:
+    the buffer a fused statement inside a loop fills again at each iteration, allocated once
+    instead of at every iteration."""
+    if vector.shape[0] == length:
+        return vector
+    return np.empty(length, dtype=vector.dtype)
 
 
 # --- adjoints of array names rebound to arrays of another shape (sourcead/reverse.py) ------------

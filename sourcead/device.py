@@ -159,7 +159,9 @@ def index_text(index) -> str:
     return text
 
 
-_ALLOCATION = re.compile(r"\b(new_tape|grow|reserve)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)")
+_ALLOCATION = re.compile(
+    r"\b(new_tape|grow|reserve|scratch)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)"
+)
 
 
 def check_device_source(source: str, parsed, what: str) -> None:

@@ -16,9 +16,11 @@ rewritten before differentiation into the element loop a person would write::
     for k in range(n):
         u[k + 1] = fused[k]
 
-(a slice whose lower bound is a non-negative constant starts there whenever it is not
-empty; other bounds go through ``slice_start``, e.g. ``w_start = slice_start(w.shape[0],
-b, 2 * b)`` for ``w[b : 2 * b]``)
+(inside a loop, ``fused = scratch(fused, n)`` instead of ``np.empty(n)``, with
+``fused = np.empty(0)`` before the function's body: one allocation, reused while the length
+stays the same; a slice whose lower bound is a non-negative constant starts there whenever
+it is not empty; other bounds go through ``slice_start``, e.g.
+``w_start = slice_start(w.shape[0], b, 2 * b)`` for ``w[b : 2 * b]``)
 
 and the element-loop adjoint (a scalar loop, no temporaries) is generated from that. The
 new values go into a fresh array first, so reads of the target at other offsets see the old
@@ -69,23 +71,33 @@ def fuse_elementwise(node: gast.FunctionDef, types: dict, names) -> gast.Functio
         and isinstance(stmt.value, gast.Name)
     }
 
-    def block(body: list) -> list:
+    # the vectors fused statements inside loops fill: allocated once, before the body, and
+    # reused while their length stays the same (``scratch``)
+    buffers: list[str] = []
+
+    def block(body: list, in_loop: bool) -> list:
         out = []
         for stmt in body:
             for field in ("body", "orelse"):
                 if isinstance(stmt, gast.If | gast.For | gast.While):
-                    setattr(stmt, field, block(getattr(stmt, field)))
+                    inner = in_loop or isinstance(stmt, gast.For | gast.While)
+                    setattr(stmt, field, block(getattr(stmt, field), inner))
             if isinstance(stmt, gast.Assign) and len(stmt.targets) == 1:
                 out.extend(_fuse_sums(stmt, types, names))
                 try:
-                    out.extend(_fuse_assignment(stmt, types, names, aliases))
+                    reused = buffers if in_loop else None
+                    out.extend(_fuse_assignment(stmt, types, names, aliases, reused))
                     continue
                 except _Unfusable:
                     pass
             out.append(stmt)
         return out
 
-    node.body = block(node.body)
+    body = block(node.body, False)
+    declarations = [gast.parse(f"{b} = np.empty(0)").body[0] for b in buffers]
+    for declaration in declarations:
+        _annotate(declaration, node.body[0])
+    node.body = declarations + body
     return node
 
 
@@ -125,8 +137,9 @@ def _fuse_sums(stmt, types: dict, names) -> list:
     return loops
 
 
-def _fuse_assignment(stmt, types: dict, names, aliases: set) -> list:
-    """The element loop of ``stmt`` (raises _Unfusable when there is none)."""
+def _fuse_assignment(stmt, types: dict, names, aliases: set, buffers: list | None) -> list:
+    """The element loop of ``stmt`` (raises _Unfusable when there is none). With
+    ``buffers`` (inside a loop), the vector computed aside is one of them, reused."""
     value, target = stmt.value, stmt.targets[0]
     if not _is_operation(value):
         raise _Unfusable
@@ -142,14 +155,14 @@ def _fuse_assignment(stmt, types: dict, names, aliases: set) -> list:
         # the value reads the name's old elements: compute aside, then a new array for it
         fused = _fresh_vector(types, names)
         return [
-            *loop.statements(*_new_array(fused), element),
+            *loop.statements(*_aside(fused, buffers), element),
             *loop.statements(*_new_array(target.id), _parse(f"{fused}[{loop.k}]", like=stmt)),
         ]
     target_element = loop.operand(target)  # raises unless a slice of a vector
     element = loop.element(copy.deepcopy(value))
     # the new values go aside first: the value may read the target at other offsets
     fused = _fresh_vector(types, names)
-    fill = loop.statements(*_new_array(fused), element)
+    fill = loop.statements(*_aside(fused, buffers), element)
     copy_back = loop.statements(
         None, lambda k: f"{target_element} = {ELEMENT}", _parse(f"{fused}[{loop.k}]", like=stmt)
     )
@@ -159,6 +172,15 @@ def _fuse_assignment(stmt, types: dict, names, aliases: set) -> list:
 def _new_array(name: str) -> tuple:
     """Templates of ``name = np.empty(n)`` filled by ``name[k] = <element>``."""
     return (lambda n: f"{name} = np.empty({n})", lambda k: f"{name}[{k}] = {ELEMENT}")
+
+
+def _aside(name: str, buffers: list | None) -> tuple:
+    """Like ``_new_array`` for a vector the statement computes aside: inside a loop, the
+    buffer of an earlier iteration is reused when it has the length (``scratch``)."""
+    if buffers is None:
+        return _new_array(name)
+    buffers.append(name)
+    return (lambda n: f"{name} = scratch({name}, {n})", lambda k: f"{name}[{k}] = {ELEMENT}")
 
 
 def _fresh_vector(types: dict, names) -> str:
@@ -311,7 +333,7 @@ def _annotate(root, like) -> None:
             elif isinstance(func, gast.Name) and func.id == "range":
                 func.global_value = range
                 node.callee = Callee("nondiff", range)
-            else:  # the runtime's slice_start, slice_length, fused_length
+            else:  # the runtime's slice_start, slice_length, fused_length, scratch
                 node.callee = Callee("nondiff", None)
 
 

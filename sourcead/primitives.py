@@ -7,7 +7,7 @@ import types
 from dataclasses import dataclass
 
 import numpy as np
-from sourcead_runtime import fused_length, slice_length, slice_start, zeroed
+from sourcead_runtime import fused_length, scratch, slice_length, slice_start, zeroed
 
 from .frontend import unwrap
 from .rules import ADJOINT_RULES, ARRAY_RULES, load_builtin_rules
@@ -22,11 +22,11 @@ NONDIFFERENTIABLE = {
     np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite,
     np.eye, np.arange, np.shape,
 }  # fmt: skip
-# lengths and indices in generated code (fusion.py), compiled and as plain Python, and the
-# reset of an adjoint array (reverse.py): its result is zeros
+# lengths, indices and reused buffers in generated code (fusion.py), compiled and as plain
+# Python, and the reset of an adjoint array (reverse.py): its result is zeros
 NONDIFFERENTIABLE |= {
     f
-    for g in (fused_length, slice_length, slice_start, zeroed)
+    for g in (fused_length, slice_length, slice_start, scratch, zeroed)
     for f in (g, getattr(g, "py_func", g))
 }
 

@@ -106,6 +106,24 @@ def test_statements_are_fused(f, args, wrt):
     assert re.search(r"for k(_\d+)? in range\(n(_\d+)?\):", g.source)
 
 
+def test_vectors_computed_aside_in_loops_are_allocated_once():
+    g = sourcead.grad(heat_with_offsets, wrt=(0, 1))
+    g(vec(9), vec(9))
+    forward = g.source.split("# forward sweep")[1].split("# backward sweep")[0]
+    buffer = re.search(r"(fused\w*) = scratch\(\1, n\w*\)", forward).group(1)
+    assert forward.index(f"{buffer} = np.empty(0)") < forward.index("for _ in range(30):")
+    assert "np.empty(n" not in forward
+
+
+def test_scratch_reuses_a_vector_of_the_length_asked_for():
+    from sourcead_runtime import scratch
+
+    vector = np.ones(4)
+    assert scratch(vector, 4) is vector
+    longer = scratch(vector, 6)
+    assert longer.shape == (6,) and longer.dtype == vector.dtype and longer is not vector
+
+
 def test_sums_of_element_wise_vectors_become_scalar_loops():
     g = sourcead.grad(softmax_loss, wrt=(0, 1), compile=False)
     g(vec(5), vec(5))

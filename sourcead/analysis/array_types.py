@@ -12,7 +12,7 @@ import types
 
 import gast
 import numpy as np
-from sourcead_runtime import zeroed
+from sourcead_runtime import scratch, zeroed
 
 from .types import BOOL, FLOAT, INT, Array, Scalar, TupleType
 
@@ -122,7 +122,8 @@ _FLOATING = {
 }  # fmt: skip
 
 
-_ZEROED = (zeroed, getattr(zeroed, "py_func", zeroed))  # compiled, and as plain Python
+# arrays of the type of their first argument: compiled, and as plain Python
+_LIKE_FIRST = {f for g in (scratch, zeroed) for f in (g, getattr(g, "py_func", g))}
 
 
 def call_type(target, node: gast.Call, args: list):
@@ -132,7 +133,7 @@ def call_type(target, node: gast.Call, args: list):
     ``np.linspace``). Raises ArrayTypeProblem for uses sourcead cannot differentiate.
     """
     arrays = [a for a in args if isinstance(a, Array)]
-    if target in _ZEROED:  # the reset of an adjoint array in generated code: that array
+    if target in _LIKE_FIRST:  # an adjoint array reset, a buffer reused: that array
         return args[0]
     if target is np.eye:
         return Array("float64", 2)
