@@ -61,7 +61,7 @@ class _Restore:
 
     top: str
     tape: str
-    target: gast.Subscript | None
+    target: gast.Subscript
 
 
 def distributed(loop: CountedLoop, body: list, partials: set[str]) -> list:
@@ -82,18 +82,20 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     additions: list[tuple[str, str, str, gast.AST]] = []  # (array, index, line, value)
     resets: dict[str, tuple[str, str]] = {}  # array -> (index, line)
     restores: list[_Restore] = []
-    popping: _Restore | None = None  # a tape's top just lowered: its restore comes next
+    popping: str | None = None  # a tape's top just lowered: its restore comes next
     for line in body:
         if isinstance(line, Block):
             raise _NotDistributable
         if line.startswith("#"):
             continue
         stmt = gast.parse(line).body[0]
+        if (_names(stmt) & partials) - set(definitions) - _assigned_partial(stmt, partials):
+            raise _NotDistributable  # a partial read before it is set: the last iteration's
         if popping is not None:
             restores.append(_restore(stmt, popping))
             popping = None
         elif _is_pop(stmt):
-            popping = _Restore(top=stmt.target.id, tape="", target=None)
+            popping = stmt.target.id
         elif _is_partial_definition(stmt, partials):
             if stmt.targets[0].id in definitions:
                 raise _NotDistributable
@@ -116,7 +118,7 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     reads = [value for _, value in definitions.values()] + [v for _, _, _, v in additions]
     reads += [gast.parse(index).body[0].value for _, index, _, _ in additions]
     for expr in reads:
-        _check_reads(expr, added, resets, partials)
+        _check_reads(expr, added, resets)
     lowered, restored = _restores_forwards(loop, restores, reads, added, resets)
     body = [_forwards(line, restores, restored) for line in body]
     if not _updates_neighbours(additions):
@@ -129,6 +131,14 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     return [*comments, *lowered, *loops]
 
 
+def _assigned_partial(stmt, partials: set[str]) -> set[str]:
+    """The partial ``stmt`` sets, if it sets one and does not read it."""
+    if not _is_partial_definition(stmt, partials):
+        return set()
+    target = stmt.targets[0].id
+    return set() if target in _names(stmt.value) else {target}
+
+
 def _is_pop(stmt) -> bool:
     return (
         isinstance(stmt, gast.AugAssign)
@@ -139,7 +149,7 @@ def _is_pop(stmt) -> bool:
     )
 
 
-def _restore(stmt, popping: _Restore) -> _Restore:
+def _restore(stmt, top: str) -> _Restore:
     """The statement after ``top -= 1``: ``element = tape[top]``, or not reorderable."""
     if not (
         isinstance(stmt, gast.Assign)
@@ -149,10 +159,10 @@ def _restore(stmt, popping: _Restore) -> _Restore:
         and isinstance(stmt.value, gast.Subscript)
         and isinstance(stmt.value.value, gast.Name)
         and isinstance(stmt.value.slice, gast.Name)
-        and stmt.value.slice.id == popping.top
+        and stmt.value.slice.id == top
     ):
         raise _NotDistributable
-    return _Restore(top=popping.top, tape=stmt.value.value.id, target=stmt.targets[0])
+    return _Restore(top=top, tape=stmt.value.value.id, target=stmt.targets[0])
 
 
 def _restores_forwards(loop, restores, reads, added, resets) -> tuple[list, list]:
@@ -264,12 +274,20 @@ def _updates_neighbours(additions: list) -> bool:
     return any(len(found) > 1 for found in indices.values())
 
 
-def _check_reads(expr, added: set[str], resets: dict, partials: set[str]) -> None:
-    """No value read in the loop may change in it, except reset elements read before."""
+def _check_reads(expr, added: set[str], resets: dict) -> None:
+    """No value read in the loop may change in it, except reset elements read at the
+    element the same iteration resets (and before it does)."""
+    at_reset = {
+        id(node.value)
+        for node in gast.walk(expr)
+        if isinstance(node, gast.Subscript)
+        and isinstance(node.value, gast.Name)
+        and node.value.id in resets
+        and src(node.slice) == resets[node.value.id][0]
+    }
     for node in gast.walk(expr):
-        if isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name):
-            if node.value.id in resets and src(node.slice) != resets[node.value.id][0]:
-                raise _NotDistributable
+        if isinstance(node, gast.Name) and node.id in resets and id(node) not in at_reset:
+            raise _NotDistributable  # another element, or the whole array
         if isinstance(node, gast.Name) and node.id in added:
             raise _NotDistributable
         if isinstance(node, gast.Call) and not _pure_function(node.func):

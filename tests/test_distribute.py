@@ -63,6 +63,17 @@ def test_loops_whose_iterations_depend_on_each_other_stay_reversed():
         "an updated adjoint read": ["b_u[k] += b_v[k + 1]", "b_v[k] += b_u[k + 1]"],
         "a reset read elsewhere": ["b_u[k] += b_f[k + 1]", "b_u[k + 1] += c", "b_f[k] = 0.0"],
         "one element reset by all": ["b_u[k] += b_f[0]", "b_u[k + 1] += c", "b_f[0] = 0.0"],
+        "a partial read before it is set": [
+            "b_u[k] += b_part",
+            "b_part = b_f[k] * c",
+            "b_u[k + 1] += b_part",
+        ],
+        "a reset array read whole": [
+            "b_part = np.sum(b_f)",
+            "b_u[k] += b_part",
+            "b_u[k + 1] += b_part",
+            "b_f[k] = 0.0",
+        ],
         "a scalar adjoint": ["b_c += b_f[k]", "b_u[k] += c", "b_u[k + 1] += c"],
         "a nested block": [Block("if c > 0:", ["b_u[k] += c"]), "b_u[k + 1] += c"],
         "a call that may write": ["b_u[k] += helper(b_f)", "b_u[k + 1] += c"],
