@@ -146,6 +146,19 @@ def gmm_inputs(d, k, n, seed=0):
     return alphas, means, icf, x, 1.0, 0.0
 
 
+def jax_gradient(objective, argnums):
+    """``jit(grad(objective))`` returning NumPy arrays, its result awaited (JAX dispatches
+    asynchronously)."""
+    import jax
+
+    g = jax.jit(jax.grad(objective, argnums=argnums))
+
+    def run(*args):
+        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
+
+    return run
+
+
 def gmm_jax():
     import jax
     import jax.numpy as jnp
@@ -174,12 +187,7 @@ def gmm_jax():
             + prior
         )
 
-    g = jax.jit(jax.grad(objective, argnums=(0, 1, 2)))
-
-    def run(*args):
-        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
-
-    return run
+    return jax_gradient(objective, argnums=(0, 1, 2))
 
 
 def gmm_jax_loops():
@@ -228,12 +236,7 @@ def gmm_jax_loops():
         )
         return -0.5 * n * d * LOG_2PI + total - n * lse_alphas + prior
 
-    g = jax.jit(jax.grad(objective, argnums=(0, 1, 2)))
-
-    def run(*args):
-        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
-
-    return run
+    return jax_gradient(objective, argnums=(0, 1, 2))
 
 
 def gmm_torch():
@@ -341,12 +344,7 @@ def lstm_jax():
         _, totals = jax.lax.scan(step, state, (sequence[:-1], sequence[1:]))
         return -jnp.sum(totals) / ((sequence.shape[0] - 1) * b)
 
-    g = jax.jit(jax.grad(objective, argnums=(0, 1)))
-
-    def run(*args):
-        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
-
-    return run
+    return jax_gradient(objective, argnums=(0, 1))
 
 
 def lstm_torch():
@@ -416,12 +414,7 @@ def heat_jax():
         u = jax.lax.fori_loop(0, 2000, step, u0)
         return jnp.sum((u - 0.1) ** 2)
 
-    g = jax.jit(jax.grad(objective, argnums=(0, 1)))
-
-    def run(*args):
-        return tuple(np.asarray(t) for t in jax.block_until_ready(g(*args)))
-
-    return run
+    return jax_gradient(objective, argnums=(0, 1))
 
 
 def heat_torch():

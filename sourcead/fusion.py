@@ -177,10 +177,11 @@ def _new_array(name: str) -> tuple:
 def _aside(name: str, buffers: list | None) -> tuple:
     """Like ``_new_array`` for a vector the statement computes aside: inside a loop, the
     buffer of an earlier iteration is reused when it has the length (``scratch``)."""
+    allocate, fill = _new_array(name)
     if buffers is None:
-        return _new_array(name)
+        return allocate, fill
     buffers.append(name)
-    return (lambda n: f"{name} = scratch({name}, {n})", lambda k: f"{name}[{k}] = {ELEMENT}")
+    return (lambda n: f"{name} = scratch({name}, {n})", fill)
 
 
 def _fresh_vector(types: dict, names) -> str:

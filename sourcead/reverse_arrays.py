@@ -280,7 +280,7 @@ class ArrayAdjoints:
         if not active:
             return
         if not isinstance(g, gast.Name | gast.Constant):
-            temp = gen.names.fresh("b_part")
+            temp = gen.partial()
             lines.append(f"{temp} = {src(g)}")
             g = _name(temp)
         statements, contribs = instantiate_body(

@@ -151,31 +151,24 @@ def block_weighted(x, out):
         out[i] = (x[i - 1] + x[i + 1]) * (1.0 + cuda.threadIdx.x)
 
 
-def test_kernels_using_other_thread_indices_keep_atomics():
-    x, out, cot = RNG.uniform(0.5, 1.5, 12), np.zeros(12), RNG.normal(size=12)
-    adjoint = sourcead.kernel_vjp(block_weighted, wrt=("x", "out"))
-    bx = np.zeros(12)
-    adjoint[3, 4](x, out, bx, cot.copy())
-    np.testing.assert_allclose(bx, _fd_vjp(block_weighted, (3, 4), (x, out), 0, cot), atol=1e-9)
-    assert "cuda.atomic.add(b_x, i - 1," in adjoint.source
-
-
-def test_reads_elsewhere_accumulate_with_atomics():
-    x, out, cot = RNG.uniform(0.5, 1.5, 12), np.zeros(6), RNG.normal(size=6)
-    adjoint = sourcead.kernel_vjp(scattered, wrt=("x", "out"))
-    bx = np.zeros(12)
-    adjoint[1, 8](x, out, bx, cot.copy())
-    np.testing.assert_allclose(bx, _fd_vjp(scattered, (1, 8), (x, out), 0, cot), atol=1e-9)
-    assert "cuda.atomic.add(b_x, 2 * i," in adjoint.source
-
-
-def test_gathering_only_where_each_output_is_written_once():
-    x, out, cot = RNG.uniform(0.5, 1.5, 10), np.zeros(10), RNG.normal(size=10)
-    adjoint = sourcead.kernel_vjp(overwritten, wrt=("x", "out"))
-    bx = np.zeros(10)
-    adjoint[1, 16](x, out, bx, cot.copy())
-    np.testing.assert_allclose(bx, _fd_vjp(overwritten, (1, 16), (x, out), 0, cot), atol=1e-9)
-    assert "cuda.atomic.add(b_x, i - 1," in adjoint.source  # the second write wins: atomics
+@pytest.mark.parametrize(
+    "kernel, sizes, launch, atomic",
+    [
+        (block_weighted, (12, 12), (3, 4), "cuda.atomic.add(b_x, i - 1,"),
+        (scattered, (12, 6), (1, 8), "cuda.atomic.add(b_x, 2 * i,"),
+        (overwritten, (10, 10), (1, 16), "cuda.atomic.add(b_x, i - 1,"),  # 2nd write wins
+    ],
+    ids=["other thread indices", "reads elsewhere", "an output written twice"],
+)
+def test_kernels_that_cannot_gather_keep_atomics(kernel, sizes, launch, atomic):
+    """Other thread indices than cuda.grid, reads at other places than fixed offsets, and
+    outputs written more than once: the reads' adjoints are added atomically."""
+    x, out, cot = RNG.uniform(0.5, 1.5, sizes[0]), np.zeros(sizes[1]), RNG.normal(size=sizes[1])
+    adjoint = sourcead.kernel_vjp(kernel, wrt=("x", "out"))
+    bx = np.zeros(sizes[0])
+    adjoint[launch](x, out, bx, cot.copy())
+    np.testing.assert_allclose(bx, _fd_vjp(kernel, launch, (x, out), 0, cot), atol=1e-9)
+    assert atomic in adjoint.source
 
 
 def test_gathered_reads_with_an_output_left_out():
