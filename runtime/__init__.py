@@ -90,6 +90,10 @@ def zeros_like_adjoint(value):
     return np.zeros_like(value)
 
 
+from .allocator import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()
+
 from . import arrays as _arrays  # noqa: E402
 from .arrays import *  # noqa: E402,F403
 

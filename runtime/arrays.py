@@ -67,6 +67,17 @@ def _sum_into(g, shape):
 def _unbroadcast_numba(g, shape):
     if not isinstance(g, types.Array):
         return lambda g, shape: g
+    if g.ndim == 2 and len(shape) == 1:
+        # a row vector broadcast down a matrix: the commonest case
+        return lambda g, shape: _rows_summed(g, shape)
+    if g.ndim == 2 and len(shape) == 2:
+
+        def matrix(g, shape):
+            if g.shape == shape:
+                return g
+            return _matrix_summed(g, shape)
+
+        return matrix
     if g.ndim == len(shape):
 
         def same_rank(g, shape):
@@ -76,6 +87,39 @@ def _unbroadcast_numba(g, shape):
 
         return same_rank
     return lambda g, shape: _sum_into(g, shape)
+
+
+@numba.njit(cache=True)
+def _rows_summed(g, shape):
+    """``g`` (n × m) summed over its rows into a vector of ``shape`` ((m,) or (1,))."""
+    n, m = g.shape
+    if shape[0] != m and shape[0] != 1:
+        raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
+    out = np.zeros(shape, dtype=g.dtype)
+    if shape[0] == m:
+        for i in range(n):
+            for j in range(m):
+                out[j] += g[i, j]
+    else:
+        for i in range(n):
+            for j in range(m):
+                out[0] += g[i, j]
+    return out
+
+
+@numba.njit(cache=True)
+def _matrix_summed(g, shape):
+    """``g`` (n × m) summed over the axes that ``shape`` stretches from length 1."""
+    n, m = g.shape
+    if (shape[0] != n and shape[0] != 1) or (shape[1] != m and shape[1] != 1):
+        raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
+    out = np.zeros(shape, dtype=g.dtype)
+    row_step = 1 if shape[0] == n else 0
+    column_step = 1 if shape[1] == m else 0
+    for i in range(n):
+        for j in range(m):
+            out[i * row_step, j * column_step] += g[i, j]
+    return out
 
 
 @overload(_sum_into)
@@ -121,6 +165,22 @@ def _expand_reduced_numba(g, shape, axis):
             return np.full(shape, g)
 
         return all_axes
+
+    if len(shape) == 2:
+        # a matrix: each row (axis 1) or each column (axis 0) takes one element of g
+        def matrix(g, shape, axis):
+            out = np.empty(shape, dtype=g.dtype)
+            if axis == 1 or axis == -1:
+                for i in range(shape[0]):
+                    for j in range(shape[1]):
+                        out[i, j] = g[i]
+            else:
+                for i in range(shape[0]):
+                    for j in range(shape[1]):
+                        out[i, j] = g[j]
+            return out
+
+        return matrix
 
     def one_axis(g, shape, axis):
         ndim = len(shape)
@@ -196,6 +256,8 @@ def _matmul_right_numba(g, a, b):
         return lambda g, a, b: np.outer(a, g)
     if a.ndim == 1:
         return lambda g, a, b: g * a
+    if a.layout == "C":  # a.T is Fortran-ordered, which BLAS takes as it is
+        return lambda g, a, b: a.T @ g
     return lambda g, a, b: np.ascontiguousarray(a.T) @ g
 
 
