@@ -25,6 +25,7 @@ __all__ = [
     "slice_length",
     "slice_start",
     "scratch",
+    "sized",
     "zeroed",
 ]
 
@@ -390,3 +391,12 @@ def zeroed(adjoint, shape):
         adjoint.fill(0)
         return adjoint
     return np.zeros(shape, dtype=adjoint.dtype)
+
+
+@numba.njit(cache=True)
+def sized(adjoint, shape):
+    """``adjoint`` when it has ``shape``, else a new (unfilled) array of that shape: the
+    adjoint of a name's previous binding where the next contribution assigns it whole."""
+    if adjoint.shape == shape:
+        return adjoint
+    return np.empty(shape, dtype=adjoint.dtype)

@@ -160,7 +160,7 @@ def index_text(index) -> str:
 
 
 _ALLOCATION = re.compile(
-    r"\b(new_tape|grow|reserve|scratch)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)"
+    r"\b(new_tape|grow|reserve|scratch|sized)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)"
 )
 
 

@@ -7,7 +7,7 @@ import types
 from dataclasses import dataclass
 
 import numpy as np
-from sourcead_runtime import fused_length, scratch, slice_length, slice_start, zeroed
+from sourcead_runtime import fused_length, scratch, sized, slice_length, slice_start, zeroed
 
 from .frontend import unwrap
 from .rules import ADJOINT_RULES, ARRAY_RULES, load_builtin_rules
@@ -23,10 +23,10 @@ NONDIFFERENTIABLE = {
     np.eye, np.arange, np.shape,
 }  # fmt: skip
 # lengths, indices and reused buffers in generated code (fusion.py), compiled and as plain
-# Python, and the reset of an adjoint array (reverse.py): its result is zeros
+# Python, and the reset or resizing of an adjoint array (reverse.py)
 NONDIFFERENTIABLE |= {
     f
-    for g in (fused_length, slice_length, slice_start, scratch, zeroed)
+    for g in (fused_length, slice_length, slice_start, scratch, sized, zeroed)
     for f in (g, getattr(g, "py_func", g))
 }
 

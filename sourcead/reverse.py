@@ -106,6 +106,11 @@ class AdjointGenerator:
         self.active = active_names(self.body, set(wrt), set(self.outputs), types)
         self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
         self.first_definitions = _first_definitions(self.body, set(self.params))
+        # arrays whose adjoint the last statement reading them assigns whole (see
+        # _assigned_adjoints): name -> id of that statement
+        self.assigning_reader = _assigned_adjoints(
+            node, self.body, types, self.params, self.outputs
+        )
         self._check_arrays()
         self.written_params = [
             p
@@ -118,11 +123,13 @@ class AdjointGenerator:
         # Which overwritten values to record depends on where the backward sweep reads them,
         # and restoring a value can read more (an element's index): repeat until stable.
         self.prior_readers: dict[str, set] = {}
+        self.prior_assigned: set[str] = set()
         source = self._pass()
         for _ in range(8):
-            if self.readers == self.prior_readers:
+            if self.readers == self.prior_readers and self.assigned == self.prior_assigned:
                 break
             self.prior_readers = self.readers
+            self.prior_assigned = self.assigned
             source = self._pass()
         self._check_rebinding()
         return source
@@ -135,6 +142,8 @@ class AdjointGenerator:
         self.pushed: set[str] = set()
         self.partials: set[str] = set()  # partial adjoints local to one statement
         self.shapes_pushed: set[str] = set()  # arrays whose shape is taped when rebound
+        self.assigned: set[str] = set()  # arrays whose adjoint a reader assigned, this pass
+        self.current_statement = None
         self.clock = 0
         self.position: tuple[int, tuple] = (0, ())
         self.frames: list[LoopFrame] = []
@@ -363,10 +372,12 @@ class AdjointGenerator:
         self.clock += 1
         outer = self.position
         self.position = (self.clock, tuple(f.node_id for f in self.frames))
+        enclosing, self.current_statement = self.current_statement, id(stmt)
         try:
             return self._statement(stmt, depth)
         finally:
             self.position = outer
+            self.current_statement = enclosing
             if depth == 0 and isinstance(stmt, gast.Assign):
                 self.defined_at_top |= {
                     n.id for n in gast.walk(stmt.targets[0]) if isinstance(n, gast.Name)
@@ -484,6 +495,11 @@ class AdjointGenerator:
         elif _is_array_type(self.types.get(target)) and target in self.outputs:
             # the seed is the caller's array: never modified
             lines.append(f"{self.adj(target)} = np.zeros_like({self.adj(target)})")
+        elif target in self.prior_assigned:
+            # the next adjoint to reach this name assigns it whole: no zeros needed, only
+            # the old binding's shape (shapes_from_adjoints reads it)
+            if old_shape is not None:
+                lines.append(f"{self.adj(target)} = sized({self.adj(target)}, {old_shape})")
         elif _is_array_type(self.types.get(target)) and old_shape is not None:
             # in place where the old binding has the new one's shape (adjoint arrays of the
             # function's own names are never aliased), else a new array
@@ -565,6 +581,15 @@ class AdjointGenerator:
 
     def accumulate(self, key, contribution) -> str:
         if key[0] == "name":
+            reader = self.assigning_reader.get(key[1])
+            if reader == self.current_statement and key[1] not in self.assigned:
+                # the first contribution the backward sweep makes to this binding's adjoint
+                self.assigned.add(key[1])
+                value = src(contribution)
+                if not _makes_new_array(contribution):  # never an alias of another adjoint
+                    atomic = isinstance(contribution, gast.Name | gast.Call | gast.Subscript)
+                    value = f"{value if atomic else _parenthesised(value)}.copy()"
+                return f"{self.adj(key[1])} = {value}"
             return f"{self.adj(key[1])} += {src(contribution)}"
         _, array, index = key
         if _has_slice(index):  # a[1:-1], w[:, None] (reverse_arrays.py)
@@ -997,6 +1022,97 @@ class AdjointGenerator:
     def _check_rebinding(self) -> None:
         """Arrays rebound while the backward sweep needs their old elements are taped whole
         (``ArrayAdjoints.push_array``), so nothing is refused here any more."""
+
+
+def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: list) -> dict:
+    """Arrays whose adjoint the backward sweep can assign instead of zeroing and adding to.
+
+    An array ``t`` qualifies when one statement binds it (``t = ...``, no element writes) and
+    every read of it is a whole-name read in a later statement of the same block, with no
+    jump in between: each binding is then read by those statements exactly once. Their
+    adjoints run in reverse order, so the last reader's is the first contribution after the
+    binding's own adjoint (or after the start of the backward sweep): it assigns
+    ``b_t = ...`` (a new array), the other readers add to it, and the binding's adjoint
+    leaves ``b_t`` as it is instead of filling it with zeros. This saves two passes over
+    the array, e.g. for the temporaries of ``np.sum(lx * lx, axis=1)``. Maps ``t`` to the id
+    of its last reader; float64 arrays only (other dtypes keep the in-place add's cast).
+    """
+    if any(getattr(t, "kind", None) == "complex" or getattr(t, "dtype", "").startswith("complex")
+           for t in types.values() if t is not None):  # fmt: skip
+        return {}
+    sites, element_writes, _ = _assignment_sites(body)
+    loop_targets = {s.target.id for s in _walk_statements(body) if isinstance(s, gast.For)}
+    loads: dict[str, int] = {}
+    for n in gast.walk(node):
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
+            loads[n.id] = loads.get(n.id, 0) + 1
+        if isinstance(n, gast.Subscript | gast.Attribute) and isinstance(n.value, gast.Name):
+            loads[n.value.id] = loads.get(n.value.id, 0) + 10**6  # not whole-name reads
+    found: dict = {}
+
+    def visit(block: list) -> None:
+        for position, stmt in enumerate(block):
+            for part in ("body", "orelse"):
+                visit(getattr(stmt, part, []) or [])
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+                continue
+            t = stmt.targets[0].id
+            value_type = types.get(t)
+            if (
+                not isinstance(value_type, Array)
+                or value_type.dtype != "float64"
+                or sites.get(t) != 1
+                or t in element_writes | loop_targets | set(params) | set(outputs)
+                or not loads.get(t)
+            ):
+                continue
+            readers, seen = [], 0
+            for later in block[position + 1 :]:
+                if any(isinstance(n, gast.Break | gast.Continue | gast.Return)
+                       for n in gast.walk(later)):  # fmt: skip
+                    break
+                count = sum(
+                    isinstance(n, gast.Name) and n.id == t and isinstance(n.ctx, gast.Load)
+                    for n in gast.walk(later)
+                )
+                if count:
+                    readers.append(later)
+                    seen += count
+                if seen == loads[t]:
+                    break
+            if seen != loads[t] or not all(_plain_reader(r) for r in readers):
+                continue
+            found[t] = id(readers[-1])
+
+    visit(body)
+    return found
+
+
+def _plain_reader(stmt) -> bool:
+    """A statement whose adjoint adds its contributions through ``accumulate``."""
+    return (
+        isinstance(stmt, gast.Assign)
+        and isinstance(stmt.targets[0], gast.Name | gast.Subscript)
+        and not is_permutation(stmt)
+        and not (isinstance(stmt.value, gast.Call) and stmt.value.callee.kind == "user")
+    )
+
+
+#: Helpers (sourcead_runtime) whose result is always a new array.
+_NEW_ARRAY_HELPERS = {"expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
+                      "reverse_cumsum"}  # fmt: skip
+
+
+def _makes_new_array(expr) -> bool:
+    """Whether ``expr`` surely evaluates to a new array (arithmetic does; ``unbroadcast`` may
+    return its argument, and ``np.transpose`` a view)."""
+    if isinstance(expr, gast.BinOp | gast.UnaryOp):
+        return True
+    if not (isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name)):
+        return False
+    if expr.func.id == "unbroadcast":  # its argument itself, or a new sum of it
+        return _makes_new_array(expr.args[0])
+    return expr.func.id in _NEW_ARRAY_HELPERS
 
 
 def _merged(contributions: list) -> list:

@@ -539,7 +539,7 @@ def _zero_source(value_type, like: str) -> str:
 
 _ARRAY_RUNTIME = ("pop_array", "push_array", "expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
                   "reverse_cumsum", "unbroadcast", "fused_length", "slice_length", "slice_start",
-                  "scratch", "zeroed")  # fmt: skip
+                  "scratch", "sized", "zeroed")  # fmt: skip
 
 
 def user_primitive_source(value) -> str | None:

@@ -12,7 +12,7 @@ import types
 
 import gast
 import numpy as np
-from sourcead_runtime import scratch, zeroed
+from sourcead_runtime import scratch, sized, zeroed
 
 from .types import BOOL, FLOAT, INT, Array, Scalar, TupleType
 
@@ -123,7 +123,7 @@ _FLOATING = {
 
 
 # arrays of the type of their first argument: compiled, and as plain Python
-_LIKE_FIRST = {f for g in (scratch, zeroed) for f in (g, getattr(g, "py_func", g))}
+_LIKE_FIRST = {f for g in (scratch, sized, zeroed) for f in (g, getattr(g, "py_func", g))}
 
 
 def call_type(target, node: gast.Call, args: list):
