@@ -107,8 +107,8 @@ class AdjointGenerator:
         self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
         self.first_definitions = _first_definitions(self.body, set(self.params))
         # arrays whose adjoint the last statement reading them assigns whole (see
-        # _assigned_adjoints): name -> id of that statement
-        self.assigning_reader = _assigned_adjoints(
+        # _assigned_adjoints): name -> id of that statement, and those read by one statement
+        self.assigning_reader, self.single_reader = _assigned_adjoints(
             node, self.body, types, self.params, self.outputs
         )
         self._check_arrays()
@@ -586,7 +586,8 @@ class AdjointGenerator:
                 # the first contribution the backward sweep makes to this binding's adjoint
                 self.assigned.add(key[1])
                 value = src(contribution)
-                if not _makes_new_array(contribution):  # never an alias of another adjoint
+                if not (_makes_new_array(contribution) or self._may_share(key[1], contribution)):
+                    # never an alias of an adjoint that is added to in place later
                     atomic = isinstance(contribution, gast.Name | gast.Call | gast.Subscript)
                     value = f"{value if atomic else _parenthesised(value)}.copy()"
                 return f"{self.adj(key[1])} = {value}"
@@ -595,6 +596,23 @@ class AdjointGenerator:
         if _has_slice(index):  # a[1:-1], w[:, None] (reverse_arrays.py)
             return self.arrays.accumulate_slice(self.adj(array), array, index, contribution)
         return f"{self.adj(array)}[{src(index)}] += {src(contribution)}"
+
+    def _may_share(self, array: str, contribution) -> bool:
+        """Whether ``array``'s adjoint may be the very array ``contribution`` evaluates to.
+
+        It may when ``contribution`` is (the ``unbroadcast`` of) the adjoint of a name that
+        its own last reader assigns: that adjoint's array is only read once it reaches here
+        (the binding's adjoint keeps it as it is, the next contribution assigns a new one),
+        and ``array`` is read by this statement alone, so nothing adds to it in place.
+        """
+        if isinstance(contribution, gast.Call) and src(contribution.func) == "unbroadcast":
+            contribution = contribution.args[0]
+        if not isinstance(contribution, gast.Name):
+            return False
+        source = next(
+            (n for n in self.prior_assigned if self.adjoint_names.get(n) == contribution.id), None
+        )
+        return source is not None and array in self.single_reader
 
     def element_assign(self, stmt) -> tuple[list, list]:
         target = stmt.targets[0]
@@ -1034,12 +1052,13 @@ def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: lis
     binding's own adjoint (or after the start of the backward sweep): it assigns
     ``b_t = ...`` (a new array), the other readers add to it, and the binding's adjoint
     leaves ``b_t`` as it is instead of filling it with zeros. This saves two passes over
-    the array, e.g. for the temporaries of ``np.sum(lx * lx, axis=1)``. Maps ``t`` to the id
-    of its last reader; float64 arrays only (other dtypes keep the in-place add's cast).
+    the array, e.g. for the temporaries of ``np.sum(lx * lx, axis=1)``. Returns the map from
+    ``t`` to the id of its last reader, and the set of those read by one statement; float64
+    arrays only (other dtypes keep the in-place add's cast).
     """
     if any(getattr(t, "kind", None) == "complex" or getattr(t, "dtype", "").startswith("complex")
            for t in types.values() if t is not None):  # fmt: skip
-        return {}
+        return {}, set()
     sites, element_writes, _ = _assignment_sites(body)
     loop_targets = {s.target.id for s in _walk_statements(body) if isinstance(s, gast.For)}
     loads: dict[str, int] = {}
@@ -1049,6 +1068,7 @@ def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: lis
         if isinstance(n, gast.Subscript | gast.Attribute) and isinstance(n.value, gast.Name):
             loads[n.value.id] = loads.get(n.value.id, 0) + 10**6  # not whole-name reads
     found: dict = {}
+    single_reader: set = set()  # of those, the arrays read by one statement
 
     def visit(block: list) -> None:
         for position, stmt in enumerate(block):
@@ -1083,9 +1103,11 @@ def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: lis
             if seen != loads[t] or not all(_plain_reader(r) for r in readers):
                 continue
             found[t] = id(readers[-1])
+            if len(readers) == 1:
+                single_reader.add(t)
 
     visit(body)
-    return found
+    return found, single_reader
 
 
 def _plain_reader(stmt) -> bool:
