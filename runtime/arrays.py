@@ -26,6 +26,9 @@ __all__ = [
     "slice_start",
     "scratch",
     "sized",
+    "popped",
+    "popped_top",
+    "pushed_length",
     "zeroed",
 ]
 
@@ -400,3 +403,52 @@ def sized(adjoint, shape):
     if adjoint.shape == shape:
         return adjoint
     return np.empty(shape, dtype=adjoint.dtype)
+
+
+# --- array tapes as forward mode over an adjoint sees them (sourcead/higher.py) ------------
+# ``value, top = pop_array(tape, top, like)`` becomes ``value = popped(tape, top, like, tape)``
+# then ``top = popped_top(top, value)``, and a push becomes element stores after
+# ``reserve(tape, top + pushed_length(value))``: single results that forward mode takes
+# (the tangent of ``popped`` is ``popped`` of the tangent tape).
+
+
+def popped(tape, top, like, shapes):
+    """The array of ``like``'s rank pushed last on ``tape`` below ``top`` (a view), its shape
+    read from ``shapes`` (the tape itself, or the primal tape for a tangent tape, whose
+    shape entries are zeros)."""
+    ndim = np.ndim(like)
+    shape = tuple(int(v.real) for v in shapes[top - ndim : top])
+    start = top - ndim - int(np.prod(shape))
+    return tape[start : top - ndim].reshape(shape)
+
+
+def _popped_implementation(ndim: int):
+    shape = ", ".join(f"int(shapes[top - {ndim - k}].real)" for k in range(ndim))
+    source = (
+        "def impl(tape, top, like, shapes):\n"
+        f"    shape = ({shape},)\n"
+        "    size = 1\n"
+        "    for n in shape:\n"
+        "        size *= n\n"
+        f"    return tape[top - {ndim} - size : top - {ndim}].reshape(shape)\n"
+    )
+    scope: dict = {}
+    exec(source, scope)  # one small function per number of dimensions
+    return scope["impl"]
+
+
+@overload(popped)
+def _popped_numba(tape, top, like, shapes):
+    return _popped_implementation(like.ndim)
+
+
+@numba.njit(cache=True)
+def popped_top(top, value):
+    """The top of a tape once ``value`` (pushed with its shape) is popped."""
+    return top - value.size - value.ndim
+
+
+@numba.njit(cache=True)
+def pushed_length(value):
+    """How many tape entries ``value`` takes: its elements, then its shape."""
+    return value.size + value.ndim

@@ -166,7 +166,11 @@ class TangentGenerator:
             if isinstance(expr.op, gast.Not):
                 return _zero()
             primitive, args = _OPERATORS.get(type(expr.op)), [expr.operand]
-        elif isinstance(expr, gast.Call) and expr.callee.kind in ("rule", "primitive"):
+        elif isinstance(expr, gast.Call) and expr.callee.kind in (
+            "rule",
+            "primitive",
+            "forward_only",
+        ):
             primitive, args, keywords = expr.callee.target, list(expr.args), expr.keywords
             if primitive in (np.concatenate, np.stack):
                 return self.joining(expr)
@@ -592,17 +596,33 @@ def _literal_zero(node) -> bool:
     )
 
 
+#: Products, and helpers of generated adjoints (rules/runtime_tangents.py), with the
+#: positions of the arguments each is linear in: zero there, the call is zero.
+_LINEAR_HELPERS = {
+    "np.matmul": (0, 1),
+    "np.dot": (0, 1),
+    "np.outer": (0, 1),
+    "expand_reduced": (0,),
+    "unbroadcast": (0,),
+    "reverse_cumsum": (0,),
+    "popped": (0,),
+    "matmul_adjoint_left": (0, 2),
+    "matmul_adjoint_right": (0, 1),
+}
+
+
 class _FoldZeros(gast.NodeTransformer):
-    """Removes the terms a zero tangent makes vanish: ``0 * e``, ``e + 0``, ``0 / e``, ``-0``."""
+    """Removes the terms a zero tangent makes vanish: ``0 * e``, ``x @ 0``, ``e + 0``,
+    ``0 / e``, ``-0``, and calls linear in a zero argument (``_LINEAR_HELPERS``)."""
 
     def visit_BinOp(self, node):
         node = self.generic_visit(node)
         left, right = is_zero(node.left), is_zero(node.right)
         op = node.op
-        if isinstance(op, gast.Mult) and (
+        if isinstance(op, gast.Mult | gast.MatMult) and (
             left or right or _literal_zero(node.left) or _literal_zero(node.right)
         ):
-            return _zero()
+            return _zero()  # (a matrix product with a zero is zero, and Numba has no x @ 0.0)
         if isinstance(op, gast.Div) and left:
             return _zero()
         if isinstance(op, gast.Add):
@@ -621,6 +641,16 @@ class _FoldZeros(gast.NodeTransformer):
         node = self.generic_visit(node)
         if is_zero(node.operand):
             return _zero()
+        return node
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        positions = _LINEAR_HELPERS.get(src(node.func), ())
+        if any(
+            p < len(node.args) and (is_zero(node.args[p]) or _literal_zero(node.args[p]))
+            for p in positions
+        ):
+            return _zero()  # a helper linear in that argument, given a zero tangent
         return node
 
     def visit_IfExp(self, node):

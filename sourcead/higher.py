@@ -8,6 +8,9 @@ rewrite of the few things in it that user code never contains:
   ``reserve`` become an allocation and an element-by-element copy, so a taped value's
   tangent is taped alongside it in a parallel tangent tape;
 * ``b_x.fill(0)`` (resetting an array's adjoint) becomes ``b_x = np.zeros_like(b_x)``;
+* tapes of whole arrays: ``push_array`` becomes element stores into the tape and
+  ``pop_array`` becomes ``popped`` (a view of the tape, whose tangent is the same view of the
+  tangent tape) and ``popped_top``;
 * results: ``return value, (b_x, b_y)`` and ``_, (b_x,) = g_adjoint(...)`` are flattened
   to ``return value, b_x, b_y`` and ``_value, b_x = g_adjoint(...)`` (tuples of names).
 
@@ -100,6 +103,31 @@ def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
     return AdjointTangent(source, module[tangent_entry], result_type)
 
 
+def _array_tape_statements(function: str, target, call, names, like) -> list:
+    """``tape, top = push_array(tape, top, value)`` as element stores into the tape (their
+    tangents go into the tangent tape element by element), and
+    ``value, top = pop_array(tape, top, value)`` as ``popped`` then ``popped_top``."""
+    tape, top, value = (src(a) for a in call.args)
+    if function == "pop_array":
+        result = src(target.elts[0])
+        return _parse(
+            f"{result} = popped({tape}, {top}, {value}, {tape})\n"
+            f"{top} = popped_top({top}, {result})",
+            like,
+        )
+    flat, k = names.fresh(f"{value}_flat"), names.fresh("k")
+    return _parse(
+        f"{tape} = reserve({tape}, {top} + pushed_length({value}))\n"
+        f"{flat} = np.ravel({value})\n"
+        f"for {k} in range({flat}.shape[0]):\n"
+        f"    {tape}[{top} + {k}] = {flat}[{k}]\n"
+        f"for {k} in range(len({value}.shape)):\n"
+        f"    {tape}[{top} + {flat}.shape[0] + {k}] = {value}.shape[{k}]\n"
+        f"{top} = {top} + pushed_length({value})",
+        like,
+    )
+
+
 def _seed_types(result_type) -> list:
     items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
     return [Array("float64", t.ndim) if isinstance(t, Array) else FLOAT for t in items]
@@ -181,6 +209,13 @@ def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
         return [stmt]
     call, target = stmt.value, stmt.targets[0]
     function = _called(call)
+    if function in ("push_array", "pop_array") and isinstance(target, gast.Tuple):
+        rewritten = _array_tape_statements(function, target, call, names, stmt)
+        return [
+            line
+            for statement in rewritten
+            for line in _rewrite_statement(statement, names, dtypes, value_counts)
+        ]
     if function == "new_tape":
         dtype = src(call.args[0])
         return _parse(f"{target.id} = np.empty({_INITIAL_CAPACITY}, dtype={dtype})", stmt)

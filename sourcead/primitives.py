@@ -7,7 +7,22 @@ import types
 from dataclasses import dataclass
 
 import numpy as np
-from sourcead_runtime import fused_length, scratch, sized, slice_length, slice_start, zeroed
+from sourcead_runtime import (
+    expand_reduced,
+    fused_length,
+    matmul_adjoint_left,
+    matmul_adjoint_right,
+    popped,
+    popped_top,
+    pushed_length,
+    reverse_cumsum,
+    scratch,
+    sized,
+    slice_length,
+    slice_start,
+    unbroadcast,
+    zeroed,
+)
 
 from .frontend import unwrap
 from .rules import ADJOINT_RULES, ARRAY_RULES, load_builtin_rules
@@ -26,9 +41,28 @@ NONDIFFERENTIABLE = {
 # Python, and the reset or resizing of an adjoint array (reverse.py)
 NONDIFFERENTIABLE |= {
     f
-    for g in (fused_length, slice_length, slice_start, scratch, sized, zeroed)
+    for g in (
+        fused_length,
+        slice_length,
+        slice_start,
+        scratch,
+        sized,
+        zeroed,
+        popped_top,
+        pushed_length,
+    )  # fmt: skip
     for f in (g, getattr(g, "py_func", g))
 }
+
+#: Helpers of generated adjoints that forward mode differentiates (forward over reverse:
+#: ``hvp``, ``hessian``) by the tangent rules of ``rules/runtime_tangents.py``. Reverse mode
+#: refuses them: nothing differentiates an adjoint of whole arrays in reverse.
+FORWARD_ONLY = {
+    f
+    for g in (expand_reduced, unbroadcast, matmul_adjoint_left, matmul_adjoint_right,
+              reverse_cumsum, popped)
+    for f in (g, getattr(g, "py_func", g))
+}  # fmt: skip
 
 #: Functions that make a new array; the array's adjoint starts at zero.
 ARRAY_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like}
@@ -42,7 +76,8 @@ COPY_METHODS = {"copy"}
 
 @dataclass(frozen=True)
 class Callee:
-    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor' or 'user'."""
+    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor', 'user' or
+    'forward_only' (a helper of generated adjoints, see ``FORWARD_ONLY``)."""
 
     kind: str
     target: object
@@ -59,6 +94,8 @@ def classify(obj) -> Callee | None:
             return Callee("rule", unwrap(obj))
         if obj in NONDIFFERENTIABLE:
             return Callee("nondiff", obj)
+        if obj in FORWARD_ONLY:
+            return Callee("forward_only", obj)
         if obj in ARRAY_CONSTRUCTORS:
             return Callee("constructor", obj)
     except TypeError:  # unhashable objects are none of these

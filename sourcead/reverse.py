@@ -112,6 +112,7 @@ class AdjointGenerator:
             node, self.body, types, self.params, self.outputs
         )
         self._check_arrays()
+        self._check_forward_only()
         self.written_params = [
             p
             for p in self.params
@@ -1035,6 +1036,17 @@ class AdjointGenerator:
                         f"{target} = {value.id} makes two names for one array; use "
                         f"{value.id}.copy(), or swap arrays with a, b = b, a",
                         stmt,
+                    )
+
+    def _check_forward_only(self) -> None:
+        """Refuse the helpers of generated adjoints that only forward mode differentiates."""
+        for node in gast.walk(self.node):
+            if isinstance(node, gast.Call) and getattr(node, "callee", None) is not None:
+                if node.callee.kind == "forward_only":
+                    raise self.fn.error(
+                        f"{src(node.func)} belongs to generated adjoint code, which reverse mode "
+                        "does not differentiate again (use sourcead.hessian or sourcead.hvp)",
+                        node,
                     )
 
     def _check_rebinding(self) -> None:

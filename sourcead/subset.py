@@ -342,6 +342,8 @@ class _SubsetChecker:
                 if keyword.arg != "dtype":
                     raise fn.error(f"the keyword {keyword.arg}= is not supported here", node)
         for arg in node.args:
+            if callee.kind == "forward_only" and _is_none(arg):
+                continue  # expand_reduced(g, shape, None): a reduction over every axis
             self.expression(arg)
         if callee.kind == "rule":
             for keyword in node.keywords:
@@ -381,3 +383,7 @@ def _is_docstring(stmt: gast.stmt) -> bool:
 
 def _is_shape(node) -> bool:
     return isinstance(node, gast.Attribute) and node.attr == "shape"
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, gast.Constant) and node.value is None

@@ -150,3 +150,13 @@ def test_readers_outside_the_binding_block_keep_zeroing():
     assert "b_t += " in backward and "b_t = sized" not in backward
     check_grad(reader_in_a_branch, (x, 1.0), 0)
     check_grad(reader_in_a_branch, (x, -1.0), 0)
+
+
+def test_hessian_vector_products_through_assigned_adjoints():
+    x, means, q = CASES[-1][1]
+    v = np.random.default_rng(4).random(x.shape)
+    gradient = sourcead.grad(gmm_like)
+    eps = 1e-6
+    expected = (gradient(x + eps * v, means, q) - gradient(x - eps * v, means, q)) / (2 * eps)
+    hv = sourcead.hvp(gmm_like, (x, means, q), (v, None, None))
+    np.testing.assert_allclose(hv, expected, rtol=1e-6, atol=1e-8)

@@ -311,3 +311,82 @@ def test_hvp_vector_mode_gives_hessian_times_matrix():
     products = sourcead.hvp(rosenbrock, (x,), (V,), compile=False)
     hess = sourcead.hessian(rosenbrock, compile=False)(x)
     np.testing.assert_allclose(products, hess @ V, rtol=1e-12)
+
+
+# --- second derivatives of whole-array code: forward mode over an adjoint that calls the
+# runtime's helpers (expand_reduced, unbroadcast, matmul adjoints) and tapes whole arrays
+
+
+def matrix_energy(a):
+    return np.sum(np.sin(a) * a)
+
+
+def squared_row_sums(a):
+    s = np.sum(a * a, axis=1)
+    return np.dot(s, s)
+
+
+def layers(x, w):
+    h = x  # rebound in the loop: its old values go on a tape of whole arrays
+    for _ in range(3):
+        h = np.tanh(h @ w)
+    return np.sum(h * h)
+
+
+def centred(a, v):
+    return np.sum(np.exp(a - v) ** 2)  # v broadcast along the rows
+
+
+_rng = np.random.default_rng(5)
+ARRAY_HESSIAN_CASES = [
+    (matrix_energy, (_rng.random((2, 3)),), 0),
+    (squared_row_sums, (_rng.random((3, 2)),), 0),
+    (layers, (_rng.random((2, 3)), 0.5 * _rng.random((3, 3))), 0),
+    (layers, (_rng.random((2, 3)), 0.5 * _rng.random((3, 3))), 1),
+    (centred, (_rng.random((3, 2)), _rng.random(2)), 1),
+    (centred, (_rng.random((3, 2)), _rng.random(2)), 0),
+]
+
+
+@pytest.mark.parametrize(
+    "f, args, wrt",
+    ARRAY_HESSIAN_CASES,
+    ids=[f"{c[0].__name__}-{c[2]}" for c in ARRAY_HESSIAN_CASES],
+)
+def test_hessians_of_whole_array_code_match_finite_differences(f, args, wrt):
+    hess = sourcead.hessian(f, wrt, compile=False)(*copy_args(args))
+    shape = np.shape(args[wrt])
+    np.testing.assert_allclose(hess, _fd_hessian(f, args, wrt), rtol=1e-6, atol=1e-6)
+    n = int(np.prod(shape))
+    flat = np.reshape(hess, (n, n))
+    np.testing.assert_allclose(flat, flat.T, rtol=1e-10, atol=1e-12)
+    v = _rng.standard_normal(shape)
+    tangents = [None] * len(args)
+    tangents[wrt] = v
+    product = sourcead.hvp(f, copy_args(args), tangents)  # compiled
+    np.testing.assert_allclose(product, np.tensordot(hess, v, axes=v.ndim), rtol=1e-10)
+
+
+def test_reverse_mode_refuses_the_helpers_of_generated_adjoints():
+    from sourcead_runtime import unbroadcast
+
+    def uses_a_helper(a):
+        return np.sum(unbroadcast(a * a, (a.shape[1],)))
+
+    with pytest.raises(sourcead.SourceADError, match="generated adjoint code"):
+        sourcead.grad(uses_a_helper)(np.ones((2, 3)))
+
+
+def product_with_a_constant(x, w):
+    return np.sum(np.tanh(x @ w))
+
+
+def test_jvp_through_a_product_with_a_constant_matrix():
+    x, w = _rng.random((2, 3)), _rng.random((3, 4))
+    v = _rng.random((2, 3))
+    _, slope = sourcead.jvp(product_with_a_constant, (x, w), (v, None))
+    eps = 1e-6
+    expected = (
+        product_with_a_constant(x + eps * v, w) - product_with_a_constant(x - eps * v, w)
+    ) / (2 * eps)
+    assert slope == pytest.approx(expected, rel=1e-7)

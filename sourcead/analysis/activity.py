@@ -32,7 +32,7 @@ def differentiable_reads(expr: gast.expr) -> set[str]:
         kind = expr.callee.kind
         if kind == "copy":
             return {expr.func.value.id}
-        if kind in ("rule", "user"):
+        if kind in ("rule", "user", "forward_only"):
             return set().union(*(differentiable_reads(a) for a in expr.args))
         return set()
     return set()

@@ -225,6 +225,25 @@ def call_type(target, node: gast.Call, args: list):
     return NotImplemented
 
 
+def helper_type(target, args: list) -> Array:
+    """The result of a helper of generated adjoints (``primitives.FORWARD_ONLY``), which
+    forward mode meets in ``hvp`` and ``hessian``: arrays of the dtype of the adjoint they
+    take first, of the rank of the shape they are given or of an operand's."""
+    name = getattr(target, "__name__", "")
+    first = args[0]
+    dtype = first.dtype if isinstance(first, Array | Scalar) else "float64"
+    if name in ("expand_reduced", "unbroadcast", "reverse_cumsum"):
+        shape = args[1]
+        return Array(dtype, len(shape.items) if isinstance(shape, TupleType) else 1)
+    if name == "matmul_adjoint_left":  # the shape of a in a @ b
+        return Array(result_dtype([first, args[2]]), args[1].ndim)
+    if name == "matmul_adjoint_right":  # the shape of b
+        return Array(result_dtype([first, args[1]]), args[2].ndim)
+    if name == "popped":  # an array of the rank of its third argument, from a tape
+        return Array(first.dtype, args[2].ndim)
+    raise ArrayTypeProblem(f"{name} of these arguments")
+
+
 def compare_type(operands: list) -> Array | Scalar:
     arrays = [o for o in operands if isinstance(o, Array)]
     if not arrays:
@@ -232,4 +251,12 @@ def compare_type(operands: list) -> Array | Scalar:
     return Array("bool", max(a.ndim for a in arrays))
 
 
-__all__ = ["ArrayTypeProblem", "binop_type", "call_type", "compare_type", "subscript_type", "INT"]
+__all__ = [
+    "ArrayTypeProblem",
+    "binop_type",
+    "call_type",
+    "compare_type",
+    "helper_type",
+    "subscript_type",
+    "INT",
+]

@@ -158,4 +158,10 @@ def _is_docstring(stmt: gast.stmt) -> bool:
 
 def load_tangent_rules() -> None:
     """Import the built-in tangent rule files (they register themselves)."""
-    from . import linalg_tangents, numpy_tangents, operator_tangents, scalar_tangents  # noqa: F401
+    from . import (  # noqa: F401
+        linalg_tangents,
+        numpy_tangents,
+        operator_tangents,
+        runtime_tangents,
+        scalar_tangents,
+    )
