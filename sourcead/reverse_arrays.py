@@ -323,6 +323,9 @@ class ArrayAdjoints:
                 self.gen.reads(arg)
             operand = src(arg) if _atomic(arg) else f"({src(arg)})"
             shape = self.gen.shapes_from_adjoints(_parse(f"{operand}.shape"))
+            if isinstance(contribution, gast.UnaryOp) and isinstance(contribution.op, gast.USub):
+                # negated after the sum: on the operand's elements, not the result's
+                return _parse(f"-unbroadcast({src(contribution.operand)}, {src(shape)})")
             return _parse(f"unbroadcast({src(contribution)}, {src(shape)})")
         return contribution
 
@@ -465,6 +468,14 @@ class ArrayAdjoints:
         tape, top, value_type = self.tape(array)
         if value_type.ndim != 1 or np.dtype(value_type.dtype).kind not in "fc":
             forward = [f"{tape}, {top} = push_array({tape}, {top}, {array})"]
+            left = self._iterations_left()
+            if left:  # room for this loop's pushes at once, not a dozen doublings
+                length = f"pushed_length({array})"
+                forward.insert(
+                    0,
+                    f"{tape} = reserve({tape}, {top} + {length}, "
+                    f"{top} + {length} * {' * '.join(left)})",
+                )
             backward = [f"{array}, {top} = pop_array({tape}, {top}, {array})"]
             return forward, backward
         k, size = self._counter(), self._size()
@@ -481,6 +492,16 @@ class ArrayAdjoints:
             f"{array} = {tape}[{top} : {top} + {size}]",
         ]
         return forward, backward
+
+    def _iterations_left(self) -> list[str]:
+        """The iterations left (the current one included) of the loops around a push, from
+        the innermost out to the first whose count is not known."""
+        left = []
+        for frame in reversed(self.gen.frames):
+            if frame.remaining is None:
+                break
+            left.append(frame.remaining)
+        return left
 
     def _counter(self) -> str:
         """The loop counter of written-out vector pushes (one name for all of them)."""
@@ -539,7 +560,7 @@ def _zero_source(value_type, like: str) -> str:
 
 _ARRAY_RUNTIME = ("pop_array", "push_array", "expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
                   "reverse_cumsum", "unbroadcast", "fused_length", "slice_length", "slice_start",
-                  "scratch", "sized", "zeroed")  # fmt: skip
+                  "scratch", "sized", "zeroed", "pushed_length")  # fmt: skip
 
 
 def user_primitive_source(value) -> str | None:

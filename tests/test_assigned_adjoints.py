@@ -160,3 +160,16 @@ def test_hessian_vector_products_through_assigned_adjoints():
     expected = (gradient(x + eps * v, means, q) - gradient(x - eps * v, means, q)) / (2 * eps)
     hv = sourcead.hvp(gmm_like, (x, means, q), (v, None, None))
     np.testing.assert_allclose(hv, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_array_tapes_in_counted_loops_are_reserved_and_negations_summed_first():
+    x, means, q = CASES[-1][1]
+    gradient = sourcead.grad(gmm_like, wrt=(0, 1, 2))
+    gradient(x, means, q)
+    forward, backward = gradient.source.split("# backward sweep")
+    assert (
+        "xc_tape = reserve(xc_tape, xc_top + pushed_length(xc), "
+        "xc_top + pushed_length(xc) * trip_count(k, means.shape[0], 1))"
+    ) in forward
+    # -b_xc summed over the rows: negated on the mean's elements, not on every point's
+    assert "b_means[k] += -unbroadcast(b_xc, means[k].shape)" in backward
