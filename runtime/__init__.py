@@ -13,6 +13,9 @@ import numpy as np
 __all__ = ["grow", "new_tape", "pop", "push", "reserve", "trip_count", "zeros_like_adjoint"]
 
 _INITIAL_CAPACITY = 64
+# how many times the room needed now ``reserve`` may make for what later steps will push:
+# a loop of up to 128 steps that pushes an array at each gets its tape in one allocation
+_AHEAD = 128
 
 
 @numba.njit(cache=True)
@@ -48,14 +51,14 @@ def reserve(tape, size, expected=0):
     Called before a counted loop with the number of values the loop will push, so that the
     pushes inside it are plain stores. Inside an outer loop, ``expected`` is the length the
     tape reaches if every outer iteration left pushes as much as this one: the copy is made
-    that long (at most eight times longer than needed now), so that a tape filled a step at
-    a time is copied a few times, not at every doubling. Each copy is a new allocation,
-    which in processes whose allocator returns memory to the system (after importing JAX,
-    for one) means fresh pages to fault in.
+    that long (at most ``_AHEAD`` times longer than needed now), so that a tape filled a step
+    at a time is copied once or twice, not at every doubling. Each copy is a new allocation
+    whose pages are faulted in as they are written (a tape of large arrays is always fresh
+    memory from the system); pages reserved but never written cost nothing but addresses.
     """
     if size <= tape.shape[0]:
         return tape
-    longer = max(size, 2 * tape.shape[0], min(expected, 8 * max(size, tape.shape[0])))
+    longer = max(size, 2 * tape.shape[0], min(expected, _AHEAD * max(size, tape.shape[0])))
     return _longer_copy(tape, longer)
 
 

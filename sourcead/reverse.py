@@ -73,6 +73,9 @@ class LoopFrame:
     bound_names: set[str]  # names its trip count reads
     assigned: set[str]  # names (and arrays written element-wise) the loop changes
     remaining: str | None = None  # its iterations left, counting the current one
+    # (start, step) of a top-level counted loop with a constant step: a value computed from
+    # the loop variable and unchanging names is restored by computing it for ``var - step``
+    previous: tuple | None = None
     reservations: dict[str, list[str]] = field(default_factory=dict)
     expected: dict[str, list[str]] = field(default_factory=dict)  # with the outer loops' left
 
@@ -106,6 +109,8 @@ class AdjointGenerator:
         self.active = active_names(self.body, set(wrt), set(self.outputs), types)
         self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
         self.first_definitions = _first_definitions(self.body, set(self.params))
+        # parameters the function never assigns nor writes into
+        self.unchanging = set(self.params) - _stored_names(self.body) - self.element_writes
         # arrays whose adjoint the last statement reading them assigns whole (see
         # _assigned_adjoints): name -> id of that statement, and those read by one statement
         self.assigning_reader, self.single_reader = _assigned_adjoints(
@@ -144,6 +149,7 @@ class AdjointGenerator:
         self.partials: set[str] = set()  # partial adjoints local to one statement
         self.shapes_pushed: set[str] = set()  # arrays whose shape is taped when rebound
         self.assigned: set[str] = set()  # arrays whose adjoint a reader assigned, this pass
+        self.recomputed: set[str] = set()  # arrays restored by computing them again
         self.current_statement = None
         self.clock = 0
         self.position: tuple[int, tuple] = (0, ())
@@ -188,6 +194,8 @@ class AdjointGenerator:
             self.shapes_pushed - set(self.params) - defined_first - set(self.arrays.tapes)
         ):
             lines.append(placeholder(n, self.types[n], "declared for its shape's tape"))
+        for n in sorted(self.recomputed - self.shapes_pushed - set(self.params) - defined_first):
+            lines.append(placeholder(n, self.types[n], "read after the loop that binds it"))
         for n in self.outputs:
             # a result set only on some paths (returns inside loops): Numba may prune the
             # others and then find it undefined
@@ -426,7 +434,11 @@ class AdjointGenerator:
             and id(stmt) not in self.first_definitions
             and self.arrays.records(target)
         ):  # an array rebound (u = u + dt * f(u)) whose old elements the gradient reads
-            forward, restore = self.arrays.push_array(target)
+            recomputed = self._recomputed_restore(stmt)
+            if recomputed is not None:
+                restore = recomputed
+            else:
+                forward, restore = self.arrays.push_array(target)
         old_shape = None
         if rebound:  # the adjoint of the old binding has the old binding's shape
             old_shape, pushes, pops = self._old_shape(target, restored=bool(restore))
@@ -444,6 +456,44 @@ class AdjointGenerator:
             adjoint = [line for line in adjoint if line != reset]  # nothing before reads it
         backward = restore + adjoint
         return forward, ([self.comment(stmt)] + backward if backward else [])
+
+    def _locals(self, expr) -> set[str]:
+        """The function's own names that ``expr`` reads (not modules and constants)."""
+        return {n for n in _names(expr) if n in self.types}
+
+    def _recomputed_restore(self, stmt) -> list | None:
+        """The restore of an array bound in a top-level counted loop from unchanging names
+        and the loop variable only (``xc = x - means[k]``): computed again for the previous
+        iteration (``if k != 0: xc = x - means[k - 1]``) instead of taped. It is the array's
+        only binding, so nothing reads the value it had before the loop's first iteration.
+        """
+        target, value = stmt.targets[0].id, stmt.value
+        if len(self.frames) != 1 or self.frames[0].previous is None:
+            return None
+        if self.sites.get(target) != 1 or target in self.element_writes:
+            return None
+        frame = self.frames[0]
+        if not self._locals(value) <= self.unchanging | {frame.var} or any(
+            isinstance(n, gast.Call) and n.callee.kind not in ("rule", "nondiff")
+            for n in gast.walk(value)
+        ):
+            return None
+        start, step = frame.previous
+        previous = copy.deepcopy(value)
+        for node in gast.walk(previous):
+            for field_name, child in gast.iter_fields(node):
+                if isinstance(child, gast.Name) and child.id == frame.var:
+                    setattr(node, field_name, _parse_expr(f"({frame.var} - {src(step)})"))
+                elif isinstance(child, list):
+                    child[:] = [
+                        _parse_expr(f"({frame.var} - {src(step)})")
+                        if isinstance(c, gast.Name) and c.id == frame.var
+                        else c
+                        for c in child
+                    ]
+        self.reads(value)
+        self.recomputed.add(target)
+        return [Block(f"if {frame.var} != {src(start)}:", [f"{target} = {src(previous)}"])]
 
     def _old_shape(self, array: str, restored: bool) -> tuple[str, list, list]:
         """The shape of ``array``'s binding before the current statement, in the backward
@@ -815,6 +865,13 @@ class AdjointGenerator:
         )
         if frame.trips is not None and frame.var is not None and not bound_names & assigned:
             frame.remaining = f"trip_count({var}, {src(stop)}, {src(step)})"
+        if (
+            depth == 0
+            and frame.var is not None
+            and isinstance(step, gast.Constant)
+            and self._locals(start) <= self.unchanging
+        ):
+            frame.previous = (start, step)
         self.frames.append(frame)
         try:
             body_f, body_b = self.block(stmt.body, depth + 1)
@@ -1339,6 +1396,15 @@ def _assigned_names(body: list) -> set[str]:
 
 def _has_break(body: list) -> bool:
     return any(isinstance(s, gast.Break) for s in _walk_statements(body))
+
+
+def _names(expr) -> set[str]:
+    """The names an expression reads."""
+    return {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
+
+
+def _parse_expr(text: str) -> gast.expr:
+    return gast.parse(text).body[0].value
 
 
 __all__ = ["AdjointGenerator", "SourceADError", "TupleType"]

@@ -168,8 +168,8 @@ def test_array_tapes_in_counted_loops_are_reserved_and_negations_summed_first():
     gradient(x, means, q)
     forward, backward = gradient.source.split("# backward sweep")
     assert (
-        "xc_tape = reserve(xc_tape, xc_top + pushed_length(xc), "
-        "xc_top + pushed_length(xc) * trip_count(k, means.shape[0], 1))"
+        "lx_tape = reserve(lx_tape, lx_top + pushed_length(lx), "
+        "lx_top + pushed_length(lx) * trip_count(k, means.shape[0], 1))"
     ) in forward
     # -b_xc summed over the rows: negated on the mean's elements, not on every point's
     assert "b_means[k] += -unbroadcast(b_xc, means[k].shape)" in backward
