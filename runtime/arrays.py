@@ -320,27 +320,14 @@ def _push_array_numba(tape, top, value):
     return impl
 
 
-def _pop_implementation(ndim: int):
-    """``pop_array`` for arrays of ``ndim`` dimensions: the shape read without allocating."""
-    shape = ", ".join(f"int(tape[top - {ndim - k}].real)" for k in range(ndim))
-    source = (
-        "def impl(tape, top, like):\n"
-        f"    shape = ({shape},)\n"
-        "    size = 1\n"
-        "    for n in shape:\n"
-        "        size *= n\n"
-        f"    start = top - {ndim} - size\n"
-        f"    return tape[start : top - {ndim}].reshape(shape), start\n"
-    )
-    scope: dict = {}
-    exec(source, scope)  # one small function per number of dimensions
-    return scope["impl"]
-
-
 @overload(pop_array)
 def _pop_array_numba(tape, top, like):
     # a view of the tape: what the backward sweep pops is not pushed over again
-    return _pop_implementation(like.ndim)
+    def impl(tape, top, like):
+        value = popped(tape, top, like, tape)
+        return value, top - like.ndim - value.size
+
+    return impl
 
 
 # --- element loops fused from whole-array statements (sourcead/fusion.py) ---------------------
@@ -423,6 +410,7 @@ def popped(tape, top, like, shapes):
 
 
 def _popped_implementation(ndim: int):
+    """``popped`` for arrays of ``ndim`` dimensions: the shape read without allocating."""
     shape = ", ".join(f"int(shapes[top - {ndim - k}].real)" for k in range(ndim))
     source = (
         "def impl(tape, top, like, shapes):\n"
