@@ -197,9 +197,8 @@ def gmm_jax_loops():
 
     Only at d=10. At d=64, on the 2-core, 24 GiB machine of the README's tables, compiling
     the unrolled body (2,016 products per component) took 191 s (339 s in another run), and
-    the first call was then killed for memory at 24.4 GB resident: the reverse of
-    ``fori_loop`` keeps what every step's backward needs, here every point's unrolled
-    products.
+    the first call was then killed for memory at 24.4 GB resident (the reverse of
+    ``fori_loop`` stores each step's residuals, presumably every point's unrolled products).
     """
     import jax
     import jax.numpy as jnp
