@@ -73,8 +73,9 @@ class LoopFrame:
     bound_names: set[str]  # names its trip count reads
     assigned: set[str]  # names (and arrays written element-wise) the loop changes
     remaining: str | None = None  # its iterations left, counting the current one
-    # (start, step) of a top-level counted loop with a constant step: a value computed from
-    # the loop variable and unchanging names is restored by computing it for ``var - step``
+    # (start, step, ids of the body's statements) of a top-level counted loop with a
+    # constant step and no break: a value its body computes (at every iteration) from the
+    # loop variable and unchanging names is restored by computing it for ``var - step``
     previous: tuple | None = None
     reservations: dict[str, list[str]] = field(default_factory=dict)
     expected: dict[str, list[str]] = field(default_factory=dict)  # with the outer loops' left
@@ -473,12 +474,14 @@ class AdjointGenerator:
         if self.sites.get(target) != 1 or target in self.element_writes:
             return None
         frame = self.frames[0]
+        start, step, every_iteration = frame.previous
+        if id(stmt) not in every_iteration:  # in a branch: the last binding may be older
+            return None
         if not self._locals(value) <= self.unchanging | {frame.var} or any(
             isinstance(n, gast.Call) and n.callee.kind not in ("rule", "nondiff")
             for n in gast.walk(value)
         ):
             return None
-        start, step = frame.previous
         previous = copy.deepcopy(value)
         for node in gast.walk(previous):
             for field_name, child in gast.iter_fields(node):
@@ -868,10 +871,11 @@ class AdjointGenerator:
         if (
             depth == 0
             and frame.var is not None
+            and not exits_early
             and isinstance(step, gast.Constant)
             and self._locals(start) <= self.unchanging
         ):
-            frame.previous = (start, step)
+            frame.previous = (start, step, {id(s) for s in stmt.body})
         self.frames.append(frame)
         try:
             body_f, body_b = self.block(stmt.body, depth + 1)

@@ -46,6 +46,25 @@ def written_input(x, w):
     return s
 
 
+def bound_in_a_branch(x, w):
+    s = 0.0
+    for k in range(w.shape[0]):
+        if w[k] > 0.5:  # not every iteration binds t: the tape keeps the last binding
+            t = x * w[k]
+            s += np.sum(np.sin(t) * t)
+    return s
+
+
+def loop_with_break(x, w):
+    s = 0.0
+    for k in range(w.shape[0]):
+        t = x * w[k]
+        s += np.sum(t * t)
+        if s > 5.0:
+            break
+    return s
+
+
 def maybe_no_steps(x, w, n):
     s = np.sum(x)
     for k in range(n):
@@ -60,6 +79,8 @@ CASES = [
     (odd_steps, (rng.random((3, 2)), rng.random(6)), (0, 1)),
     (inside_another_loop, (rng.random((2, 2)), rng.random(3)), (0, 1)),
     (written_input, (rng.random((2, 3)), rng.random(3)), (0, 1)),
+    (bound_in_a_branch, (rng.random((2, 2)), np.array([0.9, 0.2, 0.8, 0.7, 0.1, 0.6])), (0, 1)),
+    (loop_with_break, (rng.random((2, 2)) + 1.0, np.array([0.5, 0.9, 0.7, 0.8])), (0, 1)),
     (maybe_no_steps, (rng.random((2, 2)), rng.random(3), 3), (0, 1)),
     (maybe_no_steps, (rng.random((2, 2)), rng.random(3), 0), (0, 1)),
 ]
@@ -87,7 +108,9 @@ def test_the_previous_iterations_value_is_computed_again_not_taped():
     assert "if k != 1:\n            t = x * w[k - 2]" in source
 
 
-@pytest.mark.parametrize("case", [2, 3], ids=["nested-loop", "written-input"])
+@pytest.mark.parametrize(
+    "case", [2, 3, 4, 5], ids=["nested-loop", "written-input", "branch", "break"]
+)
 def test_values_that_cannot_be_computed_again_stay_taped(case):
     source = _source(*CASES[case])
     assert "t_tape, t_top = push_array(t_tape, t_top, t)" in source
