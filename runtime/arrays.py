@@ -409,25 +409,30 @@ def popped(tape, top, like, shapes):
     return tape[start : top - ndim].reshape(shape)
 
 
-def _popped_implementation(ndim: int):
-    """``popped`` for arrays of ``ndim`` dimensions: the shape read without allocating."""
+def _popped_implementation(ndim: int, contiguous: bool):
+    """``popped`` for arrays of ``ndim`` dimensions: the shape read without allocating; a
+    view of a contiguous tape, a copy from a strided one (one direction of a vector-mode
+    tangent tape)."""
     shape = ", ".join(f"int(shapes[top - {ndim - k}].real)" for k in range(ndim))
+    values = f"tape[top - {ndim} - size : top - {ndim}]"
+    if not contiguous:
+        values = f"np.ascontiguousarray({values})"
     source = (
         "def impl(tape, top, like, shapes):\n"
         f"    shape = ({shape},)\n"
         "    size = 1\n"
         "    for n in shape:\n"
         "        size *= n\n"
-        f"    return tape[top - {ndim} - size : top - {ndim}].reshape(shape)\n"
+        f"    return {values}.reshape(shape)\n"
     )
-    scope: dict = {}
+    scope: dict = {"np": np}
     exec(source, scope)  # one small function per number of dimensions
     return scope["impl"]
 
 
 @overload(popped)
 def _popped_numba(tape, top, like, shapes):
-    return _popped_implementation(like.ndim)
+    return _popped_implementation(like.ndim, tape.layout == "C")
 
 
 @numba.njit(cache=True)

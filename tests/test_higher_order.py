@@ -392,3 +392,12 @@ def test_jvp_through_a_product_with_a_constant_matrix():
         product_with_a_constant(x + eps * v, w) - product_with_a_constant(x - eps * v, w)
     ) / (2 * eps)
     assert slope == pytest.approx(expected, rel=1e-7)
+
+
+def test_compiled_hessian_of_a_loop_that_tapes_whole_arrays():
+    # vector mode: one direction of the tangent tape is a strided view
+    x, w = _rng.random((2, 3)), 0.5 * _rng.random((3, 3))
+    compiled = sourcead.hessian(layers, wrt=1)(x, w)
+    np.testing.assert_allclose(
+        compiled, sourcead.hessian(layers, wrt=1, compile=False)(x, w), rtol=1e-12
+    )
