@@ -285,11 +285,8 @@ def push_array(tape, top, value):
 
 def pop_array(tape, top, like):
     """The array pushed last (its shape from the tape, its rank that of ``like``), and the top."""
-    ndim = np.ndim(like)
-    shape = tuple(int(v.real) for v in tape[top - ndim : top])
-    size = int(np.prod(shape))
-    start = top - ndim - size
-    return tape[start : top - ndim].reshape(shape), start
+    value = popped(tape, top, like, tape)
+    return value, top - np.ndim(like) - value.size
 
 
 @overload(push_array)

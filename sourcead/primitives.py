@@ -50,7 +50,7 @@ NONDIFFERENTIABLE |= {
         zeroed,
         popped_top,
         pushed_length,
-    )  # fmt: skip
+    )
     for f in (g, getattr(g, "py_func", g))
 }
 

@@ -25,7 +25,7 @@ from .names import NameGenerator
 from .normalize import is_permutation, name
 from .reverse_arrays import ArrayAdjoints, placeholder, shape_tuple
 from .rules import ADJOINT_RULES
-from .templates import instantiate
+from .templates import instantiate, substituted
 
 _OPERATOR_RULES = {
     gast.Add: operator.add,
@@ -292,13 +292,14 @@ class AdjointGenerator:
         count = " * ".join(f.trips for f in self.frames[cover:])  # each is an atom
         self.frames[cover].reservations.setdefault(key, []).append(count)
         self.frames[cover].expected.setdefault(key, []).append(
-            " * ".join([count, *self._iterations_left(cover)])
+            " * ".join([count, *self.iterations_left(cover)])
         )
         return store
 
-    def _iterations_left(self, cover: int) -> list[str]:
-        """The iterations left of the counted loops around loop ``cover`` (innermost first,
-        up to the first loop that does not know them)."""
+    def iterations_left(self, cover: int) -> list[str]:
+        """The iterations left (the current one included) of the counted loops around loop
+        ``cover`` (all the loops around, for ``len(self.frames)``), innermost first, up to
+        the first loop that does not know them."""
         left = []
         for frame in reversed(self.frames[:cover]):
             if frame.remaining is None:
@@ -482,18 +483,7 @@ class AdjointGenerator:
             for n in gast.walk(value)
         ):
             return None
-        previous = copy.deepcopy(value)
-        for node in gast.walk(previous):
-            for field_name, child in gast.iter_fields(node):
-                if isinstance(child, gast.Name) and child.id == frame.var:
-                    setattr(node, field_name, _parse_expr(f"({frame.var} - {src(step)})"))
-                elif isinstance(child, list):
-                    child[:] = [
-                        _parse_expr(f"({frame.var} - {src(step)})")
-                        if isinstance(c, gast.Name) and c.id == frame.var
-                        else c
-                        for c in child
-                    ]
+        previous = substituted(value, {frame.var: _parse_expr(f"({frame.var} - {src(step)})")})
         self.reads(value)
         self.recomputed.add(target)
         return [Block(f"if {frame.var} != {src(start)}:", [f"{target} = {src(previous)}"])]
@@ -1135,11 +1125,12 @@ def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: lis
     sites, element_writes, _ = _assignment_sites(body)
     loop_targets = {s.target.id for s in _walk_statements(body) if isinstance(s, gast.For)}
     loads: dict[str, int] = {}
+    partly_read = set()  # names read as t[...] or t.attr: their adjoint is updated in part
     for n in gast.walk(node):
         if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load):
             loads[n.id] = loads.get(n.id, 0) + 1
         if isinstance(n, gast.Subscript | gast.Attribute) and isinstance(n.value, gast.Name):
-            loads[n.value.id] = loads.get(n.value.id, 0) + 10**6  # not whole-name reads
+            partly_read.add(n.value.id)
     found: dict = {}
     single_reader: set = set()  # of those, the arrays read by one statement
 
@@ -1155,7 +1146,7 @@ def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: lis
                 not isinstance(value_type, Array)
                 or value_type.dtype != "float64"
                 or sites.get(t) != 1
-                or t in element_writes | loop_targets | set(params) | set(outputs)
+                or t in element_writes | partly_read | loop_targets | set(params) | set(outputs)
                 or not loads.get(t)
             ):
                 continue

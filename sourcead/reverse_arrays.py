@@ -468,7 +468,7 @@ class ArrayAdjoints:
         tape, top, value_type = self.tape(array)
         if value_type.ndim != 1 or np.dtype(value_type.dtype).kind not in "fc":
             forward = [f"{tape}, {top} = push_array({tape}, {top}, {array})"]
-            left = self._iterations_left()
+            left = self.gen.iterations_left(len(self.gen.frames))
             if left:  # room for this loop's pushes at once, not a dozen doublings
                 length = f"pushed_length({array})"
                 forward.insert(
@@ -492,16 +492,6 @@ class ArrayAdjoints:
             f"{array} = {tape}[{top} : {top} + {size}]",
         ]
         return forward, backward
-
-    def _iterations_left(self) -> list[str]:
-        """The iterations left (the current one included) of the loops around a push, from
-        the innermost out to the first whose count is not known."""
-        left = []
-        for frame in reversed(self.gen.frames):
-            if frame.remaining is None:
-                break
-            left.append(frame.remaining)
-        return left
 
     def _counter(self) -> str:
         """The loop counter of written-out vector pushes (one name for all of them)."""

@@ -19,6 +19,11 @@ class _Substitute(gast.NodeTransformer):
         return node
 
 
+def substituted(expr: gast.expr, replacements: dict[str, gast.expr]) -> gast.expr:
+    """A copy of ``expr`` with the names read in it replaced by (copies of) expressions."""
+    return _Substitute(replacements).visit(copy.deepcopy(expr))
+
+
 def instantiate(rule: Rule, adjoint: gast.expr, args: list[gast.expr]) -> list[gast.expr | None]:
     """The rule's contribution for each argument, with names replaced by expressions."""
     replacements = {rule.adjoint_param: adjoint, **dict(zip(rule.params, args, strict=True))}
