@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/startup.py                        # 3 fresh processes per row
     python benchmarks/startup.py --quick                # 1 per row
     python benchmarks/startup.py --aot-python /path/to/venv/bin/python
+    python benchmarks/startup.py --native-python /path/to/numpy-only-venv/bin/python
 
 Each row starts new Python processes and measures, from just before the process is started
 to just after the first gradient is returned (interpreter start, imports, transformation,
@@ -19,8 +20,14 @@ Numba compilation or cache loading, the call itself), the median over the proces
   numpy, numba, scipy (Numba's BLAS for ``@``) and ``sourcead_runtime`` (``--aot-python``;
   ``--make-venv DIR`` creates one: ``python -m venv DIR``, ``pip install numpy numba scipy``,
   ``pip install --no-deps .``, so the compiler is there but cannot import without gast);
+* **AOT native**: a module written by ``sourcead build --native``: its entry compiled ahead
+  of time into an extension module, imported with Numba, llvmlite, ``sourcead_runtime`` and
+  the compiler all blocked (NumPy only; SciPy too where the code calls BLAS); with
+  ``--native-python``, also in an environment where Numba is not installed
+  (``python -m venv DIR && DIR/bin/pip install numpy``, plus scipy for the GMM's BLAS);
 * **floor**: ``import numba`` and the first call of a ``numba.njit(cache=True)`` function
-  whose machine code is cached: what any Numba program pays at start.
+  whose machine code is cached: what any Numba program pays at start; and ``import numpy``,
+  the floor of a native build.
 
 The child processes import a copy of the package taken at the start of the run (so that an
 edit of the working tree meanwhile cannot change the cache key between a cold and a warm
@@ -112,15 +119,20 @@ def grad_script(p: Problem) -> str:
     )
 
 
-def aot_script(p: Problem, module: str, block: bool) -> str:
-    blocker = "sys.modules['sourcead'] = None\nsys.modules['gast'] = None\n" if block else ""
+def aot_script(p: Problem, module: str, block: bool, native: bool = False) -> str:
+    """Import the built module (``native``: its compiled extension, through the module
+    ``sourcead build --native`` writes) and call it. ``block``: the compiler cannot be imported
+    (nor Numba, for a native build)."""
+    blocked = ["sourcead", "gast"] + (["numba", "llvmlite", "sourcead_runtime"] if native else [])
+    blocker = "".join(f"sys.modules[{name!r}] = None\n" for name in blocked) if block else ""
     setup = p.setup.replace(f"import {p.module}\n", "")
+    imported = f"{module}_native" if native else module
     return (
         PRELUDE
         + blocker
         + "import numpy as np\n"
-        + f"{setup}\nimport {module}\n"
-        + f"_, grads = {module}.{p.function}_adjoint(*args)\n"
+        + f"{setup}\nimport {imported}\n"
+        + f"_, grads = {imported}.{p.function}_adjoint(*args)\n"
         + REPORT
     )
 
@@ -131,6 +143,7 @@ FLOOR_SCRIPT = (
     + "grads = [np.zeros(1)]\n"
     + REPORT
 )
+NUMPY_FLOOR_SCRIPT = PRELUDE + "import numpy as np\ngrads = [np.zeros(1)]\n" + REPORT
 FLOOR_MODULE = """
 import numba
 
@@ -179,19 +192,24 @@ def environment(tmp: Path, extra_path: list[Path], label: str, isolated: bool = 
     return env
 
 
-def build(p: Problem, outdir: Path) -> str:
-    """``sourcead build`` of the problem into ``outdir``; the built module's name."""
-    command = [
-        sys.executable,
-        "-m",
-        "sourcead",
-        "build",
-        f"{HERE / (p.module + '.py')}:{p.function}",
-        "--wrt",
-        ",".join(str(w) for w in p.wrt),
-        "-o",
-        str(outdir),
-    ] + (["--types", p.types] if p.types else [])
+def build(p: Problem, outdir: Path, native: bool = False) -> str:
+    """``sourcead build`` (``native``: ``--native``) of the problem into ``outdir``; the built
+    module's name."""
+    command = (
+        [
+            sys.executable,
+            "-m",
+            "sourcead",
+            "build",
+            f"{HERE / (p.module + '.py')}:{p.function}",
+            "--wrt",
+            ",".join(str(w) for w in p.wrt),
+            "-o",
+            str(outdir),
+        ]
+        + (["--types", p.types] if p.types else [])
+        + (["--native"] if native else [])
+    )
     frozen = outdir.parent / "frozen"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(frozen), str(HERE)]))
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
@@ -201,7 +219,7 @@ def build(p: Problem, outdir: Path) -> str:
 
 
 def measure(
-    p: Problem, repeats: int, aot_python: str | None
+    p: Problem, repeats: int, aot_python: str | None, native_python: str | None = None
 ) -> list[tuple[str, list[float], bool]]:
     rows = []
     reference = None
@@ -227,10 +245,21 @@ def measure(
         built = tmp / "built"
         module = build(p, built)
         aot = ("aot", sys.executable, aot_script(p, module, True), [built], False)
+        native_built = tmp / "native"
+        build(p, native_built, native=True)
+        native = ("native", sys.executable, aot_script(p, module, True, True), [native_built], True)
         floor_dir = tmp / "floor"
         floor_dir.mkdir()
         (floor_dir / "floor_module.py").write_text(FLOOR_MODULE)
-        cached = [aot, ("floor", sys.executable, FLOOR_SCRIPT, [floor_dir], False)]
+        cached = [
+            aot,
+            native,
+            ("floor", sys.executable, FLOOR_SCRIPT, [floor_dir], False),
+            ("numpy-floor", sys.executable, NUMPY_FLOOR_SCRIPT, [], True),
+        ]
+        if native_python:
+            script = aot_script(p, module, False, True)
+            cached.insert(2, ("native-venv", native_python, script, [native_built], True))
         if aot_python:
             venv_built = tmp / "built-venv"
             shutil.copytree(built, venv_built, ignore=shutil.ignore_patterns("__pycache__"))
@@ -256,11 +285,17 @@ def measure(
         add("warm: `grad` + first call, caches filled", results["warm"])
         add("AOT, first import (Numba compiles, cache=True)", [first["aot"]])
         add("AOT: built module, machine code cached", results["aot"])
+        add("AOT native (`--native`): extension, Numba and the compiler blocked", results["native"])
+        if native_python:
+            add("AOT native in a venv without Numba", results["native-venv"])
         if aot_python:
             add(
                 "AOT in a venv without gast/sourcead compiler, machine code cached", results["venv"]
             )
-        floors = [("floor", "floor: `import numba` + first call of a cached `njit` function")]
+        floors = [
+            ("floor", "floor: `import numba` + first call of a cached `njit` function"),
+            ("numpy-floor", "floor of a native build: `import numpy`"),
+        ]
         if aot_python:
             floors.append(("floor-venv", "floor in the venv"))
         for label, text in floors:
@@ -292,6 +327,22 @@ def check_venv(python: str) -> str:
     )
 
 
+def check_native_venv(python: str) -> str:
+    """What the environment of the native row has; refuses one where Numba imports."""
+    probe = (
+        "import importlib.util as u, numpy; "
+        "print(*[m for m in ('numba', 'llvmlite', 'gast', 'scipy') if u.find_spec(m)] or ['-'], "
+        "numpy.__version__)"
+    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, env={})
+    if done.returncode != 0:
+        raise SystemExit(f"--native-python {python} cannot import numpy:\n{done.stderr}")
+    *found, numpy_version = done.stdout.split()
+    if "numba" in found or "llvmlite" in found:
+        raise SystemExit(f"--native-python {python}: Numba is installed there; use a clean venv")
+    return f"numpy {numpy_version}; installed besides: {', '.join(found)}"
+
+
 def make_venv(directory: Path) -> str:
     subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
     python = str(directory / ("Scripts" if os.name == "nt" else "bin") / "python")
@@ -307,10 +358,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="processes per row (median)")
     parser.add_argument("--aot-python", help="python of an environment without gast")
     parser.add_argument("--make-venv", type=Path, help="create such an environment here first")
+    parser.add_argument(
+        "--native-python", help="python of an environment with NumPy and not Numba (native row)"
+    )
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     aot_python = make_venv(args.make_venv) if args.make_venv else args.aot_python
     venv_note = check_venv(aot_python) if aot_python else None
+    native_note = check_native_venv(args.native_python) if args.native_python else None
 
     import numba
     import numpy as np
@@ -323,11 +378,13 @@ def main() -> None:
     )
     if venv_note:
         print(f"AOT environment: {venv_note}.")
+    if native_note:
+        print(f"Native environment: {native_note}.")
     problems = [PROJECTILE]
     gmm = gmm_problem()
     for p in problems + ([gmm] if gmm else []):
         print(f"{p.name} …", file=sys.stderr)
-        rows = measure(p, repeats, aot_python)
+        rows = measure(p, repeats, aot_python, args.native_python)
         cold = statistics.median(rows[0][1])
         print(f"\n### {p.name}\n")
         print("| process | time to first gradient (median) | × cold | gradient = cold |")
@@ -337,7 +394,7 @@ def main() -> None:
             mark = "—" if same is None else ("yes" if same else "**no**")
             print(f"| {label} | {median:.3f} s | {median / cold:.2f} | {mark} |")
         print()
-        goal = [r for r in rows if r[0].startswith(("warm", "AOT:", "AOT in"))]
+        goal = [r for r in rows if r[0].startswith(("warm", "AOT:", "AOT in", "AOT native"))]
         for label, times, _ in goal:
             ratio = statistics.median(times) / cold
             verdict = "met" if ratio <= 0.10 else "missed"

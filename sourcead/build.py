@@ -19,6 +19,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import itertools
 import os
 import re
 import sys
@@ -266,6 +267,12 @@ def _display_path(filename: str) -> str:
 def build_source(target: Target, outdir: str | Path = "OUTDIR") -> str:
     """The text of ``target``'s standalone module: header comment, then the generated code with
     ``@numba.njit(cache=True)`` on every function."""
+    return _built(target, outdir)[0]
+
+
+def _built(target: Target, outdir: str | Path, native: bool = False) -> tuple[str, dict]:
+    """(module text, generation header) of ``target``; ``native`` adds ``--native`` to the
+    rebuild command."""
     source, _, header = generate(target)
     params = api._LOADED[target.function].parsed.params
     lines = [
@@ -273,6 +280,7 @@ def build_source(target: Target, outdir: str | Path = "OUTDIR") -> str:
         f"#   sourcead build {target.spec} --wrt {','.join(target.wrt)} "
         f'--types "{_types_text(params, target.types)}"'
         + ("" if target.mode == "reverse" else f" --mode {target.mode}")
+        + (" --native" if native else "")
         + f" -o {outdir}",
         f"# function: {target.name}, {target.mode} mode with respect to {', '.join(target.wrt)}",
         f"# argument types: {_types_text(params, target.types)}",
@@ -283,7 +291,7 @@ def build_source(target: Target, outdir: str | Path = "OUTDIR") -> str:
         lines[-1] += f" -> (value, ({grads}))"
     for filename, digest in source_hashes(target):
         lines.append(f"# source: {filename} sha256={digest}")
-    return "\n".join(lines) + "\n" + decorate(source)
+    return "\n".join(lines) + "\n" + decorate(source), header
 
 
 def _types_text(params: list[str], types: list) -> str:
@@ -354,8 +362,62 @@ def check(target: Target, outdir: Path) -> str | None:
 
 def write(target: Target, outdir: Path) -> Path:
     """Write ``target``'s module into ``outdir`` (atomically); its path."""
-    text = build_source(target, outdir)
+    from . import native
+
+    text, _ = _built(target, outdir)
+    path = _write_text(output_path(outdir, target), text)
+    native.remove_native(path)  # compiled from the module this one replaces
+    return path
+
+
+def write_native(target: Target, outdir: Path, target_cpu: str = "") -> tuple[Path, Path, Path]:
+    """Write ``target``'s module, compile its entry into an extension module beside it, and
+    write the Python module that calls the extension (see ``sourcead.native``).
+
+    Returns the paths of the three: ``f_adjoint.py``, ``_f_adjoint_native.<suffix>`` and
+    ``f_adjoint_native.py``.
+    """
+    from . import native
+
+    text, header = _built(target, outdir, native=True)
+    path = _write_text(output_path(outdir, target), text)
+    native.remove_native(path)  # no stale build beside the new module if compiling fails
+    extension = native.compile_extension(path, target, header, target_cpu)
+    comments = list(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines()))
+    comments += [
+        f"# compiled from: {path.name} sha256={native.recorded_hash(path)}",
+        f"# extension: {extension.name} sha256={native.recorded_hash(extension)}, "
+        f"target CPU: {target_cpu or 'generic'}",
+    ]
+    wrapper = native.wrapper_source(path, target, header, comments)
+    return path, extension, _write_text(native.wrapper_path(path), wrapper)
+
+
+def check_native(target: Target, outdir: Path) -> str | None:
+    """As ``check``, and also that the native build beside the module was made from it."""
+    from . import native
+
+    problem = check(target, outdir)
+    if problem is not None:
+        return problem
     path = output_path(outdir, target)
+    wrapper, extension = native.wrapper_path(path), native.extension_path(path)
+    for built in (wrapper, extension):
+        if not built.is_file():
+            return f"{built} is missing"
+    text = wrapper.read_text(encoding="utf-8")
+    recorded = dict(re.findall(r"^# (compiled from|extension): \S+ sha256=([0-9a-f]+)", text, re.M))
+    if text.splitlines()[0] != build_source(target, outdir).splitlines()[0]:
+        return f"{wrapper} was built by another sourcead version"
+    if recorded.get("compiled from") != native.recorded_hash(path):
+        return f"{wrapper} was compiled from another {path.name}"
+    if recorded.get("extension") != native.recorded_hash(extension):
+        return f"{extension} is not the extension {wrapper.name} was built with"
+    return None
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename; ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
@@ -369,6 +431,7 @@ __all__ = [
     "Target",
     "build_source",
     "check",
+    "check_native",
     "decorate",
     "foreign_imports",
     "generate",
@@ -376,4 +439,5 @@ __all__ = [
     "parse_type",
     "resolve_targets",
     "write",
+    "write_native",
 ]

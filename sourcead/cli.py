@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import linecache
 import os
-import re
 import sys
 import sysconfig
 import time
@@ -124,6 +123,20 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare the built modules with their sources; exit 1 if any is stale or missing",
     )
+    build.add_argument(
+        "--native",
+        action="store_true",
+        help="also compile each module's entry ahead of time (numba.pycc, needs a C compiler) "
+        "into an extension, called through NAME_native.py, which imports with NumPy only",
+    )
+    build.add_argument(
+        "--target-cpu",
+        default="",
+        metavar="CPU",
+        help="with --native: the CPU to compile for: the architecture's generic CPU by default "
+        "(runs on any machine of this architecture), 'host' for this machine's, or an LLVM "
+        "CPU name such as skylake-avx512",
+    )
     build.set_defaults(run=_build)
 
     cache = verbs.add_parser(
@@ -145,8 +158,6 @@ def _show(args) -> int:
     from . import build
 
     targets = build.resolve_targets([args.target], args.wrt, args.types, args.mode)
-    if args.compile_check and args.mode != "reverse":
-        raise ValueError("--compile-check is available for --mode reverse only")
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     for number, target in enumerate(targets):
         source, namespace, header = build.generate(target)
@@ -171,16 +182,24 @@ def _build(args) -> int:
         raise ValueError(
             "two targets would write the same file; build them into separate -o directories"
         )
+    if args.target_cpu and not args.native:
+        raise ValueError("--target-cpu goes with --native")
     if args.check:
-        stale = [problem for t in targets if (problem := build.check(t, outdir))]
+        checked = build.check_native if args.native else build.check
+        stale = [problem for t in targets if (problem := checked(t, outdir))]
         for problem in stale:
             print(f"stale: {problem}", file=sys.stderr)
         if not stale:
             print(f"{len(targets)} built module(s) in {outdir} match their sources")
         return 1 if stale else 0
     for target in targets:
-        path = build.write(target, outdir)
+        if args.native:
+            path, extension, wrapper = build.write_native(target, outdir, args.target_cpu)
+        else:
+            path = build.write(target, outdir)
         print(f"wrote {path}  ({target.spec}, {target.mode} wrt {', '.join(target.wrt)})")
+        if args.native:
+            print(f"wrote {extension} and {wrapper}  (compiled; imports with NumPy only)")
         foreign = build.foreign_imports(path.read_text(encoding="utf-8"))
         if foreign:
             print(
@@ -212,37 +231,21 @@ def _compile_check(source: str, namespace: dict, header: dict, target) -> tuple[
     """Compile the generated module's entry with Numba for the target's argument types."""
     import numba
 
-    from . import cache
-    from .analysis.types import Array, TupleType
+    from . import native
     from .compile import load_module
 
-    def numba_type(t):
-        if isinstance(t, Array):
-            return numba.types.Array(numba.from_dtype(_dtype(t.dtype)), t.ndim, "C")
-        return numba.from_dtype(_dtype(t.dtype))
-
-    result = cache.decode_type(header["result"])
-    seeds = result.items if isinstance(result, TupleType) else (result,)
-    signature = tuple(numba_type(t) for t in [*target.types, *seeds])
+    signature = tuple(native.numba_type(t) for t in native.entry_types(target, header))
     scope = load_module(source, namespace, f"sourcead_check.{target.name}", True)
     start = time.perf_counter()
     shown = "(" + ", ".join(str(t) for t in signature) + ")"
     try:
         scope[header["entry"]].compile(signature)
     except numba.core.errors.NumbaError as exc:
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
         raise ValueError(
-            f"Numba cannot compile {header['entry']}{shown}: "
-            + " ".join(line.strip() for line in text[:3])
-            + " (are the argument types right? give them with --types)"
+            f"Numba cannot compile {header['entry']}{shown}: {native.numba_message(exc)}"
+            " (are the argument types right? give them with --types)"
         ) from None
     return time.perf_counter() - start, shown
-
-
-def _dtype(name: str):
-    import numpy as np
-
-    return np.dtype(name)
 
 
 def _highlight(source: str) -> str:
