@@ -310,10 +310,7 @@ def check_venv(python: str) -> str:
         "print('gast' if u.find_spec('gast') else '-', 'scipy' if u.find_spec('scipy') "
         "else 'no-scipy', numba.__version__, numpy.__version__)"
     )
-    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, env={})
-    if done.returncode != 0:
-        raise SystemExit(f"--aot-python {python} cannot import numpy and numba:\n{done.stderr}")
-    has_gast, scipy, numba_version, numpy_version = done.stdout.split()
+    has_gast, scipy, numba_version, numpy_version = printed(python, probe, "--aot-python")
     if has_gast != "-":
         raise SystemExit(f"--aot-python {python}: gast is installed there; use a clean venv")
     runtime = subprocess.run(
@@ -330,17 +327,21 @@ def check_venv(python: str) -> str:
 def check_native_venv(python: str) -> str:
     """What the environment of the native row has; refuses one where Numba imports."""
     probe = (
-        "import importlib.util as u, numpy; "
-        "print(*[m for m in ('numba', 'llvmlite', 'gast', 'scipy') if u.find_spec(m)] or ['-'], "
-        "numpy.__version__)"
+        "import importlib.util as u, numpy; print(numpy.__version__, "
+        "*[m for m in ('numba', 'llvmlite', 'gast', 'scipy') if u.find_spec(m)])"
     )
-    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, env={})
-    if done.returncode != 0:
-        raise SystemExit(f"--native-python {python} cannot import numpy:\n{done.stderr}")
-    *found, numpy_version = done.stdout.split()
+    numpy_version, *found = printed(python, probe, "--native-python")
     if "numba" in found or "llvmlite" in found:
         raise SystemExit(f"--native-python {python}: Numba is installed there; use a clean venv")
-    return f"numpy {numpy_version}; installed besides: {', '.join(found)}"
+    return f"numpy {numpy_version}; installed besides: {', '.join(found) or 'nothing'}"
+
+
+def printed(python: str, code: str, option: str) -> list[str]:
+    """The words ``code`` prints when run by ``python``; exits naming ``option`` if it fails."""
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True, env={})
+    if done.returncode != 0:
+        raise SystemExit(f"{option} {python}: the environment check failed:\n{done.stderr}")
+    return done.stdout.split()
 
 
 def make_venv(directory: Path) -> str:
