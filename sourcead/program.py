@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import numbers
+import re
 import textwrap
 import types as pytypes
 
@@ -280,8 +281,6 @@ class Program:
             "",
             "import numba",
             "import numpy as np",
-            "",
-            f"from sourcead_runtime import {', '.join(RUNTIME_NAMES)}",
         ]
         extra_imports, constants, primitive_sources = [], [], []
         functions = (
@@ -318,13 +317,13 @@ class Program:
                     extra_imports.append(
                         f"from {value.__module__} import {value.__name__} as {ident}"
                     )
-        body = (
-            header
+        runtime_imports = (
+            _tape_imports(self.functions)
             + array_runtime_imports(self.functions)
             + solver_calls.runtime_imports(self.functions)
             + _checkpoint_imports(self.functions)
-            + extra_imports
         )
+        body = header + ([""] + runtime_imports if runtime_imports else []) + extra_imports
         if constants:
             body += ["", *constants]
         for primal in self.primals:
@@ -334,6 +333,13 @@ class Program:
         for function in self.functions:
             body += ["", "", function]
         return "\n".join(body) + "\n", namespace
+
+
+def _tape_imports(functions: list[str]) -> list[str]:
+    """The import of the tape helpers that the generated functions call, if any."""
+    text = "\n".join(functions)
+    used = [name for name in RUNTIME_NAMES if re.search(rf"\b{name}\(", text)]
+    return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
 
 
 def _checkpoint_imports(functions: list[str]) -> list[str]:
