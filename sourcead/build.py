@@ -5,6 +5,8 @@ compiler, never ``gast``); every function carries ``@numba.njit(cache=True)``, s
 that imports it compiles once and then reuses Numba's on-disk machine code. A header comment
 records the source file and its hash, the sourcead version and the options; ``check`` rebuilds
 in memory and compares, for continuous integration of projects that commit built modules.
+Batched builds (``--vmap``) are made by ``build_batched``, native ones (``--native``) by
+``native``.
 
 Used by the command line (``sourcead build``, ``sourcead show``); the functions here are
 public for scripts too::
@@ -19,6 +21,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import itertools
 import os
 import re
@@ -51,10 +54,22 @@ class Target:
     wrt: tuple[str, ...]
     types: list = field(default_factory=list)  # argument types, one per parameter
     mode: str = "reverse"
+    vmap: str | None = None  # batched build: "cpu", "parallel" or "cuda" (build_batched)
+    in_axes: tuple = ()  # with vmap: 0 or None per parameter
+    kernel: bool = False  # the adjoint of a numba.cuda kernel (build_kernels)
+    consume: bool = True  # with kernel: whether the adjoint consumes the output cotangents
+    kernel_params: list = field(default_factory=list)  # with kernel: its parameters
+    kernel_callees: list = field(default_factory=list)  # with kernel: the user functions called
 
     @property
     def name(self) -> str:
         return self.function.__name__
+
+    @property
+    def params(self) -> list[str]:
+        if self.kernel:
+            return list(self.kernel_params)
+        return list(api._LOADED[self.function].parsed.params)
 
 
 # --- finding the functions ------------------------------------------------------------------
@@ -85,7 +100,14 @@ def import_user_module(name: str):
 
 
 def resolve_targets(
-    specs: list[str], wrt: str | None = None, types: str | None = None, mode: str = "reverse"
+    specs: list[str],
+    wrt: str | None = None,
+    types: str | None = None,
+    mode: str = "reverse",
+    vmap: str | None = None,
+    in_axes: str | None = None,
+    kernel: bool = False,
+    consume: bool = True,
 ) -> list[Target]:
     """The functions named by ``MODULE:FUNCTION[,FUNCTION...]`` specs.
 
@@ -120,9 +142,22 @@ def resolve_targets(
                     f"name the function: {module_name}:FUNCTION"
                 )
         for label, value in objects:
-            targets.append(_target(label, value, wrt, mode))
+            if kernel:
+                from . import build_kernels
+
+                targets.append(build_kernels.target(label, value, wrt, mode, consume))
+            else:
+                targets.append(_target(label, value, wrt, mode))
     if types:
         _apply_types(targets, types)
+    if in_axes and not vmap:
+        raise ValueError("--in-axes goes with --vmap")
+    if vmap:
+        from . import build_batched
+
+        for target in targets:
+            target.vmap = vmap
+            target.in_axes = build_batched.parse_in_axes(in_axes, len(target.types))
     return targets
 
 
@@ -194,7 +229,7 @@ def _apply_types(targets: list[Target], text: str) -> None:
             raise ValueError(f"--types items are name:type, not {item.strip()!r}")
         name, t = name.strip(), parse_type(type_text)
         for target in targets:
-            params = api._LOADED[target.function].parsed.params
+            params = target.params
             if name in params:
                 target.types[params.index(name)] = t
                 used.add(name)
@@ -205,6 +240,14 @@ def _apply_types(targets: list[Target], text: str) -> None:
 # --- generating ------------------------------------------------------------------------------
 def generate(target: Target) -> tuple[str, dict, dict]:
     """(source, namespace, header) of ``target``'s derivative module, as ``grad`` makes it."""
+    if target.vmap:
+        from . import build_batched
+
+        return build_batched.generate(target)
+    if target.kernel:
+        from . import build_kernels
+
+        return build_kernels.generate(target)
     if target.mode != "reverse":
         return _generate_forward(target)
     derivative = api._Derivative(target.function, target.wrt, False, "grad")
@@ -244,10 +287,14 @@ def entry_signature(source: str, entry: str) -> str:
 def source_hashes(target: Target) -> list[tuple[str, str]]:
     """(file, sha256) of every file holding the function or a function it calls."""
     files = []
-    for function in cache.dependencies(target.function, api._LOADED):
-        filename = api._LOADED[function].parsed.filename
-        if filename not in files:
-            files.append(filename)
+    if target.kernel:  # the kernel itself is not one of grad's loaded functions
+        files.append(inspect.getsourcefile(target.function))
+    callees = target.kernel_callees if target.kernel else [target.function]
+    for callee in callees:
+        for function in cache.dependencies(callee, api._LOADED):
+            filename = api._LOADED[function].parsed.filename
+            if filename not in files:
+                files.append(filename)
     result = []
     for filename in files:
         digest = hashlib.sha256(Path(filename).read_bytes()).hexdigest()
@@ -274,36 +321,65 @@ def _built(target: Target, outdir: str | Path, native: bool = False) -> tuple[st
     """(module text, generation header) of ``target``; ``native`` adds ``--native`` to the
     rebuild command."""
     source, _, header = generate(target)
-    params = api._LOADED[target.function].parsed.params
+    params = target.params
     lines = [
         f"# Generated by sourcead {__version__}; do not edit. Rebuild with:",
         f"#   sourcead build {target.spec} --wrt {','.join(target.wrt)} "
         f'--types "{_types_text(params, target.types)}"'
         + ("" if target.mode == "reverse" else f" --mode {target.mode}")
+        + (f" --vmap {target.vmap} --in-axes {_axes(target.in_axes)}" if target.vmap else "")
+        + (
+            " --kernel-vjp" + ("" if target.consume else " --keep-cotangents")
+            if target.kernel
+            else ""
+        )
         + (" --native" if native else "")
         + f" -o {outdir}",
         f"# function: {target.name}, {target.mode} mode with respect to {', '.join(target.wrt)}",
         f"# argument types: {_types_text(params, target.types)}",
-        f"# entry: {entry_signature(source, header['entry'])}",
+        f"# entry: {header.get('signature') or entry_signature(source, header['entry'])}",
     ]
-    if target.mode == "reverse":
+    if target.mode == "reverse" and not target.kernel:
         grads = ", ".join("d/d" + w for w in target.wrt) + ("," if len(target.wrt) == 1 else "")
         lines[-1] += f" -> (value, ({grads}))"
+    if target.vmap:
+        lines[-1] += f", each with a leading batch axis (vmap, target {target.vmap})"
     for filename, digest in source_hashes(target):
         lines.append(f"# source: {filename} sha256={digest}")
-    return "\n".join(lines) + "\n" + decorate(source), header
+    text = decorate(
+        source, header.get("plain", ()), header.get("parallel", ()), header.get("kernels")
+    )
+    return "\n".join(lines) + "\n" + text, header
+
+
+def _axes(axes: tuple) -> str:
+    return ",".join(str(a) for a in axes)
 
 
 def _types_text(params: list[str], types: list) -> str:
     return ",".join(f"{p}:{format_type(t)}" for p, t in zip(params, types, strict=True))
 
 
-def decorate(source: str) -> str:
-    """Put ``@numba.njit(cache=True)`` on every top-level function of a generated module."""
+def decorate(source: str, plain=(), parallel=(), kernels=None) -> str:
+    """Put ``@numba.njit(cache=True)`` on every top-level function of a generated module but
+    those named in ``plain``; ``parallel=True`` too on those named in ``parallel``.
+
+    ``kernels`` (a list) makes a CUDA module: ``@cuda.jit(cache=True)`` on the kernels named,
+    ``@cuda.jit(device=True)`` on the other functions (compiled into the kernels, whose
+    machine code is cached with them).
+    """
     out = []
     for line in source.splitlines():
         if line.startswith("def "):
-            out.append("@numba.njit(cache=True)")
+            name = line[len("def ") :].split("(")[0]
+            if name in plain:
+                pass
+            elif kernels is not None:
+                out.append("@cuda.jit(cache=True)" if name in kernels else "@cuda.jit(device=True)")
+            elif name in parallel:
+                out.append("@numba.njit(cache=True, parallel=True)")
+            else:
+                out.append("@numba.njit(cache=True)")
         out.append(line)
     text = "\n".join(out) + "\n"
     return text.replace(
@@ -330,6 +406,10 @@ def foreign_imports(text: str) -> list[str]:
 
 
 def output_path(outdir: Path, target: Target) -> Path:
+    if target.kernel:
+        return Path(outdir) / f"{target.name}_kernel_adjoint.py"
+    if target.vmap:
+        return Path(outdir) / f"{target.name}_batched_{target.vmap}.py"
     return (
         Path(outdir) / f"{target.name}_{'adjoint' if target.mode == 'reverse' else target.mode}.py"
     )

@@ -124,6 +124,32 @@ def _parser() -> argparse.ArgumentParser:
         help="compare the built modules with their sources; exit 1 if any is stale or missing",
     )
     build.add_argument(
+        "--vmap",
+        choices=("cpu", "parallel", "cuda"),
+        help="write the batched value and gradient, as sourcead.vmap(value_and_grad(f)) "
+        "compiles it: a loop over the batch (cpu), a numba.prange loop (parallel) or a CUDA "
+        "kernel with one thread per element (cuda)",
+    )
+    build.add_argument(
+        "--in-axes",
+        metavar="AXES",
+        help="with --vmap: 0 (batched along the first axis) or None (passed whole) per "
+        "argument, comma-separated (default: all 0)",
+    )
+    build.add_argument(
+        "--kernel-vjp",
+        action="store_true",
+        help="FUNCTION is a numba.cuda-style kernel: write its adjoint kernel, as "
+        "sourcead.kernel_vjp compiles it, with a launch object NAME_vjp; --wrt names the "
+        "arrays it writes and those it reads to differentiate",
+    )
+    build.add_argument(
+        "--keep-cotangents",
+        action="store_true",
+        help="with --kernel-vjp: leave the output shadows as they came (kernel_vjp's "
+        "consume=False)",
+    )
+    build.add_argument(
         "--native",
         action="store_true",
         help="also compile each module's entry ahead of time (numba.pycc, needs a C compiler) "
@@ -175,7 +201,22 @@ def _show(args) -> int:
 def _build(args) -> int:
     from . import build
 
-    targets = build.resolve_targets(args.targets, args.wrt, args.types, args.mode)
+    if args.native and (args.vmap or args.kernel_vjp):
+        raise ValueError("--native compiles CPU entries; build --vmap and --kernel-vjp without it")
+    if args.kernel_vjp and args.vmap:
+        raise ValueError("--kernel-vjp and --vmap build different things; choose one")
+    if args.keep_cotangents and not args.kernel_vjp:
+        raise ValueError("--keep-cotangents goes with --kernel-vjp")
+    targets = build.resolve_targets(
+        args.targets,
+        args.wrt,
+        args.types,
+        args.mode,
+        args.vmap,
+        args.in_axes,
+        kernel=args.kernel_vjp,
+        consume=not args.keep_cotangents,
+    )
     outdir = Path(args.outdir)
     names = [build.output_path(outdir, t) for t in targets]
     if len(set(names)) != len(names):

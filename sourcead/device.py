@@ -23,41 +23,25 @@ arguments are passed in, zeroed, by the caller.
 
 from __future__ import annotations
 
-import math
-import os
 import re
 
 import gast
-import numpy as np
+from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the compiler)
+    DEFAULT_TAPE_BYTES,
+    DeviceTapes,
+    device_arrays,
+    device_zeros,
+    fill_zero,
+    import_cuda,
+    is_device_array,
+    simulated,
+    tape_memory_limit,
+)
 
 from .analysis.types import Array
 from .codegen import Block, src
 from .compile import load_module
 from .reverse import AdjointGenerator
-
-#: Default limit on tape memory per launch when the device cannot say how much is free.
-DEFAULT_TAPE_BYTES = 2 << 30
-
-
-def import_cuda():
-    """``numba.cuda`` (from the numba-cuda package); a clear error when it is missing."""
-    try:
-        from numba import cuda
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "target='cuda' needs numba-cuda: pip install -e '.[cuda]' in sourcead's checkout"
-        ) from exc
-    return cuda
-
-
-def simulated() -> bool:
-    """Whether numba.cuda runs on its simulator (NUMBA_ENABLE_CUDASIM=1)."""
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
-
-
-def is_device_array(value) -> bool:
-    """Device arrays of numba-cuda, CuPy, PyTorch...: anything with __cuda_array_interface__."""
-    return hasattr(value, "__cuda_array_interface__") or type(value).__name__ == "FakeCUDAArray"
 
 
 class DeviceAdjointGenerator(AdjointGenerator):
@@ -231,130 +215,6 @@ def load_device_module(source: str, module_name: str, kernels: set[str]) -> dict
         if helper in scope:
             scope[helper] = cuda.jit(device=True)(scope[helper])
     return scope
-
-
-def tape_memory_limit(limit: int | None) -> int:
-    """Bytes that the tapes of one launch may take: ``limit``, else half the free memory."""
-    if limit is not None:
-        return int(limit)
-    if simulated():
-        return DEFAULT_TAPE_BYTES
-    try:
-        free, _ = import_cuda().current_context().get_memory_info()
-        return int(free) // 2
-    except Exception:  # pragma: no cover - only without a working device
-        return DEFAULT_TAPE_BYTES
-
-
-class DeviceTapes:
-    """The tapes of one generated device function: dtypes and the column length in use."""
-
-    def __init__(self, dtypes: list[str]):
-        self.dtypes = [np.dtype(d) for d in dtypes]
-        self.capacity = np.zeros(len(dtypes), dtype=np.int64)
-        self._arrays: tuple = ((), None, None)  # (key, tapes, need) kept for the next launch
-
-    def __bool__(self) -> bool:
-        return bool(self.dtypes)
-
-    def bytes_per_thread(self, capacity=None) -> int:
-        capacity = self.capacity if capacity is None else capacity
-        return int(sum(int(c) * d.itemsize for c, d in zip(capacity, self.dtypes, strict=True)))
-
-    def allocate(self, threads: int) -> tuple[list, object]:
-        """Device arrays ``tape[capacity, threads]`` and a zeroed ``tape_need``.
-
-        The arrays of the previous launch are reused when they have the same shape (launches
-        on the default stream run one after the other), saving a large allocation per call.
-        """
-        cuda = import_cuda()
-        key = (tuple(int(c) for c in self.capacity), threads)
-        previous, tapes, need = self._arrays
-        if previous != key:
-            tapes = [
-                cuda.device_array((int(c), threads), dtype=d)
-                for c, d in zip(self.capacity, self.dtypes, strict=True)
-            ]
-            need = cuda.device_array(len(self.dtypes), dtype=np.int64)
-            self._arrays = (key, tapes, need)
-        need.copy_to_device(np.zeros(len(self.dtypes), dtype=np.int64))
-        return tapes, need
-
-    def update(self, need, threads: int, limit: int, where: str) -> bool:
-        """Take the lengths a launch reported; True when the launch must be repeated."""
-        need = np.asarray(need)
-        if (need <= self.capacity).all():
-            return False
-        capacity = np.maximum(self.capacity, need)
-        per_thread = self.bytes_per_thread(capacity)
-        if per_thread > limit:
-            raise MemoryError(
-                f"{where}: each thread's tapes need {per_thread} bytes ({_lengths(capacity)}), "
-                f"more than the {limit} bytes of tape memory allowed; raise tape_memory=, or "
-                "shorten the loops that overwrite values in each thread"
-            )
-        self.capacity = capacity
-        return True
-
-
-_ZERO_KERNEL: list = []
-
-
-def device_arrays(specs: list[tuple[tuple, object]]) -> list:
-    """Uninitialised device arrays of these ``(shape, dtype)``, carved from one allocation.
-
-    numba-cuda allocates every array separately, and on a GPU an allocation with its later
-    free costs more than a kernel launch (about 0.1 ms each on an H100), so several results
-    share one block of memory, which lives as long as any of them.
-    """
-    cuda = import_cuda()
-    specs = [(tuple(int(n) for n in shape), np.dtype(dtype)) for shape, dtype in specs]
-    sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in specs]
-    if simulated() or len(specs) < 2 or 0 in sizes:
-        return [cuda.device_array(shape, dtype=dtype) for shape, dtype in specs]
-    offsets, total = [], 0
-    for size in sizes:
-        offsets.append(total)
-        total += -(-size // _ALIGNMENT) * _ALIGNMENT
-    block = cuda.device_array(total, dtype=np.uint8)
-    arrays = []
-    for (shape, dtype), offset, size in zip(specs, offsets, sizes, strict=True):
-        strides = tuple(int(math.prod(shape[k + 1 :])) * dtype.itemsize for k in range(len(shape)))
-        memory = block.gpu_data.view(offset, offset + size)
-        arrays.append(cuda.devicearray.DeviceNDArray(shape, strides, dtype, gpu_data=memory))
-    return arrays
-
-
-_ALIGNMENT = 256  # bytes: each array starts where a fresh allocation would
-
-
-def device_zeros(shape: tuple, dtype):
-    """A zeroed device array, filled on the device (no host-to-device copy)."""
-    cuda = import_cuda()
-    array = cuda.device_array(shape, dtype=dtype)
-    if array.size:
-        fill_zero(array)
-    return array
-
-
-def _zero(flat):
-    i = cuda.grid(1)  # noqa: F821 - the module global is bound by fill_zero
-    if i < flat.shape[0]:
-        flat[i] = 0
-
-
-def fill_zero(array) -> None:
-    """Set a contiguous device array to zero with a small kernel."""
-    if not _ZERO_KERNEL:
-        # a module global, so that numba-cuda's simulator can swap in its own module
-        globals()["cuda"] = import_cuda()
-        _ZERO_KERNEL.append(globals()["cuda"].jit(_zero))
-    flat = array.reshape(array.size)
-    _ZERO_KERNEL[0][(array.size + 255) // 256, 256](flat)
-
-
-def _lengths(capacity) -> str:
-    return "tape lengths " + ", ".join(str(int(c)) for c in capacity)
 
 
 class _FakeDevice:

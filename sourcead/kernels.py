@@ -25,11 +25,11 @@ function; a generated kernel computes the intrinsics and calls it.
 
 from __future__ import annotations
 
-import math
 import types as pytypes
 
 import gast
 import numpy as np
+from sourcead_runtime.cuda_launch import KernelAdjointLaunch, check_shadows
 
 from . import api
 from .analysis.types import INT, Array, type_of_value
@@ -40,11 +40,9 @@ from .device import (
     check_device_types,
     compile_ptx,
     constant_index,
-    import_cuda,
     index_text,
     is_device_array,
     load_device_module,
-    tape_memory_limit,
     with_cuda_import,
 )
 from .frontend import load_function, unwrap
@@ -361,16 +359,24 @@ class KernelAdjoint:
             source, plan = self._generate(types)
             kernels = {plan["wrapper"], plan.get("consume")} - {None}
             module = load_device_module(source, f"sourcead_generated.{self.name}_adjoint", kernels)
-            plan.update(source=source, module=module, tape_state=DeviceTapes(plan["tapes"]))
+            plan.update(source=source, module=module)
+            plan["launcher"] = KernelAdjointLaunch(
+                module[plan["wrapper"]],
+                module[plan["consume"]] if plan.get("consume") else None,
+                DeviceTapes(plan["tapes"]),
+                name=self.name,
+                params=tuple(self.params),
+                wrt=tuple(self.wrt),
+                outputs=tuple(self.loaded.outputs),
+                consume=self.consume,
+                tape_memory=self.tape_memory,
+            )
             self._built[key] = plan
         return self._built[key]
 
     def _types(self, args) -> list:
         if len(args) != len(self.params) + len(self.wrt):
-            raise TypeError(
-                f"the adjoint of {self.name} takes its {len(self.params)} arguments and "
-                f"{len(self.wrt)} shadow array(s) ({', '.join(self.wrt)}); got {len(args)}"
-            )
+            check_shadows(self.name, self.params, self.wrt, args)  # says what was expected
         types = []
         for p, a in zip(self.params, args, strict=False):
             t = (
@@ -381,19 +387,14 @@ class KernelAdjoint:
             if t is None:
                 raise TypeError(f"argument {p} of {self.name}: unsupported {type(a).__name__}")
             types.append(t)
-        for p, shadow in zip(self.wrt, args[len(self.params) :], strict=True):
-            primal = args[self.params.index(p)]
+        for p in self.wrt:
             t = types[self.params.index(p)]
             if not (isinstance(t, Array) and t.differentiable):
                 raise TypeError(
                     f"kernel_vjp of {self.name}: {p} is {api._describe(t)}; wrt names float "
                     "arrays only (pass a scalar parameter as a one-element array)"
                 )
-            if tuple(getattr(shadow, "shape", ())) != tuple(primal.shape):
-                raise ValueError(
-                    f"the shadow of {p} has shape {tuple(shadow.shape)}, {p} has "
-                    f"{tuple(primal.shape)}"
-                )
+        check_shadows(self.name, self.params, self.wrt, args)
         return types
 
     # --- launching ----------------------------------------------------------------------------
@@ -406,48 +407,7 @@ class KernelAdjoint:
     def _launch(self, blocks, threads, args) -> None:
         plan = self._build(self._types(args))
         self._last_source = plan["source"]
-        if self.consume or plan.get("consume"):
-            self._launch_plan(plan, blocks, threads, args)
-            return
-        # the adjoint consumes the output shadows as it goes: keep them and put them back
-        outputs = [args[len(self.params) + self.wrt.index(o)] for o in self.loaded.outputs]
-        kept = [_copy(o) for o in outputs]
-        self._launch_plan(plan, blocks, threads, args)
-        for shadow, copy in zip(outputs, kept, strict=True):
-            if isinstance(shadow, np.ndarray):
-                shadow[...] = copy
-            else:
-                _as_numba(shadow).copy_to_device(copy)
-
-    def _launch_plan(self, plan: dict, blocks, threads, args) -> None:
-        cuda = import_cuda()
-        kernel = plan["module"][plan["wrapper"]]
-        tapes: DeviceTapes = plan["tape_state"]
-        if not tapes:
-            kernel[blocks, threads](*args)
-            if plan.get("consume") and self.consume:  # gathered reads: used up afterwards
-                plan["module"][plan["consume"]][blocks, threads](*args)
-            return
-        count = _size(blocks) * _size(threads)
-        host = [a if isinstance(a, np.ndarray) else None for a in args]
-        device_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-        shadows = device_args[len(self.params) :]
-        saved = [_device_copy(cuda, s) for s in shadows]
-        limit = tape_memory_limit(self.tape_memory)
-        for _ in range(3):
-            tape_arrays, need = tapes.allocate(count)
-            kernel[blocks, threads](*device_args, *tape_arrays, need)
-            where = f"the adjoint of the kernel {self.name}"
-            if not tapes.update(need.copy_to_host(), count, limit, where):
-                break
-            for shadow, copy in zip(shadows, saved, strict=True):
-                shadow.copy_to_device(copy)  # start again from the shadows as they came
-        else:  # pragma: no cover - the repeated launch runs the same code on the same data
-            raise RuntimeError(f"{where}: the tapes kept growing between launches")
-        shadow_hosts = host[len(self.params) :]
-        for original, device in zip(shadow_hosts, shadows, strict=True):
-            if original is not None:  # the primal arrays are unchanged: only shadows go back
-                device.copy_to_host(original)
+        plan["launcher"].launch(blocks, threads, args)
 
     def ptx(self, *args, cc: tuple = (9, 0)) -> str:
         """PTX of the adjoint kernel for these arguments (see ``vmap``'s ``ptx``); with gathered
@@ -713,30 +673,6 @@ def _ndim_used(node, array: str) -> int:
         if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id == array:
             return len(n.slice.elts) if isinstance(n.slice, gast.Tuple) else 1
     return 1
-
-
-def _size(dims) -> int:
-    return math.prod(dims) if isinstance(dims, tuple | list) else int(dims)
-
-
-def _copy(array):
-    """A copy of a host or device array, on the same side."""
-    if isinstance(array, np.ndarray):
-        return array.copy()
-    return _device_copy(import_cuda(), _as_numba(array))
-
-
-def _as_numba(array):
-    """numba-cuda's view of a device array (CuPy's, PyTorch's...), for its copy methods."""
-    if hasattr(array, "copy_to_device"):
-        return array
-    return import_cuda().as_cuda_array(array)
-
-
-def _device_copy(cuda, array):
-    copy = cuda.device_array(array.shape, dtype=array.dtype)
-    copy.copy_to_device(array)
-    return copy
 
 
 def _src(node) -> str:

@@ -234,9 +234,7 @@ def _shown(types: list) -> str:
 
 
 def _params(target) -> list[str]:
-    from . import api
-
-    return list(api._LOADED[target.function].parsed.params)
+    return target.params
 
 
 def _entry_params(module_path: Path, entry: str, with_defaults: bool = False) -> list[str]:

@@ -13,10 +13,10 @@ the generated (or the user's) function once per batch element, compiled
 
 from __future__ import annotations
 
-import math
-
 import gast
 import numpy as np
+from sourcead_runtime.batching import batch_size
+from sourcead_runtime.cuda_launch import run_batched
 
 from . import api
 from .analysis.types import FLOAT, Array, Scalar, TupleType, type_of_value
@@ -26,11 +26,8 @@ from .device import (
     DeviceTapes,
     check_device_source,
     check_device_types,
-    device_arrays,
-    import_cuda,
     is_device_array,
     load_device_module,
-    tape_memory_limit,
     with_cuda_import,
 )
 from .frontend import unwrap
@@ -39,7 +36,6 @@ from .program import Program
 from .reverse import AdjointGenerator
 
 TARGETS = ("cpu", "parallel", "cuda")
-THREADS_PER_BLOCK = 128
 
 
 def vmap(fun, in_axes=0, *, target: str = "cpu", tape_memory: int | None = None):
@@ -325,7 +321,7 @@ class BatchedFunction:
         self._last_source = plan["source"]
         shapes = self._output_shapes(plan, args, types)
         if self.target == "cuda":
-            results = self._run_cuda(plan, args, batch, shapes, on_device)
+            results = self._run_cuda(plan, args, shapes)
         else:
             results = [np.empty((batch, *shape), dtype=dtype) for shape, dtype in shapes]
             if batch:
@@ -345,23 +341,10 @@ class BatchedFunction:
         return tuple(args)
 
     def _batch_size(self, args) -> int:
-        sizes = {}
-        for p, a, axis in zip(self.params, args, self.in_axes, strict=True):
-            if axis is None:
-                continue
-            shape = getattr(a, "shape", None)
-            if not shape:
-                raise ValueError(
-                    f"vmap of {self.name}: argument {p} has in_axes=0 but is not an array "
-                    "with a batch axis; pass in_axes=None for it"
-                )
-            sizes[p] = shape[0]
-        if not sizes:
-            raise ValueError(f"vmap of {self.name}: in_axes maps no argument (all None)")
-        if len(set(sizes.values())) > 1:
-            listed = ", ".join(f"{p}: {s}" for p, s in sizes.items())
-            raise ValueError(f"vmap of {self.name}: batch sizes differ ({listed})")
-        return next(iter(sizes.values()))
+        batched = {
+            p: a for p, a, axis in zip(self.params, args, self.in_axes, strict=True) if axis == 0
+        }
+        return batch_size(f"vmap of {self.name}", batched)
 
     def _element_type(self, param: str, value, axis):
         if axis is None:
@@ -447,44 +430,11 @@ class BatchedFunction:
             signature.append(numba.typeof(np.zeros(1, dtype=np.int64)))
         return compile_ptx(plan["module"][plan["wrapper"]], tuple(signature), cc)
 
-    def _run_cuda(self, plan: dict, args, batch: int, shapes, on_device: bool) -> list:
-        cuda = import_cuda()
-        device_args = [
-            _to_device(cuda, a) if isinstance(a, np.ndarray) or is_device_array(a) else a
-            for a in args
-        ]
-        # every output row is written (or zeroed and added to) by its thread
-        results = device_arrays([((batch, *shape), dtype) for shape, dtype in shapes])
+    def _run_cuda(self, plan: dict, args, shapes) -> list:
         kernel = plan["module"][plan["wrapper"]]
-        tapes: DeviceTapes = plan["tape_state"]
-        limit = tape_memory_limit(self.tape_memory) if tapes else 0
-        start = 0
-        while start < batch:
-            per_thread = tapes.bytes_per_thread()
-            stop = batch if per_thread == 0 else min(batch, start + max(limit // per_thread, 1))
-            count = stop - start
-            if count == batch:  # the whole batch in one launch: no views to make
-                sliced, outs = device_args, results
-            else:
-                sliced = [
-                    a[start:stop] if axis == 0 else a
-                    for a, axis in zip(device_args, self.in_axes, strict=True)
-                ]
-                outs = [r[start:stop] for r in results]
-            extra: list = []
-            need = None
-            if tapes:
-                tape_arrays, need = tapes.allocate(count)
-                extra = [*tape_arrays, need]
-            blocks = math.ceil(count / THREADS_PER_BLOCK)
-            kernel[blocks, THREADS_PER_BLOCK](*sliced, *outs, *extra)
-            where = f"vmap of {self.name} on the GPU"
-            if need is not None and tapes.update(need.copy_to_host(), count, limit, where):
-                continue  # again with longer tapes (the rows are zeroed again in the launch)
-            start = stop
-        if on_device:
-            return results
-        return [r.copy_to_host() for r in results]
+        where = f"vmap of {self.name} on the GPU"
+        tapes = plan["tape_state"]
+        return run_batched(kernel, args, self.in_axes, shapes, tapes, self.tape_memory, where)
 
 
 def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:
@@ -494,16 +444,6 @@ def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:
     ]
     lines.append("    " * len(counters) + f"{array}[{', '.join([index, *counters])}] = 0")
     return lines
-
-
-def _to_device(cuda, value):
-    if isinstance(value, np.ndarray):
-        return cuda.to_device(np.ascontiguousarray(value))
-    if getattr(value, "__cuda_ndarray__", False):  # numba-cuda's own: no view to make
-        return value
-    if hasattr(value, "__cuda_array_interface__") and hasattr(cuda, "as_cuda_array"):
-        return cuda.as_cuda_array(value)
-    return value
 
 
 def _array_type(dtype, ndim: int):

@@ -3,13 +3,13 @@
 import json
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
 import textwrap
 
 import numpy as np
 import pytest
+from build_support import PROGRAMS, run_script
 from helpers import numerical_grad
 
 import sourcead
@@ -18,33 +18,6 @@ from sourcead import cli, native
 _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
 pytestmark = pytest.mark.skipif(
     shutil.which(_COMPILER) is None, reason="a native build needs a C compiler"
-)
-
-USER_MODULE = textwrap.dedent(
-    """
-    import math
-
-    import numpy as np
-
-
-    def flight(vx, vy, c):
-        x = 0.0
-        y = 0.0
-        for _ in range(500):
-            v = math.sqrt(vx * vx + vy * vy)
-            x = x + 0.01 * vx
-            y = y + 0.01 * vy
-            vx = vx - 0.01 * c * v * vx
-            vy = vy - 0.01 * (9.81 + c * v * vy)
-        return (x - 30.0) ** 2 + y**2
-
-
-    def energy(u, w, n):
-        s = 0.0
-        for i in range(n):
-            s = s + w[i % 2] * np.sin(u[i]) * u[i]
-        return s + np.sum(u * u)
-    """
 )
 
 # Run in a fresh process where Numba, gast and sourcead cannot be imported: prints the
@@ -99,7 +72,7 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("native")
     name = f"nativetarget_{os.getpid()}"
     path = root / f"{name}.py"
-    path.write_text(USER_MODULE)
+    path.write_text(PROGRAMS)
     out = root / "built"
     types = "u:float64[:],w:float64[:],n:int"
     argvs = [
@@ -118,15 +91,7 @@ def built(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(built):
     """What NATIVE_RUN printed, run in the directory of the built modules."""
-    done = subprocess.run(
-        [sys.executable, "-c", NATIVE_RUN],
-        cwd=built[1],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(run_script(NATIVE_RUN, built[1]))
 
 
 def test_native_modules_import_with_numpy_only_and_match_grad(built, report):

@@ -1,0 +1,70 @@
+"""What the tests of ahead-of-time builds share: user programs to build, and running the
+built modules in a fresh process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+# Built by tests/test_native_build.py and tests/test_batched_build.py.
+PROGRAMS = textwrap.dedent(
+    """
+    import math
+
+    import numpy as np
+
+
+    def flight(vx, vy, c):
+        x = 0.0
+        y = 0.0
+        for _ in range(200):
+            v = math.sqrt(vx * vx + vy * vy)
+            x = x + 0.01 * vx
+            y = y + 0.01 * vy
+            vx = vx - 0.01 * c * v * vx
+            vy = vy - 0.01 * (9.81 + c * v * vy)
+        return (x - 30.0) ** 2 + y**2
+
+
+    def energy(u, w, n):
+        s = 0.0
+        for i in range(n):
+            s = s + w[i % 2] * np.sin(u[i]) * u[i]
+        return s + np.sum(u * u)
+
+
+    def weighted(u, w):
+        s = 0.0
+        for i in range(u.shape[0]):
+            s = s + w[i] * math.sin(u[i]) * u[i]
+        return s
+
+
+    def stepped(x, w, k):
+        s = x
+        for j in range(1, 7, k):
+            s = math.sin(s) * w + 0.1 * j
+        return s
+    """
+)
+
+
+def run_script(script: str, cwd: Path, simulator: str | None = None) -> str:
+    """Run ``script`` in a fresh Python in ``cwd`` (numba-cuda's simulator on or off where
+    ``simulator`` is "1" or "0"); its standard output, or the test fails with its errors."""
+    env = dict(os.environ)
+    if simulator is not None:
+        env["NUMBA_ENABLE_CUDASIM"] = simulator
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

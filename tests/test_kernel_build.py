@@ -1,0 +1,156 @@
+"""``sourcead build --kernel-vjp``: adjoint kernels built ahead of time, launched without the
+compiler (numba-cuda's simulator here; PTX for sm_90 where NVVM is installed)."""
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from build_support import run_script
+
+import sourcead
+from sourcead import build, cli
+
+pytest.importorskip("numba.cuda")
+
+KERNELS = Path(__file__).with_name("test_cuda_kernels.py")
+
+# Run on the simulator with the compiler blocked: the shadows after each launch, as JSON.
+LAUNCHES = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["gast"] = None
+    sys.modules["sourcead"] = None
+    import numpy as np
+    import heat_kernel_adjoint, per_thread_loop_kernel_adjoint, saxpy_sin_kernel_adjoint
+
+    rng = np.random.default_rng(1)
+    u, k, cot2 = rng.uniform(size=(7, 6)), np.array([0.15]), rng.normal(size=(7, 6))
+    bu, bk, b_out2 = np.zeros((7, 6)), np.zeros(1), cot2.copy()
+    heat_kernel_adjoint.heat_vjp[(2, 2), (4, 4)](u, k, np.zeros((7, 6)), bu, bk, b_out2)
+
+    x, w, cot = rng.uniform(0.4, 2.5, 9), np.array([0.7]), rng.normal(size=9)
+    bx, bw, b_out = np.zeros(9), np.zeros(1), cot.copy()
+    per_thread_loop_kernel_adjoint.per_thread_loop_vjp[1, 16](x, w, np.zeros(9), bx, bw, b_out)
+
+    y = rng.normal(size=9)
+    sx, sy, s_out = np.zeros(9), np.zeros(9), cot.copy()
+    saxpy_sin_kernel_adjoint.saxpy_sin_vjp[1, 16](2.0, x, y, np.zeros(9), sx, sy, s_out)
+    try:
+        saxpy_sin_kernel_adjoint.saxpy_sin_vjp[1, 16](
+            2.0, x.astype(np.float32), y, np.zeros(9), sx, sy, s_out
+        )
+        refused = None
+    except TypeError as exc:
+        refused = str(exc)
+    print(json.dumps({
+        "heat": [bu.tolist(), bk.tolist(), b_out2.tolist()],
+        "loop": [bx.tolist(), bw.tolist(), b_out.tolist()],
+        "tapes": per_thread_loop_kernel_adjoint.per_thread_loop_vjp.tapes.capacity.tolist(),
+        "saxpy": [sx.tolist(), sy.tolist(), s_out.tolist()],
+        "refused": refused,
+    }))
+    """
+)
+
+PTX = textwrap.dedent(
+    """
+    import numba
+    from sourcead.device import compile_ptx, nvvm_available
+    if not nvvm_available():
+        print("NO NVVM")
+        raise SystemExit(0)
+    import heat_kernel_adjoint, per_thread_loop_kernel_adjoint
+
+    f8, a1, a2 = numba.float64, numba.float64[:], numba.float64[:, :]
+    heat = (a2, a1, a2, a2, a1, a2)
+    loop = (a1, a1, a1, a1, a1, a1, a2, numba.int64[:])
+    for kernel, signature in (
+        (heat_kernel_adjoint.heat_adjoint_kernel, heat),
+        (heat_kernel_adjoint.heat_consume_kernel, heat),
+        (per_thread_loop_kernel_adjoint.per_thread_loop_adjoint_kernel, loop),
+    ):
+        assert ".target sm_90" in compile_ptx(kernel, signature)
+    print("PTX OK")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kernels")
+    builds = [
+        ["heat", "--wrt", "u,k,out"],
+        ["per_thread_loop", "--wrt", "x,w,out"],
+        ["saxpy_sin", "--wrt", "x,y,out", "--types", "a:float64", "--keep-cotangents"],
+    ]
+    for name, *options in builds:
+        argv = ["build", f"{KERNELS}:{name}", *options, "--kernel-vjp", "-o", str(out)]
+        assert cli.main(argv) == 0
+    return out
+
+
+def test_built_kernel_adjoints_give_what_kernel_vjp_gives(built):
+    import test_cuda_kernels as kernels
+
+    text = (built / "heat_kernel_adjoint.py").read_text()
+    assert build.foreign_imports(text) == []
+    assert "@cuda.jit(cache=True)\ndef heat_adjoint_kernel(" in text
+    assert "@cuda.jit(cache=True)\ndef heat_consume_kernel(" in text  # gathered stencil reads
+    assert "# entry: heat_vjp[blocks, threads](u, k, out, b_u, b_k, b_out)" in text
+    report = json.loads(run_script(LAUNCHES, built, "1"))
+
+    rng = np.random.default_rng(1)
+    u, k, cot2 = rng.uniform(size=(7, 6)), np.array([0.15]), rng.normal(size=(7, 6))
+    bu, bk, b_out2 = np.zeros((7, 6)), np.zeros(1), cot2.copy()
+    heat = sourcead.kernel_vjp(kernels.heat, wrt=("u", "k", "out"))
+    heat[(2, 2), (4, 4)](u, k, np.zeros((7, 6)), bu, bk, b_out2)
+    for got, expected in zip(report["heat"], (bu, bk, b_out2), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+
+    x, w, cot = rng.uniform(0.4, 2.5, 9), np.array([0.7]), rng.normal(size=9)
+    bx, bw, b_out = np.zeros(9), np.zeros(1), cot.copy()
+    loop = sourcead.kernel_vjp(kernels.per_thread_loop, wrt=("x", "w", "out"))
+    loop[1, 16](x, w, np.zeros(9), bx, bw, b_out)
+    for got, expected in zip(report["loop"], (bx, bw, b_out), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+    assert report["tapes"][0] > 0  # sized by the first, counting launch
+
+    y = rng.normal(size=9)
+    sx, sy, s_out = np.zeros(9), np.zeros(9), cot.copy()
+    saxpy = sourcead.kernel_vjp(kernels.saxpy_sin, wrt=("x", "y", "out"), consume=False)
+    saxpy[1, 16](2.0, x, y, np.zeros(9), sx, sy, s_out)
+    for got, expected in zip(report["saxpy"], (sx, sy, s_out), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-13)
+    assert report["saxpy"][2] == cot.tolist()  # --keep-cotangents: the shadow as it came
+    assert report["refused"] == (
+        "argument x of saxpy_sin must be a 1-d array of float64 (the types it was built "
+        "for), not float32, 1-d"
+    )
+
+
+def test_built_kernel_adjoints_compile_to_ptx(built):
+    path = [str(built), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    printed = run_script(f"import sys; sys.path[:0] = {path!r}\n" + PTX, built, "0")
+    if "NO NVVM" in printed:
+        pytest.skip("NVVM (the CUDA toolkit's compiler) is not installed")
+    assert "PTX OK" in printed
+
+
+def test_kernel_builds_are_checked_and_their_options_too(built, capsys):
+    argv = ["build", f"{KERNELS}:heat", "--wrt", "u,k,out", "--kernel-vjp", "-o", str(built)]
+    assert cli.main([*argv, "--check"]) == 0
+    assert cli.main([*argv[:-2], "--keep-cotangents", "-o", str(built), "--check"]) == 1
+    assert "no longer matches" in capsys.readouterr().err
+    refusals = [
+        (["--kernel-vjp"], "--kernel-vjp needs --wrt"),
+        (["--kernel-vjp", "--wrt", "u,out", "--vmap", "cuda"], "choose one"),
+        (["--kernel-vjp", "--wrt", "u,out", "--native"], "--native compiles CPU entries"),
+        (["--wrt", "u,out", "--keep-cotangents"], "--keep-cotangents goes with --kernel-vjp"),
+    ]
+    for options, message in refusals:
+        assert cli.main(["build", f"{KERNELS}:heat", *options, "-o", str(built / "x")]) == 1
+        assert message in capsys.readouterr().err
+    assert not (built / "x").exists()
