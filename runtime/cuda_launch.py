@@ -294,7 +294,10 @@ class KernelAdjointLaunch:
             value = args[self.params.index(name)]
             if ndim == 0:
                 if getattr(value, "ndim", 0) != 0 or isinstance(value, str):
-                    raise TypeError(f"argument {name} of {self.name} must be a number")
+                    raise TypeError(
+                        f"argument {name} of {self.name} must be a number (the type it was "
+                        "built for; rebuild with --types for another)"
+                    )
             elif getattr(value, "ndim", None) != ndim or np.dtype(value.dtype) != dtype:
                 got = f"{getattr(value, 'dtype', type(value).__name__)}, {getattr(value, 'ndim', 0)}-d"
                 raise TypeError(

@@ -5,8 +5,8 @@ compiler, never ``gast``); every function carries ``@numba.njit(cache=True)``, s
 that imports it compiles once and then reuses Numba's on-disk machine code. A header comment
 records the source file and its hash, the sourcead version and the options; ``check`` rebuilds
 in memory and compares, for continuous integration of projects that commit built modules.
-Batched builds (``--vmap``) are made by ``build_batched``, native ones (``--native``) by
-``native``.
+Batched builds (``--vmap``) are made by ``build_batched``, kernel adjoints (``--kernel-vjp``)
+by ``build_kernels``, native extensions (``--native``) by ``native``.
 
 Used by the command line (``sourcead build``, ``sourcead show``); the functions here are
 public for scripts too::
@@ -21,7 +21,6 @@ import ast
 import hashlib
 import importlib
 import importlib.util
-import inspect
 import itertools
 import os
 import re
@@ -59,7 +58,7 @@ class Target:
     kernel: bool = False  # the adjoint of a numba.cuda kernel (build_kernels)
     consume: bool = True  # with kernel: whether the adjoint consumes the output cotangents
     kernel_params: list = field(default_factory=list)  # with kernel: its parameters
-    kernel_callees: list = field(default_factory=list)  # with kernel: the user functions called
+    kernel_files: list = field(default_factory=list)  # with kernel: its and its callees' files
 
     @property
     def name(self) -> str:
@@ -286,12 +285,9 @@ def entry_signature(source: str, entry: str) -> str:
 
 def source_hashes(target: Target) -> list[tuple[str, str]]:
     """(file, sha256) of every file holding the function or a function it calls."""
-    files = []
-    if target.kernel:  # the kernel itself is not one of grad's loaded functions
-        files.append(inspect.getsourcefile(target.function))
-    callees = target.kernel_callees if target.kernel else [target.function]
-    for callee in callees:
-        for function in cache.dependencies(callee, api._LOADED):
+    files = list(target.kernel_files)  # a kernel is not one of grad's loaded functions
+    if not target.kernel:
+        for function in cache.dependencies(target.function, api._LOADED):
             filename = api._LOADED[function].parsed.filename
             if filename not in files:
                 files.append(filename)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cache
+from . import api, cache
 from .analysis.types import FLOAT, Array
 from .build_batched import with_device_helpers, with_import
 
@@ -36,6 +36,12 @@ def target(label: str, value, wrt: str | None, mode: str, consume: bool):
     names = tuple(w.strip() for w in wrt.split(",") if w.strip())
     items = tuple(int(n) if n.lstrip("-").isdigit() else n for n in names)
     adjoint = KernelAdjoint(unwrap(value), items, None, consume)
+    loaded = {**api._LOADED, adjoint.kernel: adjoint.loaded}
+    adjoint.loaded.load_callees(loaded, (adjoint.kernel,))
+    files = []  # the kernel's file and those of the functions it calls, for the header
+    for function in cache.dependencies(adjoint.kernel, loaded):
+        if loaded[function].parsed.filename not in files:
+            files.append(loaded[function].parsed.filename)
     node = adjoint.loaded.parsed.node
     indexed = {n.value.id for n in _subscripts(node)}
     types = [
@@ -50,7 +56,7 @@ def target(label: str, value, wrt: str | None, mode: str, consume: bool):
         kernel=True,
         consume=consume,
         kernel_params=list(adjoint.params),
-        kernel_callees=list(adjoint.loaded.callees),
+        kernel_files=files,
     )
 
 

@@ -24,7 +24,8 @@ LAUNCHES = textwrap.dedent(
     sys.modules["gast"] = None
     sys.modules["sourcead"] = None
     import numpy as np
-    import heat_kernel_adjoint, per_thread_loop_kernel_adjoint, saxpy_sin_kernel_adjoint
+    import heat_kernel_adjoint, per_thread_loop_kernel_adjoint, rows_kernel_adjoint
+    import saxpy_sin_kernel_adjoint
 
     rng = np.random.default_rng(1)
     u, k, cot2 = rng.uniform(size=(7, 6)), np.array([0.15]), rng.normal(size=(7, 6))
@@ -38,6 +39,10 @@ LAUNCHES = textwrap.dedent(
     y = rng.normal(size=9)
     sx, sy, s_out = np.zeros(9), np.zeros(9), cot.copy()
     saxpy_sin_kernel_adjoint.saxpy_sin_vjp[1, 16](2.0, x, y, np.zeros(9), sx, sy, s_out)
+
+    A, v, cot5 = rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=5)
+    bA, bv = np.zeros((5, 3)), np.zeros(3)
+    rows_kernel_adjoint.rows_vjp[1, 8](A, v, np.zeros(5), bA, bv, cot5.copy())
     try:
         saxpy_sin_kernel_adjoint.saxpy_sin_vjp[1, 16](
             2.0, x.astype(np.float32), y, np.zeros(9), sx, sy, s_out
@@ -50,6 +55,7 @@ LAUNCHES = textwrap.dedent(
         "loop": [bx.tolist(), bw.tolist(), b_out.tolist()],
         "tapes": per_thread_loop_kernel_adjoint.per_thread_loop_vjp.tapes.capacity.tolist(),
         "saxpy": [sx.tolist(), sy.tolist(), s_out.tolist()],
+        "rows": [bA.tolist(), bv.tolist()],
         "refused": refused,
     }))
     """
@@ -85,6 +91,7 @@ def built(tmp_path_factory):
         ["heat", "--wrt", "u,k,out"],
         ["per_thread_loop", "--wrt", "x,w,out"],
         ["saxpy_sin", "--wrt", "x,y,out", "--types", "a:float64", "--keep-cotangents"],
+        ["rows", "--wrt", "A,w,out"],  # calls a device function of the user's
     ]
     for name, *options in builds:
         argv = ["build", f"{KERNELS}:{name}", *options, "--kernel-vjp", "-o", str(out)]
@@ -125,6 +132,12 @@ def test_built_kernel_adjoints_give_what_kernel_vjp_gives(built):
     for got, expected in zip(report["saxpy"], (sx, sy, s_out), strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-13)
     assert report["saxpy"][2] == cot.tolist()  # --keep-cotangents: the shadow as it came
+    A, v, cot5 = rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=5)
+    bA, bv = np.zeros((5, 3)), np.zeros(3)
+    rows = sourcead.kernel_vjp(kernels.rows, wrt=("A", "w", "out"))
+    rows[1, 8](A, v, np.zeros(5), bA, bv, cot5.copy())
+    np.testing.assert_allclose(report["rows"][0], bA, rtol=1e-13)
+    np.testing.assert_allclose(report["rows"][1], bv, rtol=1e-13)
     assert report["refused"] == (
         "argument x of saxpy_sin must be a 1-d array of float64 (the types it was built "
         "for), not float32, 1-d"
