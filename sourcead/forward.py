@@ -671,8 +671,45 @@ class _RenderZeros(gast.NodeTransformer):
         return node
 
 
+class _ContiguousMatmul(gast.NodeTransformer):
+    """``np.ascontiguousarray(dx[..., q]) @ y``: one direction of a vector-mode tangent is a
+    strided view, which Numba's ``@`` would copy anyway, with a performance warning. The
+    same for the runtime's matmul adjoints, which multiply their arguments."""
+
+    def visit_BinOp(self, node):
+        node = self.generic_visit(node)
+        if isinstance(node.op, gast.MatMult):
+            node.left, node.right = _contiguous(node.left), _contiguous(node.right)
+        return node
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        if isinstance(node.func, gast.Name) and node.func.id in _MATMUL_HELPERS:
+            node.args = [_contiguous(a) for a in node.args]
+        return node
+
+
+_MATMUL_HELPERS = ("matmul_adjoint_left", "matmul_adjoint_right")
+
+
+def _contiguous(operand: gast.expr) -> gast.expr:
+    index = operand.slice if isinstance(operand, gast.Subscript) else None
+    strided = isinstance(index, gast.Tuple) and any(
+        isinstance(e, gast.Constant) and e.value is Ellipsis for e in index.elts
+    )
+    if not strided:
+        return operand
+    return gast.Call(
+        func=gast.Attribute(value=name("np"), attr="ascontiguousarray", ctx=gast.Load()),
+        args=[operand],
+        keywords=[],
+    )
+
+
 def _render_zeros(node: gast.expr) -> gast.expr:
-    return _RenderZeros().visit(copy.deepcopy(node))
+    """``node`` ready to be written out: zero placeholders as 0.0, the operands of ``@`` that
+    are one direction of a vector-mode tangent made contiguous."""
+    return _ContiguousMatmul().visit(_RenderZeros().visit(copy.deepcopy(node)))
 
 
 def _index_without_last(target: gast.Subscript) -> str:
