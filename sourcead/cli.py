@@ -112,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
         help="write standalone derivative modules (or --check them)",
         description="Write each derivative as a standalone module that imports only math, "
-        "numpy, numba and sourcead_runtime, with @numba.njit(cache=True) on every function. "
+        "numpy, numba and sourcead_runtime, with @numba.njit(cache=True) (for CUDA targets "
+        "@cuda.jit) on every compiled function. "
         "With --check, write nothing and exit with status 1 when a built module no longer "
         "matches its source.",
     )
