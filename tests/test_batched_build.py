@@ -114,7 +114,8 @@ def test_batched_build_options_are_checked(built, capsys, extra, message):
     assert not (out / "bad").exists()
 
 
-# Run on numba-cuda's simulator, the compiler blocked: the CUDA builds' results as JSON.
+# Run on the GPU, or numba-cuda's simulator where there is none (tests/conftest.py), the
+# compiler blocked: the CUDA builds' results as JSON.
 CUDA_RUN = textwrap.dedent(
     """
     import json, sys
@@ -192,7 +193,7 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     assert "@cuda.jit(cache=True)\ndef flight_adjoint_batched(" in text
     assert "@cuda.jit(device=True)\ndef flight_adjoint(" in text
     assert "\ndef flight_batched(vx, vy, c, tape_memory=None):" in text
-    report = json.loads(run_script(CUDA_RUN, out, "1"))
+    report = json.loads(run_script(CUDA_RUN, out))
 
     vx, vy = np.linspace(10.0, 30.0, 5), np.linspace(5.0, 25.0, 5)
     mapped = sourcead.vmap(sourcead.value_and_grad(module.flight, wrt=(0, 1, 2)), (0, 0, None))

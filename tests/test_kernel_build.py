@@ -17,7 +17,8 @@ pytest.importorskip("numba.cuda")
 
 KERNELS = Path(__file__).with_name("test_cuda_kernels.py")
 
-# Run on the simulator with the compiler blocked: the shadows after each launch, as JSON.
+# Run on the GPU, or numba-cuda's simulator where there is none (tests/conftest.py), the
+# compiler blocked: the shadows after each launch, as JSON.
 LAUNCHES = textwrap.dedent(
     """
     import json, sys
@@ -107,7 +108,7 @@ def test_built_kernel_adjoints_give_what_kernel_vjp_gives(built):
     assert "@cuda.jit(cache=True)\ndef heat_adjoint_kernel(" in text
     assert "@cuda.jit(cache=True)\ndef heat_consume_kernel(" in text  # gathered stencil reads
     assert "# entry: heat_vjp[blocks, threads](u, k, out, b_u, b_k, b_out)" in text
-    report = json.loads(run_script(LAUNCHES, built, "1"))
+    report = json.loads(run_script(LAUNCHES, built))
 
     rng = np.random.default_rng(1)
     u, k, cot2 = rng.uniform(size=(7, 6)), np.array([0.15]), rng.normal(size=(7, 6))
