@@ -174,21 +174,21 @@ def {entry}({", ".join(params)}):
 
 _SCALAR_HELPER = '''
 
-_SCALARS = {
-    "real": (numbers.Real, float),
-    "integer": (numbers.Integral, int),
-    "bool": ((bool, np.bool_), bool),
-    "complex": (numbers.Complex, complex),
+_SCALARS = {  # kind: (accepted types, conversion, what the error calls it)
+    "real": (numbers.Real, float, "a real number"),
+    "integer": (numbers.Integral, int, "an integer"),
+    "bool": ((bool, np.bool_), bool, "a bool"),
+    "complex": (numbers.Complex, complex, "a complex number"),
 }
 
 
 def _scalar(value, name, kind):
     """``value`` as a Python scalar of ``kind``, or a TypeError naming the argument."""
-    accepted, convert = _SCALARS[kind]
+    accepted, convert, expected = _SCALARS[kind]
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if not isinstance(value, accepted) or (kind != "bool" and isinstance(value, (bool, np.bool_))):
-        raise TypeError(f"{name} must be a {kind} number, not {type(value).__name__}")
+        raise TypeError(f"{name} must be {expected}, not {type(value).__name__}")
     return convert(value)
 '''
 

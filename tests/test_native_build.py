@@ -47,6 +47,10 @@ NATIVE_RUN = textwrap.dedent(
         flight_adjoint_native.flight_adjoint(20.0, 15.0, True)
     except TypeError as exc:
         errors.append(str(exc))
+    try:
+        energy_adjoint_native.energy_adjoint(u, [0.5, 2.0], 7.0)
+    except TypeError as exc:
+        errors.append(str(exc))
     before = u.copy()
     energy_adjoint_native.energy_adjoint(u, np.array([0.5, 2.0]), 7)
     unchanged = bool(np.array_equal(u, before))
@@ -123,6 +127,7 @@ def test_native_module_refuses_arguments_of_other_types(report):
         "u must be an array of float64, not of complex128",
         "u must be an array of float64, not of <U1",
         "c must be a real number, not bool",
+        "n must be an integer, not float",
     ]
 
 
