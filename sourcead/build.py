@@ -277,10 +277,27 @@ def _generate_forward(target: Target):
 
 def entry_signature(source: str, entry: str) -> str:
     """``name(params...)`` of the entry function of a generated module."""
+    params = entry_parameters(source, entry, with_defaults=True)
+    return f"{entry}({', '.join(params)})" if params is not None else f"{entry}(...)"
+
+
+def entry_parameters(source: str, entry: str, with_defaults: bool = False) -> list[str] | None:
+    """The parameters of the function ``entry`` in ``source`` (``b_result=1.0`` with
+    ``with_defaults``), or None when there is no such function."""
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef) and node.name == entry:
-            return f"{entry}({ast.unparse(node.args)})"
-    return f"{entry}(...)"
+            args = node.args.args
+            defaults = [None] * (len(args) - len(node.args.defaults)) + node.args.defaults
+            return [
+                a.arg + (f"={ast.unparse(d)}" if with_defaults and d is not None else "")
+                for a, d in zip(args, defaults, strict=True)
+            ]
+    return None
+
+
+def file_hash(path: str | Path) -> str:
+    """The SHA-256 of a file, as the headers of built modules record it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def source_hashes(target: Target) -> list[tuple[str, str]]:
@@ -293,8 +310,7 @@ def source_hashes(target: Target) -> list[tuple[str, str]]:
                 files.append(filename)
     result = []
     for filename in files:
-        digest = hashlib.sha256(Path(filename).read_bytes()).hexdigest()
-        result.append((_display_path(filename), digest))
+        result.append((_display_path(filename), file_hash(filename)))
     return result
 
 
@@ -461,8 +477,8 @@ def write_native(target: Target, outdir: Path, target_cpu: str = "") -> tuple[Pa
     extension = native.compile_extension(path, target, header, target_cpu)
     comments = list(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines()))
     comments += [
-        f"# compiled from: {path.name} sha256={native.recorded_hash(path)}",
-        f"# extension: {extension.name} sha256={native.recorded_hash(extension)}, "
+        f"# compiled from: {path.name} sha256={file_hash(path)}",
+        f"# extension: {extension.name} sha256={file_hash(extension)}, "
         f"target CPU: {target_cpu or 'generic'}",
     ]
     wrapper = native.wrapper_source(path, target, header, comments)
@@ -485,9 +501,9 @@ def check_native(target: Target, outdir: Path) -> str | None:
     recorded = dict(re.findall(r"^# (compiled from|extension): \S+ sha256=([0-9a-f]+)", text, re.M))
     if text.splitlines()[0] != build_source(target, outdir).splitlines()[0]:
         return f"{wrapper} was built by another sourcead version"
-    if recorded.get("compiled from") != native.recorded_hash(path):
+    if recorded.get("compiled from") != file_hash(path):
         return f"{wrapper} was compiled from another {path.name}"
-    if recorded.get("extension") != native.recorded_hash(extension):
+    if recorded.get("extension") != file_hash(extension):
         return f"{extension} is not the extension {wrapper.name} was built with"
     return None
 

@@ -14,7 +14,6 @@ checks are in the Python module, and the extension is not meant to be imported d
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.machinery
 import importlib.util
 import io
@@ -63,7 +62,7 @@ def entry_types(target, header: dict) -> list:
 
     result = cache.decode_type(header["result"])
     seeds = list(result.items) if isinstance(result, TupleType) else [result]
-    params = _params(target)
+    params = target.params
     tangents = [target.types[params.index(name)] for name in target.wrt]
     if target.mode == "hessian":  # vector mode: the directions along a trailing axis
         tangents = [Array(t.dtype, t.ndim + 1 if isinstance(t, Array) else 1) for t in tangents]
@@ -214,10 +213,6 @@ def remove_native(module_path: Path) -> None:
         built.unlink(missing_ok=True)
 
 
-def recorded_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # --- helpers --------------------------------------------------------------------------------
 def _conversion(param: str, t) -> str:
     if isinstance(t, Array):
@@ -233,24 +228,14 @@ def _shown(types: list) -> str:
     return "(" + ", ".join(format_type(t) for t in types) + ")"
 
 
-def _params(target) -> list[str]:
-    return target.params
-
-
 def _entry_params(module_path: Path, entry: str, with_defaults: bool = False) -> list[str]:
-    """The entry's parameters as written in the built module (``b_result=1.0`` with
-    ``with_defaults``)."""
-    import ast
+    """The entry's parameters as written in the built module."""
+    from .build import entry_parameters
 
-    for node in ast.parse(module_path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.FunctionDef) and node.name == entry:
-            args = node.args.args
-            defaults = [None] * (len(args) - len(node.args.defaults)) + node.args.defaults
-            return [
-                a.arg + (f"={ast.unparse(d)}" if with_defaults and d is not None else "")
-                for a, d in zip(args, defaults, strict=True)
-            ]
-    raise SourceADError(f"{module_path} has no function {entry}; rebuild it")
+    params = entry_parameters(module_path.read_text(encoding="utf-8"), entry, with_defaults)
+    if params is None:
+        raise SourceADError(f"{module_path} has no function {entry}; rebuild it")
+    return params
 
 
 def _import_built(module_path: Path):

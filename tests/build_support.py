@@ -52,6 +52,24 @@ PROGRAMS = textwrap.dedent(
 )
 
 
+def script_without(*blocked: str) -> str:
+    """The start of a script for run_script: the packages named cannot be imported; json,
+    sys and numpy (as np) are imported, and ``plain(x)`` turns a result (arrays, tuples of
+    them) into JSON values."""
+    return textwrap.dedent(
+        f"""
+        import json, sys
+        for name in {blocked!r}:
+            sys.modules[name] = None
+        import numpy as np
+
+
+        def plain(x):
+            return [plain(i) for i in x] if isinstance(x, tuple) else np.asarray(x).tolist()
+        """
+    )
+
+
 def run_script(script: str, cwd: Path, simulator: str | None = None) -> str:
     """Run ``script`` in a fresh Python in ``cwd`` (numba-cuda's simulator on or off where
     ``simulator`` is "1" or "0"); its standard output, or the test fails with its errors."""

@@ -7,18 +7,14 @@ import textwrap
 
 import numpy as np
 import pytest
-from build_support import PROGRAMS, run_script
+from build_support import PROGRAMS, run_script, script_without
 
 import sourcead
 from sourcead import build, cli
 
 # Run where gast and sourcead cannot be imported: the built modules' results as JSON.
-BATCHED_RUN = textwrap.dedent(
+BATCHED_RUN = script_without("gast", "sourcead") + textwrap.dedent(
     """
-    import json, sys
-    sys.modules["gast"] = None
-    sys.modules["sourcead"] = None
-    import numpy as np
     import energy_batched_cpu, flight_batched_parallel
 
     vx = np.linspace(10.0, 30.0, 9)
@@ -31,9 +27,6 @@ BATCHED_RUN = textwrap.dedent(
         mismatch = None
     except ValueError as exc:
         mismatch = str(exc)
-
-    def plain(x):
-        return [plain(i) for i in x] if isinstance(x, tuple) else np.asarray(x).tolist()
 
     print(json.dumps({"flight": plain(flight), "energy": plain(energy), "mismatch": mismatch}))
     """
@@ -116,12 +109,8 @@ def test_batched_build_options_are_checked(built, capsys, extra, message):
 
 # Run on the GPU, or numba-cuda's simulator where there is none (tests/conftest.py), the
 # compiler blocked: the CUDA builds' results as JSON.
-CUDA_RUN = textwrap.dedent(
+CUDA_RUN = script_without("gast", "sourcead") + textwrap.dedent(
     """
-    import json, sys
-    sys.modules["gast"] = None
-    sys.modules["sourcead"] = None
-    import numpy as np
     import flight_batched_cuda, stepped_batched_cuda, weighted_batched_cuda
 
     vx = np.linspace(10.0, 30.0, 5)
@@ -130,9 +119,6 @@ CUDA_RUN = textwrap.dedent(
     flight = flight_batched_cuda.flight_batched(vx, vy, 0.05)
     weighted = weighted_batched_cuda.weighted_batched(u, np.linspace(1.0, 2.0, 6))
     stepped = stepped_batched_cuda.stepped_batched(vx / 20.0, 0.8, 2)
-
-    def plain(x):
-        return [plain(i) for i in x] if isinstance(x, tuple) else np.asarray(x).tolist()
 
     print(json.dumps({
         "flight": plain(flight),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from build_support import run_script
+from build_support import run_script, script_without
 
 import sourcead
 from sourcead import build, cli
@@ -19,12 +19,8 @@ KERNELS = Path(__file__).with_name("test_cuda_kernels.py")
 
 # Run on the GPU, or numba-cuda's simulator where there is none (tests/conftest.py), the
 # compiler blocked: the shadows after each launch, as JSON.
-LAUNCHES = textwrap.dedent(
+LAUNCHES = script_without("gast", "sourcead") + textwrap.dedent(
     """
-    import json, sys
-    sys.modules["gast"] = None
-    sys.modules["sourcead"] = None
-    import numpy as np
     import heat_kernel_adjoint, per_thread_loop_kernel_adjoint, rows_kernel_adjoint
     import saxpy_sin_kernel_adjoint
 

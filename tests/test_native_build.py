@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from build_support import PROGRAMS, run_script
+from build_support import PROGRAMS, run_script, script_without
 from helpers import numerical_grad
 
 import sourcead
@@ -22,12 +22,10 @@ pytestmark = pytest.mark.skipif(
 
 # Run in a fresh process where Numba, gast and sourcead cannot be imported: prints the
 # results of the native modules' calls as JSON.
-NATIVE_RUN = textwrap.dedent(
+NATIVE_RUN = script_without(
+    "numba", "gast", "sourcead", "sourcead_runtime", "llvmlite"
+) + textwrap.dedent(
     """
-    import json, sys
-    for name in ("numba", "gast", "sourcead", "sourcead_runtime", "llvmlite"):
-        sys.modules[name] = None
-    import numpy as np
     import energy_adjoint_native, flight_adjoint_native, flight_forward_native
 
     u = np.linspace(0.1, 1.0, 7)
@@ -54,11 +52,6 @@ NATIVE_RUN = textwrap.dedent(
     before = u.copy()
     energy_adjoint_native.energy_adjoint(u, np.array([0.5, 2.0]), 7)
     unchanged = bool(np.array_equal(u, before))
-
-    def plain(x):
-        if isinstance(x, tuple):
-            return [plain(i) for i in x]
-        return np.asarray(x).tolist()
 
     print(json.dumps({
         "results": {k: plain(v) for k, v in results.items()},
