@@ -13,6 +13,10 @@ Numba compilation or cache loading, the call itself), the median over the proces
 
 * **cold**: empty sourcead cache and empty Numba cache (as right after installation);
 * **warm**: the same caches, filled by the cold process (a later run of the same program);
+* **warm, native tier**: as warm, after ``sourcead cache native`` compiled the cached
+  gradient into the cache's native tier (run once, not timed): ``grad`` calls the
+  extension without importing Numba or the compiler (the row says whether Numba was
+  imported);
 * **AOT, first import**: a module written by ``sourcead build``, imported with the compiler
   blocked (``sourcead`` and ``gast`` cannot be imported); Numba compiles it (cache=True);
 * **AOT**: the same module in a later process, Numba's machine code cached beside it;
@@ -32,7 +36,9 @@ Numba compilation or cache loading, the call itself), the median over the proces
 The child processes import a copy of the package taken at the start of the run (so that an
 edit of the working tree meanwhile cannot change the cache key between a cold and a warm
 process). Problems: the projectile of ``benchmarks/loops.py`` and the vectorised GMM objective of
-``benchmarks/arrays.py`` (d=10, K=25, n=1000). The script prints Markdown tables.
+``benchmarks/arrays.py`` (d=10, K=25, n=1000), each copied alone into a module of its own, as
+in a user's package (the benchmark scripts themselves import Numba and the baselines). The
+script prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -57,20 +63,40 @@ REPO = HERE.parent
 @dataclass
 class Problem:
     name: str
-    module: str  # a module in benchmarks/
+    module: str  # the user's module the child processes import, written by user_module()
     function: str
     wrt: tuple[int, ...]
     setup: str  # Python statements defining `args` (numpy imported as np)
     types: str = ""  # --types for `sourcead build` (default: the assumed ones)
+    source: tuple[str, str] = ("", "")  # (benchmark module, its lines above the function)
 
 
 PROJECTILE = Problem(
     "projectile (20,000 steps) wrt (vx, vy, c)",
-    "loops",
+    "user_projectile",
     "loss",
     (0, 1, 2),
     "args = (20.0, 15.0, 0.05)",
+    source=("loops", "import math\n"),
 )
+
+
+def user_module(p: Problem, directory: Path) -> Path:
+    """The problem's function alone in a module of its own, as in a user's package: the
+    benchmark scripts it comes from import Numba and the baselines, which a program that
+    only calls the function would not."""
+    module_name, preamble = p.source
+    text = (HERE / f"{module_name}.py").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"def {p.function}("))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].strip() and lines[i][0] not in " #"),
+        len(lines),
+    )
+    path = directory / f"{p.module}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'"""{p.name}"""\n\n{preamble}\n\n' + "".join(lines[start:end]))
+    return path
 
 
 GMM_ARGS = """
@@ -94,17 +120,18 @@ def gmm_problem() -> Problem | None:
         return None
     return Problem(
         "GMM d=10, K=25, n=1000 (vectorised) wrt (alphas, means, icf)",
-        "arrays",
+        "user_gmm",
         "gmm_vectorised",
         (0, 1, 2),
         GMM_ARGS,
         "alphas:float64[:],means:float64[:,:],icf:float64[:,:],x:float64[:,:],gamma:float,m:float",
+        ("arrays", "import math\n\nimport numpy as np\n\nLOG_2PI = math.log(2.0 * math.pi)"),
     )
 
 
 PRELUDE = "import time, json, sys\n"
 REPORT = (
-    "print('RESULT ' + json.dumps({'done': time.time(), "
+    "print('RESULT ' + json.dumps({'done': time.time(), 'numba': 'numba' in sys.modules, "
     "'grad': [float(v) for g in grads for v in np.ravel(g)]}))\n"
 )
 
@@ -187,7 +214,7 @@ def environment(tmp: Path, extra_path: list[Path], label: str, isolated: bool = 
     env["NUMBA_CACHE_DIR"] = str(tmp / f"numba-cache-{label}")
     paths = [str(p) for p in extra_path]
     if not isolated:
-        paths += [str(tmp / "frozen"), str(HERE)]
+        paths += [str(tmp / "frozen"), str(tmp / "user")]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
@@ -201,7 +228,7 @@ def build(p: Problem, outdir: Path, native: bool = False) -> str:
             "-m",
             "sourcead",
             "build",
-            f"{HERE / (p.module + '.py')}:{p.function}",
+            f"{outdir.parent / 'user' / (p.module + '.py')}:{p.function}",
             "--wrt",
             ",".join(str(w) for w in p.wrt),
             "-o",
@@ -211,11 +238,19 @@ def build(p: Problem, outdir: Path, native: bool = False) -> str:
         + (["--native"] if native else [])
     )
     frozen = outdir.parent / "frozen"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(frozen), str(HERE)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(frozen), str(outdir.parent / "user")]))
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     return f"{p.function}_adjoint"
+
+
+def compile_native_tier(env: dict, cwd: Path) -> None:
+    """``sourcead cache native`` in the cache of ``env`` (not timed: a step run once)."""
+    command = [sys.executable, "-m", "sourcead", "cache", "native"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=cwd)
+    if done.returncode != 0 or " 1 compiled now" not in done.stdout:
+        raise RuntimeError(f"sourcead cache native failed:\n{done.stdout}{done.stderr}")
 
 
 def measure(
@@ -241,6 +276,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="sourcead-startup-") as name:
         tmp = Path(name)
         snapshot(tmp)
+        user_module(p, tmp / "user")
         # preparation: the built module, and Numba's cache filled for the AOT and floor rows
         built = tmp / "built"
         module = build(p, built)
@@ -277,12 +313,21 @@ def measure(
             env = environment(tmp, [], f"run{i}")  # empty caches for each cold process
             results.setdefault("cold", []).append(run(sys.executable, grad_script(p), env, tmp))
             results.setdefault("warm", []).append(run(sys.executable, grad_script(p), env, tmp))
+            compile_native_tier(env, tmp)
+            warm_native = run(sys.executable, grad_script(p), env, tmp)
+            results.setdefault("warm-native", []).append(warm_native)
             for label, python, script, paths, isolated in cached:
                 env = environment(tmp, paths, label, isolated)
                 results.setdefault(label, []).append(run(python, script, env, tmp))
 
         add("cold: `grad` + first call, empty caches", results["cold"])
         add("warm: `grad` + first call, caches filled", results["warm"])
+        numba_imported = any(r["numba"] for r in results["warm-native"])
+        add(
+            "warm, native tier: as warm, after `sourcead cache native` "
+            + ("(**Numba imported**)" if numba_imported else "(Numba not imported)"),
+            results["warm-native"],
+        )
         add("AOT, first import (Numba compiles, cache=True)", [first["aot"]])
         add("AOT: built module, machine code cached", results["aot"])
         add("AOT native (`--native`): extension, Numba and the compiler blocked", results["native"])

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from . import cache
+from . import cache, native_cache
 from .analysis.types import Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .errors import SourceADError
@@ -40,6 +40,8 @@ class _Derivative:
         self.compile = compile
         self.kind = kind
         self._cache: dict = {}
+        self._cache_keys: dict = {}  # argument types -> key in the persistent cache
+        self._recorded: set = set()  # argument types recorded for the native tier
         self._last_source: str | None = None
         functools.update_wrapper(self, self.fun)
 
@@ -130,6 +132,7 @@ class _Derivative:
         )
         built = (source, module[header["entry"]], cache.decode_type(header["result"]))
         self._cache[key] = built
+        self._cache_keys[key] = cache_key
         return built
 
     def _generate(self, arg_types: list) -> tuple[str, dict, dict]:
@@ -187,7 +190,18 @@ class _Derivative:
                     f"returns {_describe(result_type)}. Use sourcead.vjp for non-scalar results."
                 )
             seeds = (1.0,)
+            result = function(*args, *seeds)
+            self._record_native(args, types)
+            return result
         return function(*args, *seeds)
+
+    def _record_native(self, args, types) -> None:
+        """Record a gradient of the persistent cache for ``sourcead cache native``."""
+        key = tuple(types)
+        if self.kind == "grad" and self.compile and key not in self._recorded:
+            self._recorded.add(key)
+            if self._cache_keys.get(key) is not None:
+                native_cache.remember(self, args, types, self._cache_keys[key])
 
     @property
     def __signature__(self):
@@ -210,24 +224,10 @@ class GradientFunction(_Derivative):
         return f"<sourcead gradient of {self.loaded.parsed.name} wrt {self.wrt_names}>"
 
 
-def grad(fun=None, wrt=0, *, preserve_result: bool = False, compile: bool = True):
-    """The gradient of a scalar-valued function, generated as source and compiled with Numba.
-
-    Args:
-        fun: the function to differentiate (a plain Python function or a Numba dispatcher).
-        wrt: the argument(s) to differentiate with respect to: an index or a name, or a tuple
-            of them, in which case a tuple of gradients is returned in the same order.
-        preserve_result: return ``(value, gradient)`` instead of the gradient alone.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
-
-    Returns:
-        A function taking the same arguments as ``fun``. Its ``.source`` holds the generated
-        module. Unsupported code raises ``SourceADError`` here, before any call.
-
-    Used as a decorator too: ``@grad`` or ``@grad(wrt=(0, 1))``.
-    """
-    if fun is None:
-        return lambda f: GradientFunction(f, wrt, preserve_result, compile)
+def grad(fun, wrt=0, *, preserve_result: bool = False, compile: bool = True):
+    """The gradient as the compiler makes it (``sourcead.grad`` is ``front.grad``, which
+    looks in the native tier of the cache first and calls this otherwise)."""
+    fun = native_cache.compiled_derivative(fun)
     if isinstance(fun, GradientFunction):  # grad(grad(f)): see forward_api.SecondDerivative
         from .forward_api import grad_of_gradient
 
@@ -235,7 +235,7 @@ def grad(fun=None, wrt=0, *, preserve_result: bool = False, compile: bool = True
     return GradientFunction(fun, wrt, preserve_result, compile)
 
 
-def value_and_grad(fun=None, wrt=0, *, compile: bool = True):
+def value_and_grad(fun, wrt=0, *, compile: bool = True):
     """Like ``grad(fun, wrt, preserve_result=True)``: the function returns ``(value, gradient)``."""
     return grad(fun, wrt, preserve_result=True, compile=compile)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, api, cache
+from . import __version__, api, cache, native_cache
 from .analysis.types import Array, Scalar
 from .errors import SourceADError
 
@@ -131,9 +131,9 @@ def resolve_targets(
                 objects.append((f"{module_name}:{name}", getattr(module, name)))
         else:
             objects = [
-                (f"{module_name}:{name}", value)
+                (f"{module_name}:{name}", native_cache.compiled_derivative(value))
                 for name, value in vars(module).items()
-                if isinstance(value, api._Derivative)
+                if isinstance(native_cache.compiled_derivative(value), api._Derivative)
             ]
             if not objects:
                 raise ValueError(
@@ -161,6 +161,7 @@ def resolve_targets(
 
 
 def _target(label: str, value, wrt: str | None, mode: str) -> Target:
+    value = native_cache.compiled_derivative(value)
     derivative = value if isinstance(value, api._Derivative) else None
     function = derivative.fun if derivative else value
     if not callable(function):

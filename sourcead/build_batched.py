@@ -46,7 +46,7 @@ def generate(target) -> tuple[str, dict, dict]:
     The header names the entry, the batched loop (``parallel``: compiled with
     ``numba.njit(parallel=True)``) and the entry as a function left uncompiled.
     """
-    from .vmap import BatchedFunction
+    from .batch import BatchedFunction
 
     if target.vmap not in BUILD_TARGETS:
         raise ValueError(f"--vmap takes one of {', '.join(BUILD_TARGETS)}, not {target.vmap!r}")

@@ -29,6 +29,7 @@ import inspect
 import json
 import numbers
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -102,12 +103,14 @@ def _age(path: Path) -> float:
 
 
 def clear() -> int:
-    """Delete every cached module (and Numba's machine code beside it); how many there were."""
+    """Delete every cached module (with Numba's machine code beside it and the native tier);
+    how many modules there were."""
     directory = cache_dir()
     removed = 0
     for path in entries():
         path.unlink(missing_ok=True)
         removed += 1
+    shutil.rmtree(directory / "native", ignore_errors=True)  # see sourcead.native_cache
     pycache = directory / "__pycache__"
     if pycache.is_dir():
         for path in pycache.iterdir():
@@ -122,12 +125,12 @@ def compiler_fingerprint() -> str:
     code) and of ``sourcead_runtime`` (whose compiled helpers Numba links into it)."""
     global _COMPILER_FINGERPRINT
     if _COMPILER_FINGERPRINT is None:
-        import sourcead_runtime
-
         from . import __version__
 
+        # found, not imported: importing sourcead_runtime imports Numba
+        runtime = importlib.util.find_spec("sourcead_runtime").origin
         digest = hashlib.sha256(__version__.encode())
-        for package in (Path(__file__).parent, Path(sourcead_runtime.__file__).parent):
+        for package in (Path(__file__).parent, Path(runtime).parent):
             package = package.resolve()
             for path in sorted(package.rglob("*.py")):
                 digest.update(f"{package.name}/{path.relative_to(package)}".encode())
@@ -163,11 +166,11 @@ def derivative_key(fn, loaded: dict, arg_types, wrt, extra: str = "") -> str | N
         tree = gast.dump(parsed.node, include_attributes=True)
         digest.update(f"\0{parsed.pyfunc.__module__}.{parsed.pyfunc.__qualname__}\0".encode())
         digest.update(f"{parsed.filename}\0{tree}".encode())
-        for node in _walk_globals(parsed.node):
+        for node in walk_globals(parsed.node):
             described = describe_value(node.global_value)
             if described is None:
                 return None
-            digest.update(f"{_dotted(node)}={described}\0".encode())
+            digest.update(f"{dotted_name(node)}={described}\0".encode())
     return digest.hexdigest()
 
 
@@ -261,7 +264,8 @@ def _name_of(value) -> str:
     return f"{module}.{name}"
 
 
-def _walk_globals(tree):
+def walk_globals(tree):
+    """The nodes of ``tree`` that name a global (the frontend gave them ``global_value``)."""
     import gast
 
     for node in gast.walk(tree):
@@ -269,13 +273,14 @@ def _walk_globals(tree):
             yield node
 
 
-def _dotted(node) -> str:
+def dotted_name(node) -> str:
+    """``np.linalg.norm`` for the node of that expression."""
     import gast
 
     if isinstance(node, gast.Name):
         return node.id
     if isinstance(node, gast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
+        return f"{dotted_name(node.value)}.{node.attr}"
     return "?"
 
 
@@ -339,14 +344,7 @@ def write_entry(path: Path, source: str, header: dict) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():  # another process was first: keep its file (and Numba's stamps)
             return True
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(path, text)
         prune()
     except OSError as exc:
         if not _WARNED:
@@ -359,6 +357,20 @@ def write_entry(path: Path, source: str, header: dict) -> bool:
             _WARNED = True
         return False
     return True
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it to ``path``, so that a
+    concurrent reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def import_file(path: Path, module_name: str, compile: bool) -> types.ModuleType:

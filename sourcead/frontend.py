@@ -61,6 +61,20 @@ def unwrap(fn):
     return fn
 
 
+def source_lines(fn: types.FunctionType, what: str = "") -> tuple[list[str], int]:
+    """``inspect.getsourcelines(fn)``, or SourceADError when the source cannot be read.
+    ``what`` names the function in the message (``"the rule "``)."""
+    try:
+        return inspect.getsourcelines(fn)
+    except (OSError, TypeError) as exc:
+        raise SourceADError(
+            f"the source of {what}{fn.__qualname__} cannot be read ({exc}); sourcead needs "
+            "functions defined in a file, not in an interactive session or through exec",
+            fn.__code__.co_filename,
+            fn.__code__.co_firstlineno,
+        ) from None
+
+
 def load_function(fn) -> ParsedFunction:
     """Read ``fn``'s source and parse it; SourceADError when that is impossible."""
     pyfunc = unwrap(fn)
@@ -69,15 +83,7 @@ def load_function(fn) -> ParsedFunction:
             f"sourcead differentiates Python functions; got {type(fn).__name__} {fn!r}"
         )
     filename = inspect.getsourcefile(pyfunc) or pyfunc.__code__.co_filename
-    try:
-        lines, first_line = inspect.getsourcelines(pyfunc)
-    except (OSError, TypeError) as exc:
-        raise SourceADError(
-            f"the source of {pyfunc.__qualname__} cannot be read ({exc}); sourcead needs "
-            "functions defined in a file, not in an interactive session or through exec",
-            pyfunc.__code__.co_filename,
-            pyfunc.__code__.co_firstlineno,
-        ) from None
+    lines, first_line = source_lines(pyfunc)
     source = textwrap.dedent("".join(lines))
     try:
         module = gast.parse(source)

@@ -85,3 +85,11 @@ def test_malformed_rule_is_refused():
         @sourcead.adjoint(math.erf)
         def bad(b_out, x):
             y = b_out * 2.0  # noqa: F841
+
+
+def test_rule_without_source_is_refused():
+    namespace = {}
+    exec("def lost_adjoint(b_out, x):\n    return b_out\n", namespace)  # no file to read
+    for register in (sourcead.adjoint, sourcead.tangent):
+        with pytest.raises(sourcead.SourceADError, match="the rule lost_adjoint cannot be read"):
+            register(softplus)(namespace["lost_adjoint"])

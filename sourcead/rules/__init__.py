@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import gast
 
 from ..errors import SourceADError
+from ..frontend import source_lines
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,18 @@ class Rule:
 
 ADJOINT_RULES: dict[object, Rule] = {}
 ARRAY_RULES: dict[object, Rule] = {}
+_CUSTOM_RULES: list[str] = []  # rules registered from outside sourcead (their functions' names)
+
+
+def note_registration(rule_function) -> None:
+    """Remember a rule registered by the user's code (the native tier of the cache checks)."""
+    if not rule_function.__module__.startswith("sourcead."):
+        _CUSTOM_RULES.append(f"{rule_function.__module__}.{rule_function.__qualname__}")
+
+
+def custom_rules_registered() -> bool:
+    """Whether any derivative rule (adjoint or tangent) came from outside sourcead."""
+    return bool(_CUSTOM_RULES)
 
 
 def adjoint(primitive):
@@ -78,6 +91,7 @@ def adjoint(primitive):
     def register(rule_function):
         key = _unwrap(primitive)
         ADJOINT_RULES[key] = parse_rule(rule_function)
+        note_registration(rule_function)
         if not rule_function.__module__.startswith(__name__):
             ARRAY_RULES.pop(key, None)  # your rule replaces the built-in array rule too
         return rule_function
@@ -94,6 +108,7 @@ def array_adjoint(primitive, outputs: int = 1):
 
     def register(rule_function):
         ARRAY_RULES[_unwrap(primitive)] = parse_rule(rule_function, outputs)
+        note_registration(rule_function)
         return rule_function
 
     return register
@@ -122,11 +137,18 @@ def _unwrap(fn):
     return py_func if py_func is not None else fn
 
 
+def rule_tree(rule_function) -> tuple[gast.FunctionDef, tuple[str, int]]:
+    """The parsed definition of a rule function and where it is (file, line);
+    SourceADError when its source cannot be read."""
+    code = rule_function.__code__
+    lines, first_line = source_lines(rule_function, "the rule ")
+    where = (inspect.getsourcefile(rule_function) or code.co_filename, first_line)
+    return gast.parse(textwrap.dedent("".join(lines))).body[0], where
+
+
 def parse_rule(rule_function, outputs: int = 1) -> Rule:
     """Read a rule's source into a Rule; SourceADError if it is not of the rule form."""
-    source = textwrap.dedent(inspect.getsource(rule_function))
-    node = gast.parse(source).body[0]
-    where = (inspect.getsourcefile(rule_function), inspect.getsourcelines(rule_function)[1])
+    node, where = rule_tree(rule_function)
     body = [stmt for stmt in node.body if not _is_docstring(stmt)]
     if not body or not isinstance(body[-1], gast.Return) or body[-1].value is None:
         raise SourceADError("a rule's body must end in a return statement", *where)

@@ -40,13 +40,12 @@ expression). Every primitive with an adjoint rule needs a tangent rule for forwa
 
 from __future__ import annotations
 
-import inspect
-import textwrap
 from dataclasses import dataclass
 
 import gast
 
 from ..errors import SourceADError
+from . import note_registration, rule_tree
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,7 @@ def tangent(primitive):
 
     def register(rule_function):
         TANGENT_RULES[_unwrap(primitive)] = parse_tangent_rule(rule_function)
+        note_registration(rule_function)
         return rule_function
 
     return register
@@ -89,6 +89,7 @@ def array_tangent(primitive):
 
     def register(rule_function):
         ARRAY_TANGENT_RULES[_unwrap(primitive)] = parse_tangent_rule(rule_function)
+        note_registration(rule_function)
         return rule_function
 
     return register
@@ -104,9 +105,7 @@ def tangent_rule_for(primitive, arrays: bool = False) -> TangentRule | None:
 
 def parse_tangent_rule(rule_function) -> TangentRule:
     """Read a tangent rule's source; SourceADError if it is not of the rule form."""
-    source = textwrap.dedent(inspect.getsource(rule_function))
-    node = gast.parse(source).body[0]
-    where = (inspect.getsourcefile(rule_function), inspect.getsourcelines(rule_function)[1])
+    node, where = rule_tree(rule_function)
     body = [stmt for stmt in node.body if not _is_docstring(stmt)]
     if len(body) != 1 or not isinstance(body[0], gast.Return) or body[0].value is None:
         raise SourceADError("a tangent rule's body must be a single return statement", *where)

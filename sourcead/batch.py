@@ -18,7 +18,7 @@ import numpy as np
 from sourcead_runtime.batching import batch_size
 from sourcead_runtime.cuda_launch import run_batched
 
-from . import api
+from . import api, native_cache
 from .analysis.types import FLOAT, Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .device import (
@@ -71,6 +71,7 @@ class BatchedFunction:
         self.tape_memory = tape_memory
         from .forward_api import JacobianFunction
 
+        fun = native_cache.compiled_derivative(fun)
         self.derivative = fun
         if isinstance(fun, api.GradientFunction):
             self.kind = "grad"
