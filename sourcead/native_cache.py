@@ -270,7 +270,9 @@ def remember(derivative, args: tuple, arg_types: list, key: str) -> None:
     path = _signature_file(folder, signature)
     previous = _read_json(path)
     if previous is not None and previous.get("key") == key:
-        return  # recorded already (the usual case in a warm process)
+        described = _read_json(folder / _FUNCTION_RECORD)
+        if described is not None and previous.get("function") == _digest(described):
+            return  # recorded already (the usual case in a warm process)
     from .api import _LOADED
 
     described = describe_dependencies(derivative.fun, _LOADED)
@@ -520,7 +522,25 @@ def compile_recorded(target_cpu: str = "") -> list[tuple[str, str]]:
                 outcomes.append((what, _compile_record(folder, path, record, found, target_cpu)))
             finally:
                 claim.unlink(missing_ok=True)
+        _remove_unrecorded(folder)
     return outcomes
+
+
+def _remove_unrecorded(folder: Path) -> None:
+    """Delete the native builds in ``folder`` that no record names any more (those of
+    dropped records, or of an earlier version of a function), and the folder when empty."""
+    kept = set()
+    for path in folder.glob("sig-*.json"):
+        record = _read_json(path)
+        if record and record.get("entry"):
+            kept.add(Path(record["entry"]).stem)
+    if not kept:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in [*folder.glob("*"), *folder.glob("__pycache__/*")]:
+        if path.is_file() and not path.name.startswith(".") and path.suffix != ".json":
+            if not any(stem in path.name for stem in kept):  # (a loaded extension stays valid)
+                path.unlink(missing_ok=True)
 
 
 def _claim(path: Path, stale_after: float = 600.0) -> bool:

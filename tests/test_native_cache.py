@@ -2,6 +2,7 @@
 process calling the compiled extension without Numba or the compiler, or falling back to the
 compiler whenever anything the gradient depends on has changed."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -89,7 +90,8 @@ NATIVE_BLOCKED = ("numba", "llvmlite", "gast", "sourcead.api")
 
 def _env(cache_dir, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCEAD_")}
-    return dict(env, SOURCEAD_CACHE_DIR=str(cache_dir), **extra)
+    # no .pyc of user.py: an edit within the same second could otherwise reuse a stale one
+    return dict(env, SOURCEAD_CACHE_DIR=str(cache_dir), PYTHONDONTWRITEBYTECODE="1", **extra)
 
 
 def _run(workdir, env, blocked=(), prelude="", extra=False) -> dict:
@@ -177,14 +179,23 @@ def test_other_calls_go_to_the_compiler(populated, tmp_path):
     assert warm["results"]["closure"] == 12.0
 
 
+@contextlib.contextmanager
 def _edited(workdir, tmp_path, old: str, new: str):
-    """A copy of the populated workdir (its cache too) with ``old`` replaced in user.py."""
-    copy = tmp_path / "copy"
-    shutil.copytree(workdir, copy)
-    text = (copy / "user.py").read_text()
+    """user.py of the populated workdir with ``old`` replaced by ``new`` (at the same path:
+    the file is part of what identifies a function), and an env whose cache is a copy of
+    the populated one (so the shared cache is not changed). user.py is restored after."""
+    path = workdir / "user.py"
+    text = path.read_text()
     assert old in text
-    (copy / "user.py").write_text(text.replace(old, new))
-    return copy, _env(copy / "cache")
+    cache_copy = tmp_path / "cache"
+    shutil.copytree(workdir / "cache", cache_copy)
+    env = _env(cache_copy)
+    assert _run(workdir, env)["kinds"] == ["NativeGradient"] * 3  # before the edit
+    path.write_text(text.replace(old, new))
+    try:
+        yield env
+    finally:
+        path.write_text(text)
 
 
 @needs_compiler
@@ -199,9 +210,9 @@ def _edited(workdir, tmp_path, old: str, new: str):
 )
 def test_a_changed_dependency_is_never_used(populated, tmp_path, old, new, changes_value):
     workdir, _, cold, _ = populated
-    copy, env = _edited(workdir, tmp_path, old, new)
-    fresh = _run(copy, _env(tmp_path / "empty-cache"))  # the truth for the edited program
-    warm = _run(copy, env)
+    with _edited(workdir, tmp_path, old, new) as env:
+        warm = _run(workdir, env)
+        fresh = _run(workdir, _env(tmp_path / "empty-cache"))  # the edited program's truth
     assert warm["kinds"][0] == "GradientFunction"
     assert "numba" in warm["loaded"]
     _assert_close(warm["results"]["spring"][1], fresh["results"]["spring"][1])
@@ -212,8 +223,9 @@ def test_a_changed_dependency_is_never_used(populated, tmp_path, old, new, chang
 @needs_compiler
 def test_custom_rules_and_damaged_records_go_to_the_compiler(populated, tmp_path):
     workdir, _, cold, _ = populated
-    copy, env = _edited(workdir, tmp_path, "SCALE = 2.0", "SCALE = 2.0")
-    (copy / "user_rules.py").write_text(
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "user_rules.py").write_text(
         textwrap.dedent(
             """
             import sourcead
@@ -229,22 +241,29 @@ def test_custom_rules_and_damaged_records_go_to_the_compiler(populated, tmp_path
             """
         )
     )
-    with_rule = _run(copy, env, prelude="import user_rules")
-    assert with_rule["kinds"] == ["GradientFunction"] * 3
-    _assert_close(with_rule["results"]["launch"], cold["results"]["launch"])
+    with _edited(workdir, tmp_path, "SCALE = 2.0", "SCALE = 2.0") as env:
+        prelude = f"import sys\nsys.path.append({str(rules)!r})\nimport user_rules"
+        with_rule = _run(workdir, env, prelude=prelude)
+        assert with_rule["kinds"] == ["GradientFunction"] * 3
+        _assert_close(with_rule["results"]["launch"], cold["results"]["launch"])
 
-    for record in (copy / "cache" / "native").glob("*/function.json"):
-        record.write_text("{not json")
-    damaged = _run(copy, env)
-    assert damaged["kinds"] == ["GradientFunction"] * 3
-    _assert_close(damaged["results"]["launch"], cold["results"]["launch"])
+        records = list((tmp_path / "cache" / "native").glob("*/function.json"))
+        for record in records:
+            record.write_text("{not json")
+        damaged = _run(workdir, env)
+        assert damaged["kinds"] == ["GradientFunction"] * 3
+        _assert_close(damaged["results"]["launch"], cold["results"]["launch"])
+        assert all(json.loads(record.read_text()) for record in records)  # recorded anew
 
-    done = _sourcead(env, copy, "cache", "native")
-    assert "dropped" in done.stdout and done.returncode == 0
-    cleared = _sourcead(env, copy, "cache", "clear")
-    assert cleared.returncode == 0 and not (copy / "cache" / "native").exists()
-    refused = _sourcead(env, copy, "cache", "info", "--target-cpu", "host")
-    assert refused.returncode != 0 and "--target-cpu goes with" in refused.stderr
+        for record in records:
+            record.write_text("{not json")
+        done = _sourcead(env, workdir, "cache", "native")
+        assert "dropped" in done.stdout and done.returncode == 0
+        assert not list((tmp_path / "cache" / "native").iterdir())  # their builds too
+        cleared = _sourcead(env, workdir, "cache", "clear")
+        assert cleared.returncode == 0 and not (tmp_path / "cache" / "native").exists()
+        refused = _sourcead(env, workdir, "cache", "info", "--target-cpu", "host")
+        assert refused.returncode != 0 and "--target-cpu goes with" in refused.stderr
 
 
 @needs_compiler
@@ -265,3 +284,23 @@ def test_background_compilation(tmp_path):
     warm = _run(tmp_path, _env(tmp_path / "cache"), blocked=NATIVE_BLOCKED)
     assert warm["kinds"] == ["NativeGradient"] * 3
     _assert_close(warm["results"]["launch"], cold["results"]["launch"])
+
+
+def test_builds_no_record_names_are_removed(tmp_path):
+    from sourcead import native_cache
+
+    folder = tmp_path / "function"
+    (folder / "__pycache__").mkdir(parents=True)
+    (folder / "sig-1.json").write_text(json.dumps({"entry": "f_adjoint_aaa.py"}))
+    kept = ["f_adjoint_aaa.py", "f_adjoint_aaa_native.py", "_f_adjoint_aaa_native.so"]
+    kept += ["__pycache__/f_adjoint_aaa.f-1.py311.nbi", ".tmp-being-written.py"]
+    stale = ["f_adjoint_bbb.py", "_f_adjoint_bbb_native.so", "__pycache__/f_adjoint_bbb.f.nbi"]
+    for name in kept + stale:
+        (folder / name).write_text("")
+    native_cache._remove_unrecorded(folder)
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(
+        kept + ["sig-1.json"]
+    )
+    (folder / "sig-1.json").unlink()
+    native_cache._remove_unrecorded(folder)
+    assert not folder.exists()
