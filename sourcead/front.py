@@ -1,8 +1,9 @@
-"""``sourcead.grad`` and ``sourcead.value_and_grad``: the native tier first, then the compiler.
+"""``sourcead.grad`` and ``sourcead.value_and_grad``: the cache's records first, then the compiler.
 
-A gradient compiled into the native tier of the persistent cache (``sourcead cache native``;
-see ``sourcead.native_cache``) is called there, and this module imports neither the compiler
-nor Numba; any other is generated and compiled by ``sourcead.api``.
+A gradient recorded in the persistent cache (see ``sourcead.native_cache``) is called without
+importing the compiler: its extension when ``sourcead cache native`` compiled it (then
+without Numba too), else the cached module under Numba. Any other is generated and compiled
+by ``sourcead.api``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def grad(fun=None, wrt=0, *, preserve_result: bool = False, compile: bool = True
     if fun is None:
         return lambda f: grad(f, wrt, preserve_result=preserve_result, compile=compile)
     if compile:
-        entries = native_cache.lookup(fun, wrt)
-        if entries is not None:
-            return native_cache.NativeGradient(entries, wrt, preserve_result)
+        recorded = native_cache.lookup(fun, wrt)
+        if recorded is not None:
+            return native_cache.CachedGradient(recorded, wrt, preserve_result)
     from .api import grad as generated_grad
 
     return generated_grad(fun, wrt, preserve_result=preserve_result, compile=compile)

@@ -1,11 +1,13 @@
-"""The native tier of the persistent cache: gradients that start without Numba or the compiler.
+"""Records of cached gradients, checked without parsing, and their native tier.
 
-A warm process that takes its derivative from the persistent cache (``sourcead.cache``) still
-imports Numba (about 0.5 s) to load the cached machine code, and the compiler to compute the
-cache key. The native tier skips both: ``sourcead cache native`` compiles the gradients
-``grad`` has cached into extension modules with Numba's ahead-of-time compiler (as
-``sourcead build --native`` does; see ``sourcead.native``), and a later ``sourcead.grad(f)``
-that finds ``f``'s gradient there calls it with NumPy alone.
+A warm process that took its gradient from the persistent cache (``sourcead.cache``) imported
+the compiler and parsed the function to compute the cache key, and imported Numba (about
+0.5 s) to load the cached machine code. ``grad`` records each gradient it caches, with what
+it depends on, so that a later process checks that record without parsing and loads the
+cached module under Numba directly (no compiler). ``sourcead cache native`` goes further: it
+compiles the recorded gradients into extension modules with Numba's ahead-of-time compiler
+(as ``sourcead build --native`` does; see ``sourcead.native``), the *native tier*, which a
+later ``sourcead.grad(f)`` calls with NumPy alone (no Numba either).
 
 Layout, under ``<cache dir>/native/<function key>/``:
 
@@ -20,13 +22,13 @@ Layout, under ``<cache dir>/native/<function key>/``:
 
 The function key hashes what identifies the function (sourcead's compiler fingerprint, its
 module, qualified name, file, first line and source, and ``wrt``). ``function.json`` then
-covers everything else the full cache key hashes, so a native entry is used only where the
+covers everything else the full cache key hashes, so a record is used only where the
 full key would be the same: any edit of the function or of a function it calls, of a global
 it reads or of a custom rule sends the call to the compiler, as without this tier. Records are
 written only when this light check reproduces, in the process that made the gradient, what
 the full key saw (functions with closures, or callees that cannot be found by name, are not
-eligible). Only ``grad``/``value_and_grad`` of scalar, and array arguments (no tuples) are
-compiled in the native tier.
+eligible). Only ``grad``/``value_and_grad`` with scalar and array arguments (no tuples) are
+recorded.
 """
 
 from __future__ import annotations
@@ -336,16 +338,16 @@ def compile_in_background() -> None:
         pass  # the Numba tier goes on working
 
 
-# --- finding and calling native gradients ----------------------------------------------------
-class NativeEntries:
-    """The native gradients of one function with respect to one ``wrt``, checked current."""
+# --- finding and calling recorded gradients ---------------------------------------------------
+class RecordedGradients:
+    """The recorded gradients of one function with respect to one ``wrt``, checked current."""
 
     def __init__(self, fn: types.FunctionType, folder: Path, function_digest: str):
         self.function = fn
         self.params = parameters(fn)
         self.folder = folder
         self.function_digest = function_digest
-        self.records: dict[Path, dict | None] = {}
+        self.entries: dict[Path, object] = {}  # record path -> entry function, or None
 
     def complete(self, args: tuple) -> tuple | None:
         """The arguments with defaults filled in, or None when their number is wrong."""
@@ -355,38 +357,46 @@ class NativeEntries:
             return None
         return tuple(args) + tuple(defaults[len(defaults) - missing :]) if missing else args
 
-    def record_for(self, args: tuple) -> dict | None:
-        """The compiled record for these arguments' types, or None."""
+    def entry_for(self, args: tuple) -> tuple[object, dict] | tuple[None, None]:
+        """The entry function for these arguments' types, with its record: the native
+        wrapper when the record is compiled, else the cache entry under Numba; (None, None)
+        when there is no usable record (the compiler's gradient is used then)."""
         signature = [value_signature(a) for a in args]
         if None in signature:
-            return None
+            return None, None
         path = _signature_file(self.folder, signature)
-        if path not in self.records:
+        if path not in self.entries:
             record = _read_json(path)
             usable = (
                 record is not None
                 and record.get("signature") == signature
                 and record.get("function") == self.function_digest
-                and record.get("native")
             )
-            self.records[path] = record if usable else None
-        record = self.records[path]
-        return record if record is not None and record["native"] else None
+            self.entries[path] = (_load_entry(self.folder, record), record) if usable else None
+        found = self.entries[path]
+        return (None, None) if found is None or found[0] is None else found
 
-    def entry(self, record: dict):
-        """The checking wrapper's entry function of a compiled record, or None when it cannot
-        be imported (deleted meanwhile, damaged): the compiler's gradient is used then."""
-        try:
-            module = _import_native(self.folder, record["native"])
+
+def _load_entry(folder: Path, record: dict):
+    """The entry function of a usable record, or None when it cannot be loaded (a file
+    deleted meanwhile, or damaged)."""
+    try:
+        if record.get("native"):
+            module = _import_native(folder, record["native"])
             return getattr(module, record["entry_function"])
-        except (ImportError, OSError, AttributeError, KeyError):
-            record["native"] = None
+        path = cache.cache_dir() / record["entry"]
+        found = cache.read_entry(path)
+        if found is None:
             return None
+        module = cache.import_file(path, f"sourcead_cache_{path.stem}", True)
+        return getattr(module, found[1]["entry"])
+    except (ImportError, OSError, AttributeError, KeyError, TypeError):
+        return None
 
 
-def lookup(fun, wrt) -> NativeEntries | None:
-    """``fun``'s native gradients with respect to ``wrt`` when the tier has any that are
-    current, else None (then ``grad`` goes to the compiler, as without this tier)."""
+def lookup(fun, wrt) -> RecordedGradients | None:
+    """``fun``'s recorded gradients with respect to ``wrt`` when there are any and what they
+    depend on is unchanged, else None (then ``grad`` goes to the compiler)."""
     base = native_dir()
     if not cache.enabled() or not base.is_dir():
         return None
@@ -399,13 +409,11 @@ def lookup(fun, wrt) -> NativeEntries | None:
         return None
     folder = base / folder_key
     record = _read_json(folder / _FUNCTION_RECORD)
-    if record is None or not any(
-        (_read_json(path) or {}).get("native") for path in folder.glob("sig-*.json")
-    ):
+    if record is None or not any(folder.glob("sig-*.json")):
         return None
     if not _dependencies_hold(fn, record):
         return None
-    return NativeEntries(fn, folder, _digest(record))
+    return RecordedGradients(fn, folder, _digest(record))
 
 
 def _import_native(folder: Path, module_name: str) -> types.ModuleType:
@@ -422,27 +430,28 @@ def _import_native(folder: Path, module_name: str) -> types.ModuleType:
     return _NATIVE_MODULES[path]
 
 
-class NativeGradient:
-    """What ``grad`` returns when the native tier has the function's gradient: called with
-    arguments of a compiled signature, it runs the extension; anything else goes to the
-    gradient the compiler makes (``compiled()``), which also answers every other attribute."""
+class CachedGradient:
+    """What ``grad`` returns when the cache has records of the function's gradient: called
+    with arguments of a recorded signature, it runs the native extension (compiled by
+    ``sourcead cache native``) or else the cached module under Numba, in both cases without
+    the compiler; anything else goes to the gradient the compiler makes (``compiled()``),
+    which also answers every other attribute."""
 
-    def __init__(self, entries: NativeEntries, wrt, preserve_result: bool):
-        self._entries = entries
+    def __init__(self, recorded: RecordedGradients, wrt, preserve_result: bool):
+        self._recorded = recorded
         self._wrt_given = wrt
         self._preserve_result = preserve_result
         self._compiled = None
         self._last_record: dict | None = None
-        functools.update_wrapper(self, entries.function)
+        functools.update_wrapper(self, recorded.function)
 
     def __call__(self, *args):
-        completed = self._entries.complete(args)
-        record = None if completed is None else self._entries.record_for(completed)
-        entry = None if record is None else self._entries.entry(record)
+        completed = self._recorded.complete(args)
+        entry, record = (None, None) if completed is None else self._recorded.entry_for(completed)
         if entry is None:
             self._last_record = None
             return self.compiled()(*args)
-        value, grads = entry(*completed)
+        value, grads = entry(*completed, 1.0)  # the seed, passed as grad passes it (typed)
         self._last_record = record
         gradient = grads if isinstance(self._wrt_given, tuple) else grads[0]
         return (value, gradient) if self._preserve_result else gradient
@@ -453,7 +462,7 @@ class NativeGradient:
             from .api import GradientFunction
 
             self._compiled = GradientFunction(
-                self._entries.function, self._wrt_given, self._preserve_result, True
+                self._recorded.function, self._wrt_given, self._preserve_result, True
             )
         return self._compiled
 
@@ -472,12 +481,12 @@ class NativeGradient:
         return getattr(self.compiled(), name)
 
     def __repr__(self) -> str:
-        return f"<sourcead gradient of {self._entries.function.__name__} (native tier)>"
+        return f"<sourcead gradient of {self._recorded.function.__name__} (from the cache)>"
 
 
 def compiled_derivative(fun):
-    """``fun``, or the compiler's gradient behind a ``NativeGradient``."""
-    return fun.compiled() if isinstance(fun, NativeGradient) else fun
+    """``fun``, or the compiler's gradient behind a ``CachedGradient``."""
+    return fun.compiled() if isinstance(fun, CachedGradient) else fun
 
 
 def compiled_count() -> int:

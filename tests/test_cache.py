@@ -44,9 +44,13 @@ sourcead.program.Program.adjoint = counting
 
 g = sourcead.grad(usermod.f, wrt=(0, 1))
 gx, gy = g(0.3, 0.7)
-function = g._build(g._prepare((0.3, 0.7))[1])[1]
+kind = type(g).__name__  # a CachedGradient where the cache's record of it was current
+compiled = sourcead.native_cache.compiled_derivative(g)
+function = compiled._build(compiled._prepare((0.3, 0.7))[1])[1]
 hits = sum(function.stats.cache_hits.values())
-print("RESULT " + json.dumps({"grad": [gx, gy], "generated": generated, "numba_hits": hits}))
+print("RESULT " + json.dumps(
+    {"grad": [gx, gy], "generated": generated, "numba_hits": hits, "kind": kind}
+))
 """
 
 
@@ -104,7 +108,9 @@ def test_new_process_reuses_generated_module_and_machine_code_and_sees_callee_ed
     assert cold["grad"] == pytest.approx(expected_gradient(2.0, 0.3, 0.7), rel=1e-12)
     assert len(list(store.glob("*.py"))) == 1
 
+    assert cold["kind"] == "GradientFunction"
     warm = run_process(work, store)
+    assert warm["kind"] == "CachedGradient"  # checked without parsing (native_cache)
     assert warm["generated"] == []  # no transformation in the new process
     assert warm["numba_hits"] == 1  # and no Numba compilation of the adjoint either
     assert warm["grad"] == cold["grad"]
@@ -112,6 +118,7 @@ def test_new_process_reuses_generated_module_and_machine_code_and_sees_callee_ed
     # Editing only the called function must invalidate the entry (Numba's cache would not).
     (work / "usermod.py").write_text(USER_MODULE.replace("2.0 * x", "3.0 * x"))
     edited = run_process(work, store)
+    assert edited["kind"] == "GradientFunction"
     assert set(edited["generated"]) == {"f", "scale"}
     assert edited["grad"] == pytest.approx(expected_gradient(3.0, 0.3, 0.7), rel=1e-12)
     assert len(list(store.glob("*.py"))) == 2

@@ -127,6 +127,24 @@ def _assert_close(a, b, rtol=1e-12):
     np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=1e-14)
 
 
+def test_recorded_gradients_load_without_the_compiler(tmp_path):
+    """Before any ``cache native``, a warm grad loads the cached module under Numba without
+    importing gast or the compiler; a changed function still goes to the compiler."""
+    (tmp_path / "user.py").write_text(USER)
+    env = _env(tmp_path / "cache")
+    cold = _run(tmp_path, env)
+    warm = _run(tmp_path, env, blocked=("gast", "sourcead.api"))
+    assert warm["kinds"] == ["CachedGradient"] * 3
+    assert warm["loaded"] == ["numba", "sourcead_runtime"]
+    for name in ("spring", "strided", "launch", "launch_vx"):
+        _assert_close(_flat(warm["results"][name]), _flat(cold["results"][name]))
+    user = tmp_path / "user.py"
+    user.write_text(USER.replace("SCALE = 2.0", "SCALE = 3.0"))
+    edited = _run(tmp_path, env)
+    assert edited["kinds"][0] == "GradientFunction"
+    assert not np.allclose(edited["results"]["spring"][1], cold["results"]["spring"][1])
+
+
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory):
     """A user module, a cold run that fills the cache, and ``sourcead cache native``."""
@@ -155,7 +173,7 @@ def test_native_tier_runs_without_numba(populated):
     assert "user.launch(float64, float64, float64): compiled" in done.stdout  # default filled
 
     warm = _run(workdir, env, blocked=NATIVE_BLOCKED)
-    assert warm["kinds"] == ["NativeGradient"] * 3
+    assert warm["kinds"] == ["CachedGradient"] * 3
     assert warm["loaded"] == []
     for name in ("spring", "strided", "launch", "launch_vx"):
         _assert_close(_flat(warm["results"][name]), _flat(cold["results"][name]))
@@ -173,7 +191,7 @@ def test_other_calls_go_to_the_compiler(populated, tmp_path):
     workdir, env, _, _ = populated
     fresh = _run(workdir, _env(tmp_path / "empty-cache"), extra=True)
     warm = _run(workdir, env, extra=True)
-    assert warm["kinds"] == ["NativeGradient"] * 3
+    assert warm["kinds"] == ["CachedGradient"] * 3
     for name in ("closure", "float32", "second"):
         _assert_close(warm["results"][name], fresh["results"][name])
     assert warm["results"]["closure"] == 12.0
@@ -190,7 +208,7 @@ def _edited(workdir, tmp_path, old: str, new: str):
     cache_copy = tmp_path / "cache"
     shutil.copytree(workdir / "cache", cache_copy)
     env = _env(cache_copy)
-    assert _run(workdir, env)["kinds"] == ["NativeGradient"] * 3  # before the edit
+    assert _run(workdir, env)["kinds"] == ["CachedGradient"] * 3  # before the edit
     path.write_text(text.replace(old, new))
     try:
         yield env
@@ -282,7 +300,7 @@ def test_background_compilation(tmp_path):
             break
         time.sleep(0.5)
     warm = _run(tmp_path, _env(tmp_path / "cache"), blocked=NATIVE_BLOCKED)
-    assert warm["kinds"] == ["NativeGradient"] * 3
+    assert warm["kinds"] == ["CachedGradient"] * 3
     _assert_close(warm["results"]["launch"], cold["results"]["launch"])
 
 
