@@ -56,13 +56,13 @@ _NATIVE_MODULES: dict[str, types.ModuleType] = {}  # wrapper path -> module, per
 
 
 def native_dir() -> Path:
-    """Where the native tier lives: ``<cache dir>/native``."""
+    """Where the records and the native tier live: ``<cache dir>/native``."""
     return cache.cache_dir() / "native"
 
 
 # --- identifying a function without parsing it ------------------------------------------------
 def plain_function(fun) -> types.FunctionType | None:
-    """The Python function behind ``fun`` when it can be in the native tier, else None."""
+    """The Python function behind ``fun`` when its gradients can be recorded, else None."""
     fn = getattr(fun, "py_func", fun)
     if not isinstance(fn, types.FunctionType) or fn.__code__.co_freevars:
         return None  # closures: their cells are not described by the key
@@ -116,7 +116,7 @@ def _identity(fn: types.FunctionType) -> dict | None:
 
 
 def function_key(fn: types.FunctionType, wrt: list[str]) -> str | None:
-    """The key of the folder holding ``fn``'s native gradients with respect to ``wrt``."""
+    """The key of the folder holding ``fn``'s recorded gradients with respect to ``wrt``."""
     identity = _identity(fn)
     if identity is None:
         return None
@@ -297,7 +297,7 @@ def remember(derivative, args: tuple, arg_types: list, key: str) -> None:
             },
         )
     except OSError:
-        return  # a read-only cache: the Numba tier goes on working
+        return  # a read-only cache: grad goes on through the compiler
     if background_compilation():
         compile_in_background()
 
@@ -335,7 +335,7 @@ def compile_in_background() -> None:
             **options,
         )
     except OSError:
-        pass  # the Numba tier goes on working
+        pass  # the records go on working under Numba
 
 
 # --- finding and calling recorded gradients ---------------------------------------------------
