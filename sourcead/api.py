@@ -40,8 +40,7 @@ class _Derivative:
         self.compile = compile
         self.kind = kind
         self._cache: dict = {}
-        self._cache_keys: dict = {}  # argument types -> key in the persistent cache
-        self._recorded: set = set()  # argument types recorded for the native tier
+        self._unrecorded: dict = {}  # argument types -> cache key, not yet in native_cache
         self._last_source: str | None = None
         functools.update_wrapper(self, self.fun)
 
@@ -132,7 +131,8 @@ class _Derivative:
         )
         built = (source, module[header["entry"]], cache.decode_type(header["result"]))
         self._cache[key] = built
-        self._cache_keys[key] = cache_key
+        if cache_key is not None and self.kind == "grad" and self.compile:
+            self._unrecorded[key] = cache_key
         return built
 
     def _generate(self, arg_types: list) -> tuple[str, dict, dict]:
@@ -191,17 +191,16 @@ class _Derivative:
                 )
             seeds = (1.0,)
             result = function(*args, *seeds)
-            self._record_native(args, types)
+            self._record(args, types)
             return result
         return function(*args, *seeds)
 
-    def _record_native(self, args, types) -> None:
-        """Record a gradient of the persistent cache for ``sourcead cache native``."""
-        key = tuple(types)
-        if self.kind == "grad" and self.compile and key not in self._recorded:
-            self._recorded.add(key)
-            if self._cache_keys.get(key) is not None:
-                native_cache.remember(self, args, types, self._cache_keys[key])
+    def _record(self, args, types) -> None:
+        """Record a gradient of the persistent cache after its first call, so that a later
+        process loads it without the compiler (and ``sourcead cache native`` compiles it)."""
+        cache_key = self._unrecorded.pop(tuple(types), None)
+        if cache_key is not None:
+            native_cache.remember(self, args, types, cache_key)
 
     @property
     def __signature__(self):
@@ -226,7 +225,7 @@ class GradientFunction(_Derivative):
 
 def grad(fun, wrt=0, *, preserve_result: bool = False, compile: bool = True):
     """The gradient as the compiler makes it (``sourcead.grad`` is ``front.grad``, which
-    looks in the native tier of the cache first and calls this otherwise)."""
+    looks for the cache's record of the gradient first and calls this otherwise)."""
     fun = native_cache.compiled_derivative(fun)
     if isinstance(fun, GradientFunction):  # grad(grad(f)): see forward_api.SecondDerivative
         from .forward_api import grad_of_gradient

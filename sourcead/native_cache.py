@@ -347,7 +347,7 @@ class RecordedGradients:
         self.params = parameters(fn)
         self.folder = folder
         self.function_digest = function_digest
-        self.entries: dict[Path, object] = {}  # record path -> entry function, or None
+        self.entries: dict[Path, tuple | None] = {}  # record path -> (entry, record) or None
 
     def complete(self, args: tuple) -> tuple | None:
         """The arguments with defaults filled in, or None when their number is wrong."""

@@ -70,10 +70,20 @@ def script_without(*blocked: str) -> str:
     )
 
 
-def run_script(script: str, cwd: Path, simulator: str | None = None) -> str:
-    """Run ``script`` in a fresh Python in ``cwd`` (numba-cuda's simulator on or off where
-    ``simulator`` is "1" or "0"); its standard output, or the test fails with its errors."""
-    env = dict(os.environ)
+def user_module(root: Path, prefix: str) -> Path:
+    """PROGRAMS written to a module of a name unique to this process, in ``root``."""
+    path = root / f"{prefix}_{os.getpid()}.py"
+    path.write_text(PROGRAMS)
+    return path
+
+
+def run_script(
+    script: str, cwd: Path, simulator: str | None = None, env: dict | None = None
+) -> str:
+    """Run ``script`` in a fresh Python in ``cwd`` with ``env`` (default: this process's;
+    numba-cuda's simulator on or off where ``simulator`` is "1" or "0"); its standard
+    output, or the test fails with its errors."""
+    env = dict(os.environ if env is None else env)
     if simulator is not None:
         env["NUMBA_ENABLE_CUDASIM"] = simulator
     done = subprocess.run(

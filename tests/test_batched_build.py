@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from build_support import PROGRAMS, run_script, script_without
+from build_support import run_script, script_without, user_module
 
 import sourcead
 from sourcead import build, cli
@@ -33,12 +33,21 @@ BATCHED_RUN = script_without("gast", "sourcead") + textwrap.dedent(
 )
 
 
+def _assert_flight_as_vmap(module, reported, n: int) -> None:
+    """The built flight's (values, gradients) for n trajectories, as vmap computes them."""
+    vx, vy = np.linspace(10.0, 30.0, n), np.linspace(5.0, 25.0, n)
+    mapped = sourcead.vmap(sourcead.value_and_grad(module.flight, wrt=(0, 1, 2)), (0, 0, None))
+    values, grads = mapped(vx, vy, 0.05)
+    assert reported[0] == pytest.approx(values.tolist(), rel=1e-13)
+    for got, expected in zip(reported[1], grads, strict=True):
+        assert got == pytest.approx(expected.tolist(), rel=1e-12)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("batched")
-    name = f"batchedtarget_{os.getpid()}"
-    path = root / f"{name}.py"
-    path.write_text(PROGRAMS)
+    path = user_module(root, "batchedtarget")
+    name = path.stem
     out = root / "built"
     flight = ["build", f"{path}:flight", "--wrt", "vx,vy,c", "--vmap", "parallel"]
     flight += ["--in-axes", "0,0,None", "-o", out]
@@ -61,12 +70,7 @@ def test_batched_modules_give_what_vmap_gives_without_the_compiler(built):
     assert "\ndef flight_batched(vx, vy, c):" in text  # the entry stays plain Python
     report = json.loads(run_script(BATCHED_RUN, out))
 
-    vx, vy = np.linspace(10.0, 30.0, 9), np.linspace(5.0, 25.0, 9)
-    mapped = sourcead.vmap(sourcead.value_and_grad(module.flight, wrt=(0, 1, 2)), (0, 0, None))
-    values, grads = mapped(vx, vy, 0.05)
-    assert report["flight"][0] == pytest.approx(values.tolist(), rel=1e-13)
-    for got, expected in zip(report["flight"][1], grads, strict=True):
-        assert got == pytest.approx(expected.tolist(), rel=1e-12)
+    _assert_flight_as_vmap(module, report["flight"], 9)
 
     u, w = np.linspace(0.1, 1.0, 28).reshape(4, 7), np.array([0.5, 2.0])
     for row, value in enumerate(report["energy"][0]):  # each element against grad itself
@@ -181,12 +185,7 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     assert "\ndef flight_batched(vx, vy, c, tape_memory=None):" in text
     report = json.loads(run_script(CUDA_RUN, out))
 
-    vx, vy = np.linspace(10.0, 30.0, 5), np.linspace(5.0, 25.0, 5)
-    mapped = sourcead.vmap(sourcead.value_and_grad(module.flight, wrt=(0, 1, 2)), (0, 0, None))
-    values, grads = mapped(vx, vy, 0.05)
-    assert report["flight"][0] == pytest.approx(values.tolist(), rel=1e-13)
-    for got, expected in zip(report["flight"][1], grads, strict=True):
-        assert got == pytest.approx(expected.tolist(), rel=1e-12)
+    _assert_flight_as_vmap(module, report["flight"], 5)
     assert report["tapes"] == [200, 200, 200]  # learnt by the first (counting) launch
 
     u, w = np.linspace(0.1, 1.0, 30).reshape(5, 6), np.linspace(1.0, 2.0, 6)
@@ -200,7 +199,7 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
         (out / "stepped_batched_cuda.py").read_text()
     )
     mapped = sourcead.vmap(sourcead.value_and_grad(module.stepped, wrt=(0, 1)), (0, None, None))
-    values, (g_x, g_w) = mapped(vx / 20.0, 0.8, 2)
+    values, (g_x, g_w) = mapped(np.linspace(10.0, 30.0, 5) / 20.0, 0.8, 2)
     np.testing.assert_allclose(report["stepped"][0], values, rtol=1e-13)
     np.testing.assert_allclose(report["stepped"][1][0], g_x, rtol=1e-12)
     np.testing.assert_allclose(report["stepped"][1][1], g_w, rtol=1e-12)

@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from build_support import PROGRAMS, run_script, script_without
+from build_support import run_script, script_without, user_module
 from helpers import numerical_grad
 
 import sourcead
@@ -67,9 +67,8 @@ NATIVE_RUN = script_without(
 def built(tmp_path_factory):
     """The user module built natively: flight (reverse and forward) and energy (reverse)."""
     root = tmp_path_factory.mktemp("native")
-    name = f"nativetarget_{os.getpid()}"
-    path = root / f"{name}.py"
-    path.write_text(PROGRAMS)
+    path = user_module(root, "nativetarget")
+    name = path.stem
     out = root / "built"
     types = "u:float64[:],w:float64[:],n:int"
     argvs = [

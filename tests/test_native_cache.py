@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from build_support import PROGRAMS
+from build_support import PROGRAMS, run_script
 
 _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
 needs_compiler = pytest.mark.skipif(
@@ -96,16 +96,7 @@ def _env(cache_dir, **extra) -> dict:
 
 def _run(workdir, env, blocked=(), prelude="", extra=False) -> dict:
     script = f"BLOCKED = {blocked!r}\nEXTRA = {extra!r}\n{prelude}\n{SCRIPT}"
-    done = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", script],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(run_script(script, workdir, env=env).strip().splitlines()[-1])
 
 
 def _sourcead(env, workdir, *args) -> subprocess.CompletedProcess:
