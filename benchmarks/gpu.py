@@ -143,6 +143,15 @@ def table(title: str, rows: list[tuple[str, float]], *bases: str) -> None:
         print(f"| {name} | {shown} | {ratios} |")
 
 
+def release_device_memory() -> None:
+    """Free the device memory of arrays no longer referenced (numba-cuda frees lazily)."""
+    import gc
+
+    gc.collect()
+    if cuda is not None and not OPTIONS.tiny and not OPTIONS.cpu and cuda.is_available():
+        cuda.current_context().deallocations.clear()
+
+
 def jax_or_none():
     try:
         import jax
@@ -154,6 +163,10 @@ def jax_or_none():
 
 
 # --- the benchmarks ---------------------------------------------------------------------------
+DEFAULT = sourcead.vmap.__kwdefaults__["checkpoint_every"]
+SEGMENTS = [k for k in (4, 8, 32) if k != DEFAULT]  # other segment lengths measured on the GPU
+
+
 def projectile_inputs(batch: int):
     rng = np.random.default_rng(0)
     return rng.uniform(8, 12, batch), rng.uniform(8, 12, batch), rng.uniform(0.01, 0.1, batch)
@@ -232,18 +245,30 @@ def bench_projectile(targets, batch, steps, device, sync, repeats) -> None:
         g0 = [g.copy_to_host()[0] for g in grads]
         expected = sourcead.grad(projectile, wrt=(0, 1, 2))(vx[0], vy[0], c[0], steps)
         assert np.allclose(g0, expected, rtol=1e-10), (g0, expected)
+    dloss = sourcead.grad(projectile, wrt=(0, 1, 2))
+    expected = dloss(vx[0], vy[0], c[0], steps)
     for target in targets:
         forward = sourcead.vmap(projectile, in_axes=(0, 0, 0, None), target=target)
-        gradient = sourcead.vmap(
-            sourcead.grad(projectile, wrt=(0, 1, 2)), in_axes=(0, 0, 0, None), target=target
-        )
         runs[f"forward `vmap(projectile)` ({target})"] = lambda f=forward: f(*inputs, steps)
-        runs[f"gradient `vmap(grad)` ({target})"] = lambda g=gradient: g(*inputs, steps)
-        check = gradient(*inputs, steps)
-        g0 = [np.asarray(getattr(x, "copy_to_host", lambda x=x: x)())[0] for x in check]
-        expected = sourcead.grad(projectile, wrt=(0, 1, 2))(vx[0], vy[0], c[0], steps)
-        assert np.allclose(g0, expected, rtol=1e-10), (g0, expected)
+        # on the GPU: the default (the loop reversed in segments of checkpoint_every steps),
+        # other segment lengths, and every step recorded (checkpoint_every=None)
+        variants = [DEFAULT] if target != "cuda" else [DEFAULT, *SEGMENTS, None]
+        for every in variants:
+            gradient = sourcead.vmap(
+                dloss, in_axes=(0, 0, 0, None), target=target, checkpoint_every=every
+            )
+            label = f"gradient `vmap(grad)` ({target})"
+            if target == "cuda":
+                label = f"gradient `vmap(grad)` ({target}, checkpoint_every={every})"
+                label += " (default)" if every == DEFAULT else ""
+            runs[label] = lambda g=gradient: g(*inputs, steps)
+            check = gradient(*inputs, steps)
+            g0 = [np.asarray(getattr(x, "copy_to_host", lambda x=x: x)())[0] for x in check]
+            assert np.allclose(g0, expected, rtol=1e-10), (g0, expected)
     rows = interleaved_times(runs, sync, repeats)
+    runs.clear()
+    gradient = check = None
+    release_device_memory()  # the tapes kept for the next call: JAX needs the room
     jax = jax_or_none()
     if jax is not None and not OPTIONS.tiny:
         jnp, lax = jax.numpy, jax.lax

@@ -38,7 +38,18 @@ from .reverse import AdjointGenerator
 TARGETS = ("cpu", "parallel", "cuda")
 
 
-def vmap(fun, in_axes=0, *, target: str = "cpu", tape_memory: int | None = None):
+#: Steps per segment of the loops that CUDA adjoints reverse by running them again.
+DEFAULT_CHECKPOINT_EVERY = 16
+
+
+def vmap(
+    fun,
+    in_axes=0,
+    *,
+    target: str = "cpu",
+    tape_memory: int | None = None,
+    checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
+):
     """Map ``fun`` over a leading batch axis of its arguments, like JAX's ``vmap``.
 
     Args:
@@ -51,6 +62,10 @@ def vmap(fun, in_axes=0, *, target: str = "cpu", tape_memory: int | None = None)
             cores) or ``"cuda"`` (a GPU kernel, one thread per element; numba-cuda needed).
         tape_memory: ``target="cuda"`` only: the most bytes the tapes of one launch may
             take (default: half of the free device memory); larger batches run in parts.
+        checkpoint_every: ``target="cuda"`` only: the adjoint of a counted loop at the top
+            of the function keeps a snapshot of the loop's state every this many steps and
+            runs each segment again in the backward sweep, so that a thread's tapes hold one
+            segment, not the whole loop (see docs/gpu.md); ``None`` records every step.
 
     Returns:
         A function of the same arguments whose outputs gain a leading batch axis. With
@@ -58,17 +73,33 @@ def vmap(fun, in_axes=0, *, target: str = "cpu", tape_memory: int | None = None)
         when an argument is a device array (numba-cuda, CuPy, PyTorch: anything with
         ``__cuda_array_interface__``) the results stay on the device.
     """
-    return BatchedFunction(fun, in_axes, target, tape_memory)
+    return BatchedFunction(fun, in_axes, target, tape_memory, checkpoint_every)
 
 
 class BatchedFunction:
     """What ``vmap`` returns (see ``vmap``)."""
 
-    def __init__(self, fun, in_axes, target: str, tape_memory: int | None):
+    def __init__(
+        self,
+        fun,
+        in_axes,
+        target: str,
+        tape_memory: int | None,
+        checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
+    ):
         if target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+        if checkpoint_every is not None and (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise ValueError(
+                f"checkpoint_every must be a positive int or None, not {checkpoint_every!r}"
+            )
         self.target = target
         self.tape_memory = tape_memory
+        self.checkpoint_every = checkpoint_every
         from .forward_api import JacobianFunction
 
         fun = native_cache.compiled_derivative(fun)
@@ -145,6 +176,8 @@ class BatchedFunction:
 
             def make_generator(*args):
                 generator = (DeviceAdjointGenerator if device else AdjointGenerator)(*args)
+                if device:
+                    generator.segment_steps = self.checkpoint_every
                 generators.append(generator)
                 return generator
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import __version__, api, cache, native_cache
 from .analysis.types import Array, Scalar
+from .batch import DEFAULT_CHECKPOINT_EVERY
 from .errors import SourceADError
 
 MODES = ("reverse", "forward", "hessian")
@@ -55,6 +56,7 @@ class Target:
     mode: str = "reverse"
     vmap: str | None = None  # batched build: "cpu", "parallel" or "cuda" (build_batched)
     in_axes: tuple = ()  # with vmap: 0 or None per parameter
+    checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY  # with vmap "cuda", as vmap's
     kernel: bool = False  # the adjoint of a numba.cuda kernel (build_kernels)
     consume: bool = True  # with kernel: whether the adjoint consumes the output cotangents
     kernel_params: list = field(default_factory=list)  # with kernel: its parameters
@@ -107,6 +109,7 @@ def resolve_targets(
     in_axes: str | None = None,
     kernel: bool = False,
     consume: bool = True,
+    checkpoint_every: str | None = None,
 ) -> list[Target]:
     """The functions named by ``MODULE:FUNCTION[,FUNCTION...]`` specs.
 
@@ -151,12 +154,16 @@ def resolve_targets(
         _apply_types(targets, types)
     if in_axes and not vmap:
         raise ValueError("--in-axes goes with --vmap")
+    if checkpoint_every is not None and vmap != "cuda":
+        raise ValueError("--checkpoint-every goes with --vmap cuda")
     if vmap:
         from . import build_batched
 
         for target in targets:
             target.vmap = vmap
             target.in_axes = build_batched.parse_in_axes(in_axes, len(target.types))
+            if checkpoint_every is not None:
+                target.checkpoint_every = build_batched.parse_checkpoint_every(checkpoint_every)
     return targets
 
 

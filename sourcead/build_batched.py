@@ -40,6 +40,21 @@ def parse_in_axes(text: str | None, count: int) -> tuple:
     return tuple(axes)
 
 
+def parse_checkpoint_every(text: str) -> int | None:
+    """``--checkpoint-every``: a positive number of steps, or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        steps = int(text)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise ValueError(
+            f"--checkpoint-every takes a positive number of steps or none, not {text!r}"
+        )
+    return steps
+
+
 def generate(target) -> tuple[str, dict, dict]:
     """(source, namespace, header) of ``target``'s batched module.
 
@@ -53,7 +68,9 @@ def generate(target) -> tuple[str, dict, dict]:
     if target.mode != "reverse":
         raise ValueError("--vmap builds --mode reverse (each element's value and gradient)")
     derivative = api.value_and_grad(target.function, wrt=tuple(target.wrt))
-    batched = BatchedFunction(derivative, target.in_axes, target.vmap, None)
+    batched = BatchedFunction(
+        derivative, target.in_axes, target.vmap, None, target.checkpoint_every
+    )
     source, namespace, plan = batched._generate(list(target.types))
     entry = f"{batched.name}_batched"
     cuda = target.vmap == "cuda"

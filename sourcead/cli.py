@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
         "argument, comma-separated (default: all 0)",
     )
     build.add_argument(
+        "--checkpoint-every",
+        metavar="STEPS",
+        help="with --vmap cuda: reverse counted loops in segments of STEPS steps, as "
+        "vmap's checkpoint_every (default 16), or none to record every step",
+    )
+    build.add_argument(
         "--kernel-vjp",
         action="store_true",
         help="FUNCTION is a numba.cuda-style kernel: write its adjoint kernel, as "
@@ -228,6 +234,7 @@ def _build(args) -> int:
         args.in_axes,
         kernel=args.kernel_vjp,
         consume=not args.keep_cotangents,
+        checkpoint_every=args.checkpoint_every,
     )
     outdir = Path(args.outdir)
     names = [build.output_path(outdir, t) for t in targets]

@@ -41,7 +41,8 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
 from .analysis.types import Array
 from .codegen import Block, src
 from .compile import load_module
-from .reverse import AdjointGenerator
+from .reverse import AdjointGenerator, _element_written
+from .segments import SegmentedLoop
 
 
 class DeviceAdjointGenerator(AdjointGenerator):
@@ -50,6 +51,8 @@ class DeviceAdjointGenerator(AdjointGenerator):
     The generated function takes, after the user's parameters, the adjoint array of each
     differentiated array parameter, one tape column per tape, and ``tape_need``.
     """
+
+    reuses_results = True
 
     @property
     def passed_adjoints(self) -> frozenset:
@@ -67,9 +70,28 @@ class DeviceAdjointGenerator(AdjointGenerator):
         """The line that adds a locally summed part to its element."""
         return f"{adjoint}[{index}] += {local}"
 
+    #: K of ``vmap(..., checkpoint_every=K)``: counted loops at the top of the function are
+    #: reversed in segments of K steps (``sourcead.segments``); None records every step.
+    segment_steps: int | None = None
+
     def _pass(self) -> str:
         self.parts: dict[tuple[str, str], str] = {}  # (array, index) -> local
+        self.segment_most: dict[str, str] = {}  # a segment tape's top -> its longest segment
+        self.segment_counts: list[str] = []  # per segmented loop, the segments it ran
         return super()._pass()
+
+    def reversed_in_segments(self, stmt, start, step, trips, body_tapes, body_f, body_b):
+        if (
+            self.segment_steps is None
+            or self.frames  # only a loop inside no other loop
+            or trips is None
+            or not body_tapes
+            or _element_written(stmt.body)
+            or getattr(stmt, "checkpoint", None) is not None
+        ):
+            return None
+        loop = SegmentedLoop(self, stmt, start, step, trips, body_tapes, self.segment_steps)
+        return loop.sweeps(body_f, body_b)
 
     def accumulate(self, key, contribution) -> str:
         if key[0] == "elem" and constant_index(key[2]) and self.sums_locally(key[1]):
@@ -104,7 +126,9 @@ class DeviceAdjointGenerator(AdjointGenerator):
         return []  # the host sizes the tape columns
 
     def declare_tapes(self) -> list:
-        lines = [f"{top} = 0" for _, top, _ in self.tapes.values()]
+        counters = [top for _, top, _ in self.tapes.values()]
+        counters += self.segment_counts + list(self.segment_most.values())
+        lines = [f"{top} = 0" for top in dict.fromkeys(counters)]  # snapshots share theirs
         arrays = getattr(self, "arrays", None)  # whole-array tapes allocate: refused later
         return lines + (arrays.declare_tapes() if arrays is not None else [])
 
@@ -115,9 +139,10 @@ class DeviceAdjointGenerator(AdjointGenerator):
         ]
         if not self.tapes:
             return parts
-        tapes = list(self.tapes.values())
-        short = " or ".join(f"{top} > len({tape})" for tape, top, _ in tapes)
-        report = [f"cuda.atomic.max(tape_need, {k}, {top})" for k, (_, top, _) in enumerate(tapes)]
+        # a tape reused by the segments of a loop needs the length of the longest segment
+        tapes = [(tape, self.segment_most.get(top, top)) for tape, top, _ in self.tapes.values()]
+        short = " or ".join(f"{top} > len({tape})" for tape, top in tapes)
+        report = [f"cuda.atomic.max(tape_need, {k}, {top})" for k, (_, top) in enumerate(tapes)]
         gradients = [self.adj(p) if p in self.passed_adjoints else "0.0" for p in self.wrt]
         value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
         grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"

@@ -241,6 +241,11 @@ class AdjointGenerator:
     #: Parameters whose adjoint arrays the caller passes in (zeroed), instead of np.zeros_like.
     passed_adjoints: frozenset = frozenset()
 
+    #: Whether the adjoint of ``v = f(x)`` reads ``v`` where its rule calls ``f(x)`` again
+    #: (``0.5 / v`` for a square root): on the GPU, where float64 square roots, exponentials
+    #: and divisions are what loops spend their time on.
+    reuses_results: bool = False
+
     def extra_parameters(self) -> list[str]:
         """Parameters after the user's and before the seeds (none on the CPU)."""
         return []
@@ -257,6 +262,11 @@ class AdjointGenerator:
     def end_of_forward(self) -> list:
         """Lines between the forward and the backward sweep (none on the CPU)."""
         return []
+
+    def reversed_in_segments(self, stmt, start, step, trips, body_tapes, body_f, body_b):
+        """(forward, backward) lines of a counted loop reversed in segments, or None to
+        record every step: always on the CPU (see ``sourcead.segments`` for the GPU's)."""
+        return None
 
     # --- names ---------------------------------------------------------------------------
     def adj(self, n: str) -> str:
@@ -457,6 +467,11 @@ class AdjointGenerator:
             reset = f"{self.adj(target)}.fill(0)"
             adjoint = [line for line in adjoint if line != reset]  # nothing before reads it
         backward = restore + adjoint
+        if adjoint and self.reuses_results and target not in _names(stmt.value):
+            reusing = _reusing_result(adjoint, src(stmt.value), target)
+            if reusing != adjoint:  # the result is read before the old value is restored
+                self.reads(stmt.targets[0])
+                backward = reusing + restore
         return forward, ([self.comment(stmt)] + backward if backward else [])
 
     def _locals(self, expr) -> set[str]:
@@ -867,10 +882,12 @@ class AdjointGenerator:
         ):
             frame.previous = (start, step, {id(s) for s in stmt.body})
         self.frames.append(frame)
+        tapes_before = set(self.tapes)
         try:
             body_f, body_b = self.block(stmt.body, depth + 1)
         finally:
             self.frames.pop()
+        body_tapes = [key for key in self.tapes if key not in tapes_before]
         forward.extend(self.reservations(frame))
         header = f"for {var} in {src(stmt.iter)}:"
         if not body_b:
@@ -881,6 +898,15 @@ class AdjointGenerator:
         if not exits_early and not (bound_names & assigned):
             for a in args:
                 self.reads(a)
+            segmented = self.reversed_in_segments(
+                stmt, start, step, frame.trips, body_tapes, body_f, body_b
+            )
+            if segmented is not None:
+                forward.extend(segmented[0])
+                backward.extend(segmented[1])
+                if record_var:
+                    backward.extend(self.pop(var, self.types[var], var))
+                return forward, backward
             forward.append(Block(header, body_f))
             loop = CountedLoop(
                 reversed_header=f"for {var} in {_reversed_range(start, stop, step)}:",
@@ -1259,6 +1285,19 @@ def _is_array_type(value_type) -> bool:
 
 def _parenthesised(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
+
+
+def _reusing_result(lines: list, call: str, target: str) -> list:
+    """``lines`` with the call ``call`` (a statement's whole value) replaced by ``target``,
+    which holds its result."""
+    if not call.endswith(")"):
+        return lines
+    return [
+        Block(line.header.replace(call, target), _reusing_result(line.body, call, target))
+        if isinstance(line, Block)
+        else line.replace(call, target)
+        for line in lines
+    ]
 
 
 def _reversed_range(start, stop, step) -> str:

@@ -101,6 +101,8 @@ def test_batched_build_is_checked_like_the_others(built, capsys):
         (["--vmap", "cpu", "--mode", "forward"], "--vmap builds --mode reverse"),
         (["--vmap", "cpu", "--in-axes", "0,1,0"], "--in-axes entries are 0 or None, not '1'"),
         (["--vmap", "cpu", "--in-axes", "0,0"], "--in-axes has 2 entries for 3 arguments"),
+        (["--vmap", "cpu", "--checkpoint-every", "8"], "--checkpoint-every goes with --vmap cuda"),
+        (["--vmap", "cuda", "--checkpoint-every", "0"], "a positive number of steps or none"),
     ],
 )
 def test_batched_build_options_are_checked(built, capsys, extra, message):
@@ -144,10 +146,10 @@ CUDA_PTX = textwrap.dedent(
     import flight_batched_cuda, stepped_batched_cuda, weighted_batched_cuda
 
     f8, i8 = numba.float64, numba.int64
-    tapes = (f8[:, :],) * 3 + (i8[:],)
+    tapes = (f8[:, :],) * 5 + (i8[:],)  # 3 tapes of a segment, 2 of snapshots
     flight = (f8[:], f8[:], f8) + (f8[:],) * 4 + tapes
     weighted = (f8[:, :], f8[:], f8[:], f8[:, :], f8[:, :])
-    stepped = (f8[:], f8, i8, f8[:], f8[:], f8[:], f8[:, :], i8[:])
+    stepped = (f8[:], f8, i8, f8[:], f8[:], f8[:], f8[:, :], f8[:, :], i8[:])
     for kernel, signature in (
         (flight_batched_cuda.flight_adjoint_batched, flight),
         (weighted_batched_cuda.weighted_adjoint_batched, weighted),
@@ -186,7 +188,9 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     report = json.loads(run_script(CUDA_RUN, out))
 
     _assert_flight_as_vmap(module, report["flight"], 5)
-    assert report["tapes"] == [200, 200, 200]  # learnt by the first (counting) launch
+    # learnt by the first (counting) launch: tapes of one segment of the 200-step loop (16
+    # steps, vmap's default checkpoint_every), and its 13 snapshots of vx and vy
+    assert report["tapes"] == [16, 16, 16, 13, 13]
 
     u, w = np.linspace(0.1, 1.0, 30).reshape(5, 6), np.linspace(1.0, 2.0, 6)
     mapped = sourcead.vmap(sourcead.value_and_grad(module.weighted, wrt=(0, 1)), (0, None))
@@ -214,3 +218,16 @@ def test_cuda_batched_kernels_compile_to_ptx(built_cuda):
     if "NO NVVM" in printed:
         pytest.skip("NVVM (the CUDA toolkit's compiler) is not installed")
     assert "PTX OK" in printed
+
+
+def test_cuda_batched_build_takes_the_segment_length(built):
+    pytest.importorskip("numba.cuda")
+    path, out, _ = built
+    texts = {}
+    for every in ("none", "4"):
+        argv = ["build", f"{path}:flight", "--wrt", "vx,vy,c", "--vmap", "cuda"]
+        argv += ["--in-axes", "0,0,None", "--checkpoint-every", every, "-o", str(out / every)]
+        assert cli.main(argv) == 0
+        texts[every] = (out / every / "flight_batched_cuda.py").read_text()
+    assert "for segment in range" not in texts["none"]
+    assert "for first in range(0, trips, 4):" in texts["4"]

@@ -1,0 +1,283 @@
+"""Counted loops reversed in segments on the GPU: snapshots, and each segment run again.
+
+A generated adjoint that records every step of a long loop writes its tapes to device
+memory in the forward sweep and reads them back in the backward sweep; on a GPU that
+traffic, not the arithmetic, sets the speed of such an adjoint. With
+``vmap(..., target="cuda", checkpoint_every=K)`` the adjoint of a counted loop at the top
+of a function (no ``break``, bounds the loop does not change, no array writes) instead:
+
+* in the forward sweep, takes a snapshot of the loop state at the first step of every
+  segment of K steps, and records each segment on tapes K steps long, which every segment
+  reuses;
+* in the backward sweep, reverses the last segment from those tapes, then, for each
+  earlier segment, restores its snapshot, runs its K steps again recording them, and
+  reverses them.
+
+A thread's tapes then hold K steps instead of the whole loop, few enough bytes to stay in
+the GPU's caches, and the snapshots hold only what a segment needs to be run again: the
+values the steps read before assigning them that the recorded values and the backward
+sweep depend on. The price is running the loop's steps a second time. Memory per thread:
+``ceil(n / K)`` snapshots of that state, plus K steps of tape.
+"""
+
+from __future__ import annotations
+
+import gast
+
+from .codegen import Block, render, src
+
+
+class SegmentedLoop:
+    """The forward and backward sweeps of one counted loop reversed in segments.
+
+    Args:
+        generator: the ``DeviceAdjointGenerator`` generating the function.
+        stmt: the loop (``for var in range(...)``).
+        start, step: the range's start and step (gast expressions).
+        trips: source of the loop's trip count.
+        body_tapes: keys of the tapes the loop's body pushes to (used by no other code).
+        steps: K, the steps of a segment.
+    """
+
+    def __init__(self, generator, stmt: gast.For, start, step, trips: str, body_tapes, steps):
+        self.generator = generator
+        self.stmt = stmt
+        self.var = stmt.target.id
+        self.start, self.step = src(start), src(step)
+        self.trips = trips
+        self.body_tapes = list(body_tapes)
+        self.steps = int(steps)
+        fresh = generator.names.fresh
+        self.trip_name = fresh("trips")
+        self.segment, self.segments = fresh("segment"), fresh("segments")
+        self.first, self.last = fresh("first"), fresh("last")
+        self.k = fresh("k")
+
+    # --- what a segment needs to run again ----------------------------------------------------
+    def state(self, body_f: list, body_b: list) -> tuple[list[str], list[str]]:
+        """(snapshot, saved once): the names a snapshot holds, and those kept from the loop's
+        entry to its end.
+
+        A snapshot holds the names the body reads before it assigns them (their values
+        enter the step from the step before) that the backward sweep or what the steps
+        record depend on. The other names the body assigns and the backward sweep reads are
+        set anew by every step before they are read, so only their values from before the
+        loop matter, to the code before it: they are kept once.
+        """
+        types = self.generator.types
+        assigned = _assigned(self.stmt.body) - {self.var}
+        needed = self.needed = _needed(body_f, body_b)
+        entering = _read_before_assigned(self.stmt.body)
+        snapshot = sorted(n for n in assigned & needed & entering if n in types)
+        kept = sorted(n for n in assigned & needed - entering if n in types)
+        return snapshot, kept
+
+    # --- the sweeps ----------------------------------------------------------------------------
+    def sweeps(self, body_f: list, body_b: list) -> tuple[list, list] | None:
+        """(forward, backward) lines, or None where a snapshot would need an array."""
+        from .reverse import _is_array_type, tape_dtype
+
+        g = self.generator
+        snapshot, kept = self.state(body_f, body_b)
+        if any(_is_array_type(g.types[n]) for n in snapshot + kept):
+            return None
+        g.pushed.update(snapshot + kept)  # declared before the forward sweep
+        # what the steps read must hold its value at the loop when a segment runs again:
+        # later statements that overwrite it record it (no loop of theirs shares a reader)
+        after_loop = (g.clock + 0.5, ())
+        for node in gast.walk(gast.Module(body=self.stmt.body, type_ignores=[])):
+            if isinstance(node, gast.Name) and node.id in g.types and node.id != self.var:
+                g.readers.setdefault(node.id, set()).add(after_loop)
+        snapshots = {}
+        for n in snapshot:
+            key = ("snapshot", n, id(self.stmt))
+            if key not in g.tapes:
+                tape = g.names.fresh(f"{n}_snapshots")
+                g.tapes[key] = (tape, self.segments, tape_dtype(g.types[n]))
+            snapshots[n] = g.tapes[key][0]
+        tops = [g.tapes[key][1] for key in self.body_tapes]
+        self.stores = {
+            f"if {top} < len({tape}):" for tape, top, _ in map(g.tapes.get, self.body_tapes)
+        }
+        most = {top: g.names.fresh(f"{top}_most") for top in tops}
+        g.segment_most.update(most)
+        g.segment_counts.append(self.segments)
+        kept_names = {n: g.names.fresh(f"{n}_before_loop") for n in kept}
+        return (
+            self._forward(body_f, snapshots, tops, most, kept_names),
+            self._backward(body_f, body_b, snapshots, tops, kept_names),
+        )
+
+    def _steps(self, first: str, stop: str, body: list, backwards: bool = False) -> Block:
+        """The loop over steps ``first`` to ``stop`` (exclusive) running ``body``."""
+        order = f"{stop} - 1, {first} - 1, -1" if backwards else f"{first}, {stop}"
+        if self.start == "0" and self.step == "1":
+            return Block(f"for {self.var} in range({order}):", body)
+        value = f"{self.start} + {self.k} * {self.step}"
+        return Block(f"for {self.k} in range({order}):", [f"{self.var} = {value}", *body])
+
+    def _forward(self, body_f, snapshots, tops, most, kept_names) -> list:
+        k_steps = self.steps
+        take = [f"{tape}[{self.segments}] = {n}" for n, tape in snapshots.items()]
+        room = " and ".join(f"{self.segments} < len({tape})" for tape in snapshots.values())
+        segment_body: list = []
+        if take:
+            segment_body.append(Block(f"if {room}:", take))
+        segment_body += [f"{self.segments} += 1", *(f"{top} = 0" for top in tops)]
+        stop = f"min({self.first} + {k_steps}, {self.trip_name})"
+        segment_body.append(self._steps(self.first, stop, _counting(body_f, self.stores)))
+        segment_body += [f"{m} = max({m}, {top})" for top, m in most.items()]
+        return [
+            f"{self.trip_name} = {self.trips}",
+            *(f"{saved} = {n}" for n, saved in kept_names.items()),
+            f"# in segments of {k_steps} steps: a snapshot of the state at each segment's first",
+            "# step; the steps count what they would record (the backward sweep records them)",
+            Block(f"for {self.first} in range(0, {self.trip_name}, {k_steps}):", segment_body),
+        ]
+
+    def _backward(self, body_f, body_b, snapshots, tops, kept_names) -> list:
+        run_again = [
+            *(f"{n} = {tape}[{self.segment}]" for n, tape in snapshots.items()),
+            *(f"{top} = 0" for top in tops),
+            self._steps(self.first, self.last, _pruned(body_f, self.needed)),
+        ]
+        segment_body = [
+            f"{self.first} = {self.segment} * {self.steps}",
+            f"{self.last} = min({self.first} + {self.steps}, {self.trip_name})",
+            "# run the segment again from its snapshot, recording it, then reverse it",
+            *run_again,
+            self._steps(self.first, self.last, body_b, backwards=True),
+        ]
+        return [
+            Block(f"for {self.segment} in range({self.segments} - 1, -1, -1):", segment_body),
+            *(f"{n} = {saved}" for n, saved in kept_names.items()),
+        ]
+
+
+# --- analyses of the loop's body ------------------------------------------------------------
+def _loads(node) -> set[str]:
+    return {
+        n.id for n in gast.walk(node) if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Load)
+    }
+
+
+def _assigned(body: list) -> set[str]:
+    """Names the statements in ``body`` bind (assignments and loop variables)."""
+    names = set()
+    for node in gast.walk(gast.Module(body=body, type_ignores=[])):
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+            names.add(node.id)
+    return names
+
+
+def _read_before_assigned(body: list) -> set[str]:
+    """Names that ``body`` may read before assigning them: their values enter a step."""
+    entering: set[str] = set()
+
+    def visit(block: list, assigned: set[str]) -> set[str]:
+        for stmt in block:
+            if isinstance(stmt, gast.If):
+                entering.update(_loads(stmt.test) - assigned)
+                assigned = visit(stmt.body, set(assigned)) & visit(stmt.orelse, set(assigned))
+            elif isinstance(stmt, gast.For):
+                entering.update(_loads(stmt.iter) - assigned)
+                visit(stmt.body, assigned | _assigned([stmt]) - _assigned(stmt.body))
+            elif isinstance(stmt, gast.While):
+                entering.update(_loads(stmt.test) - assigned)
+                visit(stmt.body, set(assigned))
+            else:
+                entering.update(_loads(stmt) - assigned)
+                assigned = assigned | _assigned([stmt])
+        return assigned
+
+    visit(body, set())
+    return entering
+
+
+_PURE_MODULES = ("math", "np", "numpy", "cmath")
+
+
+def _reads_memory(value) -> bool:
+    """Whether an expression indexes an array or calls anything but a math function: run
+    with a wrong input, it could read outside an array."""
+    for node in gast.walk(value):
+        if isinstance(node, gast.Subscript):
+            return True
+        if isinstance(node, gast.Call):
+            func = node.func
+            pure = (
+                isinstance(func, gast.Attribute)
+                and isinstance(func.value, gast.Name)
+                and func.value.id in _PURE_MODULES
+            ) or (isinstance(func, gast.Name) and func.id in ("min", "max", "abs", "float", "int"))
+            if not pure:
+                return True
+    return False
+
+
+def _counting(body: list, stores: set[str]) -> list:
+    """``body`` without the stores of its pushes (``if top < len(tape): ...``): it counts
+    what each tape needs and records nothing."""
+    return [
+        Block(line.header, _counting(line.body, stores)) if isinstance(line, Block) else line
+        for line in body
+        if not (isinstance(line, Block) and line.header in stores)
+    ]
+
+
+def _pruned(body: list, needed: set[str]) -> list:
+    """``body`` without the assignments of names nothing needed depends on: run again, a
+    segment computes only what its backward sweep and its tapes use."""
+    kept = []
+    for line in body:
+        if isinstance(line, Block):
+            kept.append(Block(line.header, _pruned(line.body, needed)))
+            continue
+        if not line.startswith("#"):
+            stmt = gast.parse(line).body[0]
+            if isinstance(stmt, gast.Assign | gast.AugAssign):
+                targets = stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target]
+                if (
+                    len(targets) == 1
+                    and isinstance(targets[0], gast.Name)
+                    and targets[0].id not in needed
+                    and not _reads_memory(stmt.value)
+                ):
+                    continue
+        kept.append(line)
+    return kept
+
+
+def _needed(body_f: list, body_b: list) -> set[str]:
+    """Names whose values the backward sweep of a step, or what the recording step stores,
+    tests or indexes, depend on (through the step's assignments)."""
+    forward = gast.parse(render(body_f))
+    needed = _loads(gast.parse(render(body_b)))
+    assignments = []
+    for node in gast.walk(forward):
+        if isinstance(node, gast.Assign | gast.AugAssign):
+            targets = node.targets if isinstance(node, gast.Assign) else [node.target]
+            if (
+                len(targets) == 1
+                and isinstance(targets[0], gast.Name)
+                and not _reads_memory(node.value)
+            ):
+                assignments.append((targets[0].id, node))
+            else:
+                needed |= _loads(node)
+        elif isinstance(node, gast.If | gast.While):
+            needed |= _loads(node.test)
+        elif isinstance(node, gast.For):
+            needed |= _loads(node.iter)
+        elif isinstance(node, gast.stmt) and not isinstance(node, gast.Module):
+            needed |= _loads(node)
+    changed = True
+    while changed:
+        changed = False
+        for target, node in assignments:
+            if target in needed:
+                new = _loads(node) - needed  # an AugAssign loads its target too
+                if new:
+                    needed |= new
+                    changed = True
+    return needed
