@@ -250,6 +250,18 @@ def bench_projectile(targets, batch, steps, device, sync, repeats) -> None:
     for target in targets:
         forward = sourcead.vmap(projectile, in_axes=(0, 0, 0, None), target=target)
         runs[f"forward `vmap(projectile)` ({target})"] = lambda f=forward: f(*inputs, steps)
+        # a directional derivative per trajectory, along (1, 1, 0) in (vx, vy, c)
+        directional = sourcead.vmap(
+            sourcead.jvp, in_axes=(None, (0, 0, 0, None), (0, 0, None, None)), target=target
+        )
+        ones = device(np.ones(batch))
+        along = (ones, ones, None, None)
+        runs[f"Jacobian-vector product `vmap(jvp)` ({target})"] = lambda j=directional, t=along: j(
+            projectile, (*inputs, steps), t
+        )
+        slope = directional(projectile, (*inputs, steps), along)[1]
+        slope = np.asarray(getattr(slope, "copy_to_host", lambda s=slope: s)())[0]
+        assert np.isclose(slope, expected[0] + expected[1], rtol=1e-9), (slope, expected)
         # on the GPU: the default (the loop reversed in segments of checkpoint_every steps),
         # other segment lengths, and every step recorded (checkpoint_every=None)
         variants = [DEFAULT] if target != "cuda" else [DEFAULT, *SEGMENTS, None]

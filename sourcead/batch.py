@@ -53,8 +53,12 @@ def vmap(
     """Map ``fun`` over a leading batch axis of its arguments, like JAX's ``vmap``.
 
     Args:
-        fun: a function made by sourcead (``grad``, ``value_and_grad``) or a plain
-            function in sourcead's subset.
+        fun: a function made by sourcead (``grad``, ``value_and_grad``, ``jacobian``), a
+            plain function in sourcead's subset, or ``sourcead.jvp`` itself:
+            ``vmap(jvp, in_axes=(None, 0, 0))(f, primals, tangents)`` gives the values and
+            tangents of a batch (``in_axes`` then has an entry for the function, ``None``,
+            and one for the primals and one for the tangents, each ``0``, ``None`` or a
+            tuple with one per argument).
         in_axes: ``0`` (every argument is batched along its first axis), ``None`` (none
             is), or a tuple with ``0`` or ``None`` per argument; ``None`` arguments are
             passed whole to every element (broadcast).
@@ -73,6 +77,12 @@ def vmap(
         when an argument is a device array (numba-cuda, CuPy, PyTorch: anything with
         ``__cuda_array_interface__``) the results stay on the device.
     """
+    from . import forward_api
+
+    if fun is forward_api.jvp:
+        from .batch_jvp import BatchedJvp
+
+        return BatchedJvp(in_axes, target, tape_memory, checkpoint_every)
     return BatchedFunction(fun, in_axes, target, tape_memory, checkpoint_every)
 
 
@@ -87,16 +97,7 @@ class BatchedFunction:
         tape_memory: int | None,
         checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
     ):
-        if target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
-        if checkpoint_every is not None and (
-            isinstance(checkpoint_every, bool)
-            or not isinstance(checkpoint_every, int)
-            or checkpoint_every < 1
-        ):
-            raise ValueError(
-                f"checkpoint_every must be a positive int or None, not {checkpoint_every!r}"
-            )
+        self._check_options(target, checkpoint_every)
         self.target = target
         self.tape_memory = tape_memory
         self.checkpoint_every = checkpoint_every
@@ -132,6 +133,19 @@ class BatchedFunction:
         self.in_axes = _in_axes(in_axes, len(self.params))
         self._built: dict = {}
         self._last_source: str | None = None
+
+    @staticmethod
+    def _check_options(target: str, checkpoint_every) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+        if checkpoint_every is not None and (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise ValueError(
+                f"checkpoint_every must be a positive int or None, not {checkpoint_every!r}"
+            )
 
     def __repr__(self) -> str:
         what = {"grad": "gradient of ", "jacobian": "Jacobian of "}.get(self.kind, "")
