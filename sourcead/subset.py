@@ -76,6 +76,7 @@ class _SubsetChecker:
         if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
             raise self.fn.error("*args, **kwargs and keyword-only parameters", self.fn.node)
         self.block(self.fn.node.body, top=True)
+        _check_read_after_assignment(self.fn, self.locals)
 
     # --- statements ------------------------------------------------------------------
     def block(self, body: list[gast.stmt], top: bool = False) -> None:
@@ -351,6 +352,62 @@ class _SubsetChecker:
         if callee.kind == "constructor":
             for keyword in node.keywords:
                 self.global_value(keyword.value)
+
+
+def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> None:
+    """Refuse a local name read above every line that assigns it.
+
+    Python raises UnboundLocalError at such a read, unless an earlier loop iteration has
+    assigned the name; Numba, which compiles the generated code, refuses both. Statements
+    are taken in the order of the source, each reading before it assigns.
+    """
+    assigned = set(fn.params)
+
+    def read(node) -> None:
+        for name in gast.walk(node):
+            if (
+                isinstance(name, gast.Name)
+                and isinstance(name.ctx, gast.Load)
+                and name.id in local_names
+                and name.id not in assigned
+            ):
+                raise fn.error(
+                    f"{name.id} is read above every line that assigns it; assign it before "
+                    "this line (Python raises UnboundLocalError here unless an earlier loop "
+                    "iteration assigned it, and Numba, which compiles the derivative, refuses it)",
+                    name,
+                )
+
+    def assign(target) -> None:
+        read(target)  # the indices of element writes
+        assigned.update(
+            n.id
+            for n in gast.walk(target)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        )
+
+    def visit(block: list) -> None:
+        for stmt in block:
+            if isinstance(stmt, gast.If | gast.While):
+                read(stmt.test)
+            elif isinstance(stmt, gast.For):
+                read(stmt.iter)
+                assign(stmt.target)
+            elif isinstance(stmt, gast.Assign | gast.AugAssign):
+                read(stmt.value)
+                targets = stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target]
+                for target in targets:
+                    if isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name):
+                        x = gast.Name(target.id, gast.Load(), None, None)  # x += 1 reads x
+                        read(gast.copy_location(x, target))
+                    assign(target)
+            else:
+                read(stmt)
+            if isinstance(stmt, gast.If | gast.For | gast.While):
+                visit(stmt.body)
+                visit(stmt.orelse)
+
+    visit(fn.node.body)
 
 
 def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> None:

@@ -131,6 +131,57 @@ def calls_bad_callee(x):
     return callee_with_lambda(y) * x
 
 
+def reads_before_the_loop_assigns(x, n):
+    c = float(i) * x  # noqa: F821  # ERR
+    for i in range(n):
+        c = c * x + 0.0 * i
+    return c
+
+
+def reads_what_a_later_line_assigns(x, n):
+    y = x
+    for i in range(n):
+        if i > 0:
+            y = y + t  # noqa: F821  # ERR
+        t = x * 0.5  # noqa: F841 (read by the next iteration)
+    return y
+
+
+def adds_to_an_unassigned_name(x):
+    s += x  # noqa: F821  # ERR
+    return s
+
+
+def reads_after_assigning(x, n):
+    if x > 0.0:
+        y = x
+    else:
+        y = 2.0 * x
+    for i in range(n):
+        if i == 0:
+            t = x
+        else:
+            t = t * 0.5
+        y += t * i
+    return y
+
+
+def test_names_read_above_their_assignments_are_refused():
+    for f in (
+        reads_before_the_loop_assigns,
+        reads_what_a_later_line_assigns,
+        adds_to_an_unassigned_name,
+    ):
+        with pytest.raises(SourceADError, match="read above every line that assigns it") as info:
+            sourcead.grad(f)
+        assert info.value.lineno == marked_line(f)
+    # assigned above on some path, or in the same iteration: accepted
+    g = sourcead.grad(reads_after_assigning)(0.5, 4)
+    h = 1e-6
+    fd = (reads_after_assigning(0.5 + h, 4) - reads_after_assigning(0.5 - h, 4)) / (2 * h)
+    assert g == pytest.approx(fd, rel=1e-7)
+
+
 def marked_line(f):
     """Absolute line number (in this file) of the line of ``f`` carrying MARKER."""
     lines, start = inspect.getsourcelines(f)
