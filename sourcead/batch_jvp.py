@@ -42,7 +42,7 @@ class BatchedJvp:
         self.options = (target, tape_memory, checkpoint_every)
         BatchedFunction._check_options(target, checkpoint_every)
         self._mapped: dict = {}
-        self._last: BatchedFunction | None = None
+        self._last: BatchedFunction | _ElementLoop | None = None
 
     def __repr__(self) -> str:
         return f"<sourcead vmap ({self.options[0]}) of jvp>"
@@ -123,8 +123,7 @@ class BatchedJvp:
                 parallel = self.options[0] == "parallel"
                 self._mapped[key] = _ElementLoop(source, tangent_function, axes, parallel)
         self._last = self._mapped[key]
-        values, slopes = self._last(*primals, *directions)
-        return values, slopes
+        return self._last(*primals, *directions)
 
 
 class _ElementLoop:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import operator
 import os
+import re
 from dataclasses import dataclass, field
 
 import gast
@@ -467,7 +468,12 @@ class AdjointGenerator:
             reset = f"{self.adj(target)}.fill(0)"
             adjoint = [line for line in adjoint if line != reset]  # nothing before reads it
         backward = restore + adjoint
-        if adjoint and self.reuses_results and target not in _names(stmt.value):
+        if (
+            adjoint
+            and self.reuses_results
+            and isinstance(stmt.value, gast.Call)
+            and target not in _names(stmt.value)
+        ):
             reusing = _reusing_result(adjoint, src(stmt.value), target)
             if reusing != adjoint:  # the result is read before the old value is restored
                 self.reads(stmt.targets[0])
@@ -1289,13 +1295,17 @@ def _parenthesised(text: str) -> str:
 
 def _reusing_result(lines: list, call: str, target: str) -> list:
     """``lines`` with the call ``call`` (a statement's whole value) replaced by ``target``,
-    which holds its result."""
-    if not call.endswith(")"):
-        return lines
+    which holds its result. A call binds tighter than any operator, so replacing its text
+    keeps the meaning, where no name or attribute runs into it (``cmath.sqrt(u)``)."""
+    pattern = re.compile(r"(?<![\w.])" + re.escape(call))
+
+    def replaced(text: str) -> str:
+        return pattern.sub(target, text)
+
     return [
-        Block(line.header.replace(call, target), _reusing_result(line.body, call, target))
+        Block(replaced(line.header), _reusing_result(line.body, call, target))
         if isinstance(line, Block)
-        else line.replace(call, target)
+        else replaced(line)
         for line in lines
     ]
 
