@@ -41,7 +41,7 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
 from .analysis.types import Array
 from .codegen import Block, src
 from .compile import load_module
-from .reverse import AdjointGenerator, _element_written
+from .reverse import AdjointGenerator, _element_written, _has_break
 from .segments import SegmentedLoop
 
 
@@ -78,20 +78,46 @@ class DeviceAdjointGenerator(AdjointGenerator):
         self.parts: dict[tuple[str, str], str] = {}  # (array, index) -> local
         self.segment_most: dict[str, str] = {}  # a segment tape's top -> its longest segment
         self.segment_counts: list[str] = []  # per segmented loop, the segments it ran
+        self.checkpointed_loops: dict[int, dict] = {}  # id of a checkpointed loop -> options
         return super()._pass()
 
     def reversed_in_segments(self, stmt, start, step, trips, body_tapes, body_f, body_b):
+        limit = self.checkpointed_loops.get(id(stmt))
         if (
-            self.segment_steps is None
+            (self.segment_steps is None and limit is None)
             or self.frames  # only a loop inside no other loop
             or trips is None
             or not body_tapes
             or _element_written(stmt.body)
-            or getattr(stmt, "checkpoint", None) is not None
         ):
             return None
-        loop = SegmentedLoop(self, stmt, start, step, trips, body_tapes, self.segment_steps)
+        loop = SegmentedLoop(
+            self, stmt, start, step, trips, body_tapes, self.segment_steps, limit=limit
+        )
         return loop.sweeps(body_f, body_b)
+
+    def checkpointed_for(self, stmt, depth: int, start, stop, step) -> tuple[list, list]:
+        """``for t in checkpointed(range(n), snapshots=s)``: on the GPU, reversed in segments
+        of ``ceil(n / s)`` steps, so that at most ``s`` snapshots are kept (device code
+        cannot allocate Revolve's schedule)."""
+        if depth > 0:
+            raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
+        if _has_break(stmt.body):
+            raise self.fn.error(
+                "a checkpointed loop must run all its steps (no break or return inside it)", stmt
+            )
+        if _element_written(stmt.body):
+            raise self.fn.error(
+                "on the GPU a checkpointed loop must not write into arrays (its snapshots "
+                "hold scalars)",
+                stmt,
+            )
+        options, stmt.checkpoint = stmt.checkpoint, None  # generated as a counted loop
+        self.checkpointed_loops[id(stmt)] = options
+        try:
+            return self.for_(stmt, depth)
+        finally:
+            stmt.checkpoint = options
 
     def accumulate(self, key, contribution) -> str:
         if key[0] == "elem" and constant_index(key[2]) and self.sums_locally(key[1]):

@@ -39,15 +39,20 @@ class SegmentedLoop:
         steps: K, the steps of a segment.
     """
 
-    def __init__(self, generator, stmt: gast.For, start, step, trips: str, body_tapes, steps):
+    def __init__(
+        self, generator, stmt: gast.For, start, step, trips: str, body_tapes, steps, limit=None
+    ):
         self.generator = generator
         self.stmt = stmt
         self.var = stmt.target.id
         self.start, self.step = src(start), src(step)
         self.trips = trips
         self.body_tapes = list(body_tapes)
-        self.steps = int(steps)
         fresh = generator.names.fresh
+        # a loop marked checkpointed(range(...), snapshots=s or memory=m): as many steps per
+        # segment as keep the snapshots within s (or m bytes), computed when the loop starts
+        self.limit = limit
+        self.steps = fresh("segment_steps") if limit is not None else str(int(steps))
         self.trip_name = fresh("trips")
         self.segment, self.segments = fresh("segment"), fresh("segments")
         self.first, self.last = fresh("first"), fresh("last")
@@ -129,11 +134,23 @@ class SegmentedLoop:
         segment_body += [f"{m} = max({m}, {top})" for top, m in most.items()]
         return [
             f"{self.trip_name} = {self.trips}",
+            *self._segment_length(snapshots),
             *(f"{saved} = {n}" for n, saved in kept_names.items()),
             f"# in segments of {k_steps} steps: a snapshot of the state at each segment's first",
             "# step; the steps count what they would record (the backward sweep records them)",
             Block(f"for {self.first} in range(0, {self.trip_name}, {k_steps}):", segment_body),
         ]
+
+    def _segment_length(self, snapshots: dict) -> list[str]:
+        """Lines that compute the steps per segment of a checkpointed loop (none else)."""
+        if self.limit is None:
+            return []
+        if "snapshots" in self.limit:
+            count = src(self.limit["snapshots"])
+        else:  # memory=: the snapshots of 8-byte values that fit
+            count = f"{src(self.limit['memory'])} // {8 * max(len(snapshots), 1)}"
+        trips = self.trip_name
+        return [f"{self.steps} = max(1, ({trips} + max(1, {count}) - 1) // max(1, {count}))"]
 
     def _backward(self, body_f, body_b, snapshots, tops, kept_names) -> list:
         run_again = [

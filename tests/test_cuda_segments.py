@@ -118,6 +118,21 @@ def calls_a_function(x, w, n):
     return s
 
 
+def marked_checkpointed(x, w, n):
+    s = x
+    for i in sourcead.checkpointed(range(n), snapshots=2):
+        s = math.sin(s) * w + 0.01 * i
+    return s
+
+
+def marked_with_memory(x, w, n):
+    s = x
+    t = w
+    for _i in sourcead.checkpointed(range(n), memory=32):  # two snapshots of s and t
+        s, t = math.sin(s) * t, t * 0.9 + 0.1 * s
+    return s + t
+
+
 RNG = np.random.default_rng(5)
 TRIPS = np.array([0, 1, 3, 4, 7, 11])  # per thread
 
@@ -142,6 +157,8 @@ FUNCTIONS = [
     indexed,
     reused_results,
     calls_a_function,
+    marked_checkpointed,
+    marked_with_memory,
 ]
 
 
@@ -183,3 +200,16 @@ def test_checkpoint_every_is_checked():
     for wrong in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="checkpoint_every"):
             sourcead.vmap(dloss, target="cuda", checkpoint_every=wrong)
+
+
+def test_checkpointed_loops_keep_at_most_their_snapshots_on_the_gpu():
+    """checkpointed(range(n), snapshots=s) is reversed in segments of ceil(n / s) steps."""
+    dloss = sourcead.grad(marked_checkpointed, wrt=(0, 1))
+    for segment in (None, 16):  # whatever vmap's own segment length
+        batched = sourcead.vmap(dloss, (0, 0, None), target="cuda", checkpoint_every=segment)
+        x, w = _inputs(marked_checkpointed)
+        gx, gw = batched(x, w, 11)
+        for i in range(len(x)):
+            np.testing.assert_allclose((gx[i], gw[i]), dloss(x[i], w[i], 11), rtol=1e-12)
+        capacity = next(iter(batched._built.values()))["tape_state"].capacity.tolist()
+        assert capacity == [6, 2]  # one segment of ceil(11 / 2) steps of s; 2 snapshots of s
