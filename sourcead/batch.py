@@ -18,7 +18,7 @@ import numpy as np
 from sourcead_runtime.batching import batch_size
 from sourcead_runtime.cuda_launch import run_batched
 
-from . import api, native_cache
+from . import api, jvp_calls, native_cache
 from .analysis.types import FLOAT, Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .device import (
@@ -128,6 +128,12 @@ class BatchedFunction:
             self.fun = unwrap(fun)
             self.compile = True
         self.loaded = api._load(self.fun)  # parsed and checked now: errors before any call
+        if self.kind == "function" and jvp_calls.has_jvp_calls(self.loaded.normalized):
+            raise self.loaded.parsed.error(
+                "vmap of a function that calls jvp is not supported; map vmap(jvp) itself, "
+                "or grad of the function",
+                self.loaded.parsed.node,
+            )
         self.name = self.loaded.parsed.name
         self.params = self.loaded.parsed.params
         self.in_axes = _in_axes(in_axes, len(self.params))

@@ -445,8 +445,9 @@ def _if_from_ifexp(target, value: gast.IfExp, like) -> list:
     ]
 
 
-#: Calls that get a statement of their own: user functions and solvers (fixed_point, ...).
-_LIFTED_CALLS = ("user", "solver")
+#: Calls that get a statement of their own: user functions, solvers (fixed_point, ...) and
+#: ``sourcead.jvp``.
+_LIFTED_CALLS = ("user", "solver", "jvp")
 
 
 def _lift(expr, names: NameGenerator, like, whole: bool) -> tuple[list, gast.expr]:

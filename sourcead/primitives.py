@@ -76,8 +76,8 @@ COPY_METHODS = {"copy"}
 
 @dataclass(frozen=True)
 class Callee:
-    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor', 'user' or
-    'forward_only' (a helper of generated adjoints, see ``FORWARD_ONLY``)."""
+    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor', 'user',
+    'solver', 'jvp' or 'forward_only' (a helper of generated adjoints, see ``FORWARD_ONLY``)."""
 
     kind: str
     target: object
@@ -102,8 +102,10 @@ def classify(obj) -> Callee | None:
         pass
     if getattr(obj, "__sourcead_primitive__", False):
         return Callee("primitive", unwrap(obj))
+    if getattr(obj, "__module__", None) == "sourcead.forward_api" and obj.__name__ == "jvp":
+        return Callee("jvp", obj)  # reverse over forward: see sourcead.jvp_calls
     if (getattr(obj, "__module__", None) or "").startswith("sourcead."):
-        return None  # sourcead's own API (jvp, grad …) is not differentiated through
+        return None  # sourcead's own API (grad …) is not differentiated through
     if isinstance(unwrap(obj), types.FunctionType):
         return Callee("user", unwrap(obj))
     return None

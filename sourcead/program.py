@@ -19,7 +19,7 @@ import types as pytypes
 import gast
 from sourcead_runtime import checkpoint as sourcead_checkpoint
 
-from . import solver_calls
+from . import jvp_calls, solver_calls
 from .analysis.types import Array, TupleType, TypeInference, TypeProblem
 from .codegen import src
 from .errors import SourceADError
@@ -57,6 +57,7 @@ class LoadedFunction:
             and getattr(n, "callee", None) is not None
             and n.callee.kind == "user"
         ] + solver_calls.solver_functions(self.parsed.node)
+        self.callees += jvp_calls.jvp_functions(self.parsed.node)
         self._check_no_argument_writes()
         self.callee_modules = []
 
@@ -72,6 +73,12 @@ class LoadedFunction:
                 raise cache[callee].parsed.error(
                     "fixed_point, root and odeint can be called in the function given to "
                     "sourcead, not in the functions it calls",
+                    cache[callee].parsed.node,
+                )
+            if jvp_calls.has_jvp_calls(cache[callee].parsed.node):
+                raise cache[callee].parsed.error(
+                    "jvp can be called in the function given to grad, not in the functions it "
+                    "calls",
                     cache[callee].parsed.node,
                 )
 
@@ -137,6 +144,8 @@ class Program:
         def result(call_node, arg_types):
             if call_node.callee.kind == "solver":  # fixed_point, root, odeint
                 return solver_calls.result_type(self, call_node, arg_types)
+            if call_node.callee.kind == "jvp":
+                return jvp_calls.result_type(self, call_node, arg_types)
             callee = self.load(call_node.callee.target)
             if len(arg_types) != len(callee.parsed.params):
                 raise TypeProblem(
@@ -185,6 +194,7 @@ class Program:
         self._add_primal(loaded)
         # solver calls become calls of generated wrappers (then handled like user calls)
         node = solver_calls.rewrite_calls(self, loaded, types)
+        node = jvp_calls.rewrite_calls(self, loaded, node, types)  # calls of tangent functions
         try:
             if generator_class is AdjointGenerator:  # element loops for element-wise vectors
                 types = dict(types)
@@ -224,6 +234,12 @@ class Program:
             raise loaded.parsed.error(
                 "forward mode does not support fixed_point, root and odeint yet "
                 "(use sourcead.grad or sourcead.vjp)",
+                loaded.parsed.node,
+            )
+        if jvp_calls.has_jvp_calls(loaded.normalized):
+            raise loaded.parsed.error(
+                "forward mode of a function that calls jvp is not supported (grad and vjp of "
+                "it are: reverse over forward)",
                 loaded.parsed.node,
             )
 

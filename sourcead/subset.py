@@ -328,6 +328,11 @@ class _SubsetChecker:
 
             check_call(self, node)
             return
+        if callee.kind == "jvp":  # sourcead.jvp(f, primals, tangents): reverse over forward
+            from .jvp_calls import check_call
+
+            check_call(self, node)
+            return
         if callee.kind == "primitive":
             raise fn.error(
                 f"{_dotted(func)} is marked @sourcead.primitive but has no derivative rule; "

@@ -285,9 +285,65 @@ def calls_jvp(x):
     return slope
 
 
-def test_grad_of_function_calling_jvp_is_refused_ahead_of_time():
-    with pytest.raises(sourcead.SourceADError, match="jvp"):
-        sourcead.grad(calls_jvp)
+def _flight(vx, vy, c):
+    x = y = 0.0
+    for _i in range(25):
+        v = math.sqrt(vx * vx + vy * vy)
+        x += 0.05 * vx
+        y += 0.05 * vy
+        vx -= 0.05 * c * v * vx
+        vy -= 0.05 * (9.81 + c * v * vy)
+    return (x - 3.0) ** 2 + y**2
+
+
+def directional_in_a_loop(vx, vy, c, d, n):
+    s = 0.0
+    for i in range(n):  # slopes along directions that depend on the arguments too
+        value, slope = sourcead.jvp(_flight, (vx, vy, c * (1.0 + 0.1 * i)), (d, 1.0 - d * d, None))
+        s += slope * slope + 0.01 * value
+    return s
+
+
+def calls_a_function_calling_jvp(x):
+    return calls_jvp(x) * 2.0
+
+
+def jvp_of_a_list(x):
+    primals = (x,)
+    value, slope = sourcead.jvp(scalar_to_scalar, primals, (1.0,))
+    return slope
+
+
+def test_grad_of_a_function_calling_jvp_reverse_over_forward(compile_mode):
+    # d/dx of the derivative x cos x + sin x is the second derivative
+    d2 = sourcead.grad(calls_jvp, compile=compile_mode)
+    for x in (0.3, 1.7):
+        assert d2(x) == pytest.approx(2.0 * math.cos(x) - x * math.sin(x), rel=1e-13)
+    assert sourcead.grad(calls_jvp)(0.9) == pytest.approx(sourcead.hessian(scalar_to_scalar)(0.9))
+    # third derivatives: forward over reverse over forward, and reverse over reverse over it
+    third = -3.0 * math.sin(0.9) - 0.9 * math.cos(0.9)
+    assert sourcead.hessian(calls_jvp)(0.9) == pytest.approx(third, rel=1e-12)
+    assert sourcead.grad(sourcead.grad(calls_jvp))(0.9) == pytest.approx(third, rel=1e-12)
+    # through a loop, with directions computed from the arguments, by every gradient route
+    args = (6.0, 5.0, 0.05, 0.3, 3)
+    wrt = (0, 1, 2, 3)
+    grads = sourcead.grad(directional_in_a_loop, wrt=wrt, compile=compile_mode)(*args)
+    fd = numerical_grad(directional_in_a_loop, args, wrt)
+    np.testing.assert_allclose(grads, fd, rtol=1e-6)
+    value, pullback = sourcead.vjp(directional_in_a_loop, *args, wrt=0)
+    assert value == pytest.approx(directional_in_a_loop(*args), rel=1e-13)
+    assert pullback(1.0) == pytest.approx(grads[0], rel=1e-12)
+
+
+def test_what_a_function_calling_jvp_cannot_be_given_is_refused_ahead_of_time():
+    with pytest.raises(sourcead.SourceADError, match="forward mode of a function that calls jvp"):
+        sourcead.jvp(calls_jvp, (0.5,), (1.0,))
+    with pytest.raises(sourcead.SourceADError, match="not in the functions it calls"):
+        sourcead.grad(calls_a_function_calling_jvp)
+    with pytest.raises(sourcead.SourceADError, match="tuples written out"):
+        sourcead.grad(jvp_of_a_list)
+    with pytest.raises(sourcead.SourceADError, match="vmap of a function that calls jvp"):
+        sourcead.vmap(calls_jvp)
 
 
 def tapes_of_every_kind(x, step):

@@ -281,7 +281,7 @@ class TypeInference:
         args = [self.expr(a) for a in node.args]
         if callee.kind == "copy":
             return self.expr(node.func.value)
-        if callee.kind == "solver":  # fixed_point, root, odeint: the program checks them
+        if callee.kind in ("solver", "jvp"):  # fixed_point, ..., jvp: the program checks them
             return self.callee_result(node, args)
         if callee.kind == "user":
             if None in args:
