@@ -1,4 +1,4 @@
-"""Calls of ``sourcead.jvp`` inside a differentiated function: reverse over forward.
+"""Calls of ``sourcead.jvp`` inside a differentiated function: reverse (or forward) over forward.
 
 ``value, slope = sourcead.jvp(f, (x, y), (dx, None))`` inside a function given to ``grad``
 is differentiated through the tangent function sourcead generates for ``f``
@@ -9,9 +9,10 @@ calls (``solver_calls``):
   and tangents are tuples written out, of the same length, with ``None`` for arguments not
   differentiated;
 * ``result_type`` (type inference): ``(value, tangent)``, both of ``f``'s result type;
-* ``rewrite_calls`` (before adjoint generation, once the types are known): each such call
-  becomes a call of ``f``'s tangent function for those types, ``f_tangent(x, y, dx)``,
-  which reverse mode then differentiates like any function the user calls.
+* ``rewrite_calls`` (before adjoint or tangent generation, once the types are known): each
+  such call becomes a call of ``f``'s tangent function for those types,
+  ``f_tangent(x, y, dx)``, which reverse and forward mode then differentiate like any
+  function the user calls.
 """
 
 from __future__ import annotations

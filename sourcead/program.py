@@ -236,12 +236,7 @@ class Program:
                 "(use sourcead.grad or sourcead.vjp)",
                 loaded.parsed.node,
             )
-        if jvp_calls.has_jvp_calls(loaded.normalized):
-            raise loaded.parsed.error(
-                "forward mode of a function that calls jvp is not supported (grad and vjp of "
-                "it are: reverse over forward)",
-                loaded.parsed.node,
-            )
+        node = jvp_calls.rewrite_calls(self, loaded, loaded.normalized, types)
 
         def callee_tangent(call_node, mask):
             callee = self.load(call_node.callee.target)
@@ -249,9 +244,7 @@ class Program:
             callee_wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
             return self.tangent(callee.parsed.pyfunc, callee_types, callee_wrt, vector=vector)
 
-        generator = TangentGenerator(
-            loaded.parsed, loaded.normalized, types, wrt, name, callee_tangent, vector
-        )
+        generator = TangentGenerator(loaded.parsed, node, types, wrt, name, callee_tangent, vector)
         try:
             self.functions.append(generator.generate())
         except TypeProblem as problem:
