@@ -128,12 +128,6 @@ class BatchedFunction:
             self.fun = unwrap(fun)
             self.compile = True
         self.loaded = api._load(self.fun)  # parsed and checked now: errors before any call
-        if self.kind == "function" and jvp_calls.has_jvp_calls(self.loaded.normalized):
-            raise self.loaded.parsed.error(
-                "vmap of a function that calls jvp is not supported; map vmap(jvp) itself, "
-                "or grad of the function",
-                self.loaded.parsed.node,
-            )
         self.name = self.loaded.parsed.name
         self.params = self.loaded.parsed.params
         self.in_axes = _in_axes(in_axes, len(self.params))
@@ -244,7 +238,8 @@ class BatchedFunction:
             result = program.result_types[(self.fun, tuple(types))]
             if device:
                 check_device_types(inferred, self.loaded.normalized, self.loaded.parsed, self.name)
-            program.primals.append(self.loaded)
+            # a function calling jvp runs with those calls rewritten (sourcead.jvp_calls)
+            program.primals.append(jvp_calls.rewritten_primal(program, self.loaded, inferred))
             program.used_names.add(self.name)
             program._add_primal(self.loaded)
             entry = self.name

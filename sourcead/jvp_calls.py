@@ -22,6 +22,7 @@ import copy
 import gast
 
 from .analysis.types import Scalar, TupleType, TypeProblem
+from .codegen import src
 from .frontend import unwrap
 from .primitives import Callee, classify
 
@@ -118,6 +119,18 @@ def result_type(program, call: gast.Call, arg_types: list):
             call, "jvp() inside a differentiated function needs a function returning a float"
         )
     return TupleType((result, result))
+
+
+def rewritten_primal(program, loaded, types: dict):
+    """``loaded`` itself, or where it calls ``jvp`` a copy whose source calls the tangent
+    functions instead: for a module that runs the function (``vmap`` of it)."""
+    if not has_jvp_calls(loaded.normalized):
+        return loaded
+    tree = rewrite_calls(program, loaded, loaded.normalized, types)
+    primal = copy.copy(loaded)
+    primal.parsed = copy.copy(loaded.parsed)
+    primal.parsed.source_text = src(tree)
+    return primal
 
 
 def rewrite_calls(program, loaded, tree, types: dict):
