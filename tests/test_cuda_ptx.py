@@ -26,6 +26,7 @@ SCRIPT = textwrap.dedent(
     import test_cuda_vmap as v
     import test_cuda_kernels as k
     import test_cuda_host as h
+    import test_cuda_segments as s
 
     x = np.ones(8)
     checks = [
@@ -42,6 +43,10 @@ SCRIPT = textwrap.dedent(
         (sourcead.kernel_vjp(h.energy, wrt=("u", "loss")), (np.ones((4, 4)), x[:1], np.ones((4, 4)), x[:1])),
         (sourcead.kernel_vjp(k.heat, wrt=("u", "k", "out")),
          (np.ones((4, 4)), x[:1], np.ones((4, 4)), np.ones((4, 4)), x[:1], np.ones((4, 4)))),
+        (sourcead.vmap(sourcead.grad(s.marked_with_memory, wrt=(0, 1)), in_axes=(0, 0, None),
+                       target="cuda"), (x, x, 5)),
+        (sourcead.vmap(sourcead.grad(s.calls_a_function, wrt=(0, 1)), target="cuda"),
+         (x, x, np.ones(8, dtype=np.int64))),
     ]
     for function, args in checks:
         ptx = function.ptx(*args)
@@ -69,6 +74,6 @@ def test_generated_kernels_compile_to_ptx_for_sm90():
             "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
-    assert len(lines) == 10
+    assert len(lines) == 12
     # atomics exactly where threads share elements: none for saxpy, some for the stencil
     assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")
