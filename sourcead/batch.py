@@ -362,10 +362,7 @@ class BatchedFunction:
             for a, axis in zip(args, self.in_axes, strict=True)
         )
         batch = self._batch_size(args)
-        types = [
-            self._element_type(p, a, axis)
-            for p, a, axis in zip(self.params, args, self.in_axes, strict=True)
-        ]
+        types = self._element_types(args)
         plan = self._build(types)
         self._last_source = plan["source"]
         shapes = self._output_shapes(plan, args, types)
@@ -395,18 +392,11 @@ class BatchedFunction:
         }
         return batch_size(f"vmap of {self.name}", batched)
 
-    def _element_type(self, param: str, value, axis):
-        if axis is None:
-            if is_device_array(value):
-                return _array_type(value.dtype, value.ndim)
-            t = type_of_value(value)
-        else:
-            t = _array_type(value.dtype, value.ndim - 1)
-        if t is None:
-            raise TypeError(
-                f"argument {param} of {self.name}: unsupported type {type(value).__name__}"
-            )
-        return t
+    def _element_types(self, args) -> list:
+        return [
+            element_type(self.name, p, a, axis)
+            for p, a, axis in zip(self.params, args, self.in_axes, strict=True)
+        ]
 
     def _output_shapes(self, plan: dict, args, types) -> list[tuple[tuple, np.dtype]]:
         """Shape (without the batch axis) and dtype of each output of one element."""
@@ -466,10 +456,7 @@ class BatchedFunction:
             raise ValueError("ptx() is for target='cuda'")
         args = self._complete(args)
         batch = self._batch_size(args)
-        types = [
-            self._element_type(p, a, axis)
-            for p, a, axis in zip(self.params, args, self.in_axes, strict=True)
-        ]
+        types = self._element_types(args)
         plan = self._build(types)
         shapes = self._output_shapes(plan, args, types)
         signature = [numba.typeof(np.asarray(a) if isinstance(a, np.ndarray) else a) for a in args]
@@ -493,6 +480,19 @@ def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:
     ]
     lines.append("    " * len(counters) + f"{array}[{', '.join([index, *counters])}] = 0")
     return lines
+
+
+def element_type(name: str, param: str, value, axis):
+    """The type of one batch element of the argument ``param`` of ``name``."""
+    if axis is None:
+        if is_device_array(value):
+            return _array_type(value.dtype, value.ndim)
+        t = type_of_value(value)
+    else:
+        t = _array_type(value.dtype, value.ndim - 1)
+    if t is None:
+        raise TypeError(f"argument {param} of {name}: unsupported type {type(value).__name__}")
+    return t
 
 
 def _array_type(dtype, ndim: int):

@@ -15,8 +15,8 @@ import numpy as np
 from sourcead_runtime.batching import batch_size
 
 from . import api, forward_api
-from .analysis.types import Array, Scalar, type_of_value
-from .batch import DEFAULT_CHECKPOINT_EVERY, BatchedFunction, _array_type, _in_axes
+from .analysis.types import Array, Scalar
+from .batch import DEFAULT_CHECKPOINT_EVERY, BatchedFunction, _in_axes, element_type
 from .device import is_device_array
 from .frontend import unwrap
 
@@ -86,7 +86,7 @@ class BatchedJvp:
         )
         batch_size(f"vmap(jvp) of {name}", batched)  # the batch axes agree
         types = [
-            _element_type(name, p, a, axis)
+            element_type(name, p, a, axis)
             for p, a, axis in zip(params, primals, primal_axes, strict=True)
         ]
         directions = []
@@ -176,18 +176,6 @@ class _ElementLoop:
         tangents = np.empty((batch, *np.shape(tangent)), dtype=np.asarray(tangent).dtype)
         self.run(*args, values, tangents)
         return values, tangents
-
-
-def _element_type(name: str, param: str, value, axis):
-    """The type of one batch element of an argument."""
-    if axis == 0 or is_device_array(value):
-        ndim = np.ndim(value) if not is_device_array(value) else value.ndim
-        t = _array_type(value.dtype, ndim - 1 if axis == 0 else ndim)
-    else:
-        t = type_of_value(value)
-    if t is None:
-        raise TypeError(f"argument {param} of {name}: unsupported type {type(value).__name__}")
-    return t
 
 
 def _element_shape(value, axis) -> tuple:

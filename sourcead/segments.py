@@ -69,8 +69,10 @@ class SegmentedLoop:
         set anew by every step before they are read, so only their values from before the
         loop matter, to the code before it: they are kept once.
         """
+        from .reverse import _stored_names
+
         types = self.generator.types
-        assigned = _assigned(self.stmt.body) - {self.var}
+        assigned = _stored_names(self.stmt.body) - {self.var}
         needed = self.needed = _needed(body_f, body_b)
         entering = _read_before_assigned(self.stmt.body)
         snapshot = sorted(n for n in assigned & needed & entering if n in types)
@@ -101,15 +103,13 @@ class SegmentedLoop:
                 g.tapes[key] = (tape, self.segments, tape_dtype(g.types[n]))
             snapshots[n] = g.tapes[key][0]
         tops = [g.tapes[key][1] for key in self.body_tapes]
-        self.stores = {
-            f"if {top} < len({tape}):" for tape, top, _ in map(g.tapes.get, self.body_tapes)
-        }
+        stores = {f"if {top} < len({tape}):" for tape, top, _ in map(g.tapes.get, self.body_tapes)}
         most = {top: g.names.fresh(f"{top}_most") for top in tops}
         g.segment_most.update(most)
         g.segment_counts.append(self.segments)
         kept_names = {n: g.names.fresh(f"{n}_before_loop") for n in kept}
         return (
-            self._forward(body_f, snapshots, tops, most, kept_names),
+            self._forward(_counting(body_f, stores), snapshots, tops, most, kept_names),
             self._backward(body_f, body_b, snapshots, tops, kept_names),
         )
 
@@ -121,7 +121,8 @@ class SegmentedLoop:
         value = f"{self.start} + {self.k} * {self.step}"
         return Block(f"for {self.k} in range({order}):", [f"{self.var} = {value}", *body])
 
-    def _forward(self, body_f, snapshots, tops, most, kept_names) -> list:
+    def _forward(self, counting, snapshots, tops, most, kept_names) -> list:
+        """``counting``: the step without the stores of its pushes."""
         k_steps = self.steps
         take = [f"{tape}[{self.segments}] = {n}" for n, tape in snapshots.items()]
         room = " and ".join(f"{self.segments} < len({tape})" for tape in snapshots.values())
@@ -130,7 +131,7 @@ class SegmentedLoop:
             segment_body.append(Block(f"if {room}:", take))
         segment_body += [f"{self.segments} += 1", *(f"{top} = 0" for top in tops)]
         stop = f"min({self.first} + {k_steps}, {self.trip_name})"
-        segment_body.append(self._steps(self.first, stop, _counting(body_f, self.stores)))
+        segment_body.append(self._steps(self.first, stop, counting))
         segment_body += [f"{m} = max({m}, {top})" for top, m in most.items()]
         return [
             f"{self.trip_name} = {self.trips}",
@@ -178,17 +179,10 @@ def _loads(node) -> set[str]:
     }
 
 
-def _assigned(body: list) -> set[str]:
-    """Names the statements in ``body`` bind (assignments and loop variables)."""
-    names = set()
-    for node in gast.walk(gast.Module(body=body, type_ignores=[])):
-        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
-            names.add(node.id)
-    return names
-
-
 def _read_before_assigned(body: list) -> set[str]:
     """Names that ``body`` may read before assigning them: their values enter a step."""
+    from .reverse import _stored_names
+
     entering: set[str] = set()
 
     def visit(block: list, assigned: set[str]) -> set[str]:
@@ -198,13 +192,13 @@ def _read_before_assigned(body: list) -> set[str]:
                 assigned = visit(stmt.body, set(assigned)) & visit(stmt.orelse, set(assigned))
             elif isinstance(stmt, gast.For):
                 entering.update(_loads(stmt.iter) - assigned)
-                visit(stmt.body, assigned | _assigned([stmt]) - _assigned(stmt.body))
+                visit(stmt.body, assigned | {stmt.target.id})
             elif isinstance(stmt, gast.While):
                 entering.update(_loads(stmt.test) - assigned)
                 visit(stmt.body, set(assigned))
             else:
                 entering.update(_loads(stmt) - assigned)
-                assigned = assigned | _assigned([stmt])
+                assigned = assigned | _stored_names([stmt])
         return assigned
 
     visit(body, set())
