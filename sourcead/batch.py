@@ -24,8 +24,8 @@ from .compile import load_module
 from .device import (
     DeviceAdjointGenerator,
     DeviceTapes,
-    check_device_source,
     check_device_types,
+    device_source,
     is_device_array,
     load_device_module,
     with_cuda_import,
@@ -259,7 +259,7 @@ class BatchedFunction:
             title = f"{self.name}, batched."
         source, namespace = program.module_source(title)
         if device:
-            check_device_source(source, self.loaded.parsed, self.name)
+            source = device_source(source, self.loaded.parsed, self.name)
             source = with_cuda_import(source)
         plan.update(entry=entry, outputs=outputs, calls=calls, result=result)
         plan["zeroed"] = sorted({o for call in calls for o in call["passed"]})

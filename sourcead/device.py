@@ -41,6 +41,12 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
 from .analysis.types import Array
 from .codegen import Block, src
 from .compile import load_module
+from .local_arrays import (
+    LocalArrayProblem,
+    local_array_bindings,
+    local_array_names,
+    with_local_arrays,
+)
 from .reverse import AdjointGenerator, _element_written, _has_break
 from .segments import SegmentedLoop
 
@@ -53,6 +59,13 @@ class DeviceAdjointGenerator(AdjointGenerator):
     """
 
     reuses_results = True
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        # a local array (np.zeros(4), cuda.local.array) is bound once, outside loops: its
+        # binding replaces no older value, even in a branch (sourcead.local_arrays)
+        for stmt in local_array_bindings(self.body):
+            self.first_definitions[id(stmt)] = (stmt.targets[0].id, stmt)
 
     @property
     def passed_adjoints(self) -> frozenset:
@@ -199,28 +212,40 @@ _ALLOCATION = re.compile(
 )
 
 
-def check_device_source(source: str, parsed, what: str) -> None:
-    """Refuse generated device code that would allocate arrays (impossible in CUDA)."""
+def device_source(source: str, parsed, what: str) -> str:
+    """The generated module as device code: its local arrays become ``cuda.local.array``
+    (``sourcead.local_arrays``); any other allocation, impossible in CUDA, is refused."""
+    try:
+        source = with_local_arrays(source)
+    except LocalArrayProblem as problem:
+        raise parsed.error(
+            f"{what} cannot run on the GPU: its derivative uses the local array "
+            f"{problem.name} whole (generated line `{problem.line}`); device code reads and "
+            "writes local arrays element by element only: write the loop out, or use "
+            "target='parallel'",
+            parsed.node,
+        ) from None
     match = _ALLOCATION.search(source)
     if match is not None:
         line = source[: match.start()].count("\n") + 1
         text = source.splitlines()[line - 1].strip()
         raise parsed.error(
             f"{what} cannot run on the GPU: its derivative allocates arrays (generated line "
-            f"`{text}`). Device code can hold only scalars, the arguments' arrays and tapes "
-            "the host allocates for the function itself: avoid local arrays (np.zeros, "
-            ".copy()), writing into argument arrays, and loops that overwrite values inside "
-            "called functions (call them outside loops or inline them), or use "
-            "target='parallel'",
+            f"`{text}`). Device code can hold only scalars, the arguments' arrays, local "
+            "arrays of a constant shape bound once outside loops, and tapes "
+            "the host allocates for the function itself: avoid other new arrays "
+            "(.copy(), whole-array operations), writing into argument arrays, and loops "
+            "that overwrite values inside called functions (call them outside loops or "
+            "inline them), or use target='parallel'",
             parsed.node,
         )
+    return source
 
 
 def check_device_types(types: dict, node, parsed, what: str) -> None:
-    """Refuse local arrays (array-typed names that are not parameters): they allocate."""
-    params = {a.id for a in node.args.args}
-    import gast
-
+    """Refuse new arrays (array-typed names that are neither parameters nor local arrays of
+    a constant shape, see ``sourcead.local_arrays``): they allocate."""
+    params = {a.id for a in node.args.args} | local_array_names(node, parsed, what)
     for stmt in gast.walk(node):
         if not isinstance(stmt, gast.Assign):
             continue
@@ -232,8 +257,8 @@ def check_device_types(types: dict, node, parsed, what: str) -> None:
             ):
                 raise parsed.error(
                     f"{what} cannot run on the GPU: {target.id} is a new array (whole-array "
-                    "operations and array constructors allocate, which device code cannot); "
-                    "work element by element on the arguments' arrays, or use "
+                    "operations allocate, which device code cannot); work element by element "
+                    "on the arguments' arrays and on local arrays such as np.zeros(4), or use "
                     "target='parallel'",
                     stmt,
                 )

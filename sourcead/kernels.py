@@ -36,10 +36,10 @@ from .analysis.types import INT, Array, type_of_value
 from .device import (
     DeviceAdjointGenerator,
     DeviceTapes,
-    check_device_source,
     check_device_types,
     compile_ptx,
     constant_index,
+    device_source,
     index_text,
     is_device_array,
     load_device_module,
@@ -60,7 +60,6 @@ from .subset import check_subset
 
 _INDEX_OBJECTS = ("threadIdx", "blockIdx", "blockDim", "gridDim")
 _REFUSED = {
-    "local": "cuda.local.array is not supported in differentiated kernels yet; use scalars",
     "shared": "shared memory (cuda.shared.array) is not supported in differentiated kernels",
     "syncthreads": "cuda.syncthreads: threads of a differentiated kernel must not cooperate",
     "atomic": "atomic updates in a kernel are not differentiable: write each output element "
@@ -237,7 +236,7 @@ class KernelAdjoint:
         source, namespace = program.module_source(
             f"Adjoint kernel of {self.name} with respect to {', '.join(self.wrt)}."
         )
-        check_device_source(source, self.loaded.parsed, f"the kernel {self.name}")
+        source = device_source(source, self.loaded.parsed, f"the kernel {self.name}")
         source = with_cuda_import(source)
         plan = {
             "entry": entry,
@@ -288,7 +287,7 @@ class KernelAdjoint:
         source, _ = program.module_source(
             f"Adjoint kernel of {self.name} with respect to {', '.join(self.wrt)}."
         )
-        check_device_source(source, self.loaded.parsed, f"the kernel {self.name}")
+        source = device_source(source, self.loaded.parsed, f"the kernel {self.name}")
         taken = set(self.params) | {reads, own_adjoint} | {n for n, _ in self.loaded.intrinsics}
         shadows = {p: _fresh(f"b_{p}", taken) for p in self.wrt}
         intrinsic_lines = [_intrinsic_line(g) for g in _intrinsic_groups(self.loaded.intrinsics)]
@@ -479,6 +478,8 @@ class _Intrinsics(gast.NodeTransformer):
         if isinstance(func, gast.Attribute):
             base = func.value
             if isinstance(base, gast.Attribute) and _is_cuda(base.value, self.parsed):
+                if base.attr == "local" and func.attr == "array":
+                    return _local_array_as_empty(node, self.parsed)
                 if base.attr in _REFUSED:
                     raise self.parsed.error(_REFUSED[base.attr], node)
             if _is_cuda(base, self.parsed) and func.attr in _REFUSED:
@@ -500,6 +501,52 @@ class _Intrinsics(gast.NodeTransformer):
             raise self.parsed.error(_REFUSED[node.attr], node)
         self.generic_visit(node)
         return node
+
+
+def _local_array_as_empty(call, parsed):
+    """``cuda.local.array(shape, dtype)`` as ``np.empty(shape, dtype=np.<dtype>)``, which the
+    pipeline knows; device code turns it back (``sourcead.local_arrays``)."""
+    keywords = {k.arg: k.value for k in call.keywords}
+    arguments = list(call.args) + [keywords.pop(k) for k in ("shape", "dtype") if k in keywords]
+    if len(arguments) != 2 or keywords:
+        raise parsed.error("cuda.local.array takes a shape and a dtype", call)
+    shape, dtype_node = arguments
+    try:
+        dtype = _dtype_name(_resolve(dtype_node, parsed))
+    except (KeyError, AttributeError, TypeError):
+        raise parsed.error(
+            f"cuda.local.array: cannot read the dtype `{_src(dtype_node)}` (use a Numba or "
+            "NumPy type such as numba.float64)",
+            call,
+        ) from None
+    bound = parsed.namespace.setdefault("np", np)
+    if bound is not np:
+        raise parsed.error(
+            "the kernel's module binds np to something other than NumPy, which the adjoint of "
+            "cuda.local.array needs",
+            call,
+        )
+    empty = gast.parse(f"np.empty({_src(shape)}, dtype=np.{dtype})").body[0].value
+    for node in gast.walk(empty):
+        gast.copy_location(node, call)
+    return empty
+
+
+def _dtype_name(value) -> str:
+    """``"float64"`` for numba.float64, np.float64 or float."""
+    try:
+        return np.dtype(value).name
+    except TypeError:
+        return np.dtype(str(value)).name
+
+
+def _resolve(node, parsed):
+    """The object a name or dotted name (``numba.float64``) of the kernel refers to."""
+    if isinstance(node, gast.Name):
+        return parsed.lookup(node.id)
+    if isinstance(node, gast.Attribute):
+        return getattr(_resolve(node.value, parsed), node.attr)
+    raise TypeError(node)
 
 
 def _replace_intrinsics(parsed) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ SCRIPT = textwrap.dedent(
     import test_cuda_kernels as k
     import test_cuda_host as h
     import test_cuda_segments as s
+    import test_cuda_local_arrays as la
 
     x = np.ones(8)
     checks = [
@@ -47,6 +48,10 @@ SCRIPT = textwrap.dedent(
                        target="cuda"), (x, x, 5)),
         (sourcead.vmap(sourcead.grad(s.calls_a_function, wrt=(0, 1)), target="cuda"),
          (x, x, np.ones(8, dtype=np.int64))),
+        (sourcead.vmap(sourcead.grad(la.moments, wrt=(0, 1)), target="cuda"), (x, x)),
+        (sourcead.vmap(sourcead.grad(la.in_branch, wrt=(0, 1)), target="cuda"), (x, x)),
+        (sourcead.kernel_vjp(la.smooth, wrt=("x", "w", "out")), (x, x[:4], x, x, x[:4], x)),
+        (sourcead.kernel_vjp(la.powers, wrt=("x", "out")), (x, x, x, x)),
     ]
     for function, args in checks:
         ptx = function.ptx(*args)
@@ -74,6 +79,6 @@ def test_generated_kernels_compile_to_ptx_for_sm90():
             "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
-    assert len(lines) == 12
+    assert len(lines) == 16
     # atomics exactly where threads share elements: none for saxpy, some for the stencil
     assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")

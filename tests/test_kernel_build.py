@@ -164,3 +164,36 @@ def test_kernel_builds_are_checked_and_their_options_too(built, capsys):
         assert cli.main(["build", f"{KERNELS}:heat", *options, "-o", str(built / "x")]) == 1
         assert message in capsys.readouterr().err
     assert not (built / "x").exists()
+
+
+LOCAL_ARRAY_LAUNCH = script_without("gast", "sourcead") + textwrap.dedent(
+    """
+    import smooth_kernel_adjoint
+
+    rng = np.random.default_rng(2)
+    x, w, cot = rng.uniform(0.2, 1.0, 9), rng.uniform(0.5, 1.5, 4), rng.normal(size=9)
+    bx, bw = np.zeros(9), np.zeros(4)
+    smooth_kernel_adjoint.smooth_vjp[2, 8](x, w, np.zeros(9), bx, bw, cot.copy())
+    print(json.dumps([bx.tolist(), bw.tolist()]))
+    """
+)
+
+
+def test_built_kernel_adjoint_with_a_local_array(tmp_path):
+    import test_cuda_local_arrays as local
+
+    source = Path(local.__file__)
+    argv = ["build", f"{source}:smooth", "--wrt", "x,w,out", "--kernel-vjp", "-o", str(tmp_path)]
+    assert cli.main(argv) == 0
+    text = (tmp_path / "smooth_kernel_adjoint.py").read_text()
+    assert build.foreign_imports(text) == []
+    assert "b_buf = cuda.local.array(4, numba.float64)" in text
+    got = json.loads(run_script(LOCAL_ARRAY_LAUNCH, tmp_path))
+
+    rng = np.random.default_rng(2)
+    x, w, cot = rng.uniform(0.2, 1.0, 9), rng.uniform(0.5, 1.5, 4), rng.normal(size=9)
+    bx, bw = np.zeros(9), np.zeros(4)
+    adjoint = sourcead.kernel_vjp(local.smooth, wrt=("x", "w", "out"))
+    adjoint[2, 8](x, w, np.zeros(9), bx, bw, cot.copy())
+    np.testing.assert_allclose(got[0], bx, rtol=1e-13)
+    np.testing.assert_allclose(got[1], bw, rtol=1e-13)

@@ -8,6 +8,7 @@ array (and its number of dimensions), and which dtype a tape must have.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ class Array:
 
     @property
     def kind(self) -> str:
-        return _kind_of_dtype(np.dtype(self.dtype))
+        return _kind_of_name(self.dtype)
 
     @property
     def differentiable(self) -> bool:
@@ -67,8 +68,24 @@ def _kind_of_dtype(dtype: np.dtype) -> str:
     return "other"
 
 
+@functools.cache
+def _kind_of_name(dtype: str) -> str:
+    return _kind_of_dtype(np.dtype(dtype))
+
+
+@functools.cache
+def _array_type(dtype: np.dtype, ndim: int) -> Array | None:
+    return None if _kind_of_dtype(dtype) == "other" else Array(dtype.name, ndim)
+
+
 def type_of_value(value):
     """The type of a run-time argument, or None when sourcead does not handle it."""
+    # the common cases first: every jvp or vmap call types its arguments, and the abstract
+    # base classes below cost microseconds per check
+    if type(value) is float:
+        return FLOAT
+    if type(value) is np.ndarray:
+        return _array_type(value.dtype, value.ndim)
     if isinstance(value, bool | np.bool_):
         return BOOL
     if isinstance(value, numbers.Integral):
@@ -82,9 +99,7 @@ def type_of_value(value):
     if isinstance(value, numbers.Complex):
         return COMPLEX
     if isinstance(value, np.ndarray):
-        if _kind_of_dtype(value.dtype) == "other":
-            return None
-        return Array(value.dtype.name, value.ndim)
+        return _array_type(value.dtype, value.ndim)
     if isinstance(value, tuple):
         items = tuple(type_of_value(v) for v in value)
         return None if None in items else TupleType(items)

@@ -1,0 +1,391 @@
+"""Fixed-size arrays in device code: ``np.zeros(4)`` and ``cuda.local.array`` per thread.
+
+A CUDA thread cannot allocate memory while it runs, but it can hold arrays whose shape is
+known when the kernel is compiled: ``cuda.local.array(shape, dtype)``, in registers or
+local memory. So code for the GPU (``vmap(..., target="cuda")``, ``kernel_vjp``) may use
+*local arrays*:
+
+* a name bound once, outside loops, to
+  ``np.zeros``, ``np.ones`` or ``np.empty`` with a constant shape (integer literals or
+  module-level integer constants), or in a kernel to ``cuda.local.array(shape, dtype)``
+  (which ``kernels.py`` reads as ``np.empty``);
+* used element by element only: ``buf[j]`` and ``m[i, k]`` read and written, ``len(buf)``
+  and ``buf.shape``; never whole (no ``buf * 2``, ``np.sum(buf)``, slices, or passing it
+  to a function).
+
+``local_array_names`` checks these rules on the user's function, at the user's lines.
+``with_local_arrays`` then rewrites the generated module: each such allocation, and the
+allocations derived from one (``b_buf = np.zeros_like(buf)`` for its adjoint,
+``dbuf = np.zeros(buf.shape)`` for its tangent), becomes ``cuda.local.array`` followed by
+loops that fill it; it checks again, on the generated code, that these arrays are used
+element by element only.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import gast
+import numpy as np
+
+from .codegen import Block, render
+
+_CONSTRUCTORS = {"zeros": 0.0, "ones": 1.0, "empty": None}  # name -> fill value
+_LIKE = {f"{name}_like": fill for name, fill in _CONSTRUCTORS.items()}
+
+
+class LocalArrayProblem(Exception):
+    """A local array used whole in generated device code: its name and the line."""
+
+    def __init__(self, name: str, line: str):
+        super().__init__(name, line)
+        self.name, self.line = name, line
+
+
+# --- the user's function ----------------------------------------------------------------------
+def local_array_names(node: gast.FunctionDef, parsed, what: str) -> set[str]:
+    """The local arrays of a (normalised) function bound for the GPU, checked.
+
+    Raises SourceADError at the user's line for an allocation the GPU cannot hold as a
+    local array, or a use of one that is not element by element.
+    """
+    reserved = {id(stmt) for stmt in local_array_bindings(node.body)}
+    arrays: dict[str, tuple[int, ...]] = {}  # name -> shape
+    allocations = []
+    for stmt in _in_order(node.body):
+        kind = _constructor(stmt.value) if isinstance(stmt, gast.Assign) else None
+        if kind is None or not isinstance(stmt.targets[0], gast.Name):
+            continue
+        target = stmt.targets[0].id
+        if id(stmt) not in reserved:
+            raise parsed.error(
+                f"{what} cannot run on the GPU: the local array {target} must be bound "
+                "once, outside loops, so that device code can reserve it once",
+                stmt,
+            )
+        call = stmt.value
+        if kind in _LIKE:
+            like = call.args[0] if call.args else None
+            shape = arrays.get(like.id) if isinstance(like, gast.Name) else None
+        else:
+            shape = _constant_shape(call.args[0] if call.args else None, arrays, parsed)
+        if shape is None:
+            raise parsed.error(
+                f"{what} cannot run on the GPU: the shape of the local array {target} must "
+                "be a constant (integer literals, module-level integer constants or another "
+                "local array's shape), as cuda.local.array needs",
+                stmt,
+            )
+        arrays[target] = shape
+        allocations.append(stmt)
+    _check_element_uses(
+        node,
+        set(arrays),
+        lambda name, use: parsed.error(_whole_use(what, name), use),
+        allocations,
+    )
+    return set(arrays)
+
+
+def local_array_bindings(body: list) -> list:
+    """The statements binding a name to a NumPy constructor's new array that are its only
+    binding and outside loops: what device code can reserve once. None of them replaces
+    an older value of its name, even in a branch."""
+    bindings: dict[str, int] = {}
+    in_loops = set()
+    for stmt in _in_order(body):
+        if isinstance(stmt, gast.For | gast.While):
+            in_loops.update(id(inner) for inner in gast.walk(stmt))
+        if isinstance(stmt, gast.Assign | gast.AugAssign | gast.For):
+            targets = stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target]
+            for target in targets:
+                for name in gast.walk(target):
+                    if isinstance(name, gast.Name) and isinstance(name.ctx, gast.Store):
+                        bindings[name.id] = bindings.get(name.id, 0) + 1
+    return [
+        stmt
+        for stmt in _in_order(body)
+        if isinstance(stmt, gast.Assign)
+        and isinstance(stmt.targets[0], gast.Name)
+        and _constructor(stmt.value) is not None
+        and id(stmt) not in in_loops
+        and bindings[stmt.targets[0].id] == 1
+    ]
+
+
+def _in_order(body: list):
+    """The statements of ``body`` and of the blocks inside it, in the order of the source."""
+    for stmt in body:
+        yield stmt
+        for field in ("body", "orelse"):
+            yield from _in_order(getattr(stmt, field, None) or [])
+
+
+def _constructor(value) -> str | None:
+    """The name of the NumPy constructor ``value`` calls (``"zeros"``, ``"ones_like"`` …)."""
+    callee = getattr(value, "callee", None)
+    if not (isinstance(value, gast.Call) and callee is not None and callee.kind == "constructor"):
+        return None
+    name = getattr(callee.target, "__name__", "")
+    return name if name in _CONSTRUCTORS or name in _LIKE else None
+
+
+def _constant_shape(shape, arrays: dict, parsed) -> tuple[int, ...] | None:
+    """A constant shape: ``4``, ``(2, N)``, ``buf.shape``, ``buf.shape + (3,)``."""
+    if isinstance(shape, gast.BinOp) and isinstance(shape.op, gast.Add):
+        left = _constant_shape(shape.left, arrays, parsed)
+        right = _constant_shape(shape.right, arrays, parsed)
+        return None if left is None or right is None else left + right
+    if isinstance(shape, gast.Attribute) and shape.attr == "shape":
+        return arrays.get(shape.value.id) if isinstance(shape.value, gast.Name) else None
+    elements = shape.elts if isinstance(shape, gast.Tuple) else [shape]
+    sizes = [_integer(element, parsed.lookup) for element in elements]
+    return None if not sizes or None in sizes else tuple(sizes)
+
+
+_ARITHMETIC = {
+    "Add": int.__add__,
+    "Sub": int.__sub__,
+    "Mult": int.__mul__,
+    "FloorDiv": int.__floordiv__,
+}
+
+
+def _integer(node, lookup) -> int | None:
+    """The value of an integer expression of literals and constants (``K - 1``), or None.
+
+    Takes gast and ast nodes alike; ``lookup(name)`` gives a name's value (KeyError if none).
+    """
+    kind = type(node).__name__
+    if kind == "Constant":
+        return node.value if type(node.value) is int else None
+    if kind == "Name":
+        try:
+            value = lookup(node.id)
+        except (KeyError, AttributeError):
+            return None
+        return value if type(value) is int else None
+    if kind == "BinOp" and type(node.op).__name__ in _ARITHMETIC:
+        left, right = _integer(node.left, lookup), _integer(node.right, lookup)
+        if left is None or right is None or (right == 0 and type(node.op).__name__ == "FloorDiv"):
+            return None
+        return _ARITHMETIC[type(node.op).__name__](left, right)
+    if kind == "UnaryOp" and type(node.op).__name__ == "USub":
+        value = _integer(node.operand, lookup)
+        return None if value is None else -value
+    return None
+
+
+def _whole_use(what: str, name: str) -> str:
+    return (
+        f"{what} cannot run on the GPU: the local array {name} is used whole; device code "
+        f"reads and writes local arrays element by element only ({name}[j], len({name}), "
+        f"{name}.shape): write the loop out, or use target='parallel'"
+    )
+
+
+def _check_element_uses(tree, arrays: set[str], problem, allocations=()) -> None:
+    """Raise ``problem(name, node)`` for a use of a local array that is not an element's
+    (outside the statements ``allocations``, which make local arrays like another)."""
+    if not arrays:
+        return
+    skipped = {id(n) for stmt in allocations for n in _walk(stmt)}
+    parents = {}
+    for parent in _walk(tree):
+        for child in _children(parent):
+            parents[id(child)] = parent
+    for node in _walk(tree):
+        if not (_is_name(node) and node.id in arrays and not _is_store(node)):
+            continue
+        if id(node) in skipped:
+            continue
+        parent = parents.get(id(node))
+        if _element_use(node, parent):
+            continue
+        raise problem(node.id, parent if hasattr(parent, "lineno") else node)
+
+
+def _element_use(name, parent) -> bool:
+    if _is_subscript(parent) and parent.value is name:
+        index = parent.slice
+        elements = index.elts if _is_tuple(index) else [index]
+        return not any(type(e).__name__ == "Slice" for e in elements)
+    if type(parent).__name__ == "Attribute" and parent.attr == "shape":
+        return True
+    return (
+        type(parent).__name__ == "Call"
+        and _is_name(parent.func)
+        and parent.func.id == "len"
+        and len(parent.args) == 1
+    )
+
+
+# gast and ast trees both pass through _check_element_uses: compare by class name
+def _walk(tree):
+    return gast.walk(tree) if isinstance(tree, gast.AST) else ast.walk(tree)
+
+
+def _children(node):
+    return (gast if isinstance(node, gast.AST) else ast).iter_child_nodes(node)
+
+
+def _is_name(node) -> bool:
+    return type(node).__name__ == "Name"
+
+
+def _is_store(node) -> bool:
+    return type(node.ctx).__name__ == "Store"
+
+
+def _is_subscript(node) -> bool:
+    return type(node).__name__ == "Subscript"
+
+
+def _is_tuple(node) -> bool:
+    return type(node).__name__ == "Tuple"
+
+
+# --- the generated module ------------------------------------------------------------------
+def with_local_arrays(source: str) -> str:
+    """The generated module with its local arrays as ``cuda.local.array`` (see the module
+    docstring). Raises ``LocalArrayProblem`` for a local array used whole."""
+    tree = ast.parse(source)
+    constants = {
+        stmt.targets[0].id: stmt.value.value
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign)
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Constant)
+        and type(stmt.value.value) is int
+    }
+    lines = source.splitlines()
+    replaced: dict[int, list[str]] = {}
+    for function in tree.body:
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        taken = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+        arrays: dict[str, tuple] = {}  # name -> (shape, dtype)
+        allocations = []
+        for stmt in _outside_loops(function.body):  # reserved once
+            spec = _allocation(stmt, arrays, constants)
+            if spec is None or stmt.lineno != stmt.end_lineno:
+                continue
+            name = stmt.targets[0].id
+            arrays[name] = spec[:2]
+            allocations.append(stmt)
+            indent = lines[stmt.lineno - 1][: stmt.col_offset]
+            replaced[stmt.lineno - 1] = _local_array_lines(name, *spec, taken, indent)
+
+        def problem(name, node, function=function):
+            return LocalArrayProblem(name, lines[node.lineno - 1].strip())
+
+        _check_element_uses(function, set(arrays), problem, allocations)
+    if not replaced:
+        return source
+    out = []
+    for k, line in enumerate(lines):
+        out.extend(replaced.get(k, [line]))
+    return "\n".join(out) + ("\n" if source.endswith("\n") else "")
+
+
+def _outside_loops(body: list):
+    """The statements of ``body`` and of its branches, in order, not those inside loops."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If):
+            yield from _outside_loops(stmt.body)
+            yield from _outside_loops(stmt.orelse)
+
+
+def _allocation(stmt, arrays: dict, constants: dict):
+    """(shape, dtype, fill) of ``name = np.zeros(...)`` and the like, or None."""
+    if not (
+        isinstance(stmt, ast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and isinstance(stmt.value, ast.Call)
+    ):
+        return None
+    call = stmt.value
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and _dotted(func.value) == "np"):
+        return None
+    keywords = {k.arg: k.value for k in call.keywords}
+    if set(keywords) - {"dtype"} or len(call.args) not in (1, 2):
+        return None
+    dtype_node = call.args[1] if len(call.args) == 2 else keywords.get("dtype")
+    if func.attr in _LIKE:
+        like = call.args[0]
+        if not (isinstance(like, ast.Name) and like.id in arrays) or len(call.args) > 1:
+            return None
+        shape, like_dtype = arrays[like.id]
+        dtype = _dtype(dtype_node) if dtype_node is not None else like_dtype
+        return None if dtype is None else (shape, dtype, _LIKE[func.attr])
+    if func.attr not in _CONSTRUCTORS:
+        return None
+    shape = _shape(call.args[0], arrays, constants)
+    dtype = _dtype(dtype_node) if dtype_node is not None else "float64"
+    if shape is None or dtype is None:
+        return None
+    return shape, dtype, _CONSTRUCTORS[func.attr]
+
+
+def _shape(node, arrays: dict, constants: dict) -> tuple[int, ...] | None:
+    """A constant shape: ``4``, ``(2, 3)``, ``N``, ``buf.shape``, ``buf.shape + (3,)``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _shape(node.left, arrays, constants), _shape(node.right, arrays, constants)
+        return None if left is None or right is None else left + right
+    if isinstance(node, ast.Attribute) and node.attr == "shape":
+        if isinstance(node.value, ast.Name) and node.value.id in arrays:
+            return arrays[node.value.id][0]
+        return None
+    elements = node.elts if isinstance(node, ast.Tuple) else [node]
+    sizes = [_integer(element, constants.__getitem__) for element in elements]
+    return None if not sizes or None in sizes else tuple(sizes)
+
+
+def _dtype(node) -> str | None:
+    """The NumPy dtype name of ``np.float64``, ``numba.int32``, ``float``, or None."""
+    text = _dotted(node)
+    if text is None:
+        return None
+    base, _, attr = text.rpartition(".")
+    if base not in ("", "np", "numba") or (base == "" and attr not in ("float", "int", "complex")):
+        return None
+    try:
+        return np.dtype(getattr(np, attr) if base == "np" else attr).name
+    except (TypeError, AttributeError):
+        return None
+
+
+def _dotted(node) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
+def numba_type_name(dtype: str) -> str:
+    """``numba.float64`` for ``"float64"`` (``numba.boolean`` for ``"bool"``)."""
+    return "numba.boolean" if dtype == "bool" else f"numba.{dtype}"
+
+
+def _local_array_lines(name, shape, dtype, fill, taken: set[str], indent: str) -> list[str]:
+    size = str(shape[0]) if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
+    lines = [f"{indent}{name} = cuda.local.array({size}, {numba_type_name(dtype)})"]
+    if fill is None or not shape or 0 in shape:
+        return lines
+    counters = []
+    for axis in range(len(shape)):
+        counter = f"{name}_k{axis}" if len(shape) > 1 else f"{name}_k"
+        while counter in taken:
+            counter += "_"
+        taken.add(counter)
+        counters.append(counter)
+    value = repr(fill) if np.dtype(dtype).kind in "fc" else repr(int(fill))
+    block = f"{name}[{', '.join(counters)}] = {value}"
+    for counter, size in reversed(list(zip(counters, shape, strict=True))):
+        block = Block(f"for {counter} in range({size}):", [block])
+    return lines + [indent + line for line in render([block]).splitlines()]

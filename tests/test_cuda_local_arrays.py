@@ -1,0 +1,264 @@
+"""Local arrays in device code: np.zeros(4) in vmap'd functions, cuda.local.array in kernels.
+
+Gradients on the device (numba-cuda's simulator in CI) are checked against sourcead's CPU
+gradient of each batch element and, for kernels, against finite differences of the primal
+kernel run by numba-cuda itself.
+"""
+
+import math
+
+import numba
+import numpy as np
+import pytest
+from numba import float64
+
+import sourcead
+
+cuda = pytest.importorskip("numba.cuda")
+
+K = 4
+RNG = np.random.default_rng(17)
+
+
+# --- element functions for vmap ------------------------------------------------------------
+def moments(x, y):
+    buf = np.zeros(4)
+    m = np.ones((2, K - 1))
+    for j in range(4):
+        buf[j] = math.sin(x * j)
+    for a in range(2):
+        for b in range(K - 1):
+            m[a, b] = m[a, b] * buf[a + b] * y
+    s = 0.0
+    for j in range(4):
+        buf[j] = buf[j] * buf[j] + y + m[j % 2, j % 3]  # overwritten: its old value taped
+        s += buf[j] * x
+    return s + len(buf) + buf.shape[0]
+
+
+def in_branch(x, y):
+    s = x * y
+    if x > 0.5:
+        acc = np.empty(3)
+        for j in range(3):
+            acc[j] = math.exp(-x * j) * y
+        s = acc[0] + acc[1] * acc[2]
+    return s * x
+
+
+def derived(x):
+    a = np.zeros(3)
+    b = np.ones_like(a)
+    for j in range(3):
+        a[j] = x ** (j + 1)
+        b[j] = b[j] + a[j] * a[j]
+    return a[2] * b[1] - b[0]
+
+
+ELEMENTS = [(moments, 2), (in_branch, 2), (derived, 1)]
+
+
+def _arguments(count, n=6):
+    return [RNG.uniform(0.2, 1.2, n) for _ in range(count)]
+
+
+@pytest.mark.parametrize("fun, count", ELEMENTS, ids=[f.__name__ for f, _ in ELEMENTS])
+def test_vmap_grad_with_local_arrays_matches_each_element(fun, count):
+    args = _arguments(count)
+    wrt = tuple(range(count))
+    on_device = sourcead.vmap(sourcead.grad(fun, wrt=wrt), target="cuda")(*args)
+    cpu = sourcead.grad(fun, wrt=wrt)
+    expected = np.array([cpu(*element) for element in zip(*args, strict=True)]).reshape(-1, count)
+    got = np.stack(on_device if isinstance(on_device, tuple) else [on_device], axis=-1)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("fun, count", ELEMENTS, ids=[f.__name__ for f, _ in ELEMENTS])
+def test_vmap_value_and_jvp_with_local_arrays(fun, count):
+    args = _arguments(count)
+    values = sourcead.vmap(fun, target="cuda")(*args)
+    np.testing.assert_allclose(values, [fun(*e) for e in zip(*args, strict=True)], rtol=1e-14)
+    directions = _arguments(count)
+    batched = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cuda")
+    _, tangents = batched(fun, tuple(args), tuple(directions))
+    for k, element in enumerate(zip(*args, strict=True)):
+        direction = tuple(d[k] for d in directions)
+        np.testing.assert_allclose(
+            tangents[k], sourcead.jvp(fun, element, direction)[1], rtol=1e-13, atol=1e-15
+        )
+
+
+def test_generated_device_code_reserves_local_arrays():
+    args = _arguments(2, n=2)
+    batched = sourcead.vmap(sourcead.grad(moments, wrt=(0, 1)), target="cuda")
+    batched(*args)
+    source = batched.source
+    assert "buf = cuda.local.array(4, numba.float64)" in source
+    assert "m = cuda.local.array((2, 3), numba.float64)" in source
+    assert "b_buf = cuda.local.array(4, numba.float64)" in source
+    assert "np.zeros" not in source and "np.ones" not in source
+
+
+# --- kernels with cuda.local.array -----------------------------------------------------------
+def smooth(x, w, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        buf = cuda.local.array(K, float64)
+        for j in range(K):
+            buf[j] = math.sin(x[i] * (j + 1)) * w[j]
+        s = 0.0
+        for j in range(K):
+            buf[j] = buf[j] * buf[j] + s
+            s += buf[j]
+        out[i] = s * x[i]
+
+
+def powers(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        m = cuda.local.array((2, 3), numba.float64)
+        for a in range(2):
+            for b in range(3):
+                m[a, b] = x[i] ** (a + b)
+        out[i] = m[0, 1] * m[1, 2] - m[1, 0] / (1.0 + m[0, 2])
+
+
+def numpy_dtype(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        pair = cuda.local.array(shape=2, dtype=np.float64)
+        pair[0] = math.cos(x[i])
+        pair[1] = pair[0] * x[i]
+        out[i] = pair[1] * pair[1]
+
+
+def _fd_vjp(kernel, launch, args, k, cotangent, output, eps=1e-6):
+    """Finite-difference gradient of sum(cotangent * args[output]) wrt args[k]."""
+    compiled = cuda.jit(kernel)
+
+    def value(a):
+        given = [np.array(g, copy=True) for g in args]
+        given[output] = np.zeros_like(given[output])
+        given[k] = a
+        compiled[launch](*given)
+        return float((given[output] * cotangent).sum())
+
+    grad = np.zeros_like(args[k])
+    for index in np.ndindex(grad.shape):
+        step = np.zeros_like(args[k])
+        step[index] = eps
+        grad[index] = (value(args[k] + step) - value(args[k] - step)) / (2 * eps)
+    return grad
+
+
+def test_kernel_with_a_local_array_and_a_shared_weight():
+    n = 9
+    x, w, cot = RNG.uniform(0.2, 1.0, n), RNG.uniform(0.5, 1.5, K), RNG.normal(size=n)
+    adjoint = sourcead.kernel_vjp(smooth, wrt=("x", "w", "out"))
+    bx, bw, bout = np.zeros(n), np.zeros(K), cot.copy()
+    adjoint[2, 8](x, w, np.zeros(n), bx, bw, bout)
+    args = (x, w, np.zeros(n))
+    np.testing.assert_allclose(bx, _fd_vjp(smooth, (2, 8), args, 0, cot, 2), rtol=1e-6)
+    np.testing.assert_allclose(bw, _fd_vjp(smooth, (2, 8), args, 1, cot, 2), rtol=1e-6)
+    assert "b_buf = cuda.local.array(4, numba.float64)" in adjoint.source
+    assert not bout.any()
+
+
+@pytest.mark.parametrize("kernel", [powers, numpy_dtype])
+def test_kernel_local_array_shapes_and_dtypes(kernel):
+    n = 7
+    x, cot = RNG.uniform(0.2, 1.0, n), RNG.normal(size=n)
+    adjoint = sourcead.kernel_vjp(kernel, wrt=("x", "out"))
+    bx = np.zeros(n)
+    adjoint[1, 8](x, np.zeros(n), bx, cot.copy())
+    np.testing.assert_allclose(bx, _fd_vjp(kernel, (1, 8), (x, np.zeros(n)), 0, cot, 1), rtol=1e-6)
+    assert "cuda.local.array(" in adjoint.source
+
+
+# --- refused ahead of time, at the user's line ------------------------------------------------
+def runtime_shape(x, n):
+    buf = np.zeros(n)
+    buf[0] = x
+    return buf[0] * x
+
+
+def allocated_in_a_loop(x):
+    s = 0.0
+    for k in range(3):
+        buf = np.zeros(2)
+        buf[0] = x * k
+        s += buf[0]
+    return s
+
+
+def used_whole(x):
+    buf = np.zeros(3)
+    buf[0] = x
+    return np.sum(buf) * x
+
+
+def helper(a):
+    return a[0]
+
+
+def passed_to_a_function(x):
+    buf = np.zeros(3)
+    buf[0] = x
+    return helper(buf) * x
+
+
+def sliced(x):
+    buf = np.zeros(3)
+    buf[0] = x
+    buf[1:] = 2.0
+    return buf[1] * x
+
+
+def whole_in_kernel(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        buf = cuda.local.array(2, float64)
+        buf[0] = x[i]
+        buf[1] = x[i]
+        out[i] = np.sum(buf)
+
+
+def unknown_dtype(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        buf = cuda.local.array(2, "no such type")
+        buf[0] = x[i]
+        out[i] = buf[0]
+
+
+@pytest.mark.parametrize(
+    "fun, args, message, line",
+    [
+        (runtime_shape, (np.ones(3), 2), "must be a constant", 1),
+        (allocated_in_a_loop, (np.ones(3),), "bound once, outside loops", 3),
+        (used_whole, (np.ones(3),), "used whole", 3),
+        (passed_to_a_function, (np.ones(3),), "used whole", 3),
+        (sliced, (np.ones(3),), "used whole", 3),
+    ],
+    ids=lambda v: getattr(v, "__name__", None) if callable(v) else None,
+)
+def test_local_arrays_outside_the_rules_are_refused_with_the_line(fun, args, message, line):
+    in_axes = tuple(0 if isinstance(a, np.ndarray) else None for a in args)
+    batched = sourcead.vmap(sourcead.grad(fun), in_axes=in_axes, target="cuda")
+    with pytest.raises(sourcead.SourceADError, match=message) as error:
+        batched(*args)
+    assert error.value.filename.endswith("test_cuda_local_arrays.py")
+    assert error.value.lineno == fun.__code__.co_firstlineno + line
+    # on the CPU the same functions run as they are
+    if fun is not runtime_shape:
+        sourcead.vmap(sourcead.grad(fun), in_axes=in_axes, target="cpu")(*args)
+
+
+def test_kernel_local_arrays_outside_the_rules_are_refused():
+    adjoint = sourcead.kernel_vjp(whole_in_kernel, wrt=("x", "out"))
+    with pytest.raises(sourcead.SourceADError, match="used whole") as error:
+        adjoint[1, 4](np.ones(4), np.zeros(4), np.zeros(4), np.ones(4))
+    assert error.value.lineno == whole_in_kernel.__code__.co_firstlineno + 6
+    with pytest.raises(sourcead.SourceADError, match="cannot read the dtype") as error:
+        sourcead.kernel_vjp(unknown_dtype, wrt=("x", "out"))
+    assert error.value.lineno == unknown_dtype.__code__.co_firstlineno + 3
