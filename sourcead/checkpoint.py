@@ -16,11 +16,16 @@ that many bytes, computed from the loop state's size when the loop starts.
 
 from __future__ import annotations
 
+import threading
+
 import gast
 
 from .codegen import Block, src
 
 __all__ = ["checkpointed"]
+
+#: While ``host_grad`` records host code, the recorder its loops report to (sourcead.host).
+HOST_RECORDING = threading.local()
 
 
 def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | None = None):
@@ -32,7 +37,9 @@ def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | No
         memory: alternatively, a budget in bytes for those copies; the adjoint keeps as many
             snapshots as fit (at least one).
 
-    Returns ``steps`` itself, so the loop runs unchanged outside derivatives.
+    Returns ``steps`` itself, so the loop runs unchanged outside derivatives (in host code
+    that ``host_grad`` records, the steps as they are, telling the recording where each
+    one starts).
     """
     if (snapshots is None) == (memory is None):
         raise TypeError("checkpointed() takes either snapshots= or memory=, not both or neither")
@@ -40,7 +47,8 @@ def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | No
         raise ValueError(f"checkpointed(): snapshots must be at least 1, got {snapshots}")
     if memory is not None and memory <= 0:
         raise ValueError(f"checkpointed(): memory must be a positive number of bytes, got {memory}")
-    return steps
+    recorder = getattr(HOST_RECORDING, "recorder", None)
+    return steps if recorder is None else recorder.checkpointed(steps, snapshots, memory)
 
 
 def checkpoint_options(fn, stmt: gast.For, call: gast.Call) -> dict:

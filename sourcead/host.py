@@ -9,6 +9,14 @@ same grid and the shadow arrays, and restores the arrays that launch overwrote, 
 next adjoint sees its inputs as they were. Memory: one copy of each written array per
 launch.
 
+A loop over ``sourcead.checkpointed(range(n), snapshots=s)`` in the host code bounds that
+memory: its iterations are recorded in ``s`` segments of ``ceil(n / s)`` iterations, and
+a segment copies each array its launches overwrite once, at the first write (the
+segment's snapshot). The backward sweep takes the segments from last to first: it
+restores the snapshot, launches the segment's kernels again, recording them one by one
+as above, and reverses them. Memory: ``s`` snapshots and one segment's launch copies;
+time: each launch in the loop runs twice.
+
 Each launch is a primitive whose adjoint is the adjoint kernel; the host code between
 launches (loops, swaps of array names) is Python that runs once and is not
 differentiated: it must not compute with the arrays' values on the host.
@@ -17,10 +25,13 @@ differentiated: it must not compute with the arrays' values on the host.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
+import gast
 import numpy as np
 
+from .checkpoint import HOST_RECORDING, checkpointed
 from .device import device_zeros, import_cuda, is_device_array
 from .errors import SourceADError
 from .frontend import load_function, unwrap
@@ -63,12 +74,20 @@ class DifferentiableKernel:
         return lambda *args: self._launch(configuration, args)
 
     def _launch(self, configuration, args) -> None:
-        if self._primal is None:
-            self._primal = import_cuda().jit(self.kernel)
         tape = getattr(_RECORDING, "tape", None)
         if tape is not None:
             tape.record(self, configuration, args)
+        self.launch_primal(configuration, args)
+
+    def launch_primal(self, configuration, args) -> None:
+        """Launch the kernel itself (unrecorded)."""
+        if self._primal is None:
+            self._primal = import_cuda().jit(self.kernel)
         self._primal[configuration](*args)
+
+    def written_arrays(self, args) -> list:
+        """The arrays among ``args`` that the kernel writes."""
+        return [args[self.params.index(p)] for p in self.written]
 
     def adjoint(self, args) -> tuple[KernelAdjoint, list]:
         """The adjoint kernel with respect to every float array argument, and those arrays."""
@@ -82,9 +101,53 @@ class DifferentiableKernel:
         return self._adjoints[wrt], [args[self.params.index(p)] for p in wrt]
 
 
-class _Tape:
+class _Launch:
+    """One recorded launch, with copies of the arrays it overwrote (taken just before it)."""
+
+    def __init__(self, kernel: DifferentiableKernel, configuration, args):
+        self.kernel, self.configuration, self.args = kernel, configuration, args
+        self.saved = [(array, _device_copy(array)) for array in kernel.written_arrays(args)]
+
+    def reverse(self, shadow) -> None:
+        adjoint, arrays = self.kernel.adjoint(self.args)
+        adjoint[self.configuration](*self.args, *[shadow(a) for a in arrays])
+        for array, copy in self.saved:
+            array.copy_to_device(copy)  # the values the earlier launches saw
+
+
+class _Segment:
+    """Launches of consecutive iterations of a checkpointed loop. Each array they overwrite
+    is copied once, at its first write: the state the segment starts from."""
+
     def __init__(self):
         self.launches: list = []
+        self.snapshot: dict = {}  # id(array) -> (array, copy)
+
+    def record(self, kernel: DifferentiableKernel, configuration, args) -> None:
+        for array in kernel.written_arrays(args):
+            if id(array) not in self.snapshot:
+                self.snapshot[id(array)] = (array, _device_copy(array))
+        self.launches.append((kernel, configuration, args))
+
+    def reverse(self, shadow) -> None:
+        for array, copy in self.snapshot.values():
+            array.copy_to_device(copy)
+        self.snapshot = {}
+        recorded = []
+        for kernel, configuration, args in self.launches:  # run again, recording each
+            recorded.append(_Launch(kernel, configuration, args))
+            kernel.launch_primal(configuration, args)
+        for launch in reversed(recorded):
+            launch.reverse(shadow)
+
+
+class _Tape:
+    """The launches of one run of the host function, in order (``_Launch`` and
+    ``_Segment`` entries)."""
+
+    def __init__(self):
+        self.entries: list = []
+        self.segment: _Segment | None = None  # where launches go inside a checkpointed loop
 
     def record(self, kernel: DifferentiableKernel, configuration, args) -> None:
         if len(args) != len(kernel.params):
@@ -97,13 +160,51 @@ class _Tape:
                     f"host_grad: {kernel.__name__} is launched with a NumPy array for {p}; "
                     "pass device arrays (cuda.to_device) so that launches share them"
                 )
-        saved = []
-        for p in kernel.written:
-            array = args[kernel.params.index(p)]
-            copy = import_cuda().device_array(array.shape, dtype=array.dtype)
-            copy.copy_to_device(array)
-            saved.append((array, copy))
-        self.launches.append((kernel, configuration, args, saved))
+        if self.segment is not None:
+            self.segment.record(kernel, configuration, args)
+        else:
+            self.entries.append(_Launch(kernel, configuration, args))
+
+    def checkpointed(self, steps: range, snapshots: int | None, memory: int | None):
+        """The steps of a ``checkpointed`` loop, starting a segment every ``ceil(n / s)``."""
+        if self.segment is not None:  # nested through a called function
+            raise SourceADError(
+                "host_grad: a checkpointed loop runs inside another checkpointed loop; mark "
+                "one of them"
+            )
+        return self._segments(steps, snapshots, memory)
+
+    def _segments(self, steps: range, snapshots: int | None, memory: int | None):
+        per_segment = math.ceil(len(steps) / snapshots) if snapshots is not None else None
+        try:
+            for k, step in enumerate(steps):
+                if k == 1 and per_segment is None:
+                    per_segment = _steps_per_segment(self.segment, len(steps), memory)
+                if k == 0 or k % per_segment == 0:
+                    self.segment = _Segment()
+                    self.entries.append(self.segment)
+                yield step
+        finally:
+            self.segment = None
+
+
+def _steps_per_segment(first: _Segment, steps: int, memory: int) -> int:
+    """Segment length for ``memory=``: as many snapshots as fit, each counted as every
+    device array the loop's first iteration passed to its launches."""
+    seen = {
+        id(a): a.nbytes
+        for _, _, args in first.launches
+        for a in args
+        if is_device_array(a) and hasattr(a, "nbytes")
+    }
+    snapshots = max(1, memory // max(sum(seen.values()), 1))
+    return max(1, math.ceil(steps / snapshots))
+
+
+def _device_copy(array):
+    copy = import_cuda().device_array(array.shape, dtype=array.dtype)
+    copy.copy_to_device(array)
+    return copy
 
 
 def host_grad(fun, wrt=0, *, preserve_result: bool = False):
@@ -132,12 +233,12 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
                     f"host_grad of {parsed.name}: {parsed.params[i]} must be a device array"
                 )
         tape = _Tape()
-        previous = getattr(_RECORDING, "tape", None)
-        _RECORDING.tape = tape
+        previous = getattr(_RECORDING, "tape", None), getattr(HOST_RECORDING, "recorder", None)
+        _RECORDING.tape = HOST_RECORDING.recorder = tape
         try:
             result = pyfunc(*args)
         finally:
-            _RECORDING.tape = previous
+            _RECORDING.tape, HOST_RECORDING.recorder = previous
         if not (is_device_array(result) and result.size == 1):
             raise SourceADError(
                 f"host_grad needs {parsed.name} to return a one-element device array (the "
@@ -154,11 +255,8 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
             return shadows[id(array)][1]
 
         shadow(result).copy_to_device(np.ones(result.shape, dtype=result.dtype))
-        for kernel, configuration, args_k, saved in reversed(tape.launches):
-            adjoint, arrays = kernel.adjoint(args_k)
-            adjoint[configuration](*args_k, *[shadow(a) for a in arrays])
-            for array, copy in saved:
-                array.copy_to_device(copy)  # the values the earlier launches saw
+        for entry in reversed(tape.entries):
+            entry.reverse(shadow)
         grads = tuple(shadow(args[i]) for i in indices)
         grads = grads if isinstance(wrt, tuple) else grads[0]
         return (value, grads) if preserve_result else grads
@@ -169,8 +267,6 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
 def _check_host_code(parsed) -> None:
     """Refuse what would make the recorded gradient silently wrong: launches of kernels
     that are not ``differentiable`` (unrecorded) and device values read on the host."""
-    import gast
-
     for node in gast.walk(parsed.node):
         if isinstance(node, gast.Call) and isinstance(node.func, gast.Subscript):
             launched = node.func.value
@@ -196,3 +292,39 @@ def _check_host_code(parsed) -> None:
                 "recorded launches, where no derivative flows; compute with kernels",
                 node,
             )
+        if (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "copy_to_device"
+        ):
+            raise parsed.error(
+                "host code that copies into a device array overwrites it outside the recorded "
+                "launches, which the backward sweep would not undo; copy with a "
+                "differentiable kernel",
+                node,
+            )
+        if isinstance(node, gast.For) and _is_checkpointed(node, parsed):
+            for inner in gast.walk(node):
+                if inner is not node and isinstance(inner, gast.For):
+                    if _is_checkpointed(inner, parsed):
+                        raise parsed.error(
+                            "a checkpointed loop inside another one: mark one of them", inner
+                        )
+
+
+def _is_checkpointed(loop, parsed) -> bool:
+    """Whether ``loop`` iterates over a ``sourcead.checkpointed(...)`` call."""
+    call = loop.iter
+    if not isinstance(call, gast.Call):
+        return False
+    func = call.func
+    try:
+        if isinstance(func, gast.Name):
+            target = parsed.lookup(func.id)
+        elif isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name):
+            target = getattr(parsed.lookup(func.value.id), func.attr)
+        else:
+            return False
+    except (KeyError, AttributeError):
+        return False
+    return target is checkpointed
