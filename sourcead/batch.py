@@ -31,6 +31,7 @@ from .device import (
     with_cuda_import,
 )
 from .frontend import unwrap
+from .local_arrays import sized_by_parameters
 from .names import fresh_underscored as _fresh
 from .program import Program
 from .reverse import AdjointGenerator
@@ -131,6 +132,8 @@ class BatchedFunction:
         self.name = self.loaded.parsed.name
         self.params = self.loaded.parsed.params
         self.in_axes = _in_axes(in_axes, len(self.params))
+        # on the GPU, np.zeros_like(x) is a local array of x's shape: compiled per shape
+        self.by_shape = self.target == "cuda" and sized_by_parameters(self.loaded.normalized)
         self._built: dict = {}
         self._last_source: str | None = None
 
@@ -155,6 +158,11 @@ class BatchedFunction:
     @property
     def source(self) -> str:
         """The generated module: for the last call's element types, or assumed ones before."""
+        if self._last_source is None and self.by_shape:
+            raise ValueError(
+                f"the device code of {self.name} depends on its arguments' shapes (a local "
+                "array is sized by one): call it first, then read .source"
+            )
         if self._last_source is None:
             self._last_source = self._generate(self._assumed_types())[0]
         return self._last_source
@@ -168,14 +176,16 @@ class BatchedFunction:
         return [Array("float64", indexed[p]) if p in indexed else FLOAT for p in self.params]
 
     # --- generation ---------------------------------------------------------------------------
-    def _generate(self, types: list) -> tuple[str, dict, dict]:
-        """(source, namespace, plan) of the batched module for element argument types.
+    def _generate(self, types: list, shapes: tuple | None = None) -> tuple[str, dict, dict]:
+        """(source, namespace, plan) of the batched module for element argument types (and
+        the elements' array shapes, for device code whose local arrays they size).
 
         The plan lists the outputs (``("value", dtype)``, ``("grad", parameter)`` or
         ``("item", k)``) and the calls the wrapper makes per element: their seeds, which
         outputs they store and which (array gradients on the GPU) they fill in place.
         """
         device = self.target == "cuda"
+        sizes = {p: s for p, s in zip(self.params, shapes or (), strict=False) if s is not None}
         program = Program(api._LOADED)
         plan: dict = {"tapes": [], "tape_names": []}
         if self.kind in ("grad", "jacobian"):
@@ -213,7 +223,11 @@ class BatchedFunction:
                 )
             if device:
                 check_device_types(
-                    generators[0].types, self.loaded.normalized, self.loaded.parsed, self.name
+                    generators[0].types,
+                    self.loaded.normalized,
+                    self.loaded.parsed,
+                    self.name,
+                    sizes,
                 )
             passed = set(generators[0].passed_adjoints) if device else set()
             if device:
@@ -237,7 +251,9 @@ class BatchedFunction:
             inferred = program.infer(self.loaded, list(types))
             result = program.result_types[(self.fun, tuple(types))]
             if device:
-                check_device_types(inferred, self.loaded.normalized, self.loaded.parsed, self.name)
+                check_device_types(
+                    inferred, self.loaded.normalized, self.loaded.parsed, self.name, sizes
+                )
             # a function calling jvp runs with those calls rewritten (sourcead.jvp_calls)
             program.primals.append(jvp_calls.rewritten_primal(program, self.loaded, inferred))
             program.used_names.add(self.name)
@@ -259,7 +275,12 @@ class BatchedFunction:
             title = f"{self.name}, batched."
         source, namespace = program.module_source(title)
         if device:
-            source = device_source(source, self.loaded.parsed, self.name)
+            shaped = {
+                p: (sizes[p], types[self.params.index(p)].dtype)
+                for p in sizes
+                if isinstance(types[self.params.index(p)], Array)
+            }
+            source = device_source(source, self.loaded.parsed, self.name, {entry: shaped})
             source = with_cuda_import(source)
         plan.update(entry=entry, outputs=outputs, calls=calls, result=result)
         plan["zeroed"] = sorted({o for call in calls for o in call["passed"]})
@@ -324,11 +345,11 @@ class BatchedFunction:
         ]
         return name, "\n".join(lines)
 
-    def _build(self, types: list) -> dict:
-        key = tuple(types)
+    def _build(self, types: list, shapes: tuple | None = None) -> dict:
+        key = (tuple(types), shapes)
         if key in self._built:
             return self._built[key]
-        source, namespace, plan = self._generate(types)
+        source, namespace, plan = self._generate(types, shapes)
         module_name = f"sourcead_generated.{self.name}_batched"
         if self.target == "cuda":
             module = load_device_module(source, module_name, {plan["wrapper"]})
@@ -363,7 +384,7 @@ class BatchedFunction:
         )
         batch = self._batch_size(args)
         types = self._element_types(args)
-        plan = self._build(types)
+        plan = self._build(types, self._element_shapes(args, types))
         self._last_source = plan["source"]
         shapes = self._output_shapes(plan, args, types)
         if self.target == "cuda":
@@ -397,6 +418,18 @@ class BatchedFunction:
             element_type(self.name, p, a, axis)
             for p, a, axis in zip(self.params, args, self.in_axes, strict=True)
         ]
+
+    def _element_shapes(self, args, types) -> tuple | None:
+        """The shape of each array argument's batch element, where the device code depends
+        on it (``by_shape``); None otherwise."""
+        if not self.by_shape:
+            return None
+        return tuple(
+            (tuple(np.shape(a)[1:]) if axis == 0 else tuple(np.shape(a)))
+            if isinstance(t, Array)
+            else None
+            for a, t, axis in zip(args, types, self.in_axes, strict=True)
+        )
 
     def _output_shapes(self, plan: dict, args, types) -> list[tuple[tuple, np.dtype]]:
         """Shape (without the batch axis) and dtype of each output of one element."""
@@ -457,7 +490,7 @@ class BatchedFunction:
         args = self._complete(args)
         batch = self._batch_size(args)
         types = self._element_types(args)
-        plan = self._build(types)
+        plan = self._build(types, self._element_shapes(args, types))
         shapes = self._output_shapes(plan, args, types)
         signature = [numba.typeof(np.asarray(a) if isinstance(a, np.ndarray) else a) for a in args]
         signature += [numba.typeof(np.empty((batch, *s), dtype=d)) for s, d in shapes]

@@ -212,11 +212,12 @@ _ALLOCATION = re.compile(
 )
 
 
-def device_source(source: str, parsed, what: str) -> str:
+def device_source(source: str, parsed, what: str, parameter_shapes: dict | None = None) -> str:
     """The generated module as device code: its local arrays become ``cuda.local.array``
-    (``sourcead.local_arrays``); any other allocation, impossible in CUDA, is refused."""
+    (``sourcead.local_arrays``, which takes ``parameter_shapes``); any other allocation,
+    impossible in CUDA, is refused."""
     try:
-        source = with_local_arrays(source)
+        source = with_local_arrays(source, parameter_shapes)
     except LocalArrayProblem as problem:
         raise parsed.error(
             f"{what} cannot run on the GPU: its derivative uses the local array "
@@ -242,10 +243,14 @@ def device_source(source: str, parsed, what: str) -> str:
     return source
 
 
-def check_device_types(types: dict, node, parsed, what: str) -> None:
+def check_device_types(
+    types: dict, node, parsed, what: str, parameter_shapes: dict | None = None
+) -> None:
     """Refuse new arrays (array-typed names that are neither parameters nor local arrays of
-    a constant shape, see ``sourcead.local_arrays``): they allocate."""
-    params = {a.id for a in node.args.args} | local_array_names(node, parsed, what)
+    a constant shape, see ``sourcead.local_arrays``): they allocate. ``parameter_shapes``:
+    the shapes of array parameters where they are known when the code is compiled."""
+    params = {a.id for a in node.args.args}
+    params |= local_array_names(node, parsed, what, parameter_shapes)
     for stmt in gast.walk(node):
         if not isinstance(stmt, gast.Assign):
             continue

@@ -43,11 +43,15 @@ class LocalArrayProblem(Exception):
 
 
 # --- the user's function ----------------------------------------------------------------------
-def local_array_names(node: gast.FunctionDef, parsed, what: str) -> set[str]:
+def local_array_names(
+    node: gast.FunctionDef, parsed, what: str, parameter_shapes: dict | None = None
+) -> set[str]:
     """The local arrays of a (normalised) function bound for the GPU, checked.
 
-    Raises SourceADError at the user's line for an allocation the GPU cannot hold as a
-    local array, or a use of one that is not element by element.
+    ``parameter_shapes`` maps array parameters to their shapes where these are known when
+    the code is compiled (``np.zeros_like(x)`` then has a constant shape). Raises
+    SourceADError at the user's line for an allocation the GPU cannot hold as a local
+    array, or a use of one that is not element by element.
     """
     reserved = {id(stmt) for stmt in local_array_bindings(node.body)}
     arrays: dict[str, tuple[int, ...]] = {}  # name -> shape
@@ -64,16 +68,18 @@ def local_array_names(node: gast.FunctionDef, parsed, what: str) -> set[str]:
                 stmt,
             )
         call = stmt.value
-        if kind in _LIKE:
-            like = call.args[0] if call.args else None
-            shape = arrays.get(like.id) if isinstance(like, gast.Name) else None
+        known = {**(parameter_shapes or {}), **arrays}
+        if not call.args:
+            shape = None
+        elif kind in _LIKE:
+            shape = known.get(call.args[0].id) if isinstance(call.args[0], gast.Name) else None
         else:
-            shape = _constant_shape(call.args[0] if call.args else None, arrays, parsed)
+            shape = _shape(call.args[0], known, parsed.lookup)
         if shape is None:
             raise parsed.error(
                 f"{what} cannot run on the GPU: the shape of the local array {target} must "
-                "be a constant (integer literals, module-level integer constants or another "
-                "local array's shape), as cuda.local.array needs",
+                "be a constant (integer literals, module-level integer constants, another "
+                "local array's shape or an argument's), as cuda.local.array needs",
                 stmt,
             )
         arrays[target] = shape
@@ -85,6 +91,18 @@ def local_array_names(node: gast.FunctionDef, parsed, what: str) -> set[str]:
         allocations,
     )
     return set(arrays)
+
+
+def sized_by_parameters(node: gast.FunctionDef) -> bool:
+    """Whether a NumPy constructor in the function takes its shape from a parameter
+    (``np.zeros_like(x)``, ``np.zeros(x.shape[0])``): device code then needs the
+    parameters' shapes when it is compiled."""
+    params = {a.id for a in node.args.args}
+    return any(
+        _constructor(call) is not None
+        and any(isinstance(n, gast.Name) and n.id in params for n in gast.walk(call))
+        for call in gast.walk(node)
+    )
 
 
 def local_array_bindings(body: list) -> list:
@@ -130,17 +148,31 @@ def _constructor(value) -> str | None:
     return name if name in _CONSTRUCTORS or name in _LIKE else None
 
 
-def _constant_shape(shape, arrays: dict, parsed) -> tuple[int, ...] | None:
-    """A constant shape: ``4``, ``(2, N)``, ``buf.shape``, ``buf.shape + (3,)``."""
-    if isinstance(shape, gast.BinOp) and isinstance(shape.op, gast.Add):
-        left = _constant_shape(shape.left, arrays, parsed)
-        right = _constant_shape(shape.right, arrays, parsed)
+def _shape(node, shapes: dict, lookup) -> tuple[int, ...] | None:
+    """The value of a constant shape: ``4``, ``(2, K - 1)``, ``buf.shape``,
+    ``buf.shape + (3,)``, ``(x.shape[0],)``; None when it is not one.
+
+    Takes gast and ast nodes alike (compared by class name): ``shapes`` maps names to the
+    shapes of the arrays known here, ``lookup(name)`` gives a constant's value (KeyError
+    when there is none).
+    """
+    kind = type(node).__name__
+    if kind == "BinOp" and _is_shape_expression(node):  # shapes joined: buf.shape + (3,)
+        left, right = _shape(node.left, shapes, lookup), _shape(node.right, shapes, lookup)
         return None if left is None or right is None else left + right
-    if isinstance(shape, gast.Attribute) and shape.attr == "shape":
-        return arrays.get(shape.value.id) if isinstance(shape.value, gast.Name) else None
-    elements = shape.elts if isinstance(shape, gast.Tuple) else [shape]
-    sizes = [_integer(element, parsed.lookup) for element in elements]
-    return None if not sizes or None in sizes else tuple(sizes)
+    if kind == "Attribute" and node.attr == "shape":
+        return shapes.get(node.value.id) if _is_name(node.value) else None
+    elements = node.elts if kind == "Tuple" else [node]  # else one size: 4, K - 1
+    sizes = [_integer(element, shapes, lookup) for element in elements]
+    return None if None in sizes or not (sizes or kind == "Tuple") else tuple(sizes)
+
+
+def _is_shape_expression(node) -> bool:
+    """Whether ``node`` is a tuple, a ``.shape`` or a sum of them (not an integer)."""
+    kind = type(node).__name__
+    if kind == "BinOp" and type(node.op).__name__ == "Add":
+        return _is_shape_expression(node.left) and _is_shape_expression(node.right)
+    return kind == "Tuple" or (kind == "Attribute" and node.attr == "shape")
 
 
 _ARITHMETIC = {
@@ -151,11 +183,9 @@ _ARITHMETIC = {
 }
 
 
-def _integer(node, lookup) -> int | None:
-    """The value of an integer expression of literals and constants (``K - 1``), or None.
-
-    Takes gast and ast nodes alike; ``lookup(name)`` gives a name's value (KeyError if none).
-    """
+def _integer(node, shapes: dict, lookup) -> int | None:
+    """The value of an integer expression of literals, constants and known array sizes
+    (``K - 1``, ``x.shape[0]``, ``len(x)``), or None."""
     kind = type(node).__name__
     if kind == "Constant":
         return node.value if type(node.value) is int else None
@@ -165,13 +195,27 @@ def _integer(node, lookup) -> int | None:
         except (KeyError, AttributeError):
             return None
         return value if type(value) is int else None
+    if kind == "Subscript":  # x.shape[k]
+        shape = (
+            _shape(node.value, shapes, lookup) if type(node.value).__name__ == "Attribute" else None
+        )
+        k = _integer(node.slice, shapes, lookup)
+        return (
+            shape[k]
+            if shape is not None and k is not None and -len(shape) <= k < len(shape)
+            else None
+        )
+    if kind == "Call" and _is_name(node.func) and node.func.id == "len" and len(node.args) == 1:
+        shape = shapes.get(node.args[0].id) if _is_name(node.args[0]) else None
+        return shape[0] if shape else None
     if kind == "BinOp" and type(node.op).__name__ in _ARITHMETIC:
-        left, right = _integer(node.left, lookup), _integer(node.right, lookup)
+        left = _integer(node.left, shapes, lookup)
+        right = _integer(node.right, shapes, lookup)
         if left is None or right is None or (right == 0 and type(node.op).__name__ == "FloorDiv"):
             return None
         return _ARITHMETIC[type(node.op).__name__](left, right)
     if kind == "UnaryOp" and type(node.op).__name__ == "USub":
-        value = _integer(node.operand, lookup)
+        value = _integer(node.operand, shapes, lookup)
         return None if value is None else -value
     return None
 
@@ -246,9 +290,11 @@ def _is_tuple(node) -> bool:
 
 
 # --- the generated module ------------------------------------------------------------------
-def with_local_arrays(source: str) -> str:
+def with_local_arrays(source: str, parameter_shapes: dict | None = None) -> str:
     """The generated module with its local arrays as ``cuda.local.array`` (see the module
-    docstring). Raises ``LocalArrayProblem`` for a local array used whole."""
+    docstring). ``parameter_shapes`` maps generated functions' names to the shapes and
+    dtypes of their array parameters, where known: ``{"f_adjoint": {"x": ((3,), "float64")}}``. Raises ``LocalArrayProblem`` for a local array
+    used whole."""
     tree = ast.parse(source)
     constants = {
         stmt.targets[0].id: stmt.value.value
@@ -266,12 +312,13 @@ def with_local_arrays(source: str) -> str:
         taken = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
         arrays: dict[str, tuple] = {}  # name -> (shape, dtype)
         allocations = []
+        known = dict((parameter_shapes or {}).get(function.name, {}))
         for stmt in _outside_loops(function.body):  # reserved once
-            spec = _allocation(stmt, arrays, constants)
+            spec = _allocation(stmt, known, constants)
             if spec is None or stmt.lineno != stmt.end_lineno:
                 continue
             name = stmt.targets[0].id
-            arrays[name] = spec[:2]
+            arrays[name] = known[name] = spec[:2]
             allocations.append(stmt)
             indent = lines[stmt.lineno - 1][: stmt.col_offset]
             replaced[stmt.lineno - 1] = _local_array_lines(name, *spec, taken, indent)
@@ -297,8 +344,9 @@ def _outside_loops(body: list):
             yield from _outside_loops(stmt.orelse)
 
 
-def _allocation(stmt, arrays: dict, constants: dict):
-    """(shape, dtype, fill) of ``name = np.zeros(...)`` and the like, or None."""
+def _allocation(stmt, known: dict, constants: dict):
+    """(shape, dtype, fill) of ``name = np.zeros(...)`` and the like, or None. ``known``:
+    name -> (shape, dtype) of the local arrays so far and of parameters of known shape."""
     if not (
         isinstance(stmt, ast.Assign)
         and len(stmt.targets) == 1
@@ -316,32 +364,19 @@ def _allocation(stmt, arrays: dict, constants: dict):
     dtype_node = call.args[1] if len(call.args) == 2 else keywords.get("dtype")
     if func.attr in _LIKE:
         like = call.args[0]
-        if not (isinstance(like, ast.Name) and like.id in arrays) or len(call.args) > 1:
+        if not isinstance(like, ast.Name) or like.id not in known or len(call.args) > 1:
             return None
-        shape, like_dtype = arrays[like.id]
+        shape, like_dtype = known[like.id]
         dtype = _dtype(dtype_node) if dtype_node is not None else like_dtype
         return None if dtype is None else (shape, dtype, _LIKE[func.attr])
     if func.attr not in _CONSTRUCTORS:
         return None
-    shape = _shape(call.args[0], arrays, constants)
+    shapes = {name: shape for name, (shape, _) in known.items()}
+    shape = _shape(call.args[0], shapes, constants.__getitem__)
     dtype = _dtype(dtype_node) if dtype_node is not None else "float64"
     if shape is None or dtype is None:
         return None
     return shape, dtype, _CONSTRUCTORS[func.attr]
-
-
-def _shape(node, arrays: dict, constants: dict) -> tuple[int, ...] | None:
-    """A constant shape: ``4``, ``(2, 3)``, ``N``, ``buf.shape``, ``buf.shape + (3,)``."""
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _shape(node.left, arrays, constants), _shape(node.right, arrays, constants)
-        return None if left is None or right is None else left + right
-    if isinstance(node, ast.Attribute) and node.attr == "shape":
-        if isinstance(node.value, ast.Name) and node.value.id in arrays:
-            return arrays[node.value.id][0]
-        return None
-    elements = node.elts if isinstance(node, ast.Tuple) else [node]
-    sizes = [_integer(element, constants.__getitem__) for element in elements]
-    return None if not sizes or None in sizes else tuple(sizes)
 
 
 def _dtype(node) -> str | None:

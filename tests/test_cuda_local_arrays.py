@@ -55,6 +55,20 @@ def derived(x):
     return a[2] * b[1] - b[0]
 
 
+def prefix_sums(x, w):
+    y = np.zeros_like(x)  # sized by the row of x each thread takes
+    z = np.empty(x.shape[0] + 1)
+    c = np.zeros(K + 1)
+    for i in range(x.shape[0]):
+        y[i] = math.sin(x[i] * w)
+    z[0] = 0.0
+    for i in range(len(x)):
+        z[i + 1] = z[i] + y[i] * y[i]
+    for j in range(K + 1):
+        c[j] = z[j % (x.shape[0] + 1)] * j
+    return z[x.shape[0]] * w + c[K]
+
+
 ELEMENTS = [(moments, 2), (in_branch, 2), (derived, 1)]
 
 
@@ -86,6 +100,49 @@ def test_vmap_value_and_jvp_with_local_arrays(fun, count):
         np.testing.assert_allclose(
             tangents[k], sourcead.jvp(fun, element, direction)[1], rtol=1e-13, atol=1e-15
         )
+
+
+def pair(x, y):
+    buf = np.zeros(3)
+    for j in range(3):
+        buf[j] = math.sin(x * (j + 1)) * y
+    return buf[0] * buf[1], buf[2] + x
+
+
+def test_vmap_jacobian_with_a_local_array():
+    x, y = _arguments(2)
+    on_device = sourcead.vmap(sourcead.jacobian(pair, wrt=(0, 1)), target="cuda")(x, y)
+    on_cpu = sourcead.vmap(sourcead.jacobian(pair, wrt=(0, 1)), target="cpu")(x, y)
+    for got, expected in zip(on_device, on_cpu, strict=True):
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-15)
+
+
+def test_local_arrays_sized_by_an_argument_are_compiled_per_shape():
+    batched = sourcead.vmap(sourcead.grad(prefix_sums, wrt=(0, 1)), target="cuda")
+    with pytest.raises(ValueError, match="call it first"):
+        _ = batched.source
+    cpu = sourcead.grad(prefix_sums, wrt=(0, 1))
+    for row in (3, 6):
+        x, w = RNG.uniform(0.2, 1.2, (5, row)), RNG.uniform(0.2, 1.2, 5)
+        gx, gw = batched(x, w)
+        for k in range(5):
+            expected = cpu(x[k], w[k])
+            np.testing.assert_allclose(gx[k], expected[0], rtol=1e-13)
+            np.testing.assert_allclose(gw[k], expected[1], rtol=1e-13)
+        source = batched.source
+        assert f"y = cuda.local.array({row}, numba.float64)" in source
+        assert f"z = cuda.local.array({row + 1}, numba.float64)" in source
+        assert f"c = cuda.local.array({K + 1}, numba.float64)" in source
+    x, w = RNG.uniform(0.2, 1.2, (4, 3)), RNG.uniform(0.2, 1.2, 4)
+    values = sourcead.vmap(prefix_sums, target="cuda")(x, w)
+    np.testing.assert_allclose(values, [prefix_sums(a, b) for a, b in zip(x, w, strict=True)])
+    batched_jvp = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cuda")
+    dx = RNG.normal(size=x.shape)
+    _, tangents = batched_jvp(prefix_sums, (x, w), (dx, np.zeros(4)))
+    for k in range(4):
+        expected = sourcead.jvp(prefix_sums, (x[k], w[k]), (dx[k], 0.0))[1]
+        np.testing.assert_allclose(tangents[k], expected, rtol=1e-13)
 
 
 def test_generated_device_code_reserves_local_arrays():
