@@ -13,6 +13,17 @@ def src(node: gast.AST) -> str:
     return ast.unparse(gast.gast_to_ast(node))
 
 
+def dotted_name(node) -> str | None:
+    """``np.linalg.norm`` for that expression's node (gast or ast), None for other nodes."""
+    kind = type(node).__name__
+    if kind == "Name":
+        return node.id
+    if kind == "Attribute":
+        base = dotted_name(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
+
+
 @dataclass
 class Block:
     """A compound statement: its header line (``for i in range(n):``) and its body."""

@@ -28,7 +28,7 @@ import ast
 import gast
 import numpy as np
 
-from .codegen import Block, render
+from .codegen import Block, dotted_name, render
 
 _CONSTRUCTORS = {"zeros": 0.0, "ones": 1.0, "empty": None}  # name -> fill value
 _LIKE = {f"{name}_like": fill for name, fill in _CONSTRUCTORS.items()}
@@ -356,7 +356,7 @@ def _allocation(stmt, known: dict, constants: dict):
         return None
     call = stmt.value
     func = call.func
-    if not (isinstance(func, ast.Attribute) and _dotted(func.value) == "np"):
+    if not (isinstance(func, ast.Attribute) and dotted_name(func.value) == "np"):
         return None
     keywords = {k.arg: k.value for k in call.keywords}
     if set(keywords) - {"dtype"} or len(call.args) not in (1, 2):
@@ -381,7 +381,7 @@ def _allocation(stmt, known: dict, constants: dict):
 
 def _dtype(node) -> str | None:
     """The NumPy dtype name of ``np.float64``, ``numba.int32``, ``float``, or None."""
-    text = _dotted(node)
+    text = dotted_name(node)
     if text is None:
         return None
     base, _, attr = text.rpartition(".")
@@ -391,15 +391,6 @@ def _dtype(node) -> str | None:
         return np.dtype(getattr(np, attr) if base == "np" else attr).name
     except (TypeError, AttributeError):
         return None
-
-
-def _dotted(node) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
 
 
 def numba_type_name(dtype: str) -> str:

@@ -12,6 +12,7 @@ import types
 
 import gast
 
+from .codegen import dotted_name
 from .frontend import ParsedFunction
 from .primitives import COPY_METHODS, Callee, classify
 
@@ -175,7 +176,7 @@ class _SubsetChecker:
         """Whether ``func`` names sourcead.checkpointed (loops marked for checkpointing)."""
         from .checkpoint import checkpointed
 
-        dotted = _dotted(func)
+        dotted = dotted_name(func)
         if dotted is None or dotted.split(".")[0] in self.locals:
             return False
         try:
@@ -280,13 +281,13 @@ class _SubsetChecker:
             return
         value = self.global_value(node)
         if not isinstance(value, numbers.Number):
-            raise self.fn.error(f"{_dotted(node)} used as a value (not a number)", node)
+            raise self.fn.error(f"{dotted_name(node)} used as a value (not a number)", node)
 
     def global_value(self, node: gast.expr):
         """The object a free name or dotted name refers to."""
         if hasattr(node, "global_value"):  # resolved already (array methods as functions)
             return node.global_value
-        dotted = _dotted(node)
+        dotted = dotted_name(node)
         if dotted is None:
             raise self.fn.error("this expression is not supported", node)
         parts = dotted.split(".")
@@ -318,8 +319,8 @@ class _SubsetChecker:
         callee = classify(target)
         if callee is None:
             raise fn.error(
-                f"sourcead has no derivative rule for {_dotted(func)}; use one of the "
-                f"supported functions, or register a rule with @sourcead.adjoint({_dotted(func)})",
+                f"sourcead has no derivative rule for {dotted_name(func)}; use one of the "
+                f"supported functions, or register a rule with @sourcead.adjoint({dotted_name(func)})",
                 node,
             )
         node.callee = callee
@@ -335,14 +336,14 @@ class _SubsetChecker:
             return
         if callee.kind == "primitive":
             raise fn.error(
-                f"{_dotted(func)} is marked @sourcead.primitive but has no derivative rule; "
-                f"register one with @sourcead.adjoint({_dotted(func)})",
+                f"{dotted_name(func)} is marked @sourcead.primitive but has no derivative rule; "
+                f"register one with @sourcead.adjoint({dotted_name(func)})",
                 node,
             )
         if callee.kind == "rule" and node.keywords:
-            check_rule_keywords(fn, node, _dotted(func))
+            check_rule_keywords(fn, node, dotted_name(func))
         elif callee.kind == "user" and node.keywords:
-            raise fn.error(f"keyword arguments in calls to {_dotted(func)}", node)
+            raise fn.error(f"keyword arguments in calls to {dotted_name(func)}", node)
         if callee.kind == "constructor":
             for keyword in node.keywords:
                 if keyword.arg != "dtype":
@@ -424,15 +425,6 @@ def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> Non
     for keyword in node.keywords:
         if keyword.arg not in allowed:
             raise fn.error(f"the keyword {keyword.arg}= in calls to {dotted}", node)
-
-
-def _dotted(node: gast.expr) -> str | None:
-    if isinstance(node, gast.Name):
-        return node.id
-    if isinstance(node, gast.Attribute):
-        base = _dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
 
 
 def _is_docstring(stmt: gast.stmt) -> bool:
