@@ -71,6 +71,12 @@ def generate(target) -> tuple[str, dict, dict]:
     batched = BatchedFunction(
         derivative, target.in_axes, target.vmap, None, target.checkpoint_every
     )
+    if batched.by_shape:
+        raise ValueError(
+            f"--vmap cuda cannot build {batched.name}: it sizes a local array by an "
+            "argument (np.zeros_like(x)), which vmap compiles per element shape when it is "
+            "called; give the array a constant shape (np.zeros(K)) to build it"
+        )
     source, namespace, plan = batched._generate(list(target.types))
     entry = f"{batched.name}_batched"
     cuda = target.vmap == "cuda"

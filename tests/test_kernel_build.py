@@ -179,6 +179,15 @@ LOCAL_ARRAY_LAUNCH = script_without("gast", "sourcead") + textwrap.dedent(
 )
 
 
+def test_a_local_array_sized_by_an_argument_is_not_built_ahead_of_time(tmp_path, capsys):
+    import test_cuda_local_arrays as local
+
+    argv = ["build", f"{local.__file__}:prefix_sums", "--wrt", "x,w", "--vmap", "cuda"]
+    assert cli.main([*argv, "-o", str(tmp_path / "out")]) == 1
+    assert "compiles per element shape" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_built_kernel_adjoint_with_a_local_array(tmp_path):
     import test_cuda_local_arrays as local
 
