@@ -2,6 +2,7 @@
 
 import math
 
+import numba
 import numpy as np
 import pytest
 
@@ -62,6 +63,30 @@ def stops_early(u, k, scratch, loss, steps):
     energy[1, 1](u, loss)  # after the loop: recorded on its own
     step[(1, 1), (8, 8)](u, k, scratch)
     energy[1, 1](scratch, loss)
+    return loss
+
+
+@sourcead.differentiable
+def weighted_step(u, k, out):
+    i, j = cuda.grid(2)
+    n, m = u.shape
+    if i >= 1 and i < n - 1 and j >= 1 and j < m - 1:
+        around = cuda.local.array(4, numba.float64)  # a thread's own small array
+        around[0] = u[i + 1, j]
+        around[1] = u[i - 1, j]
+        around[2] = u[i, j + 1]
+        around[3] = u[i, j - 1]
+        s = 0.0
+        for q in range(4):
+            s += math.tanh(around[q] - u[i, j])
+        out[i, j] = u[i, j] + k[0] * s
+
+
+def simulate_with_local_arrays(u, k, scratch, loss, steps):
+    for _step in sourcead.checkpointed(range(steps), snapshots=2):
+        weighted_step[(1, 1), (8, 8)](u, k, scratch)
+        u, scratch = scratch, u
+    energy[1, 1](u, loss)
     return loss
 
 
@@ -196,6 +221,26 @@ def test_checkpointed_host_loops_with_memory_and_break():
         e[index] = eps
         fd[index] = (run(u0 + e, k0) - run(u0 - e, k0)) / (2 * eps)
         assert gu.copy_to_host()[index] == pytest.approx(fd[index], rel=1e-6, abs=1e-9)
+    fd_k = (run(u0, k0 + eps) - run(u0, k0 - eps)) / (2 * eps)
+    assert gk.copy_to_host()[0] == pytest.approx(fd_k, rel=1e-6)
+
+
+def test_host_loop_of_a_kernel_with_a_local_array():
+    rng = np.random.default_rng(10)
+    u0, k0 = rng.uniform(size=(6, 5)), np.array([0.3])
+    gu, gk = sourcead.host_grad(simulate_with_local_arrays, wrt=(0, 1))(
+        *_device_arguments(u0, k0), 4
+    )
+
+    def run(u, k):
+        return simulate_with_local_arrays(*_device_arguments(u, k), 4).copy_to_host()[0]
+
+    eps = 1e-6
+    for index in [(2, 2), (1, 3), (4, 1)]:
+        e = np.zeros_like(u0)
+        e[index] = eps
+        fd = (run(u0 + e, k0) - run(u0 - e, k0)) / (2 * eps)
+        assert gu.copy_to_host()[index] == pytest.approx(fd, rel=1e-6, abs=1e-9)
     fd_k = (run(u0, k0 + eps) - run(u0, k0 - eps)) / (2 * eps)
     assert gk.copy_to_host()[0] == pytest.approx(fd_k, rel=1e-6)
 
