@@ -75,11 +75,12 @@ def local_array_names(
             shape = known.get(call.args[0].id) if isinstance(call.args[0], gast.Name) else None
         else:
             shape = _shape(call.args[0], known, parsed.lookup)
-        if shape is None:
+        if not _reservable(shape):
             raise parsed.error(
                 f"{what} cannot run on the GPU: the shape of the local array {target} must "
                 "be a constant (integer literals, module-level integer constants, another "
-                "local array's shape or an argument's), as cuda.local.array needs",
+                "local array's shape or an argument's) with at least one axis and no "
+                "negative size, as cuda.local.array needs",
                 stmt,
             )
         arrays[target] = shape
@@ -165,6 +166,12 @@ def _shape(node, shapes: dict, lookup) -> tuple[int, ...] | None:
     elements = node.elts if kind == "Tuple" else [node]  # else one size: 4, K - 1
     sizes = [_integer(element, shapes, lookup) for element in elements]
     return None if None in sizes or not (sizes or kind == "Tuple") else tuple(sizes)
+
+
+def _reservable(shape: tuple | None) -> bool:
+    """Whether cuda.local.array can reserve an array of this shape (known, at least one
+    axis, no negative size)."""
+    return bool(shape) and all(size >= 0 for size in shape)
 
 
 def _is_shape_expression(node) -> bool:
@@ -368,13 +375,15 @@ def _allocation(stmt, known: dict, constants: dict):
             return None
         shape, like_dtype = known[like.id]
         dtype = _dtype(dtype_node) if dtype_node is not None else like_dtype
-        return None if dtype is None else (shape, dtype, _LIKE[func.attr])
+        if not _reservable(shape) or dtype is None:
+            return None
+        return shape, dtype, _LIKE[func.attr]
     if func.attr not in _CONSTRUCTORS:
         return None
     shapes = {name: shape for name, (shape, _) in known.items()}
     shape = _shape(call.args[0], shapes, constants.__getitem__)
     dtype = _dtype(dtype_node) if dtype_node is not None else "float64"
-    if shape is None or dtype is None:
+    if not _reservable(shape) or dtype is None:
         return None
     return shape, dtype, _CONSTRUCTORS[func.attr]
 

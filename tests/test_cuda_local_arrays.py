@@ -239,6 +239,11 @@ def runtime_shape(x, n):
     return buf[0] * x
 
 
+def negative_size(x):
+    buf = np.zeros(K - 10)
+    return x * len(buf)
+
+
 def allocated_in_a_loop(x):
     s = 0.0
     for k in range(3):
@@ -292,6 +297,7 @@ def unknown_dtype(x, out):
     "fun, args, message, line",
     [
         (runtime_shape, (np.ones(3), 2), "must be a constant", 1),
+        (negative_size, (np.ones(3),), "no negative size", 1),
         (allocated_in_a_loop, (np.ones(3),), "bound once, outside loops", 3),
         (used_whole, (np.ones(3),), "used whole", 3),
         (passed_to_a_function, (np.ones(3),), "used whole", 3),
@@ -307,7 +313,7 @@ def test_local_arrays_outside_the_rules_are_refused_with_the_line(fun, args, mes
     assert error.value.filename.endswith("test_cuda_local_arrays.py")
     assert error.value.lineno == fun.__code__.co_firstlineno + line
     # on the CPU the same functions run as they are
-    if fun is not runtime_shape:
+    if fun not in (runtime_shape, negative_size):
         sourcead.vmap(sourcead.grad(fun), in_axes=in_axes, target="cpu")(*args)
 
 
