@@ -253,6 +253,8 @@ class KernelAdjoint:
         grid = [n for n, text in self.loaded.intrinsics if text.startswith("cuda.grid(")]
         if not grid or len(grid) != len(self.loaded.intrinsics):
             return None  # a neighbour's adjoint is evaluated by moving its grid position only
+        if _writes_local_arrays(self.loaded.normalized, set(self.params)):
+            return None  # the cotangent sum keeps only the writes of outputs
         if any(
             np.dtype(t.dtype).kind != "f"
             for p, t in zip(self.params, types, strict=True)
@@ -587,6 +589,17 @@ def _array_accesses(node, params: set[str]) -> tuple[set[str], set[str]]:
             if isinstance(n.target.value, gast.Name) and n.target.value.id in params:
                 read.add(n.target.value.id)
     return written, read
+
+
+def _writes_local_arrays(node, params: set[str]) -> bool:
+    """Whether the kernel writes elements of arrays of its own (``cuda.local.array``)."""
+    return any(
+        isinstance(n, gast.Subscript)
+        and isinstance(n.ctx, gast.Store)
+        and isinstance(n.value, gast.Name)
+        and n.value.id not in params
+        for n in gast.walk(node)
+    )
 
 
 def _first_access(node, array: str):

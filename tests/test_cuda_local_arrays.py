@@ -189,6 +189,17 @@ def numpy_dtype(x, out):
         out[i] = pair[1] * pair[1]
 
 
+def stencil_through_a_local_array(x, out):
+    # a stencil read through a local array: not gathered (its writes are not outputs)
+    i = cuda.grid(1)
+    if i >= 1 and i < x.shape[0] - 1:
+        around = cuda.local.array(3, numba.float64)
+        around[0] = x[i - 1]
+        around[1] = x[i]
+        around[2] = x[i + 1]
+        out[i] = around[0] * around[1] + math.sin(around[2])
+
+
 def _fd_vjp(kernel, launch, args, k, cotangent, output, eps=1e-6):
     """Finite-difference gradient of sum(cotangent * args[output]) wrt args[k]."""
     compiled = cuda.jit(kernel)
@@ -221,7 +232,7 @@ def test_kernel_with_a_local_array_and_a_shared_weight():
     assert not bout.any()
 
 
-@pytest.mark.parametrize("kernel", [powers, numpy_dtype])
+@pytest.mark.parametrize("kernel", [powers, numpy_dtype, stencil_through_a_local_array])
 def test_kernel_local_array_shapes_and_dtypes(kernel):
     n = 7
     x, cot = RNG.uniform(0.2, 1.0, n), RNG.normal(size=n)
