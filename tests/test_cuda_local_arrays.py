@@ -200,6 +200,33 @@ def stencil_through_a_local_array(x, out):
         out[i] = around[0] * around[1] + math.sin(around[2])
 
 
+def while_into_a_local_array(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        acc = cuda.local.array(3, float64)
+        for j in range(3):
+            acc[j] = 0.0
+        v = x[i]
+        n = 0
+        while v > 0.05 and n < 20:  # a trip count of the thread's own
+            acc[n % 3] += v * (n + 1)
+            v = v * 0.7
+            n += 1
+        out[i] = acc[0] * acc[1] + acc[2] * acc[2]
+
+
+def integer_indices(x, out):
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        idx = cuda.local.array(2, numba.int64)
+        idx[0] = (i + 1) % x.shape[0]
+        idx[1] = (i + 2) % x.shape[0]
+        values = cuda.local.array(2, float64)
+        values[0] = x[idx[0]]
+        values[1] = x[idx[1]]
+        out[i] = values[0] * values[1] * x[i]
+
+
 def _fd_vjp(kernel, launch, args, k, cotangent, output, eps=1e-6):
     """Finite-difference gradient of sum(cotangent * args[output]) wrt args[k]."""
     compiled = cuda.jit(kernel)
@@ -232,7 +259,10 @@ def test_kernel_with_a_local_array_and_a_shared_weight():
     assert not bout.any()
 
 
-@pytest.mark.parametrize("kernel", [powers, numpy_dtype, stencil_through_a_local_array])
+@pytest.mark.parametrize(
+    "kernel",
+    [powers, numpy_dtype, stencil_through_a_local_array, while_into_a_local_array, integer_indices],
+)
 def test_kernel_local_array_shapes_and_dtypes(kernel):
     n = 7
     x, cot = RNG.uniform(0.2, 1.0, n), RNG.normal(size=n)

@@ -52,6 +52,7 @@ SCRIPT = textwrap.dedent(
         (sourcead.vmap(sourcead.grad(la.in_branch, wrt=(0, 1)), target="cuda"), (x, x)),
         (sourcead.kernel_vjp(la.smooth, wrt=("x", "w", "out")), (x, x[:4], x, x, x[:4], x)),
         (sourcead.kernel_vjp(la.powers, wrt=("x", "out")), (x, x, x, x)),
+        (sourcead.kernel_vjp(la.while_into_a_local_array, wrt=("x", "out")), (x, x, x, x)),
         (sourcead.vmap(sourcead.grad(la.prefix_sums, wrt=(0, 1)), target="cuda"),
          (np.ones((8, 3)), x)),
     ]
@@ -81,6 +82,6 @@ def test_generated_kernels_compile_to_ptx_for_sm90():
             "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
-    assert len(lines) == 17
+    assert len(lines) == 18
     # atomics exactly where threads share elements: none for saxpy, some for the stencil
     assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")
