@@ -218,10 +218,14 @@ def in_one_context(function):
 
 
 @in_one_context
-def run_batched(kernel, args, in_axes, shapes, tapes: DeviceTapes, tape_memory, where: str) -> list:
+def run_batched(
+    kernel, args, in_axes, shapes, tapes: DeviceTapes, tape_memory, where: str, written=()
+) -> list:
     """Launch a batched kernel (one thread per element) and return its outputs.
 
-    ``args`` are the batched function's arguments (NumPy arrays are copied to the device),
+    ``args`` are the batched function's arguments (NumPy arrays are copied to the device;
+    device arrays among those at the indices ``written``, which the kernel writes into,
+    are copied on the device, so that no input changes),
     ``in_axes`` 0 or None per argument, ``shapes`` the ``(shape, dtype)`` of each output of
     one element. The batch is split into launches whose tapes fit ``tape_memory`` bytes
     (default: half the free device memory). The outputs gain the batch axis; they stay on
@@ -232,6 +236,11 @@ def run_batched(kernel, args, in_axes, shapes, tapes: DeviceTapes, tape_memory, 
     device_args = [
         to_device(cuda, a) if isinstance(a, np.ndarray) or is_device_array(a) else a for a in args
     ]
+    for k in written:
+        if is_device_array(args[k]):
+            copy = cuda.device_array(device_args[k].shape, dtype=device_args[k].dtype)
+            copy.copy_to_device(device_args[k])
+            device_args[k] = copy
     batch = next(a.shape[0] for a, axis in zip(device_args, in_axes, strict=True) if axis == 0)
     # every output row is written (or zeroed and added to) by its thread
     results = device_arrays([((batch, *shape), dtype) for shape, dtype in shapes])

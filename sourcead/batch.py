@@ -132,6 +132,13 @@ class BatchedFunction:
         self.name = self.loaded.parsed.name
         self.params = self.loaded.parsed.params
         self.in_axes = _in_axes(in_axes, len(self.params))
+        # a plain function that writes into its array arguments gets copies: vmap, like
+        # grad, leaves its inputs as they were (the generated derivatives copy them)
+        self.written = (
+            [self.params.index(p) for p in sorted(self.loaded.written_params)]
+            if self.kind == "function"
+            else []
+        )
         # on the GPU, np.zeros_like(x) is a local array of x's shape: compiled per shape
         self.by_shape = self.target == "cuda" and sized_by_parameters(self.loaded.normalized)
         self._built: dict = {}
@@ -382,6 +389,11 @@ class BatchedFunction:
             else (float(a) if isinstance(a, np.floating) and a.dtype == np.float64 else a)
             for a, axis in zip(args, self.in_axes, strict=True)
         )
+        if self.target != "cuda":  # (on the GPU, copies are made on the device)
+            args = tuple(
+                np.array(a, copy=True) if k in self.written and isinstance(a, np.ndarray) else a
+                for k, a in enumerate(args)
+            )
         batch = self._batch_size(args)
         types = self._element_types(args)
         plan = self._build(types, self._element_shapes(args, types))
@@ -503,7 +515,9 @@ class BatchedFunction:
         kernel = plan["module"][plan["wrapper"]]
         where = f"vmap of {self.name} on the GPU"
         tapes = plan["tape_state"]
-        return run_batched(kernel, args, self.in_axes, shapes, tapes, self.tape_memory, where)
+        return run_batched(
+            kernel, args, self.in_axes, shapes, tapes, self.tape_memory, where, self.written
+        )
 
 
 def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ from . import api, forward_api
 from .analysis.types import Array, Scalar
 from .batch import DEFAULT_CHECKPOINT_EVERY, BatchedFunction, _in_axes, element_type
 from .device import is_device_array
+from .errors import SourceADError
 from .frontend import unwrap
 
 
@@ -123,7 +124,17 @@ class BatchedJvp:
                 parallel = self.options[0] == "parallel"
                 self._mapped[key] = _ElementLoop(source, tangent_function, axes, parallel)
         self._last = self._mapped[key]
-        return self._last(*primals, *directions)
+        try:
+            return self._last(*primals, *directions)
+        except SourceADError as error:  # about the generated tangent code: point at fn
+            parsed = api._load(fn).parsed
+            if error.filename in (None, parsed.filename) or self.options[0] != "cuda":
+                raise
+            raise parsed.error(
+                f"vmap(jvp) of {name} on the GPU: {error.message} (in the tangent code "
+                f"sourcead generated for {name}: {error.filename}, line {error.lineno})",
+                parsed.node,
+            ) from None
 
 
 class _ElementLoop:

@@ -140,6 +140,26 @@ def test_device_code_that_would_allocate_is_refused_with_the_line():
         sourcead.vmap(sourcead.grad(projectile), target="cpu")(cuda.to_device(np.ones(2)), 1.0, 1.0)
 
 
+def writes_its_argument(a, x):
+    a[0] = a[0] * x
+    return a[0] + a[1]
+
+
+def test_a_function_writing_into_its_argument_leaves_device_inputs_alone():
+    a, x = RNG.uniform(size=(4, 2)), RNG.uniform(size=4)
+    on_device = cuda.to_device(a)
+    values = sourcead.vmap(writes_its_argument, target="cuda")(on_device, x)
+    np.testing.assert_array_equal(on_device.copy_to_host(), a)
+    expected = [writes_its_argument(row.copy(), s) for row, s in zip(a, x, strict=True)]
+    np.testing.assert_allclose(values.copy_to_host(), expected)
+    # its tangent copies the row, which device code cannot: refused, at the user's function
+    mapped = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cuda")
+    with pytest.raises(sourcead.SourceADError, match="vmap.jvp. of writes_its_argument") as error:
+        mapped(writes_its_argument, (a, x), (np.ones_like(a), np.zeros(4)))
+    assert error.value.filename.endswith("test_cuda_vmap.py")
+    assert error.value.lineno == writes_its_argument.__code__.co_firstlineno
+
+
 def test_a_local_array_of_constant_shape_is_held_by_the_thread():
     x = np.array([0.5, -1.5, 2.0])
     gradients = sourcead.vmap(sourcead.grad(local_array), target="cuda")(x)

@@ -117,6 +117,25 @@ def test_plain_functions_scalar_tuple_and_array_results():
     )
 
 
+def writes_its_argument(a, x):
+    a[0] = a[0] * x
+    return a[0] + a[1]
+
+
+@pytest.mark.parametrize("target", ["cpu", "parallel"])
+def test_a_function_writing_into_its_argument_leaves_the_input_alone(target):
+    a, x = RNG.uniform(size=(4, 2)), RNG.uniform(size=4)
+    given = a.copy()
+    values = sourcead.vmap(writes_its_argument, target=target)(a, x)
+    np.testing.assert_array_equal(a, given)
+    expected = [writes_its_argument(row.copy(), s) for row, s in zip(a, x, strict=True)]
+    np.testing.assert_allclose(values, expected)
+    mapped = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target=target)
+    _, slopes = mapped(writes_its_argument, (a, x), (np.ones_like(a), np.zeros(4)))
+    np.testing.assert_array_equal(a, given)
+    np.testing.assert_allclose(slopes, x + 1.0)
+
+
 def test_source_shows_the_batched_loop():
     f = sourcead.vmap(sourcead.grad(projectile, wrt=(0, 1)), target="parallel")
     source = f.source
