@@ -139,6 +139,15 @@ class BatchedFunction:
             if self.kind == "function"
             else []
         )
+        for k in self.written:
+            if self.in_axes[k] is None:  # one array for all elements: they would race
+                raise self.loaded.parsed.error(
+                    f"vmap of {self.name}: it writes into {self.params[k]}, which every batch "
+                    "element shares (in_axes None), so the elements would see each other's "
+                    f"writes; batch {self.params[k]} (in_axes 0) or write into a copy made in "
+                    "the function",
+                    _first_write(self.loaded.normalized, self.params[k]),
+                )
         # on the GPU, np.zeros_like(x) is a local array of x's shape: compiled per shape
         self.by_shape = self.target == "cuda" and sized_by_parameters(self.loaded.normalized)
         self._built: dict = {}
@@ -561,3 +570,16 @@ def _in_axes(in_axes, count: int) -> tuple:
                 f"in_axes entries must be 0 (batched along the first axis) or None, not {axis!r}"
             )
     return tuple(axes)
+
+
+def _first_write(node, array: str):
+    """The first statement writing an element of ``array`` (for the error's line)."""
+    for n in gast.walk(node):
+        if (
+            isinstance(n, gast.Subscript)
+            and isinstance(n.ctx, gast.Store)
+            and isinstance(n.value, gast.Name)
+            and n.value.id == array
+        ):
+            return n
+    return node

@@ -136,6 +136,16 @@ def test_a_function_writing_into_its_argument_leaves_the_input_alone(target):
     np.testing.assert_allclose(slopes, x + 1.0)
 
 
+def test_writing_into_an_array_every_element_shares_is_refused():
+    with pytest.raises(sourcead.SourceADError, match="every batch element shares") as error:
+        sourcead.vmap(writes_its_argument, in_axes=(None, 0))
+    assert error.value.lineno == writes_its_argument.__code__.co_firstlineno + 1
+    # its gradient copies the array in each element: nothing is shared
+    a, x = RNG.uniform(size=2), RNG.uniform(size=4)
+    grads = sourcead.vmap(sourcead.grad(writes_its_argument, wrt=1), in_axes=(None, 0))(a, x)
+    np.testing.assert_allclose(grads, np.full(4, a[0]))
+
+
 def test_source_shows_the_batched_loop():
     f = sourcead.vmap(sourcead.grad(projectile, wrt=(0, 1)), target="parallel")
     source = f.source
