@@ -69,7 +69,21 @@ def prefix_sums(x, w):
     return z[x.shape[0]] * w + c[K]
 
 
-ELEMENTS = [(moments, 2), (in_branch, 2), (derived, 1)]
+def helper_with_a_local_array(x, y):
+    t = np.zeros(3)
+    for j in range(3):
+        t[j] = math.sin(x * (j + 1)) + y
+    return t[0] * t[1] - t[2]
+
+
+def calls_a_helper(x, y):
+    s = 0.0
+    for k in range(3):  # a device function with a local array, called in a loop
+        s += helper_with_a_local_array(x * k, y)
+    return s * x
+
+
+ELEMENTS = [(moments, 2), (in_branch, 2), (derived, 1), (calls_a_helper, 2)]
 
 
 def _arguments(count, n=6):

@@ -50,6 +50,7 @@ SCRIPT = textwrap.dedent(
          (x, x, np.ones(8, dtype=np.int64))),
         (sourcead.vmap(sourcead.grad(la.moments, wrt=(0, 1)), target="cuda"), (x, x)),
         (sourcead.vmap(sourcead.grad(la.in_branch, wrt=(0, 1)), target="cuda"), (x, x)),
+        (sourcead.vmap(sourcead.grad(la.calls_a_helper, wrt=(0, 1)), target="cuda"), (x, x)),
         (sourcead.kernel_vjp(la.smooth, wrt=("x", "w", "out")), (x, x[:4], x, x, x[:4], x)),
         (sourcead.kernel_vjp(la.powers, wrt=("x", "out")), (x, x, x, x)),
         (sourcead.kernel_vjp(la.while_into_a_local_array, wrt=("x", "out")), (x, x, x, x)),
@@ -82,6 +83,6 @@ def test_generated_kernels_compile_to_ptx_for_sm90():
             "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
-    assert len(lines) == 18
+    assert len(lines) == 19
     # atomics exactly where threads share elements: none for saxpy, some for the stencil
     assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")
