@@ -52,6 +52,15 @@ class ParsedFunction:
             return self.namespace[name]
         return getattr(builtins, name)
 
+    def resolve(self, node: gast.expr):
+        """The object a free name or dotted name (``numba.float64``) refers to; KeyError or
+        AttributeError when it refers to none, or ``node`` is no such name."""
+        if isinstance(node, gast.Name):
+            return self.lookup(node.id)
+        if isinstance(node, gast.Attribute):
+            return getattr(self.resolve(node.value), node.attr)
+        raise KeyError(node)
+
 
 def unwrap(fn):
     """The plain Python function behind ``fn`` (Numba dispatchers keep it as ``py_func``)."""

@@ -264,6 +264,16 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
     return gradient
 
 
+#: Device-array methods host code must not call: what the recording would miss.
+_UNRECORDED_COPIES = {
+    "copy_to_host": "host code that copies device values to the host computes outside the "
+    "recorded launches, where no derivative flows; compute with kernels",
+    "copy_to_device": "host code that copies into a device array overwrites it outside the "
+    "recorded launches, which the backward sweep would not undo; copy with a "
+    "differentiable kernel",
+}
+
+
 def _check_host_code(parsed) -> None:
     """Refuse what would make the recorded gradient silently wrong: launches of kernels
     that are not ``differentiable`` (unrecorded) and device values read on the host."""
@@ -285,24 +295,9 @@ def _check_host_code(parsed) -> None:
         if (
             isinstance(node, gast.Call)
             and isinstance(node.func, gast.Attribute)
-            and node.func.attr == "copy_to_host"
+            and node.func.attr in _UNRECORDED_COPIES
         ):
-            raise parsed.error(
-                "host code that copies device values to the host computes outside the "
-                "recorded launches, where no derivative flows; compute with kernels",
-                node,
-            )
-        if (
-            isinstance(node, gast.Call)
-            and isinstance(node.func, gast.Attribute)
-            and node.func.attr == "copy_to_device"
-        ):
-            raise parsed.error(
-                "host code that copies into a device array overwrites it outside the recorded "
-                "launches, which the backward sweep would not undo; copy with a "
-                "differentiable kernel",
-                node,
-            )
+            raise parsed.error(_UNRECORDED_COPIES[node.func.attr], node)
         if isinstance(node, gast.For) and _is_checkpointed(node, parsed):
             for inner in gast.walk(node):
                 if inner is not node and isinstance(inner, gast.For):
@@ -314,17 +309,9 @@ def _check_host_code(parsed) -> None:
 
 def _is_checkpointed(loop, parsed) -> bool:
     """Whether ``loop`` iterates over a ``sourcead.checkpointed(...)`` call."""
-    call = loop.iter
-    if not isinstance(call, gast.Call):
+    if not isinstance(loop.iter, gast.Call):
         return False
-    func = call.func
     try:
-        if isinstance(func, gast.Name):
-            target = parsed.lookup(func.id)
-        elif isinstance(func, gast.Attribute) and isinstance(func.value, gast.Name):
-            target = getattr(parsed.lookup(func.value.id), func.attr)
-        else:
-            return False
+        return parsed.resolve(loop.iter.func) is checkpointed
     except (KeyError, AttributeError):
         return False
-    return target is checkpointed

@@ -514,7 +514,7 @@ def _local_array_as_empty(call, parsed):
         raise parsed.error("cuda.local.array takes a shape and a dtype", call)
     shape, dtype_node = arguments
     try:
-        dtype = _dtype_name(_resolve(dtype_node, parsed))
+        dtype = _dtype_name(parsed.resolve(dtype_node))
     except (KeyError, AttributeError, TypeError):
         raise parsed.error(
             f"cuda.local.array: cannot read the dtype `{_src(dtype_node)}` (use a Numba or "
@@ -540,15 +540,6 @@ def _dtype_name(value) -> str:
         return np.dtype(value).name
     except TypeError:
         return np.dtype(str(value)).name
-
-
-def _resolve(node, parsed):
-    """The object a name or dotted name (``numba.float64``) of the kernel refers to."""
-    if isinstance(node, gast.Name):
-        return parsed.lookup(node.id)
-    if isinstance(node, gast.Attribute):
-        return getattr(_resolve(node.value, parsed), node.attr)
-    raise TypeError(node)
 
 
 def _replace_intrinsics(parsed) -> list[tuple[str, str]]:

@@ -402,14 +402,14 @@ def _dtype(node) -> str | None:
         return None
 
 
-def numba_type_name(dtype: str) -> str:
+def _numba_type_name(dtype: str) -> str:
     """``numba.float64`` for ``"float64"`` (``numba.boolean`` for ``"bool"``)."""
     return "numba.boolean" if dtype == "bool" else f"numba.{dtype}"
 
 
 def _local_array_lines(name, shape, dtype, fill, taken: set[str], indent: str) -> list[str]:
     size = str(shape[0]) if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
-    lines = [f"{indent}{name} = cuda.local.array({size}, {numba_type_name(dtype)})"]
+    lines = [f"{indent}{name} = cuda.local.array({size}, {_numba_type_name(dtype)})"]
     if fill is None or not shape or 0 in shape:
         return lines
     counters = []

@@ -109,19 +109,10 @@ def rewrite_array_syntax(parsed) -> None:
 
 
 def _resolves_to(parsed, node, target) -> bool:
-    parts = []
-    while isinstance(node, gast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, gast.Name):
-        return False
     try:
-        value = parsed.lookup(node.id)
-        for part in reversed(parts):
-            value = getattr(value, part)
+        return parsed.resolve(node) is target
     except (KeyError, AttributeError):
         return False
-    return value is target
 
 
 # --- lowering -------------------------------------------------------------------------------------

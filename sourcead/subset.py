@@ -180,12 +180,9 @@ class _SubsetChecker:
         if dotted is None or dotted.split(".")[0] in self.locals:
             return False
         try:
-            value = self.fn.lookup(dotted.split(".")[0])
-            for part in dotted.split(".")[1:]:
-                value = getattr(value, part)
+            return self.fn.resolve(func) is checkpointed
         except (KeyError, AttributeError):
             return False
-        return value is checkpointed
 
     def loop_body(self, body: list[gast.stmt]) -> None:
         self.loop_depth += 1
