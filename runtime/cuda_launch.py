@@ -19,12 +19,15 @@ import os
 
 import numpy as np
 
+from .device_pool import pool
+
 __all__ = [
     "DEFAULT_TAPE_BYTES",
     "DeviceTapes",
     "KernelAdjointLaunch",
     "check_shadows",
     "device_arrays",
+    "device_copy",
     "device_zeros",
     "fill_zero",
     "import_cuda",
@@ -130,28 +133,36 @@ _ZERO_KERNEL: list = []
 
 
 def device_arrays(specs: list[tuple[tuple, object]]) -> list:
-    """Uninitialised device arrays of these ``(shape, dtype)``, carved from one allocation.
+    """Uninitialised device arrays of these ``(shape, dtype)``, carved from one block.
 
-    numba-cuda allocates every array separately, and on a GPU an allocation with its later
-    free costs more than a kernel launch (about 0.1 ms each on an H100), so several results
-    share one block of memory, which lives as long as any of them.
+    On a GPU an allocation with its later free costs more than a kernel launch (about
+    0.1 ms each on an H100, more for large blocks), so the results of a call share one
+    block, taken from the pool of blocks that earlier calls' results no longer use
+    (``device_pool``); the block lives as long as any of its arrays.
     """
     cuda = import_cuda()
     specs = [(tuple(int(n) for n in shape), np.dtype(dtype)) for shape, dtype in specs]
     sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in specs]
-    if simulated() or len(specs) < 2 or 0 in sizes:
+    if simulated() or 0 in sizes:
         return [cuda.device_array(shape, dtype=dtype) for shape, dtype in specs]
     offsets, total = [], 0
     for size in sizes:
         offsets.append(total)
         total += -(-size // _ALIGNMENT) * _ALIGNMENT
-    block = cuda.device_array(total, dtype=np.uint8)
+    block = pool().take(total)
     arrays = []
     for (shape, dtype), offset, size in zip(specs, offsets, sizes, strict=True):
         strides = tuple(int(math.prod(shape[k + 1 :])) * dtype.itemsize for k in range(len(shape)))
-        memory = block.gpu_data.view(offset, offset + size)
+        memory = block.view(offset, offset + size)
         arrays.append(cuda.devicearray.DeviceNDArray(shape, strides, dtype, gpu_data=memory))
     return arrays
+
+
+def device_copy(array):
+    """A copy of a host or device array, on the device (from the pool on a GPU)."""
+    (copy,) = device_arrays([(array.shape, array.dtype)])
+    copy.copy_to_device(array)
+    return copy
 
 
 _ALIGNMENT = 256  # bytes: each array starts where a fresh allocation would
@@ -189,7 +200,7 @@ def _lengths(capacity) -> str:
 def to_device(cuda, value):
     """``value`` on the device: NumPy arrays copied, device arrays as they are."""
     if isinstance(value, np.ndarray):
-        return cuda.to_device(np.ascontiguousarray(value))
+        return device_copy(np.ascontiguousarray(value))
     if getattr(value, "__cuda_ndarray__", False):  # numba-cuda's own: no view to make
         return value
     if hasattr(value, "__cuda_array_interface__") and hasattr(cuda, "as_cuda_array"):
@@ -238,9 +249,7 @@ def run_batched(
     ]
     for k in written:
         if is_device_array(args[k]):
-            copy = cuda.device_array(device_args[k].shape, dtype=device_args[k].dtype)
-            copy.copy_to_device(device_args[k])
-            device_args[k] = copy
+            device_args[k] = device_copy(device_args[k])
     batch = next(a.shape[0] for a, axis in zip(device_args, in_axes, strict=True) if axis == 0)
     # every output row is written (or zeroed and added to) by its thread
     results = device_arrays([((batch, *shape), dtype) for shape, dtype in shapes])
@@ -364,7 +373,7 @@ class KernelAdjointLaunch:
         host = [a if isinstance(a, np.ndarray) else None for a in args]
         device_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
         shadows = device_args[len(self.params) :]
-        saved = [_device_copy(cuda, s) for s in shadows]
+        saved = [device_copy(s) for s in shadows]
         limit = tape_memory_limit(self.tape_memory)
         where = f"the adjoint of the kernel {self.name}"
         for _ in range(3):
@@ -407,7 +416,7 @@ def _copy(array):
     """A copy of a host or device array, on the same side."""
     if isinstance(array, np.ndarray):
         return array.copy()
-    return _device_copy(import_cuda(), _as_numba(array))
+    return device_copy(_as_numba(array))
 
 
 def _as_numba(array):
@@ -415,9 +424,3 @@ def _as_numba(array):
     if hasattr(array, "copy_to_device"):
         return array
     return import_cuda().as_cuda_array(array)
-
-
-def _device_copy(cuda, array):
-    copy = cuda.device_array(array.shape, dtype=array.dtype)
-    copy.copy_to_device(array)
-    return copy

@@ -30,6 +30,7 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
     DEFAULT_TAPE_BYTES,
     DeviceTapes,
     device_arrays,
+    device_copy,
     device_zeros,
     fill_zero,
     import_cuda,

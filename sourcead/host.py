@@ -32,7 +32,7 @@ import gast
 import numpy as np
 
 from .checkpoint import HOST_RECORDING, checkpointed
-from .device import device_zeros, import_cuda, is_device_array
+from .device import device_copy, device_zeros, import_cuda, is_device_array
 from .errors import SourceADError
 from .frontend import load_function, unwrap
 from .kernels import KernelAdjoint, _array_accesses, _first_access
@@ -106,7 +106,7 @@ class _Launch:
 
     def __init__(self, kernel: DifferentiableKernel, configuration, args):
         self.kernel, self.configuration, self.args = kernel, configuration, args
-        self.saved = [(array, _device_copy(array)) for array in kernel.written_arrays(args)]
+        self.saved = [(array, device_copy(array)) for array in kernel.written_arrays(args)]
 
     def reverse(self, shadow) -> None:
         adjoint, arrays = self.kernel.adjoint(self.args)
@@ -126,7 +126,7 @@ class _Segment:
     def record(self, kernel: DifferentiableKernel, configuration, args) -> None:
         for array in kernel.written_arrays(args):
             if id(array) not in self.snapshot:
-                self.snapshot[id(array)] = (array, _device_copy(array))
+                self.snapshot[id(array)] = (array, device_copy(array))
         self.launches.append((kernel, configuration, args))
 
     def reverse(self, shadow) -> None:
@@ -199,12 +199,6 @@ def _steps_per_segment(first: _Segment, steps: int, memory: int) -> int:
     }
     snapshots = max(1, memory // max(sum(seen.values()), 1))
     return max(1, math.ceil(steps / snapshots))
-
-
-def _device_copy(array):
-    copy = import_cuda().device_array(array.shape, dtype=array.dtype)
-    copy.copy_to_device(array)
-    return copy
 
 
 def host_grad(fun, wrt=0, *, preserve_result: bool = False):

@@ -167,8 +167,8 @@ def test_checkpointed_host_loops_give_the_recorded_gradient_in_less_memory(
     from sourcead import host
 
     copies = []
-    original = host._device_copy
-    monkeypatch.setattr(host, "_device_copy", lambda a: copies.append(a) or original(a))
+    original = host.device_copy
+    monkeypatch.setattr(host, "device_copy", lambda a: copies.append(a) or original(a))
     recording = []
     monkeypatch.setattr(host, "_Launch", _counting(host._Launch, copies, recording))
     arguments = _device_arguments(u0, k0)
