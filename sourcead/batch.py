@@ -40,7 +40,7 @@ TARGETS = ("cpu", "parallel", "cuda")
 
 
 #: Steps per segment of the loops that CUDA adjoints reverse by running them again.
-DEFAULT_CHECKPOINT_EVERY = 16
+DEFAULT_CHECKPOINT_EVERY = 8
 
 
 def vmap(

@@ -141,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         "--checkpoint-every",
         metavar="STEPS",
         help="with --vmap cuda: reverse counted loops in segments of STEPS steps, as "
-        "vmap's checkpoint_every (default 16), or none to record every step",
+        "vmap's checkpoint_every (default 8), or none to record every step",
     )
     build.add_argument(
         "--kernel-vjp",

@@ -93,6 +93,8 @@ class DeviceAdjointGenerator(AdjointGenerator):
         self.segment_most: dict[str, str] = {}  # a segment tape's top -> its longest segment
         self.segment_counts: list[str] = []  # per segmented loop, the segments it ran
         self.checkpointed_loops: dict[int, dict] = {}  # id of a checkpointed loop -> options
+        # tapes of a loop's segments of known length: local arrays of this many values
+        self.local_tapes: dict[object, int] = {}
         return super()._pass()
 
     def reversed_in_segments(self, stmt, start, step, trips, body_tapes, body_f, body_b):
@@ -149,14 +151,19 @@ class DeviceAdjointGenerator(AdjointGenerator):
         ]
         return super()._assemble(forward, backward + adds)
 
+    def device_tapes(self) -> list[tuple[str, str, str]]:
+        """(tape, top, dtype) of the tapes kept in device memory: columns the host sizes
+        and passes, in the order of the parameters (the others are local arrays)."""
+        return [t for key, t in self.tapes.items() if key not in self.local_tapes]
+
     def extra_parameters(self) -> list[str]:
         names = [self.adj(p) for p in self.wrt if p in self.passed_adjoints]
-        names += [tape for tape, _, _ in self.tapes.values()]
-        return names + (["tape_need"] if self.tapes else [])
+        names += [tape for tape, _, _ in self.device_tapes()]
+        return names + (["tape_need"] if self.device_tapes() else [])
 
     def tape_dtypes(self) -> list[str]:
-        """NumPy dtype names of the tapes, in the order of the parameters."""
-        return [dtype.removeprefix("np.") for _, _, dtype in self.tapes.values()]
+        """NumPy dtype names of the tapes in device memory, in the order of the parameters."""
+        return [dtype.removeprefix("np.") for _, _, dtype in self.device_tapes()]
 
     def push(self, key: str, value_type, value: str) -> list:
         tape, top = self.tape(self.site_key(key), value_type)
@@ -169,6 +176,10 @@ class DeviceAdjointGenerator(AdjointGenerator):
         counters = [top for _, top, _ in self.tapes.values()]
         counters += self.segment_counts + list(self.segment_most.values())
         lines = [f"{top} = 0" for top in dict.fromkeys(counters)]  # snapshots share theirs
+        lines += [
+            f"{self.tapes[key][0]} = np.empty({length}, dtype={self.tapes[key][2]})"
+            for key, length in self.local_tapes.items()
+        ]
         arrays = getattr(self, "arrays", None)  # whole-array tapes allocate: refused later
         return lines + (arrays.declare_tapes() if arrays is not None else [])
 
@@ -177,10 +188,10 @@ class DeviceAdjointGenerator(AdjointGenerator):
             f"{local} = 0.0  # this thread's part of {self.adj(array)}[{text}]"
             for (array, text), local in self.parts.items()
         ]
-        if not self.tapes:
+        if not self.device_tapes():
             return parts
         # a tape reused by the segments of a loop needs the length of the longest segment
-        tapes = [(tape, self.segment_most.get(top, top)) for tape, top, _ in self.tapes.values()]
+        tapes = [(tape, self.segment_most.get(top, top)) for tape, top, _ in self.device_tapes()]
         short = " or ".join(f"{top} > len({tape})" for tape, top in tapes)
         report = [f"cuda.atomic.max(tape_need, {k}, {top})" for k, (_, top) in enumerate(tapes)]
         gradients = [self.adj(p) if p in self.passed_adjoints else "0.0" for p in self.wrt]

@@ -104,14 +104,36 @@ class SegmentedLoop:
             snapshots[n] = g.tapes[key][0]
         tops = [g.tapes[key][1] for key in self.body_tapes]
         stores = {f"if {top} < len({tape}):" for tape, top, _ in map(g.tapes.get, self.body_tapes)}
-        most = {top: g.names.fresh(f"{top}_most") for top in tops}
+        self._keep_tapes_local(body_f)
+        most = {
+            g.tapes[key][1]: g.names.fresh(f"{g.tapes[key][1]}_most")
+            for key in self.body_tapes
+            if key not in g.local_tapes
+        }
         g.segment_most.update(most)
         g.segment_counts.append(self.segments)
         kept_names = {n: g.names.fresh(f"{n}_before_loop") for n in kept}
+        # the forward sweep counts only what tapes in device memory will need
+        local_counts = {
+            f"{g.tapes[key][1]} += 1" for key in self.body_tapes if key in g.local_tapes
+        }
+        counting = _counting(body_f, stores, local_counts)
         return (
-            self._forward(_counting(body_f, stores), snapshots, tops, most, kept_names),
+            self._forward(counting, snapshots, list(most), most, kept_names),
             self._backward(body_f, body_b, snapshots, tops, kept_names),
         )
+
+    def _keep_tapes_local(self, body_f: list) -> None:
+        """Tapes of a segment of a known number of steps, each step pushing to them at a
+        known number of places outside inner loops, are local arrays of that length
+        (``cuda.local.array``): on chip, not device memory (``generator.local_tapes``)."""
+        if self.limit is not None:  # steps per segment computed at run time
+            return
+        for key in self.body_tapes:
+            tape, top, _ = self.generator.tapes[key]
+            sites = _push_sites(body_f, f"if {top} < len({tape}):")
+            if sites is not None:
+                self.generator.local_tapes[key] = int(self.steps) * sites
 
     def _steps(self, first: str, stop: str, body: list, backwards: bool = False) -> Block:
         """The loop over steps ``first`` to ``stop`` (exclusive) running ``body``."""
@@ -138,7 +160,9 @@ class SegmentedLoop:
             *self._segment_length(snapshots),
             *(f"{saved} = {n}" for n, saved in kept_names.items()),
             f"# in segments of {k_steps} steps: a snapshot of the state at each segment's first",
-            "# step; the steps count what they would record (the backward sweep records them)",
+            "# step; the backward sweep runs the segment again, recording it"
+            + ("; the steps count what" if tops else ""),
+            *(["# it will record"] if tops else []),
             Block(f"for {self.first} in range(0, {self.trip_name}, {k_steps}):", segment_body),
         ]
 
@@ -226,13 +250,36 @@ def _reads_memory(value) -> bool:
     return False
 
 
-def _counting(body: list, stores: set[str]) -> list:
-    """``body`` without the stores of its pushes (``if top < len(tape): ...``): it counts
-    what each tape needs and records nothing."""
+def _push_sites(body: list, store: str, in_loop: bool = False) -> int | None:
+    """How many times a step may push to the tape whose store is ``store`` (the places in
+    ``body``, branches counted both), or None when a place is inside an inner loop."""
+    sites = 0
+    for line in body:
+        if not isinstance(line, Block):
+            continue
+        if line.header == store:
+            if in_loop:
+                return None
+            sites += 1
+            continue
+        loop = line.header.startswith(("for ", "while "))
+        inner = _push_sites(line.body, store, in_loop or loop)
+        if inner is None:
+            return None
+        sites += inner
+    return sites
+
+
+def _counting(body: list, stores: set[str], uncounted: set[str]) -> list:
+    """``body`` without the stores of its pushes (``if top < len(tape): ...``) and the
+    ``uncounted`` lines (the counts of local tapes): it counts what each tape in device
+    memory needs and records nothing."""
     return [
-        Block(line.header, _counting(line.body, stores)) if isinstance(line, Block) else line
+        Block(line.header, _counting(line.body, stores, uncounted))
+        if isinstance(line, Block)
+        else line
         for line in body
-        if not (isinstance(line, Block) and line.header in stores)
+        if not (line.header in stores if isinstance(line, Block) else line in uncounted)
     ]
 
 

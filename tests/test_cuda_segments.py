@@ -179,20 +179,40 @@ def test_segments_give_the_gradients_of_every_step(function, segment):
             np.testing.assert_allclose(g[i], e, rtol=1e-12, atol=1e-15)
 
 
-def test_tapes_hold_one_segment_and_the_snapshots():
+def test_segment_tapes_are_local_arrays_and_the_snapshots_in_device_memory():
     dloss = sourcead.grad(projectile, wrt=(0, 1, 2))
     batched = sourcead.vmap(dloss, (0, 0, 0, None), target="cuda", checkpoint_every=4)
     vx, vy, c = _inputs(projectile)
     batched(vx, vy, c, 10)
     plan = next(iter(batched._built.values()))
-    # v, vx and vy are recorded over one segment of 4 steps; vx and vy (not x or y, which
-    # nothing recorded depends on) are kept at each of the 3 segments' first steps
-    assert plan["tapes"] == ["float64"] * 5
-    assert plan["tape_state"].capacity.tolist() == [4, 4, 4, 3, 3]
+    # v, vx and vy are recorded over one segment of 4 steps, each step pushing once: local
+    # arrays of 4 values; vx and vy (not x or y, which nothing recorded depends on) are
+    # kept in device memory at each of the 3 segments' first steps
+    for name in ("v", "vx", "vy"):
+        assert f"{name}_tape = cuda.local.array(4, numba.float64)" in batched.source
+    assert plan["tapes"] == ["float64"] * 2
+    assert plan["tape_state"].capacity.tolist() == [3, 3]
     assert "vx = vx_snapshots[segment]" in batched.source
     # the square root's adjoint reads its result, v, instead of taking the root again
     assert "b_v * (0.5 / v)" in batched.source
     assert not re.search(r"\b[xy]_snapshots\b", batched.source)
+
+
+def test_tapes_pushed_in_inner_loops_stay_in_device_memory():
+    """A step's pushes inside a loop of data-dependent length have no bound known when the
+    kernel is compiled: that tape is a column of device memory, sized by the host."""
+    dloss = sourcead.grad(inner_while, wrt=(0, 1))
+    batched = sourcead.vmap(dloss, (0, 0, None), target="cuda", checkpoint_every=4)
+    x, w = _inputs(inner_while)
+    batched(x, w, 5)
+    plan = next(iter(batched._built.values()))
+    local = re.findall(r"(\w+) = cuda\.local\.array\(4, ", batched.source)
+    header = re.search(r"def inner_while_adjoint\((.*)\):", batched.source).group(1)
+    device = [p.strip() for p in header.split(",") if "_tape" in p]
+    assert local and device  # y before the loop: local; y in the loop: device memory
+    assert not set(local) & set(device)
+    assert len(plan["tapes"]) == len(device) + 2  # and the snapshots of s and x
+    assert plan["tape_state"].capacity[0] > 4  # every pass of the while loop in a segment
 
 
 def test_checkpoint_every_is_checked():
