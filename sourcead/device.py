@@ -49,7 +49,7 @@ from .local_arrays import (
     with_local_arrays,
 )
 from .reverse import AdjointGenerator, _element_written, _has_break
-from .segments import SegmentedLoop
+from .segments import SegmentedLoop, push_sites
 
 
 class DeviceAdjointGenerator(AdjointGenerator):
@@ -145,11 +145,22 @@ class DeviceAdjointGenerator(AdjointGenerator):
         return super().accumulate(key, contribution)
 
     def _assemble(self, forward: list, backward: list) -> str:
+        self._keep_bounded_tapes_local(forward + backward)
         adds = [
             self.add_part(self.adj(array), text, local)
             for (array, text), local in self.parts.items()
         ]
         return super()._assemble(forward, backward + adds)
+
+    def _keep_bounded_tapes_local(self, code: list) -> None:
+        """Tapes pushed to at places outside every loop hold at most that many values:
+        local arrays of that length, which need neither device memory nor the host's
+        check of their lengths after the launch."""
+        for key, (tape, top, _) in self.tapes.items():
+            if key not in self.local_tapes:
+                sites = push_sites(code, f"if {top} < len({tape}):")
+                if sites:
+                    self.local_tapes[key] = sites
 
     def device_tapes(self) -> list[tuple[str, str, str]]:
         """(tape, top, dtype) of the tapes kept in device memory: columns the host sizes

@@ -131,7 +131,7 @@ class SegmentedLoop:
             return
         for key in self.body_tapes:
             tape, top, _ = self.generator.tapes[key]
-            sites = _push_sites(body_f, f"if {top} < len({tape}):")
+            sites = push_sites(body_f, f"if {top} < len({tape}):")
             if sites is not None:
                 self.generator.local_tapes[key] = int(self.steps) * sites
 
@@ -250,7 +250,7 @@ def _reads_memory(value) -> bool:
     return False
 
 
-def _push_sites(body: list, store: str, in_loop: bool = False) -> int | None:
+def push_sites(body: list, store: str, in_loop: bool = False) -> int | None:
     """How many times a step may push to the tape whose store is ``store`` (the places in
     ``body``, branches counted both), or None when a place is inside an inner loop."""
     sites = 0
@@ -263,7 +263,7 @@ def _push_sites(body: list, store: str, in_loop: bool = False) -> int | None:
             sites += 1
             continue
         loop = line.header.startswith(("for ", "while "))
-        inner = _push_sites(line.body, store, in_loop or loop)
+        inner = push_sites(line.body, store, in_loop or loop)
         if inner is None:
             return None
         sites += inner
