@@ -6,18 +6,18 @@ traffic, not the arithmetic, sets the speed of such an adjoint. With
 ``vmap(..., target="cuda", checkpoint_every=K)`` the adjoint of a counted loop at the top
 of a function (no ``break``, bounds the loop does not change, no array writes) instead:
 
-* in the forward sweep, takes a snapshot of the loop state at the first step of every
-  segment of K steps, and records each segment on tapes K steps long, which every segment
-  reuses;
-* in the backward sweep, reverses the last segment from those tapes, then, for each
-  earlier segment, restores its snapshot, runs its K steps again recording them, and
-  reverses them.
+* in the forward sweep, runs the loop recording nothing, and takes a snapshot of the loop
+  state at the first step of every segment of K steps;
+* in the backward sweep, for each segment from the last, restores its snapshot, runs its
+  K steps again recording them on tapes one segment long, and reverses them.
 
-A thread's tapes then hold K steps instead of the whole loop, few enough bytes to stay in
-the GPU's caches, and the snapshots hold only what a segment needs to be run again: the
-values the steps read before assigning them that the recorded values and the backward
-sweep depend on. The price is running the loop's steps a second time. Memory per thread:
-``ceil(n / K)`` snapshots of that state, plus K steps of tape.
+The snapshots hold only what a segment needs to be run again: the values the steps read
+before assigning them that the recorded values and the backward sweep depend on. A
+segment's tape that each step pushes to at places outside inner loops is a local array
+(``cuda.local.array`` of K times those places), so recording and reversing a segment
+stays on chip; the others are columns of device memory. The price is running the loop's
+steps a second time. Memory per thread: ``ceil(n / K)`` snapshots of that state in device
+memory, plus K steps of tape.
 """
 
 from __future__ import annotations

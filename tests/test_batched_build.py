@@ -146,10 +146,10 @@ CUDA_PTX = textwrap.dedent(
     import flight_batched_cuda, stepped_batched_cuda, weighted_batched_cuda
 
     f8, i8 = numba.float64, numba.int64
-    tapes = (f8[:, :],) * 5 + (i8[:],)  # 3 tapes of a segment, 2 of snapshots
+    tapes = (f8[:, :],) * 2 + (i8[:],)  # snapshots of vx and vy (a segment's: local)
     flight = (f8[:], f8[:], f8) + (f8[:],) * 4 + tapes
     weighted = (f8[:, :], f8[:], f8[:], f8[:, :], f8[:, :])
-    stepped = (f8[:], f8, i8, f8[:], f8[:], f8[:], f8[:, :], f8[:, :], i8[:])
+    stepped = (f8[:], f8, i8, f8[:], f8[:], f8[:], f8[:, :], i8[:])
     for kernel, signature in (
         (flight_batched_cuda.flight_adjoint_batched, flight),
         (weighted_batched_cuda.weighted_adjoint_batched, weighted),
@@ -188,9 +188,11 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     report = json.loads(run_script(CUDA_RUN, out))
 
     _assert_flight_as_vmap(module, report["flight"], 5)
-    # learnt by the first (counting) launch: tapes of one segment of the 200-step loop (16
-    # steps, vmap's default checkpoint_every), and its 13 snapshots of vx and vy
-    assert report["tapes"] == [16, 16, 16, 13, 13]
+    # learnt by the first (counting) launch: the 25 snapshots of vx and vy of the 200-step
+    # loop in segments of 8 steps (vmap's default checkpoint_every); the tapes of one
+    # segment are local arrays of 8 values, in the built module's source too
+    assert report["tapes"] == [25, 25]
+    assert "vx_tape = cuda.local.array(8, numba.float64)" in text
 
     u, w = np.linspace(0.1, 1.0, 30).reshape(5, 6), np.linspace(1.0, 2.0, 6)
     mapped = sourcead.vmap(sourcead.value_and_grad(module.weighted, wrt=(0, 1)), (0, None))
