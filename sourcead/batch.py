@@ -148,8 +148,12 @@ class BatchedFunction:
                     "the function",
                     _first_write(self.loaded.normalized, self.params[k]),
                 )
-        # on the GPU, np.zeros_like(x) is a local array of x's shape: compiled per shape
-        self.by_shape = self.target == "cuda" and sized_by_parameters(self.loaded.normalized)
+        # on the GPU, np.zeros_like(x) is a local array of x's shape, and so is the copy a
+        # derivative makes of an argument the function writes into: compiled per shape
+        self.by_shape = self.target == "cuda" and (
+            sized_by_parameters(self.loaded.normalized)
+            or (self.kind != "function" and bool(self.loaded.written_params))
+        )
         self._built: dict = {}
         self._last_source: str | None = None
 
@@ -177,7 +181,7 @@ class BatchedFunction:
         if self._last_source is None and self.by_shape:
             raise ValueError(
                 f"the device code of {self.name} depends on its arguments' shapes (a local "
-                "array is sized by one): call it first, then read .source"
+                "array takes one's shape): call it first, then read .source"
             )
         if self._last_source is None:
             self._last_source = self._generate(self._assumed_types())[0]

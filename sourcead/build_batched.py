@@ -73,8 +73,9 @@ def generate(target) -> tuple[str, dict, dict]:
     )
     if batched.by_shape:
         raise ValueError(
-            f"--vmap cuda cannot build {batched.name}: it sizes a local array by an "
-            "argument (np.zeros_like(x)), which vmap compiles per element shape when it is "
+            f"--vmap cuda cannot build {batched.name}: a local array takes an argument's "
+            "shape (np.zeros_like(x), x.copy(), or the copy its derivative makes of an "
+            "argument it writes into), which vmap compiles per element shape when it is "
             "called; give the array a constant shape (np.zeros(K)) to build it"
         )
     source, namespace, plan = batched._generate(list(target.types))

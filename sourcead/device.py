@@ -23,7 +23,9 @@ arguments are passed in, zeroed, by the caller.
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 
 import gast
 from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the compiler)
@@ -77,8 +79,10 @@ class DeviceAdjointGenerator(AdjointGenerator):
     # of a load and a store (or an atomic add) of device memory per contribution.
     def sums_locally(self, array: str) -> bool:
         """Whether ``array``'s constant-index adjoint elements are summed in locals: here the
-        passed adjoint arrays, a batch element's own rows."""
-        return array in self.passed_adjoints
+        passed adjoint arrays, a batch element's own rows, unless the function writes into
+        the array: the adjoint of ``a[0] = x`` reads ``b_a[0]`` and zeroes it, which a part
+        summed aside and added at the end would miss."""
+        return array in self.passed_adjoints and array not in self.written_params
 
     def add_part(self, adjoint: str, index: str, local: str) -> str:
         """The line that adds a locally summed part to its element."""
@@ -235,6 +239,16 @@ _ALLOCATION = re.compile(
 )
 
 
+def _without_comments(source: str) -> str:
+    """``source`` with its comments blanked out, lines kept where they are."""
+    lines = source.splitlines()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            (row, start), (_, end) = token.start, token.end
+            lines[row - 1] = lines[row - 1][:start] + " " * (end - start) + lines[row - 1][end:]
+    return "\n".join(lines)
+
+
 def device_source(source: str, parsed, what: str, parameter_shapes: dict | None = None) -> str:
     """The generated module as device code: its local arrays become ``cuda.local.array``
     (``sourcead.local_arrays``, which takes ``parameter_shapes``); any other allocation,
@@ -249,9 +263,10 @@ def device_source(source: str, parsed, what: str, parameter_shapes: dict | None 
             "target='parallel'",
             parsed.node,
         ) from None
-    match = _ALLOCATION.search(source)
+    code = _without_comments(source)  # comments quote the user's lines: x.copy() too
+    match = _ALLOCATION.search(code)
     if match is not None:
-        line = source[: match.start()].count("\n") + 1
+        line = code[: match.start()].count("\n") + 1
         text = source.splitlines()[line - 1].strip()
         raise parsed.error(
             f"{what} cannot run on the GPU: its derivative allocates arrays (generated line "

@@ -58,7 +58,8 @@ def local_array_names(
     allocations = []
     for stmt in _in_order(node.body):
         kind = _constructor(stmt.value) if isinstance(stmt, gast.Assign) else None
-        if kind is None or not isinstance(stmt.targets[0], gast.Name):
+        copied = _copied_name(stmt.value) if isinstance(stmt, gast.Assign) else None
+        if kind is None and copied is None or not isinstance(stmt.targets[0], gast.Name):
             continue
         target = stmt.targets[0].id
         if id(stmt) not in reserved:
@@ -69,7 +70,9 @@ def local_array_names(
             )
         call = stmt.value
         known = {**(parameter_shapes or {}), **arrays}
-        if not call.args:
+        if copied is not None:  # y = x.copy(): x's shape
+            shape = known.get(copied)
+        elif not call.args:
             shape = None
         elif kind in _LIKE:
             shape = known.get(call.args[0].id) if isinstance(call.args[0], gast.Name) else None
@@ -96,19 +99,37 @@ def local_array_names(
 
 def sized_by_parameters(node: gast.FunctionDef) -> bool:
     """Whether a NumPy constructor in the function takes its shape from a parameter
-    (``np.zeros_like(x)``, ``np.zeros(x.shape[0])``): device code then needs the
-    parameters' shapes when it is compiled."""
+    (``np.zeros_like(x)``, ``np.zeros(x.shape[0])``), or the function copies a parameter
+    (``y = x.copy()``): device code then needs the parameters' shapes when it is compiled."""
     params = {a.id for a in node.args.args}
     return any(
-        _constructor(call) is not None
-        and any(isinstance(n, gast.Name) and n.id in params for n in gast.walk(call))
+        (
+            _constructor(call) is not None
+            and any(isinstance(n, gast.Name) and n.id in params for n in gast.walk(call))
+        )
+        or _copied_name(call) in params
         for call in gast.walk(node)
     )
 
 
+def _copied_name(node) -> str | None:
+    """``x`` for ``x.copy()``, else None (gast and ast nodes alike)."""
+    func = getattr(node, "func", None)
+    if (
+        type(node).__name__ == "Call"
+        and type(func).__name__ == "Attribute"
+        and func.attr == "copy"
+        and _is_name(func.value)
+        and not node.args
+        and not node.keywords
+    ):
+        return func.value.id
+    return None
+
+
 def local_array_bindings(body: list) -> list:
-    """The statements binding a name to a NumPy constructor's new array that are its only
-    binding and outside loops: what device code can reserve once. None of them replaces
+    """The statements binding a name to a NumPy constructor's new array or to a copy
+    (``x.copy()``) that are its only binding and outside loops: what device code can reserve once. None of them replaces
     an older value of its name, even in a branch."""
     bindings: dict[str, int] = {}
     in_loops = set()
@@ -126,7 +147,7 @@ def local_array_bindings(body: list) -> list:
         for stmt in _in_order(body)
         if isinstance(stmt, gast.Assign)
         and isinstance(stmt.targets[0], gast.Name)
-        and _constructor(stmt.value) is not None
+        and (_constructor(stmt.value) is not None or _copied_name(stmt.value) is not None)
         and id(stmt) not in in_loops
         and bindings[stmt.targets[0].id] == 1
     ]
@@ -246,7 +267,8 @@ def _check_element_uses(tree, arrays: set[str], problem, allocations=()) -> None
         for child in _children(parent):
             parents[id(child)] = parent
     for node in _walk(tree):
-        if not (_is_name(node) and node.id in arrays and not _is_store(node)):
+        # loads only: not the binding itself, nor a parameter's (gast's Param context)
+        if not (_is_name(node) and node.id in arrays and _is_load(node)):
             continue
         if id(node) in skipped:
             continue
@@ -284,8 +306,8 @@ def _is_name(node) -> bool:
     return type(node).__name__ == "Name"
 
 
-def _is_store(node) -> bool:
-    return type(node.ctx).__name__ == "Store"
+def _is_load(node) -> bool:
+    return type(node.ctx).__name__ == "Load"
 
 
 def _is_subscript(node) -> bool:
@@ -320,15 +342,41 @@ def with_local_arrays(source: str, parameter_shapes: dict | None = None) -> str:
         arrays: dict[str, tuple] = {}  # name -> (shape, dtype)
         allocations = []
         known = dict((parameter_shapes or {}).get(function.name, {}))
+        params = {a.arg: a for a in function.args.args}
+        renames: list = []  # (parameter, new name) of the def line
+        bindings: dict[str, int] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                bindings[node.id] = bindings.get(node.id, 0) + 1
         for stmt in _outside_loops(function.body):  # reserved once
             spec = _allocation(stmt, known, constants)
             if spec is None or stmt.lineno != stmt.end_lineno:
                 continue
             name = stmt.targets[0].id
-            arrays[name] = known[name] = spec[:2]
+            shape, dtype, fill = spec
+            if isinstance(fill, _Copy) and bindings.get(name, 0) != 1:
+                continue  # a copy rebound elsewhere stays an allocation: refused
+            if isinstance(fill, _Copy) and fill.source == name in params:
+                # a parameter's own copy (``x = x.copy()``, made where a function writes
+                # into an argument): the parameter is renamed and the local array takes
+                # its name, so that every later use is of the copy
+                fill = _Copy(_fresh(f"{name}_argument", taken))
+                renames.append((params[name], fill.source))
+            arrays[name] = known[name] = (shape, dtype)
             allocations.append(stmt)
             indent = lines[stmt.lineno - 1][: stmt.col_offset]
-            replaced[stmt.lineno - 1] = _local_array_lines(name, *spec, taken, indent)
+            replaced[stmt.lineno - 1] = _local_array_lines(name, shape, dtype, fill, taken, indent)
+        for stmt in ast.walk(function):  # b_x += b_y, a local array's adjoint added whole
+            if _added_whole(stmt, arrays) and stmt.lineno == stmt.end_lineno:
+                indent = lines[stmt.lineno - 1][: stmt.col_offset]
+                shape = arrays[stmt.value.id][0]
+                replaced[stmt.lineno - 1] = _elementwise_add(stmt, shape, taken, indent)
+                allocations.append(stmt)  # its uses are element by element now
+        if renames:
+            k = renames[0][0].lineno - 1
+            if any(arg.lineno - 1 != k for arg, _ in renames):  # generated defs take one line
+                raise LocalArrayProblem(renames[0][0].arg, lines[k].strip())
+            replaced[k] = [_renamed_parameters(lines[k], renames)]
 
         def problem(name, node, function=function):
             return LocalArrayProblem(name, lines[node.lineno - 1].strip())
@@ -340,6 +388,52 @@ def with_local_arrays(source: str, parameter_shapes: dict | None = None) -> str:
     for k, line in enumerate(lines):
         out.extend(replaced.get(k, [line]))
     return "\n".join(out) + ("\n" if source.endswith("\n") else "")
+
+
+def _added_whole(stmt, arrays: dict) -> bool:
+    """Whether ``stmt`` is ``name += local_array`` (how the adjoint of ``y = x.copy()``
+    passes ``b_y`` on to ``b_x``, arrays of one shape)."""
+    return (
+        isinstance(stmt, ast.AugAssign)
+        and isinstance(stmt.op, ast.Add)
+        and isinstance(stmt.target, ast.Name)
+        and isinstance(stmt.value, ast.Name)
+        and stmt.value.id in arrays
+    )
+
+
+def _elementwise_add(stmt, shape: tuple, taken: set[str], indent: str) -> list[str]:
+    """``a += b`` written out as loops over the elements of ``b``'s ``shape``."""
+    target, value = stmt.target.id, stmt.value.id
+    counters = [_fresh(f"{value}_k{axis}", taken) for axis in range(len(shape))]
+    index = ", ".join(counters)
+    block = f"{target}[{index}] += {value}[{index}]"
+    for counter, size in reversed(list(zip(counters, shape, strict=True))):
+        block = Block(f"for {counter} in range({size}):", [block])
+    return [indent + line for line in render([block]).splitlines()]
+
+
+class _Copy:
+    """The fill of a local array that copies the array named ``source`` element by
+    element (``y = x.copy()``)."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _renamed_parameters(line: str, renames: list) -> str:
+    """A generated ``def`` line with parameters renamed: ``renames`` holds ``(arg, new)``
+    pairs, ``arg`` the parameter's node (its columns are those of ``line``)."""
+    for arg, new in sorted(renames, key=lambda r: -r[0].col_offset):  # right to left
+        line = line[: arg.col_offset] + new + line[arg.col_offset + len(arg.arg) :]
+    return line
 
 
 def _outside_loops(body: list):
@@ -363,6 +457,11 @@ def _allocation(stmt, known: dict, constants: dict):
         return None
     call = stmt.value
     func = call.func
+    source = _copied_name(call)
+    if source is not None:  # y = x.copy() of an array of a known shape: filled from x
+        if source not in known or not _reservable(known[source][0]):
+            return None
+        return (*known[source], _Copy(source))
     if not (isinstance(func, ast.Attribute) and dotted_name(func.value) == "np"):
         return None
     keywords = {k.arg: k.value for k in call.keywords}
@@ -412,15 +511,16 @@ def _local_array_lines(name, shape, dtype, fill, taken: set[str], indent: str) -
     lines = [f"{indent}{name} = cuda.local.array({size}, {_numba_type_name(dtype)})"]
     if fill is None or not shape or 0 in shape:
         return lines
-    counters = []
-    for axis in range(len(shape)):
-        counter = f"{name}_k{axis}" if len(shape) > 1 else f"{name}_k"
-        while counter in taken:
-            counter += "_"
-        taken.add(counter)
-        counters.append(counter)
-    value = repr(fill) if np.dtype(dtype).kind in "fc" else repr(int(fill))
-    block = f"{name}[{', '.join(counters)}] = {value}"
+    counters = [
+        _fresh(f"{name}_k{axis}" if len(shape) > 1 else f"{name}_k", taken)
+        for axis in range(len(shape))
+    ]
+    index = ", ".join(counters)
+    if isinstance(fill, _Copy):
+        value = f"{fill.source}[{index}]"
+    else:
+        value = repr(fill) if np.dtype(dtype).kind in "fc" else repr(int(fill))
+    block = f"{name}[{index}] = {value}"
     for counter, size in reversed(list(zip(counters, shape, strict=True))):
         block = Block(f"for {counter} in range({size}):", [block])
     return lines + [indent + line for line in render([block]).splitlines()]

@@ -56,6 +56,10 @@ SCRIPT = textwrap.dedent(
         (sourcead.kernel_vjp(la.while_into_a_local_array, wrt=("x", "out")), (x, x, x, x)),
         (sourcead.vmap(sourcead.grad(la.prefix_sums, wrt=(0, 1)), target="cuda"),
          (np.ones((8, 3)), x)),
+        (sourcead.vmap(sourcead.grad(la.updates_its_row, wrt=(0, 1)), target="cuda"),
+         (np.ones((8, 3)), x)),
+        (sourcead.vmap(sourcead.grad(la.copies_its_rows, wrt=(0, 1)), in_axes=(0, None),
+                       target="cuda"), (np.ones((8, 4)), np.ones(3))),
     ]
     for function, args in checks:
         ptx = function.ptx(*args)
@@ -83,6 +87,6 @@ def test_generated_kernels_compile_to_ptx_for_sm90():
             "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
-    assert len(lines) == 19
+    assert len(lines) == 21
     # atomics exactly where threads share elements: none for saxpy, some for the stencil
     assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")
