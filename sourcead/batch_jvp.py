@@ -117,14 +117,14 @@ class BatchedJvp:
             )
         axes = primal_axes + tuple(tangent_axes[i] for i in indices)
         key = (fn, tuple(types), tuple(wrt), axes)
-        if key not in self._mapped:
-            if self.options[0] == "cuda":  # a kernel: scalar element code only, as for vmap(f)
-                self._mapped[key] = BatchedFunction(tangent_function, axes, *self.options)
-            else:
-                parallel = self.options[0] == "parallel"
-                self._mapped[key] = _ElementLoop(source, tangent_function, axes, parallel)
-        self._last = self._mapped[key]
         try:
+            if key not in self._mapped:
+                if self.options[0] == "cuda":  # a kernel: scalar element code only, as vmap(f)
+                    self._mapped[key] = BatchedFunction(tangent_function, axes, *self.options)
+                else:
+                    parallel = self.options[0] == "parallel"
+                    self._mapped[key] = _ElementLoop(source, tangent_function, axes, parallel)
+            self._last = self._mapped[key]
             return self._last(*primals, *directions)
         except SourceADError as error:  # about the generated tangent code: point at fn
             parsed = api._load(fn).parsed

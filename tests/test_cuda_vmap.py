@@ -161,6 +161,31 @@ def test_a_function_writing_into_its_argument_leaves_device_inputs_alone():
         np.testing.assert_allclose(tangents.copy_to_host()[k], expected, rtol=1e-14)
 
 
+def _two_values(p, q):
+    return p * q, p + q
+
+
+def unpacks_a_call(x, y):
+    a, b = _two_values(x, y)
+    return a * b
+
+
+def test_vmap_jvp_refusals_in_generated_tangent_code_point_at_the_function():
+    """The tangent of a call returning a tuple unpacks nested tuples, which device code
+    does not take yet: refused when first built, at the user's function, not at the
+    generated module (the refusal used to escape before it was pointed there)."""
+    x = RNG.uniform(size=4)
+    mapped = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cuda")
+    with pytest.raises(sourcead.SourceADError, match="vmap.jvp. of unpacks_a_call") as error:
+        mapped(unpacks_a_call, (x, x), (np.ones(4), np.zeros(4)))
+    assert error.value.filename.endswith("test_cuda_vmap.py")
+    assert error.value.lineno == unpacks_a_call.__code__.co_firstlineno
+    cpu = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cpu")
+    _, tangents = cpu(unpacks_a_call, (x, x), (np.ones(4), np.zeros(4)))
+    expected = [sourcead.jvp(unpacks_a_call, (v, v), (1.0, 0.0))[1] for v in x]
+    np.testing.assert_allclose(tangents, expected, rtol=1e-14)
+
+
 def test_a_local_array_of_constant_shape_is_held_by_the_thread():
     x = np.array([0.5, -1.5, 2.0])
     gradients = sourcead.vmap(sourcead.grad(local_array), target="cuda")(x)
