@@ -180,6 +180,13 @@ def updates_its_row(x, w):
     return s
 
 
+def updates_its_matrix(m, w):
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            m[i, j] = math.sin(m[i, j] * w) + m[i, j - 1]
+    return m[0, 0] * m[m.shape[0] - 1, m.shape[1] - 1] + w
+
+
 def copies_its_rows(x, c):
     y = x.copy()
     z = c.copy()  # c is shared by every element (in_axes None)
@@ -206,7 +213,8 @@ def _elementwise(batched, cpu, args, in_axes):
         element = [a[k] if axis == 0 else a for a, axis in zip(args, in_axes, strict=True)]
         expected = cpu(*element)
         got = [g[k] for g in batched] if isinstance(expected, tuple) else batched[k]
-        np.testing.assert_allclose(np.hstack(got), np.hstack(expected), rtol=1e-13, atol=1e-15)
+        flat = [np.concatenate([np.ravel(g) for g in v]) for v in (got, expected)]
+        np.testing.assert_allclose(*flat, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("row", [3, 5])
@@ -237,6 +245,20 @@ def test_an_element_written_after_it_is_read_gets_its_gradient():
     x, a = RNG.uniform(0.2, 1.2, 5), RNG.uniform(0.2, 1.2, (5, 2))
     grad = sourcead.grad(overwrites_an_element_it_read, wrt=(0, 1))
     _elementwise(sourcead.vmap(grad, target="cuda")(x, a), grad, (x, a), (0, 0))
+
+
+def test_functions_writing_into_2d_rows_run_on_the_gpu():
+    m, w = RNG.uniform(size=(4, 2, 3)), RNG.uniform(0.5, 1.5, 4)
+    grad = sourcead.grad(updates_its_matrix, wrt=(0, 1))
+    batched = sourcead.vmap(grad, target="cuda")
+    _elementwise(batched(m, w), grad, (m, w), (0, 0))
+    assert "m = cuda.local.array((2, 3), numba.float64)" in batched.source
+    batched_jvp = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cuda")
+    _, tangents = batched_jvp(updates_its_matrix, (m, w), (np.ones_like(m), np.zeros(4)))
+    for k in range(4):
+        direction = (np.ones((2, 3)), 0.0)
+        expected = sourcead.jvp(updates_its_matrix, (m[k], w[k]), direction)[1]
+        np.testing.assert_allclose(tangents[k], expected, rtol=1e-13)
 
 
 def test_copies_of_rows_and_of_shared_arrays_are_local_arrays():

@@ -60,6 +60,8 @@ SCRIPT = textwrap.dedent(
          (np.ones((8, 3)), x)),
         (sourcead.vmap(sourcead.grad(la.copies_its_rows, wrt=(0, 1)), in_axes=(0, None),
                        target="cuda"), (np.ones((8, 4)), np.ones(3))),
+        (sourcead.vmap(sourcead.grad(la.updates_its_matrix, wrt=(0, 1)), target="cuda"),
+         (np.ones((8, 2, 3)), x)),
     ]
     for function, args in checks:
         ptx = function.ptx(*args)
@@ -87,6 +89,6 @@ def test_generated_kernels_compile_to_ptx_for_sm90():
             "the CUDA toolkit's NVVM and NVRTC are not installed (pip install -e '.[cuda]')"
         )
     lines = [line for line in result.stdout.splitlines() if line.startswith("PTX")]
-    assert len(lines) == 21
+    assert len(lines) == 22
     # atomics exactly where threads share elements: none for saxpy, some for the stencil
     assert lines[4].endswith(" 0") and not lines[5].endswith(" 0")
