@@ -135,7 +135,10 @@ class BatchedFunction:
         # a plain function that writes into its array arguments gets copies: vmap, like
         # grad, leaves its inputs as they were (the generated derivatives copy them)
         self.written = (
-            [self.params.index(p) for p in sorted(self.loaded.written_params)]
+            [
+                self.params.index(p)
+                for p in sorted(self.loaded.written_params - _copied_first(self.loaded.parsed))
+            ]
             if self.kind == "function"
             else []
         )
@@ -531,6 +534,27 @@ class BatchedFunction:
         return run_batched(
             kernel, args, self.in_axes, shapes, tapes, self.tape_memory, where, self.written
         )
+
+
+def _copied_first(parsed) -> set[str]:
+    """Parameters that the function's first statements replace by copies (``x = x.copy()``,
+    as generated tangent code does): its writes go into the copies."""
+    copied = set()
+    for stmt in parsed.node.body:
+        target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
+        value = getattr(stmt, "value", None)
+        if not (
+            isinstance(target, gast.Name)
+            and isinstance(value, gast.Call)
+            and isinstance(value.func, gast.Attribute)
+            and value.func.attr == "copy"
+            and isinstance(value.func.value, gast.Name)
+            and value.func.value.id == target.id
+            and not value.args
+        ):
+            break
+        copied.add(target.id)
+    return copied
 
 
 def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:

@@ -68,9 +68,15 @@ class TangentGenerator:
         callee_tangent: ``(call_node, active_argument_mask) -> name`` of the tangent
             function generated for a call of a user function.
         vector: generate vector mode (``ndir`` directions per sweep).
+        flat_results: a function returning a tuple returns its values and their tangents
+            in one flat tuple, ``return x, s, dx, ds``, as the tangents of called functions
+            do (their calls then unpack plain names, which keeps the generated code in the
+            subset); else ``return (x, s), (dx, ds)``, as entry points do.
     """
 
-    def __init__(self, fn, node, types, wrt, function_name, callee_tangent, vector=False):
+    def __init__(
+        self, fn, node, types, wrt, function_name, callee_tangent, vector=False, flat_results=False
+    ):
         self.fn = fn
         self.types = types
         self.params = [a.id for a in node.args.args]
@@ -78,6 +84,7 @@ class TangentGenerator:
         self.function_name = function_name
         self.callee_tangent = callee_tangent
         self.vector = vector
+        self.flat_results = flat_results
         returned = node.body[-1].value
         self.outputs = (
             [e.id for e in returned.elts] if isinstance(returned, gast.Tuple) else [returned.id]
@@ -467,12 +474,9 @@ class TangentGenerator:
             if m:
                 tangent_args.append(self.argument_tangent(arg, lines))
         arguments = ", ".join([src(a) for a in call.args] + tangent_args)
-        if len(targets) == 1:
-            values, tangents = targets[0], self.d(targets[0])
-        else:
-            values = "(" + ", ".join(targets) + ")"
-            tangents = "(" + ", ".join(self.d(t) for t in targets) + ")"
-        lines.append(f"{values}, {tangents} = {callee}({arguments})")
+        # a called function's tangent returns its values, then their tangents, flat
+        names = ", ".join(targets + [self.d(t) for t in targets])
+        lines.append(f"{names} = {callee}({arguments})")
         return lines
 
     def argument_tangent(self, arg, lines: list) -> str:
@@ -540,6 +544,8 @@ class TangentGenerator:
                 out_tangents.append(self.zeros_like(o))
         if len(self.outputs) == 1:
             lines.append(f"return {self.outputs[0]}, {out_tangents[0]}")
+        elif self.flat_results:
+            lines.append(f"return {', '.join(self.outputs + out_tangents)}")
         else:
             lines.append(f"return ({', '.join(self.outputs)}), ({', '.join(out_tangents)})")
         params = self.params + [self.d(p) for p in self.wrt]

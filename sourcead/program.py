@@ -219,11 +219,13 @@ class Program:
         wrt: list[str],
         function_name: str | None = None,
         vector: bool = False,
+        flat_results: bool = False,
     ) -> str:
         """Generate (once) the tangent (forward mode) of ``fn``; its name. ``vector``: carry
-        many directions per sweep (see ``forward.py``)."""
+        many directions per sweep; ``flat_results``: the convention of called functions'
+        tangents (see ``forward.py``)."""
         loaded = self.load(fn)
-        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt), vector)
+        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt), vector, flat_results)
         if key in self.tangent_names:
             return self.tangent_names[key]
         types = self.infer(loaded, arg_types)
@@ -242,9 +244,13 @@ class Program:
             callee = self.load(call_node.callee.target)
             callee_types = [_expression_type(a, types) for a in call_node.args]
             callee_wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
-            return self.tangent(callee.parsed.pyfunc, callee_types, callee_wrt, vector=vector)
+            return self.tangent(
+                callee.parsed.pyfunc, callee_types, callee_wrt, vector=vector, flat_results=True
+            )
 
-        generator = TangentGenerator(loaded.parsed, node, types, wrt, name, callee_tangent, vector)
+        generator = TangentGenerator(
+            loaded.parsed, node, types, wrt, name, callee_tangent, vector, flat_results
+        )
         try:
             self.functions.append(generator.generate())
         except TypeProblem as problem:

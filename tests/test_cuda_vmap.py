@@ -170,20 +170,29 @@ def unpacks_a_call(x, y):
     return a * b
 
 
-def test_vmap_jvp_refusals_in_generated_tangent_code_point_at_the_function():
-    """The tangent of a call returning a tuple unpacks nested tuples, which device code
-    does not take yet: refused when first built, at the user's function, not at the
-    generated module (the refusal used to escape before it was pointed there)."""
+def writes_a_shared_array(x, c):
+    c[0] = c[0] * x  # c is shared by every element: the tangent code writes into its copy
+    return c[0] + c[1] * x
+
+
+def test_vmap_jvp_of_calls_returning_tuples_and_of_writes_into_shared_arrays():
+    """The tangent of a call returning a tuple unpacks plain names (called functions'
+    tangents return their values and tangents flat), so it runs on the GPU; so does the
+    tangent of a function writing into an array every element shares, which writes into
+    its own copy (a local array)."""
     x = RNG.uniform(size=4)
     mapped = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cuda")
-    with pytest.raises(sourcead.SourceADError, match="vmap.jvp. of unpacks_a_call") as error:
-        mapped(unpacks_a_call, (x, x), (np.ones(4), np.zeros(4)))
-    assert error.value.filename.endswith("test_cuda_vmap.py")
-    assert error.value.lineno == unpacks_a_call.__code__.co_firstlineno
-    cpu = sourcead.vmap(sourcead.jvp, in_axes=(None, 0, 0), target="cpu")
-    _, tangents = cpu(unpacks_a_call, (x, x), (np.ones(4), np.zeros(4)))
+    _, tangents = mapped(unpacks_a_call, (x, x), (np.ones(4), np.zeros(4)))
     expected = [sourcead.jvp(unpacks_a_call, (v, v), (1.0, 0.0))[1] for v in x]
     np.testing.assert_allclose(tangents, expected, rtol=1e-14)
+    c = RNG.uniform(size=3)
+    before = c.copy()
+    shared = sourcead.vmap(sourcead.jvp, in_axes=(None, (0, None), (0, None)), target="cuda")
+    values, tangents = shared(writes_a_shared_array, (x, c), (np.ones(4), np.ones(3)))
+    for k in range(4):
+        value, tangent = sourcead.jvp(writes_a_shared_array, (x[k], c), (1.0, np.ones(3)))
+        np.testing.assert_allclose((values[k], tangents[k]), (value, tangent), rtol=1e-14)
+    np.testing.assert_array_equal(c, before)  # the caller's array is left alone
 
 
 def test_a_local_array_of_constant_shape_is_held_by_the_thread():
