@@ -182,6 +182,27 @@ def test_names_read_above_their_assignments_are_refused():
     assert g == pytest.approx(fd, rel=1e-7)
 
 
+def _pair(p, q):
+    return p * q, p + q
+
+
+def indexes_a_tuple_of_values(x, y):
+    v = _pair(x, y)
+    a = v[0]  # ERR
+    return a * 1.0 + x
+
+
+def test_indexing_a_tuple_of_values_is_refused_at_its_line():
+    """It was typed as an int, so its derivatives were dropped: (1.0, 0.0) for (1.7, 0.3)."""
+    for derivative in (
+        lambda: sourcead.grad(indexes_a_tuple_of_values, wrt=(0, 1))(0.3, 0.7),
+        lambda: sourcead.jvp(indexes_a_tuple_of_values, (0.3, 0.7), (1.0, 0.0)),
+    ):
+        with pytest.raises(SourceADError, match="indexing a tuple of values") as info:
+            derivative()
+        assert info.value.lineno == marked_line(indexes_a_tuple_of_values)
+
+
 def marked_line(f):
     """Absolute line number (in this file) of the line of ``f`` carrying MARKER."""
     lines, start = inspect.getsourcelines(f)

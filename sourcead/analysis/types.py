@@ -265,8 +265,15 @@ class TypeInference:
         if isinstance(node, gast.Subscript):
             base = self.expr(node.value)
             count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
-            if isinstance(base, TupleType):
-                return INT
+            if isinstance(base, TupleType):  # a shape: x.shape[0]
+                if all(isinstance(t, Scalar) and t.kind == "int" for t in base.items):
+                    return INT
+                # the derivatives do not follow values through a tuple's elements
+                raise TypeProblem(
+                    node,
+                    "indexing a tuple of values (t[0]) is not supported: unpack the call that "
+                    "makes it instead (a, b = g(x))",
+                )
             if isinstance(base, Array) and (
                 count != base.ndim or _has_slice(node.slice) or self._array_index(node.slice)
             ):
