@@ -31,7 +31,7 @@ from .device import (
     with_cuda_import,
 )
 from .frontend import unwrap
-from .local_arrays import sized_by_parameters
+from .local_arrays import copied_name, sized_by_parameters
 from .names import fresh_underscored as _fresh
 from .program import Program
 from .reverse import AdjointGenerator
@@ -542,16 +542,7 @@ def _copied_first(parsed) -> set[str]:
     copied = set()
     for stmt in parsed.node.body:
         target = stmt.targets[0] if isinstance(stmt, gast.Assign) else None
-        value = getattr(stmt, "value", None)
-        if not (
-            isinstance(target, gast.Name)
-            and isinstance(value, gast.Call)
-            and isinstance(value.func, gast.Attribute)
-            and value.func.attr == "copy"
-            and isinstance(value.func.value, gast.Name)
-            and value.func.value.id == target.id
-            and not value.args
-        ):
+        if not isinstance(target, gast.Name) or copied_name(stmt.value) != target.id:
             break
         copied.add(target.id)
     return copied

@@ -51,7 +51,7 @@ from .local_arrays import (
     with_local_arrays,
 )
 from .reverse import AdjointGenerator, _element_written, _has_break
-from .segments import SegmentedLoop, push_sites
+from .segments import SegmentedLoop, push_guard, push_sites
 
 
 class DeviceAdjointGenerator(AdjointGenerator):
@@ -162,7 +162,7 @@ class DeviceAdjointGenerator(AdjointGenerator):
         check of their lengths after the launch."""
         for key, (tape, top, _) in self.tapes.items():
             if key not in self.local_tapes:
-                sites = push_sites(code, f"if {top} < len({tape}):")
+                sites = push_sites(code, push_guard(tape, top))
                 if sites:
                     self.local_tapes[key] = sites
 
@@ -182,7 +182,7 @@ class DeviceAdjointGenerator(AdjointGenerator):
 
     def push(self, key: str, value_type, value: str) -> list:
         tape, top = self.tape(self.site_key(key), value_type)
-        return [Block(f"if {top} < len({tape}):", [f"{tape}[{top}] = {value}"]), f"{top} += 1"]
+        return [Block(push_guard(tape, top), [f"{tape}[{top}] = {value}"]), f"{top} += 1"]
 
     def reservations(self, frame) -> list[str]:
         return []  # the host sizes the tape columns

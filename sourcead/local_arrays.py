@@ -29,6 +29,7 @@ import gast
 import numpy as np
 
 from .codegen import Block, dotted_name, render
+from .names import fresh_underscored as _fresh
 
 _CONSTRUCTORS = {"zeros": 0.0, "ones": 1.0, "empty": None}  # name -> fill value
 _LIKE = {f"{name}_like": fill for name, fill in _CONSTRUCTORS.items()}
@@ -58,7 +59,7 @@ def local_array_names(
     allocations = []
     for stmt in _in_order(node.body):
         kind = _constructor(stmt.value) if isinstance(stmt, gast.Assign) else None
-        copied = _copied_name(stmt.value) if isinstance(stmt, gast.Assign) else None
+        copied = copied_name(stmt.value) if isinstance(stmt, gast.Assign) else None
         if kind is None and copied is None or not isinstance(stmt.targets[0], gast.Name):
             continue
         target = stmt.targets[0].id
@@ -107,12 +108,12 @@ def sized_by_parameters(node: gast.FunctionDef) -> bool:
             _constructor(call) is not None
             and any(isinstance(n, gast.Name) and n.id in params for n in gast.walk(call))
         )
-        or _copied_name(call) in params
+        or copied_name(call) in params
         for call in gast.walk(node)
     )
 
 
-def _copied_name(node) -> str | None:
+def copied_name(node) -> str | None:
     """``x`` for ``x.copy()``, else None (gast and ast nodes alike)."""
     func = getattr(node, "func", None)
     if (
@@ -129,8 +130,8 @@ def _copied_name(node) -> str | None:
 
 def local_array_bindings(body: list) -> list:
     """The statements binding a name to a NumPy constructor's new array or to a copy
-    (``x.copy()``) that are its only binding and outside loops: what device code can reserve once. None of them replaces
-    an older value of its name, even in a branch."""
+    (``x.copy()``) that are its only binding and outside loops: what device code can
+    reserve once. None of them replaces an older value of its name, even in a branch."""
     bindings: dict[str, int] = {}
     in_loops = set()
     for stmt in _in_order(body):
@@ -147,7 +148,7 @@ def local_array_bindings(body: list) -> list:
         for stmt in _in_order(body)
         if isinstance(stmt, gast.Assign)
         and isinstance(stmt.targets[0], gast.Name)
-        and (_constructor(stmt.value) is not None or _copied_name(stmt.value) is not None)
+        and (_constructor(stmt.value) is not None or copied_name(stmt.value) is not None)
         and id(stmt) not in in_loops
         and bindings[stmt.targets[0].id] == 1
     ]
@@ -405,12 +406,22 @@ def _added_whole(stmt, arrays: dict) -> bool:
 def _elementwise_add(stmt, shape: tuple, taken: set[str], indent: str) -> list[str]:
     """``a += b`` written out as loops over the elements of ``b``'s ``shape``."""
     target, value = stmt.target.id, stmt.value.id
-    counters = [_fresh(f"{value}_k{axis}", taken) for axis in range(len(shape))]
-    index = ", ".join(counters)
-    block = f"{target}[{index}] += {value}[{index}]"
+    return _over_elements(
+        value, shape, taken, indent, lambda index: f"{target}[{index}] += {value}[{index}]"
+    )
+
+
+def _over_elements(name: str, shape: tuple, taken: set[str], indent: str, line) -> list[str]:
+    """Loops over the elements of an array of ``name`` and ``shape`` whose body is
+    ``line(index)``, with counters named after the array."""
+    counters = [
+        _fresh(f"{name}_k{axis}" if len(shape) > 1 else f"{name}_k", taken)
+        for axis in range(len(shape))
+    ]
+    block = line(", ".join(counters))
     for counter, size in reversed(list(zip(counters, shape, strict=True))):
         block = Block(f"for {counter} in range({size}):", [block])
-    return [indent + line for line in render([block]).splitlines()]
+    return [indent + text for text in render([block]).splitlines()]
 
 
 class _Copy:
@@ -419,13 +430,6 @@ class _Copy:
 
     def __init__(self, source: str):
         self.source = source
-
-
-def _fresh(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
 
 
 def _renamed_parameters(line: str, renames: list) -> str:
@@ -457,7 +461,7 @@ def _allocation(stmt, known: dict, constants: dict):
         return None
     call = stmt.value
     func = call.func
-    source = _copied_name(call)
+    source = copied_name(call)
     if source is not None:  # y = x.copy() of an array of a known shape: filled from x
         if source not in known or not _reservable(known[source][0]):
             return None
@@ -511,16 +515,12 @@ def _local_array_lines(name, shape, dtype, fill, taken: set[str], indent: str) -
     lines = [f"{indent}{name} = cuda.local.array({size}, {_numba_type_name(dtype)})"]
     if fill is None or not shape or 0 in shape:
         return lines
-    counters = [
-        _fresh(f"{name}_k{axis}" if len(shape) > 1 else f"{name}_k", taken)
-        for axis in range(len(shape))
-    ]
-    index = ", ".join(counters)
     if isinstance(fill, _Copy):
-        value = f"{fill.source}[{index}]"
-    else:
-        value = repr(fill) if np.dtype(dtype).kind in "fc" else repr(int(fill))
-    block = f"{name}[{index}] = {value}"
-    for counter, size in reversed(list(zip(counters, shape, strict=True))):
-        block = Block(f"for {counter} in range({size}):", [block])
-    return lines + [indent + line for line in render([block]).splitlines()]
+        source = fill.source
+        return lines + _over_elements(
+            name, shape, taken, indent, lambda index: f"{name}[{index}] = {source}[{index}]"
+        )
+    value = repr(fill) if np.dtype(dtype).kind in "fc" else repr(int(fill))
+    return lines + _over_elements(
+        name, shape, taken, indent, lambda index: f"{name}[{index}] = {value}"
+    )

@@ -103,7 +103,7 @@ class SegmentedLoop:
                 g.tapes[key] = (tape, self.segments, tape_dtype(g.types[n]))
             snapshots[n] = g.tapes[key][0]
         tops = [g.tapes[key][1] for key in self.body_tapes]
-        stores = {f"if {top} < len({tape}):" for tape, top, _ in map(g.tapes.get, self.body_tapes)}
+        stores = {push_guard(tape, top) for tape, top, _ in map(g.tapes.get, self.body_tapes)}
         self._keep_tapes_local(body_f)
         most = {
             g.tapes[key][1]: g.names.fresh(f"{g.tapes[key][1]}_most")
@@ -119,7 +119,7 @@ class SegmentedLoop:
         }
         counting = _counting(body_f, stores, local_counts)
         return (
-            self._forward(counting, snapshots, list(most), most, kept_names),
+            self._forward(counting, snapshots, most, kept_names),
             self._backward(body_f, body_b, snapshots, tops, kept_names),
         )
 
@@ -131,7 +131,7 @@ class SegmentedLoop:
             return
         for key in self.body_tapes:
             tape, top, _ = self.generator.tapes[key]
-            sites = push_sites(body_f, f"if {top} < len({tape}):")
+            sites = push_sites(body_f, push_guard(tape, top))
             if sites is not None:
                 self.generator.local_tapes[key] = int(self.steps) * sites
 
@@ -143,8 +143,10 @@ class SegmentedLoop:
         value = f"{self.start} + {self.k} * {self.step}"
         return Block(f"for {self.k} in range({order}):", [f"{self.var} = {value}", *body])
 
-    def _forward(self, counting, snapshots, tops, most, kept_names) -> list:
-        """``counting``: the step without the stores of its pushes."""
+    def _forward(self, counting, snapshots, most, kept_names) -> list:
+        """``counting``: the step without the stores of its pushes; ``most``: the top of
+        each tape in device memory -> the name of its longest segment's count."""
+        tops = list(most)
         k_steps = self.steps
         take = [f"{tape}[{self.segments}] = {n}" for n, tape in snapshots.items()]
         room = " and ".join(f"{self.segments} < len({tape})" for tape in snapshots.values())
@@ -250,9 +252,15 @@ def _reads_memory(value) -> bool:
     return False
 
 
+def push_guard(tape: str, top: str) -> str:
+    """The header of the block that stores a push to a device tape, while it has room."""
+    return f"if {top} < len({tape}):"
+
+
 def push_sites(body: list, store: str, in_loop: bool = False) -> int | None:
-    """How many times a step may push to the tape whose store is ``store`` (the places in
-    ``body``, branches counted both), or None when a place is inside an inner loop."""
+    """How many times a step may push to the tape whose store is ``store`` (its
+    ``push_guard``): the places in ``body``, branches counted both, or None when a place
+    is inside an inner loop."""
     sites = 0
     for line in body:
         if not isinstance(line, Block):
