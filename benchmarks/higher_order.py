@@ -37,7 +37,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loops import HEAT_R, HEAT_STEPS, PROJ_ARGS, PROJ_STEPS, fmt_time, heat, heat_inputs, loss  # noqa: E402
+from loops import (  # noqa: E402
+    HEAT_R,
+    HEAT_STEPS,
+    PROJ_ARGS,
+    PROJ_STEPS,
+    fmt_time,
+    heat,
+    heat_adjoint,
+    heat_inputs,
+    loss,
+)
 
 import sourcead  # noqa: E402
 
@@ -54,6 +64,109 @@ def features(p):
             s += p[k] * math.cos((k + 1) * t)
         y[i] = math.tanh(s)
     return y
+
+
+# --- hand-written Numba yardsticks ------------------------------------------------------------
+@numba.njit(cache=False)
+def loss_tangent_hand(vx, vy, c, dvx, dvy, dc):
+    """Hand-written forward mode of the projectile ``loss``: (value, tangent)."""
+    h = 1e-4
+    x = y = dx = dy = 0.0
+    for _ in range(PROJ_STEPS):
+        v = math.sqrt(vx * vx + vy * vy)
+        dv = (vx * dvx + vy * dvy) / v
+        x += h * vx
+        dx += h * dvx
+        y += h * vy
+        dy += h * dvy
+        drag = c * v
+        ddrag = dc * v + c * dv
+        vx, dvx = vx - h * drag * vx, dvx - h * (ddrag * vx + drag * dvx)
+        vy, dvy = vy - h * (9.81 + drag * vy), dvy - h * (ddrag * vy + drag * dvy)
+    return (x - 30.0) ** 2 + y**2, 2.0 * (x - 30.0) * dx + 2.0 * y * dy
+
+
+@numba.njit(cache=False)
+def heat_tangent_hand(u0, kappa, du0, dkappa):
+    """Hand-written forward mode of ``heat``: (value, tangent)."""
+    n = u0.shape[0]
+    u = u0.copy()
+    du = du0.copy()
+    un = np.zeros_like(u)
+    dun = np.zeros_like(u)
+    for _ in range(HEAT_STEPS):
+        for i in range(1, n - 1):
+            lap = u[i - 1] - 2.0 * u[i] + u[i + 1]
+            dlap = du[i - 1] - 2.0 * du[i] + du[i + 1]
+            un[i] = u[i] + HEAT_R * kappa[i] * lap
+            dun[i] = du[i] + HEAT_R * (dkappa[i] * lap + kappa[i] * dlap)
+        for i in range(1, n - 1):
+            u[i] = un[i]
+            du[i] = dun[i]
+    value = 0.0
+    tangent = 0.0
+    for i in range(n):
+        value += (u[i] - 0.1) ** 2
+        tangent += 2.0 * (u[i] - 0.1) * du[i]
+    return value, tangent
+
+
+@numba.njit(cache=False)
+def heat_hvp_hand(u0, kappa, du0, dkappa):
+    """Hand-written forward over reverse of ``heat``, the scheme of ``heat_adjoint`` in
+    ``loops.py`` (every step's state stored, gather-form reverse sweep) with the tangent of
+    each line beside it. Returns the Hessian-vector products for (u0, kappa)."""
+    n = u0.shape[0]
+    nt = HEAT_STEPS
+    r = HEAT_R
+    states = np.empty((nt, n))
+    dstates = np.empty((nt, n))
+    u = u0.copy()
+    du = du0.copy()
+    un = np.zeros_like(u)
+    dun = np.zeros_like(u)
+    for t in range(nt):  # forward sweep with tangents, storing both states
+        states[t, :] = u
+        dstates[t, :] = du
+        for i in range(1, n - 1):
+            lap = u[i - 1] - 2.0 * u[i] + u[i + 1]
+            dlap = du[i - 1] - 2.0 * du[i] + du[i + 1]
+            un[i] = u[i] + r * kappa[i] * lap
+            dun[i] = du[i] + r * (dkappa[i] * lap + kappa[i] * dlap)
+        for i in range(1, n - 1):
+            u[i] = un[i]
+            du[i] = dun[i]
+    gu = np.empty(n)  # adjoint of the state, and its tangent
+    dgu = np.empty(n)
+    for i in range(n):
+        gu[i] = 2.0 * (u[i] - 0.1)
+        dgu[i] = 2.0 * du[i]
+    gprev = np.empty(n)
+    dgprev = np.empty(n)
+    w = np.zeros(n)
+    dw = np.zeros(n)
+    gk = np.zeros(n)
+    dgk = np.zeros(n)
+    for t in range(nt - 1, -1, -1):  # reverse sweep, gather form, with tangents
+        s = states[t]
+        ds = dstates[t]
+        for i in range(1, n - 1):
+            w[i] = r * kappa[i] * gu[i]
+            dw[i] = r * (dkappa[i] * gu[i] + kappa[i] * dgu[i])
+            lap = s[i - 1] - 2.0 * s[i] + s[i + 1]
+            dlap = ds[i - 1] - 2.0 * ds[i] + ds[i + 1]
+            gk[i] += r * gu[i] * lap
+            dgk[i] += r * (dgu[i] * lap + gu[i] * dlap)
+        gprev[0] = gu[0] + w[1]
+        dgprev[0] = dgu[0] + dw[1]
+        gprev[n - 1] = gu[n - 1] + w[n - 2]
+        dgprev[n - 1] = dgu[n - 1] + dw[n - 2]
+        for i in range(1, n - 1):
+            gprev[i] = gu[i] - 2.0 * w[i] + w[i - 1] + w[i + 1]
+            dgprev[i] = dgu[i] - 2.0 * dw[i] + dw[i - 1] + dw[i + 1]
+        gu, gprev = gprev, gu
+        dgu, dgprev = dgprev, dgu
+    return dgu, dgk
 
 
 # --- JAX versions of the three problems -----------------------------------------------------
@@ -210,6 +323,14 @@ def verdict(label, values, limit, better="lower"):
 
 
 # --- the problems -------------------------------------------------------------------------------
+# Row names the targets refer to.
+FORWARD = "Numba forward"
+JVP = "sourcead `jvp` (1 direction)"
+HAND_TANGENT = "hand-written Numba tangent"
+HAND_HVP = "hand-written Numba forward over reverse"
+HVP = "sourcead `hvp` (forward over reverse)"
+
+
 def bench_projectile(rounds, jax_fns):
     args = PROJ_ARGS
     direction = (1.0, -0.5, 0.2)
@@ -218,10 +339,11 @@ def bench_projectile(rounds, jax_fns):
     hessian = sourcead.hessian(lambda_free_loss_vector, 0)
     v = np.array(args)
     rows = [
-        Row("Numba forward (`numba.njit(loss)`)", lambda: forward(*args)),
-        Row("sourcead `jvp` (1 direction)", lambda: sourcead.jvp(loss, args, direction)),
+        Row(FORWARD, lambda: forward(*args)),
+        Row(HAND_TANGENT, lambda: loss_tangent_hand(*args, *direction)),
+        Row(JVP, lambda: sourcead.jvp(loss, args, direction)),
         Row("sourcead `grad` (for comparison)", lambda: grad(*args)),
-        Row("sourcead `hvp` (forward over reverse)", lambda: sourcead.hvp(loss, args, direction)),
+        Row(HVP, lambda: sourcead.hvp(loss, args, direction)),
         Row("sourcead `hessian` (3×3, one vector sweep)", lambda: hessian(v)),
     ]
     if jax_fns:
@@ -231,21 +353,20 @@ def bench_projectile(rounds, jax_fns):
             Row("JAX `jit(hessian)`", lambda: jax_fns["proj_hessian"](v)),
         ]
     time_rows(rows, rounds)
-    jvp_value = rows[1].result[1] if rows[1].result else None
-    grad_dot = float(np.dot(rows[2].result, direction)) if rows[2].result else None
-    hvp = rows[3].result
-    hess = rows[4].result
+    result = {r.name: r.result for r in rows}
+    grad_dot = float(np.dot(result["sourcead `grad` (for comparison)"], direction))
+    hess = result["sourcead `hessian` (3×3, one vector sweep)"]
     checks = {
-        rows[1].name: lambda r: (r[1], grad_dot),
-        rows[3].name: lambda r: (r, hess @ np.array(direction)),
+        HAND_TANGENT: lambda r: (r[1], grad_dot),
+        JVP: lambda r: (r[1], grad_dot),
+        HVP: lambda r: (r, hess @ np.array(direction)),
+        "JAX `jit(jvp)` + `fori_loop`": lambda r: (r[1], result[JVP][1]),
+        "JAX `jit(jvp(grad))`": lambda r: (r, result[HVP]),
+        "JAX `jit(hessian)`": lambda r: (r, hess),
     }
-    if jax_fns:
-        checks[rows[5].name] = lambda r: (r[1], jvp_value)
-        checks[rows[6].name] = lambda r: (r, hvp)
-        checks[rows[7].name] = lambda r: (r, hess)
     print_table(
-        f"projectile: {PROJ_STEPS:,} steps, 3 inputs (diff. column: jvp vs grad·v, hvp vs H·v, "
-        "JAX vs sourcead)",
+        f"projectile: {PROJ_STEPS:,} steps, 3 inputs (diff. column: tangents vs grad·v, hvp vs "
+        "H·v, JAX vs sourcead)",
         rows,
         rows[0],
         checks,
@@ -265,13 +386,13 @@ def bench_heat(rounds, jax_fns):
     forward = numba.njit(heat)
     grad = sourcead.grad(heat, wrt=(0, 1))
     rows = [
-        Row("Numba forward (`numba.njit(heat)`)", lambda: forward(u0, kappa)),
-        Row("sourcead `jvp` (1 direction)", lambda: sourcead.jvp(heat, (u0, kappa), (du, dk))),
+        Row(FORWARD, lambda: forward(u0, kappa)),
+        Row(HAND_TANGENT, lambda: heat_tangent_hand(u0, kappa, du, dk)),
+        Row(JVP, lambda: sourcead.jvp(heat, (u0, kappa), (du, dk))),
+        Row("hand-written Numba adjoint (for comparison)", lambda: heat_adjoint(u0, kappa)),
         Row("sourcead `grad` (for comparison)", lambda: grad(u0, kappa)),
-        Row(
-            "sourcead `hvp` (forward over reverse)",
-            lambda: sourcead.hvp(heat, (u0, kappa), (du, dk)),
-        ),
+        Row(HAND_HVP, lambda: heat_hvp_hand(u0, kappa, du, dk)),
+        Row(HVP, lambda: sourcead.hvp(heat, (u0, kappa), (du, dk))),
     ]
     if jax_fns:
         rows += [
@@ -279,14 +400,20 @@ def bench_heat(rounds, jax_fns):
             Row("JAX `jit(jvp(grad))`", lambda: jax_fns["heat_hvp"]((u0, kappa), (du, dk))),
         ]
     time_rows(rows, rounds)
-    grad_dot = float(np.dot(rows[2].result[0], du) + np.dot(rows[2].result[1], dk))
-    checks = {rows[1].name: lambda r: (r[1], grad_dot)}
-    if jax_fns:
-        checks[rows[4].name] = lambda r: (r[1], rows[1].result[1])
-        checks[rows[5].name] = lambda r: (r, rows[3].result)
+    result = {r.name: r.result for r in rows}
+    gradient = result["sourcead `grad` (for comparison)"]
+    grad_dot = float(np.dot(gradient[0], du) + np.dot(gradient[1], dk))
+    checks = {
+        HAND_TANGENT: lambda r: (r[1], grad_dot),
+        JVP: lambda r: (r[1], grad_dot),
+        "hand-written Numba adjoint (for comparison)": lambda r: (r[1], gradient),
+        HAND_HVP: lambda r: (r, result[HVP]),
+        "JAX `jit(jvp)` + `fori_loop`": lambda r: (r[1], result[JVP][1]),
+        "JAX `jit(jvp(grad))`": lambda r: (r, result[HVP]),
+    }
     print_table(
-        f"heat: {u0.size} cells × {HEAT_STEPS:,} steps, inputs (u0, kappa) (diff. column: jvp vs "
-        "grad·v, JAX vs sourcead)",
+        f"heat: {u0.size} cells × {HEAT_STEPS:,} steps, inputs (u0, kappa) (diff. column: "
+        "tangents vs grad·v, hand-written and JAX vs sourcead)",
         rows,
         rows[0],
         checks,
@@ -334,6 +461,11 @@ def bench_features(rounds, jax_fns):
 
 
 def main(argv=None):
+    # Importing sourcead's runtime tells glibc to keep freed memory for the next call
+    # (runtime/allocator.py). Done before any row runs, so that the hand-written rows are timed
+    # under the same setting whatever the order of their first calls.
+    import sourcead_runtime  # noqa: F401
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX rows")
@@ -363,16 +495,28 @@ def main(argv=None):
     heat_rows = bench_heat(rounds, jax_fns)
     feats = bench_features(rounds, jax_fns)
     print("\n### Targets\n")
-    verdict("projectile `jvp` / Numba forward", ratio(proj, proj[1].name, proj[0].name), 2)
-    verdict("heat `jvp` / Numba forward", ratio(heat_rows, heat_rows[1].name, heat_rows[0].name), 2)
-    verdict("projectile `hvp` / Numba forward", ratio(proj, proj[3].name, proj[0].name), 6)
-    verdict("heat `hvp` / Numba forward", ratio(heat_rows, heat_rows[3].name, heat_rows[0].name), 6)
+    for problem, rows in (("projectile", proj), ("heat", heat_rows)):
+        verdict(f"{problem} `jvp` / Numba forward", ratio(rows, JVP, FORWARD), 2)
+        verdict(f"{problem} `hvp` / Numba forward", ratio(rows, HVP, FORWARD), 6)
     verdict(
         "features: 20 separate `jvp` / one vector-mode sweep",
         ratio(feats, feats[2].name, feats[1].name),
         3,
         better="higher",
     )
+    print("\n### Against the hand-written Numba code (no target; the floor of each method)\n")
+    for problem, rows in (("projectile", proj), ("heat", heat_rows)):
+        compare(f"{problem} `jvp` / hand-written tangent", ratio(rows, JVP, HAND_TANGENT))
+    compare("heat `hvp` / hand-written forward over reverse", ratio(heat_rows, HVP, HAND_HVP))
+    compare("heat hand-written tangent / Numba forward", ratio(heat_rows, HAND_TANGENT, FORWARD))
+    compare(
+        "heat hand-written forward over reverse / Numba forward",
+        ratio(heat_rows, HAND_HVP, FORWARD),
+    )
+
+
+def compare(label, values):
+    print(f"- {label}: {values[0]:.2f}× by medians, {values[1]:.2f}× by fastest runs")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def _as_tangent(primal, tangent, name: str):
     one)."""
     shape = np.shape(primal)
     t = np.asarray(tangent)
-    t = t.astype(np.result_type(t.dtype, np.asarray(primal).dtype, np.float64))
+    # No copy when the type is already right: generated code copies a tangent it writes to.
+    t = t.astype(np.result_type(t.dtype, np.asarray(primal).dtype, np.float64), copy=False)
     if t.shape == shape:
         return (t.item() if shape == () else np.ascontiguousarray(t)), None
     if t.shape[:-1] == shape and t.ndim == len(shape) + 1:

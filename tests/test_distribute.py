@@ -94,10 +94,11 @@ def test_elements_restored_from_a_tape_are_read_from_its_bottom_up():
         "b_u[k + 1] = 0.0",
     ]
     assert render(loops(body)).splitlines() == [
+        "# u[k + 1] = fused[k]  (line 4)",
         "u_top -= max(n, 0)",
         "for k in range(n):",
-        "    # u[k + 1] = fused[k]  (line 4)",
         "    u[k + 1] = u_tape[u_top + k]",
+        "for k in range(n):",
         "    b_fused[k] += b_u[k + 1]",
         "    b_u[k + 1] = 0.0",
     ]
@@ -123,8 +124,9 @@ def test_heat_with_slices_is_split_and_its_gradient_is_right():
     g = sourcead.grad(heat_with_slices, wrt=(0, 1))
     g(*args)
     backward = g.source.split("# backward sweep")[1]
-    # the restore of u; b_u at three offsets (with b_kappa, and the reset of b_fused)
-    assert backward.count("for k_1 in range(n):") == 4
+    # the restore of u, the adjoint of that copy, b_u at three offsets (with b_kappa, and the
+    # reset of b_fused)
+    assert backward.count("for k_1 in range(n):") == 5
     assert "range(n - 1, -1, -1)" not in backward
 
 

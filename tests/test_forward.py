@@ -156,6 +156,28 @@ def test_returned_argument_is_a_copy():
     assert t[0] == 1.0
 
 
+def squares_in_place(x, y):
+    for i in range(x.shape[0]):
+        x[i] = x[i] * x[i] + y[i]
+        y[i] = 2.0 * y[i]
+    return np.sum(x * y)
+
+
+@pytest.mark.parametrize("compile_mode", [False, True])
+def test_tangents_written_by_the_function_are_not_the_callers(compile_mode):
+    # jvp passes float64 tangents through without copying them; the generated code must copy
+    # the ones it writes, as it copies the arguments themselves.
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([0.2, 0.3, -0.4])
+    dx, dy = np.array([1.0, 0.5, -0.25]), np.array([-1.0, 2.0, 0.5])
+    before = copy_args((x, y, dx, dy))
+    value, tangent = sourcead.jvp(squares_in_place, (x, y), (dx, dy), compile=compile_mode)
+    assert_args_unchanged(before, (x, y, dx, dy))
+    expected = float(np.dot(sourcead.grad(squares_in_place, wrt=(0, 1))(x, y)[0], dx))
+    expected += float(np.dot(sourcead.grad(squares_in_place, wrt=(0, 1))(x, y)[1], dy))
+    np.testing.assert_allclose(tangent, expected, rtol=1e-12)
+    np.testing.assert_allclose(value, squares_in_place(*copy_args((x, y))), rtol=1e-12)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="one tangent per argument"):
         sourcead.jvp(two_outputs, (0.3, 2.0), (1.0,))

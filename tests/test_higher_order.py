@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import copy_args, numerical_grad
+from helpers import assert_args_unchanged, copy_args, numerical_grad
 
 import sourcead
 
@@ -231,6 +231,25 @@ def test_hvp_equals_hessian_times_vector(f, args, wrt):
     product = sourcead.hvp(f, copy_args(args), tangents, compile=False)
     hess = sourcead.hessian(f, wrt, compile=False)(*copy_args(args))
     np.testing.assert_allclose(product, np.tensordot(hess, v, axes=v.ndim), rtol=1e-12)
+
+
+def squares_in_place(x, y):
+    for i in range(x.shape[0]):
+        x[i] = x[i] * x[i] * y[i]
+    return np.sum(x * x)
+
+
+@pytest.mark.parametrize("compile_mode", [False, True])
+def test_hvp_leaves_arguments_and_tangents_unchanged(compile_mode):
+    x, y = np.array([0.5, -1.0, 2.0]), np.array([0.2, 0.3, -0.4])
+    dx, dy = np.array([1.0, 0.5, -0.25]), np.array([-1.0, 2.0, 0.5])
+    before = copy_args((x, y, dx, dy))
+    products = sourcead.hvp(squares_in_place, (x, y), (dx, dy), compile=compile_mode)
+    assert_args_unchanged(before, (x, y, dx, dy))
+    blocks = sourcead.hessian(squares_in_place, (0, 1), compile=compile_mode)(x, y)
+    assert_args_unchanged(before, (x, y, dx, dy))
+    for row, product in zip(blocks, products, strict=True):
+        np.testing.assert_allclose(product, row[0] @ dx + row[1] @ dy, rtol=1e-12)
 
 
 def test_hessian_block_structure_for_tuple_wrt():
