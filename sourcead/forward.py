@@ -196,7 +196,9 @@ class TangentGenerator:
                 "has no tangent rule (register one with @sourcead.tangent)",
                 expr,
             )
-        if len(args) != len(rule.params):
+        # the options of a rule (np.tril(x, k=0)) may be given by position or by keyword
+        options = [name for name, _ in rule.defaults]
+        if not len(rule.params) <= len(args) <= len(rule.params) + len(options):
             raise self.fn.error(
                 f"{src(expr.func)} is differentiable with {len(rule.params)} argument(s), "
                 f"called with {len(args)}",
@@ -204,14 +206,20 @@ class TangentGenerator:
             )
         if rule.value is None:
             return _zero()
-        if keywords and rule.keywords is None:
+        passed_on = [k for k in keywords if k.arg not in options]
+        if passed_on and rule.keywords is None:
             raise self.fn.error(
                 f"forward mode does not support keyword arguments of {src(expr.func)}", expr
             )
-        replacements = dict(zip(rule.params, args, strict=True))
-        for tangent_param, arg in zip(rule.tangent_params, args, strict=True):
+        differentiable = args[: len(rule.params)]
+        replacements = dict(zip(rule.params, differentiable, strict=True))
+        given = dict(zip(options, args[len(rule.params) :], strict=False))
+        given.update((k.arg, k.value) for k in keywords if k.arg in options)
+        for option, default in rule.defaults:
+            replacements[option] = given.get(option, default)
+        for tangent_param, arg in zip(rule.tangent_params, differentiable, strict=True):
             replacements[tangent_param] = self.tangent(arg)
-        value = _Substitute(replacements, rule.keywords, keywords).visit(copy.deepcopy(rule.value))
+        value = _Substitute(replacements, rule.keywords, passed_on).visit(copy.deepcopy(rule.value))
         return fold(simplify(value))
 
     def new_array_tangent(self, array: str, tangent_name: str, tangent) -> list:

@@ -8,6 +8,9 @@ rewrite of the few things in it that user code never contains:
   ``reserve`` become an allocation and an element-by-element copy, so a taped value's
   tangent is taped alongside it in a parallel tangent tape;
 * ``b_x.fill(0)`` (resetting an array's adjoint) becomes ``b_x = np.zeros_like(b_x)``;
+* a branch's condition kept for the backward sweep, ``branch = a and b``, becomes an
+  ``if`` that sets it to ``True`` or ``False`` (user code has ``and`` and ``or`` only in
+  conditions);
 * tapes of whole arrays: ``push_array`` becomes element stores into the tape and
   ``pop_array`` becomes ``popped`` (a view of the tape, whose tangent is the same view of the
   tangent tape) and ``popped_top``;
@@ -66,7 +69,7 @@ def last_source(fun) -> str | None:
 def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
     loaded = api._load(fun)
     name = loaded.parsed.name
-    program = Program(api._LOADED)
+    program = Program(api._LOADED, checkpointing=False)
     entry = program.adjoint(fun, list(arg_types), wrt, f"{name}_adjoint")
     result_type = program.result_types[(fun, tuple(arg_types))]
     if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
@@ -170,6 +173,16 @@ def _is_fill_with_zero(stmt) -> bool:
     )
 
 
+def _is_taken_branch(stmt) -> bool:
+    """``branch = a and b``: a branch's condition kept for the backward sweep."""
+    return (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Name)
+        and isinstance(stmt.value, gast.BoolOp)
+    )
+
+
 def _called(call: gast.Call) -> str | None:
     return call.func.id if isinstance(call.func, gast.Name) else None
 
@@ -197,6 +210,63 @@ def _rewrite_block(body: list, names, dtypes, value_counts) -> list:
 
 
 def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
+    named = _name_operands(stmt, names)
+    return named + _rewrite_assignment(stmt, names, dtypes, value_counts)
+
+
+class _NamedOperands(gast.NodeTransformer):
+    """Gives a name to each expression whose ``.shape`` or ``.copy()`` a statement of a
+    generated adjoint reads (``unbroadcast(g, a[0].shape)``, ``unbroadcast(...).copy()``):
+    the subset takes both of names only. ``x.copy().shape`` is ``x.shape``."""
+
+    def __init__(self, names: NameGenerator):
+        self.names = names
+        self.assignments: list = []
+
+    def visit_Attribute(self, node):
+        node = self.generic_visit(node)
+        if node.attr != "shape" or isinstance(node.value, gast.Name):
+            return node
+        if _is_copy(node.value) and isinstance(node.value.func.value, gast.Name):
+            node.value = node.value.func.value
+            return node
+        node.value = self._named(node.value, "operand")
+        return node
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        if _is_copy(node) and not isinstance(node.func.value, gast.Name):
+            node.func.value = self._named(node.func.value, "copied")
+        return node
+
+    def _named(self, expr, stem: str) -> gast.Name:
+        name = self.names.fresh(stem)
+        assignment = gast.Assign(targets=[gast.Name(name, gast.Store(), None, None)], value=expr)
+        self.assignments.append(gast.copy_location(assignment, expr))
+        gast.fix_missing_locations(assignment)
+        return gast.copy_location(gast.Name(name, gast.Load(), None, None), expr)
+
+
+def _is_copy(node) -> bool:
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Attribute)
+        and node.func.attr == "copy"
+        and not node.args
+        and not node.keywords
+    )
+
+
+def _name_operands(stmt, names) -> list:
+    """The assignments ``_NamedOperands`` puts before ``stmt`` (whose value it rewrites)."""
+    if not isinstance(stmt, gast.Assign | gast.AugAssign | gast.Expr):
+        return []
+    namer = _NamedOperands(names)
+    stmt.value = namer.visit(stmt.value)
+    return namer.assignments
+
+
+def _rewrite_assignment(stmt, names, dtypes, value_counts) -> list:
     if isinstance(stmt, gast.Return) and isinstance(stmt.value, gast.Tuple):
         value, grads = stmt.value.elts
         values = value.elts if isinstance(value, gast.Tuple) else [value]
@@ -205,6 +275,9 @@ def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
     if _is_fill_with_zero(stmt):  # adjoint arrays are never aliased: a new zero array
         array = stmt.value.func.value.id
         return _parse(f"{array} = np.zeros_like({array})", stmt)
+    if _is_taken_branch(stmt):  # and/or stay in conditions, where the subset has them
+        name = stmt.targets[0].id
+        return _parse(f"if {src(stmt.value)}:\n    {name} = True\nelse:\n    {name} = False", stmt)
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call)):
         return [stmt]
     call, target = stmt.value, stmt.targets[0]

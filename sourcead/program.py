@@ -94,8 +94,9 @@ class LoadedFunction:
 class Program:
     """The generated module for one entry function, argument types and ``wrt``."""
 
-    def __init__(self, loaded: dict):
+    def __init__(self, loaded: dict, checkpointing: bool = True):
         self.loaded = loaded  # pyfunc -> LoadedFunction, shared across Programs
+        self.checkpointing = checkpointing  # False: checkpointed loops taped at every step
         self.functions: list[str] = []  # generated adjoint sources, callees first
         self.adjoint_names: dict = {}
         self.tangent_names: dict = {}
@@ -206,6 +207,7 @@ class Program:
         generator = generator_class(
             loaded.parsed, node, types, wrt, name, self._callee_adjoint(loaded, types)
         )
+        generator.checkpointing = generator.checkpointing and self.checkpointing
         try:
             self.functions.append(generator.generate())
         except TypeProblem as problem:

@@ -95,6 +95,11 @@ class AdjointGenerator:
             generated for a call of a user function.
     """
 
+    #: False: a ``checkpointed`` loop is taped at every step like any other loop. Second
+    #: derivatives ask for that: the tangent of an adjoint would have to carry Revolve's
+    #: schedule and snapshots, and forward over the plain adjoint gives the same derivatives.
+    checkpointing = True
+
     def __init__(self, fn, node, types, wrt, function_name, callee_adjoint):
         self.fn = fn
         self.node = node
@@ -861,7 +866,7 @@ class AdjointGenerator:
                 args[2] if len(args) == 3 else gast.Constant(value=1, kind=None),
             )
         )
-        if getattr(stmt, "checkpoint", None) is not None:
+        if getattr(stmt, "checkpoint", None) is not None and self.checkpointing:
             return self.checkpointed_for(stmt, depth, start, stop, step)
         assigned = _assigned_names(stmt.body)
         bound_names = {n.id for a in args for n in gast.walk(a) if isinstance(n, gast.Name)}

@@ -62,7 +62,11 @@ def rewrite_array_syntax(parsed) -> None:
     }
 
     def is_local(node) -> bool:
-        return isinstance(node, gast.Name) and node.id in local
+        """A local name, or an expression that computes an array or number (never a
+        module): ``(a @ b).T``, ``x[1:].sum()``."""
+        if isinstance(node, gast.Name):
+            return node.id in local
+        return isinstance(node, gast.Subscript | gast.Call | gast.BinOp | gast.UnaryOp)
 
     class Rewriter(gast.NodeTransformer):
         def visit_Call(self, node):

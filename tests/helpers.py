@@ -100,6 +100,11 @@ def _partial(phi, x0, rtol, atol):
     return d
 
 
+def directional_difference(phi, *, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL):
+    """Finite-difference derivative of the scalar function ``phi(delta)`` at delta = 0."""
+    return _partial(phi, 1.0, rtol, atol)
+
+
 def _scalar_value(v):
     v = np.asarray(v)
     assert v.shape == (), f"function value is not a scalar: shape {v.shape}"

@@ -131,6 +131,28 @@ def test_memory_budget(budget):
     assert g[1] == pytest.approx(plain[1], rel=1e-10)
 
 
+def test_second_derivatives_through_a_checkpointed_loop(compile_mode):
+    """hvp, hessian and grad of grad tape the checkpointed loop at every step: the same
+    derivatives as the function without checkpointing."""
+    rng = np.random.default_rng(6)
+    u0, kappa = rng.uniform(0.1, 0.9, 7), rng.uniform(0.5, 1.0, 7)
+    du, dk = rng.standard_normal(7), rng.standard_normal(7)
+    before = (u0.copy(), kappa.copy(), du.copy(), dk.copy())
+    args = (u0, kappa, 9, 2)
+    tangents = (du, dk, None, None)
+    products = sourcead.hvp(heat, args, tangents, compile=compile_mode)
+    assert_same(products, sourcead.hvp(heat_plain, args, tangents, compile=compile_mode))
+    for a, b in zip((u0, kappa, du, dk), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    scalars = (2.0, 1.5, 0.05, 23, 3)
+    hessian = sourcead.hessian(projectile, (0, 1, 2), compile=compile_mode)(*scalars)
+    plain = sourcead.hessian(projectile_plain, (0, 1, 2), compile=compile_mode)(*scalars)
+    for row, plain_row in zip(hessian, plain, strict=True):
+        assert_same(row, plain_row)
+    second = sourcead.grad(sourcead.grad(budgeted), compile=compile_mode)(0.3, 15, 24)
+    assert second == pytest.approx(sourcead.grad(sourcead.grad(budgeted_plain))(0.3, 15, 24))
+
+
 def test_checkpointed_loop_runs_unchanged_outside_derivatives():
     assert projectile(2.0, 1.5, 0.05, 20, 3) == projectile_plain(2.0, 1.5, 0.05, 20, 3)
 

@@ -5,7 +5,13 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_args_unchanged, copy_args, numerical_grad
+from helpers import (
+    assert_args_unchanged,
+    copy_args,
+    directional_difference,
+    numerical_grad,
+    wrt_indices,
+)
 
 import sourcead
 
@@ -507,3 +513,44 @@ def test_compiled_hessian_of_a_loop_that_tapes_whole_arrays():
     np.testing.assert_allclose(
         compiled, sourcead.hessian(layers, wrt=1, compile=False)(x, w), rtol=1e-12
     )
+
+
+# --- every scalar case of the reverse-mode tables ---------------------------------------------
+def _scalar_cases():
+    """The cases of the reverse-mode tables (as in test_forward.py and
+    test_forward_numpy.py) whose function returns a float: second derivatives must take
+    every construct reverse mode takes, element loops, whole arrays and linear algebra."""
+    from test_forward import ALL_CASES
+    from test_forward_numpy import CASES as ARRAY_CASES
+
+    cases = list(ALL_CASES) + list(ARRAY_CASES)
+    return [p for p in cases if isinstance(p.values[0](*copy_args(p.values[1])), float)]
+
+
+@pytest.mark.parametrize("f, args, wrt, opts", _scalar_cases())
+def test_hvp_of_every_scalar_case_matches_differences_of_the_gradient(f, args, wrt, opts):
+    # w · (H v) against the derivative of w · grad f(x + delta v) at delta = 0
+    indices = sorted(wrt_indices(f, wrt)[0])
+    rng = np.random.default_rng(len(indices))
+    v = {i: rng.uniform(-1.0, 1.0, np.shape(args[i])) for i in indices}
+    w = {i: rng.uniform(-1.0, 1.0, np.shape(args[i])) for i in indices}
+    tangents = [None] * len(args)
+    for i in indices:
+        tangents[i] = v[i] if np.ndim(args[i]) else float(v[i])
+    before = copy_args(args)
+    products = sourcead.hvp(f, copy_args(args), tangents, compile=False)
+    assert_args_unchanged(before, args)
+    products = products if len(indices) > 1 else (products,)
+    gradient = sourcead.grad(f, wrt=tuple(indices), compile=False)
+
+    def along(delta):
+        shifted = list(copy_args(args))
+        for i in indices:
+            shifted[i] = shifted[i] + delta * v[i]
+        return sum(
+            float(np.sum(g * w[i])) for g, i in zip(gradient(*shifted), indices, strict=True)
+        )
+
+    expected = directional_difference(along, rtol=opts["rtol"], atol=opts["atol"])
+    got = sum(float(np.sum(p * w[i])) for p, i in zip(products, indices, strict=True))
+    np.testing.assert_allclose(got, expected, rtol=max(opts["rtol"], 1e-6), atol=opts["atol"])

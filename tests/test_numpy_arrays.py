@@ -93,6 +93,15 @@ def construction(a, b):
     return np.sum(c * c) + np.sum(s[1] * s[0]) + np.sum(t**2) + np.sum(np.eye(3) * s[0])
 
 
+def triangles(m):
+    """Triangles (positional and keyword k) and methods of expressions, not only of names."""
+    upper = np.triu(m, 1) + np.tril(m, k=-1).T
+    return (
+        np.sum(np.tril(m @ m) ** 2) + np.sum(np.ascontiguousarray(upper.T) * m)
+        + (m[1:] * m[1:]).sum() + m[1:].sum() + np.sum((m @ m).T * m)
+    )  # fmt: skip
+
+
 def arange_weights(a):
     return np.sum(a * np.arange(3.0))
 
@@ -159,6 +168,7 @@ CASES = [
     case(methods, mat(3, 3), vec(3), wrt=(0, 1)),
     case(products, mat(3, 3), vec(3), wrt=(0, 1)),
     case(construction, vec(3), vec(3), wrt=(0, 1)),
+    case(triangles, mat(3, 3)),
     case(arange_weights, vec(3)),
     case(slices_read, vec(6), mat(3, 3), wrt=(0, 1)),
     case(heat, vec(10), 0.2, wrt=(0, 1)),
@@ -176,7 +186,8 @@ def test_against_finite_differences(f, args, wrt, opts):
 
 
 COMPILED = [c for c in CASES if c.id in {"broadcast_new_axis", "reductions", "products",
-                                         "heat", "rebinding_matrix", "slices_read"}]  # fmt: skip
+                                         "heat", "rebinding_matrix", "slices_read",
+                                         "triangles"}]  # fmt: skip
 
 
 @pytest.mark.parametrize("f, args, wrt, opts", COMPILED)

@@ -184,7 +184,7 @@ def call_type(target, node: gast.Call, args: list):
         return Array(result_dtype(args), 2)
     if target is np.diag:
         return Array(x.dtype, 1 if x.ndim == 2 else 2)
-    if target is np.transpose:
+    if target in (np.transpose, np.ascontiguousarray, np.tril, np.triu):
         return x
     if target is np.ravel:
         return Array(x.dtype, 1)

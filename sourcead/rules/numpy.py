@@ -60,7 +60,8 @@ def where(b_out, condition, x, y):
 
 @adjoint(np.clip)
 def clip(b_out, x, low, high):
-    return b_out * ((x >= low) & (x <= high)), b_out * (x < low), b_out * (x > high)
+    # the mask as a product of comparisons, not with &: generated adjoints stay in the subset
+    return b_out * ((x >= low) * (x <= high)), b_out * (x < low), b_out * (x > high)
 
 
 # --- reductions -----------------------------------------------------------------------------
@@ -73,7 +74,8 @@ def sum_(b_out, x, axis=None):
 
 @adjoint(np.mean)
 def mean(b_out, x):
-    return np.full(x.shape, b_out / x.size)
+    # not np.full: a Python function of NumPy's, which forward over reverse cannot read
+    return np.ones(x.shape) * (b_out / x.size)
 
 
 @adjoint(np.prod)
@@ -139,6 +141,21 @@ def outer(b_out, x, y):
 @adjoint(np.transpose)
 def transpose(b_out, x):
     return np.transpose(b_out)
+
+
+@adjoint(np.ascontiguousarray)
+def ascontiguousarray(b_out, x):
+    return b_out
+
+
+@adjoint(np.tril)
+def tril(b_out, x, k=0):
+    return np.tril(b_out, k)
+
+
+@adjoint(np.triu)
+def triu(b_out, x, k=0):
+    return np.triu(b_out, k)
 
 
 @adjoint(np.reshape)

@@ -52,7 +52,7 @@ def where(dcondition, dx, dy, condition, x, y):
 
 @tangent(np.clip)
 def clip(dx, dlow, dhigh, x, low, high):
-    return dx * ((x >= low) & (x <= high)) + dlow * (x < low) + dhigh * (x > high)
+    return dx * ((x >= low) * (x <= high)) + dlow * (x < low) + dhigh * (x > high)
 
 
 # --- reductions -------------------------------------------------------------------------------
@@ -127,6 +127,21 @@ def outer(dx, dy, x, y):
 @tangent(np.transpose)
 def transpose(dx, x):
     return np.transpose(dx)
+
+
+@tangent(np.ascontiguousarray)
+def ascontiguousarray(dx, x):
+    return np.ascontiguousarray(dx)
+
+
+@tangent(np.tril)
+def tril(dx, x, k=0):
+    return np.tril(dx, k)
+
+
+@tangent(np.triu)
+def triu(dx, x, k=0):
+    return np.triu(dx, k)
 
 
 @tangent(np.reshape)
