@@ -125,7 +125,9 @@ def heat_hvp_hand(u0, kappa, du0, dkappa):
     du = du0.copy()
     un = np.zeros_like(u)
     dun = np.zeros_like(u)
-    for t in range(nt):  # forward sweep with tangents, storing both states
+    # forward sweep with tangents, storing both states; the step is written out, as in
+    # heat_tangent_hand: called as a function, it no longer vectorised (2.3x -> 2.9x)
+    for t in range(nt):
         states[t, :] = u
         dstates[t, :] = du
         for i in range(1, n - 1):
