@@ -10,7 +10,10 @@
    high-order central finite differences (within an estimate of their own error);
 3. optionally ``compile=True``: the same value and gradient as ``compile=False``;
 4. forward mode (``sourcead.jvp``: jvp along a random direction equals grad's dot product
-   with it) and ``sourcead.vmap(grad)`` (equals a loop of grad) when the package has them.
+   with it) and ``sourcead.vmap(grad)`` (equals a loop of grad) when the package has them;
+5. second derivatives (``sourcead.hvp``): ``w · H v`` equals the finite-difference
+   derivative of ``w · grad`` along ``v``, where the first-derivative differences were
+   reliable.
 
 A construct that sourcead refuses with ``SourceADError`` at ``grad()`` time is an
 acceptable outcome (counted as "refused"); any other exception from sourcead is a failure.
@@ -339,6 +342,8 @@ def check_program(program: Program, compiled: bool = False, vmap_target: str = "
 
     if hasattr(sourcead, "jvp"):
         applied.append(check_jvp(program, f, grads, scale))
+    if hasattr(sourcead, "hvp"):
+        applied.append(check_hvp(program, f) if fd_skip is None else "hvp skipped")
     if hasattr(sourcead, "vmap") and compiled and vmap_target:
         applied.append(check_vmap(program, f, compiled, target=vmap_target))
     return applied
@@ -347,8 +352,8 @@ def check_program(program: Program, compiled: bool = False, vmap_target: str = "
 # ------------------------------------------------------ forward mode and vmap
 
 
-def _direction(program: Program):
-    rng = np.random.default_rng(len(program.source))
+def _direction(program: Program, seed: int = 0):
+    rng = np.random.default_rng(len(program.source) + seed)
     out = []
     for i in program.wrt:
         a = program.args[i]
@@ -380,6 +385,51 @@ def check_jvp(program: Program, f, grads, scale):
     if not abs(float(derivative) - expected) <= tol + 1e-9 * abs(expected):
         _fail("jvp vs grad", f"jvp gives {derivative!r}, grad . tangent = {expected!r}", program)
     return "jvp vs grad"
+
+
+def check_hvp(program: Program, f):
+    """Second derivatives: ``w · hvp(f, x, v)`` equals the derivative of ``w · grad f`` at
+    ``x`` along ``v``, by finite differences of sourcead's gradient (checked itself above)."""
+    v, w = _direction(program), _direction(program, seed=1)
+    tangents = [None] * len(program.args)
+    for i, t in zip(program.wrt, v, strict=True):
+        tangents[i] = t
+    args = copy_args(program.args)
+    try:
+        products = sourcead.hvp(f, args, tuple(tangents), compile=False)
+    except sourcead.SourceADError as e:
+        return f"hvp refused: {str(e).split(': ', 1)[-1][:70]}"  # the reason, for the report
+    except Exception as e:
+        _fail("hvp raised", f"{type(e).__name__}: {e}", program)
+    try:
+        assert_args_unchanged(program.args, args)
+    except AssertionError as e:
+        _fail("inputs mutated by hvp", str(e), program)
+    order = sorted(program.wrt)  # hvp gives one product per argument, in argument order
+    products = products if len(order) > 1 else (products,)
+    got = sum(
+        float(np.sum(products[order.index(i)] * wi)) for i, wi in zip(program.wrt, w, strict=True)
+    )
+    gradient = sourcead.grad(f, wrt=tuple(program.wrt), compile=False)
+
+    def along(delta):
+        shifted = list(copy_args(program.args))
+        for i, t in zip(program.wrt, v, strict=True):
+            shifted[i] = shifted[i] + delta * t
+        with np.errstate(all="raise"):
+            grads = gradient(*shifted)
+        return sum(float(np.sum(g * wi)) for g, wi in zip(grads, w, strict=True))
+
+    try:
+        expected, error = _fd_partial(along, 1.0)
+    except (ArithmeticError, ValueError, FloatingPointError):
+        return "hvp: differences of grad raise"
+    scale = max(1.0, abs(expected), abs(got))
+    if error > 1e-5 * scale:
+        return "hvp: differences of grad unreliable"
+    if not abs(got - expected) <= 1e-6 * scale + 10 * error:
+        _fail("hvp vs differences of grad", f"w . hvp = {got!r}, expected {expected!r}", program)
+    return "hvp vs differences of grad"
 
 
 def check_vmap(program: Program, f, compiled: bool, target: str = "cpu"):
