@@ -22,6 +22,7 @@ The tangent of the adjoint's gradient outputs along ``v`` is the Hessian times `
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from . import api
 from .analysis.types import FLOAT, Array, Scalar, TupleType
 from .codegen import src
 from .compile import load_module
+from .errors import SourceADError
 from .frontend import ParsedFunction
 from .names import NameGenerator
 from .program import LoadedFunction, Program
@@ -79,6 +81,28 @@ def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
     module_name = f"sourcead_generated.{name}_adjoint_source"
     scope = load_module(adjoint_source, namespace, module_name, compile=False)
     filename = f"<sourcead {module_name}>"
+    try:
+        tangent_program, tangent_entry = _tangent_of_adjoint(
+            adjoint_source, filename, scope, program, entry, arg_types, result_type, along, vector
+        )
+    except SourceADError as error:
+        if error.filename != filename:
+            raise
+        raise _at_user_line(error, adjoint_source, program) from None
+    title = (
+        f"Tangent ({'vector ' if vector else ''}forward mode) of the adjoint of {name}: "
+        f"second derivatives with respect to {', '.join(wrt)} and {', '.join(along)}."
+    )
+    source, namespace = tangent_program.module_source(title)
+    module = load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
+    return AdjointTangent(source, module[tangent_entry], result_type)
+
+
+def _tangent_of_adjoint(
+    adjoint_source, filename, scope, program, entry, arg_types, result_type, along, vector
+):
+    """The adjoint module rewritten into the subset and loaded like user code, and the name
+    of the tangent of its entry function."""
     tree = gast.parse(adjoint_source)
     adjoint_functions = set(program.adjoint_names.values())
     definitions = [n for n in tree.body if isinstance(n, gast.FunctionDef)]
@@ -93,17 +117,59 @@ def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
         loaded_functions[pyfunc] = LoadedFunction(pyfunc, parsed)
     tangent_program = Program(loaded_functions)
     seed_types = _seed_types(result_type)
-    adjoint = scope[entry]
     tangent_entry = tangent_program.tangent(
-        adjoint, list(arg_types) + seed_types, along, f"{entry}_tangent", vector
+        scope[entry], list(arg_types) + seed_types, along, f"{entry}_tangent", vector
     )
-    title = (
-        f"Tangent ({'vector ' if vector else ''}forward mode) of the adjoint of {name}: "
-        f"second derivatives with respect to {', '.join(wrt)} and {', '.join(along)}."
+    return tangent_program, tangent_entry
+
+
+def _at_user_line(error: SourceADError, adjoint_source: str, program) -> SourceADError:
+    """``error``, met at a line of the generated adjoint, told at the user's line it comes from.
+
+    The adjoint of a user function marks each statement's adjoint with a comment ending in
+    ``(line N)``. A line of a generated helper (a solver's wrappers) is traced back through
+    its callers to the user function's adjoint that calls it.
+    """
+    lines = adjoint_source.splitlines()
+    index = (error.lineno or 1) - 1
+    failing = lines[index].strip() if index < len(lines) else ""
+    message = (
+        "second derivatives (forward mode over the generated adjoint) do not support the "
+        f"adjoint of this line: {error.message} (generated line `{failing}`)"
     )
-    source, namespace = tangent_program.module_source(title)
-    module = load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
-    return AdjointTangent(source, module[tangent_entry], result_type)
+    users = {name: key[0] for key, name in program.adjoint_names.items()}
+    site = _user_site(lines, index, users, set())
+    if site is None:
+        return SourceADError(message)
+    pyfunc, user_line = site
+    parsed = program.load(pyfunc).parsed
+    return SourceADError(message, parsed.filename, user_line or parsed.node.lineno)
+
+
+def _user_site(lines: list[str], index: int, users: dict, seen: set):
+    """(user function, user line or None) that generated line ``index`` comes from, or None."""
+    function_name, user_line = None, None
+    for text in reversed(lines[: index + 1]):
+        marker = re.search(r"\(line (\d+)\)$", text.strip())
+        if user_line is None and text.lstrip().startswith("#") and marker:
+            user_line = int(marker.group(1))
+        if text.startswith("def "):
+            function_name = text[4:].split("(", 1)[0]
+            break
+    if function_name in users:
+        return users[function_name], user_line
+    if function_name is None or function_name in seen:
+        return None
+    seen.add(function_name)
+    call = re.compile(rf"\b{re.escape(function_name)}\(")
+    sites = [
+        _user_site(lines, j, users, seen)
+        for j, text in enumerate(lines)
+        if call.search(text) and not text.startswith("def ")
+    ]
+    sites = [site for site in sites if site is not None]
+    # a call from a backward sweep carries the user's line; one from a forward sweep may not
+    return next((site for site in sites if site[1] is not None), sites[0] if sites else None)
 
 
 def _array_tape_statements(function: str, target, call, names, like) -> list:

@@ -234,11 +234,12 @@ class Program:
         name = self._fresh(function_name or f"{loaded.parsed.name}_tangent")
         self.tangent_names[key] = name
         self._add_primal(loaded)  # a call without tangents calls the primal
-        if solver_calls.has_solver_calls(loaded.normalized):
+        solver_call = solver_calls.first_solver_call(loaded.normalized)
+        if solver_call is not None:
             raise loaded.parsed.error(
                 "forward mode does not support fixed_point, root and odeint yet "
                 "(use sourcead.grad or sourcead.vjp)",
-                loaded.parsed.node,
+                solver_call if hasattr(solver_call, "lineno") else loaded.parsed.node,
             )
         node = jvp_calls.rewrite_calls(self, loaded, loaded.normalized, types)
 

@@ -206,7 +206,19 @@ def solver_functions(tree: gast.AST) -> list:
 
 
 def has_solver_calls(tree: gast.AST) -> bool:
-    return bool(solver_functions(tree))
+    return first_solver_call(tree) is not None
+
+
+def first_solver_call(tree: gast.AST) -> gast.Call | None:
+    """The first call of fixed_point, root or odeint in ``tree`` (None when there is none)."""
+    calls = [
+        n
+        for n in gast.walk(tree)
+        if isinstance(n, gast.Call) and getattr(n, "solver_function", None) is not None
+    ]
+    return min(
+        calls, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)), default=None
+    )
 
 
 # --- types ----------------------------------------------------------------------------------

@@ -554,3 +554,26 @@ def test_hvp_of_every_scalar_case_matches_differences_of_the_gradient(f, args, w
     expected = directional_difference(along, rtol=opts["rtol"], atol=opts["atol"])
     got = sum(float(np.sum(p * w[i])) for p, i in zip(products, indices, strict=True))
     np.testing.assert_allclose(got, expected, rtol=max(opts["rtol"], 1e-6), atol=opts["atol"])
+
+
+def babylonian_step(x, a):
+    return 0.5 * (x + a / x)
+
+
+def square_root_by_fixed_point(a):
+    r = sourcead.fixed_point(babylonian_step, 1.0, a)
+    return r * r * a
+
+
+def test_refusals_of_forward_mode_and_second_derivatives_name_the_solver_call():
+    # forward mode over a solver's generated adjoint is not supported: the refusal, met in
+    # the solver's generated helpers, must name the user's line that calls the solver
+    assert sourcead.grad(square_root_by_fixed_point, compile=False)(2.0) == pytest.approx(4.0)
+    with pytest.raises(sourcead.SourceADError, match="second derivatives") as refusal:
+        sourcead.hvp(square_root_by_fixed_point, (2.0,), (1.0,), compile=False)
+    solver_call = square_root_by_fixed_point.__code__.co_firstlineno + 1
+    assert refusal.value.filename == __file__
+    assert refusal.value.lineno == solver_call
+    with pytest.raises(sourcead.SourceADError, match="forward mode does not support") as refusal:
+        sourcead.jvp(square_root_by_fixed_point, (2.0,), (1.0,), compile=False)
+    assert (refusal.value.filename, refusal.value.lineno) == (__file__, solver_call)
