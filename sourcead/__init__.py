@@ -25,6 +25,8 @@ _LAZY = {
     "hessian": "forward_api",
     "hvp": "forward_api",
     "jacobian": "forward_api",
+    "jacfwd": "forward_api",
+    "jacrev": "forward_api",
     "jvp": "forward_api",
     "tangent_source": "forward_api",
     "differentiable": "host",

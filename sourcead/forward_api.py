@@ -332,6 +332,17 @@ def jacobian(fun, wrt=0, mode: str = "auto", *, compile: bool = True) -> Jacobia
     return JacobianFunction(fun, wrt, mode, compile)
 
 
+def jacfwd(fun, wrt=0, *, compile: bool = True) -> JacobianFunction:
+    """``jacobian(fun, wrt, mode="forward")``, under JAX's name: one vector-mode sweep."""
+    return JacobianFunction(fun, wrt, "forward", compile)
+
+
+def jacrev(fun, wrt=0, *, compile: bool = True) -> JacobianFunction:
+    """``jacobian(fun, wrt, mode="reverse")``, under JAX's name: one adjoint sweep per
+    output element."""
+    return JacobianFunction(fun, wrt, "reverse", compile)
+
+
 # --- second derivatives ----------------------------------------------------------------------
 def _scalar_function_check(call: _Call, result_type, what: str) -> None:
     if not (isinstance(result_type, Scalar) and result_type.kind == "float"):

@@ -122,6 +122,16 @@ def test_jacobian_compiled_forward_equals_reverse():
     np.testing.assert_allclose(forward, reverse, rtol=1e-13, atol=1e-14)
 
 
+def test_jacfwd_and_jacrev_are_the_jacobian_in_each_mode():
+    x = np.array([0.3, -0.5, 1.2, 0.1])
+    forward, reverse = sourcead.jacfwd(vector_to_vector), sourcead.jacrev(vector_to_vector)
+    np.testing.assert_allclose(forward(x), sourcead.jacobian(vector_to_vector)(x), rtol=1e-14)
+    np.testing.assert_allclose(reverse(x), forward(x), rtol=1e-13, atol=1e-14)
+    assert (forward.last_mode, reverse.last_mode) == ("forward", "reverse")
+    c = 1.7
+    assert sourcead.jacrev(two_results, wrt=1, compile=False)(x, c)[1] == pytest.approx(2 * c)
+
+
 def test_jacobian_bad_mode():
     with pytest.raises(ValueError, match="mode"):
         sourcead.jacobian(vector_to_vector, mode="sideways")
