@@ -101,6 +101,17 @@ class _Call:
 def _as_tangent(primal, tangent, name: str):
     """The tangent as a float (complex) scalar or array, and its number of directions (None:
     one)."""
+    if type(tangent) is float and type(primal) is float:  # the common case, checked cheaply
+        return tangent, None
+    if (
+        type(tangent) is np.ndarray
+        and type(primal) is np.ndarray
+        and tangent.dtype == np.float64
+        and primal.dtype == np.float64
+        and tangent.shape == primal.shape
+        and tangent.flags.c_contiguous
+    ):
+        return tangent, None
     shape = np.shape(primal)
     t = np.asarray(tangent)
     # No copy when the type is already right: generated code copies a tangent it writes to.
