@@ -3,12 +3,14 @@
 Generated code calls these with the state as a flat float array and the parameters as a
 tuple. ``step(x, params)`` and ``residual(x, params)`` return a flat array like ``x``;
 ``vjp(x, params, w)`` returns ``(value, w^T ∂value/∂x, w^T ∂value/∂params)``, the last one
-flattened into one array. sourcead generates these small adapters around the user's
-function and its adjoint.
+flattened into one array; ``jvp(x, params, dx, dparams)`` returns ``(value, ∂value/∂x dx +
+∂value/∂params dparams)`` (``dx`` with a trailing axis of directions in vector mode).
+sourcead generates these small adapters around the user's function, its adjoint and its
+tangent.
 
-Nothing is stored per iteration: the backward sweep needs only the solution.
+Nothing is stored per iteration: the backward sweep and the tangent need only the solution.
 
-The four solvers are templates: sourcead copies one into the generated module with its
+The solvers are templates: sourcead copies one into the generated module with its
 function arguments bound to the generated adapters (``specialise`` in sourcead's
 ``solver_calls.py``), so that Numba compiles — and caches — it like the rest of the module.
 Called directly, they run as plain Python.
@@ -112,3 +114,36 @@ def root_adjoint(vjp, x, params, b_x):
     w = np.linalg.solve(jacobian_t, b_x)
     _, _, b_params = vjp(x, params, w)
     return -b_params
+
+
+def fixed_point_tangent(jvp, x, params, dparams, dx0, tol, max_iter):
+    """Tangent of the fixed point ``x*`` along the parameters' tangents ``dparams``.
+
+    Solves ``dx = (∂step/∂x) dx + (∂step/∂p) dparams`` by iteration from ``dx0`` (zeros
+    shaped like the tangent); it converges at the forward iteration's rate.
+    """
+    dx = dx0.copy()
+    for _ in range(max_iter):
+        _, dx_next = jvp(x, params, dx, dparams)
+        if small_change(dx_next - dx, dx_next, tol):
+            return dx_next
+        dx = dx_next
+    raise RuntimeError("the tangent of fixed_point did not converge within max_iter")
+
+
+def root_tangent(vjp, jvp, x, params, dparams, dx0):
+    """Tangent of ``x*`` where ``residual(x*, p) = 0`` along the parameters' tangents.
+
+    Implicit function theorem: solve ``(∂r/∂x) dx = -(∂r/∂p) dparams``. ``dx0``: zeros shaped
+    like the tangent (a trailing axis of directions in vector mode).
+    """
+    n = x.shape[0]
+    jacobian_t = np.empty((n, n))  # (∂value/∂x)^T, one vector-Jacobian product per column
+    seed = np.zeros(n)
+    for k in range(n):
+        seed[k] = 1.0
+        _, column, _ = vjp(x, params, seed)
+        jacobian_t[:, k] = column
+        seed[k] = 0.0
+    _, r_p = jvp(x, params, dx0, dparams)  # (∂r/∂p) dparams, the state's tangent being zero
+    return -np.linalg.solve(np.ascontiguousarray(jacobian_t.T), r_p)

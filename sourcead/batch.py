@@ -18,7 +18,7 @@ import numpy as np
 from sourcead_runtime.batching import batch_size
 from sourcead_runtime.cuda_launch import run_batched
 
-from . import api, jvp_calls, native_cache
+from . import api, jvp_calls, native_cache, solver_calls
 from .analysis.types import FLOAT, Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .device import (
@@ -130,6 +130,9 @@ class BatchedFunction:
             self.compile = True
         self.loaded = api._load(self.fun)  # parsed and checked now: errors before any call
         self.name = self.loaded.parsed.name
+        solver_calls.refuse_in_batches(
+            self.loaded, f"vmap of {self.name}", target, plain=self.kind == "function"
+        )
         self.params = self.loaded.parsed.params
         self.in_axes = _in_axes(in_axes, len(self.params))
         # a plain function that writes into its array arguments gets copies: vmap, like

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from sourcead_runtime.batching import batch_size
 
-from . import api, forward_api
+from . import api, forward_api, solver_calls
 from .analysis.types import Array, Scalar
 from .batch import DEFAULT_CHECKPOINT_EVERY, BatchedFunction, _in_axes, element_type
 from .device import is_device_array
@@ -63,6 +63,7 @@ class BatchedJvp:
         fn = unwrap(fun)
         loaded = api._load(fn)  # SourceADError for unsupported code, before anything runs
         name, params = loaded.parsed.name, loaded.parsed.params
+        solver_calls.refuse_in_batches(loaded, f"vmap(jvp) of {name}", self.options[0], False)
         if len(primals) != len(params):
             raise TypeError(f"{name}() takes {len(params)} arguments, got {len(primals)} primals")
         if len(tangents) != len(primals):

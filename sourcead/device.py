@@ -62,6 +62,7 @@ class DeviceAdjointGenerator(AdjointGenerator):
     """
 
     reuses_results = True
+    copies_written_seeds = False
 
     def __init__(self, *args):
         super().__init__(*args)

@@ -234,16 +234,13 @@ class Program:
         name = self._fresh(function_name or f"{loaded.parsed.name}_tangent")
         self.tangent_names[key] = name
         self._add_primal(loaded)  # a call without tangents calls the primal
-        solver_call = solver_calls.first_solver_call(loaded.normalized)
-        if solver_call is not None:
-            raise loaded.parsed.error(
-                "forward mode does not support fixed_point, root and odeint yet "
-                "(use sourcead.grad or sourcead.vjp)",
-                solver_call if hasattr(solver_call, "lineno") else loaded.parsed.node,
-            )
-        node = jvp_calls.rewrite_calls(self, loaded, loaded.normalized, types)
+        # solver calls become calls of generated wrappers (then handled like user calls)
+        node = solver_calls.rewrite_calls(self, loaded, types)
+        node = jvp_calls.rewrite_calls(self, loaded, node, types)
 
         def callee_tangent(call_node, mask):
+            if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
+                return call_node.callee.target.tangent(mask, vector)
             callee = self.load(call_node.callee.target)
             callee_types = [_expression_type(a, types) for a in call_node.args]
             callee_wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]

@@ -227,6 +227,7 @@ class AdjointGenerator:
                 if isinstance(self.types[n], Scalar) and self.types[n].kind == "int":
                     continue
                 lines.append(f"{self.adj(n)} = {zero}")
+        lines.extend(self.seeds_written_in_place(backward))
         lines.extend(backward)
         gradients = []
         for p in self.wrt:
@@ -243,7 +244,27 @@ class AdjointGenerator:
 
         return render([Block(f"def {self.function_name}({signature}):", lines)])
 
+    def seeds_written_in_place(self, backward: list) -> list[str]:
+        """Copies of the array seeds that the backward sweep writes into (``b_result[k] =
+        0.0`` after an element write of the result): the seed is the caller's array."""
+        if not self.copies_written_seeds:
+            return []
+        from .codegen import render
+
+        text = render(backward)
+        lines = []
+        for o in self.outputs:
+            seed = self.adj(o)
+            in_place = rf"^\s*{re.escape(seed)}(\[[^\n]*\]\s*[-+*/]?=|\s*[-+*/]=|\.fill\()"
+            if _is_array_type(self.types.get(o)) and re.search(in_place, text, re.MULTILINE):
+                lines.append(f"{seed} = {seed}.copy()  # the seed is the caller's array")
+        return lines
+
     # --- hooks: a target with other memory rules (sourcead.cuda) overrides these ------------
+    #: Whether array seeds the backward sweep writes into are copied first (device code
+    #: gets its seeds from sourcead, not from the user).
+    copies_written_seeds: bool = True
+
     #: Parameters whose adjoint arrays the caller passes in (zeroed), instead of np.zeros_like.
     passed_adjoints: frozenset = frozenset()
 

@@ -44,6 +44,8 @@ TEMPLATES = {
     "fixed_point_adjoint": runtime_solvers.fixed_point_adjoint,
     "newton_solve": runtime_solvers.newton_solve,
     "root_adjoint": runtime_solvers.root_adjoint,
+    "fixed_point_tangent": runtime_solvers.fixed_point_tangent,
+    "root_tangent": runtime_solvers.root_tangent,
     "odeint_forward": runtime_ode.odeint_forward,
     "odeint_continuous_adjoint": runtime_ode.odeint_continuous_adjoint,
     "odeint_discrete_adjoint": runtime_ode.odeint_discrete_adjoint,
@@ -221,6 +223,23 @@ def first_solver_call(tree: gast.AST) -> gast.Call | None:
     )
 
 
+def refuse_in_batches(loaded, what: str, target: str, plain: bool) -> None:
+    """SourceADError at the first solver call of ``loaded`` where ``vmap`` cannot map it: in
+    a plain function (the solvers run inside derivatives only) or on the GPU."""
+    call = first_solver_call(loaded.normalized)
+    if call is None or not (plain or target == "cuda"):
+        return
+    solver = spec_of(call).name
+    if target == "cuda":
+        reason = f"{solver}() cannot run on the GPU: use target='cpu' or 'parallel'"
+    else:
+        reason = (
+            f"{solver}() runs inside derivatives only: map sourcead.jvp or sourcead.grad of "
+            "it, or call the function in a loop"
+        )
+    raise loaded.parsed.error(f"{what}: {reason}", call)
+
+
 # --- types ----------------------------------------------------------------------------------
 def _state_type(value_type, call, what: str):
     if isinstance(value_type, Scalar) and value_type.kind in ("int", "float"):
@@ -365,7 +384,9 @@ class SolverWrapper:
         self.arg_names = self._argument_names()
         self.state_adapter = program._fresh(f"{fname}_state")
         self.vjp_adapters: dict = {}
+        self.jvp_adapters: dict = {}
         self.adjoints: dict = {}
+        self.tangents: dict = {}
         self.name = program._fresh(f"{self.spec.name}_of_{fname}")
         program.functions.append(self._state_adapter_source())
         if self.spec.name == "root":  # Newton needs the Jacobian with respect to x
@@ -498,8 +519,9 @@ class SolverWrapper:
         )
         return adapter
 
-    def _kernel(self, template: str, **bindings) -> str:
-        """A copy of a runtime solver template bound to adapters (generated once); its name.
+    def _kernel(self, template: str, label: str | None = None, **bindings) -> str:
+        """A copy of a runtime solver template bound to adapters (generated once); its name,
+        ``label`` (default: the template's name) and the user function's.
 
         Keyword values that are not strings are constants (``method``, ``direct``)."""
         constants = {k: v for k, v in bindings.items() if not isinstance(v, str)}
@@ -510,8 +532,8 @@ class SolverWrapper:
         key = (template, tuple(sorted(bindings.items())), tuple(sorted(constants.items())))
         if key not in kernels:
             base = bindings.get("step") or bindings.get("residual") or bindings.get("f")
-            base = base or bindings["vjp"]
-            kernels[key] = self.program._fresh(f"{template}_{_function_part(base)}")
+            base = base or bindings.get("vjp") or bindings["jvp"]
+            kernels[key] = self.program._fresh(f"{label or template}_{_function_part(base)}")
             self.program.functions.append(
                 specialise(TEMPLATES[template], kernels[key], bindings, constants).strip()
             )
@@ -649,8 +671,177 @@ class SolverWrapper:
         )
         return adjoint_name
 
+    # --- forward mode -------------------------------------------------------------------
+    def _jvp_adapter(self, active: tuple[int, ...], vector: bool) -> str:
+        """The adapter giving the user function's value and its tangent along the state's
+        tangent and the tangents of the parameters ``active``; its name."""
+        key = (active, vector)
+        if key in self.jvp_adapters:
+            return self.jvp_adapters[key]
+        fname = self.function.parsed.name
+        params = self.user_params[1 + self.n_fixed :]
+        original = self.function.parsed.params[1 + self.n_fixed :]
+        wrt = [self.function.parsed.params[0]] + [original[k] for k in active]
+        tangent = self.program.tangent(
+            self.function.parsed.pyfunc, list(self.types), wrt, vector=vector, flat_results=True
+        )
+        adapter = self.program._fresh(f"{fname}_state_jvp")
+        self.jvp_adapters[key] = adapter
+        taken = {"state", "params", "dstate", "dparams", "value", "dvalue", "out", "t", *params}
+        dnames = [_unused(f"d{params[k]}", taken) for k in active]
+        state, dstate = ("state[0]", "dstate[0]") if self.scalar else ("state", "dstate")
+        body = [
+            f'"""{fname}\'s value and its tangent along the state\'s tangent dstate and the '
+            f"tangents dparams of {', '.join(params[k] for k in active) or '(no parameters)'} "
+            '(flat state)."""',
+            *self._unpack_params(),
+            *(f"{d} = dparams[{j}]" for j, d in enumerate(dnames)),
+            f"value, dvalue = {tangent}({self._call_args(state)}, {', '.join([dstate, *dnames])})",
+        ]
+        if not self.scalar:
+            body.append("return value, dvalue")
+        elif vector:
+            body += [
+                "out = np.empty((1, dvalue.shape[0]))",
+                "out[0] = dvalue",
+                "return np.array([value]), out",
+            ]
+        else:
+            body.append("return np.array([value]), np.array([dvalue])")
+        signature = self._signature("dstate", "dparams")
+        self.program.functions.append(render([Block(f"def {adapter}({signature}):", body)]))
+        return adapter
+
+    def _sensitivity_adapter(self, active: tuple[int, ...], vector: bool) -> str:
+        """odeint's right-hand side on the state and its tangents together (flat, the state
+        first): the forward sensitivity equations; its name."""
+        jvp = self._jvp_adapter(active, vector)
+        adapter = self.program._fresh(f"{self.function.parsed.name}_state_sensitivities")
+        dstate = (
+            "np.ascontiguousarray(state[n:]).reshape((n, (state.shape[0] - n) // n))"
+            if vector
+            else "state[n:]"
+        )
+        body = [
+            '"""The time derivative of the state and of its tangents: the right-hand side and '
+            'its tangent (params: the parameters, their tangents and the state\'s size)."""',
+            "base, dparams, n = params",
+            f"value, dvalue = {jvp}(state[:n], t, base, {dstate}, dparams)",
+            "out = np.empty(state.shape[0])",
+            "out[:n] = value",
+            "out[n:] = dvalue.ravel()",
+            "return out",
+        ]
+        self.program.functions.append(render([Block(f"def {adapter}({self._signature()}):", body)]))
+        return adapter
+
+    def tangent(self, mask: list[bool], vector: bool) -> str:
+        """The tangent wrapper for the wrapper arguments where ``mask`` is true (their tangents
+        follow the arguments; a trailing axis of directions in vector mode); its name."""
+        key = (tuple(mask), vector)
+        if key in self.tangents:
+            return self.tangents[key]
+        first_param = 1 + self.n_fixed
+        if self.n_fixed and mask[1]:
+            raise self.caller.parsed.error(
+                "derivatives with respect to the times t of odeint() are not supported",
+                self.call_node,
+            )
+        active = tuple(k for k in range(len(self.param_types)) if mask[first_param + k])
+        name = self.program._fresh(f"{self.name}_tangent")
+        self.tangents[key] = name
+        taken = set(self.wrapper_params) | {"solution", "dsolution", "augmented", "ndir", "n"}
+        tangent_params = {}
+        for index, (arg, m) in enumerate(zip(self.wrapper_params, mask, strict=True)):
+            if m:
+                tangent_params[index] = _unused(f"d{arg}", taken)
+                taken.add(tangent_params[index])
+        dparams = [tangent_params[first_param + k] for k in active]
+        dparams_tuple = "(" + ", ".join(dparams) + ("," if len(dparams) == 1 else "") + ")"
+        body: list = []
+        if vector:
+            body.append(f"ndir = {next(iter(tangent_params.values()))}.shape[-1]")
+        body.append(f"solution = {self._solve()}")
+        if self.spec.name == "odeint":
+            body += self._odeint_tangent(active, vector, tangent_params.get(0), dparams_tuple)
+        else:
+            zeros = (
+                "np.zeros((solution.shape[0], ndir))" if vector else "np.zeros(solution.shape[0])"
+            )
+            if not active:  # the solution does not depend on where the iteration starts
+                body.append(f"dsolution = {zeros}")
+            elif self.spec.name == "fixed_point":
+                solve = self._kernel("fixed_point_tangent", jvp=self._jvp_adapter(active, vector))
+                body.append(
+                    f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, "
+                    f"{zeros}, tol, max_iter)"
+                )
+            else:
+                solve = self._kernel(
+                    "root_tangent", vjp=self._vjp_adapter(()), jvp=self._jvp_adapter(active, vector)
+                )
+                body.append(
+                    f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, {zeros})"
+                )
+            body.append(
+                f"return {self._value('solution')}, {'dsolution[0]' if self.scalar else 'dsolution'}"
+            )
+        doc = (
+            f'"""{self._description()} Also its tangent along the tangents of the arguments, by '
+            f'{_tangent_method(self.spec.name)}."""'
+        )
+        signature = ", ".join(self.wrapper_params + list(tangent_params.values()))
+        self.program.functions.append(render([Block(f"def {name}({signature}):", [doc, *body])]))
+        return name
+
+    def _odeint_tangent(self, active, vector: bool, dy0: str | None, dparams: str) -> list[str]:
+        """The body of odeint's tangent wrapper after the primal solve: the state and its
+        tangents integrated together (the forward sensitivity equations)."""
+        method = _METHODS[self.choices["method"]]
+        options = "substeps, rtol, atol, max_steps"
+        t = self.arg_names[1]
+        if dy0 is None:
+            initial_tangent = "np.zeros(n * ndir)" if vector else "np.zeros(n)"
+        elif self.scalar:
+            initial_tangent = f"{dy0}.copy()" if vector else f"np.array([float({dy0})])"
+        else:
+            initial_tangent = f"{dy0}.ravel()"
+        sensitivities = self._kernel(
+            "odeint_forward",
+            label="odeint_sensitivities",
+            f=self._sensitivity_adapter(active, vector),
+            method=method,
+        )
+        lines = [
+            "n = solution.shape[1]",
+            f"initial = np.concatenate((solution[0], {initial_tangent}))",
+            f"augmented = {sensitivities}(initial, {t}, ({self._params_tuple()}, {dparams}, n), "
+            f"{options})",
+        ]
+        if self.scalar:
+            tangent = "augmented[:, 1:].copy()" if vector else "augmented[:, 1].copy()"
+        elif vector:
+            tangent = "np.ascontiguousarray(augmented[:, n:]).reshape((solution.shape[0], n, ndir))"
+        else:
+            tangent = "augmented[:, n:].copy()"
+        return [*lines, f"return {self._value('solution')}, {tangent}"]
+
 
 _METHODS = {"rk4": runtime_ode.RK4, "dopri5": runtime_ode.DOPRI5}
+
+
+def _unused(base: str, taken: set) -> str:
+    while base in taken:
+        base += "_"
+    return base
+
+
+def _tangent_method(solver: str) -> str:
+    if solver == "fixed_point":
+        return "the implicit function theorem: dx = (d step/dx) dx + (d step/dp) dp solved by iteration"
+    if solver == "root":
+        return "the implicit function theorem: (dr/dx) dx = -(dr/dp) dp solved densely"
+    return "the forward sensitivity equations, integrated with the state"
 
 
 def _adjoint_method(solver: str, choices: dict) -> str:
