@@ -19,7 +19,7 @@ import gast
 from .analysis.activity import active_names, differentiable_reads
 from .analysis.types import INT, Array, Scalar, TupleType
 from .checkpoint import CheckpointedLoop
-from .codegen import Block, src
+from .codegen import Block, render, src
 from .distribute import CountedLoop, distributed
 from .errors import SourceADError
 from .names import NameGenerator
@@ -240,8 +240,6 @@ class AdjointGenerator:
         value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
         grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"
         lines.append(f"return {value}, {grads}")
-        from .codegen import render
-
         return render([Block(f"def {self.function_name}({signature}):", lines)])
 
     def seeds_written_in_place(self, backward: list) -> list[str]:
@@ -249,8 +247,6 @@ class AdjointGenerator:
         0.0`` after an element write of the result): the seed is the caller's array."""
         if not self.copies_written_seeds:
             return []
-        from .codegen import render
-
         text = render(backward)
         lines = []
         for o in self.outputs:

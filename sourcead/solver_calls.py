@@ -41,6 +41,7 @@ RUNTIME_HELPERS = runtime.SOLVER_HELPERS
 #: The solver templates of sourcead_runtime, by name.
 TEMPLATES = {
     "fixed_point_solve": runtime_solvers.fixed_point_solve,
+    "transposed_jacobian": runtime_solvers.transposed_jacobian,
     "fixed_point_adjoint": runtime_solvers.fixed_point_adjoint,
     "newton_solve": runtime_solvers.newton_solve,
     "root_adjoint": runtime_solvers.root_adjoint,
@@ -198,28 +199,29 @@ def check_call(checker, node: gast.Call) -> None:
         del node.func.global_value
 
 
-def solver_functions(tree: gast.AST) -> list:
-    """The user functions passed to solver calls in ``tree``."""
+def _solver_calls(tree: gast.AST) -> list[gast.Call]:
     return [
-        n.solver_function
-        for n in gast.walk(tree)
-        if isinstance(n, gast.Call) and getattr(n, "solver_function", None) is not None
-    ]
-
-
-def has_solver_calls(tree: gast.AST) -> bool:
-    return first_solver_call(tree) is not None
-
-
-def first_solver_call(tree: gast.AST) -> gast.Call | None:
-    """The first call of fixed_point, root or odeint in ``tree`` (None when there is none)."""
-    calls = [
         n
         for n in gast.walk(tree)
         if isinstance(n, gast.Call) and getattr(n, "solver_function", None) is not None
     ]
+
+
+def solver_functions(tree: gast.AST) -> list:
+    """The user functions passed to solver calls in ``tree``."""
+    return [n.solver_function for n in _solver_calls(tree)]
+
+
+def has_solver_calls(tree: gast.AST) -> bool:
+    return bool(_solver_calls(tree))
+
+
+def first_solver_call(tree: gast.AST) -> gast.Call | None:
+    """The first call of fixed_point, root or odeint in ``tree`` (None when there is none)."""
     return min(
-        calls, key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)), default=None
+        _solver_calls(tree),
+        key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)),
+        default=None,
     )
 
 
@@ -539,6 +541,11 @@ class SolverWrapper:
             )
         return kernels[key]
 
+    def _jacobian_t(self, vjp: str | None = None) -> str:
+        """The kernel giving ``(∂value/∂x)^T`` at a state, from the vector-Jacobian products of
+        ``vjp`` (default: the adapter for the state alone); its name."""
+        return self._kernel("transposed_jacobian", vjp=vjp or self._vjp_adapter(()))
+
     # --- wrappers -------------------------------------------------------------------------
     def _solve(self) -> str:
         """Source of the forward solve, giving the flat solution (``ys`` rows for odeint)."""
@@ -549,7 +556,7 @@ class SolverWrapper:
             return f"{solve}({self._initial_state()}, {args}, {', '.join(options)})"
         if self.spec.name == "root":
             return (
-                f"{self._kernel('newton_solve', residual=self.state_adapter, vjp=self._vjp_adapter(()))}"
+                f"{self._kernel('newton_solve', residual=self.state_adapter, jacobian_t_of=self._jacobian_t())}"
                 f"({self._initial_state()}, {args}, {', '.join(options)})"
             )
         method = _METHODS[self.choices["method"]]
@@ -604,13 +611,13 @@ class SolverWrapper:
                 direct = self.choices["adjoint"] == "direct"
                 body += [
                     f"solution = {self._solve()}",
-                    f"b_params = {self._kernel('fixed_point_adjoint', vjp=vjp, direct=direct)}"
+                    f"b_params = {self._kernel('fixed_point_adjoint', vjp=vjp, jacobian_t_of=self._jacobian_t(vjp) if direct else None, direct=direct)}"
                     f"(solution, {params_tuple}, {seed}, tol, max_iter)",
                 ]
             elif self.spec.name == "root":
                 body += [
                     f"solution = {self._solve()}",
-                    f"b_params = {self._kernel('root_adjoint', vjp=vjp)}(solution, {params_tuple}, {seed})",
+                    f"b_params = {self._kernel('root_adjoint', vjp=vjp, jacobian_t_of=self._jacobian_t())}(solution, {params_tuple}, {seed})",
                 ]
             else:
                 method = _METHODS[self.choices["method"]]
@@ -778,7 +785,9 @@ class SolverWrapper:
                 )
             else:
                 solve = self._kernel(
-                    "root_tangent", vjp=self._vjp_adapter(()), jvp=self._jvp_adapter(active, vector)
+                    "root_tangent",
+                    jacobian_t_of=self._jacobian_t(),
+                    jvp=self._jvp_adapter(active, vector),
                 )
                 body.append(
                     f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, {zeros})"

@@ -131,7 +131,10 @@ def root(residual, x0, *params, tol=1e-10, max_iter=50):
         value, (b_x,) = derivative.run(args, seeds=(float(w[0]) if scalar else w,))
         return _flat(value, scalar, "residual"), _flat(b_x, scalar, "residual"), np.empty(0)
 
-    solution = solvers.newton_solve(flat_residual, flat_vjp, x, params, tol, max_iter)
+    def jacobian_t_of(state, p):
+        return solvers.transposed_jacobian(flat_vjp, state, p)
+
+    solution = solvers.newton_solve(flat_residual, jacobian_t_of, x, params, tol, max_iter)
     return float(solution[0]) if scalar else solution
 
 
