@@ -1,13 +1,16 @@
 """What the tests of ahead-of-time builds share: user programs to build, and running the
-built modules in a fresh process."""
+built modules in a fresh process; and the skip of the tests that need numba-cuda itself."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 # Built by tests/test_native_build.py and tests/test_batched_build.py.
 PROGRAMS = textwrap.dedent(
@@ -96,3 +99,23 @@ def run_script(
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def numba_cuda_installed() -> bool:
+    """Whether numba-cuda is installed as its own distribution. Numba's own ``numba.cuda``
+    (deprecated, still bundled) imports and runs the simulator, but its compiler rejects
+    the generated kernels, so only the real package is taken for one."""
+    try:
+        importlib.metadata.distribution("numba-cuda")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+# For tests that compile to PTX with NVVM (their scripts skip, too, where NVVM is missing);
+# the simulator's tests run with either numba.cuda.
+needs_numba_cuda = pytest.mark.skipif(
+    not numba_cuda_installed(),
+    reason="numba-cuda is not installed (pip install -e '.[cuda]'); the numba.cuda bundled "
+    "with Numba cannot compile the generated kernels to PTX",
+)

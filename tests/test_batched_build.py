@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from build_support import run_script, script_without, user_module
+from build_support import needs_numba_cuda, run_script, script_without, user_module
 
 import sourcead
 from sourcead import build, cli
@@ -211,6 +211,7 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     np.testing.assert_allclose(report["stepped"][1][1], g_w, rtol=1e-12)
 
 
+@needs_numba_cuda
 def test_cuda_batched_kernels_compile_to_ptx(built_cuda):
     _, out, _ = built_cuda
     env_path = os.pathsep.join([str(out), os.environ.get("PYTHONPATH", "")])

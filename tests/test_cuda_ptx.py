@@ -2,7 +2,8 @@
 
 The simulator runs kernels as Python and would accept code that numba-cuda's compiler
 rejects, so the kernels of the other CUDA tests are also compiled to PTX here, in a
-separate process that does not use the simulator. Skipped where NVVM is not installed.
+separate process that does not use the simulator. Skipped where NVVM or numba-cuda (its
+own package, not the numba.cuda bundled with Numba) is not installed.
 """
 
 import os
@@ -12,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from build_support import needs_numba_cuda
 
 pytest.importorskip("numba.cuda")
 
@@ -71,6 +73,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@needs_numba_cuda
 def test_generated_kernels_compile_to_ptx_for_sm90():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
     tests = Path(__file__).parent

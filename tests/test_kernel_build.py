@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from build_support import run_script, script_without
+from build_support import needs_numba_cuda, run_script, script_without
 
 import sourcead
 from sourcead import build, cli
@@ -141,6 +141,7 @@ def test_built_kernel_adjoints_give_what_kernel_vjp_gives(built):
     )
 
 
+@needs_numba_cuda
 def test_built_kernel_adjoints_compile_to_ptx(built):
     path = [str(built), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     printed = run_script(f"import sys; sys.path[:0] = {path!r}\n" + PTX, built, "0")
