@@ -17,11 +17,21 @@ directory (``$XDG_CACHE_HOME/sourcead`` or ``~/.cache/sourcead`` on Linux,
 ``SOURCEAD_CACHE=0`` turns the cache off. Files are written to a temporary name and renamed
 (``os.replace``), so concurrent processes filling the same cache never see half a file. The
 cache keeps the newest ``$SOURCEAD_CACHE_MAX_ENTRIES`` (2000) modules.
+
+Only what sourcead wrote runs: each entry's first line holds a hash of its key, header and
+source, checked before that text (not the file read again) is executed. An entry that fails the check, does
+not import or lacks its function, and a file of Numba's cache that raises when loaded, are
+misses: made anew, with one warning. The directory is created with mode 0700, and code is
+loaded only from one that belongs to this user and that no one else can write (otherwise,
+as where the cache cannot be written, e.g. on a full disk, derivatives are made in memory,
+with one warning).
 """
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -30,6 +40,7 @@ import json
 import numbers
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import types
@@ -40,7 +51,7 @@ import numpy as np
 
 _MARKER = "# sourcead cache entry: "
 _COMPILER_FINGERPRINT: str | None = None
-_WARNED = False
+_WARNED: set[tuple[str, str]] = set()  # (what, directory) warned about in this process
 _RULES_MEMO: tuple = ((), "")
 
 
@@ -80,8 +91,8 @@ def max_entries() -> int:
 
 def prune(keep: int | None = None) -> int:
     """Delete the oldest entries beyond ``keep`` (default ``max_entries()``), with Numba's
-    machine code for them; how many were deleted. Entries are never rewritten, so the
-    oldest are those made by old versions of your code or of sourcead."""
+    machine code for them; how many were deleted. Entries are rewritten only when damaged,
+    so the oldest are those made by old versions of your code or of sourcead."""
     keep = max_entries() if keep is None else keep
     found = entries()
     if len(found) <= keep:
@@ -90,8 +101,7 @@ def prune(keep: int | None = None) -> int:
     doomed = found[: len(found) - keep]
     for path in doomed:
         path.unlink(missing_ok=True)
-        for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*"):
-            compiled.unlink(missing_ok=True)
+        _remove_machine_code(path)
     return len(doomed)
 
 
@@ -315,46 +325,79 @@ def decode_type(data):
 
 
 # --- storing and loading ---------------------------------------------------------------------
+class DamagedEntry(Exception):
+    """A cache entry that must not be used: its hash does not match its contents or its key,
+    it is cut short or empty, or it does not import. It is made anew (a cache miss)."""
+
+
 def entry_path(name: str, key: str) -> Path:
     return cache_dir() / f"{name}_{key[:24]}.py"
 
 
-def read_entry(path: Path) -> tuple[str, dict] | None:
-    """The source and header data of a cached module, or None when there is none (or it is
-    damaged, e.g. written by an interrupted older version)."""
+def entry_digest(key: str, header: dict, source: str) -> str:
+    """The hash an entry carries: of the key it was made for, its header and its source."""
+    text = f"{key}\0{json.dumps(header, sort_keys=True)}\0{source}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_entry(path: Path, key: str | None = None) -> tuple[str, dict] | None:
+    """The source and header data of a cached module, or None when there is none or it is
+    damaged (see ``verified_entry``)."""
     try:
-        source = path.read_text(encoding="utf-8")
-    except OSError:
+        return verified_entry(path, key)
+    except DamagedEntry:
         return None
-    first, _, rest = source.partition("\n")
+
+
+def verified_entry(path: Path, key: str | None = None) -> tuple[str, dict] | None:
+    """The source and header of the entry at ``path``, None when there is no such file.
+
+    Raises ``DamagedEntry`` unless its first line holds the hash of what follows (and of
+    ``key``, when given, else of the key it names): a truncated, empty or edited file.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8
+        raise DamagedEntry(f"{path.name} cannot be read ({exc})") from None
+    first, _, source = text.partition("\n")
     if not first.startswith(_MARKER):
-        return None
+        raise DamagedEntry(f"{path.name} has no sourcead header (empty or cut short?)")
     try:
-        return rest, json.loads(first[len(_MARKER) :])
-    except ValueError:
-        return None
+        stamp = json.loads(first[len(_MARKER) :])
+        header, written_for, digest = stamp["header"], stamp["key"], stamp["sha256"]
+        if not isinstance(header, dict) or not isinstance(written_for, str):
+            raise TypeError("malformed header")
+    except (ValueError, KeyError, TypeError):
+        raise DamagedEntry(f"{path.name} has a damaged header") from None
+    if key is not None and written_for != key:
+        raise DamagedEntry(f"{path.name} was made for another key")
+    if digest != entry_digest(written_for, header, source):
+        raise DamagedEntry(f"{path.name} does not match its hash (cut short or edited)")
+    return source, header
 
 
-def write_entry(path: Path, source: str, header: dict) -> bool:
-    """Store a generated module atomically; False (with one warning) when the cache cannot be
-    written, e.g. on a read-only file system."""
-    global _WARNED
-    text = _MARKER + json.dumps(header, sort_keys=True) + "\n" + source
+def write_entry(
+    path: Path, source: str, header: dict, key: str = "", replace: bool = False
+) -> bool:
+    """Store a generated module atomically, with the hash of ``key``, ``header`` and
+    ``source`` in its first line; ``replace``: overwrite a damaged entry (else a file there
+    is another process's, kept with Numba's stamps). False (with one warning) when the
+    cache cannot be written, e.g. on a read-only file system or a full disk."""
+    stamp = {"header": header, "key": key, "sha256": entry_digest(key, header, source)}
+    text = _MARKER + json.dumps(stamp, sort_keys=True) + "\n" + source
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():  # another process was first: keep its file (and Numba's stamps)
+        make_private_dir(path.parent)
+        make_private_dir(path.parent / "__pycache__")  # where Numba puts the machine code
+        if path.exists() and not replace:
             return True
         write_atomically(path, text)
+        if replace:
+            _remove_machine_code(path)  # Numba's files of the damaged entry, maybe damaged too
         prune()
     except OSError as exc:
-        if not _WARNED:
-            warnings.warn(
-                f"sourcead cannot write its cache in {path.parent} ({exc}); set "
-                "SOURCEAD_CACHE_DIR to a writable directory or SOURCEAD_CACHE=0",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            _WARNED = True
+        warn_unwritable(path.parent, exc)
         return False
     return True
 
@@ -362,7 +405,7 @@ def write_entry(path: Path, source: str, header: dict) -> bool:
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it to ``path``, so that a
     concurrent reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
@@ -373,19 +416,19 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def import_file(path: Path, module_name: str, compile: bool) -> types.ModuleType:
-    """Import the generated module at ``path`` as a fresh module object; with ``compile``, its
-    functions become ``numba.njit(cache=True)`` dispatchers (machine code cached beside it)."""
-    import numba
+def import_file(path: Path, module_name: str, compile: bool, source: str) -> types.ModuleType:
+    """The generated module at ``path``, made by running ``source`` (its text as
+    ``verified_entry`` checked it, not the file read again) in a fresh module object; with
+    ``compile``, its functions become Numba dispatchers whose machine code is cached beside
+    it (see ``cached_njit``)."""
     import sourcead_runtime
 
     if compile and module_name in sys.modules:  # loaded already by another derivative
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if compile:  # Numba's cache finds a function's globals through its module's name
-        sys.modules[module_name] = module
+    # a blank line for the header keeps line numbers (tracebacks, Numba's cache file names)
+    exec(builtins.compile("\n" + source, str(path), "exec"), vars(module))
     functions = [
         name
         for name, value in vars(module).items()
@@ -393,7 +436,8 @@ def import_file(path: Path, module_name: str, compile: bool) -> types.ModuleType
     ]
     if compile:
         for name in functions:
-            setattr(module, name, numba.njit(cache=True)(getattr(module, name)))
+            setattr(module, name, cached_njit(getattr(module, name), path.parent))
+        sys.modules[module_name] = module  # Numba's cache finds the globals by module name
     else:
         for name in sourcead_runtime.__all__:
             if name in vars(module):
@@ -406,20 +450,198 @@ def load_or_generate(name: str, key: str | None, compile: bool, generate, load_i
     """The generated module for ``key``: imported from the cache when there, otherwise made by
     ``generate()`` -> (source, namespace, header) and stored first.
 
-    Returns ``(source, module namespace, header)``. Without a key or with the cache off,
-    ``load_in_memory(source, namespace)`` loads it the way uncached modules are loaded.
+    Returns ``(source, module namespace, header)``. Without a key, with the cache off, or
+    where the cache cannot be written or trusted, ``load_in_memory(source, namespace)``
+    loads it the way uncached modules are loaded. A damaged entry is made anew (one
+    warning); no error of the cache reaches the caller.
     """
     if key is None or not enabled():
-        source, namespace, header = generate()
-        return source, load_in_memory(source, namespace), header
+        return _in_memory(generate, load_in_memory)
     path = entry_path(name, key)
+    if not usable_directory(path.parent):
+        return _in_memory(generate, load_in_memory)
     module_name = f"sourcead_cache_{path.stem}" + ("" if compile else "_python")
-    found = read_entry(path)
+    damaged = False
+    try:
+        found = _load_entry(path, key, module_name, compile)
+    except DamagedEntry as exc:
+        warn_damaged(path.parent, str(exc))
+        found, damaged = None, True
+    if found is not None:
+        return found
+    source, namespace, header = generate()
+    # a module that needs objects injected into its namespace cannot run from a file
+    if namespace or not write_entry(path, source, header, key, replace=damaged):
+        return source, load_in_memory(source, namespace), header
+    return source, vars(import_file(path, module_name, compile, source)), header
+
+
+def _in_memory(generate, load_in_memory):
+    source, namespace, header = generate()
+    return source, load_in_memory(source, namespace), header
+
+
+def _load_entry(path: Path, key: str, module_name: str, compile: bool):
+    """``(source, namespace, header)`` of the cached entry, None when there is none; raises
+    ``DamagedEntry`` when it fails its hash, does not import or lacks its entry function."""
+    found = verified_entry(path, key)
     if found is None:
-        source, namespace, header = generate()
-        # a module that needs objects injected into its namespace cannot run from a file
-        if namespace or not write_entry(path, source, header):
-            return source, load_in_memory(source, namespace), header
-    else:
-        source, header = found
-    return source, vars(import_file(path, module_name, compile)), header
+        return None
+    source, header = found
+    try:
+        module = import_file(path, module_name, compile, source)
+    except Exception as exc:  # whatever the file's code raises
+        sys.modules.pop(module_name, None)
+        raise DamagedEntry(f"{path.name} does not import ({type(exc).__name__}: {exc})") from None
+    entry = header.get("entry")
+    if not isinstance(entry, str) or not callable(vars(module).get(entry)):
+        sys.modules.pop(module_name, None)
+        raise DamagedEntry(f"{path.name} lacks its function {entry!r}")
+    return source, vars(module), header
+
+
+# --- Numba's machine code --------------------------------------------------------------------
+def cached_njit(function: types.FunctionType, directory: Path):
+    """``numba.njit(cache=True)(function)``, except that a damaged file of Numba's cache
+    (an index or data file that raises when loaded) is a miss, overwritten when the function
+    is compiled again, and a failed save (a full disk) a warning: neither raises."""
+    import numba
+
+    dispatcher = numba.njit(function)
+    try:
+        guarded = _guarded_cache_class()(function, directory)
+    except Exception as exc:  # Numba found no writable place for machine code
+        warn_unwritable(directory, exc)
+        return dispatcher
+    dispatcher._cache = guarded  # as Dispatcher.enable_caching does, with this class
+    return dispatcher
+
+
+@functools.cache
+def _guarded_cache_class():
+    """The subclass of Numba's per-function cache that ``cached_njit`` installs (made at the
+    first use: importing Numba is slow, and ``import sourcead`` does not)."""
+    from numba.core.caching import FunctionCache
+
+    class GuardedFunctionCache(FunctionCache):
+        def __init__(self, py_func, directory: Path):
+            super().__init__(py_func)
+            self.directory = directory
+
+        def load_overload(self, sig, target_context):
+            try:
+                return super().load_overload(sig, target_context)
+            except Exception as exc:  # pickle's errors on a cut file come in many types
+                warn_damaged(
+                    self.directory,
+                    f"Numba's cache of {self._py_func.__qualname__} in {self.cache_path} does "
+                    f"not load ({type(exc).__name__}: {exc})",
+                )
+                self._reset()
+                return None
+
+        def save_overload(self, sig, data):
+            try:
+                super().save_overload(sig, data)
+            except Exception as exc:  # OSError mostly: a full disk, a read-only directory
+                warn_unwritable(self.directory, exc)
+                self.disable()
+
+        def _reset(self):
+            """Replace the damaged index by an empty one (the save after compiling fills it
+            in and overwrites the data file); stop using the cache where that fails."""
+            try:
+                self.flush()
+            except Exception:
+                self.disable()
+
+    return GuardedFunctionCache
+
+
+def _remove_machine_code(path: Path) -> None:
+    """Delete Numba's cache files of the entry at ``path``."""
+    for compiled in (path.parent / "__pycache__").glob(f"{path.stem}.*"):
+        compiled.unlink(missing_ok=True)
+
+
+# --- trust and warnings ----------------------------------------------------------------------
+def make_private_dir(directory: Path) -> None:
+    """Create ``directory`` and its missing parents with mode 0700 (as XDG asks of cache
+    directories): code is loaded from it, so no one else may write there."""
+    missing = []
+    while not directory.exists() and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+
+
+def untrusted_reason(directory: Path) -> str | None:
+    """Why code must not be loaded from ``directory``, or None: like ssh with its keys, it
+    must belong to this user and be writable by no one else. (Not checked on Windows.)"""
+    if not hasattr(os, "getuid"):
+        return None
+    try:
+        status = os.stat(directory)
+    except FileNotFoundError:
+        return None  # not there: it is created private
+    except OSError as exc:
+        return f"it cannot be examined ({exc})"
+    if status.st_uid != os.getuid():
+        return f"it belongs to user id {status.st_uid}, not to you (user id {os.getuid()})"
+    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"it is writable by others (mode {stat.S_IMODE(status.st_mode):o})"
+    return None
+
+
+def trusted_directory(directory: Path) -> bool:
+    """Whether code may be loaded from ``directory`` (see ``untrusted_reason``); one warning
+    per directory when not."""
+    reason = untrusted_reason(directory)
+    if reason is not None:
+        _warn_once(
+            "untrusted",
+            directory,
+            f"sourcead does not load code from its cache {directory}: {reason}; it runs "
+            "uncached. Make the directory private (chmod 700) and yours, or set "
+            "SOURCEAD_CACHE_DIR to another directory",
+        )
+    return reason is None
+
+
+def usable_directory(directory: Path) -> bool:
+    """Whether generated modules may be stored in ``directory`` and loaded from it: created
+    private when missing, and trusted (see ``trusted_directory``)."""
+    try:
+        make_private_dir(directory)
+    except OSError as exc:
+        warn_unwritable(directory, exc)
+        return False
+    return trusted_directory(directory)
+
+
+def warn_unwritable(directory: Path, exc: BaseException) -> None:
+    """One warning per directory that a cache write failed (the caller runs uncached)."""
+    _warn_once(
+        "unwritable",
+        directory,
+        f"sourcead cannot write its cache in {directory} ({exc}); it runs uncached. Set "
+        "SOURCEAD_CACHE_DIR to a writable directory or SOURCEAD_CACHE=0",
+    )
+
+
+def warn_damaged(directory: Path, what: str) -> None:
+    """One warning per directory that a damaged cache file was found (it is made anew)."""
+    _warn_once(
+        "damaged",
+        directory,
+        f"sourcead found a damaged file in its cache {directory}: {what}; it made it anew. "
+        "If this recurs, `sourcead cache clear` removes the cache",
+    )
+
+
+def _warn_once(kind: str, directory: Path, message: str) -> None:
+    if (kind, str(directory)) in _WARNED:
+        return
+    _WARNED.add((kind, str(directory)))
+    warnings.warn(message, RuntimeWarning, stacklevel=4)

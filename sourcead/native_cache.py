@@ -259,7 +259,7 @@ def remember(derivative, args: tuple, arg_types: list, key: str) -> None:
     """Record a gradient ``grad`` just computed from the cache entry of ``key``, so that
     ``sourcead cache native`` can compile it into the native tier."""
     fn = plain_function(derivative.fun)
-    if fn is None or not cache.enabled():
+    if fn is None or not cache.enabled() or cache.untrusted_reason(cache.cache_dir()):
         return
     signature = [value_signature(a) for a in args]
     if None in signature or signature != [type_signature(t) for t in arg_types]:
@@ -357,6 +357,16 @@ class RecordedGradients:
             return None
         return tuple(args) + tuple(defaults[len(defaults) - missing :]) if missing else args
 
+    def still_holds(self) -> bool:
+        """Whether what the recorded gradients depend on is as when they were looked up: a
+        signature's first call reads the globals then, as a compiled one would."""
+        record = _read_json(self.folder / _FUNCTION_RECORD)
+        return (
+            record is not None
+            and _digest(record) == self.function_digest
+            and _dependencies_hold(self.function, record)
+        )
+
     def entry_for(self, args: tuple) -> tuple[object, dict] | tuple[None, None]:
         """The entry function for these arguments' types, with its record: the native
         wrapper when the record is compiled, else the cache entry under Numba; (None, None)
@@ -371,34 +381,81 @@ class RecordedGradients:
                 record is not None
                 and record.get("signature") == signature
                 and record.get("function") == self.function_digest
+                and self.still_holds()  # no global or helper rebound since grad() was called
             )
-            self.entries[path] = (_load_entry(self.folder, record), record) if usable else None
+            self.entries[path] = (
+                (_load_entry(self.folder, path, record), record) if usable else None
+            )
         found = self.entries[path]
         return (None, None) if found is None or found[0] is None else found
 
 
-def _load_entry(folder: Path, record: dict):
-    """The entry function of a usable record, or None when it cannot be loaded (a file
-    deleted meanwhile, or damaged)."""
+def _load_entry(folder: Path, path: Path, record: dict):
+    """The entry function of the usable record at ``path``: its native build, else its
+    cache entry under Numba; None when neither loads (a file deleted meanwhile, or damaged:
+    the compiler's gradient then makes the entry anew)."""
+    if record.get("native"):
+        function = _load_native(folder, path, record)
+        if function is not None:
+            return function
     try:
-        if record.get("native"):
-            module = _import_native(folder, record["native"])
-            return getattr(module, record["entry_function"])
-        path = cache.cache_dir() / record["entry"]
-        found = cache.read_entry(path)
+        entry = cache.cache_dir() / record["entry"]
+        found = cache.read_entry(entry, record["key"])
         if found is None:
             return None
-        module = cache.import_file(path, f"sourcead_cache_{path.stem}", True)
+        module = cache.import_file(entry, f"sourcead_cache_{entry.stem}", True, found[0])
         return getattr(module, found[1]["entry"])
-    except (ImportError, OSError, AttributeError, KeyError, TypeError):
+    except Exception:  # whatever a damaged file raises: the compiler's gradient is used
         return None
+
+
+def _load_native(folder: Path, path: Path, record: dict):
+    """The native build's entry function, or None when it fails its hashes or does not
+    load; then (one warning) the record is marked uncompiled, for ``cache native`` to
+    build again, and the cache entry under Numba is used meanwhile."""
+    try:
+        if not _native_intact(folder, record):
+            raise ValueError("its files do not match their hashes")
+        module = _import_native(folder, record["native"])
+        return getattr(module, record["entry_function"])
+    except Exception as exc:  # whatever a damaged extension or wrapper raises
+        what = f"the native build {record.get('native')} ({type(exc).__name__}: {exc})"
+        cache.warn_damaged(cache.cache_dir(), what)
+        try:
+            _write_json(path, {**record, "native": None, "native_files": None})
+        except OSError:
+            pass  # a read-only cache: `cache native` finds the hashes wrong again
+        return None
+
+
+def _native_files(folder: Path, names: list[str]) -> dict[str, str]:
+    """The SHA-256 of each named file of a native build."""
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in names}
+
+
+def _native_intact(folder: Path, record: dict) -> bool:
+    """Whether the record's native build is there and holds what ``cache native`` wrote."""
+    expected = record.get("native_files")
+    if not isinstance(expected, dict) or not expected:
+        return False
+    try:
+        return _native_files(folder, list(expected)) == expected
+    except OSError:
+        return False
 
 
 def lookup(fun, wrt) -> RecordedGradients | None:
     """``fun``'s recorded gradients with respect to ``wrt`` when there are any and what they
     depend on is unchanged, else None (then ``grad`` goes to the compiler)."""
+    try:
+        return _lookup(fun, wrt)
+    except OSError:  # an unreadable cache directory: the compiler's gradient is as good
+        return None
+
+
+def _lookup(fun, wrt) -> RecordedGradients | None:
     base = native_dir()
-    if not cache.enabled() or not base.is_dir():
+    if not cache.enabled() or not base.is_dir() or not cache.trusted_directory(base.parent):
         return None
     fn = plain_function(fun)
     if fn is None:
@@ -470,7 +527,8 @@ class CachedGradient:
     def source(self) -> str:
         """The generated module: the cached one the last call ran, else as ``grad``'s."""
         if self._last_record is not None:
-            found = cache.read_entry(cache.cache_dir() / self._last_record["entry"])
+            record = self._last_record
+            found = cache.read_entry(cache.cache_dir() / record["entry"], record["key"])
             if found is not None:
                 return found[0]
         return self.compiled().source
@@ -505,6 +563,9 @@ def compile_recorded(target_cpu: str = "") -> list[tuple[str, str]]:
     to compile is kept uncompiled and reported. ``target_cpu`` as for ``build --native``.
     """
     base = native_dir()
+    refused = cache.untrusted_reason(base.parent) if base.is_dir() else None
+    if refused is not None:  # it would import code others could have written
+        return [(str(base.parent), f"not compiled: sourcead does not trust it: {refused}")]
     outcomes = []
     for folder in sorted(base.iterdir()) if base.is_dir() else []:
         described = _read_json(folder / _FUNCTION_RECORD)
@@ -515,12 +576,12 @@ def compile_recorded(target_cpu: str = "") -> list[tuple[str, str]]:
                 path.unlink(missing_ok=True)
                 outcomes.append((what, "dropped: the function changed since"))
                 continue
-            found = cache.read_entry(cache.cache_dir() / record["entry"])
+            found = cache.read_entry(cache.cache_dir() / record["entry"], record.get("key"))
             if found is None:
                 path.unlink(missing_ok=True)
-                outcomes.append((what, "dropped: its cache entry is gone"))
+                outcomes.append((what, "dropped: its cache entry is gone or damaged"))
                 continue
-            if record.get("native") and (folder / f"{record['native']}.py").is_file():
+            if record.get("native") and _native_intact(folder, record):
                 outcomes.append((what, "up to date"))
                 continue
             claim = path.with_suffix(".compiling")
@@ -604,10 +665,12 @@ def _compile_record(folder: Path, path: Path, record: dict, found, target_cpu: s
         cache.write_atomically(native.wrapper_path(module_path), wrapper)
     except (SourceADError, OSError) as exc:
         return f"not compiled: {exc}"
+    built = [native.wrapper_path(module_path).name, extension.name]
     record = {
         **record,
         "native": native.wrapper_path(module_path).stem,
         "entry_function": header["entry"],
+        "native_files": _native_files(folder, built),  # checked before each import
     }
     _write_json(path, record)
     return "compiled"

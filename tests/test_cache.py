@@ -214,7 +214,7 @@ def test_unwritable_cache_warns_and_still_differentiates(tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     monkeypatch.setenv("SOURCEAD_CACHE_DIR", str(blocker / "cache"))  # under a file: unusable
-    monkeypatch.setattr(cache, "_WARNED", False)
+    monkeypatch.setattr(cache, "_WARNED", set())
     path = tmp_path / "rwmod.py"
     path.write_text(USER_MODULE)
     module = _module_from(path, "rwmod")
