@@ -12,6 +12,7 @@ import numba
 import numpy as np
 from numba import types
 from numba.extending import overload
+from numba.np.numpy_support import as_dtype
 
 __all__ = [
     "pop_array",
@@ -20,6 +21,8 @@ __all__ = [
     "matmul_adjoint_left",
     "matmul_adjoint_right",
     "reverse_cumsum",
+    "prod_others",
+    "prod_others_tangent",
     "unbroadcast",
     "fused_length",
     "slice_length",
@@ -222,6 +225,89 @@ def _reverse_cumsum_numba(g, shape):
             total += g[i]
             out[i] = total
         return out.reshape(shape)
+
+    return impl
+
+
+# --- products of the other elements ---------------------------------------------------------
+
+
+def prod_others(x):
+    """For each element of ``x``, the product of all the others: the adjoint of ``np.prod(x)``.
+
+    Products of the elements before and after each one, not ``np.prod(x) / x``, so that it
+    is exact where elements are zero (as JAX's rule, by exclusive cumulative products).
+    """
+    flat = np.ravel(x)
+    before = np.ones_like(flat)
+    after = np.ones_like(flat)
+    if flat.size > 1:
+        before[1:] = np.cumprod(flat[:-1])
+        after[:-1] = np.cumprod(flat[:0:-1])[::-1]
+    return (before * after).reshape(np.shape(x))
+
+
+def prod_others_tangent(x, dx):
+    """The tangent of ``prod_others(x)`` along ``dx``: products before and after each element
+    carried with their tangents, so that it is exact where elements are zero."""
+    flat, dflat = np.ravel(x), np.ravel(dx)
+    dtype = np.result_type(flat, dflat)
+    before, dbefore = np.empty_like(flat), np.empty(flat.size, dtype)
+    out = np.empty(flat.size, dtype)
+    p, dp = flat.dtype.type(1), dtype.type(0)
+    for i in range(flat.size):
+        before[i], dbefore[i] = p, dp
+        p, dp = p * flat[i], dp * flat[i] + p * dflat[i]
+    q, dq = flat.dtype.type(1), dflat.dtype.type(0)
+    for i in range(flat.size - 1, -1, -1):
+        out[i] = dbefore[i] * q + before[i] * dq
+        q, dq = q * flat[i], dq * flat[i] + q * dflat[i]
+    return out.reshape(np.shape(x))
+
+
+@overload(prod_others)
+def _prod_others_numba(x):
+    one = as_dtype(x.dtype).type(1)  # a constant of the elements' type
+
+    def impl(x):
+        flat = np.ascontiguousarray(x).reshape(x.size)
+        out = np.empty(x.size, dtype=x.dtype)
+        p = one
+        for i in range(x.size):
+            out[i] = p
+            p = p * flat[i]
+        q = one
+        for i in range(x.size - 1, -1, -1):
+            out[i] = out[i] * q
+            q = q * flat[i]
+        return out.reshape(x.shape)
+
+    return impl
+
+
+@overload(prod_others_tangent)
+def _prod_others_tangent_numba(x, dx):
+    dtype = np.result_type(as_dtype(x.dtype), as_dtype(dx.dtype))
+    one, zero = as_dtype(x.dtype).type(1), dtype.type(0)
+
+    def impl(x, dx):
+        flat = np.ascontiguousarray(x).reshape(x.size)
+        dflat = np.ascontiguousarray(dx).reshape(dx.size)
+        before = np.empty(x.size, dtype=x.dtype)
+        dbefore = np.empty(x.size, dtype=dtype)
+        out = np.empty(x.size, dtype=dtype)
+        p, dp = one, zero
+        for i in range(x.size):
+            before[i] = p
+            dbefore[i] = dp
+            dp = dp * flat[i] + p * dflat[i]
+            p = p * flat[i]
+        q, dq = one, zero
+        for i in range(x.size - 1, -1, -1):
+            out[i] = dbefore[i] * q + before[i] * dq
+            dq = dq * flat[i] + q * dflat[i]
+            q = q * flat[i]
+        return out.reshape(x.shape)
 
     return impl
 

@@ -16,16 +16,49 @@ from .frontend import unwrap
 from .program import LoadedFunction, Program
 
 _LOADED: dict = {}  # user function -> LoadedFunction, shared by every derivative
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+#: How many times functions were parsed again because a name they read was rebound: part of
+#: the keys of in-memory caches of generated code (forward_api, higher).
+_generation = 0
 
 
 def _load(fn) -> LoadedFunction:
+    """``fn`` parsed, checked and normalised, with every function it calls.
+
+    Parsed again when a global, closure variable or helper that it or a function it calls
+    reads has been rebound since (``mod.K = 3.0``, ``mod.helper = other``), as a new
+    ``numba.njit`` would read the current ones.
+    """
+    global _generation
     with _LOCK:
+        if fn in _LOADED and not _drop_stale(fn, set()):
+            _generation += 1
         if fn not in _LOADED:
             loaded = LoadedFunction(fn)
             loaded.load_callees(_LOADED, (fn,))
             _LOADED[fn] = loaded
         return _LOADED[fn]
+
+
+def generation() -> int:
+    """Changes whenever ``_load`` parsed a function again because something it read changed."""
+    return _generation
+
+
+def _drop_stale(fn, seen: set) -> bool:
+    """Whether ``fn`` and everything it calls read what they read at parse time; the entries
+    of ``_LOADED`` that did not are dropped (all of them, not only the first found)."""
+    loaded = _LOADED.get(fn)
+    if loaded is None:
+        return False
+    if fn in seen:
+        return True
+    seen.add(fn)
+    callees_current = [_drop_stale(callee, seen) for callee in loaded.callees]
+    current = loaded.parsed.is_current() and all(callees_current)
+    if not current:
+        del _LOADED[fn]
+    return current
 
 
 class _Derivative:
@@ -115,6 +148,9 @@ class _Derivative:
         key = tuple(arg_types)
         if key in self._cache:
             return self._cache[key]
+        # globals and helpers read as they are at the first call with these types, as Numba
+        # reads globals when it compiles a signature
+        self.loaded = _load(self.fun)
         name = self.loaded.parsed.name
 
         def load_in_memory(source, namespace):

@@ -375,6 +375,7 @@ class BatchedFunction:
         key = (tuple(types), shapes)
         if key in self._built:
             return self._built[key]
+        api._load(self.fun)  # globals and helpers as they are at this signature's first call
         source, namespace, plan = self._generate(types, shapes)
         module_name = f"sourcead_generated.{self.name}_batched"
         if self.target == "cuda":

@@ -13,6 +13,14 @@ def src(node: gast.AST) -> str:
     return ast.unparse(gast.gast_to_ast(node))
 
 
+def index_source(index: gast.expr) -> str:
+    """Source of a subscript's index: ``i, j`` and ``:, :k`` without the tuple's parentheses
+    (``a[(:, :k)]`` is no Python)."""
+    if isinstance(index, gast.Tuple):
+        return ", ".join(src(e) for e in index.elts)
+    return src(index)
+
+
 def dotted_name(node) -> str | None:
     """``np.linalg.norm`` for that expression's node (gast or ast), None for other nodes."""
     kind = type(node).__name__

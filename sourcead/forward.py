@@ -23,7 +23,7 @@ import numpy as np
 
 from .analysis.activity import active_names, differentiable_reads
 from .analysis.types import Array, Scalar
-from .codegen import Block, render, src
+from .codegen import Block, index_source, render, src
 from .names import NameGenerator
 from .normalize import is_permutation, name
 from .rules.tangents import load_tangent_rules, tangent_rule_for
@@ -407,7 +407,7 @@ class TangentGenerator:
             return [primal, f"{dt} = {self.zeros_like(target)}"]
         if isinstance(value, gast.Subscript) and isinstance(value.value, gast.Name):
             base = value.value.id  # a view of another array: the tangent is the same view
-            source = f"{self.d(base)}[{src(value.slice)}]"
+            source = f"{self.d(base)}[{index_source(value.slice)}]"
             return [primal, f"{dt} = {source if base in self.active else self.zeros_like(target)}"]
         return self.array_assign(stmt, target, value)
 
@@ -494,7 +494,7 @@ class TangentGenerator:
         if not self.vector:
             return src(_render_zeros(self.tangent(arg)))
         if isinstance(arg, gast.Subscript) and isinstance(arg.value, gast.Name):
-            return f"{self.d(arg.value.id)}[{src(arg.slice)}]"
+            return f"{self.d(arg.value.id)}[{index_source(arg.slice)}]"
         temp = self.names.fresh("darg")
         lines.append(f"{temp} = np.empty({self.ndir})")
         value = _render_zeros(self.tangent(arg))
@@ -619,6 +619,7 @@ _LINEAR_HELPERS = {
     "expand_reduced": (0,),
     "unbroadcast": (0,),
     "reverse_cumsum": (0,),
+    "prod_others_tangent": (1,),
     "popped": (0,),
     "matmul_adjoint_left": (0, 2),
     "matmul_adjoint_right": (0, 1),

@@ -26,12 +26,15 @@ class ParsedFunction:
         node: its ``gast.FunctionDef``, line numbers as in ``filename``, decorators removed.
         filename: the file that holds its source.
         namespace: closure variables first, then globals: what free names refer to.
+        reads: every free name and dotted name (``consts.C``) resolved so far, with the
+            object it referred to, so that a rebinding can be noticed (``is_current``).
     """
 
     pyfunc: types.FunctionType
     node: gast.FunctionDef
     filename: str
     namespace: dict = field(repr=False)
+    reads: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -48,9 +51,14 @@ class ParsedFunction:
 
     def lookup(self, name: str):
         """The object a free name refers to; raises KeyError when it is unbound."""
-        if name in self.namespace:
-            return self.namespace[name]
-        return getattr(builtins, name)
+        return self.lookup_dotted(name)
+
+    def lookup_dotted(self, dotted: str):
+        """The object a dotted name (``consts.C``) refers to, noted in ``reads``; KeyError or
+        AttributeError when it refers to none."""
+        value = _resolved(self.namespace, dotted)
+        self.reads[dotted] = value
+        return value
 
     def resolve(self, node: gast.expr):
         """The object a free name or dotted name (``numba.float64``) refers to; KeyError or
@@ -58,8 +66,25 @@ class ParsedFunction:
         if isinstance(node, gast.Name):
             return self.lookup(node.id)
         if isinstance(node, gast.Attribute):
-            return getattr(self.resolve(node.value), node.attr)
+            value = getattr(self.resolve(node.value), node.attr)
+            dotted = _dotted(node)
+            if dotted is not None:
+                self.reads[dotted] = value
+            return value
         raise KeyError(node)
+
+    def is_current(self) -> bool:
+        """Whether every name read so far still refers to the same object (or an equal number):
+        False once a global, a closure variable or a helper it names was rebound."""
+        live = _namespace(self.pyfunc)
+        for dotted, value in self.reads.items():
+            try:
+                now = _resolved(live, dotted)
+            except (KeyError, AttributeError):
+                return False
+            if not _same(now, value):
+                return False
+        return True
 
 
 def unwrap(fn):
@@ -87,11 +112,19 @@ def source_lines(fn: types.FunctionType, what: str = "") -> tuple[list[str], int
 def load_function(fn) -> ParsedFunction:
     """Read ``fn``'s source and parse it; SourceADError when that is impossible."""
     pyfunc = unwrap(fn)
+    if isinstance(pyfunc, types.MethodType) and isinstance(pyfunc.__func__, types.FunctionType):
+        raise _method_error(pyfunc)
     if not isinstance(pyfunc, types.FunctionType):
         raise SourceADError(
             f"sourcead differentiates Python functions; got {type(fn).__name__} {fn!r}"
         )
     filename = inspect.getsourcefile(pyfunc) or pyfunc.__code__.co_filename
+    if pyfunc.__code__.co_name == "<lambda>":  # its source is the line around it, not a def
+        raise SourceADError(
+            "lambda functions are not supported by sourcead; define the function with def",
+            filename,
+            pyfunc.__code__.co_firstlineno,
+        )
     lines, first_line = source_lines(pyfunc)
     source = textwrap.dedent("".join(lines))
     try:
@@ -103,6 +136,13 @@ def load_function(fn) -> ParsedFunction:
             first_line + (exc.lineno or 1) - 1,
         ) from None
     node = module.body[0] if module.body else None
+    if isinstance(node, gast.AsyncFunctionDef):  # await, async for and async with too
+        raise SourceADError(
+            f"async functions are not supported by sourcead (async def {pyfunc.__name__}); "
+            "sourcead needs a plain def",
+            filename,
+            first_line + node.lineno - 1,
+        )
     if not isinstance(node, gast.FunctionDef):
         raise SourceADError(
             f"{pyfunc.__qualname__} is not defined by a def statement (a lambda?); "
@@ -117,6 +157,43 @@ def load_function(fn) -> ParsedFunction:
             child.end_lineno += first_line - 1
     node.decorator_list = []
     return ParsedFunction(pyfunc, node, filename, _namespace(pyfunc))
+
+
+def _method_error(method: types.MethodType) -> SourceADError:
+    """The refusal of a bound method, at the line of its def (``self`` is no number)."""
+    parsed = load_function(method.__func__)  # an unreadable source is reported first
+    return SourceADError(
+        f"bound methods are not supported by sourcead ({method.__qualname__}); "
+        "differentiate a plain function of numbers and arrays instead",
+        parsed.filename,
+        parsed.node.lineno,
+    )
+
+
+def _resolved(namespace: dict, dotted: str):
+    """The object ``dotted`` names in ``namespace`` (then the builtins)."""
+    first, *rest = dotted.split(".")
+    value = namespace[first] if first in namespace else getattr(builtins, first)
+    for part in rest:
+        value = getattr(value, part)
+    return value
+
+
+def _same(now, before) -> bool:
+    """The same object, or numbers that generated code cannot tell apart (``K = 2.0`` again)."""
+    if now is before:
+        return True
+    numbers_ = (bool, int, float, complex)
+    return type(now) is type(before) and isinstance(now, numbers_) and now == before
+
+
+def _dotted(node: gast.expr) -> str | None:
+    if isinstance(node, gast.Name):
+        return node.id
+    if isinstance(node, gast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return None
 
 
 def _namespace(pyfunc: types.FunctionType) -> dict:

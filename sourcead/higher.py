@@ -56,7 +56,8 @@ def adjoint_tangent_function(
     """The tangent of the adjoint of ``fun`` with respect to ``wrt``, along the arguments
     ``along`` (by default ``wrt`` too: Hessian-vector products)."""
     along = list(wrt if along is None else along)
-    key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along))
+    api._load(fun)  # parsed again if a global it reads was rebound
+    key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along), api.generation())
     with _LOCK:
         if key not in _CACHE:
             _CACHE[key] = _build(fun, arg_types, wrt, vector, compile, along)
@@ -184,9 +185,13 @@ def _array_tape_statements(function: str, target, call, names, like) -> list:
             f"{top} = popped_top({top}, {result})",
             like,
         )
+    bound = ""
+    if isinstance(call.args[2], gast.Subscript):  # a row h[t]: named, as .shape needs a name
+        row = names.fresh(f"{src(call.args[2].value)}_row")
+        bound, value = f"{row} = {value}\n", row
     flat, k = names.fresh(f"{value}_flat"), names.fresh("k")
     return _parse(
-        f"{tape} = reserve({tape}, {top} + pushed_length({value}))\n"
+        f"{bound}{tape} = reserve({tape}, {top} + pushed_length({value}))\n"
         f"{flat} = np.ravel({value})\n"
         f"for {k} in range({flat}.shape[0]):\n"
         f"    {tape}[{top} + {k}] = {flat}[{k}]\n"

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import gast
+import sourcead_runtime
+
+#: Names every generated module binds at its top: its imports and the runtime's helpers (a
+#: user's array ``new`` must not get a tape called ``new_tape``).
+MODULE_NAMES = frozenset({"math", "np", "numba", "sourcead_runtime", *sourcead_runtime.__all__})
 
 
 class NameGenerator:
-    """Hands out names like ``tmp``, ``tmp_1``, … that are not used anywhere in a tree."""
+    """Hands out names like ``tmp``, ``tmp_1``, … that are not used anywhere in a tree, nor
+    by the generated module (``MODULE_NAMES``)."""
 
     def __init__(self, tree: gast.AST | None = None):
-        self.used: set[str] = set()
+        self.used: set[str] = set(MODULE_NAMES)
         if tree is not None:
             self.reserve_from(tree)
 

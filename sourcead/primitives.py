@@ -14,6 +14,7 @@ from sourcead_runtime import (
     matmul_adjoint_right,
     popped,
     popped_top,
+    prod_others,
     pushed_length,
     reverse_cumsum,
     scratch,
@@ -60,7 +61,7 @@ NONDIFFERENTIABLE |= {
 FORWARD_ONLY = {
     f
     for g in (expand_reduced, unbroadcast, matmul_adjoint_left, matmul_adjoint_right,
-              reverse_cumsum, popped)
+              reverse_cumsum, popped, prod_others)
     for f in (g, getattr(g, "py_func", g))
 }  # fmt: skip
 

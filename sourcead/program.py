@@ -304,6 +304,9 @@ class Program:
             + [self.loaded[key[0]].parsed for key in self.tangent_names]
         )
         seen = {"math", "np", "numba", *RUNTIME_NAMES}
+        # user functions defined in this module, by their own names
+        defined = {parsed.pyfunc: parsed.name for parsed in functions}
+        aliases = []
         for parsed in functions:
             # checkpointed loops keep their options beside the tree, not in it
             options = [
@@ -312,13 +315,21 @@ class Program:
                 for expr in (getattr(loop, "checkpoint", None) or {}).values()
             ]
             for node in [n for root in [parsed.node, *options] for n in gast.walk(root)]:
-                if not isinstance(node, gast.Name) or not hasattr(node, "global_value"):
+                if not hasattr(node, "global_value"):
                     continue
+                if isinstance(node, gast.Attribute):
+                    node = _module_of_constant(node, parsed)
+                    if node is None:
+                        continue
                 value, ident = node.global_value, node.id
                 if ident in seen or ident in self.used_names:
                     continue
                 seen.add(ident)
-                if isinstance(value, pytypes.ModuleType):
+                if defined.get(getattr(value, "py_func", value), ident) != ident:
+                    # a helper called by another name (``helper = other`` in the user's
+                    # module): that name refers to the definition here
+                    aliases.append(f"{ident} = {defined[getattr(value, 'py_func', value)]}")
+                elif isinstance(value, pytypes.ModuleType):
                     extra_imports.append(
                         f"import {value.__name__} as {ident}"
                         if value.__name__ != ident
@@ -347,7 +358,28 @@ class Program:
             body += ["", "", source]
         for function in self.functions:
             body += ["", "", function]
+        if aliases:
+            body += ["", "", *aliases]
         return "\n".join(body) + "\n", namespace
+
+
+def _module_of_constant(node: gast.Attribute, parsed: ParsedFunction) -> gast.Name | None:
+    """For a number read as another module's attribute (``consts.C``), a copy of the name of
+    that module with the module as its ``global_value``, for the generated module to import
+    it; None for anything else (``np.sum``: modules the generated module imports already)."""
+    if not isinstance(node.global_value, numbers.Number):
+        return None
+    root = node.value
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    if not isinstance(root, gast.Name):
+        return None
+    module = parsed.lookup(root.id)
+    if not isinstance(module, pytypes.ModuleType):
+        return None
+    named = gast.Name(id=root.id, ctx=gast.Load(), annotation=None, type_comment=None)
+    named.global_value = module
+    return named
 
 
 def _tape_imports(functions: list[str]) -> list[str]:

@@ -15,11 +15,12 @@ import re
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
 from .analysis.activity import active_names, differentiable_reads
 from .analysis.types import INT, Array, Scalar, TupleType
 from .checkpoint import CheckpointedLoop
-from .codegen import Block, render, src
+from .codegen import Block, index_source, render, src
 from .distribute import CountedLoop, distributed
 from .errors import SourceADError
 from .names import NameGenerator
@@ -546,6 +547,25 @@ class AdjointGenerator:
             pops[:0] = self.pop(f"{array}_shape_{k}", INT, size)
         return shape_tuple(sizes), pushes, pops
 
+    def reset_rebound(self, targets: list, stmt, restored: set) -> tuple[list, list, list]:
+        """(forward, backward, resets): the lines that reset the adjoints of ``targets``, bound
+        together by ``stmt`` (``u, s = f(m)``), to zeros shaped like the bindings before it,
+        where the adjoints of earlier statements add into them; the shapes of old bindings
+        not ``restored`` are taped, as a rebinding in a loop may change them."""
+        forward, backward, resets = [], [], []
+        for t in targets:
+            adjoint = self.adj(t)
+            if not _is_array_type(self.types.get(t)):
+                resets.append(f"{adjoint} = {zero_literal(self.types[t])}")
+            elif id(stmt) in self.first_definitions:
+                resets.append(f"{adjoint} = np.zeros_like({adjoint})")
+            else:
+                old_shape, pushes, pops = self._old_shape(t, restored=t in restored)
+                forward.extend(pushes)
+                backward.extend(pops)
+                resets.append(f"{adjoint} = zeroed({adjoint}, {old_shape})")
+        return forward, backward, resets
+
     def _fresh_adjoint(self, target: str, old_shape: str) -> str:
         dtype = self.types[target].dtype
         return f"{self.adj(target)} = np.zeros({old_shape}, dtype=np.{dtype})"
@@ -682,7 +702,7 @@ class AdjointGenerator:
         _, array, index = key
         if _has_slice(index):  # a[1:-1], w[:, None] (reverse_arrays.py)
             return self.arrays.accumulate_slice(self.adj(array), array, index, contribution)
-        return f"{self.adj(array)}[{src(index)}] += {src(contribution)}"
+        return f"{self.adj(array)}[{index_source(index)}] += {src(contribution)}"
 
     def _may_share(self, array: str, contribution) -> bool:
         """Whether ``array``'s adjoint may be the very array ``contribution`` evaluates to.
@@ -704,11 +724,16 @@ class AdjointGenerator:
     def element_assign(self, stmt) -> tuple[list, list]:
         target = stmt.targets[0]
         array, index = target.value.id, target.slice
-        element = f"{array}[{_index_source(index)}]"
+        element = f"{array}[{index_source(index)}]"
         forward, backward = [], []
         self.arrays.check_index(index, stmt)  # integers and slices only
-        sliced = _has_slice(index)
-        if sliced and self.must_record({array} | self.permutation_partners.get(array, set())):
+        # h[t] = ... with h of two or more axes writes a row: a slice write, not an element's
+        row = not _has_slice(index) and self.arrays.is_array(target)
+        sliced = _has_slice(index) or row
+        if row and self.must_record({array} | self.permutation_partners.get(array, set())):
+            forward, backward = self.arrays.push_row(array, element)
+            self.reads(index)
+        elif sliced and self.must_record({array} | self.permutation_partners.get(array, set())):
             # the whole array, before a slice write
             forward, backward = self.arrays.push_array(array)
             self.reads(index)
@@ -726,7 +751,7 @@ class AdjointGenerator:
             reads_itself = any(
                 isinstance(n, gast.Name) and n.id in group for n in gast.walk(stmt.value)
             )
-            adjoint_element = f"{self.adj(array)}[{_index_source(index)}]"
+            adjoint_element = f"{self.adj(array)}[{index_source(index)}]"
             contributions: list = []
             lines: list = []
             if sliced:  # the adjoint of the slice, summed where the value was broadcast
@@ -780,27 +805,31 @@ class AdjointGenerator:
         call = stmt.value
         target = stmt.targets[0]
         targets = [target.id] if isinstance(target, gast.Name) else [e.id for e in target.elts]
-        forward, restore = [], []
+        forward, restore, restored = [], [], set()
         for t in targets:
             if self._records_name(t):
                 forward.extend(self.push(t, self.types[t], t))
                 restore[:0] = self.pop(t, self.types[t], t)
+                restored.add(t)
             elif (
                 _is_array_type(self.types.get(t))
                 and id(stmt) not in self.first_definitions
                 and self.arrays.records(t)
             ):  # an array result rebound (in a loop, say) whose old elements are read later
-                saved, restored = self.arrays.push_array(t)
+                saved, popped = self.arrays.push_array(t)
                 forward.extend(saved)
-                restore[:0] = restored
+                restore[:0] = popped
+                restored.add(t)
+        active_targets = [t for t in targets if t in self.active]
+        shape_pushes, shape_pops, resets = self.reset_rebound(active_targets, stmt, restored)
+        forward.extend(shape_pushes)
+        restore.extend(shape_pops)
         forward.append(src(stmt))
         mask = [
             self.has_active(arg) and getattr(self.types_of(arg), "differentiable", False)
             for arg in call.args
         ]
-        active_targets = [t for t in targets if t in self.active]
         if not any(mask) or not active_targets:
-            resets = [f"{self.adj(t)} = 0.0" for t in active_targets]
             backward = restore + resets
             return forward, ([self.comment(stmt)] + backward if backward else [])
         callee = self.callee_adjoint(call, mask)
@@ -814,10 +843,7 @@ class AdjointGenerator:
         ]
         args = ", ".join([src(a) for a in call.args] + seeds)
         grads = ", ".join(gradient_names) + ("," if len(gradient_names) == 1 else "")
-        lines = [f"_, ({grads}) = {callee}({args})"]
-        for t in active_targets:
-            zero = f"np.zeros_like({self.adj(t)})" if _is_array_type(self.types.get(t)) else "0.0"
-            lines.append(f"{self.adj(t)} = {zero}")
+        lines = [f"_, ({grads}) = {callee}({args})", *resets]
         contributions: list = []
         active_args = [a for a, m in zip(call.args, mask, strict=True) if m]
         for arg, g in zip(active_args, gradient_names, strict=True):
@@ -1073,6 +1099,12 @@ class AdjointGenerator:
         if isinstance(expr, gast.Call) and expr.callee.kind == "copy":
             self.propagate(expr.func.value, g, contributions, lines)
             return
+        if _part_of_real(expr, self.arrays.type_of):
+            # np.real(x) of a real x is x, and np.imag(x) a constant zero: their complex
+            # rules would add complex adjoints into a real one
+            if expr.callee.target is np.real:
+                self.propagate(expr.args[0], g, contributions, lines)
+            return
         if self.arrays.handles(expr):  # operations on whole arrays (reverse_arrays.py)
             self.arrays.propagate(expr, g, contributions, lines)
             return
@@ -1240,7 +1272,7 @@ def _plain_reader(stmt) -> bool:
 
 #: Helpers (sourcead_runtime) whose result is always a new array.
 _NEW_ARRAY_HELPERS = {"expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
-                      "reverse_cumsum"}  # fmt: skip
+                      "reverse_cumsum", "prod_others"}  # fmt: skip
 
 
 def _makes_new_array(expr) -> bool:
@@ -1278,11 +1310,18 @@ def _merged(contributions: list) -> list:
     return list(totals.values())
 
 
-def _index_source(index) -> str:
-    """Source of an index: ``i, j`` and ``:, k`` without the tuple's parentheses."""
-    if isinstance(index, gast.Tuple):
-        return ", ".join(src(e) for e in index.elts)
-    return src(index)
+def _part_of_real(expr, type_of) -> bool:
+    """Whether ``expr`` is ``np.real(x)`` or ``np.imag(x)`` of a real (not complex) ``x``."""
+    if not (
+        isinstance(expr, gast.Call)
+        and getattr(expr, "callee", None) is not None
+        and expr.callee.target in (np.real, np.imag)
+        and len(expr.args) == 1
+    ):
+        return False
+    arg_type = type_of(expr.args[0])
+    dtype = getattr(arg_type, "dtype", None)
+    return dtype is not None and np.dtype(dtype).kind in "fiub"
 
 
 def _has_slice(index) -> bool:

@@ -248,6 +248,9 @@ class ArrayAdjoints:
             if target in (np.concatenate, np.stack):
                 return self.joined(expr, g, contributions, lines)
             args = list(expr.args)
+            if target in _SCALAR_IDENTITIES and len(args) == 1 and not expr.keywords:
+                if isinstance(self.type_of(args[0]), Scalar):  # np.sum(s) of a number is s
+                    return gen.propagate(args[0], g, contributions, lines)
         else:
             target = _OPERATOR_RULES.get(type(expr.op))
             if isinstance(expr.op, gast.MatMult):
@@ -389,17 +392,21 @@ class ArrayAdjoints:
         call = stmt.value
         targets = [e.id for e in stmt.targets[0].elts]
         rule = rule_for(call.callee.target, arrays=True)
-        forward, restore = [], []
+        forward, restore, restored = [], [], set()
         for t in targets:
             if gen._records_name(t):
                 forward.extend(gen.push(t, gen.types[t], t))
                 restore[:0] = gen.pop(t, gen.types[t], t)
+                restored.add(t)
             elif isinstance(gen.types.get(t), Array) and self.records(t):
                 f, b = self.push_array(t)
                 forward.extend(f)
                 restore[:0] = b
-        forward.append(src(stmt))
+                restored.add(t)
         active_targets = [t for t in targets if t in gen.active]
+        shape_pushes, shape_pops, resets = gen.reset_rebound(active_targets, stmt, restored)
+        forward.extend(shape_pushes)
+        forward.append(src(stmt))
         lines: list = []
         if active_targets and any(gen.has_active(a) for a in call.args):
             if len(rule.outputs) != len(targets):
@@ -433,10 +440,9 @@ class ArrayAdjoints:
                     gen.reads(c)
                     gen.propagate(arg, c, contributions, lines)
             lines.extend(gen.accumulate(k, c) for k, c in contributions)
-        for t in active_targets:
-            lines.append(f"{gen.adj(t)} = {_zero_source(gen.types[t], gen.adj(t))}")
-        # the rule recomputes from the arguments: the old values are restored afterwards
-        backward = lines + restore
+        # the rule recomputes from the arguments: the old values are restored afterwards,
+        # then the adjoints take the old bindings' shapes
+        backward = lines + restore + shape_pops + resets
         return forward, ([gen.comment(stmt)] + backward if backward else [])
 
     # tapes of whole arrays
@@ -488,6 +494,20 @@ class ArrayAdjoints:
         ]
         return forward, backward
 
+    def push_row(self, array: str, row: str) -> tuple[list, list]:
+        """Lines that save the row ``row`` of ``array`` (``h[t]``) before it is overwritten."""
+        tape, top, _ = self.tape(array)
+        forward = [f"{tape}, {top} = push_array({tape}, {top}, {row})"]
+        left = self.gen.iterations_left(len(self.gen.frames))
+        if left:  # room for this loop's pushes at once
+            length = f"pushed_length({row})"
+            forward.insert(
+                0,
+                f"{tape} = reserve({tape}, {top} + {length}, {top} + {length} * {' * '.join(left)})",
+            )
+        backward = [f"{row}, {top} = pop_array({tape}, {top}, {row})"]
+        return forward, backward
+
     def _counter(self) -> str:
         """The loop counter of written-out vector pushes (one name for all of them)."""
         if self._counter_name is None:
@@ -510,6 +530,10 @@ class ArrayAdjoints:
             if array not in defined_first and array not in self.gen.params:
                 lines.append(placeholder(array, value_type, "a placeholder for its tape"))
         return lines
+
+
+#: Reductions whose value, for a single number, is that number.
+_SCALAR_IDENTITIES = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin)
 
 
 def shape_tuple(sizes: list[str]) -> str:
@@ -544,7 +568,7 @@ def _zero_source(value_type, like: str) -> str:
 
 
 _ARRAY_RUNTIME = ("pop_array", "push_array", "expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
-                  "reverse_cumsum", "unbroadcast", "fused_length", "slice_length", "slice_start",
+                  "reverse_cumsum", "prod_others", "prod_others_tangent", "unbroadcast", "fused_length", "slice_length", "slice_start",
                   "scratch", "sized", "zeroed", "pushed_length")  # fmt: skip
 
 

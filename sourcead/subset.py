@@ -18,10 +18,11 @@ from .primitives import COPY_METHODS, Callee, classify
 
 _UNSUPPORTED_STATEMENTS = {
     gast.Try: "try statements",
+    gast.TryStar: "try statements (except*)",
     gast.With: "with statements",
-    gast.AsyncWith: "async with statements",
-    gast.AsyncFor: "async for loops",
-    gast.AsyncFunctionDef: "nested async functions",
+    gast.AsyncWith: "async functions (async with)",
+    gast.AsyncFor: "async functions (async for)",
+    gast.AsyncFunctionDef: "async functions (a nested async def)",
     gast.FunctionDef: "nested function definitions",
     gast.ClassDef: "class definitions",
     gast.Global: "global statements",
@@ -41,9 +42,9 @@ _UNSUPPORTED_EXPRESSIONS = {
     gast.DictComp: "dict comprehensions",
     gast.GeneratorExp: "generator expressions",
     gast.Lambda: "lambda expressions",
-    gast.Yield: "yield",
-    gast.YieldFrom: "yield from",
-    gast.Await: "await",
+    gast.Yield: "generators (yield)",
+    gast.YieldFrom: "generators (yield from)",
+    gast.Await: "async functions (await)",
     gast.NamedExpr: "assignment expressions (:=)",
     gast.List: "list literals",
     gast.Set: "set literals",
@@ -51,6 +52,11 @@ _UNSUPPORTED_EXPRESSIONS = {
     gast.JoinedStr: "f-strings",
     gast.Starred: "starred expressions",
 }
+
+# Named as written: "the operator BitAnd" would send a reader to the ast module.
+_OPERATOR_SYMBOLS = {
+    gast.BitAnd: "&", gast.BitOr: "|", gast.BitXor: "^", gast.LShift: "<<", gast.RShift: ">>"
+}  # fmt: skip
 
 _OPERATORS = (
     gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow, gast.MatMult
@@ -74,8 +80,18 @@ class _SubsetChecker:
 
     def run(self) -> None:
         args = self.fn.node.args
-        if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-            raise self.fn.error("*args, **kwargs and keyword-only parameters", self.fn.node)
+        for present, what in (
+            (args.vararg, "*args parameters"),
+            (args.kwarg, "**kwargs parameters"),
+            (args.kwonlyargs, "keyword-only parameters"),
+            (args.posonlyargs, "positional-only parameters"),
+        ):
+            if present:
+                raise self.fn.error(f"{what} are not supported by sourcead", self.fn.node)
+        # before the body: a generator's first refusal would otherwise name a statement
+        yield_ = _first_yield(self.fn.node)
+        if yield_ is not None:
+            self.expression(yield_)
         self.block(self.fn.node.body, top=True)
         _check_read_after_assignment(self.fn, self.locals)
 
@@ -101,7 +117,7 @@ class _SubsetChecker:
                 raise fn.error("tuple unpacking of a value other than a tuple or a call", stmt)
         elif isinstance(stmt, gast.AugAssign):
             if not isinstance(stmt.op, _OPERATORS):
-                raise fn.error(f"the operator {type(stmt.op).__name__}= is not supported", stmt)
+                raise fn.error(f"the operator {_symbol(stmt.op)}= is not supported", stmt)
             self.target(stmt.target)
             if not isinstance(stmt.target, gast.Name | gast.Subscript):
                 raise fn.error("augmented assignment to a tuple", stmt)
@@ -128,6 +144,8 @@ class _SubsetChecker:
             if isinstance(stmt.value, gast.Constant) and isinstance(stmt.value.value, str):
                 return  # a string used as a comment
             if not isinstance(stmt.value, gast.Call):
+                if isinstance(stmt.value, tuple(_UNSUPPORTED_EXPRESSIONS)):
+                    self.expression(stmt.value)  # names it: a lambda, an f-string, :=...
                 raise fn.error("an expression statement that is not a call", stmt)
             self.expression(stmt.value)
             if stmt.value.callee.kind != "user":
@@ -194,6 +212,11 @@ class _SubsetChecker:
             return
         if isinstance(target, gast.Tuple):
             for element in target.elts:
+                if isinstance(element, gast.Starred):
+                    raise self.fn.error(
+                        "starred assignment targets (a, *b = ...) are not supported by sourcead",
+                        target,
+                    )
                 if not isinstance(element, gast.Name):
                     raise self.fn.error("tuple targets must be plain names", target)
             return
@@ -202,6 +225,11 @@ class _SubsetChecker:
                 raise self.fn.error("element assignment must be to a named array", target)
             self.index(target.slice)
             return
+        if isinstance(target, gast.Attribute):
+            raise self.fn.error(
+                f"assignment to an attribute (.{target.attr} = ...) is not supported by sourcead",
+                target,
+            )
         raise self.fn.error(f"assignment to {type(target).__name__}", target)
 
     # --- expressions -----------------------------------------------------------------
@@ -218,7 +246,7 @@ class _SubsetChecker:
                 raise fn.error(f"the constant {node.value!r} is not a number", node)
         elif isinstance(node, gast.BinOp):
             if not isinstance(node.op, _OPERATORS):
-                raise fn.error(f"the operator {type(node.op).__name__} is not supported", node)
+                raise fn.error(f"the operator {_symbol(node.op)} is not supported", node)
             self.expression(node.left)
             self.expression(node.right)
         elif isinstance(node, gast.UnaryOp):
@@ -261,6 +289,41 @@ class _SubsetChecker:
         else:
             raise fn.error(f"{type(node).__name__} expressions are not supported", node)
 
+    def named_callee(self, node: gast.Call) -> None:
+        """Refuse, as a call, a call of what is no dotted name ("a".upper()) or of a global
+        function sourcead has no rule for (global_value says "the global print is not a
+        number")."""
+        func = node.func
+        if dotted_name(func) is None:
+            raise self.fn.error(
+                "calls of something other than a named function (f(x), np.sin(x), a.copy()) "
+                "are not supported by sourcead",
+                node,
+            )
+        if not isinstance(func, gast.Name) or func.id in self.locals:
+            return
+        try:
+            value = self.fn.lookup(func.id)
+        except KeyError:
+            return  # global_value says it is not defined
+        if classify(value) is None and not isinstance(value, numbers.Number):
+            raise self.no_rule(node)
+
+    def no_rule(self, node: gast.Call):
+        """The refusal of a call of a function without a derivative rule."""
+        dotted = dotted_name(node.func)
+        if dotted == "print":
+            return self.fn.error(
+                "print(...) is not supported by sourcead; with compile=False the generated "
+                "code runs as plain Python, where print and pdb work",
+                node,
+            )
+        return self.fn.error(
+            f"sourcead has no derivative rule for {dotted}; use one of the supported "
+            f"functions, or register a rule with @sourcead.adjoint({dotted})",
+            node,
+        )
+
     def index(self, index: gast.expr) -> None:
         elements = index.elts if isinstance(index, gast.Tuple) else [index]
         for element in elements:
@@ -287,11 +350,8 @@ class _SubsetChecker:
         dotted = dotted_name(node)
         if dotted is None:
             raise self.fn.error("this expression is not supported", node)
-        parts = dotted.split(".")
         try:
-            value = self.fn.lookup(parts[0])
-            for part in parts[1:]:
-                value = getattr(value, part)
+            value = self.fn.lookup_dotted(dotted)
         except (KeyError, AttributeError):
             raise self.fn.error(f"the name {dotted} is not defined", node) from None
         node.global_value = value
@@ -312,14 +372,11 @@ class _SubsetChecker:
                 raise fn.error(f"the method .{func.attr}(...) is not supported", node)
             node.callee = Callee("copy", None)
             return
+        self.named_callee(node)
         target = self.global_value(func)
         callee = classify(target)
         if callee is None:
-            raise fn.error(
-                f"sourcead has no derivative rule for {dotted_name(func)}; use one of the "
-                f"supported functions, or register a rule with @sourcead.adjoint({dotted_name(func)})",
-                node,
-            )
+            raise self.no_rule(node)
         node.callee = callee
         if callee.kind == "solver":  # fixed_point, root, odeint
             from .solver_calls import check_call
@@ -422,6 +479,29 @@ def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> Non
     for keyword in node.keywords:
         if keyword.arg not in allowed:
             raise fn.error(f"the keyword {keyword.arg}= in calls to {dotted}", node)
+
+
+def _symbol(op: gast.operator) -> str:
+    """An operator as written in the source (``&``), else its AST name."""
+    return _OPERATOR_SYMBOLS.get(type(op), type(op).__name__)
+
+
+def _first_yield(function: gast.FunctionDef) -> gast.expr | None:
+    """The first ``yield`` (or ``yield from``) of ``function`` itself, not of a definition
+    nested in it (refused as such), or None: whether it is a generator."""
+    found = []
+
+    def visit(node: gast.AST) -> None:
+        for child in gast.iter_child_nodes(node):
+            if isinstance(child, gast.Yield | gast.YieldFrom):
+                found.append(child)
+            elif not isinstance(
+                child, gast.FunctionDef | gast.AsyncFunctionDef | gast.Lambda | gast.ClassDef
+            ):
+                visit(child)
+
+    visit(function)
+    return min(found, key=lambda node: (node.lineno, node.col_offset), default=None)
 
 
 def _is_docstring(stmt: gast.stmt) -> bool:

@@ -239,6 +239,10 @@ def helper_type(target, args: list) -> Array:
         return Array(result_dtype([first, args[2]]), args[1].ndim)
     if name == "matmul_adjoint_right":  # the shape of b
         return Array(result_dtype([first, args[1]]), args[2].ndim)
+    if name == "prod_others":  # products of the other elements, shaped like them
+        return Array(first.dtype, first.ndim)
+    if name == "prod_others_tangent":
+        return Array(result_dtype([first, args[1]]), first.ndim)
     if name == "popped":  # an array of the rank of its third argument, from a tape
         return Array(first.dtype, args[2].ndim)
     raise ArrayTypeProblem(f"{name} of these arguments")

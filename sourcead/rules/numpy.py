@@ -14,6 +14,7 @@ from sourcead_runtime import (
     expand_reduced,
     matmul_adjoint_left,
     matmul_adjoint_right,
+    prod_others,
     reverse_cumsum,
 )
 
@@ -80,8 +81,8 @@ def mean(b_out, x):
 
 @adjoint(np.prod)
 def prod(b_out, x):
-    # the product divided by each factor: exact unless an element is zero
-    return b_out * np.prod(x) / x
+    # the product of the other elements, not np.prod(x) / x: exact where elements are zero
+    return b_out * prod_others(x)
 
 
 @adjoint(np.max)

@@ -9,6 +9,7 @@ tangent, with the call's keyword arguments passed on (``**keywords``).
 import operator
 
 import numpy as np
+from sourcead_runtime import prod_others
 
 from .tangents import array_tangent, tangent
 
@@ -70,7 +71,7 @@ def mean(dx, x, **keywords):
 
 @tangent(np.prod)
 def prod(dx, x):
-    return np.sum(dx * np.prod(x) / x)
+    return np.sum(dx * prod_others(x))  # exact where elements are zero
 
 
 @tangent(np.max)

@@ -13,6 +13,8 @@ from sourcead_runtime import (
     matmul_adjoint_left,
     matmul_adjoint_right,
     popped,
+    prod_others,
+    prod_others_tangent,
     reverse_cumsum,
     unbroadcast,
 )
@@ -33,6 +35,11 @@ def unbroadcast_(dg, dshape, g, shape):
 @tangent(reverse_cumsum)
 def reverse_cumsum_(dg, dshape, g, shape):
     return reverse_cumsum(dg, shape)
+
+
+@tangent(prod_others)
+def prod_others_(dx, x):
+    return prod_others_tangent(x, dx)
 
 
 @tangent(matmul_adjoint_left)

@@ -1,0 +1,48 @@
+"""Where Numba's arithmetic differs from Python's, ``compile=True`` gives Numba's and
+``compile=False`` Python's: the behaviour documented in docs/subset.md ("Numba's
+semantics")."""
+
+import numba
+import pytest
+
+import sourcead
+
+
+def fifth_power(n, x):
+    return x * float(n * n * n * n * n)
+
+
+def as_int64(value: int) -> int:
+    """``value`` wrapped into int64's range, as a 64-bit product overflows."""
+    return (value + 2**63) % 2**64 - 2**63
+
+
+def test_integer_products_wrap_like_int64_when_compiled():
+    n = 10**4  # n**5 = 1e20 passes int64's 9.2e18
+    wrapped = float(as_int64(n**5))
+    assert wrapped == pytest.approx(7.766279631452242e18, rel=1e-15)
+    assert sourcead.grad(fifth_power, wrt=1)(n, 1.0) == wrapped
+    value, gradient = sourcead.value_and_grad(fifth_power, wrt=1)(n, 2.0)
+    assert (value, gradient) == (2.0 * wrapped, wrapped)  # the value wraps too
+
+
+def test_integer_products_are_exact_with_compile_false():
+    n = 10**4
+    assert sourcead.grad(fifth_power, wrt=1, compile=False)(n, 1.0) == 1e20
+    value, gradient = sourcead.value_and_grad(fifth_power, wrt=1, compile=False)(n, 2.0)
+    assert (value, gradient) == (fifth_power(n, 2.0), 1e20)
+
+
+def test_below_the_int64_limit_both_agree():
+    n = 6000  # n**5 = 7.8e18 < 2**63
+    expected = float(n**5)
+    assert sourcead.grad(fifth_power, wrt=1)(n, 1.0) == expected
+    assert sourcead.grad(fifth_power, wrt=1, compile=False)(n, 1.0) == expected
+
+
+def test_an_int_argument_past_int64_is_refused_when_compiled():
+    # Numba's typing refuses it; a gradient recorded in the cache, by the conversion
+    refused = (numba.core.errors.TypingError, OverflowError)
+    with pytest.raises(refused, match="too large|too big"):
+        sourcead.grad(fifth_power, wrt=1)(2**70, 1.0)
+    assert sourcead.grad(fifth_power, wrt=1, compile=False)(2**70, 1.0) == float(2**350)
