@@ -182,6 +182,8 @@ class DeviceAdjointGenerator(AdjointGenerator):
         return [dtype.removeprefix("np.") for _, _, dtype in self.device_tapes()]
 
     def push(self, key: str, value_type, value: str) -> list:
+        if not self.frames:  # a local, as on the CPU
+            return super().push(key, value_type, value)
         tape, top = self.tape(self.site_key(key), value_type)
         return [Block(push_guard(tape, top), [f"{tape}[{top}] = {value}"]), f"{top} += 1"]
 

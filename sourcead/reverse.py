@@ -152,6 +152,7 @@ class AdjointGenerator:
         self.names = NameGenerator(self.node)
         self.adjoint_names: dict[str, str] = {}
         self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
+        self.saved: dict[tuple, str] = {}  # site key -> the local holding its one value
         self.readers: dict[str, set] = {}  # name -> positions whose adjoint reads it
         self.pushed: set[str] = set()
         self.partials: set[str] = set()  # partial adjoints local to one statement
@@ -318,6 +319,8 @@ class AdjointGenerator:
         loops, loops with ``break``, straight-line code) it doubles the tape when full.
         """
         key = self.site_key(key)
+        if not self.frames:  # outside every loop a site runs once: a local holds its value
+            return [f"{self.saved_name(key)} = {value}"]
         tape, top = self.tape(key, value_type)
         store = [f"{tape}[{top}] = {value}", f"{top} += 1"]
         cover = self._reserving_frame()
@@ -378,8 +381,19 @@ class AdjointGenerator:
         return (key, self.position[0])
 
     def pop(self, key: str, value_type, target: str) -> list:
-        tape, top = self.tape(self.site_key(key), value_type)
+        key = self.site_key(key)
+        if not self.frames:
+            return [f"{target} = {self.saved_name(key)}"]
+        tape, top = self.tape(key, value_type)
         return [f"{top} -= 1", f"{target} = {tape}[{top}]"]
+
+    def saved_name(self, key: tuple) -> str:
+        """The local that keeps the value a site outside every loop records (``a_saved``):
+        no tape, and no branch to grow one, which made long straight-line functions slow to
+        compile."""
+        if key not in self.saved:
+            self.saved[key] = self.names.fresh(f"{key[0].replace('.', '_')}_saved")
+        return self.saved[key]
 
     def _records_name(self, n: str) -> bool:
         """Whether an assignment of the scalar ``n`` here pushes its old value."""

@@ -291,3 +291,31 @@ def test_vmap_of_a_row_recurrence():
     gradient = sourcead.grad(nonlinear_recurrence_overwriting_rows)
     expected = np.array([gradient(x) for x in batch])
     np.testing.assert_allclose(sourcead.vmap(gradient)(batch), expected, rtol=1e-12)
+
+
+# --- a long straight-line function -----------------------------------------------------------
+
+
+def _straight_line_module(tmp_path, lines: int):
+    body = "\n".join("    a = math.sin(a) * y + x" for _ in range(lines))
+    (tmp_path / f"straight_{lines}.py").write_text(
+        f"import math\n\n\ndef f(x, y):\n    a = x\n{body}\n    return a\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return importlib.import_module(f"straight_{lines}")
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "compile_mode",
+    [pytest.param(True, id="compiled", marks=pytest.mark.slow), pytest.param(False, id="python")],
+)
+def test_a_long_straight_line_function(tmp_path, compile_mode):
+    """2,000 overwrites of one name: each old value kept in a local, not on a tape whose
+    growth check made one branch per line (Numba then took minutes, or ran out of stack)."""
+    module = _straight_line_module(tmp_path, 2000)
+    gradient = sourcead.grad(module.f, wrt=(0, 1), compile=compile_mode)
+    check_grad(module.f, (0.3, 0.5), (0, 1), compile_mode)
+    assert "tape" not in gradient.source
