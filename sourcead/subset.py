@@ -339,6 +339,11 @@ class _SubsetChecker:
             if node.attr not in _ARRAY_ATTRIBUTES:
                 raise self.fn.error(f"the attribute .{node.attr} is not supported", node)
             return
+        if isinstance(node.value, gast.Subscript) and _subscripted_name(node.value) in self.locals:
+            if node.attr not in _ARRAY_ATTRIBUTES:  # a[1:].size, m[0].shape
+                raise self.fn.error(f"the attribute .{node.attr} is not supported", node)
+            self.expression(node.value)
+            return
         value = self.global_value(node)
         if not isinstance(value, numbers.Number):
             raise self.fn.error(f"{dotted_name(node)} used as a value (not a number)", node)
@@ -518,3 +523,10 @@ def _is_shape(node) -> bool:
 
 def _is_none(node) -> bool:
     return isinstance(node, gast.Constant) and node.value is None
+
+
+def _subscripted_name(node: gast.Subscript) -> str | None:
+    """``a`` for ``a[1:]`` and ``a[0][1:]``; None when the subscripted value is no name."""
+    while isinstance(node, gast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None

@@ -319,3 +319,20 @@ def test_a_long_straight_line_function(tmp_path, compile_mode):
     gradient = sourcead.grad(module.f, wrt=(0, 1), compile=compile_mode)
     check_grad(module.f, (0.3, 0.5), (0, 1), compile_mode)
     assert "tape" not in gradient.source
+
+
+# --- array attributes of subscripts ----------------------------------------------------------
+
+
+def sizes_of_slices(x, a):
+    return np.mean(a[:2]) * x + np.sum(a[1:] ** 2) / a[1:].size + a[0:2].shape[0]
+
+
+def test_sizes_of_slices_in_every_mode(compile_mode):
+    """``a[1:].size`` in user code, and np.mean of a slice under second derivatives (its
+    adjoint reads ``a[:2].size``)."""
+    args = (0.3, np.array([0.3, 0.5, 0.7]))
+    check_grad(sizes_of_slices, args, (0, 1), compile_mode)
+    products = sourcead.hvp(sizes_of_slices, args, (1.0, np.ones(3)), compile=compile_mode)
+    assert products[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(products[1], [0.5, 1.5, 1.0])

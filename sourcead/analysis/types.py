@@ -228,7 +228,9 @@ class TypeInference:
         if isinstance(node, gast.Attribute):
             base = (
                 self.expr(node.value)
-                if isinstance(node.value, gast.Name) and node.value.id in self.types
+                if isinstance(node.value, gast.Name)
+                and node.value.id in self.types
+                or isinstance(node.value, gast.Subscript)  # a[1:].size
                 else None
             )
             if isinstance(base, Array):
