@@ -199,6 +199,7 @@ class DeviceAdjointGenerator(AdjointGenerator):
             for key, length in self.local_tapes.items()
         ]
         arrays = getattr(self, "arrays", None)  # whole-array tapes allocate: refused later
+        lines += self.declare_saved()
         return lines + (arrays.declare_tapes() if arrays is not None else [])
 
     def end_of_forward(self) -> list:

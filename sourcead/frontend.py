@@ -173,7 +173,12 @@ def _method_error(method: types.MethodType) -> SourceADError:
 def _resolved(namespace: dict, dotted: str):
     """The object ``dotted`` names in ``namespace`` (then the builtins)."""
     first, *rest = dotted.split(".")
-    value = namespace[first] if first in namespace else getattr(builtins, first)
+    if first in namespace:
+        value = namespace[first]
+    elif hasattr(builtins, first):
+        value = getattr(builtins, first)
+    else:
+        raise KeyError(first)
     for part in rest:
         value = getattr(value, part)
     return value

@@ -153,6 +153,8 @@ class AdjointGenerator:
         self.adjoint_names: dict[str, str] = {}
         self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
         self.saved: dict[tuple, str] = {}  # site key -> the local holding its one value
+        self.saved_in_branches: dict[str, object] = {}  # such locals set in a branch -> type
+        self.branches = 0  # how many if statements the current statement is in
         self.readers: dict[str, set] = {}  # name -> positions whose adjoint reads it
         self.pushed: set[str] = set()
         self.partials: set[str] = set()  # partial adjoints local to one statement
@@ -282,7 +284,12 @@ class AdjointGenerator:
             lines.append(f"{tape} = new_tape({dtype})")
             lines.append(f"{top} = 0")
         lines.extend(self.arrays.declare_tapes())
-        return lines
+        return lines + self.declare_saved()
+
+    def declare_saved(self) -> list:
+        """Locals that keep a value recorded in a branch (``a_saved``), set before the sweeps:
+        Numba refuses a name that one path leaves unset."""
+        return [f"{n} = {zero_literal(t)}" for n, t in self.saved_in_branches.items()]
 
     def end_of_forward(self) -> list:
         """Lines between the forward and the backward sweep (none on the CPU)."""
@@ -320,7 +327,10 @@ class AdjointGenerator:
         """
         key = self.site_key(key)
         if not self.frames:  # outside every loop a site runs once: a local holds its value
-            return [f"{self.saved_name(key)} = {value}"]
+            saved = self.saved_name(key)
+            if self.branches:  # declared before the sweeps, for Numba's typing
+                self.saved_in_branches[saved] = value_type
+            return [f"{saved} = {value}"]
         tape, top = self.tape(key, value_type)
         store = [f"{tape}[{top}] = {value}", f"{top} += 1"]
         cover = self._reserving_frame()
@@ -882,8 +892,12 @@ class AdjointGenerator:
             backward[:0] = self.pop(key, value_type, value_name)
 
     def if_(self, stmt, depth: int) -> tuple[list, list]:
-        body_f, body_b = self.block(stmt.body, depth)
-        else_f, else_b = self.block(stmt.orelse, depth)
+        self.branches += 1
+        try:
+            body_f, body_b = self.block(stmt.body, depth)
+            else_f, else_b = self.block(stmt.orelse, depth)
+        finally:
+            self.branches -= 1
         if not body_b and not else_b:
             forward = [Block(f"if {src(stmt.test)}:", body_f)]
             if else_f:

@@ -94,3 +94,34 @@ def swap_with_inactive_name(x, y, z):
 def test_permutation_of_active_and_inactive_names(compile_mode):
     check_grad(swap_with_inactive_name, (0.3, 0.7, 1.1), 2, compile_mode)
     check_grad(swap_with_inactive_name, (0.3, 0.7, 1.1), (0, 1, 2), compile_mode)
+
+
+# --------------------------------------------------------- found by the fuzzer, later
+
+
+def overwritten_in_one_branch(x, y):
+    if y > 0.0:
+        x = math.sin(x) * y  # its old value kept in a local set on this path only
+    else:
+        x = x * x
+    return x * y
+
+
+def test_value_recorded_in_one_branch(compile_mode):
+    check_grad(overwritten_in_one_branch, (0.3, 0.5), (0, 1), compile_mode)
+    check_grad(overwritten_in_one_branch, (0.3, -0.5), (0, 1), compile_mode)
+
+
+def calls_an_undefined_function(x):
+    return x + undefined_function(x)  # noqa: F821
+
+
+def test_an_undefined_function_is_refused_at_its_line():
+    try:
+        sourcead.grad(calls_an_undefined_function)
+    except sourcead.SourceADError as error:
+        assert error.filename == __file__
+        assert error.lineno == calls_an_undefined_function.__code__.co_firstlineno + 1
+        assert "undefined_function" in str(error)
+    else:
+        raise AssertionError("an undefined function was accepted")
