@@ -33,6 +33,7 @@ __all__ = [
     "popped_top",
     "pushed_length",
     "zeroed",
+    "shape_changed",
 ]
 
 
@@ -464,6 +465,17 @@ def zeroed(adjoint, shape):
         adjoint.fill(0)
         return adjoint
     return np.zeros(shape, dtype=adjoint.dtype)
+
+
+@numba.njit(cache=True)
+def shape_changed():
+    """Raise the error of a generated adjoint whose array changed shape where its new value is
+    computed from its old one, as a call: forward mode over the adjoint (second derivatives)
+    takes neither raise statements nor strings. The gradient names the array and line."""
+    raise ValueError(
+        "sourcead: an array changes shape where its new value is computed from its old one "
+        "(the gradient of the same function names it); give the new array another name"
+    )
 
 
 @numba.njit(cache=True)

@@ -15,6 +15,7 @@ from sourcead_runtime import (
     popped,
     popped_top,
     prod_others,
+    shape_changed,
     pushed_length,
     reverse_cumsum,
     scratch,
@@ -49,6 +50,7 @@ NONDIFFERENTIABLE |= {
         scratch,
         sized,
         zeroed,
+        shape_changed,
         popped_top,
         pushed_length,
     )

@@ -569,7 +569,7 @@ def _zero_source(value_type, like: str) -> str:
 
 _ARRAY_RUNTIME = ("pop_array", "push_array", "expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
                   "reverse_cumsum", "prod_others", "prod_others_tangent", "unbroadcast", "fused_length", "slice_length", "slice_start",
-                  "scratch", "sized", "zeroed", "pushed_length")  # fmt: skip
+                  "scratch", "sized", "zeroed", "pushed_length", "shape_changed")  # fmt: skip
 
 
 def user_primitive_source(value) -> str | None:

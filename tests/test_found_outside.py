@@ -336,3 +336,34 @@ def test_sizes_of_slices_in_every_mode(compile_mode):
     products = sourcead.hvp(sizes_of_slices, args, (1.0, np.ones(3)), compile=compile_mode)
     assert products[0] == pytest.approx(1.0)
     np.testing.assert_allclose(products[1], [0.5, 1.5, 1.0])
+
+
+# --- second derivatives through the adjoint's shape check ------------------------------------
+
+
+def rebound_from_itself(x, b):
+    m = b * x
+    for _ in range(3):
+        m = m - b * x * x  # m's old value is not kept: its shape is checked instead
+    return np.sum(m * m)
+
+
+def broadcast_from_itself(x, b, c):
+    m = b * x
+    m = m - c * x  # (1, 3) - (2, 3): the new binding has another shape
+    return np.sum(m * m)
+
+
+def test_second_derivatives_through_a_shape_check(compile_mode):
+    b = np.array([[0.3, -0.5, 0.7]])  # two axes: not fused into an element loop
+    gradient = sourcead.grad(rebound_from_itself, compile=False)
+    product = sourcead.hvp(rebound_from_itself, (0.4, b), (1.0, None), compile=compile_mode)
+    assert product == pytest.approx(
+        directional_difference(lambda d: gradient(0.4 + d, b)), rel=1e-7
+    )
+    assert "raise ValueError" in gradient.source  # the check forward mode met as a call
+    c = np.ones((2, 3))
+    with pytest.raises(ValueError, match="changes shape"):
+        sourcead.grad(broadcast_from_itself, compile=compile_mode)(0.4, b, c)
+    with pytest.raises(ValueError, match="changes shape"):
+        sourcead.hvp(broadcast_from_itself, (0.4, b, c), (1.0, None, None), compile=compile_mode)
