@@ -129,6 +129,7 @@ def _run(u, k, steps=3):
     return simulate(*(cuda.to_device(a) for a in arrays), steps).copy_to_host()[0]
 
 
+@pytest.mark.slow  # minutes of compiling on the simulator: CI runs it (-m slow)
 def test_time_stepping_gradient_is_exact_and_inputs_are_restored():
     rng = np.random.default_rng(5)
     u0, k0 = rng.uniform(size=(6, 5)), np.array([0.1])
@@ -155,6 +156,7 @@ def _device_arguments(u0, k0):
     return [cuda.to_device(a) for a in arrays]
 
 
+@pytest.mark.slow  # minutes of compiling on the simulator: CI runs it (-m slow)
 @pytest.mark.parametrize("steps, snapshots", [(7, 2), (6, 3), (5, 5), (4, 1), (1, 3)])
 def test_checkpointed_host_loops_give_the_recorded_gradient_in_less_memory(
     steps, snapshots, monkeypatch

@@ -216,6 +216,7 @@ def test_cuda_vmap_jacobian():
                 np.testing.assert_allclose(batched[k][j][i], expected[k][j], rtol=1e-13)
 
 
+@pytest.mark.slow  # minutes of compiling on the simulator: CI runs it (-m slow)
 def test_gpu_benchmark_runs_on_the_simulator():
     """benchmarks/gpu.py --tiny: every benchmark path (and its own checks) on tiny sizes."""
     import os
