@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 
-from . import cache, native_cache
+from . import cache, native_cache, progress
 from .analysis.types import Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .errors import SourceADError
@@ -165,6 +165,7 @@ class _Derivative:
             lambda: self._generate(arg_types),
             load_in_memory,
         )
+        progress.describe(header["entry"], "the adjoint", self.loaded.parsed)
         built = (source, module[header["entry"]], cache.decode_type(header["result"]))
         self._cache[key] = built
         if cache_key is not None and self.kind == "grad" and self.compile:

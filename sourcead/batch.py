@@ -18,7 +18,7 @@ import numpy as np
 from sourcead_runtime.batching import batch_size
 from sourcead_runtime.cuda_launch import run_batched
 
-from . import api, jvp_calls, native_cache, solver_calls
+from . import api, jvp_calls, native_cache, progress, solver_calls
 from .analysis.types import FLOAT, Array, Scalar, TupleType, type_of_value
 from .compile import load_module
 from .device import (
@@ -390,6 +390,7 @@ class BatchedFunction:
                 module[plan["wrapper"]] = numba.njit(parallel=True)(
                     getattr(wrapper, "py_func", wrapper)
                 )
+        progress.describe(plan["wrapper"], f"the batched {self.kind}", self.loaded.parsed)
         plan.update(source=source, module=module)
         self._built[key] = plan
         return plan

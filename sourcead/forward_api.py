@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from . import api, cache
+from . import api, cache, progress
 from .analysis.types import Scalar, TupleType, type_of_value
 from .compile import load_module
 from .frontend import unwrap
@@ -54,6 +54,7 @@ def _tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compil
                 generate,
                 load_in_memory,
             )
+            progress.describe(header["entry"], "the tangent", api._load(fun).parsed)
             _CACHE[key] = (source, module[header["entry"]], cache.decode_type(header["result"]))
         return _CACHE[key]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import gast
 
-from . import api
+from . import api, progress
 from .analysis.types import FLOAT, Array, Scalar, TupleType
 from .codegen import src
 from .compile import load_module
@@ -96,6 +96,7 @@ def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
     )
     source, namespace = tangent_program.module_source(title)
     module = load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
+    progress.describe(tangent_entry, "the second derivatives", loaded.parsed)
     return AdjointTangent(source, module[tangent_entry], result_type)
 
 
