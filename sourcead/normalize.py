@@ -16,9 +16,11 @@ block; augmented, chained and tuple assignments become single assignments.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import gast
 
+from .errors import SourceADError
 from .frontend import ParsedFunction
 from .names import NameGenerator
 
@@ -28,9 +30,14 @@ def normalize(fn: ParsedFunction) -> gast.FunctionDef:
     node = copy.deepcopy(fn.node)
     body = [s for i, s in enumerate(node.body) if not (i == 0 and _is_docstring(s))]
     names = NameGenerator(node)
-    body, outputs = _JumpStructurer(names).function_body(body, fn)
-    body = _desugar_block(body, names)
-    body = _lift_block(body, names)
+    try:
+        body, outputs = _JumpStructurer(names).function_body(body, fn)
+        body = _desugar_block(body, names)
+        body = _lift_block(body, names)
+    except SourceADError as error:  # raised at a line of fn's: say which file
+        if error.filename is not None:
+            raise
+        raise fn.error(error.message, _Line(error.lineno)) from None
     body = _remove_unread_flags(body)
     body.append(_at(gast.Return(value=_names_expr(outputs)), node.body[-1]))
     node.body = body
@@ -373,9 +380,15 @@ def _set_ctx(node: gast.expr, ctx) -> None:
 
 
 def _error_at(node, message: str):
-    from .errors import SourceADError
-
+    """A refusal at ``node``'s line; ``normalize`` adds the file."""
     return SourceADError(message, None, getattr(node, "lineno", None))
+
+
+@dataclass
+class _Line:
+    """Where a refusal of ``normalize`` points: a line of the function's file."""
+
+    lineno: int | None
 
 
 # --- conditional expressions and calls of user functions get statements of their own ----------

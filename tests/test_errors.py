@@ -218,6 +218,24 @@ def unsupported_deep_inside(x, n):
     return s
 
 
+def _square(p):
+    return p * p
+
+
+def calls_a_function_in_a_condition(x):
+    if _square(x) < x:  # ERR
+        return x
+    return 2.0 * x
+
+
+def branches_in_a_while_condition(x):
+    k = 0
+    while k < 2 and x < (1.0 if x < 0.0 else 2.0):  # ERR
+        k += 1
+        x = x * 0.5
+    return x
+
+
 def callee_with_lambda(x):
     h = lambda t: t * t  # ERR
     return h(x)
@@ -343,6 +361,8 @@ UNSUPPORTED = [
     (calls_a_method_of_a_string, "calls of something other than a named function"),
     (calls_unknown_function, "no derivative rule for time.perf_counter"),
     (unsupported_deep_inside, "try statements are not supported"),
+    (calls_a_function_in_a_condition, "a call of your own function inside a condition"),
+    (branches_in_a_while_condition, "a while condition with a conditional expression"),
 ]
 
 
