@@ -1,8 +1,11 @@
 """A hypothesis strategy for random well-formed programs in sourcead's supported subset.
 
 A program is a module: a few helper functions and an entry function ``f`` with float,
-array and int parameters. It is built as a small tree of our own (expressions and
-statements as tuples) and rendered twice:
+array and int parameters, maybe module globals (``K1 = 1.5``) and constants read from a
+second generated module (``fuzzconsts.C1``), and whole-array code (``arrays.py``). Some
+programs also say what to rebind between two ``grad`` calls (a global, a constant, a
+helper) and carry the program as it reads after that (``Program.rebound``). It is built
+as a small tree of our own (expressions and statements as tuples) and rendered twice:
 
 * ``source``: the plain program that sourcead differentiates, written to a real file;
 * ``probe_source``: the same program with every float comparison, ``abs``/``min``/``max``
@@ -21,10 +24,12 @@ statements, leaves before operators, constants before variables.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from hypothesis import strategies as st
+
+from .arrays import ARRAY_NODES, MATRIX_SHAPES, ArrayMixin
 
 # --------------------------------------------------------------------------- tables
 
@@ -91,6 +96,9 @@ COMPARISONS = ["<", "<=", ">", ">="]
 CONSTANTS = [0.5, 1.5, -0.75, 2.0, 0.25, -1.25, 3.0, 0.1]
 AUG_OPS = ["+=", "-=", "*="]
 
+#: The second module a program may import, read as ``CONSTS_MODULE.C1``.
+CONSTS_MODULE = "fuzzconsts"
+
 
 # ----------------------------------------------------------------------- the tree
 
@@ -106,16 +114,38 @@ class Program:
     params: tuple[str, ...]
     constructs: frozenset[str]
     entry: str = "f"
+    #: (name, source) of modules the program imports; loaded before it
+    modules: tuple = ()
+    #: ("global" | "const" | "helper", name, new value or the new helper's name): the
+    #: rebindings the rebinding oracle makes between two grad() calls
+    rebinds: tuple = ()
+    #: the program as it reads after those rebindings (None without rebindings)
+    rebound: Program | None = None
 
     def __repr__(self) -> str:  # hypothesis prints this for the falsifying example
         return f"<program\n{self.describe()}\n>"
 
     def describe(self) -> str:
         shown = ", ".join(_show(a) for a in self.args)
-        return (
+        text = ""
+        for name, source in self.modules:
+            text += f"# ---- {name}.py ----\n{source}\n# ---- the program ----\n"
+        text += (
             f"{self.source}\n# arguments: ({shown})\n# wrt={self.wrt}  "
             f"constructs: {', '.join(sorted(self.constructs))}"
         )
+        if self.rebinds:
+            text += "\n# rebound between two grad() calls: " + ", ".join(
+                _show_rebind(r) for r in self.rebinds
+            )
+        return text
+
+
+def _show_rebind(rebind) -> str:
+    kind, name, value = rebind
+    target = {"global": "mod", "const": f"mod.{CONSTS_MODULE}", "helper": "mod"}[kind]
+    shown = f"mod.{value}" if kind == "helper" else repr(value)
+    return f"{target}.{name} = {shown}"
 
 
 def _show(a) -> str:
@@ -136,21 +166,24 @@ class Scope:
     in_loop: bool = False
     depth: int = 0
     returns: str = "scalar"  # what a return statement gives back: "scalar" or "tuple"
+    constants: list[str] = field(default_factory=list)  # module-level floats (read only)
+    int_bounds: dict = field(default_factory=dict)  # loop variable -> (lo, hi): lo <= it < hi
+    local_arrays: set = field(default_factory=set)  # arrays the function made (rebindable)
 
     def child(self, **changes) -> Scope:
-        new = Scope(
-            list(self.floats),
-            list(self.ints),
-            dict(self.arrays),
-            set(self.writable),
-            list(self.helpers),
-            self.in_loop,
-            self.depth,
-            self.returns,
+        """A copy for an inner block: its bindings do not leak out."""
+        copied = replace(
+            self,
+            floats=list(self.floats),
+            ints=list(self.ints),
+            arrays=dict(self.arrays),
+            writable=set(self.writable),
+            helpers=list(self.helpers),
+            constants=list(self.constants),
+            int_bounds=dict(self.int_bounds),
+            local_arrays=set(self.local_arrays),
         )
-        for k, v in changes.items():
-            setattr(new, k, v)
-        return new
+        return replace(copied, **changes)
 
 
 # Expression nodes (tuples):
@@ -162,7 +195,7 @@ class Scope:
 # Conditions: ("cmp", op, a, b) ("icmp", op, a, b) ("and", a, b) ("or", a, b) ("not", a)
 
 
-class Generator:
+class Generator(ArrayMixin):
     """Draws one program; ``draw`` is hypothesis' draw function."""
 
     def __init__(self, draw, max_depth: int = 3):
@@ -178,6 +211,10 @@ class Generator:
 
     def chance(self, p_percent: int) -> bool:
         return self.draw(st.integers(0, 99)) < p_percent
+
+    def rarely(self, p_percent: int) -> bool:
+        """Like chance, but shrinks towards False."""
+        return self.draw(st.integers(0, 99)) >= 100 - p_percent
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -205,14 +242,35 @@ class Generator:
 
     def index(self, scope: Scope, length: int):
         """An int expression guaranteed to lie in [-length, length)."""
+        bounded = self.bounded_indices(scope, length)
+        if bounded and self.chance(50):
+            self.tag("loop variable as index")
+            return self.pick(bounded)
         if self.chance(40):
             return ("iconst", self.draw(st.integers(-length, length - 1)))
         self.tag("computed index")
         return ("mod", self.int_expr(scope, small=False), length)
 
+    @staticmethod
+    def bounded_indices(scope: Scope, length: int) -> list:
+        """Loop variables of known range, written as they are (``m[t]``, ``m[t + 1]``)."""
+        out = []
+        for var, (lo, hi) in sorted(scope.int_bounds.items()):
+            if hi <= length:
+                out.append(("iname", var))
+            if lo >= 1 and hi - 1 <= length:
+                out.append(("iadd", ("iname", var), -1))
+            if hi + 1 <= length:
+                out.append(("iadd", ("iname", var), 1))
+        return out
+
     # --- float expressions -------------------------------------------------------------
     def leaf(self, scope: Scope):
-        kind = self.draw(st.integers(0, 3))
+        kind = self.draw(st.integers(0, 4))
+        if kind == 4 and scope.constants:
+            name = self.pick(scope.constants)
+            self.tag("module attribute constant" if "." in name else "module global")
+            return ("name", name)
         if kind == 1 and scope.floats:
             return ("name", self.pick(scope.floats))
         if kind == 2 and scope.arrays:
@@ -230,7 +288,9 @@ class Generator:
     def expr(self, scope: Scope, depth: int = 0, calls: bool = True):
         if depth >= 2:
             return self.leaf(scope)
-        kind = self.draw(st.integers(0, 6))
+        kind = self.draw(st.integers(0, 7))
+        if kind == 7 and self.leaf_shapes(scope):
+            return self.reduction(scope, depth)
         if kind == 1:
             template = self.pick(UNARY)
             self.tag(template.split("(")[0] if template[0] != "{" else "power/division")
@@ -249,7 +309,7 @@ class Generator:
             return ("kink", fn, [self.expr(scope, depth + 1, calls) for _ in range(n)])
         if kind == 5 and scope.helpers and (calls or self.chance(3)):
             name, hkind = self.pick(scope.helpers)
-            has_vector = any(len(s) == 1 for s in scope.arrays.values())
+            has_vector = any(s == (3,) for s in scope.arrays.values())
             if hkind == "scalar" or (hkind == "array" and has_vector):
                 self.tag("helper call in expression")
                 return ("helper", name, self.helper_args(scope, hkind))
@@ -266,7 +326,7 @@ class Generator:
     def helper_args(self, scope: Scope, kind: str):
         first = self.expr(scope, 1)
         if kind == "array":
-            arrays1 = [a for a, s in scope.arrays.items() if len(s) == 1]
+            arrays1 = [a for a, s in scope.arrays.items() if s == (3,)]
             if not arrays1:
                 return [first, first]  # never chosen without arrays (see helpers())
             return [first, ("name", self.pick(arrays1))]
@@ -300,7 +360,11 @@ class Generator:
 
     def statement(self, scope: Scope):
         nested = scope.depth < self.max_depth
-        kind = self.draw(st.integers(0, 13))
+        kind = self.draw(st.integers(0, 17))
+        if kind >= 14:
+            stmt = self.array_statement(scope)
+            if stmt is not None:
+                return stmt
         if kind == 1 and scope.floats:
             op = self.pick(AUG_OPS)
             self.tag("augmented assignment")
@@ -425,9 +489,10 @@ class Generator:
         return ("while", counter, bound, form, extra, body)
 
     # --- functions ---------------------------------------------------------------------
-    def helper(self, index: int, helpers: list, arrays: bool):
+    def helper(self, index: int, helpers: list, arrays: bool, constants: list, kind=None):
+        """A helper ``g<index>`` (or, given ``kind``, a replacement for it) and its kind."""
         kinds = ["scalar", "tuple"] + (["array"] if arrays else [])
-        kind = self.pick(kinds)
+        kind = kind or self.pick(kinds)
         name = f"g{index}"
         params = ["p", "q"] if kind != "array" else ["p", "v"]
         scope = Scope(
@@ -437,6 +502,7 @@ class Generator:
             writable=set(),
             helpers=list(helpers),
             returns="tuple" if kind == "tuple" else "scalar",
+            constants=list(constants),
         )
         body = [("assign", "h", self.expr(scope))]
         scope.floats.append("h")
@@ -449,50 +515,41 @@ class Generator:
         self.tag(f"helper ({kind})")
         return name, kind, params, body
 
-    def program(self) -> Program:
-        draw = self.draw
-        n_floats = draw(st.integers(1, 3))
-        params = ["x", "y", "z"][:n_floats]
-        args: list = [draw(_float_value) for _ in params]
-        has_vec = self.chance(50)
-        has_mat = self.chance(25)
-        has_n = self.chance(50)
-        arrays: dict[str, tuple[int, ...]] = {}
-        if has_vec:
+    def module_constants(self):
+        """Module globals (``K1 = 1.5``, ``N1 = 2``) and constants of a second module."""
+        floats, ints, consts = [], [], []
+        if self.rarely(30):
+            for k in range(self.draw(st.integers(1, 2))):
+                floats.append((f"K{k + 1}", self.pick(CONSTANTS)))
+            if self.rarely(30):
+                ints.append(("N1", self.draw(st.integers(1, 3))))
+        if self.rarely(20):
+            for k in range(self.draw(st.integers(1, 2))):
+                consts.append((f"C{k + 1}", self.pick(CONSTANTS)))
+        return floats, ints, consts
+
+    def array_arguments(self, params, args, arrays) -> None:
+        """The vector ``a`` (3,) and the matrix ``b`` (2, 3); elements may be exact zeros."""
+        if self.chance(50):
             params.append("a")
             arrays["a"] = (3,)
-            args.append(np.array([draw(_float_value) for _ in range(3)]))
+            args.append(np.array([self.element() for _ in range(3)]))
             self.tag("array argument")
-        if has_mat:
+        if self.chance(25):
             params.append("b")
             arrays["b"] = (2, 3)
-            args.append(np.array([[draw(_float_value) for _ in range(3)] for _ in range(2)]))
+            args.append(np.array([[self.element() for _ in range(3)] for _ in range(2)]))
             self.tag("2-d array argument")
-        if has_n:
-            params.append("n")
-            args.append(draw(st.integers(0, 4)))
-            self.tag("int argument")
 
-        helpers: list[tuple[str, str]] = []
-        helper_defs = []
-        for k in range(draw(st.integers(0, 2))):
-            name, kind, hparams, body = self.helper(k, helpers, bool(arrays.get("a")))
-            helpers.append((name, kind))
-            helper_defs.append((name, hparams, body))
+    def element(self) -> float:
+        """An array element: sometimes exactly zero (np.prod's derivative divides there)."""
+        if self.rarely(12):
+            self.tag("exact zero in an array argument")
+            return 0.0
+        return self.draw(_float_value)
 
-        scope = Scope(
-            floats=list(params[:n_floats]),
-            ints=["n"] if has_n else [],
-            arrays=dict(arrays),
-            writable=set(arrays) if self.chance(50) else set(),
-            helpers=helpers,
-        )
-        if scope.writable:
-            self.tag("writes into array argument")
-        body: list = []
-        for local in ["s", "t"][: draw(st.integers(1, 2))]:
-            body.append(("assign", local, self.expr(scope)))
-            scope.floats.append(local)
+    def local_arrays(self, scope: Scope, body: list, has_vec: bool, has_mat: bool) -> None:
+        """Local vectors ``w``, ``q`` (element code) and matrices ``m``, ``u`` (rows, slices)."""
         if self.chance(40):
             name = "w"
             ctor = self.pick(
@@ -501,13 +558,62 @@ class Generator:
             self.tag(f"local array ({ctor})")
             body.append(("newarray", name, ctor, 4 if ctor in ("zeros", "ones") else 3))
             scope.arrays[name] = (4,) if ctor in ("zeros", "ones") else (3,)
-            scope.writable.add(name)
             if self.chance(30):
                 ctor = self.pick(["zeros", "ones"])
                 self.tag(f"local array ({ctor})")
                 body.append(("newarray", "q", ctor, scope.arrays[name][0]))
                 scope.arrays["q"] = scope.arrays[name]
-                scope.writable.add("q")
+        for name in ["m", "u"] if self.rarely(45) else []:
+            ctors = ["zeros", "ones"] + (["copy_b", "zeros_like_b"] if has_mat else [])
+            ctor = self.pick(ctors)
+            shape = (2, 3) if ctor.endswith("_b") else self.pick(MATRIX_SHAPES)
+            self.tag(f"local 2-d array ({ctor.removesuffix('_b')})")
+            body.append(("newarray", name, ctor, shape))
+            scope.arrays[name] = shape
+            if not self.rarely(35):
+                break
+        new = {"w", "q", "m", "u"} & set(scope.arrays)
+        scope.writable |= new
+        scope.local_arrays |= new
+
+    def program(self) -> Program:
+        draw = self.draw
+        n_floats = draw(st.integers(1, 3))
+        params = ["x", "y", "z"][:n_floats]
+        args: list = [draw(_float_value) for _ in params]
+        arrays: dict[str, tuple[int, ...]] = {}
+        self.array_arguments(params, args, arrays)
+        has_vec, has_mat = "a" in arrays, "b" in arrays
+        has_n = self.chance(50)
+        if has_n:
+            params.append("n")
+            args.append(draw(st.integers(0, 4)))
+            self.tag("int argument")
+        globals_, int_globals, consts = self.module_constants()
+        constants = [n for n, _ in globals_] + [f"{CONSTS_MODULE}.{n}" for n, _ in consts]
+
+        helpers: list[tuple[str, str]] = []
+        helper_defs = []
+        for k in range(draw(st.integers(0, 2))):
+            name, kind, hparams, body = self.helper(k, helpers, has_vec, constants)
+            helpers.append((name, kind))
+            helper_defs.append((name, hparams, body))
+
+        scope = Scope(
+            floats=list(params[:n_floats]),
+            ints=(["n"] if has_n else []) + [n for n, _ in int_globals],
+            arrays=dict(arrays),
+            writable=set(arrays) if self.chance(50) else set(),
+            helpers=helpers,
+            constants=constants,
+        )
+        if scope.writable:
+            self.tag("writes into array argument")
+        body: list = []
+        for local in ["s", "t"][: draw(st.integers(1, 2))]:
+            body.append(("assign", local, self.expr(scope)))
+            scope.floats.append(local)
+        self.local_arrays(scope, body, has_vec, has_mat)
         body += self.block(scope)
         body.append(("return", self.final_expr(scope)))
 
@@ -519,9 +625,59 @@ class Generator:
             wrt_candidates
         )
         functions = helper_defs + [("f", params, body)]
-        source = render_module(functions, probe=False)
-        probe_source = render_module(functions, probe=True)
-        return Program(source, probe_source, tuple(args), wrt, tuple(params), frozenset(self.tags))
+        module = Module(functions, globals_ + int_globals, consts)
+        rebinds, rebound = self.rebindings(module, helpers, has_vec, constants)
+
+        def as_program(m: Module, **extra) -> Program:
+            return Program(
+                m.render(probe=False),
+                m.render(probe=True),
+                tuple(args),
+                wrt,
+                tuple(params),
+                frozenset(self.tags),
+                modules=m.modules(),
+                **extra,
+            )
+
+        if not rebinds:
+            return as_program(module)
+        return as_program(module, rebinds=rebinds, rebound=as_program(rebound))
+
+    def rebindings(self, module, helpers, has_vec, constants):
+        """What to rebind between two grad() calls, and the module as it then reads.
+
+        A module global or a constant of the imported module gets a new value; a helper is
+        replaced by another function of the same signature (``g0_new``, defined in the
+        module). A new grad() of ``f`` must see the new values.
+        """
+        if not (module.globals or module.consts or helpers) or not self.rarely(50):
+            return (), module
+        rebinds, rebound = [], module.copy()
+        for k, (name, value) in enumerate(module.globals):
+            if self.rarely(70):
+                new = self._other_value(value)
+                rebinds.append(("global", name, new))
+                rebound.globals[k] = (name, new)
+        for k, (name, value) in enumerate(module.consts):
+            if self.rarely(70):
+                new = self._other_value(value)
+                rebinds.append(("const", name, new))
+                rebound.consts[k] = (name, new)
+        for k, (name, kind) in enumerate(helpers):
+            if self.rarely(50):
+                _, _, params, body = self.helper(k, helpers[:k], has_vec, constants, kind)
+                module.functions.insert(len(helpers), (f"{name}_new", params, body))
+                rebound.functions[k] = (name, params, body)
+                rebinds.append(("helper", name, f"{name}_new"))
+        if rebinds:
+            self.tag("rebinding between grad() calls")
+        return tuple(rebinds), rebound
+
+    def _other_value(self, value):
+        if isinstance(value, int):
+            return value % 3 + 1  # another trip count in 1..3
+        return self.pick([c for c in CONSTANTS if c != value])
 
     def final_expr(self, scope: Scope):
         """The result: an expression touching the locals, so most of the body matters."""
@@ -530,7 +686,10 @@ class Generator:
             if self.chance(50):
                 e = ("call", "{0} + {1}", [e, ("name", name)])
         for name, shape in scope.arrays.items():
-            if name in scope.writable and self.chance(60):
+            if name in scope.local_arrays and len(shape) == 2 or name == "v":
+                if self.chance(70):
+                    e = ("call", "{0} + {1}", [e, ("reduce", "np.sum", ("aname", name))])
+            elif name in scope.writable and self.chance(60):
                 e = ("call", "{0} + {1}", [e, ("elem", name, [("iconst", 0)] * len(shape))])
         return e
 
@@ -549,8 +708,34 @@ def programs(draw, max_depth: int = 3) -> Program:
 # ---------------------------------------------------------------------- rendering
 
 
-def render_module(functions, probe: bool) -> str:
+@dataclass
+class Module:
+    """A program's module: its functions, its globals, the constants of the module it imports."""
+
+    functions: list  # (name, params, body); the entry ``f`` last
+    globals: list  # (name, value) of module-level numbers
+    consts: list  # (name, value) of CONSTS_MODULE's numbers
+
+    def copy(self) -> Module:
+        return Module(list(self.functions), list(self.globals), list(self.consts))
+
+    def render(self, probe: bool) -> str:
+        header = [f"import {CONSTS_MODULE}", ""] if self.consts else []
+        header += [f"{name} = {value!r}" for name, value in self.globals]
+        return render_module(self.functions, probe, header)
+
+    def modules(self) -> tuple:
+        if not self.consts:
+            return ()
+        lines = ['"""Constants read by the program as attributes of this module."""', ""]
+        lines += [f"{name} = {value!r}" for name, value in self.consts]
+        return ((CONSTS_MODULE, "\n".join(lines) + "\n"),)
+
+
+def render_module(functions, probe: bool, header=()) -> str:
     lines = ["import math", "", "import numpy as np", ""]
+    if header:
+        lines += list(header) + [""]
     for name, params, body in functions:
         lines += ["", f"def {name}({', '.join(params)}):"]
         lines += _render_block(body, 1, probe)
@@ -594,8 +779,12 @@ def _render_stmt(s, level: int, probe: bool) -> list[str]:
             "ones": f"np.ones({s[3]})",
             "copy": "a.copy()",
             "zeros_like": "np.zeros_like(a)",
+            "copy_b": "b.copy()",
+            "zeros_like_b": "np.zeros_like(b)",
         }[s[2]]
         return [f"{pad}{s[1]} = {ctor}"]
+    if kind in ARRAY_STATEMENTS:
+        return [pad + line for line in render_array_statement(s, probe)]
     if kind == "if":
         out = []
         for k, (cond, body) in enumerate(s[1]):
@@ -659,7 +848,97 @@ def render_expr(node, probe: bool) -> str:
         return f"({a} if {render_cond(node[1], probe)} else {b})"
     if kind == "helper":
         return f"{node[1]}({', '.join(render_expr(a, probe) for a in node[2])})"
+    if kind == "reduce":
+        inner = render_expr(node[2], probe)
+        if node[1] == ".sum()":
+            return f"{inner}.sum()" if node[2][0] == "aname" else f"{_wrapped(inner)}.sum()"
+        return f"{node[1]}({inner})"
+    if kind == "dot":
+        return f"np.dot({render_expr(node[1], probe)}, {render_expr(node[2], probe)})"
+    if kind in ARRAY_NODES:
+        return render_array(node, probe)
     raise AssertionError(f"unknown expression {kind}")
+
+
+def _wrapped(text: str) -> str:
+    """``text`` in parentheses unless one pair already encloses all of it."""
+    if text.startswith("("):
+        depth = 0
+        for k, c in enumerate(text):
+            depth += {"(": 1, ")": -1}.get(c, 0)
+            if depth == 0:
+                return text if k == len(text) - 1 else f"({text})"
+    return f"({text})"
+
+
+def _slice(lo: int, hi: int, length: int) -> str:
+    if lo == 0:
+        return f":{hi}"
+    return f"{lo}:" if hi == length else f"{lo}:{hi}"
+
+
+def render_array(node, probe: bool) -> str:
+    """An array expression node (see arrays.py) as Python."""
+    kind = node[0]
+    e = lambda n: render_expr(n, probe)  # noqa: E731
+    if kind == "aname":
+        return node[1]
+    if kind == "row":
+        index = render_int(node[2], probe)
+        return f"{node[1]}[{index}, :]" if node[3] else f"{node[1]}[{index}]"
+    if kind == "col":
+        return f"{node[1]}[:, {render_int(node[2], probe)}]"
+    if kind == "aslice":
+        return f"{node[1]}[{_slice(*node[2:5])}]"
+    if kind == "colnone":
+        return f"{node[1]}[:, None]"
+    if kind == "aun":
+        return "(" + node[1].format(e(node[2])) + ")"
+    if kind == "abin":
+        return f"({e(node[2])} {node[1]} {e(node[3])})"
+    if kind == "ascal":
+        a, b = e(node[2]), e(node[3])
+        return f"({b} {node[1]} {a})" if node[4] else f"({a} {node[1]} {b})"
+    if kind == "matmul":
+        a, b = e(node[1]), e(node[2])
+        return f"({a} @ {b})" if node[3] == "@" else f"{node[3]}({a}, {b})"
+    if kind == "sumaxis":
+        return f"np.sum({e(node[1])}, axis={node[2]})"
+    if kind == "T":
+        inner = e(node[1])
+        return f"{inner}.T" if node[1][0] == "aname" else f"{_wrapped(inner)}.T"
+    raise AssertionError(f"unknown array expression {kind}")
+
+
+#: Statements of arrays.py, rendered by render_array_statement.
+ARRAY_STATEMENTS = {"rowstore", "colstore", "slicestore", "arebind", "assign_array", "vchange"}
+
+
+def render_array_statement(s, probe: bool) -> list[str]:
+    """Lines (without indentation) of a row, column or slice write or an array rebinding."""
+    kind = s[0]
+    if kind in ("arebind", "assign_array", "vchange"):
+        if kind == "vchange":
+            name, op, value = "v", "=", s[1].format(s=render_expr(s[2], probe))
+        elif kind == "arebind":
+            name, op, value = s[1], s[2], render_expr(s[3], probe)
+        else:
+            name, op, value = s[1], "=", render_expr(s[2], probe)
+        if op == "=":
+            return [f"{name} = {_checked(value, probe)}"]
+        return [f"{name} {op} {value}"] + ([f"_value({name})"] if probe else [])
+    if kind == "rowstore":
+        _, name, index, colon, op, value = s
+        index = render_int(index, probe)
+        target = f"{name}[{index}, :]" if colon else f"{name}[{index}]"
+    elif kind == "colstore":
+        _, name, index, op, value = s
+        target = f"{name}[:, {render_int(index, probe)}]"
+    else:
+        _, name, lo, hi, length, op, value = s
+        target = f"{name}[{_slice(lo, hi, length)}]"
+    line = f"{target} {op} {_checked(render_expr(value, probe), probe)}"
+    return [line] + ([f"_value({target})"] if probe else [])
 
 
 def render_int(node, probe: bool) -> str:
