@@ -64,6 +64,9 @@ DOCUMENTED_REFUSALS = [
     # docs/arrays.md, Limits: "a new binding computed from the old one with another shape
     # where the old one is not kept" stops with ValueError at run time
     (r"changes shape where its new value is computed from it", "docs/arrays.md, Limits"),
+    # docs/subset.md, Refused: calls of your own functions inside if or while conditions
+    (r"a call of your own function inside a condition", "docs/subset.md, Refused"),
+    (r"a while condition with a conditional expression or a call", "docs/subset.md, Refused"),
 ]
 
 
