@@ -8,9 +8,12 @@ if not os.path.exists("/dev/nvidiactl"):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 
-@pytest.fixture(params=[True, False], ids=["compiled", "python"])
+@pytest.fixture(
+    params=[pytest.param(True, marks=pytest.mark.slow), False], ids=["compiled", "python"]
+)
 def compile_mode(request):
-    """Run every gradient test with Numba compilation and as plain generated Python."""
+    """Run every gradient test with Numba compilation and as plain generated Python. The
+    compiled runs, most of the time of these tests, are in the slow group (CI runs it)."""
     return request.param
 
 
