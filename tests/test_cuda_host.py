@@ -200,6 +200,7 @@ def _counting(launch_class, copies, recording):
     return Counting
 
 
+@pytest.mark.slow  # minutes of compiling on the simulator: CI runs it (-m slow)
 def test_checkpointed_host_loops_with_memory_and_break():
     rng = np.random.default_rng(9)
     u0, k0 = rng.uniform(size=(6, 5)), np.array([0.2])

@@ -34,6 +34,7 @@ def test_random_programs_python():
     assert stats.oracles["hvp vs differences of grad"] >= 20, stats.report()
 
 
+@pytest.mark.slow  # Numba compiles each program: CI runs it (-m slow)
 def test_random_programs_compiled():
     """A smaller sample also compiled with Numba: compile=True agrees with compile=False."""
     stats = Stats()

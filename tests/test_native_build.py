@@ -16,9 +16,10 @@ import sourcead
 from sourcead import cli, native
 
 _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
-pytestmark = pytest.mark.skipif(
-    shutil.which(_COMPILER) is None, reason="a native build needs a C compiler"
-)
+pytestmark = [
+    pytest.mark.skipif(shutil.which(_COMPILER) is None, reason="a native build needs a C compiler"),
+    pytest.mark.slow,  # numba.pycc builds take minutes: CI runs them (-m slow)
+]
 
 # Run in a fresh process where Numba, gast and sourcead cannot be imported: prints the
 # results of the native modules' calls as JSON.

@@ -154,6 +154,7 @@ def test_import_is_light():
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # compiles native extensions (a C compiler): CI runs it (-m slow)
 @needs_compiler
 def test_native_tier_runs_without_numba(populated):
     workdir, env, cold, done = populated
@@ -176,6 +177,7 @@ def test_native_tier_runs_without_numba(populated):
     assert "native tier:" in info.stdout
 
 
+@pytest.mark.slow  # compiles native extensions (a C compiler): CI runs it (-m slow)
 @needs_compiler
 def test_other_calls_go_to_the_compiler(populated, tmp_path):
     """Argument types that were not compiled, grad of a native gradient, closures."""
@@ -275,6 +277,7 @@ def test_custom_rules_and_damaged_records_go_to_the_compiler(populated, tmp_path
         assert refused.returncode != 0 and "--target-cpu goes with" in refused.stderr
 
 
+@pytest.mark.slow  # compiles native extensions (a C compiler): CI runs it (-m slow)
 @needs_compiler
 def test_background_compilation(tmp_path):
     (tmp_path / "user.py").write_text(USER)
