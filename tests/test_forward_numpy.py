@@ -38,6 +38,7 @@ def test_vector_mode(f, args, wrt, opts):
         np.testing.assert_allclose(tangent[..., q], single, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow  # compiled runs of the case table: CI runs them (-m slow)
 @pytest.mark.parametrize(
     "f, args, wrt, opts, vector",
     [

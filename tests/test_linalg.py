@@ -80,6 +80,7 @@ def test_linalg_rule(f, args, wrt, opts):
     check_grad(f, args, wrt, compile=False, **opts)
 
 
+@pytest.mark.slow  # compiled runs of the case table: CI runs them (-m slow)
 @pytest.mark.parametrize("f, args, wrt, opts", [c for c in CASES if c.id in {"eigh", "solve"}])
 def test_linalg_rule_compiled(f, args, wrt, opts):
     check_grad(f, args, wrt, compile=True, **opts)

@@ -190,6 +190,7 @@ COMPILED = [c for c in CASES if c.id in {"broadcast_new_axis", "reductions", "pr
                                          "triangles"}]  # fmt: skip
 
 
+@pytest.mark.slow  # compiled runs of the case table: CI runs them (-m slow)
 @pytest.mark.parametrize("f, args, wrt, opts", COMPILED)
 def test_compiled(f, args, wrt, opts):
     check_grad(f, args, wrt, compile=True, **opts)
