@@ -27,10 +27,11 @@ _LOCK = threading.RLock()
 def _tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile: bool):
     """(source, function, result type) of the tangent of ``fun``, generated once per key
     (and kept in the persistent cache, like adjoints)."""
-    name = api._load(fun).parsed.name  # parsed again if a global it reads was rebound
+    # (callers loaded fun just before: parsed again if a global it reads was rebound)
     key = ("tangent", fun, tuple(arg_types), tuple(wrt), vector, compile, api.generation())
     with _LOCK:
         if key not in _CACHE:
+            name = api._load(fun).parsed.name
 
             def generate():
                 program = Program(api._LOADED)

@@ -76,13 +76,22 @@ class ParsedFunction:
     def is_current(self) -> bool:
         """Whether every name read so far still refers to the same object (or an equal number):
         False once a global, a closure variable or a helper it names was rebound."""
-        live = _namespace(self.pyfunc)
+        pyfunc = self.pyfunc
+        free = pyfunc.__code__.co_freevars
         for dotted, value in self.reads.items():
-            try:
-                now = _resolved(live, dotted)
-            except (KeyError, AttributeError):
+            first, *rest = dotted.split(".")
+            try:  # as _namespace reads it: closure variables, globals, builtins
+                if first in free:
+                    now = pyfunc.__closure__[free.index(first)].cell_contents
+                elif first in pyfunc.__globals__:
+                    now = pyfunc.__globals__[first]
+                else:
+                    now = getattr(builtins, first)
+                for part in rest:
+                    now = getattr(now, part)
+            except (ValueError, AttributeError):  # an emptied cell, a name gone
                 return False
-            if not _same(now, value):
+            if now is not value and not _same(now, value):
                 return False
         return True
 
