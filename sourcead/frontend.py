@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import gast
 
+from .codegen import dotted_name
 from .errors import SourceADError
 
 
@@ -67,7 +68,7 @@ class ParsedFunction:
             return self.lookup(node.id)
         if isinstance(node, gast.Attribute):
             value = getattr(self.resolve(node.value), node.attr)
-            dotted = _dotted(node)
+            dotted = dotted_name(node)
             if dotted is not None:
                 self.reads[dotted] = value
             return value
@@ -199,15 +200,6 @@ def _same(now, before) -> bool:
         return True
     numbers_ = (bool, int, float, complex)
     return type(now) is type(before) and isinstance(now, numbers_) and now == before
-
-
-def _dotted(node: gast.expr) -> str | None:
-    if isinstance(node, gast.Name):
-        return node.id
-    if isinstance(node, gast.Attribute):
-        base = _dotted(node.value)
-        return None if base is None else f"{base}.{node.attr}"
-    return None
 
 
 def _namespace(pyfunc: types.FunctionType) -> dict:
