@@ -7,38 +7,37 @@ print(dloss.source)                       # the generated Python
 
 Importing sourcead is cheap: the compiler (gast, Numba) is imported when a derivative is
 first made, and not at all when ``grad`` finds its derivative compiled in the native tier of
-the persistent cache (see ``sourcead.native_cache``).
+the persistent cache (see ``sourcead.cache.records``).
 """
 
 import importlib
 
+from .api.entry import grad, value_and_grad
 from .errors import SourceADError
-from .front import grad, value_and_grad
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401  (sourcead.__version__)
 
 # public name -> the module defining it, imported at first use
 _LAZY = {
-    "show": "api",
-    "vjp": "api",
-    "checkpointed": "checkpoint",
-    "hessian": "forward_api",
-    "hvp": "forward_api",
-    "jacobian": "forward_api",
-    "jacfwd": "forward_api",
-    "jacrev": "forward_api",
-    "jvp": "forward_api",
-    "tangent_source": "forward_api",
-    "differentiable": "host",
-    "host_grad": "host",
-    "kernel_vjp": "kernels",
+    "show": "api.gradients",
+    "vjp": "api.gradients",
+    "checkpointed": "transforms.checkpoint",
+    "hessian": "api.forward",
+    "hvp": "api.forward",
+    "jacobian": "api.forward",
+    "jacfwd": "api.forward",
+    "jacrev": "api.forward",
+    "jvp": "api.forward",
+    "tangent_source": "api.forward",
+    "differentiable": "api.host",
+    "host_grad": "api.host",
+    "kernel_vjp": "backends.cuda.kernels",
     "adjoint": "rules",
     "primitive": "rules",
-    "tangent": "rules.tangents",
-    "fixed_point": "solvers",
-    "odeint": "solvers",
-    "root": "solvers",
-    "vmap": "batch",
+    "tangent": "rules",
+    "fixed_point": "api.solvers",
+    "odeint": "api.solvers",
+    "root": "api.solvers",
+    "vmap": "api.vmap",
 }
 
 __all__ = ["SourceADError", "grad", "value_and_grad", *_LAZY]

@@ -10,7 +10,7 @@ import pytest
 from build_support import needs_numba_cuda, run_script, script_without, user_module
 
 import sourcead
-from sourcead import build, cli
+from sourcead.aot import build, cli
 
 # Run where gast and sourcead cannot be imported: the built modules' results as JSON.
 BATCHED_RUN = script_without("gast", "sourcead") + textwrap.dedent(
@@ -139,7 +139,7 @@ CUDA_RUN = script_without("gast", "sourcead") + textwrap.dedent(
 CUDA_PTX = textwrap.dedent(
     """
     import numba
-    from sourcead.device import compile_ptx, nvvm_available
+    from sourcead.backends.cuda.device import compile_ptx, nvvm_available
     if not nvvm_available():
         print("NO NVVM")
         raise SystemExit(0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import sourcead
-from sourcead import cache
+from sourcead.cache import modules as cache
 
 USER_MODULE = """
 import math
@@ -32,20 +32,20 @@ def f(x, y):
 # Prints the gradient, whether the transformation ran, and Numba's cache hits of the adjoint.
 PROCESS_SCRIPT = """
 import json, sys
-import sourcead, sourcead.program
+import sourcead, sourcead.pipeline.program
 import usermod
 
 generated = []
-original = sourcead.program.Program.adjoint
+original = sourcead.pipeline.program.Program.adjoint
 def counting(self, *args, **kwargs):
     generated.append(args[0].__name__)
     return original(self, *args, **kwargs)
-sourcead.program.Program.adjoint = counting
+sourcead.pipeline.program.Program.adjoint = counting
 
 g = sourcead.grad(usermod.f, wrt=(0, 1))
 gx, gy = g(0.3, 0.7)
 kind = type(g).__name__  # a CachedGradient where the cache's record of it was current
-compiled = sourcead.native_cache.compiled_derivative(g)
+compiled = sourcead.cache.records.compiled_derivative(g)
 function = compiled._build(compiled._prepare((0.3, 0.7))[1])[1]
 hits = sum(function.stats.cache_hits.values())
 print("RESULT " + json.dumps(
@@ -181,11 +181,13 @@ def test_key_follows_globals_callees_types_and_wrt(tmp_path, monkeypatch):
         module = _module_from(path, f"keymod{i}")
         g = sourcead.grad(module.f)
         types = g._prepare((1.0, 2.0))[1]
-        keys.append(cache.derivative_key(g.fun, sourcead.api._LOADED, types, g.wrt_names))
+        keys.append(cache.derivative_key(g.fun, sourcead.api.gradients._LOADED, types, g.wrt_names))
         # same function, other wrt / other argument types: other keys
-        keys.append(cache.derivative_key(g.fun, sourcead.api._LOADED, types, ["y"]))
+        keys.append(cache.derivative_key(g.fun, sourcead.api.gradients._LOADED, types, ["y"]))
         int_types = g._prepare((1.0, 2))[1]
-        keys.append(cache.derivative_key(g.fun, sourcead.api._LOADED, int_types, g.wrt_names))
+        keys.append(
+            cache.derivative_key(g.fun, sourcead.api.gradients._LOADED, int_types, g.wrt_names)
+        )
         assert g(1.0, 2.0) == pytest.approx(module.K * 2.0, rel=1e-14)
     assert None not in keys and len(set(keys)) == len(keys)
 

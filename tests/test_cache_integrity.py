@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 import sourcead
-from sourcead import cache, native_cache
+from sourcead.cache import modules as cache
+from sourcead.cache import records as native_cache
 
 SOURCE = "def f(x):\n    return x * x + 1.0\n"
 X, GRADIENT = 3.0, 6.0

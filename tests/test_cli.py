@@ -12,7 +12,7 @@ import pytest
 from helpers import numerical_grad
 
 import sourcead
-from sourcead import build, cli
+from sourcead.aot import build, cli
 
 USER_MODULE = textwrap.dedent(
     """
@@ -287,7 +287,7 @@ def test_compile_check_failure_is_one_clear_error():
     from sourcead.analysis.types import FLOAT
 
     target = build.Target("m:bad", _plain, ("x",), [FLOAT])
-    header = {"entry": "bad_adjoint", "result": sourcead.cache.encode_type(FLOAT)}
+    header = {"entry": "bad_adjoint", "result": sourcead.cache.modules.encode_type(FLOAT)}
     source = "def bad_adjoint(x, b_result=1.0):\n    return undefined_name\n"
     with pytest.raises(ValueError, match=r"Numba cannot compile bad_adjoint\(float64, float64\)"):
         cli._compile_check(source, {}, header, target)

@@ -166,7 +166,7 @@ def test_checkpointed_host_loops_give_the_recorded_gradient_in_less_memory(
     expected = sourcead.host_grad(simulate, wrt=(0, 1), preserve_result=True)(
         *_device_arguments(u0, k0), steps
     )
-    from sourcead import host
+    from sourcead.api import host
 
     copies = []
     original = host.device_copy

@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     """
     import numpy as np
     import sourcead
-    from sourcead.device import nvvm_available
+    from sourcead.backends.cuda.device import nvvm_available
     if not nvvm_available():
         print("NO NVVM")
         raise SystemExit(0)

@@ -9,8 +9,8 @@ import numpy as np
 from helpers import check_grad
 
 import sourcead
-from sourcead.codegen import Block, render
-from sourcead.distribute import CountedLoop, distributed
+from sourcead.transforms.distribute import CountedLoop, distributed
+from sourcead.trees.codegen import Block, render
 
 REVERSED = "for k in range(n - 1, -1, -1):"
 FORWARD = "for k in range(n):"

@@ -11,7 +11,7 @@ import pytest
 from build_support import needs_numba_cuda, run_script, script_without
 
 import sourcead
-from sourcead import build, cli
+from sourcead.aot import build, cli
 
 pytest.importorskip("numba.cuda")
 
@@ -61,7 +61,7 @@ LAUNCHES = script_without("gast", "sourcead") + textwrap.dedent(
 PTX = textwrap.dedent(
     """
     import numba
-    from sourcead.device import compile_ptx, nvvm_available
+    from sourcead.backends.cuda.device import compile_ptx, nvvm_available
     if not nvvm_available():
         print("NO NVVM")
         raise SystemExit(0)

@@ -13,7 +13,7 @@ from build_support import run_script, script_without, user_module
 from helpers import numerical_grad
 
 import sourcead
-from sourcead import cli, native
+from sourcead.aot import cli, native
 
 _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
 pytestmark = [

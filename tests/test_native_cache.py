@@ -79,13 +79,13 @@ SCRIPT = textwrap.dedent(
         results["closure"] = sourcead.grad(user.scaled(3.0))(2.0)
         results["float32"] = list(launch(20.0, 15.0, np.float32(0.05)))
         results["second"] = sourcead.grad(launch_vx)(20.0, 15.0, 0.05)
-    loaded = [m for m in ("numba", "gast", "sourcead.api", "sourcead_runtime") if sys.modules.get(m)]
+    loaded = [m for m in ("numba", "gast", "sourcead.api.gradients", "sourcead_runtime") if sys.modules.get(m)]
     source = spring.source if "numba" not in loaded else ""
     print(json.dumps({"results": results, "kinds": kinds, "loaded": loaded, "source": source}))
     """
 )
 
-NATIVE_BLOCKED = ("numba", "llvmlite", "gast", "sourcead.api")
+NATIVE_BLOCKED = ("numba", "llvmlite", "gast", "sourcead.api.gradients")
 
 
 def _env(cache_dir, **extra) -> dict:
@@ -124,7 +124,7 @@ def test_recorded_gradients_load_without_the_compiler(tmp_path):
     (tmp_path / "user.py").write_text(USER)
     env = _env(tmp_path / "cache")
     cold = _run(tmp_path, env)
-    warm = _run(tmp_path, env, blocked=("gast", "sourcead.api"))
+    warm = _run(tmp_path, env, blocked=("gast", "sourcead.api.gradients"))
     assert warm["kinds"] == ["CachedGradient"] * 3
     assert warm["loaded"] == ["numba", "sourcead_runtime"]
     for name in ("spring", "strided", "launch", "launch_vx"):
@@ -299,7 +299,7 @@ def test_background_compilation(tmp_path):
 
 
 def test_builds_no_record_names_are_removed(tmp_path):
-    from sourcead import native_cache
+    from sourcead.cache import records as native_cache
 
     folder = tmp_path / "function"
     (folder / "__pycache__").mkdir(parents=True)

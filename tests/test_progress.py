@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 
 import sourcead
-from sourcead import progress
+from sourcead.backends.cpu import progress
 
 
 def cubic_energy(x):
@@ -32,7 +32,7 @@ def _stderr_of(tmp_path, environment: dict) -> str:
         """
         import math
         import sourcead
-        from sourcead import progress
+        from sourcead.backends.cpu import progress
 
         progress.DELAY = 0.0
 

@@ -17,7 +17,7 @@ matrix with at least as many rows as columns respectively.
 import numpy as np
 from sourcead_runtime import matmul_adjoint_left
 
-from . import array_adjoint
+from .registry import array_adjoint
 
 
 @array_adjoint(np.linalg.solve)

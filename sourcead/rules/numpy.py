@@ -18,7 +18,7 @@ from sourcead_runtime import (
     reverse_cumsum,
 )
 
-from . import adjoint, array_adjoint
+from .registry import adjoint, array_adjoint
 
 # --- element-wise ---------------------------------------------------------------------------
 

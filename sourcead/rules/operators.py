@@ -3,7 +3,7 @@
 import math
 import operator
 
-from . import adjoint
+from .registry import adjoint
 
 
 @adjoint(operator.add)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from . import adjoint
+from .registry import adjoint
 
 # --- builtins -------------------------------------------------------------------------
 

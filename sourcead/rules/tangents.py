@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import gast
 
 from ..errors import SourceADError
-from . import note_registration, rule_tree
+from .registry import note_registration, rule_tree
 
 
 @dataclass(frozen=True)
@@ -152,15 +152,4 @@ def _is_docstring(stmt: gast.stmt) -> bool:
         isinstance(stmt, gast.Expr)
         and isinstance(stmt.value, gast.Constant)
         and isinstance(stmt.value.value, str)
-    )
-
-
-def load_tangent_rules() -> None:
-    """Import the built-in tangent rule files (they register themselves)."""
-    from . import (  # noqa: F401
-        linalg_tangents,
-        numpy_tangents,
-        operator_tangents,
-        runtime_tangents,
-        scalar_tangents,
     )

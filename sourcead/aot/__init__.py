@@ -1,0 +1,1 @@
+"""Ahead of time: ``sourcead build`` (generated modules, native extensions) and the command line."""

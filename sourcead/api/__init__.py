@@ -1,0 +1,1 @@
+"""The public functions: gradients, forward mode, vmap, solvers, host code of kernels."""

@@ -1,0 +1,1 @@
+"""Where generated code runs: the CPU (Numba) and CUDA (numba-cuda)."""

@@ -1,0 +1,1 @@
+"""The CPU backend: loading generated modules under Numba and reporting long compiles."""

@@ -1,0 +1,1 @@
+"""The CUDA backend: device functions, kernels and their adjoints, local arrays."""

@@ -1,0 +1,1 @@
+"""Reading user code: source and globals, the subset check, and normalisation."""

@@ -1,0 +1,532 @@
+"""The supported subset: refuse everything else ahead of time, at the user's line.
+
+``check_subset`` walks a parsed function once. It raises SourceADError for any construct
+outside the subset and annotates every call node with ``node.callee`` (a Callee), so later
+passes never look names up again.
+"""
+
+from __future__ import annotations
+
+import numbers
+import types
+
+import gast
+
+from ..rules.callees import COPY_METHODS, Callee, classify
+from ..trees.codegen import dotted_name
+from .source import ParsedFunction
+
+_UNSUPPORTED_STATEMENTS = {
+    gast.Try: "try statements",
+    gast.TryStar: "try statements (except*)",
+    gast.With: "with statements",
+    gast.AsyncWith: "async functions (async with)",
+    gast.AsyncFor: "async functions (async for)",
+    gast.AsyncFunctionDef: "async functions (a nested async def)",
+    gast.FunctionDef: "nested function definitions",
+    gast.ClassDef: "class definitions",
+    gast.Global: "global statements",
+    gast.Nonlocal: "nonlocal statements",
+    gast.Delete: "del statements",
+    gast.Raise: "raise statements",
+    gast.Assert: "assert statements",
+    gast.Import: "import statements",
+    gast.ImportFrom: "import statements",
+    gast.Match: "match statements",
+    gast.AnnAssign: "annotated assignments",
+}
+
+_UNSUPPORTED_EXPRESSIONS = {
+    gast.ListComp: "list comprehensions",
+    gast.SetComp: "set comprehensions",
+    gast.DictComp: "dict comprehensions",
+    gast.GeneratorExp: "generator expressions",
+    gast.Lambda: "lambda expressions",
+    gast.Yield: "generators (yield)",
+    gast.YieldFrom: "generators (yield from)",
+    gast.Await: "async functions (await)",
+    gast.NamedExpr: "assignment expressions (:=)",
+    gast.List: "list literals",
+    gast.Set: "set literals",
+    gast.Dict: "dict literals",
+    gast.JoinedStr: "f-strings",
+    gast.Starred: "starred expressions",
+}
+
+# Named as written: "the operator BitAnd" would send a reader to the ast module.
+_OPERATOR_SYMBOLS = {
+    gast.BitAnd: "&", gast.BitOr: "|", gast.BitXor: "^", gast.LShift: "<<", gast.RShift: ">>"
+}  # fmt: skip
+
+_OPERATORS = (
+    gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow, gast.MatMult
+)  # fmt: skip
+_ARRAY_ATTRIBUTES = {"shape", "size", "ndim"}
+
+
+def check_subset(fn: ParsedFunction) -> None:
+    """Raise SourceADError at the first construct of ``fn`` outside the subset."""
+    _SubsetChecker(fn).run()
+
+
+class _SubsetChecker:
+    def __init__(self, fn: ParsedFunction):
+        self.fn = fn
+        self.locals = set(fn.params)
+        for node in gast.walk(fn.node):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                self.locals.add(node.id)
+        self.loop_depth = 0
+
+    def run(self) -> None:
+        args = self.fn.node.args
+        for present, what in (
+            (args.vararg, "*args parameters"),
+            (args.kwarg, "**kwargs parameters"),
+            (args.kwonlyargs, "keyword-only parameters"),
+            (args.posonlyargs, "positional-only parameters"),
+        ):
+            if present:
+                raise self.fn.error(f"{what} are not supported by sourcead", self.fn.node)
+        # before the body: a generator's first refusal would otherwise name a statement
+        yield_ = _first_yield(self.fn.node)
+        if yield_ is not None:
+            self.expression(yield_)
+        self.block(self.fn.node.body, top=True)
+        _check_read_after_assignment(self.fn, self.locals)
+
+    # --- statements ------------------------------------------------------------------
+    def block(self, body: list[gast.stmt], top: bool = False) -> None:
+        for index, stmt in enumerate(body):
+            if top and index == 0 and _is_docstring(stmt):
+                continue
+            self.statement(stmt)
+
+    def statement(self, stmt: gast.stmt) -> None:
+        fn = self.fn
+        for kind, what in _UNSUPPORTED_STATEMENTS.items():
+            if isinstance(stmt, kind):
+                raise fn.error(f"{what} are not supported by sourcead", stmt)
+        if isinstance(stmt, gast.Assign):
+            for target in stmt.targets:
+                self.target(target)
+            self.expression(stmt.value)
+            if any(isinstance(t, gast.Tuple) for t in stmt.targets) and not (
+                isinstance(stmt.value, gast.Tuple | gast.Call) or _is_shape(stmt.value)
+            ):
+                raise fn.error("tuple unpacking of a value other than a tuple or a call", stmt)
+        elif isinstance(stmt, gast.AugAssign):
+            if not isinstance(stmt.op, _OPERATORS):
+                raise fn.error(f"the operator {_symbol(stmt.op)}= is not supported", stmt)
+            self.target(stmt.target)
+            if not isinstance(stmt.target, gast.Name | gast.Subscript):
+                raise fn.error("augmented assignment to a tuple", stmt)
+            self.expression(stmt.value)
+        elif isinstance(stmt, gast.If):
+            self.expression(stmt.test, condition=True)
+            self.block(stmt.body)
+            self.block(stmt.orelse)
+        elif isinstance(stmt, gast.For):
+            self.for_loop(stmt)
+        elif isinstance(stmt, gast.While):
+            if stmt.orelse:
+                raise fn.error("while ... else is not supported", stmt)
+            self.expression(stmt.test, condition=True)
+            self.loop_body(stmt.body)
+        elif isinstance(stmt, gast.Break | gast.Continue):
+            if self.loop_depth == 0:
+                raise fn.error(f"'{type(stmt).__name__.lower()}' outside a loop", stmt)
+        elif isinstance(stmt, gast.Return):
+            if stmt.value is None:
+                raise fn.error("a function to differentiate must return a value", stmt)
+            self.expression(stmt.value)
+        elif isinstance(stmt, gast.Expr):
+            if isinstance(stmt.value, gast.Constant) and isinstance(stmt.value.value, str):
+                return  # a string used as a comment
+            if not isinstance(stmt.value, gast.Call):
+                if isinstance(stmt.value, tuple(_UNSUPPORTED_EXPRESSIONS)):
+                    self.expression(stmt.value)  # names it: a lambda, an f-string, :=...
+                raise fn.error("an expression statement that is not a call", stmt)
+            self.expression(stmt.value)
+            if stmt.value.callee.kind != "user":
+                raise fn.error(
+                    "a call whose result is unused (only calls of your own functions, "
+                    "which may write into arrays, may stand alone)",
+                    stmt,
+                )
+        elif isinstance(stmt, gast.Pass):
+            pass
+        else:
+            raise fn.error(f"{type(stmt).__name__} statements are not supported", stmt)
+
+    def for_loop(self, stmt: gast.For) -> None:
+        fn = self.fn
+        if stmt.orelse:
+            raise fn.error("for ... else is not supported", stmt)
+        if not isinstance(stmt.target, gast.Name):
+            raise fn.error("for loops must have a single name as target", stmt)
+        iterator = stmt.iter
+        if isinstance(iterator, gast.Call) and self._is_checkpointed(iterator.func):
+            from ..transforms.checkpoint import checkpoint_options
+
+            if self.loop_depth > 0:
+                raise fn.error("a checkpointed loop must not be inside another loop", stmt)
+            stmt.checkpoint = checkpoint_options(fn, stmt, iterator)
+            for option in stmt.checkpoint.values():
+                self.expression(option)
+            if not iterator.args:
+                raise fn.error("checkpointed() takes the loop's range(...) first", stmt)
+            stmt.iter = iterator = iterator.args[0]
+            fn.checkpointed_loops = True
+        if not (
+            isinstance(iterator, gast.Call)
+            and isinstance(iterator.func, gast.Name)
+            and iterator.func.id not in self.locals
+            and fn.namespace.get(iterator.func.id, range) is range
+            and 1 <= len(iterator.args) <= 3
+            and not iterator.keywords
+        ):
+            raise fn.error("for loops must iterate over range(...)", stmt)
+        self.expression(iterator)
+        self.loop_body(stmt.body)
+
+    def _is_checkpointed(self, func: gast.expr) -> bool:
+        """Whether ``func`` names sourcead.checkpointed (loops marked for checkpointing)."""
+        from ..transforms.checkpoint import checkpointed
+
+        dotted = dotted_name(func)
+        if dotted is None or dotted.split(".")[0] in self.locals:
+            return False
+        try:
+            return self.fn.resolve(func) is checkpointed
+        except (KeyError, AttributeError):
+            return False
+
+    def loop_body(self, body: list[gast.stmt]) -> None:
+        self.loop_depth += 1
+        self.block(body)
+        self.loop_depth -= 1
+
+    def target(self, target: gast.expr) -> None:
+        if isinstance(target, gast.Name):
+            return
+        if isinstance(target, gast.Tuple):
+            for element in target.elts:
+                if isinstance(element, gast.Starred):
+                    raise self.fn.error(
+                        "starred assignment targets (a, *b = ...) are not supported by sourcead",
+                        target,
+                    )
+                if not isinstance(element, gast.Name):
+                    raise self.fn.error("tuple targets must be plain names", target)
+            return
+        if isinstance(target, gast.Subscript):
+            if not isinstance(target.value, gast.Name):
+                raise self.fn.error("element assignment must be to a named array", target)
+            self.index(target.slice)
+            return
+        if isinstance(target, gast.Attribute):
+            raise self.fn.error(
+                f"assignment to an attribute (.{target.attr} = ...) is not supported by sourcead",
+                target,
+            )
+        raise self.fn.error(f"assignment to {type(target).__name__}", target)
+
+    # --- expressions -----------------------------------------------------------------
+    def expression(self, node: gast.expr, condition: bool = False) -> None:
+        fn = self.fn
+        for kind, what in _UNSUPPORTED_EXPRESSIONS.items():
+            if isinstance(node, kind):
+                raise fn.error(f"{what} are not supported by sourcead", node)
+        if isinstance(node, gast.Name):
+            if node.id not in self.locals:
+                self.global_value(node)
+        elif isinstance(node, gast.Constant):
+            if not isinstance(node.value, bool | int | float | complex):
+                raise fn.error(f"the constant {node.value!r} is not a number", node)
+        elif isinstance(node, gast.BinOp):
+            if not isinstance(node.op, _OPERATORS):
+                raise fn.error(f"the operator {_symbol(node.op)} is not supported", node)
+            self.expression(node.left)
+            self.expression(node.right)
+        elif isinstance(node, gast.UnaryOp):
+            if isinstance(node.op, gast.Invert):
+                raise fn.error("the operator ~ is not supported", node)
+            self.expression(node.operand, condition)
+        elif isinstance(node, gast.BoolOp):
+            if not condition:
+                raise fn.error(
+                    "'and'/'or' are supported in conditions (if, while, a if c else b) only",
+                    node,
+                )
+            for value in node.values:
+                self.expression(value, condition=True)
+        elif isinstance(node, gast.Compare):
+            for op in node.ops:
+                if isinstance(op, gast.In | gast.NotIn | gast.Is | gast.IsNot):
+                    raise fn.error("'in' and 'is' comparisons are not supported", node)
+            self.expression(node.left)
+            for comparator in node.comparators:
+                self.expression(comparator)
+        elif isinstance(node, gast.IfExp):
+            self.expression(node.test, condition=True)
+            self.expression(node.body)
+            self.expression(node.orelse)
+        elif isinstance(node, gast.Call):
+            self.call(node)
+        elif isinstance(node, gast.Attribute):
+            self.attribute(node)
+        elif isinstance(node, gast.Subscript):
+            if not isinstance(node.value, gast.Name | gast.Attribute):
+                raise fn.error("indexing of something other than a named array", node)
+            if isinstance(node.value, gast.Attribute) and node.value.attr != "shape":
+                raise fn.error("indexing of an attribute other than .shape", node)
+            self.expression(node.value)
+            self.index(node.slice)
+        elif isinstance(node, gast.Tuple):
+            for element in node.elts:
+                self.expression(element)
+        else:
+            raise fn.error(f"{type(node).__name__} expressions are not supported", node)
+
+    def named_callee(self, node: gast.Call) -> None:
+        """Refuse, as a call, a call of what is no dotted name ("a".upper()) or of a global
+        function sourcead has no rule for (global_value says "the global print is not a
+        number")."""
+        func = node.func
+        if dotted_name(func) is None:
+            raise self.fn.error(
+                "calls of something other than a named function (f(x), np.sin(x), a.copy()) "
+                "are not supported by sourcead",
+                node,
+            )
+        if not isinstance(func, gast.Name) or func.id in self.locals:
+            return
+        try:
+            value = self.fn.lookup(func.id)
+        except KeyError:
+            return  # global_value says it is not defined
+        if classify(value) is None and not isinstance(value, numbers.Number):
+            raise self.no_rule(node)
+
+    def no_rule(self, node: gast.Call):
+        """The refusal of a call of a function without a derivative rule."""
+        dotted = dotted_name(node.func)
+        if dotted == "print":
+            return self.fn.error(
+                "print(...) is not supported by sourcead; with compile=False the generated "
+                "code runs as plain Python, where print and pdb work",
+                node,
+            )
+        return self.fn.error(
+            f"sourcead has no derivative rule for {dotted}; use one of the supported "
+            f"functions, or register a rule with @sourcead.adjoint({dotted})",
+            node,
+        )
+
+    def index(self, index: gast.expr) -> None:
+        elements = index.elts if isinstance(index, gast.Tuple) else [index]
+        for element in elements:
+            if isinstance(element, gast.Slice):  # basic slicing a[1:-1], a[::2]
+                for part in (element.lower, element.upper, element.step):
+                    if part is not None:
+                        self.expression(part)
+            elif not (isinstance(element, gast.Constant) and element.value is None):  # new axis
+                self.expression(element)
+
+    def attribute(self, node: gast.Attribute) -> None:
+        if isinstance(node.value, gast.Name) and node.value.id in self.locals:
+            if node.attr not in _ARRAY_ATTRIBUTES:
+                raise self.fn.error(f"the attribute .{node.attr} is not supported", node)
+            return
+        if isinstance(node.value, gast.Subscript) and _subscripted_name(node.value) in self.locals:
+            if node.attr not in _ARRAY_ATTRIBUTES:  # a[1:].size, m[0].shape
+                raise self.fn.error(f"the attribute .{node.attr} is not supported", node)
+            self.expression(node.value)
+            return
+        value = self.global_value(node)
+        if not isinstance(value, numbers.Number):
+            raise self.fn.error(f"{dotted_name(node)} used as a value (not a number)", node)
+
+    def global_value(self, node: gast.expr):
+        """The object a free name or dotted name refers to."""
+        if hasattr(node, "global_value"):  # resolved already (array methods as functions)
+            return node.global_value
+        dotted = dotted_name(node)
+        if dotted is None:
+            raise self.fn.error("this expression is not supported", node)
+        try:
+            value = self.fn.lookup_dotted(dotted)
+        except (KeyError, AttributeError):
+            raise self.fn.error(f"the name {dotted} is not defined", node) from None
+        node.global_value = value
+        if isinstance(node, gast.Name) and not isinstance(value, numbers.Number | types.ModuleType):
+            if classify(value) is None:
+                raise self.fn.error(f"the global {dotted} is not a number", node)
+        return value
+
+    def call(self, node: gast.Call) -> None:
+        fn = self.fn
+        func = node.func
+        if (
+            isinstance(func, gast.Attribute)
+            and isinstance(func.value, gast.Name)
+            and func.value.id in self.locals
+        ):
+            if func.attr not in COPY_METHODS or node.args or node.keywords:
+                raise fn.error(f"the method .{func.attr}(...) is not supported", node)
+            node.callee = Callee("copy", None)
+            return
+        self.named_callee(node)
+        target = self.global_value(func)
+        callee = classify(target)
+        if callee is None:
+            raise self.no_rule(node)
+        node.callee = callee
+        if callee.kind == "solver":  # fixed_point, root, odeint
+            from ..lowering.solver_calls import check_call
+
+            check_call(self, node)
+            return
+        if callee.kind == "jvp":  # sourcead.jvp(f, primals, tangents): reverse over forward
+            from ..lowering.jvp_calls import check_call
+
+            check_call(self, node)
+            return
+        if callee.kind == "primitive":
+            raise fn.error(
+                f"{dotted_name(func)} is marked @sourcead.primitive but has no derivative rule; "
+                f"register one with @sourcead.adjoint({dotted_name(func)})",
+                node,
+            )
+        if callee.kind == "rule" and node.keywords:
+            check_rule_keywords(fn, node, dotted_name(func))
+        elif callee.kind == "user" and node.keywords:
+            raise fn.error(f"keyword arguments in calls to {dotted_name(func)}", node)
+        if callee.kind == "constructor":
+            for keyword in node.keywords:
+                if keyword.arg != "dtype":
+                    raise fn.error(f"the keyword {keyword.arg}= is not supported here", node)
+        for arg in node.args:
+            if callee.kind == "forward_only" and _is_none(arg):
+                continue  # expand_reduced(g, shape, None): a reduction over every axis
+            self.expression(arg)
+        if callee.kind == "rule":
+            for keyword in node.keywords:
+                self.expression(keyword.value)
+        if callee.kind == "constructor":
+            for keyword in node.keywords:
+                self.global_value(keyword.value)
+
+
+def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> None:
+    """Refuse a local name read above every line that assigns it.
+
+    Python raises UnboundLocalError at such a read, unless an earlier loop iteration has
+    assigned the name; Numba, which compiles the generated code, refuses both. Statements
+    are taken in the order of the source, each reading before it assigns.
+    """
+    assigned = set(fn.params)
+
+    def read(node) -> None:
+        for name in gast.walk(node):
+            if (
+                isinstance(name, gast.Name)
+                and isinstance(name.ctx, gast.Load)
+                and name.id in local_names
+                and name.id not in assigned
+            ):
+                raise fn.error(
+                    f"{name.id} is read above every line that assigns it; assign it before "
+                    "this line (Python raises UnboundLocalError here unless an earlier loop "
+                    "iteration assigned it, and Numba, which compiles the derivative, refuses it)",
+                    name,
+                )
+
+    def assign(target) -> None:
+        read(target)  # the indices of element writes
+        assigned.update(
+            n.id
+            for n in gast.walk(target)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        )
+
+    def visit(block: list) -> None:
+        for stmt in block:
+            if isinstance(stmt, gast.If | gast.While):
+                read(stmt.test)
+            elif isinstance(stmt, gast.For):
+                read(stmt.iter)
+                assign(stmt.target)
+            elif isinstance(stmt, gast.Assign | gast.AugAssign):
+                read(stmt.value)
+                targets = stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target]
+                for target in targets:
+                    if isinstance(stmt, gast.AugAssign) and isinstance(target, gast.Name):
+                        x = gast.Name(target.id, gast.Load(), None, None)  # x += 1 reads x
+                        read(gast.copy_location(x, target))
+                    assign(target)
+            else:
+                read(stmt)
+            if isinstance(stmt, gast.If | gast.For | gast.While):
+                visit(stmt.body)
+                visit(stmt.orelse)
+
+    visit(fn.node.body)
+
+
+def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> None:
+    """Keyword arguments of a primitive must be the keyword parameters of its rule."""
+    from ..rules.registry import rule_for
+
+    rule = rule_for(node.callee.target, arrays=True)
+    allowed = {name for name, _ in rule.defaults} if rule is not None else set()
+    for keyword in node.keywords:
+        if keyword.arg not in allowed:
+            raise fn.error(f"the keyword {keyword.arg}= in calls to {dotted}", node)
+
+
+def _symbol(op: gast.operator) -> str:
+    """An operator as written in the source (``&``), else its AST name."""
+    return _OPERATOR_SYMBOLS.get(type(op), type(op).__name__)
+
+
+def _first_yield(function: gast.FunctionDef) -> gast.expr | None:
+    """The first ``yield`` (or ``yield from``) of ``function`` itself, not of a definition
+    nested in it (refused as such), or None: whether it is a generator."""
+    found = []
+
+    def visit(node: gast.AST) -> None:
+        for child in gast.iter_child_nodes(node):
+            if isinstance(child, gast.Yield | gast.YieldFrom):
+                found.append(child)
+            elif not isinstance(
+                child, gast.FunctionDef | gast.AsyncFunctionDef | gast.Lambda | gast.ClassDef
+            ):
+                visit(child)
+
+    visit(function)
+    return min(found, key=lambda node: (node.lineno, node.col_offset), default=None)
+
+
+def _is_docstring(stmt: gast.stmt) -> bool:
+    return (
+        isinstance(stmt, gast.Expr)
+        and isinstance(stmt.value, gast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def _is_shape(node) -> bool:
+    return isinstance(node, gast.Attribute) and node.attr == "shape"
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, gast.Constant) and node.value is None
+
+
+def _subscripted_name(node: gast.Subscript) -> str | None:
+    """``a`` for ``a[1:]`` and ``a[0][1:]``; None when the subscripted value is no name."""
+    while isinstance(node, gast.Subscript):
+        node = node.value
+    return node.id if isinstance(node, gast.Name) else None

@@ -1,0 +1,609 @@
+"""Whole-array code in reverse mode: syntax rewriting, lowering, and the adjoints of array ops.
+
+Three steps, each small:
+
+* ``rewrite_array_syntax`` (before the subset check): array methods and attributes become
+  the NumPy functions they stand for (``x.sum(axis=0)`` -> ``np.sum(x, axis=0)``, ``m.T``
+  -> ``np.transpose(m)``), and list literals in calls become tuples, so that every later
+  pass sees one form.
+* ``lower_arrays`` (after type inference): an array-valued operand that is itself an
+  operation gets an assignment of its own (``u + dt * np.sin(u)`` -> ``t = np.sin(u)``,
+  ``t_1 = dt * t``, ``u + t_1``), so each operation's adjoint can be summed back to the
+  shape of named operands (broadcasting) and intermediate arrays are computed once.
+* ``ArrayAdjoints`` (used by ``AdjointGenerator``): the adjoint of one operation on arrays
+  from the rules (``rules/numpy.py``, ``rules/linalg.py``, user rules), with broadcasting
+  undone by ``unbroadcast``; primitives returning tuples; tapes of whole arrays for arrays
+  that a loop rebinds or overwrites with slices while the backward sweep needs old values.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import textwrap
+import types
+
+import gast
+import numpy as np
+
+from ..analysis.types import INT, Array, Scalar, TupleType, TypeInference
+from ..rules.callees import JOINING, Callee
+from ..rules.registry import rule_for
+from ..rules.templates import instantiate_body
+from ..trees.codegen import Block, src
+
+# --- rewriting methods and attributes ----------------------------------------------------------
+
+_METHODS = {
+    "sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
+    "cumsum": np.cumsum, "reshape": np.reshape, "ravel": np.ravel, "flatten": np.ravel,
+    "conj": np.conj, "conjugate": np.conj, "dot": np.dot, "trace": np.trace,
+    "transpose": np.transpose,
+}  # fmt: skip
+_ATTRIBUTES = {"T": np.transpose, "real": np.real, "imag": np.imag}
+
+
+def _numpy_function(function, like) -> gast.Attribute:
+    base = gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None)
+    node = gast.Attribute(value=base, attr=function.__name__, ctx=gast.Load())
+    node.global_value = function
+    for n in (base, node):
+        gast.copy_location(n, like)
+    return node
+
+
+def rewrite_array_syntax(parsed) -> None:
+    """Rewrite array methods/attributes of local names as NumPy calls, in place."""
+    local = set(parsed.params) | {
+        n.id
+        for n in gast.walk(parsed.node)
+        if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+    }
+
+    def is_local(node) -> bool:
+        """A local name, or an expression that computes an array or number (never a
+        module): ``(a @ b).T``, ``x[1:].sum()``."""
+        if isinstance(node, gast.Name):
+            return node.id in local
+        return isinstance(node, gast.Subscript | gast.Call | gast.BinOp | gast.UnaryOp)
+
+    class Rewriter(gast.NodeTransformer):
+        def visit_Call(self, node):
+            node = self.generic_visit(node)
+            func = node.func
+            if isinstance(func, gast.Attribute) and is_local(func.value) and func.attr in _METHODS:
+                args = list(node.args)
+                if func.attr == "reshape" and len(args) > 1:
+                    args = [gast.Tuple(elts=args, ctx=gast.Load())]
+                call = gast.Call(
+                    func=_numpy_function(_METHODS[func.attr], func),
+                    args=[func.value, *args],
+                    keywords=node.keywords,
+                )
+                return gast.copy_location(call, node)
+            if _resolves_to(parsed, func, np.matmul) and len(node.args) == 2 and not node.keywords:
+                # Numba has the @ operator, not np.matmul
+                product = gast.BinOp(left=node.args[0], op=gast.MatMult(), right=node.args[1])
+                return gast.copy_location(product, node)
+            node.args = [
+                gast.copy_location(gast.Tuple(elts=a.elts, ctx=gast.Load()), a)
+                if isinstance(a, gast.List)
+                else a
+                for a in node.args
+            ]
+            return node
+
+        def visit_Attribute(self, node):
+            node = self.generic_visit(node)
+            if (
+                is_local(node.value)
+                and node.attr in _ATTRIBUTES
+                and isinstance(node.ctx, gast.Load)
+            ):
+                call = gast.Call(
+                    func=_numpy_function(_ATTRIBUTES[node.attr], node),
+                    args=[node.value],
+                    keywords=[],
+                )
+                return gast.copy_location(call, node)
+            return node
+
+    Rewriter().visit(parsed.node)
+
+
+def _resolves_to(parsed, node, target) -> bool:
+    try:
+        return parsed.resolve(node) is target
+    except (KeyError, AttributeError):
+        return False
+
+
+# --- lowering -------------------------------------------------------------------------------------
+
+
+def _atomic(node) -> bool:
+    if isinstance(node, gast.Name | gast.Constant | gast.Attribute):
+        return True
+    return isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name)
+
+
+def expression_type(expr, types: dict):
+    """The type of ``expr`` given the types of names (no calls of user functions inside)."""
+    inference = TypeInference(
+        gast.FunctionDef(
+            name="_", args=None, body=[], decorator_list=[], returns=None, type_comment=None,
+            type_params=[],
+        ),
+        types,
+        lambda *a: None,
+    )  # fmt: skip
+    return inference.expr(expr)
+
+
+def lower_arrays(node: gast.FunctionDef, types: dict, names) -> tuple[gast.FunctionDef, dict]:
+    """Give every array-valued operation nested in another operation its own assignment."""
+    types = dict(types)
+    if not any(isinstance(t, Array) for t in types.values()):
+        return node, types
+    node = copy.deepcopy(node)
+
+    def lower_expr(expr, pre: list, like, whole: bool):
+        if isinstance(expr, gast.BinOp | gast.UnaryOp | gast.Call | gast.Compare | gast.Tuple):
+            for field in ("left", "right", "operand"):
+                if hasattr(expr, field):
+                    setattr(expr, field, lower_expr(getattr(expr, field), pre, like, False))
+            if isinstance(expr, gast.Call):
+                expr.args = [lower_expr(a, pre, like, False) for a in expr.args]
+            if isinstance(expr, gast.Tuple):
+                expr.elts = [lower_expr(e, pre, like, False) for e in expr.elts]
+        if whole or _atomic(expr) or isinstance(expr, gast.Tuple | gast.Compare):
+            return expr
+        if isinstance(expr, gast.Call) and getattr(expr, "callee", None) is not None:
+            if expr.callee.kind not in ("rule",):
+                return expr
+        value_type = expression_type(expr, types)
+        if not isinstance(value_type, Array):
+            return expr
+        temp = names.fresh(_temp_name(expr))
+        types[temp] = value_type
+        target = gast.Name(id=temp, ctx=gast.Store(), annotation=None, type_comment=None)
+        pre.append(
+            gast.copy_location(gast.Assign(targets=[target], value=expr, type_comment=None), like)
+        )
+        return gast.Name(id=temp, ctx=gast.Load(), annotation=None, type_comment=None)
+
+    def lower_block(body: list) -> list:
+        out = []
+        for stmt in body:
+            if isinstance(stmt, gast.Assign):
+                pre: list = []
+                stmt.value = lower_expr(stmt.value, pre, stmt, True)
+                out.extend(pre)
+            for field in ("body", "orelse"):
+                if isinstance(stmt, gast.If | gast.For | gast.While):
+                    setattr(stmt, field, lower_block(getattr(stmt, field)))
+            out.append(stmt)
+        return out
+
+    node.body = lower_block(node.body)
+    return node, types
+
+
+def _temp_name(expr) -> str:
+    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
+        return expr.func.attr
+    if isinstance(expr, gast.BinOp):
+        return {gast.Add: "sum", gast.Sub: "difference", gast.Mult: "product", gast.Div: "quotient",
+                gast.Pow: "power", gast.MatMult: "matmul"}.get(type(expr.op), "value")  # fmt: skip
+    return "value"
+
+
+# --- adjoints of operations on arrays ----------------------------------------------------------
+
+
+class ArrayAdjoints:
+    """The array part of one ``AdjointGenerator`` pass."""
+
+    def __init__(self, generator):
+        self.gen = generator
+        self.tapes: dict[str, tuple[str, str, object]] = {}  # name -> (tape, top, type)
+        self.current_operands: list = []
+        self._counter_name: str | None = None  # of the written-out vector pushes
+        self._size_name: str | None = None
+
+    # types
+    def type_of(self, expr):
+        if isinstance(expr, gast.Constant):
+            return None
+        return expression_type(expr, self.gen.types)
+
+    def is_array(self, expr) -> bool:
+        return isinstance(self.type_of(expr), Array)
+
+    # which operations this module handles
+    def handles(self, expr) -> bool:
+        if isinstance(expr, gast.BinOp | gast.UnaryOp):
+            operands = [expr.left, expr.right] if isinstance(expr, gast.BinOp) else [expr.operand]
+            return isinstance(expr.op, gast.MatMult) or any(self.is_array(o) for o in operands)
+        if isinstance(expr, gast.Call) and expr.callee.kind == "rule":
+            if expr.callee.target in JOINING:
+                return True
+            rule = rule_for(expr.callee.target, arrays=True)
+            return (
+                any(self.is_array(a) for a in expr.args)
+                or bool(rule.body or rule.defaults or rule.outputs)
+                or isinstance(self.type_of(expr), Array)
+                or any(isinstance(a, gast.Tuple) for a in expr.args)
+            )
+        return False
+
+    def propagate(self, expr, g, contributions: list, lines: list) -> None:
+        """Like ``AdjointGenerator.propagate`` for an operation on arrays."""
+        from ..transforms.reverse import _OPERATOR_RULES
+
+        gen = self.gen
+        if isinstance(expr, gast.Call):
+            target = expr.callee.target
+            if target in (np.concatenate, np.stack):
+                return self.joined(expr, g, contributions, lines)
+            args = list(expr.args)
+            if target in _SCALAR_IDENTITIES and len(args) == 1 and not expr.keywords:
+                if isinstance(self.type_of(args[0]), Scalar):  # np.sum(s) of a number is s
+                    return gen.propagate(args[0], g, contributions, lines)
+        else:
+            target = _OPERATOR_RULES.get(type(expr.op))
+            if isinstance(expr.op, gast.MatMult):
+                import operator
+
+                target = operator.matmul
+            args = [expr.left, expr.right] if isinstance(expr, gast.BinOp) else [expr.operand]
+        arrays = any(self.is_array(a) for a in args)
+        rule = rule_for(target, arrays=arrays)
+        if rule is None:
+            return
+        keywords = {k.arg: k.value for k in getattr(expr, "keywords", [])}
+        positional = rule.positional
+        if len(args) > len(rule.params) or len(args) < len(positional):
+            raise gen.fn.error(
+                f"{src(expr.func)} is differentiable with {len(positional)} argument(s), "
+                f"called with {len(args)}",
+                expr,
+            )
+        bindings = dict(zip(rule.params, args, strict=False))
+        for pname, default in rule.defaults:
+            if pname not in bindings:
+                bindings[pname] = keywords.get(pname, default)
+        active = [a for a in args if gen.has_active(a)]
+        if not active:
+            return
+        if not isinstance(g, gast.Name | gast.Constant):
+            temp = gen.partial()
+            lines.append(f"{temp} = {src(g)}")
+            g = _name(temp)
+        statements, contribs = instantiate_body(
+            rule, g, {k: v for k, v in bindings.items()}, gen.names.fresh
+        )
+        if statements:
+            statements = [gen.shapes_from_adjoints(stmt) for stmt in statements]
+            for stmt in statements:
+                gen.reads(stmt)
+            lines.extend(src(s) for s in statements)
+        result_type = self.type_of(expr)
+        self.current_operands = args
+        for arg, contribution in zip(args, contribs, strict=False):
+            if contribution is None or not gen.has_active(arg):
+                continue
+            contribution = gen.shapes_from_adjoints(contribution)
+            gen.reads(contribution)
+            reduced = self.reduce(contribution, arg, result_type, len(args) > 1)
+            gen.propagate(arg, reduced, contributions, lines)
+
+    def reduce(self, contribution, arg, result_type, several: bool):
+        """``contribution`` summed back to the shape of ``arg`` where broadcasting stretched it."""
+        arg_type = self.type_of(arg)
+        if isinstance(arg_type, Scalar) and isinstance(result_type, Array):
+            total = f"np.sum({src(contribution)})"
+            if arg_type.kind == "float" and arg_type.dtype == "float64":
+                return _parse(total)
+            return _parse(total)
+        if (
+            isinstance(arg_type, Array)
+            and isinstance(result_type, Array)
+            and several
+            and not self.same_shape(arg, result_type)
+        ):
+            # Only the operand's shape is read, and arrays keep their shapes: the operand is
+            # not taped for this (unbroadcast raises if the shapes do not fit after all).
+            if isinstance(arg, gast.Subscript):
+                self.gen.reads(arg.slice)
+            elif not _atomic(arg):
+                self.gen.reads(arg)
+            operand = src(arg) if _atomic(arg) else f"({src(arg)})"
+            shape = self.gen.shapes_from_adjoints(_parse(f"{operand}.shape"))
+            if isinstance(contribution, gast.UnaryOp) and isinstance(contribution.op, gast.USub):
+                # negated after the sum: on the operand's elements, not the result's
+                return _parse(f"-unbroadcast({src(contribution.operand)}, {src(shape)})")
+            return _parse(f"unbroadcast({src(contribution)}, {src(shape)})")
+        return contribution
+
+    def slice_adjoint(self, g, value, target_type):
+        """The adjoint of the value assigned to a slice, from the slice's adjoint ``g``."""
+        value_type = self.type_of(value)
+        if isinstance(value_type, Array) and value_type.ndim == getattr(target_type, "ndim", 0):
+            return g
+        self.current_operands = []
+        return self.reduce(g, value, target_type, True)
+
+    def check_index(self, index, stmt) -> None:
+        """Refuse an assignment through an array of indices or a mask (fancy indexing)."""
+        elements = index.elts if isinstance(index, gast.Tuple) else [index]
+        for element in elements:
+            if not isinstance(element, gast.Slice) and self.is_array(element):
+                raise self.gen.fn.error(
+                    "indexing with an array (only integers and slices are supported)", stmt
+                )
+
+    def accumulate_slice(self, adjoint: str, array: str, index, contribution) -> str:
+        """``b_a[index] += contribution`` for a basic index; new axes (None) are dropped."""
+        elements = index.elts if isinstance(index, gast.Tuple) else [index]
+        kept = [e for e in elements if not (isinstance(e, gast.Constant) and e.value is None)]
+        text = ", ".join(src(e) for e in kept) if kept else "..."
+        if len(kept) == len(elements):
+            return f"{adjoint}[{text}] += {src(contribution)}"
+        self.gen.reads(index)
+        return (
+            f"{adjoint}[{text}] += np.ascontiguousarray({src(contribution)})"
+            f".reshape({array}[{text}].shape)"
+        )
+
+    def same_shape(self, arg, result_type) -> bool:
+        """Whether ``arg`` surely has the result's shape: every array operand is ``arg``."""
+        return bool(self.current_operands) and all(
+            src(o) == src(arg) for o in self.current_operands if self.is_array(o)
+        )
+
+    def joined(self, expr, g, contributions, lines) -> None:
+        """np.concatenate((a, b, ...)) and np.stack((a, b, ...)) along the first axis."""
+        gen = self.gen
+        items = expr.args[0].elts if isinstance(expr.args[0], gast.Tuple) else None
+        for keyword in expr.keywords:
+            if not (isinstance(keyword.value, gast.Constant) and keyword.value.value == 0):
+                raise gen.fn.error("np.concatenate and np.stack along axis 0 only", expr)
+        if items is None or len(expr.args) > 1:
+            raise gen.fn.error("np.concatenate and np.stack of a tuple (a, b, ...) only", expr)
+        offset = "0"
+        for k, item in enumerate(items):
+            if expr.callee.target is np.stack:
+                part = f"{src(g)}[{k}]"
+            else:
+                gen.reads(item)
+                end = (
+                    f"{offset} + {src(item)}.shape[0]" if offset != "0" else f"{src(item)}.shape[0]"
+                )
+                part = f"{src(g)}[{offset}:{end}]"
+                offset = end
+            if gen.has_active(item):
+                gen.propagate(item, _parse(part), contributions, lines)
+
+    # primitives that return tuples: w, v = np.linalg.eigh(a)
+    def tuple_assign(self, stmt) -> tuple[list, list]:
+        gen = self.gen
+        call = stmt.value
+        targets = [e.id for e in stmt.targets[0].elts]
+        rule = rule_for(call.callee.target, arrays=True)
+        forward, restore, restored = [], [], set()
+        for t in targets:
+            if gen._records_name(t):
+                forward.extend(gen.push(t, gen.types[t], t))
+                restore[:0] = gen.pop(t, gen.types[t], t)
+                restored.add(t)
+            elif isinstance(gen.types.get(t), Array) and self.records(t):
+                f, b = self.push_array(t)
+                forward.extend(f)
+                restore[:0] = b
+                restored.add(t)
+        active_targets = [t for t in targets if t in gen.active]
+        shape_pushes, shape_pops, resets = gen.reset_rebound(active_targets, stmt, restored)
+        forward.extend(shape_pushes)
+        forward.append(src(stmt))
+        lines: list = []
+        if active_targets and any(gen.has_active(a) for a in call.args):
+            if len(rule.outputs) != len(targets):
+                raise gen.fn.error(
+                    f"{src(call.func)} returns {len(targets)} values but its rule takes "
+                    f"{len(rule.outputs)} adjoints",
+                    stmt,
+                )
+            seeds = {}
+            for out_name, t in zip(rule.outputs, targets, strict=False):
+                if t in gen.active:
+                    seeds[out_name] = _name(gen.adj(t))
+                else:  # a zero adjoint, shaped like the value this statement made
+                    zero = gen.names.fresh(f"b_{t}_zero")
+                    lines.append(f"{zero} = {_zero_source(gen.types[t], t)}")
+                    seeds[out_name] = _name(zero)
+            bindings = dict(zip(rule.params, call.args, strict=False))
+            keywords = {k.arg: k.value for k in call.keywords}
+            for pname, default in rule.defaults:
+                bindings.setdefault(pname, keywords.get(pname, default))
+            bindings.update(seeds)
+            statements, contribs = instantiate_body(
+                rule, seeds[rule.adjoint_param], bindings, gen.names.fresh
+            )
+            for s in statements:
+                gen.reads(s)
+            lines.extend(src(s) for s in statements)
+            contributions = []
+            for arg, c in zip(call.args, contribs, strict=False):
+                if c is not None and gen.has_active(arg):
+                    gen.reads(c)
+                    gen.propagate(arg, c, contributions, lines)
+            lines.extend(gen.accumulate(k, c) for k, c in contributions)
+        # the rule recomputes from the arguments: the old values are restored afterwards,
+        # then the adjoints take the old bindings' shapes
+        backward = lines + restore + shape_pops + resets
+        return forward, ([gen.comment(stmt)] + backward if backward else [])
+
+    # tapes of whole arrays
+    def records(self, array: str) -> bool:
+        return self.gen.must_record({array} | self.gen.permutation_partners.get(array, set()))
+
+    def tape(self, array: str):
+        if array not in self.tapes:
+            self.tapes[array] = (
+                self.gen.names.fresh(f"{array}_tape"),
+                self.gen.names.fresh(f"{array}_top"),
+                self.gen.types[array],
+            )
+        return self.tapes[array]
+
+    def push_array(self, array: str) -> tuple[list, list]:
+        """Lines that save the whole array ``array`` before it is overwritten, and restore it.
+
+        Vectors of numbers are pushed element by element by lines written out here, their
+        lengths on a tape of integers: a call of ``push_array`` returning ``(tape, top)``
+        costs a reference count update of the tape per push, which was a fifth of an
+        LSTM's gradient. Other arrays go on their tape with their shape after them.
+        """
+        tape, top, value_type = self.tape(array)
+        if value_type.ndim != 1 or np.dtype(value_type.dtype).kind not in "fc":
+            forward = [f"{tape}, {top} = push_array({tape}, {top}, {array})"]
+            left = self.gen.iterations_left(len(self.gen.frames))
+            if left:  # room for this loop's pushes at once, not a dozen doublings
+                length = f"pushed_length({array})"
+                forward.insert(
+                    0,
+                    f"{tape} = reserve({tape}, {top} + {length}, "
+                    f"{top} + {length} * {' * '.join(left)})",
+                )
+            backward = [f"{array}, {top} = pop_array({tape}, {top}, {array})"]
+            return forward, backward
+        k, size = self._counter(), self._size()
+        length = f"{array}.shape[0]"
+        forward = [
+            f"{tape} = reserve({tape}, {top} + {length})",
+            Block(f"for {k} in range({length}):", [f"{tape}[{top} + {k}] = {array}[{k}]"]),
+            f"{top} += {length}",
+            *self.gen.push(f"{array}_length", INT, length),
+        ]
+        backward = [
+            *self.gen.pop(f"{array}_length", INT, size),
+            f"{top} -= {size}",
+            f"{array} = {tape}[{top} : {top} + {size}]",
+        ]
+        return forward, backward
+
+    def push_row(self, array: str, row: str) -> tuple[list, list]:
+        """Lines that save the row ``row`` of ``array`` (``h[t]``) before it is overwritten."""
+        tape, top, _ = self.tape(array)
+        forward = [f"{tape}, {top} = push_array({tape}, {top}, {row})"]
+        left = self.gen.iterations_left(len(self.gen.frames))
+        if left:  # room for this loop's pushes at once
+            length = f"pushed_length({row})"
+            forward.insert(
+                0,
+                f"{tape} = reserve({tape}, {top} + {length}, {top} + {length} * {' * '.join(left)})",
+            )
+        backward = [f"{row}, {top} = pop_array({tape}, {top}, {row})"]
+        return forward, backward
+
+    def _counter(self) -> str:
+        """The loop counter of written-out vector pushes (one name for all of them)."""
+        if self._counter_name is None:
+            self._counter_name = self.gen.names.fresh("q")
+        return self._counter_name
+
+    def _size(self) -> str:
+        """The popped length of written-out vector pops (one name for all of them)."""
+        if self._size_name is None:
+            self._size_name = self.gen.names.fresh("size")
+        return self._size_name
+
+    def declare_tapes(self) -> list:
+        """Tapes, and placeholders for arrays first bound inside a loop (pushed before that)."""
+        lines = []
+        for array, (tape, top, value_type) in self.tapes.items():
+            lines.append(f"{tape} = np.empty(0, dtype=np.{value_type.dtype})")
+            lines.append(f"{top} = 0")
+            defined_first = {n for n, _ in self.gen.first_definitions.values()}
+            if array not in defined_first and array not in self.gen.params:
+                lines.append(placeholder(array, value_type, "a placeholder for its tape"))
+        return lines
+
+
+#: Reductions whose value, for a single number, is that number.
+_SCALAR_IDENTITIES = (np.sum, np.mean, np.prod, np.max, np.min, np.amax, np.amin)
+
+
+def shape_tuple(sizes: list[str]) -> str:
+    """Source of the shape tuple of these sizes: ``(n,)``, ``(n, m)``."""
+    return "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
+
+
+def placeholder(array: str, value_type, why: str) -> str:
+    """An empty array of ``array``'s type, bound before a loop that first binds ``array``."""
+    empty = shape_tuple(["0"] * value_type.ndim)
+    return f"{array} = np.zeros({empty}, dtype=np.{value_type.dtype})  # {why}"
+
+
+def _name(identifier: str) -> gast.Name:
+    return gast.Name(id=identifier, ctx=gast.Load(), annotation=None, type_comment=None)
+
+
+def _parse(text: str) -> gast.expr:
+    return gast.parse(text).body[0].value
+
+
+def _zero_of(value_type, like: str) -> gast.expr:
+    return _parse(_zero_source(value_type, like))
+
+
+def _zero_source(value_type, like: str) -> str:
+    if isinstance(value_type, Array):
+        return f"np.zeros_like({like})"
+    if isinstance(value_type, Scalar) and value_type.kind == "complex":
+        return "0j"
+    return "0.0"
+
+
+_ARRAY_RUNTIME = ("pop_array", "push_array", "expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
+                  "reverse_cumsum", "prod_others", "prod_others_tangent", "unbroadcast", "fused_length", "slice_length", "slice_start",
+                  "scratch", "sized", "zeroed", "pushed_length", "shape_changed")  # fmt: skip
+
+
+def user_primitive_source(value) -> str | None:
+    """The source of a user function that has a rule (a primitive), for the generated module.
+
+    Generated code calls it from compiled code, so the module holds its definition (and
+    Numba compiles it with the rest); None for anything else.
+    """
+    from ..rules.registry import ADJOINT_RULES, ARRAY_RULES
+
+    function = getattr(value, "py_func", value)
+    if not isinstance(function, types.FunctionType):
+        return None
+    if function not in ADJOINT_RULES and function not in ARRAY_RULES:
+        return None
+    lines, _ = inspect.getsourcelines(function)
+    kept = textwrap.dedent("".join(lines)).splitlines()
+    while kept and kept[0].lstrip().startswith("@"):
+        kept.pop(0)
+    return "\n".join(kept).rstrip()
+
+
+def array_runtime_imports(function_sources: list[str]) -> list[str]:
+    """The import line for the array helpers that the generated functions use, if any."""
+    text = "\n".join(function_sources)
+    used = [n for n in _ARRAY_RUNTIME if re.search(rf"\b{n}\(", text)]
+    return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
+
+
+__all__ = [
+    "ArrayAdjoints",
+    "Callee",
+    "TupleType",
+    "array_runtime_imports",
+    "lower_arrays",
+    "rewrite_array_syntax",
+]

@@ -1,0 +1,874 @@
+"""Calls of ``fixed_point``, ``root`` and ``odeint`` inside differentiated functions.
+
+Such a call takes a function of the user's (``step``, ``residual``, ``rhs``). Four hooks:
+
+* ``check_call`` (subset): the function argument is a user function, the options are known,
+  the string options are constants;
+* ``result_type`` (type inference): infers the user function's types for the state and
+  parameters and checks that it returns the state's type;
+* ``rewrite_calls`` (before adjoint generation): replaces each such call by a call of a
+  generated wrapper, e.g. ``x = fixed_point_of_step(x0, a, tol, max_iter)``, which the
+  reverse transformation treats as a call of a user function: its adjoint wrapper (made by
+  ``SolverWrapper.adjoint`` for the arguments that carry derivatives) solves again and then
+  runs the implicit or ODE adjoint, as every callee's adjoint does in joint mode;
+* the wrappers call the kernels of ``sourcead_runtime`` through two small adapters per user
+  function: one on a flat state array, one giving its vector-Jacobian products (from the
+  adjoint that sourcead generates for the user function).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+import textwrap
+
+import gast
+import sourcead_runtime as runtime
+from sourcead_runtime import ode as runtime_ode
+from sourcead_runtime import solvers as runtime_solvers
+
+from ..analysis.types import FLOAT, Array, Scalar, TypeProblem
+from ..api.solvers import SOLVERS, SolverSpec
+from ..frontend.normalize import name
+from ..frontend.source import unwrap
+from ..rules.callees import Callee, classify
+from ..trees.codegen import Block, render, src
+
+#: Runtime helpers that the specialised solver templates call.
+RUNTIME_HELPERS = runtime.SOLVER_HELPERS
+
+#: The solver templates of sourcead_runtime, by name.
+TEMPLATES = {
+    "fixed_point_solve": runtime_solvers.fixed_point_solve,
+    "transposed_jacobian": runtime_solvers.transposed_jacobian,
+    "fixed_point_adjoint": runtime_solvers.fixed_point_adjoint,
+    "newton_solve": runtime_solvers.newton_solve,
+    "root_adjoint": runtime_solvers.root_adjoint,
+    "fixed_point_tangent": runtime_solvers.fixed_point_tangent,
+    "root_tangent": runtime_solvers.root_tangent,
+    "odeint_forward": runtime_ode.odeint_forward,
+    "odeint_continuous_adjoint": runtime_ode.odeint_continuous_adjoint,
+    "odeint_discrete_adjoint": runtime_ode.odeint_discrete_adjoint,
+}
+
+
+def runtime_imports(functions: list[str]) -> list[str]:
+    """The import of the runtime helpers that the generated ``functions`` use."""
+    used = [
+        n for n in RUNTIME_HELPERS if any(re.search(rf"\b{n}\b", source) for source in functions)
+    ]
+    return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
+
+
+def specialise(template, name: str, bindings: dict[str, str], constants: dict) -> str:
+    """Source of a runtime solver template with its function parameters bound.
+
+    ``bindings`` maps parameters of ``template`` (``step``, ``f``, ``vjp``...) to names of
+    generated functions, ``constants`` parameters and globals (``method``, ``RK4``...) to
+    values; those parameters disappear from the signature and the branches the constants
+    decide are dropped. Numba then compiles the copy like any generated function (no
+    function-typed arguments: cacheable).
+    """
+    tree = gast.parse(textwrap.dedent(inspect.getsource(template)))
+    definition = tree.body[0]
+    definition.name = name
+    definition.decorator_list = []
+    definition.args.args = [
+        a for a in definition.args.args if a.id not in bindings and a.id not in constants
+    ]
+    for node in gast.walk(definition):
+        if isinstance(node, gast.Name) and node.id in bindings:
+            node.id = bindings[node.id]
+    definition = _Folder(constants).visit(definition)
+    _drop_unreachable(definition)
+    return src(definition)
+
+
+def _drop_unreachable(tree) -> None:
+    """Remove the statements after a ``continue``/``break``/``return``/``raise`` in a block."""
+    jumps = (gast.Continue, gast.Break, gast.Return, gast.Raise)
+    for node in gast.walk(tree):
+        for field in ("body", "orelse"):
+            block = getattr(node, field, None)
+            if isinstance(block, list):
+                for index, stmt in enumerate(block):
+                    if isinstance(stmt, jumps):
+                        del block[index + 1 :]
+                        break
+
+
+class _Folder(gast.NodeTransformer):
+    """Replaces names by constants and drops the code that they rule out."""
+
+    def __init__(self, constants: dict):
+        self.constants = constants
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, gast.Load) and node.id in self.constants:
+            return gast.Constant(value=self.constants[node.id], kind=None)
+        return node
+
+    def visit_Compare(self, node):
+        node = self.generic_visit(node)
+        operands = [node.left, *node.comparators]
+        if len(node.ops) == 1 and all(isinstance(o, gast.Constant) for o in operands):
+            a, b = operands[0].value, operands[1].value
+            if isinstance(node.ops[0], gast.Eq):
+                return gast.Constant(value=a == b, kind=None)
+            if isinstance(node.ops[0], gast.NotEq):
+                return gast.Constant(value=a != b, kind=None)
+        return node
+
+    def visit_UnaryOp(self, node):
+        node = self.generic_visit(node)
+        if isinstance(node.op, gast.Not) and isinstance(node.operand, gast.Constant):
+            return gast.Constant(value=not node.operand.value, kind=None)
+        return node
+
+    def visit_BoolOp(self, node):
+        node = self.generic_visit(node)
+        is_and = isinstance(node.op, gast.And)
+        kept = []
+        for value in node.values:
+            if isinstance(value, gast.Constant):
+                if bool(value.value) != is_and:  # False in `and`, True in `or`: decides it
+                    return gast.Constant(value=value.value, kind=None)
+                continue  # True in `and`, False in `or`: no effect
+            kept.append(value)
+        if not kept:
+            return gast.Constant(value=is_and, kind=None)
+        return kept[0] if len(kept) == 1 else gast.BoolOp(op=node.op, values=kept)
+
+    def visit_IfExp(self, node):
+        node = self.generic_visit(node)
+        if isinstance(node.test, gast.Constant):
+            return node.body if node.test.value else node.orelse
+        return node
+
+    def visit_If(self, node):
+        node = self.generic_visit(node)
+        if isinstance(node.test, gast.Constant):
+            return (node.body if node.test.value else node.orelse) or [gast.Pass()]
+        return node
+
+
+def spec_of(call: gast.Call) -> SolverSpec:
+    return SOLVERS[call.callee.target]
+
+
+# --- subset ---------------------------------------------------------------------------------
+def check_call(checker, node: gast.Call) -> None:
+    """Check a solver call for ``subset.check_subset``; note its user function on the node."""
+    fn = checker.fn
+    spec = spec_of(node)
+    leading = 2 + len(spec.fixed)
+    if len(node.args) < leading:
+        names = ", ".join(("function", "initial value", *spec.fixed))
+        raise fn.error(f"{spec.name}() needs at least {leading} arguments ({names})", node)
+    function = node.args[0]
+    if not isinstance(function, gast.Name | gast.Attribute) or (
+        isinstance(function, gast.Name) and function.id in checker.locals
+    ):
+        raise fn.error(f"the first argument of {spec.name}() must name a function of yours", node)
+    target = checker.global_value(function)
+    callee = classify(target)
+    if callee is None or callee.kind != "user":
+        raise fn.error(
+            f"the first argument of {spec.name}() must be a Python function of yours "
+            "(sourcead generates its derivative)",
+            node,
+        )
+    node.solver_function = unwrap(target)
+    for arg in node.args[1:]:
+        checker.expression(arg)
+    numeric = {k for k, _ in spec.numeric}
+    choices = dict(spec.choices)
+    for keyword in node.keywords:
+        if keyword.arg in choices:
+            value = keyword.value
+            if not (isinstance(value, gast.Constant) and value.value in choices[keyword.arg]):
+                allowed = " or ".join(repr(c) for c in choices[keyword.arg])
+                raise fn.error(f"{spec.name}(): {keyword.arg}= must be {allowed}", keyword.value)
+        elif keyword.arg in numeric:
+            checker.expression(keyword.value)
+        else:
+            raise fn.error(f"{spec.name}() has no option {keyword.arg}=", node)
+    # The call is replaced by generated code: the module must not import sourcead itself.
+    if hasattr(node.func, "global_value"):
+        del node.func.global_value
+
+
+def _solver_calls(tree: gast.AST) -> list[gast.Call]:
+    return [
+        n
+        for n in gast.walk(tree)
+        if isinstance(n, gast.Call) and getattr(n, "solver_function", None) is not None
+    ]
+
+
+def solver_functions(tree: gast.AST) -> list:
+    """The user functions passed to solver calls in ``tree``."""
+    return [n.solver_function for n in _solver_calls(tree)]
+
+
+def has_solver_calls(tree: gast.AST) -> bool:
+    return bool(_solver_calls(tree))
+
+
+def first_solver_call(tree: gast.AST) -> gast.Call | None:
+    """The first call of fixed_point, root or odeint in ``tree`` (None when there is none)."""
+    return min(
+        _solver_calls(tree),
+        key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)),
+        default=None,
+    )
+
+
+def refuse_in_batches(loaded, what: str, target: str, plain: bool) -> None:
+    """SourceADError at the first solver call of ``loaded`` where ``vmap`` cannot map it: in
+    a plain function (the solvers run inside derivatives only) or on the GPU."""
+    call = first_solver_call(loaded.normalized)
+    if call is None or not (plain or target == "cuda"):
+        return
+    solver = spec_of(call).name
+    if target == "cuda":
+        reason = f"{solver}() cannot run on the GPU: use target='cpu' or 'parallel'"
+    else:
+        reason = (
+            f"{solver}() runs inside derivatives only: map sourcead.jvp or sourcead.grad of "
+            "it, or call the function in a loop"
+        )
+    raise loaded.parsed.error(f"{what}: {reason}", call)
+
+
+# --- types ----------------------------------------------------------------------------------
+def _state_type(value_type, call, what: str):
+    if isinstance(value_type, Scalar) and value_type.kind in ("int", "float"):
+        if value_type.kind == "float" and value_type.dtype != "float64":
+            raise TypeProblem(call, f"{what} must be a float64 value")
+        return FLOAT
+    if isinstance(value_type, Array) and value_type.dtype == "float64" and value_type.ndim == 1:
+        return value_type
+    raise TypeProblem(call, f"{what} must be a float or a 1-d float64 array")
+
+
+def function_types(call, arg_types: list):
+    """(state type, the user function's argument types), or None while some are unknown."""
+    spec = spec_of(call)
+    rest = arg_types[1:]
+    if any(t is None for t in rest):
+        return None
+    state = _state_type(rest[0], call, f"the initial value of {spec.name}()")
+    fixed = []
+    if spec.fixed:  # odeint's times
+        t = rest[1]
+        if not (isinstance(t, Array) and t.ndim == 1 and t.dtype == "float64"):
+            raise TypeProblem(call, "the times t of odeint() must be a 1-d float64 array")
+        fixed = [FLOAT]
+    params = list(rest[1 + len(spec.fixed) :])
+    return state, [state, *fixed, *params]
+
+
+def result_type(program, call, arg_types: list):
+    """The type of a solver call's value; infers the user function's types on the way."""
+    found = function_types(call, arg_types)
+    if found is None:
+        return None
+    state, types = found
+    spec = spec_of(call)
+    loaded = program.load(call.solver_function)
+    if len(types) != len(loaded.parsed.params):
+        raise TypeProblem(
+            call,
+            f"{loaded.parsed.name}() takes {len(loaded.parsed.params)} arguments; "
+            f"{spec.name}() passes it {len(types)}",
+        )
+    program.infer(loaded, types)
+    returned = program.result_types[(loaded.parsed.pyfunc, tuple(types))]
+    if returned != state:
+        raise TypeProblem(
+            call,
+            f"{loaded.parsed.name}() must return a value of the state's type ({_describe(state)}), "
+            f"not {_describe(returned)}",
+        )
+    if spec.name == "odeint":
+        return Array("float64", 1 if isinstance(state, Scalar) else 2)
+    return state
+
+
+def _describe(value_type) -> str:
+    if isinstance(value_type, Scalar):
+        return f"a {value_type.kind}"
+    if isinstance(value_type, Array):
+        return f"a {value_type.ndim}-d {value_type.dtype} array"
+    return "a tuple" if value_type is not None else "an unknown value"
+
+
+# --- rewriting calls into calls of generated wrappers --------------------------------------
+def rewrite_calls(program, loaded, types: dict):
+    """``loaded.normalized`` with each solver call replaced by a call of a wrapper."""
+    if not has_solver_calls(loaded.normalized):
+        return loaded.normalized
+    tree = copy.deepcopy(loaded.normalized)
+    in_loops = {
+        id(n)
+        for loop in gast.walk(tree)
+        if isinstance(loop, gast.For | gast.While)
+        for n in gast.walk(loop)
+    }
+    for node in gast.walk(tree):
+        if not isinstance(node, gast.Assign):
+            continue
+        call = node.value
+        if not (isinstance(call, gast.Call) and getattr(call, "solver_function", None)):
+            continue
+        arg_types = [None] + [_argument_type(a, types) for a in call.args[1:]]
+        found = function_types(call, arg_types)
+        if found is None:
+            raise loaded.parsed.error(
+                f"cannot tell the types of the arguments of {spec_of(call).name}()", call
+            )
+        if id(node) in in_loops and (spec_of(call).name == "odeint" or isinstance(found[0], Array)):
+            # the reverse sweep does not yet restore arrays that calls return inside loops
+            raise loaded.parsed.error(
+                f"{spec_of(call).name}() with an array result inside a loop is not supported "
+                "yet; call it before the loop",
+                call,
+            )
+        wrapper = SolverWrapper.get(program, loaded, call, arg_types)
+        new_call = gast.Call(
+            func=name(wrapper.name),
+            args=[copy.deepcopy(a) for a in call.args[1:]] + wrapper.option_expressions(call),
+            keywords=[],
+        )
+        gast.copy_location(new_call, call)
+        new_call.callee = Callee("user", wrapper)
+        node.value = new_call
+    return tree
+
+
+def _argument_type(expr, types: dict):
+    """The type of a solver call's argument (a module-level number included)."""
+    from ..pipeline.program import _expression_type
+
+    return _expression_type(expr, types)
+
+
+class SolverWrapper:
+    """The generated primal and adjoint wrappers of one solver call's specialisation.
+
+    Wrapper arguments: the state, odeint's times, the parameters, then the numeric options.
+    """
+
+    def __init__(self, program, loaded, call, arg_types):
+        self.program = program
+        self.caller = loaded
+        self.spec = spec_of(call)
+        self.function = program.load(call.solver_function)
+        self.state, self.types = function_types(call, arg_types)
+        self.scalar = isinstance(self.state, Scalar)
+        self.choices = {k: allowed[0] for k, allowed in self.spec.choices}
+        for keyword in call.keywords:
+            if keyword.arg in self.choices:
+                self.choices[keyword.arg] = keyword.value.value
+        self.__name__ = self.spec.name  # for the names of gradients in the caller
+        fname = self.function.parsed.name
+        # the user function's parameter names, renamed where they would clash in the adapters
+        adapter_names = {"state", "params", "t", "w", "value", "b_params", "b_state"}
+        self.user_params = [
+            p if p not in adapter_names and f"b_{p}" not in adapter_names else f"{p}_"
+            for p in self.function.parsed.params
+        ]
+        self.call_node = call
+        self.n_fixed = len(self.spec.fixed)
+        self.param_types = self.types[1 + self.n_fixed :]
+        self.arg_names = self._argument_names()
+        self.state_adapter = program._fresh(f"{fname}_state")
+        self.vjp_adapters: dict = {}
+        self.jvp_adapters: dict = {}
+        self.adjoints: dict = {}
+        self.tangents: dict = {}
+        self.name = program._fresh(f"{self.spec.name}_of_{fname}")
+        program.functions.append(self._state_adapter_source())
+        if self.spec.name == "root":  # Newton needs the Jacobian with respect to x
+            self._vjp_adapter(())
+        program.functions.append(self._primal_source())
+
+    def __deepcopy__(self, memo):
+        return self  # one wrapper per specialisation: copies of a tree share it
+
+    @classmethod
+    def get(cls, program, loaded, call, arg_types) -> SolverWrapper:
+        wrappers = program.__dict__.setdefault("solver_wrappers", {})
+        key = (
+            call.callee.target,
+            call.solver_function,
+            tuple(arg_types),
+            tuple(
+                sorted(
+                    (k.arg, k.value.value)
+                    for k in call.keywords
+                    if k.arg in dict(spec_of(call).choices)
+                )
+            ),
+        )
+        if key not in wrappers:
+            wrappers[key] = cls(program, loaded, call, arg_types)
+        return wrappers[key]
+
+    # --- names --------------------------------------------------------------------------
+    def _argument_names(self) -> list[str]:
+        reserved = {k for k, _ in self.spec.numeric} | {"params", "b_params", "b_result", "ys"}
+        names = []
+        for k, p in enumerate(self.user_params):
+            base = p if p not in reserved else f"arg{k}"
+            names.append(base + "0" if k == 0 else base)  # the state's initial value: x0
+        return names
+
+    def option_expressions(self, call) -> list:
+        given = {k.arg: k.value for k in call.keywords}
+        return [
+            copy.deepcopy(given[key]) if key in given else gast.Constant(value=default, kind=None)
+            for key, default in self.spec.numeric
+        ]
+
+    @property
+    def wrapper_params(self) -> list[str]:
+        return self.arg_names + [k for k, _ in self.spec.numeric]
+
+    def _params_tuple(self) -> str:
+        names = self.arg_names[1 + self.n_fixed :]
+        if not names:
+            return "()"
+        return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+    def _initial_state(self) -> str:
+        x0 = self.arg_names[0]
+        return f"np.array([float({x0})])" if self.scalar else x0
+
+    # --- adapters -------------------------------------------------------------------------
+    def _unpack_params(self) -> list[str]:
+        lines = []
+        for k, p in enumerate(self.user_params[1 + self.n_fixed :]):
+            lines.append(f"{p} = params[{k}]")
+        return lines
+
+    def _call_args(self, state: str) -> str:
+        fixed = ["t"] if self.n_fixed else []
+        return ", ".join([state, *fixed, *self.user_params[1 + self.n_fixed :]])
+
+    def _signature(self, *extra) -> str:
+        fixed = ["t"] if self.n_fixed else []
+        return ", ".join(["state", *fixed, "params", *extra])
+
+    def _state_adapter_source(self) -> str:
+        fname = self.function.parsed.name
+        call = f"{fname}({self._call_args('state[0]' if self.scalar else 'state')})"
+        value = f"np.array([{call}])" if self.scalar else call
+        body = [
+            f'"""{fname} on the state as a flat array (the solvers of sourcead_runtime use those)."""',
+            *self._unpack_params(),
+            f"return {value}",
+        ]
+        return render([Block(f"def {self.state_adapter}({self._signature()}):", body)])
+
+    def _vjp_adapter(self, active: tuple[int, ...]) -> str:
+        """The adapter giving vector-Jacobian products wrt the state and params ``active``."""
+        if active in self.vjp_adapters:
+            return self.vjp_adapters[active]
+        fname = self.function.parsed.name
+        params = self.user_params[1 + self.n_fixed :]
+        original = self.function.parsed.params[1 + self.n_fixed :]
+        wrt = [self.function.parsed.params[0]] + [original[k] for k in active]
+        adjoint = self.program.adjoint(self.function.parsed.pyfunc, list(self.types), wrt)
+        adapter = self.program._fresh(f"{fname}_state_vjp")
+        self.vjp_adapters[active] = adapter
+        seed = "w[0]" if self.scalar else "w"
+        state = "state[0]" if self.scalar else "state"
+        grads = ["b_state"] + [f"b_{params[k]}" for k in active]
+        body = [
+            f'"""{fname}\'s value, and its vector-Jacobian products with the state and with '
+            f'the parameters {", ".join(params[k] for k in active) or "(none)"} (flattened)."""',
+            *self._unpack_params(),
+            f"value, ({', '.join(grads)}{',' if len(grads) == 1 else ''}) = "
+            f"{adjoint}({self._call_args(state)}, {seed})",
+        ]
+        size = (
+            " + ".join(
+                "1" if isinstance(self.param_types[k], Scalar) else f"{params[k]}.size"
+                for k in active
+            )
+            or "0"
+        )
+        body.append(f"b_params = np.empty({size})")
+        offset = "0"
+        for k in active:
+            g = f"b_{params[k]}"
+            if isinstance(self.param_types[k], Scalar):
+                body.append(f"b_params[{offset}] = {g}")
+                offset = _plus(offset, "1")
+            else:
+                end = _plus(offset, f"{params[k]}.size")
+                body.append(f"b_params[{offset}:{end}] = {g}.ravel()")
+                offset = end
+        if self.scalar:
+            body.append("return np.array([value]), np.array([b_state]), b_params")
+        else:
+            body.append("return value, b_state, b_params")
+        self.program.functions.append(
+            render([Block(f"def {adapter}({self._signature('w')}):", body)])
+        )
+        return adapter
+
+    def _kernel(self, template: str, label: str | None = None, **bindings) -> str:
+        """A copy of a runtime solver template bound to adapters (generated once); its name,
+        ``label`` (default: the template's name) and the user function's.
+
+        Keyword values that are not strings are constants (``method``, ``direct``)."""
+        constants = {k: v for k, v in bindings.items() if not isinstance(v, str)}
+        bindings = {k: v for k, v in bindings.items() if isinstance(v, str)}
+        if "method" in constants:
+            constants.update(RK4=runtime_ode.RK4, DOPRI5=runtime_ode.DOPRI5)
+        kernels = self.program.__dict__.setdefault("solver_kernels", {})
+        key = (template, tuple(sorted(bindings.items())), tuple(sorted(constants.items())))
+        if key not in kernels:
+            base = bindings.get("step") or bindings.get("residual") or bindings.get("f")
+            base = base or bindings.get("vjp") or bindings["jvp"]
+            kernels[key] = self.program._fresh(f"{label or template}_{_function_part(base)}")
+            self.program.functions.append(
+                specialise(TEMPLATES[template], kernels[key], bindings, constants).strip()
+            )
+        return kernels[key]
+
+    def _jacobian_t(self, vjp: str | None = None) -> str:
+        """The kernel giving ``(∂value/∂x)^T`` at a state, from the vector-Jacobian products of
+        ``vjp`` (default: the adapter for the state alone); its name."""
+        return self._kernel("transposed_jacobian", vjp=vjp or self._vjp_adapter(()))
+
+    # --- wrappers -------------------------------------------------------------------------
+    def _solve(self) -> str:
+        """Source of the forward solve, giving the flat solution (``ys`` rows for odeint)."""
+        args = self._params_tuple()
+        options = [k for k, _ in self.spec.numeric]
+        if self.spec.name == "fixed_point":
+            solve = self._kernel("fixed_point_solve", step=self.state_adapter)
+            return f"{solve}({self._initial_state()}, {args}, {', '.join(options)})"
+        if self.spec.name == "root":
+            return (
+                f"{self._kernel('newton_solve', residual=self.state_adapter, jacobian_t_of=self._jacobian_t())}"
+                f"({self._initial_state()}, {args}, {', '.join(options)})"
+            )
+        method = _METHODS[self.choices["method"]]
+        return (
+            f"{self._kernel('odeint_forward', f=self.state_adapter, method=method)}"
+            f"({self._initial_state()}, {self.arg_names[1]}, {args}, {', '.join(options)})"
+        )
+
+    def _value(self, flat: str) -> str:
+        if self.spec.name == "odeint":
+            return f"{flat}[:, 0].copy()" if self.scalar else flat
+        return f"{flat}[0]" if self.scalar else flat
+
+    def _description(self) -> str:
+        fname = self.function.parsed.name
+        state = self.arg_names[0][:-1]
+        params = ", ".join(self.arg_names[1 + self.n_fixed :])
+        if self.spec.name == "fixed_point":
+            return f"The fixed point {state} = {fname}({state}{', ' + params if params else ''}), iterated from {self.arg_names[0]}."
+        if self.spec.name == "root":
+            return f"A root of {fname}({state}{', ' + params if params else ''}) = 0, by Newton's method from {self.arg_names[0]}."
+        method = self.choices["method"]
+        return f"d{state}/dt = {fname}({state}, t{', ' + params if params else ''}) integrated with {method} from {self.arg_names[0]}."
+
+    def _primal_source(self) -> str:
+        body = [f'"""{self._description()}"""', f"return {self._value(self._solve())}"]
+        return render([Block(f"def {self.name}({', '.join(self.wrapper_params)}):", body)])
+
+    def adjoint(self, mask: list[bool]) -> str:
+        """The adjoint wrapper for the wrapper arguments where ``mask`` is true; its name."""
+        key = tuple(mask)
+        if key in self.adjoints:
+            return self.adjoints[key]
+        n_params = len(self.param_types)
+        first_param = 1 + self.n_fixed
+        if self.n_fixed and mask[1]:
+            raise self.caller.parsed.error(
+                "gradients with respect to the times t of odeint() are not supported",
+                self.call_node,
+            )
+        active = tuple(k for k in range(n_params) if mask[first_param + k])
+        adjoint_name = self.program._fresh(f"{self.name}_adjoint")
+        self.adjoints[key] = adjoint_name
+        params_tuple = self._params_tuple()
+        body: list = []
+        needs_adjoint = active or (self.spec.name == "odeint" and mask[0])
+        gradients = {}
+        if needs_adjoint:
+            vjp = self._vjp_adapter(active)
+            seed = "np.array([b_result])" if self.scalar else "b_result"
+            if self.spec.name == "fixed_point":
+                direct = self.choices["adjoint"] == "direct"
+                body += [
+                    f"solution = {self._solve()}",
+                    f"b_params = {self._kernel('fixed_point_adjoint', vjp=vjp, jacobian_t_of=self._jacobian_t(vjp) if direct else None, direct=direct)}"
+                    f"(solution, {params_tuple}, {seed}, tol, max_iter)",
+                ]
+            elif self.spec.name == "root":
+                body += [
+                    f"solution = {self._solve()}",
+                    f"b_params = {self._kernel('root_adjoint', vjp=vjp, jacobian_t_of=self._jacobian_t())}(solution, {params_tuple}, {seed})",
+                ]
+            else:
+                method = _METHODS[self.choices["method"]]
+                options = "substeps, rtol, atol, max_steps"
+                t = self.arg_names[1]
+                b_ys = (
+                    "np.ascontiguousarray(b_result).reshape((b_result.shape[0], 1))"
+                    if self.scalar
+                    else "b_result"
+                )
+                if self.choices["adjoint"] == "continuous":
+                    body += [
+                        f"solution = {self._solve()}",
+                        f"b_state, b_params = "
+                        f"{self._kernel('odeint_continuous_adjoint', vjp=vjp, method=method)}"
+                        f"(solution, {b_ys}, {t}, {params_tuple}, {options})",
+                    ]
+                else:
+                    body += [
+                        f"solution, b_state, b_params = "
+                        f"{self._kernel('odeint_discrete_adjoint', f=self.state_adapter, vjp=vjp, method=method)}("
+                        f"{self._initial_state()}, {b_ys}, {t}, {params_tuple}, {options})",
+                    ]
+                gradients[0] = "float(b_state[0])" if self.scalar else "b_state"
+            offset = "0"
+            for k in active:
+                p = self.arg_names[first_param + k]
+                g = f"b_{p}"
+                if isinstance(self.param_types[k], Scalar):
+                    body.append(f"{g} = float(b_params[{offset}])")
+                    offset = _plus(offset, "1")
+                else:
+                    end = _plus(offset, f"{p}.size")
+                    body.append(f"{g} = b_params[{offset}:{end}].reshape({p}.shape)")
+                    offset = end
+                gradients[first_param + k] = g
+        else:
+            body.append(f"solution = {self._solve()}")
+        returned = []
+        for index, (arg, m) in enumerate(zip(self.wrapper_params, mask, strict=True)):
+            if not m:
+                continue
+            if index in gradients:
+                returned.append(gradients[index])
+            elif index < len(self.types) and isinstance(self.types[index], Array):
+                returned.append(f"np.zeros_like({arg})")
+            else:
+                returned.append("0.0")
+        grads = "(" + ", ".join(returned) + ("," if len(returned) == 1 else "") + ")"
+        body.append(f"return {self._value('solution')}, {grads}")
+        doc = (
+            f'"""{self._description()} Also the gradient of the dot product of the result '
+            f'with b_result, by the {_adjoint_method(self.spec.name, self.choices)}."""'
+        )
+        signature = ", ".join(self.wrapper_params + ["b_result=1.0"])
+        self.program.functions.append(
+            render([Block(f"def {adjoint_name}({signature}):", [doc, *body])])
+        )
+        return adjoint_name
+
+    # --- forward mode -------------------------------------------------------------------
+    def _jvp_adapter(self, active: tuple[int, ...], vector: bool) -> str:
+        """The adapter giving the user function's value and its tangent along the state's
+        tangent and the tangents of the parameters ``active``; its name."""
+        key = (active, vector)
+        if key in self.jvp_adapters:
+            return self.jvp_adapters[key]
+        fname = self.function.parsed.name
+        params = self.user_params[1 + self.n_fixed :]
+        original = self.function.parsed.params[1 + self.n_fixed :]
+        wrt = [self.function.parsed.params[0]] + [original[k] for k in active]
+        tangent = self.program.tangent(
+            self.function.parsed.pyfunc, list(self.types), wrt, vector=vector, flat_results=True
+        )
+        adapter = self.program._fresh(f"{fname}_state_jvp")
+        self.jvp_adapters[key] = adapter
+        taken = {"state", "params", "dstate", "dparams", "value", "dvalue", "out", "t", *params}
+        dnames = [_unused(f"d{params[k]}", taken) for k in active]
+        state, dstate = ("state[0]", "dstate[0]") if self.scalar else ("state", "dstate")
+        body = [
+            f'"""{fname}\'s value and its tangent along the state\'s tangent dstate and the '
+            f"tangents dparams of {', '.join(params[k] for k in active) or '(no parameters)'} "
+            '(flat state)."""',
+            *self._unpack_params(),
+            *(f"{d} = dparams[{j}]" for j, d in enumerate(dnames)),
+            f"value, dvalue = {tangent}({self._call_args(state)}, {', '.join([dstate, *dnames])})",
+        ]
+        if not self.scalar:
+            body.append("return value, dvalue")
+        elif vector:
+            body += [
+                "out = np.empty((1, dvalue.shape[0]))",
+                "out[0] = dvalue",
+                "return np.array([value]), out",
+            ]
+        else:
+            body.append("return np.array([value]), np.array([dvalue])")
+        signature = self._signature("dstate", "dparams")
+        self.program.functions.append(render([Block(f"def {adapter}({signature}):", body)]))
+        return adapter
+
+    def _sensitivity_adapter(self, active: tuple[int, ...], vector: bool) -> str:
+        """odeint's right-hand side on the state and its tangents together (flat, the state
+        first): the forward sensitivity equations; its name."""
+        jvp = self._jvp_adapter(active, vector)
+        adapter = self.program._fresh(f"{self.function.parsed.name}_state_sensitivities")
+        dstate = (
+            "np.ascontiguousarray(state[n:]).reshape((n, (state.shape[0] - n) // n))"
+            if vector
+            else "state[n:]"
+        )
+        body = [
+            '"""The time derivative of the state and of its tangents: the right-hand side and '
+            'its tangent (params: the parameters, their tangents and the state\'s size)."""',
+            "base, dparams, n = params",
+            f"value, dvalue = {jvp}(state[:n], t, base, {dstate}, dparams)",
+            "out = np.empty(state.shape[0])",
+            "out[:n] = value",
+            "out[n:] = dvalue.ravel()",
+            "return out",
+        ]
+        self.program.functions.append(render([Block(f"def {adapter}({self._signature()}):", body)]))
+        return adapter
+
+    def tangent(self, mask: list[bool], vector: bool) -> str:
+        """The tangent wrapper for the wrapper arguments where ``mask`` is true (their tangents
+        follow the arguments; a trailing axis of directions in vector mode); its name."""
+        key = (tuple(mask), vector)
+        if key in self.tangents:
+            return self.tangents[key]
+        first_param = 1 + self.n_fixed
+        if self.n_fixed and mask[1]:
+            raise self.caller.parsed.error(
+                "derivatives with respect to the times t of odeint() are not supported",
+                self.call_node,
+            )
+        active = tuple(k for k in range(len(self.param_types)) if mask[first_param + k])
+        name = self.program._fresh(f"{self.name}_tangent")
+        self.tangents[key] = name
+        taken = set(self.wrapper_params) | {"solution", "dsolution", "augmented", "ndir", "n"}
+        tangent_params = {}
+        for index, (arg, m) in enumerate(zip(self.wrapper_params, mask, strict=True)):
+            if m:
+                tangent_params[index] = _unused(f"d{arg}", taken)
+                taken.add(tangent_params[index])
+        dparams = [tangent_params[first_param + k] for k in active]
+        dparams_tuple = "(" + ", ".join(dparams) + ("," if len(dparams) == 1 else "") + ")"
+        body: list = []
+        if vector:
+            body.append(f"ndir = {next(iter(tangent_params.values()))}.shape[-1]")
+        body.append(f"solution = {self._solve()}")
+        if self.spec.name == "odeint":
+            body += self._odeint_tangent(active, vector, tangent_params.get(0), dparams_tuple)
+        else:
+            zeros = (
+                "np.zeros((solution.shape[0], ndir))" if vector else "np.zeros(solution.shape[0])"
+            )
+            if not active:  # the solution does not depend on where the iteration starts
+                body.append(f"dsolution = {zeros}")
+            elif self.spec.name == "fixed_point":
+                solve = self._kernel("fixed_point_tangent", jvp=self._jvp_adapter(active, vector))
+                body.append(
+                    f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, "
+                    f"{zeros}, tol, max_iter)"
+                )
+            else:
+                solve = self._kernel(
+                    "root_tangent",
+                    jacobian_t_of=self._jacobian_t(),
+                    jvp=self._jvp_adapter(active, vector),
+                )
+                body.append(
+                    f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, {zeros})"
+                )
+            body.append(
+                f"return {self._value('solution')}, {'dsolution[0]' if self.scalar else 'dsolution'}"
+            )
+        doc = (
+            f'"""{self._description()} Also its tangent along the tangents of the arguments, by '
+            f'{_tangent_method(self.spec.name)}."""'
+        )
+        signature = ", ".join(self.wrapper_params + list(tangent_params.values()))
+        self.program.functions.append(render([Block(f"def {name}({signature}):", [doc, *body])]))
+        return name
+
+    def _odeint_tangent(self, active, vector: bool, dy0: str | None, dparams: str) -> list[str]:
+        """The body of odeint's tangent wrapper after the primal solve: the state and its
+        tangents integrated together (the forward sensitivity equations)."""
+        method = _METHODS[self.choices["method"]]
+        options = "substeps, rtol, atol, max_steps"
+        t = self.arg_names[1]
+        if dy0 is None:
+            initial_tangent = "np.zeros(n * ndir)" if vector else "np.zeros(n)"
+        elif self.scalar:
+            initial_tangent = f"{dy0}.copy()" if vector else f"np.array([float({dy0})])"
+        else:
+            initial_tangent = f"{dy0}.ravel()"
+        sensitivities = self._kernel(
+            "odeint_forward",
+            label="odeint_sensitivities",
+            f=self._sensitivity_adapter(active, vector),
+            method=method,
+        )
+        lines = [
+            "n = solution.shape[1]",
+            f"initial = np.concatenate((solution[0], {initial_tangent}))",
+            f"augmented = {sensitivities}(initial, {t}, ({self._params_tuple()}, {dparams}, n), "
+            f"{options})",
+        ]
+        if self.scalar:
+            tangent = "augmented[:, 1:].copy()" if vector else "augmented[:, 1].copy()"
+        elif vector:
+            tangent = "np.ascontiguousarray(augmented[:, n:]).reshape((solution.shape[0], n, ndir))"
+        else:
+            tangent = "augmented[:, n:].copy()"
+        return [*lines, f"return {self._value('solution')}, {tangent}"]
+
+
+_METHODS = {"rk4": runtime_ode.RK4, "dopri5": runtime_ode.DOPRI5}
+
+
+def _unused(base: str, taken: set) -> str:
+    while base in taken:
+        base += "_"
+    return base
+
+
+def _tangent_method(solver: str) -> str:
+    if solver == "fixed_point":
+        return "the implicit function theorem: dx = (d step/dx) dx + (d step/dp) dp solved by iteration"
+    if solver == "root":
+        return "the implicit function theorem: (dr/dx) dx = -(dr/dp) dp solved densely"
+    return "the forward sensitivity equations, integrated with the state"
+
+
+def _adjoint_method(solver: str, choices: dict) -> str:
+    if solver == "fixed_point":
+        return "implicit function theorem: w = b + (d step/dx)^T w solved " + (
+            "by a dense linear solve" if choices["adjoint"] == "direct" else "by iteration"
+        )
+    if solver == "root":
+        return "implicit function theorem: (dr/dx)^T w = b, gradient -(dr/dp)^T w"
+    if choices["adjoint"] == "continuous":
+        return "continuous adjoint: the adjoint ODE integrated backwards in time"
+    return "discrete adjoint: the Runge-Kutta steps reversed exactly"
+
+
+def _plus(a: str, b: str) -> str:
+    return b if a == "0" else f"{a} + {b}"
+
+
+def _function_part(adapter: str) -> str:
+    """``step`` from the adapter names ``step_state``, ``step_state_vjp``, ``step_state_vjp_1``."""
+    return adapter.split("_state")[0]

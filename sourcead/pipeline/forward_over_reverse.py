@@ -1,0 +1,399 @@
+"""Forward over reverse: the tangent transformation applied to a generated adjoint.
+
+The adjoint module ``reverse.py`` generates is ordinary Python, so it goes through the same
+pipeline as user code (subset check, normalisation, types, ``forward.py``) after a small
+rewrite of the few things in it that user code never contains:
+
+* tapes: ``new_tape(dtype)`` becomes ``np.empty(64, dtype=dtype)``, and ``grow`` and
+  ``reserve`` become an allocation and an element-by-element copy, so a taped value's
+  tangent is taped alongside it in a parallel tangent tape;
+* ``b_x.fill(0)`` (resetting an array's adjoint) becomes ``b_x = np.zeros_like(b_x)``;
+* a branch's condition kept for the backward sweep, ``branch = a and b``, becomes an
+  ``if`` that sets it to ``True`` or ``False`` (user code has ``and`` and ``or`` only in
+  conditions);
+* tapes of whole arrays: ``push_array`` becomes element stores into the tape and
+  ``pop_array`` becomes ``popped`` (a view of the tape, whose tangent is the same view of the
+  tangent tape) and ``popped_top``;
+* results: ``return value, (b_x, b_y)`` and ``_, (b_x,) = g_adjoint(...)`` are flattened
+  to ``return value, b_x, b_y`` and ``_value, b_x = g_adjoint(...)`` (tuples of names).
+
+The tangent of the adjoint's gradient outputs along ``v`` is the Hessian times ``v``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+import gast
+
+from ..analysis.types import FLOAT, Array, Scalar, TupleType
+from ..api import gradients as api
+from ..backends.cpu import progress
+from ..backends.cpu.loading import load_module
+from ..errors import SourceADError
+from ..frontend.source import ParsedFunction
+from ..trees.codegen import src
+from ..trees.names import NameGenerator
+from .program import LoadedFunction, Program
+
+_INITIAL_CAPACITY = 64
+_CACHE: dict = {}
+_SOURCES: dict = {}
+_LOCK = threading.RLock()
+
+
+@dataclass
+class AdjointTangent:
+    source: str  # the module of tangent functions
+    function: object  # (args..., seeds..., tangents...) -> ((value, grads...), tangents)
+    result_type: object  # the user function's result type
+
+
+def adjoint_tangent_function(
+    fun, arg_types: list, wrt: list[str], vector: bool, compile: bool, along=None
+):
+    """The tangent of the adjoint of ``fun`` with respect to ``wrt``, along the arguments
+    ``along`` (by default ``wrt`` too: Hessian-vector products)."""
+    along = list(wrt if along is None else along)
+    api._load(fun)  # parsed again if a global it reads was rebound
+    key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along), api.generation())
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _build(fun, arg_types, wrt, vector, compile, along)
+            _SOURCES[fun] = _CACHE[key].source
+        return _CACHE[key]
+
+
+def last_source(fun) -> str | None:
+    return _SOURCES.get(fun)
+
+
+def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
+    loaded = api._load(fun)
+    name = loaded.parsed.name
+    program = Program(api._LOADED, checkpointing=False)
+    entry = program.adjoint(fun, list(arg_types), wrt, f"{name}_adjoint")
+    result_type = program.result_types[(fun, tuple(arg_types))]
+    if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
+        return AdjointTangent("", None, result_type)  # the caller reports it
+    title = f"Adjoint of {name} with respect to {', '.join(wrt)}."
+    adjoint_source, namespace = program.module_source(title)
+    module_name = f"sourcead_generated.{name}_adjoint_source"
+    scope = load_module(adjoint_source, namespace, module_name, compile=False)
+    filename = f"<sourcead {module_name}>"
+    try:
+        tangent_program, tangent_entry = _tangent_of_adjoint(
+            adjoint_source, filename, scope, program, entry, arg_types, result_type, along, vector
+        )
+    except SourceADError as error:
+        if error.filename != filename:
+            raise
+        raise _at_user_line(error, adjoint_source, program) from None
+    title = (
+        f"Tangent ({'vector ' if vector else ''}forward mode) of the adjoint of {name}: "
+        f"second derivatives with respect to {', '.join(wrt)} and {', '.join(along)}."
+    )
+    source, namespace = tangent_program.module_source(title)
+    module = load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
+    progress.describe(tangent_entry, "the second derivatives", loaded.parsed)
+    return AdjointTangent(source, module[tangent_entry], result_type)
+
+
+def _tangent_of_adjoint(
+    adjoint_source, filename, scope, program, entry, arg_types, result_type, along, vector
+):
+    """The adjoint module rewritten into the subset and loaded like user code, and the name
+    of the tangent of its entry function."""
+    tree = gast.parse(adjoint_source)
+    adjoint_functions = set(program.adjoint_names.values())
+    definitions = [n for n in tree.body if isinstance(n, gast.FunctionDef)]
+    value_counts = {d.name: _value_count(d) for d in definitions if d.name in adjoint_functions}
+    loaded_functions: dict = {}
+    for definition in definitions:
+        if definition.name in adjoint_functions:
+            _rewrite_adjoint(definition, value_counts)
+        pyfunc = scope[definition.name]
+        parsed = ParsedFunction(pyfunc, definition, filename, scope)
+        parsed.source_text = src(definition)
+        loaded_functions[pyfunc] = LoadedFunction(pyfunc, parsed)
+    tangent_program = Program(loaded_functions)
+    seed_types = _seed_types(result_type)
+    tangent_entry = tangent_program.tangent(
+        scope[entry], list(arg_types) + seed_types, along, f"{entry}_tangent", vector
+    )
+    return tangent_program, tangent_entry
+
+
+def _at_user_line(error: SourceADError, adjoint_source: str, program) -> SourceADError:
+    """``error``, met at a line of the generated adjoint, told at the user's line it comes from.
+
+    The adjoint of a user function marks each statement's adjoint with a comment ending in
+    ``(line N)``. A line of a generated helper (a solver's wrappers) is traced back through
+    its callers to the user function's adjoint that calls it.
+    """
+    lines = adjoint_source.splitlines()
+    index = (error.lineno or 1) - 1
+    failing = lines[index].strip() if index < len(lines) else ""
+    message = (
+        "second derivatives (forward mode over the generated adjoint) do not support the "
+        f"adjoint of this line: {error.message} (generated line `{failing}`)"
+    )
+    users = {name: key[0] for key, name in program.adjoint_names.items()}
+    site = _user_site(lines, index, users, set())
+    if site is None:
+        return SourceADError(message)
+    pyfunc, user_line = site
+    parsed = program.load(pyfunc).parsed
+    return SourceADError(message, parsed.filename, user_line or parsed.node.lineno)
+
+
+def _user_site(lines: list[str], index: int, users: dict, seen: set):
+    """(user function, user line or None) that generated line ``index`` comes from, or None."""
+    function_name, user_line = None, None
+    for text in reversed(lines[: index + 1]):
+        marker = re.search(r"\(line (\d+)\)$", text.strip())
+        if user_line is None and text.lstrip().startswith("#") and marker:
+            user_line = int(marker.group(1))
+        if text.startswith("def "):
+            function_name = text[4:].split("(", 1)[0]
+            break
+    if function_name in users:
+        return users[function_name], user_line
+    if function_name is None or function_name in seen:
+        return None
+    seen.add(function_name)
+    call = re.compile(rf"\b{re.escape(function_name)}\(")
+    sites = [
+        _user_site(lines, j, users, seen)
+        for j, text in enumerate(lines)
+        if call.search(text) and not text.startswith("def ")
+    ]
+    sites = [site for site in sites if site is not None]
+    # a call from a backward sweep carries the user's line; one from a forward sweep may not
+    return next((site for site in sites if site[1] is not None), sites[0] if sites else None)
+
+
+def _array_tape_statements(function: str, target, call, names, like) -> list:
+    """``tape, top = push_array(tape, top, value)`` as element stores into the tape (their
+    tangents go into the tangent tape element by element), and
+    ``value, top = pop_array(tape, top, value)`` as ``popped`` then ``popped_top``."""
+    tape, top, value = (src(a) for a in call.args)
+    if function == "pop_array":
+        result = src(target.elts[0])
+        return _parse(
+            f"{result} = popped({tape}, {top}, {value}, {tape})\n"
+            f"{top} = popped_top({top}, {result})",
+            like,
+        )
+    bound = ""
+    if isinstance(call.args[2], gast.Subscript):  # a row h[t]: named, as .shape needs a name
+        row = names.fresh(f"{src(call.args[2].value)}_row")
+        bound, value = f"{row} = {value}\n", row
+    flat, k = names.fresh(f"{value}_flat"), names.fresh("k")
+    return _parse(
+        f"{bound}{tape} = reserve({tape}, {top} + pushed_length({value}))\n"
+        f"{flat} = np.ravel({value})\n"
+        f"for {k} in range({flat}.shape[0]):\n"
+        f"    {tape}[{top} + {k}] = {flat}[{k}]\n"
+        f"for {k} in range(len({value}.shape)):\n"
+        f"    {tape}[{top} + {flat}.shape[0] + {k}] = {value}.shape[{k}]\n"
+        f"{top} = {top} + pushed_length({value})",
+        like,
+    )
+
+
+def _seed_types(result_type) -> list:
+    items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
+    return [Array("float64", t.ndim) if isinstance(t, Array) else FLOAT for t in items]
+
+
+def _value_count(definition: gast.FunctionDef) -> int:
+    returned = definition.body[-1].value  # return value, (grads...)
+    value = returned.elts[0]
+    return len(value.elts) if isinstance(value, gast.Tuple) else 1
+
+
+# --- rewriting an adjoint into the subset ----------------------------------------------------
+def _rewrite_adjoint(definition: gast.FunctionDef, value_counts: dict) -> None:
+    names = NameGenerator(definition)
+    dtypes: dict[str, gast.expr] = {}
+    for node in gast.walk(definition):
+        if not (isinstance(node, gast.Assign) and isinstance(node.value, gast.Call)):
+            continue
+        if _called(node.value) == "new_tape":
+            dtypes[node.targets[0].id] = node.value.args[0]
+        elif src(node.value.func) == "np.empty":  # a tape of whole arrays
+            for keyword in node.value.keywords:
+                if keyword.arg == "dtype" and isinstance(node.targets[0], gast.Name):
+                    dtypes[node.targets[0].id] = keyword.value
+    definition.body = _rewrite_block(definition.body, names, dtypes, value_counts)
+
+
+def _is_fill_with_zero(stmt) -> bool:
+    """``b_x.fill(0)``, which generated adjoints use to reset an array's adjoint."""
+    if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
+        return False
+    func, args = stmt.value.func, stmt.value.args
+    return (
+        isinstance(func, gast.Attribute)
+        and func.attr == "fill"
+        and isinstance(func.value, gast.Name)
+        and len(args) == 1
+        and isinstance(args[0], gast.Constant)
+        and args[0].value == 0
+    )
+
+
+def _is_taken_branch(stmt) -> bool:
+    """``branch = a and b``: a branch's condition kept for the backward sweep."""
+    return (
+        isinstance(stmt, gast.Assign)
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], gast.Name)
+        and isinstance(stmt.value, gast.BoolOp)
+    )
+
+
+def _called(call: gast.Call) -> str | None:
+    return call.func.id if isinstance(call.func, gast.Name) else None
+
+
+def _parse(text: str, like: gast.AST) -> list:
+    statements = gast.parse(text).body
+    for statement in statements:
+        for node in gast.walk(statement):
+            if "lineno" in node._attributes:
+                node.lineno = node.end_lineno = like.lineno
+                node.col_offset = node.end_col_offset = 0
+    return statements
+
+
+def _rewrite_block(body: list, names, dtypes, value_counts) -> list:
+    out = []
+    for stmt in body:
+        for field in ("body", "orelse"):
+            if isinstance(getattr(stmt, field, None), list):
+                setattr(
+                    stmt, field, _rewrite_block(getattr(stmt, field), names, dtypes, value_counts)
+                )
+        out.extend(_rewrite_statement(stmt, names, dtypes, value_counts))
+    return out
+
+
+def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
+    if isinstance(stmt, gast.Raise):  # the adjoint's shape check, kept as a call
+        return _parse(f"{names.fresh('failed')} = shape_changed()", stmt)
+    named = _name_operands(stmt, names)
+    return named + _rewrite_assignment(stmt, names, dtypes, value_counts)
+
+
+class _NamedOperands(gast.NodeTransformer):
+    """Gives a name to each expression whose ``.shape`` or ``.copy()`` a statement of a
+    generated adjoint reads (``unbroadcast(g, a[0].shape)``, ``unbroadcast(...).copy()``):
+    the subset takes both of names only. ``x.copy().shape`` is ``x.shape``."""
+
+    def __init__(self, names: NameGenerator):
+        self.names = names
+        self.assignments: list = []
+
+    def visit_Attribute(self, node):
+        node = self.generic_visit(node)
+        if node.attr != "shape" or isinstance(node.value, gast.Name):
+            return node
+        if _is_copy(node.value) and isinstance(node.value.func.value, gast.Name):
+            node.value = node.value.func.value
+            return node
+        node.value = self._named(node.value, "operand")
+        return node
+
+    def visit_Call(self, node):
+        node = self.generic_visit(node)
+        if _is_copy(node) and not isinstance(node.func.value, gast.Name):
+            node.func.value = self._named(node.func.value, "copied")
+        return node
+
+    def _named(self, expr, stem: str) -> gast.Name:
+        name = self.names.fresh(stem)
+        assignment = gast.Assign(targets=[gast.Name(name, gast.Store(), None, None)], value=expr)
+        self.assignments.append(gast.copy_location(assignment, expr))
+        gast.fix_missing_locations(assignment)
+        return gast.copy_location(gast.Name(name, gast.Load(), None, None), expr)
+
+
+def _is_copy(node) -> bool:
+    return (
+        isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Attribute)
+        and node.func.attr == "copy"
+        and not node.args
+        and not node.keywords
+    )
+
+
+def _name_operands(stmt, names) -> list:
+    """The assignments ``_NamedOperands`` puts before ``stmt`` (whose value it rewrites)."""
+    if not isinstance(stmt, gast.Assign | gast.AugAssign | gast.Expr):
+        return []
+    namer = _NamedOperands(names)
+    stmt.value = namer.visit(stmt.value)
+    return namer.assignments
+
+
+def _rewrite_assignment(stmt, names, dtypes, value_counts) -> list:
+    if isinstance(stmt, gast.Return) and isinstance(stmt.value, gast.Tuple):
+        value, grads = stmt.value.elts
+        values = value.elts if isinstance(value, gast.Tuple) else [value]
+        stmt.value = gast.Tuple(elts=[*values, *grads.elts], ctx=gast.Load())
+        return [stmt]
+    if _is_fill_with_zero(stmt):  # adjoint arrays are never aliased: a new zero array
+        array = stmt.value.func.value.id
+        return _parse(f"{array} = np.zeros_like({array})", stmt)
+    if _is_taken_branch(stmt):  # and/or stay in conditions, where the subset has them
+        name = stmt.targets[0].id
+        return _parse(f"if {src(stmt.value)}:\n    {name} = True\nelse:\n    {name} = False", stmt)
+    if not (isinstance(stmt, gast.Assign) and isinstance(stmt.value, gast.Call)):
+        return [stmt]
+    call, target = stmt.value, stmt.targets[0]
+    function = _called(call)
+    if function in ("push_array", "pop_array") and isinstance(target, gast.Tuple):
+        rewritten = _array_tape_statements(function, target, call, names, stmt)
+        return [
+            line
+            for statement in rewritten
+            for line in _rewrite_statement(statement, names, dtypes, value_counts)
+        ]
+    if function == "new_tape":
+        dtype = src(call.args[0])
+        return _parse(f"{target.id} = np.empty({_INITIAL_CAPACITY}, dtype={dtype})", stmt)
+    if function in ("grow", "reserve"):
+        tape = target.id
+        dtype = src(dtypes[tape])
+        grown, i = names.fresh(f"{tape}_grown"), names.fresh("i")
+        before = []
+        if function == "grow":
+            size, guard = f"2 * len({tape})", None
+        else:
+            needed = names.fresh(f"{tape}_needed")
+            before = [f"{needed} = {src(call.args[1])}"]
+            size, guard = f"max({needed}, 2 * len({tape}))", f"{needed} > len({tape})"
+        lines = [
+            f"{grown} = np.empty({size}, dtype={dtype})",
+            f"for {i} in range(len({tape})):",
+            f"    {grown}[{i}] = {tape}[{i}]",
+            f"{tape} = {grown}",
+        ]
+        if guard is not None:
+            lines = [f"if {guard}:"] + ["    " + line for line in lines]
+        return _parse("\n".join(before + lines), stmt)
+    if (
+        function in value_counts
+        and isinstance(target, gast.Tuple)
+        and len(target.elts) == 2
+        and isinstance(target.elts[1], gast.Tuple)
+    ):
+        values = [names.fresh(f"{function}_value") for _ in range(value_counts[function])]
+        grads = [src(e) for e in target.elts[1].elts]
+        return _parse(f"{', '.join(values + grads)} = {src(call)}", stmt)
+    return [stmt]

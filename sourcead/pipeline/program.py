@@ -1,0 +1,438 @@
+"""From a user function and argument types to one generated module of Python source.
+
+A ``Program`` loads each user function once (source, subset check, normalisation), infers
+types per specialisation, and generates an adjoint function for the entry point and for
+every user function it calls (each specialised to which arguments carry derivatives). The
+result is one module: imports, the globals the code reads, the primal functions of the
+callees, and the adjoint functions.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import numbers
+import re
+import textwrap
+import types as pytypes
+
+import gast
+from sourcead_runtime import checkpoint as sourcead_checkpoint
+
+from ..analysis.types import Array, TupleType, TypeInference, TypeProblem
+from ..errors import SourceADError
+from ..frontend.normalize import normalize
+from ..frontend.source import ParsedFunction, load_function
+from ..frontend.subset import check_subset
+from ..lowering import jvp_calls, solver_calls
+from ..lowering.arrays import (
+    array_runtime_imports,
+    lower_arrays,
+    rewrite_array_syntax,
+    user_primitive_source,
+)
+from ..lowering.fusion import fuse_elementwise
+from ..transforms.forward import TangentGenerator
+from ..transforms.reverse import AdjointGenerator
+from ..trees.codegen import src
+from ..trees.names import NameGenerator
+
+RUNTIME_NAMES = ("grow", "new_tape", "reserve", "trip_count")
+CHECKPOINT_NAMES = tuple(sourcead_checkpoint.__all__)  # the schedule's actions and helpers
+
+
+class LoadedFunction:
+    """A user function after the checks and normalisation that need no argument types."""
+
+    def __init__(self, fn, parsed: ParsedFunction | None = None):
+        # ``parsed``: an already parsed tree (generated code differentiated again)
+        self.parsed: ParsedFunction = parsed if parsed is not None else load_function(fn)
+        rewrite_array_syntax(self.parsed)  # x.sum() -> np.sum(x), m.T -> np.transpose(m)
+        check_subset(self.parsed)
+        self.normalized = normalize(self.parsed)
+        self.callees = [
+            n.callee.target
+            for n in gast.walk(self.parsed.node)
+            if isinstance(n, gast.Call)
+            and getattr(n, "callee", None) is not None
+            and n.callee.kind == "user"
+        ] + solver_calls.solver_functions(self.parsed.node)
+        self.callees += jvp_calls.jvp_functions(self.parsed.node)
+        self._check_no_argument_writes()
+        self.callee_modules = []
+
+    def load_callees(self, cache: dict, stack: tuple = ()) -> None:
+        """Load (parse and check) every user function this one calls, now, not at call time."""
+        for callee in self.callees:
+            if callee in stack:
+                raise self.parsed.error("recursive functions are not supported", self.parsed.node)
+            if callee not in cache:
+                cache[callee] = LoadedFunction(callee)
+                cache[callee].load_callees(cache, stack + (self.parsed.pyfunc,))
+            if solver_calls.has_solver_calls(cache[callee].parsed.node):
+                raise cache[callee].parsed.error(
+                    "fixed_point, root and odeint can be called in the function given to "
+                    "sourcead, not in the functions it calls",
+                    cache[callee].parsed.node,
+                )
+            if jvp_calls.has_jvp_calls(cache[callee].parsed.node):
+                raise cache[callee].parsed.error(
+                    "jvp can be called in the function given to grad, not in the functions it "
+                    "calls",
+                    cache[callee].parsed.node,
+                )
+
+    def _check_no_argument_writes(self) -> None:
+        self.written_params = set()
+        params = set(self.parsed.params)
+        for node in gast.walk(self.normalized):
+            if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store):
+                if isinstance(node.value, gast.Name) and node.value.id in params:
+                    self.written_params.add(node.value.id)
+
+
+class Program:
+    """The generated module for one entry function, argument types and ``wrt``."""
+
+    def __init__(self, loaded: dict, checkpointing: bool = True):
+        self.loaded = loaded  # pyfunc -> LoadedFunction, shared across Programs
+        self.checkpointing = checkpointing  # False: checkpointed loops taped at every step
+        self.functions: list[str] = []  # generated adjoint sources, callees first
+        self.adjoint_names: dict = {}
+        self.tangent_names: dict = {}
+        self.result_types: dict = {}
+        self.primals: list = []
+        self.in_progress: list = []
+        self.used_names: set[str] = set()
+
+    def load(self, fn) -> LoadedFunction:
+        if fn not in self.loaded:
+            self.loaded[fn] = LoadedFunction(fn)
+        return self.loaded[fn]
+
+    # --- types -------------------------------------------------------------------------
+    def infer(self, loaded: LoadedFunction, arg_types: list) -> dict:
+        params = loaded.parsed.params
+        if len(arg_types) != len(params):
+            raise TypeError(
+                f"{loaded.parsed.name}() takes {len(params)} arguments, got {len(arg_types)}"
+            )
+        key = (loaded.parsed.pyfunc, tuple(arg_types))
+        if key in self.in_progress:
+            raise loaded.parsed.error("recursive functions are not supported", loaded.parsed.node)
+        self.in_progress.append(key)
+        try:
+            inference = TypeInference(
+                loaded.normalized,
+                dict(zip(params, arg_types, strict=True)),
+                self._callee_result(loaded),
+            )
+            types = inference.run()
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        finally:
+            self.in_progress.pop()
+        returned = loaded.normalized.body[-1].value
+        result = (
+            types.get(returned.id)
+            if isinstance(returned, gast.Name)
+            else TupleType(tuple(types.get(e.id) for e in returned.elts))
+        )
+        self.result_types[key] = result
+        return types
+
+    def _callee_result(self, caller: LoadedFunction):
+        def result(call_node, arg_types):
+            if call_node.callee.kind == "solver":  # fixed_point, root, odeint
+                return solver_calls.result_type(self, call_node, arg_types)
+            if call_node.callee.kind == "jvp":
+                return jvp_calls.result_type(self, call_node, arg_types)
+            callee = self.load(call_node.callee.target)
+            if len(arg_types) != len(callee.parsed.params):
+                raise TypeProblem(
+                    call_node,
+                    f"{callee.parsed.name}() takes {len(callee.parsed.params)} arguments, got {len(arg_types)}",
+                )
+            if callee.written_params:
+                raise TypeProblem(
+                    call_node,
+                    f"{callee.parsed.name}() writes into its array argument(s) "
+                    f"{', '.join(sorted(callee.written_params))}; called functions must not modify their arguments",
+                )
+            key = (callee.parsed.pyfunc, tuple(arg_types))
+            if key not in self.result_types:
+                try:
+                    self.infer(callee, list(arg_types))
+                except SourceADError as exc:
+                    if exc.lineno is None:
+                        raise caller.parsed.error(exc.message, call_node) from None
+                    raise
+            return self.result_types[key]
+
+        return result
+
+    # --- generation ----------------------------------------------------------------------
+    def adjoint(
+        self,
+        fn,
+        arg_types: list,
+        wrt: list[str],
+        function_name: str | None = None,
+        generator_class=AdjointGenerator,
+    ) -> str:
+        """Generate (once) the adjoint of ``fn`` for these types and ``wrt``; its name.
+
+        ``generator_class`` (for this function, not its callees) lets another target change
+        how tapes and adjoint arrays are held (sourcead.cuda's device functions).
+        """
+        loaded = self.load(fn)
+        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt))
+        if key in self.adjoint_names:
+            return self.adjoint_names[key]
+        types = self.infer(loaded, arg_types)
+        name = self._fresh(function_name or f"{loaded.parsed.name}_adjoint")
+        self.adjoint_names[key] = name
+        self._add_primal(loaded)
+        # solver calls become calls of generated wrappers (then handled like user calls)
+        node = solver_calls.rewrite_calls(self, loaded, types)
+        node = jvp_calls.rewrite_calls(self, loaded, node, types)  # calls of tangent functions
+        try:
+            if generator_class is AdjointGenerator:  # element loops for element-wise vectors
+                types = dict(types)
+                node = fuse_elementwise(node, types, NameGenerator(node))
+            # one operation per assignment where arrays are involved
+            node, types = lower_arrays(node, types, NameGenerator(node))
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        generator = generator_class(
+            loaded.parsed, node, types, wrt, name, self._callee_adjoint(loaded, types)
+        )
+        generator.checkpointing = generator.checkpointing and self.checkpointing
+        try:
+            self.functions.append(generator.generate())
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        return name
+
+    def tangent(
+        self,
+        fn,
+        arg_types: list,
+        wrt: list[str],
+        function_name: str | None = None,
+        vector: bool = False,
+        flat_results: bool = False,
+    ) -> str:
+        """Generate (once) the tangent (forward mode) of ``fn``; its name. ``vector``: carry
+        many directions per sweep; ``flat_results``: the convention of called functions'
+        tangents (see ``forward.py``)."""
+        loaded = self.load(fn)
+        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt), vector, flat_results)
+        if key in self.tangent_names:
+            return self.tangent_names[key]
+        types = self.infer(loaded, arg_types)
+        name = self._fresh(function_name or f"{loaded.parsed.name}_tangent")
+        self.tangent_names[key] = name
+        self._add_primal(loaded)  # a call without tangents calls the primal
+        # solver calls become calls of generated wrappers (then handled like user calls)
+        node = solver_calls.rewrite_calls(self, loaded, types)
+        node = jvp_calls.rewrite_calls(self, loaded, node, types)
+
+        def callee_tangent(call_node, mask):
+            if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
+                return call_node.callee.target.tangent(mask, vector)
+            callee = self.load(call_node.callee.target)
+            callee_types = [_expression_type(a, types) for a in call_node.args]
+            callee_wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
+            return self.tangent(
+                callee.parsed.pyfunc, callee_types, callee_wrt, vector=vector, flat_results=True
+            )
+
+        generator = TangentGenerator(
+            loaded.parsed, node, types, wrt, name, callee_tangent, vector, flat_results
+        )
+        try:
+            self.functions.append(generator.generate())
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
+        return name
+
+    def _callee_adjoint(self, caller: LoadedFunction, caller_types: dict):
+        def adjoint_name(call_node, mask):
+            if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
+                return call_node.callee.target.adjoint(mask)
+            callee = self.load(call_node.callee.target)
+            arg_types = [_expression_type(a, caller_types) for a in call_node.args]
+            wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
+            return self.adjoint(callee.parsed.pyfunc, arg_types, wrt)
+
+        return adjoint_name
+
+    def _add_primal(self, loaded: LoadedFunction) -> None:
+        for callee in loaded.callees:
+            callee_loaded = self.load(callee)
+            if callee_loaded not in self.primals:
+                self.primals.append(callee_loaded)
+                self.used_names.add(callee_loaded.parsed.name)
+                self._add_primal(callee_loaded)
+
+    def _fresh(self, base: str) -> str:
+        name, counter = base, 0
+        while name in self.used_names:
+            counter += 1
+            name = f"{base}_{counter}"
+        self.used_names.add(name)
+        return name
+
+    # --- the module ----------------------------------------------------------------------------
+    def module_source(self, title: str) -> tuple[str, dict]:
+        """The generated module's source and the namespace it must run in."""
+        namespace: dict = {}
+        header = [
+            f'"""{title}\n\nGenerated by sourcead. Each function is compiled with numba.njit when\n'
+            'the module is loaded by sourcead; run uncompiled, it is plain Python and NumPy."""',
+            "",
+            "import math",
+            "",
+            "import numba",
+            "import numpy as np",
+        ]
+        extra_imports, constants, primitive_sources = [], [], []
+        functions = (
+            [p.parsed for p in self.primals]
+            + [self.loaded[key[0]].parsed for key in self.adjoint_names]
+            + [self.loaded[key[0]].parsed for key in self.tangent_names]
+        )
+        seen = {"math", "np", "numba", *RUNTIME_NAMES}
+        # user functions defined in this module, by their own names
+        defined = {parsed.pyfunc: parsed.name for parsed in functions}
+        aliases = []
+        for parsed in functions:
+            # checkpointed loops keep their options beside the tree, not in it
+            options = [
+                expr
+                for loop in gast.walk(parsed.node)
+                for expr in (getattr(loop, "checkpoint", None) or {}).values()
+            ]
+            for node in [n for root in [parsed.node, *options] for n in gast.walk(root)]:
+                if not hasattr(node, "global_value"):
+                    continue
+                if isinstance(node, gast.Attribute):
+                    node = _module_of_constant(node, parsed)
+                    if node is None:
+                        continue
+                value, ident = node.global_value, node.id
+                if ident in seen or ident in self.used_names:
+                    continue
+                seen.add(ident)
+                if defined.get(getattr(value, "py_func", value), ident) != ident:
+                    # a helper called by another name (``helper = other`` in the user's
+                    # module): that name refers to the definition here
+                    aliases.append(f"{ident} = {defined[getattr(value, 'py_func', value)]}")
+                elif isinstance(value, pytypes.ModuleType):
+                    extra_imports.append(
+                        f"import {value.__name__} as {ident}"
+                        if value.__name__ != ident
+                        else f"import {ident}"
+                    )
+                elif isinstance(value, bool | numbers.Number) and not isinstance(value, complex):
+                    constants.append(f"{ident} = {value!r}")
+                elif user_primitive_source(value) is not None:  # compiled with the module
+                    primitive_sources.append(user_primitive_source(value))
+                elif ident not in vars(builtins) and getattr(value, "__module__", None):
+                    extra_imports.append(
+                        f"from {value.__module__} import {value.__name__} as {ident}"
+                    )
+        runtime_imports = (
+            _tape_imports(self.functions)
+            + array_runtime_imports(self.functions)
+            + solver_calls.runtime_imports(self.functions)
+            + _checkpoint_imports(self.functions)
+        )
+        body = header + ([""] + runtime_imports if runtime_imports else []) + extra_imports
+        if constants:
+            body += ["", *constants]
+        for primal in self.primals:
+            body += ["", "", _function_source(primal.parsed)]
+        for source in primitive_sources:
+            body += ["", "", source]
+        for function in self.functions:
+            body += ["", "", function]
+        if aliases:
+            body += ["", "", *aliases]
+        return "\n".join(body) + "\n", namespace
+
+
+def _module_of_constant(node: gast.Attribute, parsed: ParsedFunction) -> gast.Name | None:
+    """For a number read as another module's attribute (``consts.C``), a copy of the name of
+    that module with the module as its ``global_value``, for the generated module to import
+    it; None for anything else (``np.sum``: modules the generated module imports already)."""
+    if not isinstance(node.global_value, numbers.Number):
+        return None
+    root = node.value
+    while isinstance(root, gast.Attribute):
+        root = root.value
+    if not isinstance(root, gast.Name):
+        return None
+    module = parsed.lookup(root.id)
+    if not isinstance(module, pytypes.ModuleType):
+        return None
+    named = gast.Name(id=root.id, ctx=gast.Load(), annotation=None, type_comment=None)
+    named.global_value = module
+    return named
+
+
+def _tape_imports(functions: list[str]) -> list[str]:
+    """The import of the tape helpers that the generated functions call, if any."""
+    text = "\n".join(functions)
+    used = [name for name in RUNTIME_NAMES if re.search(rf"\b{name}\(", text)]
+    return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
+
+
+def _checkpoint_imports(functions: list[str]) -> list[str]:
+    """The import of the checkpointing schedule, when a generated function uses it."""
+    if not any("revolve_plan(" in f for f in functions):
+        return []
+    return [f"from sourcead_runtime import {', '.join(CHECKPOINT_NAMES)}"]
+
+
+def _function_source(parsed: ParsedFunction) -> str:
+    if getattr(parsed, "source_text", None):  # a tree rewritten from generated code
+        return parsed.source_text
+    if getattr(parsed, "checkpointed_loops", False):  # checkpointed(range(...)) -> range(...)
+        return src(parsed.node)
+    lines, _ = inspect.getsourcelines(parsed.pyfunc)
+    text = textwrap.dedent("".join(lines))
+    kept = text.splitlines()
+    while kept and kept[0].lstrip().startswith("@"):
+        kept.pop(0)
+    return "\n".join(kept).rstrip()
+
+
+def _expression_type(expr, types: dict):
+    from ..analysis.types import FLOAT, constant_type, type_of_value
+
+    if isinstance(expr, gast.Name):
+        if expr.id not in types and hasattr(expr, "global_value"):  # a module-level number
+            return constant_type(expr.global_value) or type_of_value(expr.global_value)
+        return types.get(expr.id)
+    if isinstance(expr, gast.Constant):
+        return constant_type(expr.value)
+    inference = TypeInference(
+        gast.FunctionDef(
+            name="_",
+            args=None,
+            body=[],
+            decorator_list=[],
+            returns=None,
+            type_comment=None,
+            type_params=[],
+        ),
+        types,
+        lambda *a: None,
+    )
+    result = inference.expr(expr)
+    return result if result is not None else FLOAT
+
+
+__all__ = ["Program", "LoadedFunction", "Array"]

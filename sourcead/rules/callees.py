@@ -1,0 +1,112 @@
+"""What a call in user code refers to: a rule-backed primitive, a user function, or neither."""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import dataclass
+
+import numpy as np
+from sourcead_runtime import (
+    expand_reduced,
+    fused_length,
+    matmul_adjoint_left,
+    matmul_adjoint_right,
+    popped,
+    popped_top,
+    prod_others,
+    pushed_length,
+    reverse_cumsum,
+    scratch,
+    shape_changed,
+    sized,
+    slice_length,
+    slice_start,
+    unbroadcast,
+    zeroed,
+)
+
+from ..api.solvers import SOLVERS
+from ..frontend.source import unwrap
+from .registry import ADJOINT_RULES, ARRAY_RULES
+
+#: Functions whose result does not depend differentiably on their arguments.
+NONDIFFERENTIABLE = {
+    len, int, bool, round, range,
+    math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
+    np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite,
+    np.eye, np.arange, np.shape,
+}  # fmt: skip
+# lengths, indices and reused buffers in generated code (fusion.py), compiled and as plain
+# Python, and the reset or resizing of an adjoint array (reverse.py)
+NONDIFFERENTIABLE |= {
+    f
+    for g in (
+        fused_length,
+        slice_length,
+        slice_start,
+        scratch,
+        sized,
+        zeroed,
+        shape_changed,
+        popped_top,
+        pushed_length,
+    )
+    for f in (g, getattr(g, "py_func", g))
+}
+
+#: Helpers of generated adjoints that forward mode differentiates (forward over reverse:
+#: ``hvp``, ``hessian``) by the tangent rules of ``rules/runtime_tangents.py``. Reverse mode
+#: refuses them: nothing differentiates an adjoint of whole arrays in reverse.
+FORWARD_ONLY = {
+    f
+    for g in (expand_reduced, unbroadcast, matmul_adjoint_left, matmul_adjoint_right,
+              reverse_cumsum, popped, prod_others)
+    for f in (g, getattr(g, "py_func", g))
+}  # fmt: skip
+
+#: Functions that make a new array; the array's adjoint starts at zero.
+ARRAY_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like}
+
+#: Functions of a tuple of arrays; reverse_arrays.py splits their adjoint into the parts.
+JOINING = {np.concatenate, np.stack}
+
+#: Methods of arrays that make a copy.
+COPY_METHODS = {"copy"}
+
+
+@dataclass(frozen=True)
+class Callee:
+    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor', 'user',
+    'solver', 'jvp' or 'forward_only' (a helper of generated adjoints, see ``FORWARD_ONLY``)."""
+
+    kind: str
+    target: object
+
+
+def classify(obj) -> Callee | None:
+    """Classify a called object, or None when sourcead does not know it."""
+    try:
+        if obj in SOLVERS:  # fixed_point, root, odeint: they take a function of the user's
+            return Callee("solver", obj)
+        if obj in ADJOINT_RULES or obj in ARRAY_RULES or obj in JOINING:
+            return Callee("rule", obj)
+        if unwrap(obj) in ADJOINT_RULES:  # a Numba-compiled function with a rule
+            return Callee("rule", unwrap(obj))
+        if obj in NONDIFFERENTIABLE:
+            return Callee("nondiff", obj)
+        if obj in FORWARD_ONLY:
+            return Callee("forward_only", obj)
+        if obj in ARRAY_CONSTRUCTORS:
+            return Callee("constructor", obj)
+    except TypeError:  # unhashable objects are none of these
+        pass
+    if getattr(obj, "__sourcead_primitive__", False):
+        return Callee("primitive", unwrap(obj))
+    if getattr(obj, "__module__", None) == "sourcead.api.forward" and obj.__name__ == "jvp":
+        return Callee("jvp", obj)  # reverse over forward: see sourcead.jvp_calls
+    if (getattr(obj, "__module__", None) or "").startswith("sourcead."):
+        return None  # sourcead's own API (grad …) is not differentiated through
+    if isinstance(unwrap(obj), types.FunctionType):
+        return Callee("user", unwrap(obj))
+    return None

@@ -1,0 +1,1 @@
+"""The derivative transformations: reverse mode (adjoints), forward mode (tangents), and their loops."""

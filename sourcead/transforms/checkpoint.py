@@ -1,0 +1,236 @@
+"""Checkpointed loops: reverse long time-stepping loops in bounded memory.
+
+A user marks a loop::
+
+    for t in sourcead.checkpointed(range(n_steps), snapshots=20):
+        ...
+
+Run as plain Python (or by the forward sweep of anything but an adjoint) the loop is just
+``range(n_steps)``. In an adjoint, the loop's steps are reversed with Griewank's binomial
+checkpointing (the Revolve schedule, see ``sourcead_runtime.checkpoint``): at most
+``snapshots`` copies of the loop-carried state are kept, the steps between them are run
+again when needed, and only one step at a time records values for its adjoint. With
+``memory=bytes`` instead of ``snapshots``, the number of snapshots is the most that fit in
+that many bytes, computed from the loop state's size when the loop starts.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import gast
+
+from ..trees.codegen import Block, src
+
+__all__ = ["checkpointed"]
+
+#: While ``host_grad`` records host code, the recorder its loops report to (sourcead.host).
+HOST_RECORDING = threading.local()
+
+
+def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | None = None):
+    """Mark ``for t in checkpointed(range(...), snapshots=s):`` for binomial checkpointing.
+
+    Args:
+        steps: the loop's ``range``.
+        snapshots: how many copies of the loop state the adjoint may keep (at least 1).
+        memory: alternatively, a budget in bytes for those copies; the adjoint keeps as many
+            snapshots as fit (at least one).
+
+    Returns ``steps`` itself, so the loop runs unchanged outside derivatives (in host code
+    that ``host_grad`` records, the steps as they are, telling the recording where each
+    one starts).
+    """
+    if (snapshots is None) == (memory is None):
+        raise TypeError("checkpointed() takes either snapshots= or memory=, not both or neither")
+    if snapshots is not None and snapshots < 1:
+        raise ValueError(f"checkpointed(): snapshots must be at least 1, got {snapshots}")
+    if memory is not None and memory <= 0:
+        raise ValueError(f"checkpointed(): memory must be a positive number of bytes, got {memory}")
+    recorder = getattr(HOST_RECORDING, "recorder", None)
+    return steps if recorder is None else recorder.checkpointed(steps, snapshots, memory)
+
+
+def checkpoint_options(fn, stmt: gast.For, call: gast.Call) -> dict:
+    """Check a ``checkpointed(range(...), snapshots=...)`` loop header; its options.
+
+    Returns ``{"snapshots": expr}`` or ``{"memory": expr}``; SourceADError if malformed.
+    """
+    options = {}
+    if len(call.args) == 2:
+        options["snapshots"] = call.args[1]
+    elif len(call.args) != 1:
+        raise fn.error("checkpointed() takes a range and snapshots= or memory=", stmt)
+    for keyword in call.keywords:
+        if keyword.arg not in ("snapshots", "memory") or keyword.arg in options:
+            raise fn.error("checkpointed() takes one keyword argument, snapshots= or memory=", stmt)
+        options[keyword.arg] = keyword.value
+    if len(options) != 1:
+        raise fn.error("checkpointed() needs snapshots= or memory= (one of them)", stmt)
+    return options
+
+
+class CheckpointedLoop:
+    """Source of the forward and backward sweeps of one checkpointed loop.
+
+    The forward sweep follows the schedule until its first recorded step, which is the
+    loop's last step: it runs that step with recording (``body_forward``), so the code after
+    the loop sees the final state. The backward sweep runs that step's adjoint, then the rest
+    of the schedule: restoring snapshots, advancing, and recording and reversing each earlier
+    step in turn.
+    """
+
+    def __init__(self, generator, stmt: gast.For, start: str, step: str, trips: str):
+        self.generator = generator
+        self.stmt = stmt
+        self.var = stmt.target.id
+        fresh = generator.names.fresh
+        self.plan = fresh("plan")
+        self.action, self.restore, self.first, self.last, self.slot = (
+            fresh("action"),
+            fresh("restore"),
+            fresh("first"),
+            fresh("last"),
+            fresh("slot"),
+        )
+        self.start, self.step, self.trips = start, step, trips
+        self.state = self._state()
+        self.snapshots = {n: fresh(f"{n}_snapshots") for n in self.state}
+
+    def _state(self) -> list[str]:
+        """The loop-carried values a snapshot holds: what the body assigns."""
+        from .reverse import _element_written, _is_array_type, _stored_names
+
+        g = self.generator
+        body = self.stmt.body
+        names = (_stored_names(body) | _element_written(body)) - {self.var}
+        state = []
+        for n in sorted(names):
+            value_type = g.types.get(n)
+            if value_type is None:
+                continue
+            if _is_array_type(value_type):
+                g.check_snapshot_array(n, self.stmt)
+            state.append(n)
+        return state
+
+    # --- pieces of code -------------------------------------------------------------------
+    def _set_variable(self, index: str) -> str:
+        if self.start == "0" and self.step == "1":
+            return f"{self.var} = {index}"
+        return f"{self.var} = {self.start} + {index} * {self.step}"
+
+    def _snapshot_lines(self, take: bool) -> list[str]:
+        from .reverse import _is_array_type
+
+        lines = []
+        for n in self.state:
+            saved = f"{self.snapshots[n]}[{self.slot if take else self.restore}]"
+            is_array = _is_array_type(self.generator.types[n])
+            if take:
+                lines.append(f"{saved} = {n}")
+            elif is_array:
+                lines.append(f"{n}[...] = {saved}")
+            else:
+                lines.append(f"{n} = {saved}")
+        return lines
+
+    def _advance(self) -> Block:
+        plain = [line for s in self.stmt.body for line in src(s).splitlines()]
+        k = self.generator.names.fresh("k")
+        if self.start == "0" and self.step == "1":
+            return Block(f"for {self.var} in range({self.first}, {self.last}):", plain)
+        return Block(
+            f"for {k} in range({self.first}, {self.last}):", [self._set_variable(k), *plain]
+        )
+
+    def _next(self) -> str:
+        names = f"{self.action}, {self.restore}, {self.first}, {self.last}, {self.slot}"
+        return f"{names} = revolve_next({self.plan})"
+
+    def _recorded_step(self, body: list) -> list:
+        """Step ``last`` run by ``body`` (recording, or recording and reversing)."""
+        return [self._set_variable(self.last), *body]
+
+    def _action(self, recorded_and_reversed: list) -> list:
+        """Carry out one action of the schedule (see ``sourcead_runtime.checkpoint``)."""
+        return [
+            Block(f"if {self.restore} >= 0:", self._snapshot_lines(take=False)),
+            self._advance(),
+            Block(f"if {self.action} == TAKE_SNAPSHOT:", self._snapshot_lines(take=True)),
+            Block(
+                "else:  # RECORD_STEP: record this step, then reverse it",
+                self._recorded_step(recorded_and_reversed),
+            ),
+        ]
+
+    def allocation(self, snapshots: str) -> list:
+        """Lines that make the schedule and the snapshot buffers."""
+        from .reverse import _is_array_type, tape_dtype
+
+        slots = self.generator.names.fresh("slots")
+        lines = [
+            f"{self.plan} = revolve_plan({self.trips}, {snapshots})",
+            f"{slots} = revolve_slots({self.trips}, {snapshots})",
+        ]
+        for n in self.state:
+            value_type = self.generator.types[n]
+            if _is_array_type(value_type):
+                shape = f"({slots},) + {n}.shape"
+                lines.append(f"{self.snapshots[n]} = np.empty({shape}, dtype={n}.dtype)")
+            else:
+                lines.append(
+                    f"{self.snapshots[n]} = np.empty({slots}, dtype={tape_dtype(value_type)})"
+                )
+        return lines
+
+    def snapshot_count(self, options: dict) -> tuple[list, str]:
+        """Lines computing the number of snapshots, and the expression holding it."""
+        from .reverse import _is_array_type
+
+        if "snapshots" in options:
+            return [], src(options["snapshots"])
+        sizes = [
+            f"{n}.nbytes" if _is_array_type(self.generator.types[n]) else "8" for n in self.state
+        ]
+        count = self.generator.names.fresh("snapshots")
+        budget = src(options["memory"])
+        state_bytes = " + ".join(sizes) or "8"
+        return [f"{count} = max(1, {budget} // ({state_bytes}))"], count
+
+    def forward(self, options: dict, body_forward: list) -> list:
+        # Up to the first recorded step the schedule only advances and takes snapshots: it
+        # never restores one before the loop's last step has been reversed.
+        size_lines, snapshots = self.snapshot_count(options)
+        return [
+            *size_lines,
+            *self.allocation(snapshots),
+            self._next(),
+            Block(
+                f"while {self.action} == TAKE_SNAPSHOT:",
+                [self._advance(), *self._snapshot_lines(take=True), self._next()],
+            ),
+            Block(
+                f"if {self.action} == RECORD_STEP:",
+                [
+                    self._advance(),
+                    "# then the last step, recorded",
+                    *self._recorded_step(body_forward),
+                ],
+            ),
+        ]
+
+    def backward(self, body_forward: list, body_backward: list) -> list:
+        return [
+            Block(
+                f"if {self.action} == RECORD_STEP:  # the last step, reversed",
+                [
+                    *self._recorded_step(body_backward),
+                    self._next(),
+                    Block(
+                        f"while {self.action} != DONE:",
+                        [*self._action([*body_forward, *body_backward]), self._next()],
+                    ),
+                ],
+            )
+        ]

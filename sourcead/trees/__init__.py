@@ -1,0 +1,1 @@
+"""Syntax trees: building generated code as gast trees, fresh names, and shared tree queries."""
