@@ -20,7 +20,7 @@ from .version import __version__  # noqa: F401  (sourcead.__version__)
 _LAZY = {
     "show": "api.gradients",
     "vjp": "api.gradients",
-    "checkpointed": "transforms.checkpoint",
+    "checkpointed": "rules.forms",
     "hessian": "api.forward",
     "hvp": "api.forward",
     "jacobian": "api.forward",

@@ -181,12 +181,14 @@ def test_key_follows_globals_callees_types_and_wrt(tmp_path, monkeypatch):
         module = _module_from(path, f"keymod{i}")
         g = sourcead.grad(module.f)
         types = g._prepare((1.0, 2.0))[1]
-        keys.append(cache.derivative_key(g.fun, sourcead.api.gradients._LOADED, types, g.wrt_names))
+        keys.append(
+            cache.derivative_key(g.fun, sourcead.pipeline.loading.LOADED, types, g.wrt_names)
+        )
         # same function, other wrt / other argument types: other keys
-        keys.append(cache.derivative_key(g.fun, sourcead.api.gradients._LOADED, types, ["y"]))
+        keys.append(cache.derivative_key(g.fun, sourcead.pipeline.loading.LOADED, types, ["y"]))
         int_types = g._prepare((1.0, 2))[1]
         keys.append(
-            cache.derivative_key(g.fun, sourcead.api.gradients._LOADED, int_types, g.wrt_names)
+            cache.derivative_key(g.fun, sourcead.pipeline.loading.LOADED, int_types, g.wrt_names)
         )
         assert g(1.0, 2.0) == pytest.approx(module.K * 2.0, rel=1e-14)
     assert None not in keys and len(set(keys)) == len(keys)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import sourcead
+from sourcead.aot import native_tier
 from sourcead.cache import modules as cache
 from sourcead.cache import records as native_cache
 
@@ -290,7 +291,7 @@ _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").spl
 @pytest.mark.skipif(shutil.which(_COMPILER) is None, reason="the native tier needs a C compiler")
 def test_tampered_native_build_is_not_run_and_is_built_again(store, user, monkeypatch):
     assert gradient_and_warnings(user) == (GRADIENT, [])
-    assert [outcome for _, outcome in native_cache.compile_recorded()] == ["compiled"]
+    assert [outcome for _, outcome in native_tier.compile_recorded()] == ["compiled"]
     (wrapper,) = store.glob("native/*/*_native.py")
     wrapper.write_text(wrapper.read_text() + WRONG_WRAPPER)  # still loads, with a wrong result
     new_process(monkeypatch)
@@ -299,7 +300,7 @@ def test_tampered_native_build_is_not_run_and_is_built_again(store, user, monkey
     assert_one_warning(messages, store, "damaged", "native build", "sourcead cache clear")
     (record,) = store.glob("native/*/sig-*.json")
     assert json.loads(record.read_text())["native"] is None  # for `cache native` to build again
-    assert [outcome for _, outcome in native_cache.compile_recorded()] == ["compiled"]
+    assert [outcome for _, outcome in native_tier.compile_recorded()] == ["compiled"]
     new_process(monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

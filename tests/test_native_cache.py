@@ -299,7 +299,7 @@ def test_background_compilation(tmp_path):
 
 
 def test_builds_no_record_names_are_removed(tmp_path):
-    from sourcead.cache import records as native_cache
+    from sourcead.aot import native_tier
 
     folder = tmp_path / "function"
     (folder / "__pycache__").mkdir(parents=True)
@@ -309,10 +309,10 @@ def test_builds_no_record_names_are_removed(tmp_path):
     stale = ["f_adjoint_bbb.py", "_f_adjoint_bbb_native.so", "__pycache__/f_adjoint_bbb.f.nbi"]
     for name in kept + stale:
         (folder / name).write_text("")
-    native_cache._remove_unrecorded(folder)
+    native_tier._remove_unrecorded(folder)
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(
         kept + ["sig-1.json"]
     )
     (folder / "sig-1.json").unlink()
-    native_cache._remove_unrecorded(folder)
+    native_tier._remove_unrecorded(folder)
     assert not folder.exists()

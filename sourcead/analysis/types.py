@@ -1,27 +1,24 @@
-"""Kinds of values: which names hold bools, ints, floats, complex numbers or arrays.
+"""Kinds of values: bools, ints, floats, complex numbers, arrays and tuples of them.
 
-A small forward inference over the normalised subset, seeded with the argument types of a
-call. Numba infers the same types again when it compiles the generated code; this pass only
-needs to tell the transformation what is differentiable (float or complex), what is an
-array (and its number of dimensions), and which dtype a tape must have.
+The types that ``inference`` infers for every name, the type of a Python value, and
+the few facts the transformations ask of a type.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 from dataclasses import dataclass
 
-import gast
 import numpy as np
 
-_SCALAR_ORDER = ("bool", "int", "float", "complex")
+#: Scalar kinds from the narrowest to the widest (the kind of a mixed result is the widest).
+SCALAR_ORDER = ("bool", "int", "float", "complex")
 
 
 @dataclass(frozen=True)
 class Scalar:
-    kind: str  # one of _SCALAR_ORDER
+    kind: str  # one of SCALAR_ORDER
     dtype: str = ""  # NumPy dtype name of the value, e.g. "float64"
 
     @property
@@ -113,7 +110,7 @@ def join(a, b):
     if b is None or a == b:
         return a
     if isinstance(a, Scalar) and isinstance(b, Scalar):
-        kind = max(a.kind, b.kind, key=_SCALAR_ORDER.index)
+        kind = max(a.kind, b.kind, key=SCALAR_ORDER.index)
         dtype = np.result_type(np.dtype(a.dtype), np.dtype(b.dtype)).name
         return Scalar(kind, dtype)
     if isinstance(a, Array) and isinstance(b, Array) and a.ndim == b.ndim:
@@ -135,18 +132,6 @@ def array_of(element: Scalar, ndim: int) -> Array:
     return Array(element.dtype, ndim)
 
 
-def _scalar_result(a: Scalar, b: Scalar, op) -> Scalar:
-    kind = max(a.kind, b.kind, key=_SCALAR_ORDER.index)
-    if kind == "bool":
-        kind = "int"
-    if isinstance(op, gast.Div) and kind == "int":
-        kind = "float"
-    dtype = {"int": "int64", "float": "float64", "complex": "complex128"}[kind]
-    if kind == "float" and "float32" in (a.dtype, b.dtype) and "float64" not in (a.dtype, b.dtype):
-        dtype = "float32"
-    return Scalar(kind, dtype)
-
-
 def constant_type(value):
     if isinstance(value, bool):
         return BOOL
@@ -159,245 +144,27 @@ def constant_type(value):
     return None
 
 
-class TypeInference:
-    """Infers a type for every name of a normalised function, given its parameters' types.
-
-    ``callee_result(call_node, arg_types)`` gives the result type of a call of a user function.
-    Raises ``TypeProblem(node, message)`` for values sourcead cannot handle.
-    """
-
-    def __init__(self, node: gast.FunctionDef, param_types: dict, callee_result):
-        self.node = node
-        self.types: dict = dict(param_types)
-        self.callee_result = callee_result
-
-    def run(self) -> dict:
-        for _ in range(20):
-            before = dict(self.types)
-            self.block(self.node.body)
-            if before == self.types:
-                return self.types
-        return self.types
-
-    def bind(self, name: str, value_type, node) -> None:
-        if value_type is None:
-            return
-        try:
-            self.types[name] = join(self.types.get(name), value_type)
-        except TypeMismatch as exc:
-            raise TypeProblem(
-                node, f"the name {name} holds both {exc.args[0]} and {exc.args[1]}"
-            ) from None
-
-    def block(self, body) -> None:
-        for stmt in body:
-            if isinstance(stmt, gast.Assign):
-                value = self.expr(stmt.value)
-                target = stmt.targets[0]
-                if isinstance(target, gast.Name):
-                    self.bind(target.id, value, stmt)
-                elif isinstance(target, gast.Tuple):
-                    if isinstance(value, TupleType) and len(value.items) == len(target.elts):
-                        for element, item in zip(target.elts, value.items, strict=True):
-                            self.bind(element.id, item, stmt)
-                    elif value is not None:
-                        raise TypeProblem(
-                            stmt, "unpacking a value that is not a tuple of that length"
-                        )
-            elif isinstance(stmt, gast.If):
-                self.block(stmt.body)
-                self.block(stmt.orelse)
-            elif isinstance(stmt, gast.For):
-                self.bind(stmt.target.id, INT, stmt)
-                self.block(stmt.body)
-            elif isinstance(stmt, gast.While):
-                self.block(stmt.body)
-            elif isinstance(stmt, gast.Expr):
-                self.expr(stmt.value)
-
-    def expr(self, node):
-        if isinstance(node, gast.Constant):
-            return constant_type(node.value)
-        if isinstance(node, gast.Name):
-            if node.id in self.types:
-                return self.types[node.id]
-            value = getattr(node, "global_value", None)
-            return (
-                constant_type(value) if not isinstance(value, np.generic) else type_of_value(value)
-            )
-        if isinstance(node, gast.Attribute):
-            base = (
-                self.expr(node.value)
-                if isinstance(node.value, gast.Name)
-                and node.value.id in self.types
-                or isinstance(node.value, gast.Subscript)  # a[1:].size
-                else None
-            )
-            if isinstance(base, Array):
-                if node.attr == "shape":
-                    return TupleType((INT,) * base.ndim)
-                return INT
-            value = getattr(node, "global_value", None)
-            return type_of_value(value) if value is not None else None
-        if isinstance(node, gast.BinOp):
-            left, right = self.expr(node.left), self.expr(node.right)
-            if left is None or right is None:
-                return None
-            if isinstance(left, Array) or isinstance(right, Array):
-                return self._array(array_types.binop_type, left, right, node.op, node=node)
-            if not isinstance(left, Scalar) or not isinstance(right, Scalar):
-                raise TypeProblem(node, "arithmetic on tuples")
-            return _scalar_result(left, right, node.op)
-        if isinstance(node, gast.UnaryOp):
-            operand = self.expr(node.operand)
-            if isinstance(node.op, gast.Not):
-                return BOOL
-            if isinstance(operand, Array):
-                return operand
-            if operand == BOOL:
-                return INT
-            return operand
-        if isinstance(node, gast.BoolOp | gast.Compare):
-            operands = [
-                self.expr(child)
-                for child in gast.iter_child_nodes(node)
-                if isinstance(child, gast.expr)
-            ]
-            return array_types.compare_type(operands)
-        if isinstance(node, gast.Subscript):
-            base = self.expr(node.value)
-            count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
-            if isinstance(base, TupleType):  # a shape: x.shape[0]
-                if all(isinstance(t, Scalar) and t.kind == "int" for t in base.items):
-                    return INT
-                # the derivatives do not follow values through a tuple's elements
-                raise TypeProblem(
-                    node,
-                    "indexing a tuple of values (t[0]) is not supported: unpack the call that "
-                    "makes it instead (a, b = g(x))",
-                )
-            if isinstance(base, Array) and (
-                count != base.ndim or _has_slice(node.slice) or self._array_index(node.slice)
-            ):
-                return self._array(
-                    array_types.subscript_type, base, node.slice, self.expr, node=node
-                )
-            if isinstance(base, Array):
-                if count != base.ndim:
-                    raise TypeProblem(
-                        node,
-                        f"indexing a {base.ndim}-d array with {count} index(es): "
-                        "only full element indexing is supported",
-                    )
-                return scalar_of_dtype(base.dtype)
-            if base is None:
-                return None
-            raise TypeProblem(node, "indexing a value that is not an array")
-        if isinstance(node, gast.Tuple):
-            items = tuple(self.expr(e) for e in node.elts)
-            return None if None in items else TupleType(items)
-        if isinstance(node, gast.Call):
-            return self.call(node)
-        return None
-
-    def call(self, node: gast.Call):
-        callee = node.callee
-        args = [self.expr(a) for a in node.args]
-        if callee.kind == "copy":
-            return self.expr(node.func.value)
-        if callee.kind in ("solver", "jvp"):  # fixed_point, ..., jvp: the program checks them
-            return self.callee_result(node, args)
-        if callee.kind == "user":
-            if None in args:
-                return None
-            return self.callee_result(node, args)
-        target = callee.target
-        if callee.kind == "forward_only":  # helpers of generated adjoints
-            return self._array(array_types.helper_type, target, args, node=node)
-        if callee.kind in ("rule", "nondiff", "constructor") and target not in (
-            np.zeros_like,
-            np.ones_like,
-            np.empty_like,
-        ):
-            result = self._array(array_types.call_type, target, node, args, node=node)
-            if result is not None and result is not NotImplemented:
-                return result
-            if result is NotImplemented:
-                raise TypeProblem(node, f"{getattr(target, '__name__', target)} of whole arrays")
-        if callee.kind == "constructor":
-            dtype = "float64"
-            for keyword in node.keywords:
-                dtype = np.dtype(keyword.value.global_value).name
-            if target in (np.zeros_like, np.ones_like, np.empty_like):
-                base = args[0]
-                if not isinstance(base, Array):
-                    return None if base is None else FLOAT
-                return Array(dtype if node.keywords else base.dtype, base.ndim)
-            shape = args[0]
-            ndim = len(shape.items) if isinstance(shape, TupleType) else 1
-            return Array(dtype, ndim)
-        if callee.kind == "rule" and any(isinstance(a, Array) for a in args):
-            raise TypeProblem(node, "a function of whole arrays (element access a[i] is supported)")
-        if callee.kind == "nondiff":
-            if target is range:
-                return None
-            if target is bool or target in (
-                math.isnan,
-                math.isinf,
-                math.isfinite,
-                np.isnan,
-                np.isinf,
-                np.isfinite,
-            ):
-                return BOOL
-            if target in (np.floor, np.ceil, np.trunc, np.sign):
-                return args[0] if args and args[0] is not None else FLOAT
-            return INT
-        # a differentiable scalar function
-        known = [a for a in args if a is not None]
-        if target in (abs, min, max):
-            result = None
-            for a in known:
-                result = join(result, a)
-            return result
-        if any(isinstance(a, Scalar) and a.kind == "complex" for a in known):
-            return COMPLEX
-        if target is float:
-            return FLOAT
-        if known and all(isinstance(a, Scalar) and a.dtype == "float32" for a in known):
-            if isinstance(target, np.ufunc):
-                return Scalar("float", "float32")
-        return FLOAT
-
-    def _array_index(self, index) -> bool:
-        """Whether an index holds an array (fancy indexing, refused by subscript_type)."""
-        elements = index.elts if isinstance(index, gast.Tuple) else [index]
-        return any(
-            isinstance(self.expr(e), Array) for e in elements if not isinstance(e, gast.Slice)
-        )
-
-    def _array(self, function, *args, node):
-        try:
-            return function(*args)
-        except array_types.ArrayTypeProblem as problem:
-            raise TypeProblem(node, str(problem)) from None
+def is_array_type(value_type) -> bool:
+    """Whether ``value_type`` is the type of an array."""
+    return isinstance(value_type, Array)
 
 
-def _has_slice(index) -> bool:
-    elements = index.elts if isinstance(index, gast.Tuple) else [index]
-    return any(
-        isinstance(e, gast.Slice) or (isinstance(e, gast.Constant) and e.value is None)
-        for e in elements
-    )
+def tape_dtype(value_type) -> str:
+    """Source of the NumPy dtype of a tape holding values of ``value_type``."""
+    return "np." + (value_type.dtype if value_type.dtype != "bool" else "bool_")
 
 
-class TypeProblem(Exception):
-    """A value sourcead cannot differentiate; carries the node for the error's line."""
-
-    def __init__(self, node, message: str):
-        super().__init__(message)
-        self.node = node
-        self.message = message
-
-
-from . import array_types  # noqa: E402  (it builds on the types above)
+def describe(t) -> str:
+    """``t`` in words, for error messages: "a float", "a 2-d float64 array", ..."""
+    if isinstance(t, Scalar):
+        return {
+            "bool": "a bool",
+            "int": "an int",
+            "float": "a float",
+            "complex": "a complex number",
+        }[t.kind]
+    if isinstance(t, Array):
+        return f"a {t.ndim}-d {t.dtype} array"
+    if isinstance(t, TupleType):
+        return "a tuple"
+    return "an unsupported value"

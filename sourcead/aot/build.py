@@ -25,18 +25,23 @@ import itertools
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..analysis.types import Array, Scalar
+from ..api import forward as forward_api
 from ..api import gradients as api
-from ..api.vmap import DEFAULT_CHECKPOINT_EVERY
 from ..cache import modules as cache
 from ..cache import records as native_cache
 from ..errors import SourceADError
+from ..frontend.source import wrt_names
+from ..pipeline import forward_over_reverse as higher
+from ..pipeline import loading
+from ..version import __version__
+from . import build_batched, build_kernels, native
+from .module_text import decorate, entry_signature, format_type
+from .targets import Target
 
 MODES = ("reverse", "forward", "hessian")
 STANDALONE_IMPORTS = ("math", "numba", "numpy", "sourcead_runtime")
@@ -46,34 +51,6 @@ _SCALAR_NAMES = {
     "complex": "complex128",
     "bool": "bool",
 }
-
-
-@dataclass
-class Target:
-    """One function to differentiate, as named on the command line."""
-
-    spec: str  # "MODULE:FUNCTION" as given (recorded in the header)
-    function: object  # the Python function
-    wrt: tuple[str, ...]
-    types: list = field(default_factory=list)  # argument types, one per parameter
-    mode: str = "reverse"
-    vmap: str | None = None  # batched build: "cpu", "parallel" or "cuda" (build_batched)
-    in_axes: tuple = ()  # with vmap: 0 or None per parameter
-    checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY  # with vmap "cuda", as vmap's
-    kernel: bool = False  # the adjoint of a numba.cuda kernel (build_kernels)
-    consume: bool = True  # with kernel: whether the adjoint consumes the output cotangents
-    kernel_params: list = field(default_factory=list)  # with kernel: its parameters
-    kernel_files: list = field(default_factory=list)  # with kernel: its and its callees' files
-
-    @property
-    def name(self) -> str:
-        return self.function.__name__
-
-    @property
-    def params(self) -> list[str]:
-        if self.kernel:
-            return list(self.kernel_params)
-        return list(api._LOADED[self.function].parsed.params)
 
 
 # --- finding the functions ------------------------------------------------------------------
@@ -139,7 +116,7 @@ def resolve_targets(
             objects = [
                 (f"{module_name}:{name}", native_cache.compiled_derivative(value))
                 for name, value in vars(module).items()
-                if isinstance(native_cache.compiled_derivative(value), api._Derivative)
+                if isinstance(native_cache.compiled_derivative(value), api.Derivative)
             ]
             if not objects:
                 raise ValueError(
@@ -148,8 +125,6 @@ def resolve_targets(
                 )
         for label, value in objects:
             if kernel:
-                from . import build_kernels
-
                 targets.append(build_kernels.target(label, value, wrt, mode, consume))
             else:
                 targets.append(_target(label, value, wrt, mode))
@@ -160,11 +135,9 @@ def resolve_targets(
     if checkpoint_every is not None and vmap != "cuda":
         raise ValueError("--checkpoint-every goes with --vmap cuda")
     if vmap:
-        from . import build_batched
-
         for target in targets:
             target.vmap = vmap
-            target.in_axes = build_batched.parse_in_axes(in_axes, len(target.types))
+            target.in_axes = build_batched.parsenormalized_in_axes(in_axes, len(target.types))
             if checkpoint_every is not None:
                 target.checkpoint_every = build_batched.parse_checkpoint_every(checkpoint_every)
     return targets
@@ -172,15 +145,15 @@ def resolve_targets(
 
 def _target(label: str, value, wrt: str | None, mode: str) -> Target:
     value = native_cache.compiled_derivative(value)
-    derivative = value if isinstance(value, api._Derivative) else None
+    derivative = value if isinstance(value, api.Derivative) else None
     function = derivative.fun if derivative else value
     if not callable(function):
         raise ValueError(f"{label} is not a function")
-    loaded = api._Derivative(function, 0, False, "grad")  # parses and checks the function now
+    loaded = api.Derivative(function, 0, False, "grad")  # parses and checks the function now
     if wrt:
         names = tuple(w.strip() for w in wrt.split(",") if w.strip())
         items = tuple(int(n) if n.lstrip("-").isdigit() else n for n in names)
-        chosen = tuple(api._wrt_names(items, loaded.params, loaded.loaded.parsed))
+        chosen = tuple(wrt_names(items, loaded.params, loaded.loaded.parsed))
     elif derivative is not None:
         chosen = tuple(derivative.wrt_names)
     else:
@@ -210,12 +183,6 @@ def parse_type(text: str):
     if kind is None:
         raise ValueError(f"unsupported dtype {base!r}")
     return Scalar(kind, dtype.name)
-
-
-def format_type(t) -> str:
-    if isinstance(t, Array):
-        return f"{t.dtype}[{', '.join(':' * t.ndim)}]"
-    return t.dtype or t.kind
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -251,27 +218,20 @@ def _apply_types(targets: list[Target], text: str) -> None:
 def generate(target: Target) -> tuple[str, dict, dict]:
     """(source, namespace, header) of ``target``'s derivative module, as ``grad`` makes it."""
     if target.vmap:
-        from . import build_batched
-
         return build_batched.generate(target)
     if target.kernel:
-        from . import build_kernels
-
         return build_kernels.generate(target)
     if target.mode != "reverse":
         return _generate_forward(target)
-    derivative = api._Derivative(target.function, target.wrt, False, "grad")
+    derivative = api.Derivative(target.function, target.wrt, False, "grad")
     return derivative._generate(list(target.types))
 
 
 def _generate_forward(target: Target):
     """The tangent module (forward) or the tangent of the adjoint (hessian, forward over
     reverse), as ``jvp`` and ``hessian`` generate them."""
-    from ..api import forward as forward_api
-    from ..pipeline import forward_over_reverse as higher
-
     if target.mode == "forward":
-        source, function, result = forward_api._tangent_function(
+        source, function, result = forward_api.tangent_function(
             target.function, list(target.types), list(target.wrt), False, False
         )
     else:
@@ -287,26 +247,6 @@ def _generate_forward(target: Target):
     return source, {}, {"entry": function.__name__, "result": cache.encode_type(result)}
 
 
-def entry_signature(source: str, entry: str) -> str:
-    """``name(params...)`` of the entry function of a generated module."""
-    params = entry_parameters(source, entry, with_defaults=True)
-    return f"{entry}({', '.join(params)})" if params is not None else f"{entry}(...)"
-
-
-def entry_parameters(source: str, entry: str, with_defaults: bool = False) -> list[str] | None:
-    """The parameters of the function ``entry`` in ``source`` (``b_result=1.0`` with
-    ``with_defaults``), or None when there is no such function."""
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and node.name == entry:
-            args = node.args.args
-            defaults = [None] * (len(args) - len(node.args.defaults)) + node.args.defaults
-            return [
-                a.arg + (f"={ast.unparse(d)}" if with_defaults and d is not None else "")
-                for a, d in zip(args, defaults, strict=True)
-            ]
-    return None
-
-
 def file_hash(path: str | Path) -> str:
     """The SHA-256 of a file, as the headers of built modules record it."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -316,8 +256,8 @@ def source_hashes(target: Target) -> list[tuple[str, str]]:
     """(file, sha256) of every file holding the function or a function it calls."""
     files = list(target.kernel_files)  # a kernel is not one of grad's loaded functions
     if not target.kernel:
-        for function in cache.dependencies(target.function, api._LOADED):
-            filename = api._LOADED[function].parsed.filename
+        for function in cache.dependencies(target.function, loading.LOADED):
+            filename = loading.LOADED[function].parsed.filename
             if filename not in files:
                 files.append(filename)
     result = []
@@ -384,36 +324,6 @@ def _types_text(params: list[str], types: list) -> str:
     return ",".join(f"{p}:{format_type(t)}" for p, t in zip(params, types, strict=True))
 
 
-def decorate(source: str, plain=(), parallel=(), kernels=None) -> str:
-    """Put ``@numba.njit(cache=True)`` on every top-level function of a generated module but
-    those named in ``plain``; ``parallel=True`` too on those named in ``parallel``.
-
-    ``kernels`` (a list) makes a CUDA module: ``@cuda.jit(cache=True)`` on the kernels named,
-    ``@cuda.jit(device=True)`` on the other functions (compiled into the kernels, whose
-    machine code is cached with them).
-    """
-    out = []
-    for line in source.splitlines():
-        if line.startswith("def "):
-            name = line[len("def ") :].split("(")[0]
-            if name in plain:
-                pass
-            elif kernels is not None:
-                out.append("@cuda.jit(cache=True)" if name in kernels else "@cuda.jit(device=True)")
-            elif name in parallel:
-                out.append("@numba.njit(cache=True, parallel=True)")
-            else:
-                out.append("@numba.njit(cache=True)")
-        out.append(line)
-    text = "\n".join(out) + "\n"
-    return text.replace(
-        "Each function is compiled with numba.njit when\n"
-        "the module is loaded by sourcead; run uncompiled, it is plain Python and NumPy.",
-        "Built ahead of time: each function is compiled by Numba at\n"
-        "its first call and the machine code is cached beside this file (cache=True).",
-    )
-
-
 def foreign_imports(text: str) -> list[str]:
     """Modules a built module imports besides math, numpy, numba and sourcead_runtime."""
     found = []
@@ -466,7 +376,6 @@ def check(target: Target, outdir: Path) -> str | None:
 
 def write(target: Target, outdir: Path) -> Path:
     """Write ``target``'s module into ``outdir`` (atomically); its path."""
-    from . import native
 
     text, _ = _built(target, outdir)
     path = _write_text(output_path(outdir, target), text)
@@ -481,7 +390,6 @@ def write_native(target: Target, outdir: Path, target_cpu: str = "") -> tuple[Pa
     Returns the paths of the three: ``f_adjoint.py``, ``_f_adjoint_native.<suffix>`` and
     ``f_adjoint_native.py``.
     """
-    from . import native
 
     text, header = _built(target, outdir, native=True)
     path = _write_text(output_path(outdir, target), text)
@@ -499,7 +407,6 @@ def write_native(target: Target, outdir: Path, target_cpu: str = "") -> tuple[Pa
 
 def check_native(target: Target, outdir: Path) -> str | None:
     """As ``check``, and also that the native build beside the module was made from it."""
-    from . import native
 
     problem = check(target, outdir)
     if problem is not None:

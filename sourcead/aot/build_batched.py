@@ -21,12 +21,13 @@ import numpy as np
 
 from ..analysis.types import Array
 from ..api import gradients as api
+from ..api.batched import BatchedFunction
 from ..cache import modules as cache
 
 BUILD_TARGETS = ("cpu", "parallel", "cuda")
 
 
-def parse_in_axes(text: str | None, count: int) -> tuple:
+def parsenormalized_in_axes(text: str | None, count: int) -> tuple:
     """``"0,0,None"`` (or ``None`` for all 0) -> ``(0, 0, None)``."""
     if not text:
         return (0,) * count
@@ -62,8 +63,6 @@ def generate(target) -> tuple[str, dict, dict]:
     The header names the entry, the batched loop (``parallel``: compiled with
     ``numba.njit(parallel=True)``) and the entry as a function left uncompiled.
     """
-    from ..api.vmap import BatchedFunction
-
     if target.vmap not in BUILD_TARGETS:
         raise ValueError(f"--vmap takes one of {', '.join(BUILD_TARGETS)}, not {target.vmap!r}")
     if target.mode != "reverse":

@@ -13,19 +13,20 @@ per-thread tapes by a first launch where the adjoint keeps any, and consumes (or
 
 from __future__ import annotations
 
+import gast
 import numpy as np
 
 from ..analysis.types import FLOAT, Array
-from ..api import gradients as api
+from ..backends.cuda.kernels import KernelAdjoint, ndim_used
 from ..cache import modules as cache
+from ..pipeline import loading
+from ..trees.functions import unwrap
 from .build_batched import with_device_helpers, with_import
+from .targets import Target
 
 
 def target(label: str, value, wrt: str | None, mode: str, consume: bool):
     """The build target of the adjoint of the kernel ``value`` (checked now)."""
-    from ..backends.cuda.kernels import KernelAdjoint, _ndim_used
-    from ..frontend.source import unwrap
-    from .build import Target
 
     if mode != "reverse":
         raise ValueError("--kernel-vjp builds the adjoint kernel (--mode reverse)")
@@ -37,7 +38,7 @@ def target(label: str, value, wrt: str | None, mode: str, consume: bool):
     names = tuple(w.strip() for w in wrt.split(",") if w.strip())
     items = tuple(int(n) if n.lstrip("-").isdigit() else n for n in names)
     adjoint = KernelAdjoint(unwrap(value), items, None, consume)
-    loaded = {**api._LOADED, adjoint.kernel: adjoint.loaded}
+    loaded = {**loading.LOADED, adjoint.kernel: adjoint.loaded}
     adjoint.loaded.load_callees(loaded, (adjoint.kernel,))
     files = []  # the kernel's file and those of the functions it calls, for the header
     for function in cache.dependencies(adjoint.kernel, loaded):
@@ -46,7 +47,7 @@ def target(label: str, value, wrt: str | None, mode: str, consume: bool):
     node = adjoint.loaded.parsed.node
     indexed = {n.value.id for n in _subscripts(node)}
     types = [
-        Array("float64", _ndim_used(node, p)) if p in indexed else FLOAT for p in adjoint.params
+        Array("float64", ndim_used(node, p)) if p in indexed else FLOAT for p in adjoint.params
     ]
     return Target(
         label,
@@ -63,8 +64,6 @@ def target(label: str, value, wrt: str | None, mode: str, consume: bool):
 
 def generate(target) -> tuple[str, dict, dict]:
     """(source, namespace, header) of the kernel adjoint's module."""
-    from ..backends.cuda.kernels import KernelAdjoint
-
     adjoint = KernelAdjoint(target.function, target.wrt, None, target.consume)
     source, plan = adjoint._generate(list(target.types))
     kernels = [plan["wrapper"], *([plan["consume"]] if plan.get("consume") else [])]
@@ -132,8 +131,6 @@ def _free_name(name: str, source: str) -> str:
 
 
 def _subscripts(node):
-    import gast
-
     return [
         n
         for n in gast.walk(node)

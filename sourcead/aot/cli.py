@@ -20,8 +20,10 @@ import time
 import traceback
 from pathlib import Path
 
-from .. import __version__
+from ..cache import modules as cache
+from ..cache import records as native_cache
 from ..errors import SourceADError
+from ..version import __version__
 
 TYPES_HELP = (
     "argument types, as name:type pairs separated by commas, e.g. "
@@ -199,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- verbs ------------------------------------------------------------------------------------
 def _show(args) -> int:
-    from . import build
+    from . import build  # imports the compiler and Numba: only for the commands that need them
 
     targets = build.resolve_targets([args.target], args.wrt, args.types, args.mode)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
@@ -217,7 +219,7 @@ def _show(args) -> int:
 
 
 def _build(args) -> int:
-    from . import build
+    from . import build  # imports the compiler and Numba: only for the commands that need them
 
     if args.native and (args.vmap or args.kernel_vjp):
         raise ValueError("--native compiles CPU entries; build --vmap and --kernel-vjp without it")
@@ -271,8 +273,6 @@ def _build(args) -> int:
 
 
 def _cache(args) -> int:
-    from ..cache import modules as cache
-    from ..cache import records as native_cache
 
     if args.action == "clear":
         print(f"removed {cache.clear()} generated module(s) from {cache.cache_dir()}")
@@ -295,10 +295,10 @@ def _cache(args) -> int:
 
 def _cache_native(target_cpu: str) -> int:
     """Compile the recorded gradients into the native tier; 1 when one failed to compile."""
-    from ..cache import modules as cache
-    from ..cache import records as native_cache
 
-    outcomes = native_cache.compile_recorded(target_cpu)
+    from . import native_tier  # imports Numba: only for this command
+
+    outcomes = native_tier.compile_recorded(target_cpu)
     for what, outcome in outcomes:
         print(f"{what}: {outcome}")
     failed = sum(outcome.startswith("not compiled") for _, outcome in outcomes)

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.types import Array, Scalar, TupleType
+from ..cache import modules as cache
 from ..errors import SourceADError
+from .module_text import entry_parameters, format_type
 
 # the Python module's name for each kind of scalar argument (see _SCALAR_HELPER below)
 _SCALAR_KINDS = {"float": "real", "int": "integer", "bool": "bool", "complex": "complex"}
@@ -58,8 +60,6 @@ def entry_types(target, header: dict) -> list:
     mode over reverse), the seeds and then the tangents, each with a trailing axis of
     directions.
     """
-    from ..cache import modules as cache
-
     result = cache.decode_type(header["result"])
     seeds = list(result.items) if isinstance(result, TupleType) else [result]
     params = target.params
@@ -223,15 +223,11 @@ def _conversion(param: str, t) -> str:
 
 
 def _shown(types: list) -> str:
-    from .build import format_type
-
     return "(" + ", ".join(format_type(t) for t in types) + ")"
 
 
 def _entry_params(module_path: Path, entry: str, with_defaults: bool = False) -> list[str]:
     """The entry's parameters as written in the built module."""
-    from .build import entry_parameters
-
     params = entry_parameters(module_path.read_text(encoding="utf-8"), entry, with_defaults)
     if params is None:
         raise SourceADError(f"{module_path} has no function {entry}; rebuild it")

@@ -3,7 +3,7 @@
 A gradient recorded in the persistent cache (see ``sourcead.native_cache``) is called without
 importing the compiler: its extension when ``sourcead cache native`` compiled it (then
 without Numba too), else the cached module under Numba. Any other is generated and compiled
-by ``sourcead.api``.
+by ``sourcead.api.gradients``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,21 @@ def grad(fun=None, wrt=0, *, preserve_result: bool = False, compile: bool = True
     if compile:
         recorded = native_cache.lookup(fun, wrt)
         if recorded is not None:
-            return native_cache.CachedGradient(recorded, wrt, preserve_result)
-    from .gradients import grad as generated_grad
+            return native_cache.CachedGradient(recorded, wrt, preserve_result, _compiled_gradient)
+    # the compiler and Numba: imported when a derivative is first made, not with sourcead
+    from . import forward, gradients
 
-    return generated_grad(fun, wrt, preserve_result=preserve_result, compile=compile)
+    fun = native_cache.compiled_derivative(fun)
+    if isinstance(fun, gradients.GradientFunction):  # grad(grad(f)): forward over reverse
+        return forward.grad_of_gradient(fun, wrt, preserve_result, compile)
+    return gradients.grad(fun, wrt, preserve_result=preserve_result, compile=compile)
+
+
+def _compiled_gradient(function, wrt, preserve_result: bool):
+    """The gradient the compiler makes, behind a gradient found in the cache's records."""
+    from .gradients import GradientFunction
+
+    return GradientFunction(function, wrt, preserve_result, True)
 
 
 def value_and_grad(fun=None, wrt=0, *, compile: bool = True):

@@ -13,12 +13,15 @@ import threading
 
 import numpy as np
 
-from ..analysis.types import Scalar, TupleType, type_of_value
+from ..analysis.types import Scalar, TupleType, describe, type_of_value
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..cache import modules as cache
-from ..frontend.source import unwrap
+from ..frontend.source import wrt_names
+from ..pipeline import loading
+from ..pipeline.forward_over_reverse import adjoint_tangent_function, last_source
 from ..pipeline.program import Program
+from ..trees.functions import unwrap
 from . import gradients as api
 
 _CACHE: dict = {}
@@ -26,17 +29,17 @@ _LOCK = threading.RLock()
 
 
 # --- building tangent functions -------------------------------------------------------------
-def _tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile: bool):
+def tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile: bool):
     """(source, function, result type) of the tangent of ``fun``, generated once per key
     (and kept in the persistent cache, like adjoints)."""
     # (callers loaded fun just before: parsed again if a global it reads was rebound)
-    key = ("tangent", fun, tuple(arg_types), tuple(wrt), vector, compile, api.generation())
+    key = ("tangent", fun, tuple(arg_types), tuple(wrt), vector, compile, loading.generation())
     with _LOCK:
         if key not in _CACHE:
-            name = api._load(fun).parsed.name
+            name = loading.load(fun).parsed.name
 
             def generate():
-                program = Program(api._LOADED)
+                program = Program(loading.LOADED)
                 entry = program.tangent(fun, list(arg_types), wrt, f"{name}_tangent", vector)
                 result_type = program.result_types[(fun, tuple(arg_types))]
                 mode = "vector " if vector else ""
@@ -48,7 +51,7 @@ def _tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compil
                 return load_module(source, namespace, f"sourcead_generated.{name}_tangent", compile)
 
             cache_key = cache.derivative_key(
-                fun, api._LOADED, arg_types, wrt, extra=f"tangent vector={vector}"
+                fun, loading.LOADED, arg_types, wrt, extra=f"tangent vector={vector}"
             )
             source, module, header = cache.load_or_generate(
                 f"{name}_tangent{'_vector' if vector else ''}",
@@ -57,7 +60,7 @@ def _tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compil
                 generate,
                 load_in_memory,
             )
-            progress.describe(header["entry"], "the tangent", api._load(fun).parsed)
+            progress.describe(header["entry"], "the tangent", loading.load(fun).parsed)
             _CACHE[key] = (source, module[header["entry"]], cache.decode_type(header["result"]))
         return _CACHE[key]
 
@@ -67,7 +70,7 @@ class _Call:
 
     def __init__(self, fun, args, what: str):
         self.fun = unwrap(fun)
-        self.loaded = api._load(self.fun)  # SourceADError for unsupported code
+        self.loaded = loading.load(self.fun)  # SourceADError for unsupported code
         self.name = self.loaded.parsed.name
         self.params = self.loaded.parsed.params
         args = tuple(args)
@@ -98,7 +101,7 @@ class _Call:
             if not getattr(t, "differentiable", False):
                 raise TypeError(
                     f"cannot differentiate {self.name} with respect to {self.params[i]}: it is "
-                    f"{api._describe(t)}, not a float or float array"
+                    f"{describe(t)}, not a float or float array"
                 )
 
 
@@ -149,9 +152,13 @@ def jvp(fun, primals, tangents, *, compile: bool = True):
     """
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp")
     wrt = [call.params[i] for i in indices]
-    _, function, result_type = _tangent_function(call.fun, call.types, wrt, vector, compile)
+    _, function, result_type = tangent_function(call.fun, call.types, wrt, vector, compile)
     value, tangent = function(*call.args, *converted)
     return value, _fresh_outputs(tangent, converted)
+
+
+# a jvp call inside a differentiated function gets its tangent from here (lowering.jvp_calls)
+jvp.__sourcead_tangent__ = tangent_function
 
 
 def _directional_call(fun, primals, tangents, what: str):
@@ -206,7 +213,7 @@ def tangent_source(fun, primals, tangents) -> str:
         _as_tangent(call.args[i], tangents[i], call.params[i])[1] is not None for i in indices
     )
     wrt = [call.params[i] for i in indices]
-    return _tangent_function(call.fun, call.types, wrt, vector, False)[0]
+    return tangent_function(call.fun, call.types, wrt, vector, False)[0]
 
 
 # --- Jacobians -------------------------------------------------------------------------------
@@ -238,7 +245,7 @@ def _split_directions(tangent, call: _Call, indices, sizes):
 
 
 def _wrt_indices(wrt, call: _Call) -> tuple[list[int], bool]:
-    names = api._wrt_names(wrt, call.params, call.loaded.parsed)
+    names = wrt_names(wrt, call.params, call.loaded.parsed)
     return [call.params.index(n) for n in names], isinstance(wrt, tuple)
 
 
@@ -249,8 +256,8 @@ class JacobianFunction:
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
         self.fun = unwrap(fun)
-        self.loaded = api._load(self.fun)
-        api._wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)  # checks wrt now
+        self.loaded = loading.load(self.fun)
+        wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)  # checks wrt now
         self.wrt = wrt
         self.mode = mode
         self.compile = compile
@@ -281,7 +288,7 @@ class JacobianFunction:
         key = (tuple(call.types), tuple(np.shape(a) for a in call.args))
         if key not in self._sizes:
             wrt = [call.params[i] for i in indices]
-            _, function, result_type = _tangent_function(
+            _, function, result_type = tangent_function(
                 call.fun, call.types, wrt, True, self.compile
             )
             items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
@@ -297,7 +304,7 @@ class JacobianFunction:
     def _forward(self, call: _Call, indices):
         seeds, sizes = _seeds(call, indices)
         wrt = [call.params[i] for i in indices]
-        _, function, _ = _tangent_function(call.fun, call.types, wrt, True, self.compile)
+        _, function, _ = tangent_function(call.fun, call.types, wrt, True, self.compile)
         value, tangent = function(*call.args, *seeds)
         self._tuple_output = isinstance(value, tuple)
         tangents = tangent if isinstance(value, tuple) else (tangent,)
@@ -306,9 +313,9 @@ class JacobianFunction:
     def _reverse(self, call: _Call, indices):
         wrt = tuple(call.params[i] for i in indices)
         if wrt not in self._derivatives:
-            self._derivatives[wrt] = api._Derivative(call.fun, wrt, self.compile, "vjp")
+            self._derivatives[wrt] = api.Derivative(call.fun, wrt, self.compile, "vjp")
         derivative = self._derivatives[wrt]
-        value, _ = derivative.run(call.args, seeds=api._zero_seeds(derivative, call.args))
+        value, _ = derivative.run(call.args, seeds=api.zero_seeds(derivative, call.args))
         self._tuple_output = isinstance(value, tuple)
         values = value if isinstance(value, tuple) else (value,)
         blocks = []
@@ -363,7 +370,7 @@ def _scalar_function_check(call: _Call, result_type, what: str) -> None:
     if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
         raise ValueError(
             f"{what} needs a function with a real scalar result; {call.name} returns "
-            f"{api._describe(result_type)}"
+            f"{describe(result_type)}"
         )
 
 
@@ -375,7 +382,6 @@ def hvp(fun, primals, tangents, *, compile: bool = True):
     non-``None`` tangent (a tuple when there are several). Computed by forward-over-reverse:
     one tangent sweep of the generated adjoint, no Hessian is formed.
     """
-    from ..pipeline.forward_over_reverse import adjoint_tangent_function
 
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp")
     wrt = [call.params[i] for i in indices]
@@ -391,13 +397,12 @@ class HessianFunction:
 
     def __init__(self, fun, wrt, compile: bool):
         self.fun = unwrap(fun)
-        self.loaded = api._load(self.fun)
-        api._wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)
+        self.loaded = loading.load(self.fun)
+        wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)
         self.wrt = wrt
         self.compile = compile
 
     def __call__(self, *args):
-        from ..pipeline.forward_over_reverse import adjoint_tangent_function
 
         call = _Call(self.fun, args, "hessian")
         indices, several = _wrt_indices(self.wrt, call)
@@ -415,7 +420,6 @@ class HessianFunction:
     @property
     def source(self) -> str:
         """The generated module of the last call (forward over the generated adjoint)."""
-        from ..pipeline.forward_over_reverse import last_source
 
         return last_source(self.fun)
 
@@ -449,13 +453,12 @@ class SecondDerivative:
         self.loaded = inner.loaded
         self.along = inner.wrt_names
         self.wrt_given = wrt
-        self.wrt_names = api._wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)
+        self.wrt_names = wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)
         self.preserve_result = preserve_result
         self.compile = compile
         self.source: str | None = None
 
     def __call__(self, *args):
-        from ..pipeline.forward_over_reverse import adjoint_tangent_function
 
         call = _Call(self.fun, args, "grad")
         call.check_differentiable([call.params.index(n) for n in self.wrt_names])

@@ -4,74 +4,31 @@ from __future__ import annotations
 
 import functools
 import inspect
-import threading
 
+import gast
 import numpy as np
 
-from ..analysis.types import Array, Scalar, TupleType, type_of_value
+from ..analysis.types import FLOAT, Array, Scalar, TupleType, describe, type_of_value
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..cache import modules as cache
 from ..cache import records as native_cache
 from ..errors import SourceADError
-from ..frontend.source import unwrap
-from ..pipeline.program import LoadedFunction, Program
-
-_LOADED: dict = {}  # user function -> LoadedFunction, shared by every derivative
-_LOCK = threading.RLock()
-#: How many times functions were parsed again because a name they read was rebound: part of
-#: the keys of in-memory caches of generated code (forward_api, higher).
-_generation = 0
+from ..frontend.source import wrt_names
+from ..pipeline import loading
+from ..pipeline.program import Program
+from ..trees.functions import unwrap
 
 
-def _load(fn) -> LoadedFunction:
-    """``fn`` parsed, checked and normalised, with every function it calls.
-
-    Parsed again when a global, closure variable or helper that it or a function it calls
-    reads has been rebound since (``mod.K = 3.0``, ``mod.helper = other``), as a new
-    ``numba.njit`` would read the current ones.
-    """
-    global _generation
-    with _LOCK:
-        if fn in _LOADED and not _drop_stale(fn, set()):
-            _generation += 1
-        if fn not in _LOADED:
-            loaded = LoadedFunction(fn)
-            loaded.load_callees(_LOADED, (fn,))
-            _LOADED[fn] = loaded
-        return _LOADED[fn]
-
-
-def generation() -> int:
-    """Changes whenever ``_load`` parsed a function again because something it read changed."""
-    return _generation
-
-
-def _drop_stale(fn, seen: set) -> bool:
-    """Whether ``fn`` and everything it calls read what they read at parse time; the entries
-    of ``_LOADED`` that did not are dropped (all of them, not only the first found)."""
-    loaded = _LOADED.get(fn)
-    if loaded is None:
-        return False
-    if fn in seen:
-        return True
-    seen.add(fn)
-    callees_current = [_drop_stale(callee, seen) for callee in loaded.callees]
-    current = loaded.parsed.is_current() and all(callees_current)
-    if not current:
-        del _LOADED[fn]
-    return current
-
-
-class _Derivative:
+class Derivative:
     """A generated derivative of ``fun``: transformed ahead of time, compiled per argument types."""
 
     def __init__(self, fun, wrt, compile: bool, kind: str):
         self.fun = unwrap(fun)
-        self.loaded = _load(self.fun)  # parses and checks now: errors come before any call
+        self.loaded = loading.load(self.fun)  # parses and checks now: errors come before any call
         self.params = self.loaded.parsed.params
         self.wrt_given = wrt
-        self.wrt_names = _wrt_names(wrt, self.params, self.loaded.parsed)
+        self.wrt_names = wrt_names(wrt, self.params, self.loaded.parsed)
         self.compile = compile
         self.kind = kind
         self._cache: dict = {}
@@ -89,7 +46,7 @@ class _Derivative:
                 self._last_source = self._build(assumed)[0]
             except (SourceADError, TypeError) as exc:
                 described = ", ".join(
-                    f"{p}: {_describe(t)}" for p, t in zip(self.params, assumed, strict=True)
+                    f"{p}: {describe(t)}" for p, t in zip(self.params, assumed, strict=True)
                 )
                 raise SourceADError(
                     f"the code generated for {self.loaded.parsed.name} depends on the argument "
@@ -108,10 +65,6 @@ class _Derivative:
         subscript when it is subscripted, and of one dimension when it is only used whole as
         an array (``.shape``, ``len``, an argument of a NumPy function, an operand of ``@``).
         """
-        import gast
-
-        from ..analysis.types import FLOAT
-
         params = set(self.params)
         dimensions: dict[str, int] = {}
 
@@ -152,14 +105,14 @@ class _Derivative:
             return self._cache[key]
         # globals and helpers read as they are at the first call with these types, as Numba
         # reads globals when it compiles a signature
-        self.loaded = _load(self.fun)
+        self.loaded = loading.load(self.fun)
         name = self.loaded.parsed.name
 
         def load_in_memory(source, namespace):
             return load_module(source, namespace, f"sourcead_generated.{name}", self.compile)
 
         # persistent cache: a new process reuses the generated module and its machine code
-        cache_key = cache.derivative_key(self.fun, _LOADED, arg_types, self.wrt_names)
+        cache_key = cache.derivative_key(self.fun, loading.LOADED, arg_types, self.wrt_names)
         source, module, header = cache.load_or_generate(
             f"{name}_adjoint",
             cache_key,
@@ -181,10 +134,10 @@ class _Derivative:
             if p in self.wrt_names and not getattr(t, "differentiable", False):
                 raise TypeError(
                     f"cannot differentiate {self.loaded.parsed.name} with respect to {p}: "
-                    f"it is {_describe(t)}, not a float, complex number or float array"
+                    f"it is {describe(t)}, not a float, complex number or float array"
                 )
         name = self.loaded.parsed.name
-        program = Program(_LOADED)
+        program = Program(loading.LOADED)
         entry = program.adjoint(self.fun, list(arg_types), self.wrt_names, f"{name}_adjoint")
         result_type = program.result_types[(self.fun, tuple(arg_types))]
         title = f"Adjoint of {name} with respect to {', '.join(self.wrt_names)}."
@@ -226,7 +179,7 @@ class _Derivative:
             if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
                 raise ValueError(
                     f"grad needs a function with a real scalar result; {self.loaded.parsed.name} "
-                    f"returns {_describe(result_type)}. Use sourcead.vjp for non-scalar results."
+                    f"returns {describe(result_type)}. Use sourcead.vjp for non-scalar results."
                 )
             seeds = (1.0,)
             result = function(*args, *seeds)
@@ -239,14 +192,14 @@ class _Derivative:
         process loads it without the compiler (and ``sourcead cache native`` compiles it)."""
         cache_key = self._unrecorded.pop(tuple(types), None)
         if cache_key is not None:
-            native_cache.remember(self, args, types, cache_key)
+            native_cache.remember(self, args, types, cache_key, loading.LOADED)
 
     @property
     def __signature__(self):
         return inspect.signature(self.fun)
 
 
-class GradientFunction(_Derivative):
+class GradientFunction(Derivative):
     """What ``grad`` returns: call it like the function to get the gradient."""
 
     def __init__(self, fun, wrt, preserve_result: bool, compile: bool):
@@ -263,14 +216,10 @@ class GradientFunction(_Derivative):
 
 
 def grad(fun, wrt=0, *, preserve_result: bool = False, compile: bool = True):
-    """The gradient as the compiler makes it (``sourcead.grad`` is ``front.grad``, which
-    looks for the cache's record of the gradient first and calls this otherwise)."""
-    fun = native_cache.compiled_derivative(fun)
-    if isinstance(fun, GradientFunction):  # grad(grad(f)): see forward_api.SecondDerivative
-        from .forward import grad_of_gradient
-
-        return grad_of_gradient(fun, wrt, preserve_result, compile)
-    return GradientFunction(fun, wrt, preserve_result, compile)
+    """The gradient as the compiler makes it (``sourcead.grad`` is ``api.entry.grad``, which
+    looks for the cache's record of the gradient first, and takes ``grad(grad(f))`` to
+    forward over reverse)."""
+    return GradientFunction(native_cache.compiled_derivative(fun), wrt, preserve_result, compile)
 
 
 def value_and_grad(fun, wrt=0, *, compile: bool = True):
@@ -285,8 +234,8 @@ def vjp(fun, *args, wrt=0, compile: bool = True):
     ``sum(cotangent * value)`` with respect to ``wrt`` (a tuple when ``wrt`` is a tuple).
     The cotangent has the value's structure: a float, an array, or a tuple of them.
     """
-    derivative = _Derivative(fun, wrt, compile, "vjp")
-    value, _ = derivative.run(args, seeds=_zero_seeds(derivative, args))
+    derivative = Derivative(fun, wrt, compile, "vjp")
+    value, _ = derivative.run(args, seeds=zero_seeds(derivative, args))
 
     def pullback(cotangent):
         seeds = tuple(cotangent) if isinstance(value, tuple) else (cotangent,)
@@ -305,7 +254,7 @@ def vjp(fun, *args, wrt=0, compile: bool = True):
     return value, pullback
 
 
-def _zero_seeds(derivative: _Derivative, args) -> tuple:
+def zero_seeds(derivative: Derivative, args) -> tuple:
     prepared, types = derivative._prepare(args)
     _, _, result_type = derivative._build(types)
     items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
@@ -331,51 +280,3 @@ def show(fun) -> None:
     if source is None:
         raise TypeError(f"{fun!r} was not made by sourcead (it has no .source)")
     print(source)
-
-
-def _wrt_names(wrt, params: list[str], parsed) -> list[str]:
-    items = wrt if isinstance(wrt, tuple) else (wrt,)
-    if not items:
-        raise SourceADError(
-            "wrt is empty: name at least one argument", parsed.filename, parsed.node.lineno
-        )
-    names = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, int | str):
-            raise SourceADError(
-                f"wrt must hold argument indices or names, not {item!r}",
-                parsed.filename,
-                parsed.node.lineno,
-            )
-        if isinstance(item, int):
-            if not -len(params) <= item < len(params):
-                raise SourceADError(
-                    f"wrt={item} is out of range: {parsed.name} has {len(params)} argument(s)",
-                    parsed.filename,
-                    parsed.node.lineno,
-                )
-            names.append(params[item])
-        else:
-            if item not in params:
-                raise SourceADError(
-                    f"wrt names {item!r}, which is not an argument of {parsed.name} ({', '.join(params)})",
-                    parsed.filename,
-                    parsed.node.lineno,
-                )
-            names.append(item)
-    return names
-
-
-def _describe(t) -> str:
-    if isinstance(t, Scalar):
-        return {
-            "bool": "a bool",
-            "int": "an int",
-            "float": "a float",
-            "complex": "a complex number",
-        }[t.kind]
-    if isinstance(t, Array):
-        return f"a {t.ndim}-d {t.dtype} array"
-    if isinstance(t, TupleType):
-        return "a tuple"
-    return "an unsupported value"

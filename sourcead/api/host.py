@@ -32,10 +32,11 @@ import gast
 import numpy as np
 
 from ..backends.cuda.device import device_copy, device_zeros, import_cuda, is_device_array
-from ..backends.cuda.kernels import KernelAdjoint, _array_accesses, _first_access
+from ..backends.cuda.kernels import KernelAdjoint, array_accesses, first_access
 from ..errors import SourceADError
-from ..frontend.source import load_function, unwrap
-from ..transforms.checkpoint import HOST_RECORDING, checkpointed
+from ..frontend.source import load_function, wrt_names
+from ..rules.forms import HOST_RECORDING, checkpointed
+from ..trees.functions import unwrap
 
 _RECORDING = threading.local()
 
@@ -57,13 +58,13 @@ class DifferentiableKernel:
         self.py_func = self.kernel  # kernel_vjp and grad see the Python function
         parsed = load_function(self.kernel)  # SourceADError now for unreadable sources
         self.params = parsed.params
-        written, read = _array_accesses(parsed.node, set(self.params))
+        written, read = array_accesses(parsed.node, set(self.params))
         for p in sorted(written & read):
             raise parsed.error(
                 f"the kernel reads and writes the array {p}; another thread may write the "
                 "element this thread reads, which a kernel adjoint cannot order: read inputs "
                 "and write outputs in separate arrays",
-                _first_access(parsed.node, p),
+                first_access(parsed.node, p),
             )
         self.written = [p for p in self.params if p in written]
         self._primal = None
@@ -213,9 +214,7 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
     """
     pyfunc = unwrap(fun)
     parsed = load_function(pyfunc)
-    from .gradients import _wrt_names
-
-    names = _wrt_names(wrt if isinstance(wrt, tuple) else (wrt,), parsed.params, parsed)
+    names = wrt_names(wrt if isinstance(wrt, tuple) else (wrt,), parsed.params, parsed)
     indices = [parsed.params.index(n) for n in names]
     _check_host_code(parsed)
 

@@ -10,57 +10,11 @@ adjoint ODE, using vector-Jacobian products of your function that sourcead gener
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from sourcead_runtime import ode, solvers
 
-
-@dataclass(frozen=True)
-class SolverSpec:
-    """How a solver is called: ``name(function, state, *fixed, *params, **options)``.
-
-    ``fixed`` names the positional arguments after the state that are not parameters
-    (odeint's times); ``numeric`` the options passed on at run time with their defaults;
-    ``choices`` the options that must be string constants, with their allowed values
-    (the first is the default).
-    """
-
-    name: str
-    fixed: tuple[str, ...]
-    numeric: tuple[tuple[str, object], ...]
-    choices: tuple[tuple[str, tuple[str, ...]], ...]
-
-    def options(self, given: dict) -> dict:
-        """``given`` keyword values completed with defaults; ValueError for unknown ones."""
-        known = {k for k, _ in self.numeric} | {k for k, _ in self.choices}
-        for key in given:
-            if key not in known:
-                raise ValueError(
-                    f"{self.name}() got an unexpected keyword {key}= "
-                    f"(it takes {', '.join(sorted(known))})"
-                )
-        options = {k: given.get(k, default) for k, default in self.numeric}
-        for key, allowed in self.choices:
-            value = given.get(key, allowed[0])
-            if value not in allowed:
-                raise ValueError(
-                    f"{self.name}(): {key}={value!r} is not one of {', '.join(map(repr, allowed))}"
-                )
-            options[key] = value
-        return options
-
-
-FIXED_POINT = SolverSpec(
-    "fixed_point", (), (("tol", 1e-10), ("max_iter", 1000)), (("adjoint", ("iterative", "direct")),)
-)
-ROOT = SolverSpec("root", (), (("tol", 1e-10), ("max_iter", 50)), ())
-ODEINT = SolverSpec(
-    "odeint",
-    ("t",),
-    (("substeps", 1), ("rtol", 1e-6), ("atol", 1e-9), ("max_steps", 100_000)),
-    (("method", ("rk4", "dopri5")), ("adjoint", ("continuous", "discrete"))),
-)
+from ..rules.forms import FIXED_POINT, ODEINT, ROOT
+from .gradients import Derivative
 
 METHOD_CODES = {"rk4": ode.RK4, "dopri5": ode.DOPRI5}
 
@@ -117,11 +71,9 @@ def root(residual, x0, *params, tol=1e-10, max_iter=50):
     function the gradient comes from the implicit function theorem:
     ``(∂r/∂x)^T w = b_x``, gradient ``-(∂r/∂params)^T w``.
     """
-    from .gradients import _Derivative
-
     ROOT.options({"tol": tol, "max_iter": max_iter})
     x, scalar = _state(x0, "x0")
-    derivative = _Derivative(residual, 0, False, "vjp")
+    derivative = Derivative(residual, 0, False, "vjp")
 
     def flat_residual(state, p):
         return _flat(residual(state[0] if scalar else state, *p), scalar, "residual")
@@ -196,6 +148,9 @@ def odeint(
     return ys[:, 0].copy() if scalar else ys
 
 
-SOLVERS = {fixed_point: FIXED_POINT, root: ROOT, odeint: ODEINT}
+# how the compiler recognises them in a function it differentiates (frontend.forms)
+fixed_point.__sourcead_solver__ = FIXED_POINT
+root.__sourcead_solver__ = ROOT
+odeint.__sourcead_solver__ = ODEINT
 
-__all__ = ["SOLVERS", "SolverSpec", "fixed_point", "odeint", "root"]
+__all__ = ["fixed_point", "odeint", "root"]

@@ -11,17 +11,19 @@ element.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from sourcead_runtime.batching import batch_size
 
-from ..analysis.types import Array, Scalar
+from ..analysis.types import Array, Scalar, describe
+from ..backends.cpu.loading import load_module
 from ..backends.cuda.device import is_device_array
 from ..errors import SourceADError
-from ..frontend.source import unwrap
 from ..lowering import solver_calls
+from ..pipeline import loading
+from ..trees.functions import unwrap
 from . import forward as forward_api
-from . import gradients as api
-from .vmap import DEFAULT_CHECKPOINT_EVERY, BatchedFunction, _in_axes, element_type
+from .batched import DEFAULT_CHECKPOINT_EVERY, BatchedFunction, element_type, normalized_in_axes
 
 
 class BatchedJvp:
@@ -63,7 +65,7 @@ class BatchedJvp:
         primals = tuple(primals) if isinstance(primals, tuple | list) else (primals,)
         tangents = tuple(tangents) if isinstance(tangents, tuple | list) else (tangents,)
         fn = unwrap(fun)
-        loaded = api._load(fn)  # SourceADError for unsupported code, before anything runs
+        loaded = loading.load(fn)  # SourceADError for unsupported code, before anything runs
         name, params = loaded.parsed.name, loaded.parsed.params
         solver_calls.refuse_in_batches(loaded, f"vmap(jvp) of {name}", self.options[0], False)
         if len(primals) != len(params):
@@ -76,8 +78,8 @@ class BatchedJvp:
         indices = [i for i, t in enumerate(tangents) if t is not None]
         if not indices:
             raise ValueError("vmap(jvp) needs at least one tangent that is not None")
-        primal_axes = _in_axes(self.primal_axes, len(primals))
-        tangent_axes = _in_axes(self.tangent_axes, len(tangents))
+        primal_axes = normalized_in_axes(self.primal_axes, len(primals))
+        tangent_axes = normalized_in_axes(self.tangent_axes, len(tangents))
         primals = tuple(
             np.asarray(a) if isinstance(a, list | tuple) and axis == 0 else a
             for a, axis in zip(primals, primal_axes, strict=True)
@@ -98,7 +100,7 @@ class BatchedJvp:
             if not getattr(types[i], "differentiable", False):
                 raise TypeError(
                     f"cannot differentiate {name} with respect to {params[i]}: it is "
-                    f"{api._describe(types[i])}, not a float or float array"
+                    f"{describe(types[i])}, not a float or float array"
                 )
             direction = _as_float(tangents[i])
             expected = _element_shape(primals[i], primal_axes[i])
@@ -110,13 +112,11 @@ class BatchedJvp:
                 )
             directions.append(direction)
         wrt = [params[i] for i in indices]
-        source, tangent_function, result = forward_api._tangent_function(
-            fn, types, wrt, False, True
-        )
+        source, tangent_function, result = forward_api.tangent_function(fn, types, wrt, False, True)
         if not isinstance(result, Scalar | Array):
             raise ValueError(
                 f"vmap(jvp) needs a function returning a float or an array; {name} returns "
-                f"{api._describe(result)}"
+                f"{describe(result)}"
             )
         axes = primal_axes + tuple(tangent_axes[i] for i in indices)
         key = (fn, tuple(types), tuple(wrt), axes)
@@ -130,7 +130,7 @@ class BatchedJvp:
             self._last = self._mapped[key]
             return self._last(*primals, *directions)
         except SourceADError as error:  # about the generated tangent code: point at fn
-            parsed = api._load(fn).parsed
+            parsed = loading.load(fn).parsed
             if error.filename in (None, parsed.filename) or self.options[0] != "cuda":
                 raise
             raise parsed.error(
@@ -150,10 +150,6 @@ class _ElementLoop:
     """
 
     def __init__(self, tangent_source: str, tangent_function, axes: tuple, parallel: bool):
-        import numba
-
-        from ..backends.cpu.loading import load_module
-
         name = unwrap(tangent_function).__name__
         params = [f"arg_{k}" for k in range(len(axes))]
         args = ", ".join(

@@ -43,7 +43,6 @@ import json
 import os
 import shutil
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -51,7 +50,7 @@ import numpy as np
 
 from . import modules as cache
 
-_FUNCTION_RECORD = "function.json"
+FUNCTION_RECORD = "function.json"
 _NATIVE_MODULES: dict[str, types.ModuleType] = {}  # wrapper path -> module, per process
 
 
@@ -199,7 +198,7 @@ def _signature_file(folder: Path, signature: list[str]) -> Path:
 
 
 # --- records ---------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -207,11 +206,11 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     cache.write_atomically(path, json.dumps(data, sort_keys=True, indent=1))
 
 
-def _digest(data: dict) -> str:
+def digest(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -255,9 +254,10 @@ def _dependencies_hold(fn: types.FunctionType, record: dict) -> bool:
         return False
 
 
-def remember(derivative, args: tuple, arg_types: list, key: str) -> None:
+def remember(derivative, args: tuple, arg_types: list, key: str, loaded: dict) -> None:
     """Record a gradient ``grad`` just computed from the cache entry of ``key``, so that
-    ``sourcead cache native`` can compile it into the native tier."""
+    ``sourcead cache native`` can compile it into the native tier. ``loaded``: the loaded
+    functions (``pipeline.loading.LOADED``), to describe what the gradient depends on."""
     fn = plain_function(derivative.fun)
     if fn is None or not cache.enabled() or cache.untrusted_reason(cache.cache_dir()):
         return
@@ -270,20 +270,18 @@ def remember(derivative, args: tuple, arg_types: list, key: str) -> None:
         return
     folder = native_dir() / folder_key
     path = _signature_file(folder, signature)
-    previous = _read_json(path)
+    previous = read_json(path)
     if previous is not None and previous.get("key") == key:
-        described = _read_json(folder / _FUNCTION_RECORD)
-        if described is not None and previous.get("function") == _digest(described):
+        described = read_json(folder / FUNCTION_RECORD)
+        if described is not None and previous.get("function") == digest(described):
             return  # recorded already (the usual case in a warm process)
-    from ..api.gradients import _LOADED
-
-    described = describe_dependencies(derivative.fun, _LOADED)
+    described = describe_dependencies(derivative.fun, loaded)
     if described is None:
         return
     try:
-        if _read_json(folder / _FUNCTION_RECORD) != described:
-            _write_json(folder / _FUNCTION_RECORD, described)
-        _write_json(
+        if read_json(folder / FUNCTION_RECORD) != described:
+            write_json(folder / FUNCTION_RECORD, described)
+        write_json(
             path,
             {
                 "signature": signature,
@@ -292,7 +290,7 @@ def remember(derivative, args: tuple, arg_types: list, key: str) -> None:
                 "params": list(derivative.params),
                 "wrt": list(derivative.wrt_names),
                 "types": cache.encode_type(tuple(arg_types)),
-                "function": _digest(described),
+                "function": digest(described),
                 "native": None,
             },
         )
@@ -360,10 +358,10 @@ class RecordedGradients:
     def still_holds(self) -> bool:
         """Whether what the recorded gradients depend on is as when they were looked up: a
         signature's first call reads the globals then, as a compiled one would."""
-        record = _read_json(self.folder / _FUNCTION_RECORD)
+        record = read_json(self.folder / FUNCTION_RECORD)
         return (
             record is not None
-            and _digest(record) == self.function_digest
+            and digest(record) == self.function_digest
             and _dependencies_hold(self.function, record)
         )
 
@@ -376,7 +374,7 @@ class RecordedGradients:
             return None, None
         path = _signature_file(self.folder, signature)
         if path not in self.entries:
-            record = _read_json(path)
+            record = read_json(path)
             usable = (
                 record is not None
                 and record.get("signature") == signature
@@ -414,7 +412,7 @@ def _load_native(folder: Path, path: Path, record: dict):
     load; then (one warning) the record is marked uncompiled, for ``cache native`` to
     build again, and the cache entry under Numba is used meanwhile."""
     try:
-        if not _native_intact(folder, record):
+        if not native_intact(folder, record):
             raise ValueError("its files do not match their hashes")
         module = _import_native(folder, record["native"])
         return getattr(module, record["entry_function"])
@@ -422,24 +420,24 @@ def _load_native(folder: Path, path: Path, record: dict):
         what = f"the native build {record.get('native')} ({type(exc).__name__}: {exc})"
         cache.warn_damaged(cache.cache_dir(), what)
         try:
-            _write_json(path, {**record, "native": None, "native_files": None})
+            write_json(path, {**record, "native": None, "native_files": None})
         except OSError:
             pass  # a read-only cache: `cache native` finds the hashes wrong again
         return None
 
 
-def _native_files(folder: Path, names: list[str]) -> dict[str, str]:
+def native_files(folder: Path, names: list[str]) -> dict[str, str]:
     """The SHA-256 of each named file of a native build."""
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in names}
 
 
-def _native_intact(folder: Path, record: dict) -> bool:
+def native_intact(folder: Path, record: dict) -> bool:
     """Whether the record's native build is there and holds what ``cache native`` wrote."""
     expected = record.get("native_files")
     if not isinstance(expected, dict) or not expected:
         return False
     try:
-        return _native_files(folder, list(expected)) == expected
+        return native_files(folder, list(expected)) == expected
     except OSError:
         return False
 
@@ -465,12 +463,12 @@ def _lookup(fun, wrt) -> RecordedGradients | None:
     if folder_key is None:
         return None
     folder = base / folder_key
-    record = _read_json(folder / _FUNCTION_RECORD)
+    record = read_json(folder / FUNCTION_RECORD)
     if record is None or not any(folder.glob("sig-*.json")):
         return None
     if not _dependencies_hold(fn, record):
         return None
-    return RecordedGradients(fn, folder, _digest(record))
+    return RecordedGradients(fn, folder, digest(record))
 
 
 def _import_native(folder: Path, module_name: str) -> types.ModuleType:
@@ -492,10 +490,12 @@ class CachedGradient:
     with arguments of a recorded signature, it runs the native extension (compiled by
     ``sourcead cache native``) or else the cached module under Numba, in both cases without
     the compiler; anything else goes to the gradient the compiler makes (``compiled()``),
-    which also answers every other attribute."""
+    which also answers every other attribute. ``compiler(function, wrt, preserve_result)``
+    makes that gradient (``api.gradients.GradientFunction``, imported only when needed)."""
 
-    def __init__(self, recorded: RecordedGradients, wrt, preserve_result: bool):
+    def __init__(self, recorded: RecordedGradients, wrt, preserve_result: bool, compiler):
         self._recorded = recorded
+        self._compiler = compiler
         self._wrt_given = wrt
         self._preserve_result = preserve_result
         self._compiled = None
@@ -516,10 +516,8 @@ class CachedGradient:
     def compiled(self):
         """The same gradient made by the compiler (imports it, and Numba, at the first use)."""
         if self._compiled is None:
-            from ..api.gradients import GradientFunction
-
-            self._compiled = GradientFunction(
-                self._recorded.function, self._wrt_given, self._preserve_result, True
+            self._compiled = self._compiler(
+                self._recorded.function, self._wrt_given, self._preserve_result
             )
         return self._compiled
 
@@ -551,127 +549,4 @@ def compiled_count() -> int:
     """How many gradients the native tier holds compiled."""
     base = native_dir()
     records = base.glob("*/sig-*.json") if base.is_dir() else []
-    return sum(bool((_read_json(path) or {}).get("native")) for path in records)
-
-
-# --- compiling the recorded gradients ----------------------------------------------------------
-def compile_recorded(target_cpu: str = "") -> list[tuple[str, str]]:
-    """Compile every recorded gradient not yet in the native tier (``sourcead cache native``).
-
-    Returns ``(what, outcome)`` per record: ``compiled``, ``up to date``, or why it was
-    dropped (its cache entry is gone, or the function changed since). A record that fails
-    to compile is kept uncompiled and reported. ``target_cpu`` as for ``build --native``.
-    """
-    base = native_dir()
-    refused = cache.untrusted_reason(base.parent) if base.is_dir() else None
-    if refused is not None:  # it would import code others could have written
-        return [(str(base.parent), f"not compiled: sourcead does not trust it: {refused}")]
-    outcomes = []
-    for folder in sorted(base.iterdir()) if base.is_dir() else []:
-        described = _read_json(folder / _FUNCTION_RECORD)
-        for path in sorted(folder.glob("sig-*.json")):
-            record = _read_json(path)
-            what = _describe_record(described, record)
-            if record is None or described is None or record.get("function") != _digest(described):
-                path.unlink(missing_ok=True)
-                outcomes.append((what, "dropped: the function changed since"))
-                continue
-            found = cache.read_entry(cache.cache_dir() / record["entry"], record.get("key"))
-            if found is None:
-                path.unlink(missing_ok=True)
-                outcomes.append((what, "dropped: its cache entry is gone or damaged"))
-                continue
-            if record.get("native") and _native_intact(folder, record):
-                outcomes.append((what, "up to date"))
-                continue
-            claim = path.with_suffix(".compiling")
-            if not _claim(claim):
-                outcomes.append((what, "being compiled by another process"))
-                continue
-            try:
-                outcomes.append((what, _compile_record(folder, path, record, found, target_cpu)))
-            finally:
-                claim.unlink(missing_ok=True)
-        _remove_unrecorded(folder)
-    return outcomes
-
-
-def _remove_unrecorded(folder: Path) -> None:
-    """Delete the native builds in ``folder`` that no record names any more (those of
-    dropped records, or of an earlier version of a function), and the folder when empty."""
-    kept = set()
-    for path in folder.glob("sig-*.json"):
-        record = _read_json(path)
-        if record and record.get("entry"):
-            kept.add(Path(record["entry"]).stem)
-    if not kept:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for path in [*folder.glob("*"), *folder.glob("__pycache__/*")]:
-        if path.is_file() and not path.name.startswith(".") and path.suffix != ".json":
-            if not any(stem in path.name for stem in kept):  # (a loaded extension stays valid)
-                path.unlink(missing_ok=True)
-
-
-def _claim(path: Path, stale_after: float = 600.0) -> bool:
-    """Create ``path`` unless another process holds it (made less than ``stale_after``
-    seconds ago), so that two ``cache native`` runs do not compile the same record."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        return True
-    except FileExistsError:
-        try:
-            if time.time() - path.stat().st_mtime < stale_after:
-                return False
-        except OSError:
-            pass
-        path.unlink(missing_ok=True)  # left by a process that died while compiling
-        return _claim(path, stale_after=float("inf"))
-    except OSError:
-        return False
-
-
-def _describe_record(described: dict | None, record: dict | None) -> str:
-    if not described or not record:
-        return "a damaged record"
-    first = described["functions"][0]
-    return f"{first['module']}.{first['qualname']}({', '.join(record['signature'])})"
-
-
-def _compile_record(folder: Path, path: Path, record: dict, found, target_cpu: str) -> str:
-    """Compile one recorded gradient: the decorated module, its extension and the wrapper."""
-    from .. import __version__
-    from ..aot import native
-    from ..aot.build import decorate
-    from ..errors import SourceADError
-
-    source, header = found
-    module_path = folder / record["entry"]
-    comments = [
-        f"# Generated by sourcead {__version__}; do not edit. The native tier of the cache:",
-        f"# compiled from the cache entry {record['entry']} by `sourcead cache native`",
-    ]
-    text = "\n".join(comments) + "\n" + decorate(source)
-    target = types.SimpleNamespace(
-        params=record["params"],
-        types=list(cache.decode_type(record["types"])),
-        wrt=record["wrt"],
-        mode="reverse",
-    )
-    try:
-        cache.write_atomically(module_path, text)
-        extension = native.compile_extension(module_path, target, header, target_cpu)
-        comments.append(f"# extension: {extension.name}, target CPU: {target_cpu or 'generic'}")
-        wrapper = native.wrapper_source(module_path, target, header, comments)
-        cache.write_atomically(native.wrapper_path(module_path), wrapper)
-    except (SourceADError, OSError) as exc:
-        return f"not compiled: {exc}"
-    built = [native.wrapper_path(module_path).name, extension.name]
-    record = {
-        **record,
-        "native": native.wrapper_path(module_path).stem,
-        "entry_function": header["entry"],
-        "native_files": _native_files(folder, built),  # checked before each import
-    }
-    _write_json(path, record)
-    return "compiled"
+    return sum(bool((read_json(path) or {}).get("native")) for path in records)

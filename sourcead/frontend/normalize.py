@@ -22,13 +22,14 @@ import gast
 
 from ..errors import SourceADError
 from ..trees.names import NameGenerator
+from ..trees.queries import is_docstring
 from .source import ParsedFunction
 
 
 def normalize(fn: ParsedFunction) -> gast.FunctionDef:
     """A normalised copy of ``fn.node`` (``fn`` itself is left untouched)."""
     node = copy.deepcopy(fn.node)
-    body = [s for i, s in enumerate(node.body) if not (i == 0 and _is_docstring(s))]
+    body = [s for i, s in enumerate(node.body) if not (i == 0 and is_docstring(s))]
     names = NameGenerator(node)
     try:
         body, outputs = _JumpStructurer(names).function_body(body, fn)
@@ -91,17 +92,6 @@ def _at(node, like):
                 child.col_offset = 0
                 child.end_col_offset = 0
     return node
-
-
-def _is_docstring(stmt) -> bool:
-    return (
-        isinstance(stmt, gast.Expr)
-        and isinstance(stmt.value, gast.Constant)
-        and isinstance(stmt.value.value, str)
-    )
-
-
-# --- break, continue and return become flags ------------------------------------------------
 
 
 class _JumpStructurer:

@@ -16,6 +16,7 @@ import gast
 
 from ..errors import SourceADError
 from ..trees.codegen import dotted_name
+from ..trees.functions import source_lines, unwrap
 
 
 @dataclass
@@ -95,28 +96,6 @@ class ParsedFunction:
             if now is not value and not _same(now, value):
                 return False
         return True
-
-
-def unwrap(fn):
-    """The plain Python function behind ``fn`` (Numba dispatchers keep it as ``py_func``)."""
-    py_func = getattr(fn, "py_func", None)
-    if isinstance(py_func, types.FunctionType):
-        return py_func
-    return fn
-
-
-def source_lines(fn: types.FunctionType, what: str = "") -> tuple[list[str], int]:
-    """``inspect.getsourcelines(fn)``, or SourceADError when the source cannot be read.
-    ``what`` names the function in the message (``"the rule "``)."""
-    try:
-        return inspect.getsourcelines(fn)
-    except (OSError, TypeError) as exc:
-        raise SourceADError(
-            f"the source of {what}{fn.__qualname__} cannot be read ({exc}); sourcead needs "
-            "functions defined in a file, not in an interactive session or through exec",
-            fn.__code__.co_filename,
-            fn.__code__.co_firstlineno,
-        ) from None
 
 
 def load_function(fn) -> ParsedFunction:
@@ -213,8 +192,36 @@ def _namespace(pyfunc: types.FunctionType) -> dict:
     return namespace
 
 
-def source_of(node: gast.AST) -> str:
-    """Python source of a gast node (via the standard library's unparser)."""
-    import ast
-
-    return ast.unparse(gast.gast_to_ast(node))
+def wrt_names(wrt, params: list[str], parsed) -> list[str]:
+    """The parameter names that ``wrt`` (an index, a name, or a tuple of them) designates;
+    SourceADError at the function's line for an empty, out-of-range or unknown one."""
+    items = wrt if isinstance(wrt, tuple) else (wrt,)
+    if not items:
+        raise SourceADError(
+            "wrt is empty: name at least one argument", parsed.filename, parsed.node.lineno
+        )
+    names = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise SourceADError(
+                f"wrt must hold argument indices or names, not {item!r}",
+                parsed.filename,
+                parsed.node.lineno,
+            )
+        if isinstance(item, int):
+            if not -len(params) <= item < len(params):
+                raise SourceADError(
+                    f"wrt={item} is out of range: {parsed.name} has {len(params)} argument(s)",
+                    parsed.filename,
+                    parsed.node.lineno,
+                )
+            names.append(params[item])
+        else:
+            if item not in params:
+                raise SourceADError(
+                    f"wrt names {item!r}, which is not an argument of {parsed.name} ({', '.join(params)})",
+                    parsed.filename,
+                    parsed.node.lineno,
+                )
+            names.append(item)
+    return names

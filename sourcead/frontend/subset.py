@@ -13,7 +13,11 @@ import types
 import gast
 
 from ..rules.callees import COPY_METHODS, Callee, classify
+from ..rules.forms import checkpoint_options, checkpointed
+from ..rules.registry import rule_for
 from ..trees.codegen import dotted_name
+from ..trees.queries import is_docstring
+from .form_checks import check_jvp_call, check_solver_call
 from .source import ParsedFunction
 
 _UNSUPPORTED_STATEMENTS = {
@@ -98,7 +102,7 @@ class _SubsetChecker:
     # --- statements ------------------------------------------------------------------
     def block(self, body: list[gast.stmt], top: bool = False) -> None:
         for index, stmt in enumerate(body):
-            if top and index == 0 and _is_docstring(stmt):
+            if top and index == 0 and is_docstring(stmt):
                 continue
             self.statement(stmt)
 
@@ -167,8 +171,6 @@ class _SubsetChecker:
             raise fn.error("for loops must have a single name as target", stmt)
         iterator = stmt.iter
         if isinstance(iterator, gast.Call) and self._is_checkpointed(iterator.func):
-            from ..transforms.checkpoint import checkpoint_options
-
             if self.loop_depth > 0:
                 raise fn.error("a checkpointed loop must not be inside another loop", stmt)
             stmt.checkpoint = checkpoint_options(fn, stmt, iterator)
@@ -192,8 +194,6 @@ class _SubsetChecker:
 
     def _is_checkpointed(self, func: gast.expr) -> bool:
         """Whether ``func`` names sourcead.checkpointed (loops marked for checkpointing)."""
-        from ..transforms.checkpoint import checkpointed
-
         dotted = dotted_name(func)
         if dotted is None or dotted.split(".")[0] in self.locals:
             return False
@@ -384,14 +384,10 @@ class _SubsetChecker:
             raise self.no_rule(node)
         node.callee = callee
         if callee.kind == "solver":  # fixed_point, root, odeint
-            from ..lowering.solver_calls import check_call
-
-            check_call(self, node)
+            check_solver_call(self, node)
             return
         if callee.kind == "jvp":  # sourcead.jvp(f, primals, tangents): reverse over forward
-            from ..lowering.jvp_calls import check_call
-
-            check_call(self, node)
+            check_jvp_call(self, node)
             return
         if callee.kind == "primitive":
             raise fn.error(
@@ -477,8 +473,6 @@ def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> N
 
 def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> None:
     """Keyword arguments of a primitive must be the keyword parameters of its rule."""
-    from ..rules.registry import rule_for
-
     rule = rule_for(node.callee.target, arrays=True)
     allowed = {name for name, _ in rule.defaults} if rule is not None else set()
     for keyword in node.keywords:
@@ -507,14 +501,6 @@ def _first_yield(function: gast.FunctionDef) -> gast.expr | None:
 
     visit(function)
     return min(found, key=lambda node: (node.lineno, node.col_offset), default=None)
-
-
-def _is_docstring(stmt: gast.stmt) -> bool:
-    return (
-        isinstance(stmt, gast.Expr)
-        and isinstance(stmt.value, gast.Constant)
-        and isinstance(stmt.value.value, str)
-    )
 
 
 def _is_shape(node) -> bool:

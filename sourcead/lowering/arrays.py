@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import operator
 import re
 import textwrap
 import types
@@ -27,9 +28,11 @@ import types
 import gast
 import numpy as np
 
-from ..analysis.types import INT, Array, Scalar, TupleType, TypeInference
+from ..analysis.inference import expression_type
+from ..analysis.types import INT, Array, Scalar, TupleType
 from ..rules.callees import JOINING, Callee
-from ..rules.registry import rule_for
+from ..rules.operators import OPERATOR_FUNCTIONS
+from ..rules.registry import ADJOINT_RULES, ARRAY_RULES, rule_for
 from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, src
 
@@ -44,7 +47,7 @@ _METHODS = {
 _ATTRIBUTES = {"T": np.transpose, "real": np.real, "imag": np.imag}
 
 
-def _numpy_function(function, like) -> gast.Attribute:
+def numpy_function(function, like) -> gast.Attribute:
     base = gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None)
     node = gast.Attribute(value=base, attr=function.__name__, ctx=gast.Load())
     node.global_value = function
@@ -77,7 +80,7 @@ def rewrite_array_syntax(parsed) -> None:
                 if func.attr == "reshape" and len(args) > 1:
                     args = [gast.Tuple(elts=args, ctx=gast.Load())]
                 call = gast.Call(
-                    func=_numpy_function(_METHODS[func.attr], func),
+                    func=numpy_function(_METHODS[func.attr], func),
                     args=[func.value, *args],
                     keywords=node.keywords,
                 )
@@ -102,7 +105,7 @@ def rewrite_array_syntax(parsed) -> None:
                 and isinstance(node.ctx, gast.Load)
             ):
                 call = gast.Call(
-                    func=_numpy_function(_ATTRIBUTES[node.attr], node),
+                    func=numpy_function(_ATTRIBUTES[node.attr], node),
                     args=[node.value],
                     keywords=[],
                 )
@@ -128,19 +131,6 @@ def _atomic(node) -> bool:
     return isinstance(node, gast.Subscript) and isinstance(node.value, gast.Name)
 
 
-def expression_type(expr, types: dict):
-    """The type of ``expr`` given the types of names (no calls of user functions inside)."""
-    inference = TypeInference(
-        gast.FunctionDef(
-            name="_", args=None, body=[], decorator_list=[], returns=None, type_comment=None,
-            type_params=[],
-        ),
-        types,
-        lambda *a: None,
-    )  # fmt: skip
-    return inference.expr(expr)
-
-
 def lower_arrays(node: gast.FunctionDef, types: dict, names) -> tuple[gast.FunctionDef, dict]:
     """Give every array-valued operation nested in another operation its own assignment."""
     types = dict(types)
@@ -162,7 +152,7 @@ def lower_arrays(node: gast.FunctionDef, types: dict, names) -> tuple[gast.Funct
         if isinstance(expr, gast.Call) and getattr(expr, "callee", None) is not None:
             if expr.callee.kind not in ("rule",):
                 return expr
-        value_type = expression_type(expr, types)
+        value_type = expression_type(expr, types, unknown=None)
         if not isinstance(value_type, Array):
             return expr
         temp = names.fresh(_temp_name(expr))
@@ -216,7 +206,7 @@ class ArrayAdjoints:
     def type_of(self, expr):
         if isinstance(expr, gast.Constant):
             return None
-        return expression_type(expr, self.gen.types)
+        return expression_type(expr, self.gen.types, unknown=None)
 
     def is_array(self, expr) -> bool:
         return isinstance(self.type_of(expr), Array)
@@ -240,8 +230,6 @@ class ArrayAdjoints:
 
     def propagate(self, expr, g, contributions: list, lines: list) -> None:
         """Like ``AdjointGenerator.propagate`` for an operation on arrays."""
-        from ..transforms.reverse import _OPERATOR_RULES
-
         gen = self.gen
         if isinstance(expr, gast.Call):
             target = expr.callee.target
@@ -252,10 +240,8 @@ class ArrayAdjoints:
                 if isinstance(self.type_of(args[0]), Scalar):  # np.sum(s) of a number is s
                     return gen.propagate(args[0], g, contributions, lines)
         else:
-            target = _OPERATOR_RULES.get(type(expr.op))
+            target = OPERATOR_FUNCTIONS.get(type(expr.op))
             if isinstance(expr.op, gast.MatMult):
-                import operator
-
                 target = operator.matmul
             args = [expr.left, expr.right] if isinstance(expr, gast.BinOp) else [expr.operand]
         arrays = any(self.is_array(a) for a in args)
@@ -578,8 +564,6 @@ def user_primitive_source(value) -> str | None:
     Generated code calls it from compiled code, so the module holds its definition (and
     Numba compiles it with the rest); None for anything else.
     """
-    from ..rules.registry import ADJOINT_RULES, ARRAY_RULES
-
     function = getattr(value, "py_func", value)
     if not isinstance(function, types.FunctionType):
         return None

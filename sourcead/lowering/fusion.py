@@ -37,10 +37,11 @@ import copy
 import gast
 import numpy as np
 
+from ..analysis.inference import expression_type
 from ..analysis.types import FLOAT, INT, Array, Scalar
 from ..rules.callees import Callee
 from ..trees.codegen import src
-from .arrays import _numpy_function, expression_type
+from .arrays import numpy_function
 
 #: NumPy functions applied element by element whose scalar form has an adjoint rule.
 ELEMENTWISE = {
@@ -192,7 +193,7 @@ def _fresh_vector(types: dict, names) -> str:
 
 def _type(expr, types: dict):
     try:
-        return expression_type(expr, types)
+        return expression_type(expr, types, unknown=None)
     except Exception:  # a type problem: the whole-array adjoint reports it
         raise _Unfusable from None
 
@@ -329,7 +330,7 @@ def _annotate(root, like) -> None:
         if isinstance(node, gast.Call) and not hasattr(node, "callee"):
             func = node.func
             if isinstance(func, gast.Attribute) and func.attr == "empty":
-                node.func = _numpy_function(np.empty, like)
+                node.func = numpy_function(np.empty, like)
                 node.callee = Callee("constructor", np.empty)
             elif isinstance(func, gast.Name) and func.id == "range":
                 func.global_value = range

@@ -21,51 +21,11 @@ import copy
 
 import gast
 
-from ..analysis.types import Scalar, TupleType, TypeProblem
-from ..frontend.source import unwrap
-from ..rules.callees import Callee, classify
+from ..analysis.inference import TypeProblem, expression_type
+from ..analysis.types import Scalar, TupleType
+from ..rules.callees import Callee
 from ..trees.codegen import src
-
-
-def check_call(checker, node: gast.Call) -> None:
-    """Check a ``jvp`` call for ``subset.check_subset``; note its function on the node."""
-    fn = checker.fn
-    if node.keywords or len(node.args) != 3:
-        raise fn.error(
-            "jvp() inside a differentiated function takes (function, primals, tangents), "
-            "without keyword arguments",
-            node,
-        )
-    function, primals, tangents = node.args
-    if not isinstance(function, gast.Name | gast.Attribute) or (
-        isinstance(function, gast.Name) and function.id in checker.locals
-    ):
-        raise fn.error("the first argument of jvp() must name a function of yours", node)
-    callee = classify(checker.global_value(function))
-    if callee is None or callee.kind != "user":
-        raise fn.error(
-            "the first argument of jvp() must be a Python function of yours (sourcead "
-            "generates its tangent)",
-            node,
-        )
-    if not (
-        isinstance(primals, gast.Tuple)
-        and isinstance(tangents, gast.Tuple)
-        and len(primals.elts) == len(tangents.elts)
-    ):
-        raise fn.error(
-            "jvp() inside a differentiated function takes its primals and tangents as tuples "
-            "written out, of the same length: jvp(f, (x, y), (dx, None))",
-            node,
-        )
-    if all(_is_none(t) for t in tangents.elts):
-        raise fn.error("jvp() needs at least one tangent that is not None", node)
-    for value in primals.elts + [t for t in tangents.elts if not _is_none(t)]:
-        checker.expression(value)
-    node.jvp_function = callee.target
-    # the call is replaced by generated code: the module must not import sourcead itself
-    if hasattr(node.func, "global_value"):
-        del node.func.global_value
+from ..trees.functions import unwrap
 
 
 def jvp_functions(tree: gast.AST) -> list:
@@ -137,18 +97,18 @@ def rewrite_calls(program, loaded, tree, types: dict):
     """``tree`` with each ``jvp`` call replaced by a call of the tangent function."""
     if not has_jvp_calls(tree):
         return tree
-    from ..api import forward as forward_api
-    from ..pipeline.program import _expression_type
-
     tree = copy.deepcopy(tree)
     for call in [n for n in gast.walk(tree) if getattr(n, "jvp_function", None) is not None]:
         primals = call.args[1].elts
-        arg_types = [_expression_type(p, types) for p in primals]
+        arg_types = [expression_type(p, types) for p in primals]
         if None in arg_types:
             raise loaded.parsed.error("cannot tell the types of the primals of jvp()", call)
         function = call.jvp_function
         wrt = _wrt(program, call)
-        _, tangent, _ = forward_api._tangent_function(function, arg_types, wrt, False, True)
+        # the tangent maker travels with sourcead.jvp itself (api.forward)
+        _, tangent, _ = call.callee.target.__sourcead_tangent__(
+            function, arg_types, wrt, False, True
+        )
         tangent = unwrap(tangent)
         tangent_loaded = program.load(tangent)
         if tangent_loaded not in program.primals:

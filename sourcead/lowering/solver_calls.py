@@ -28,11 +28,11 @@ import sourcead_runtime as runtime
 from sourcead_runtime import ode as runtime_ode
 from sourcead_runtime import solvers as runtime_solvers
 
-from ..analysis.types import FLOAT, Array, Scalar, TypeProblem
-from ..api.solvers import SOLVERS, SolverSpec
+from ..analysis.inference import TypeProblem, expression_type
+from ..analysis.types import FLOAT, Array, Scalar, describe
 from ..frontend.normalize import name
-from ..frontend.source import unwrap
-from ..rules.callees import Callee, classify
+from ..rules.callees import Callee
+from ..rules.forms import SolverSpec, solver_spec
 from ..trees.codegen import Block, render, src
 
 #: Runtime helpers that the specialised solver templates call.
@@ -154,49 +154,8 @@ class _Folder(gast.NodeTransformer):
 
 
 def spec_of(call: gast.Call) -> SolverSpec:
-    return SOLVERS[call.callee.target]
-
-
-# --- subset ---------------------------------------------------------------------------------
-def check_call(checker, node: gast.Call) -> None:
-    """Check a solver call for ``subset.check_subset``; note its user function on the node."""
-    fn = checker.fn
-    spec = spec_of(node)
-    leading = 2 + len(spec.fixed)
-    if len(node.args) < leading:
-        names = ", ".join(("function", "initial value", *spec.fixed))
-        raise fn.error(f"{spec.name}() needs at least {leading} arguments ({names})", node)
-    function = node.args[0]
-    if not isinstance(function, gast.Name | gast.Attribute) or (
-        isinstance(function, gast.Name) and function.id in checker.locals
-    ):
-        raise fn.error(f"the first argument of {spec.name}() must name a function of yours", node)
-    target = checker.global_value(function)
-    callee = classify(target)
-    if callee is None or callee.kind != "user":
-        raise fn.error(
-            f"the first argument of {spec.name}() must be a Python function of yours "
-            "(sourcead generates its derivative)",
-            node,
-        )
-    node.solver_function = unwrap(target)
-    for arg in node.args[1:]:
-        checker.expression(arg)
-    numeric = {k for k, _ in spec.numeric}
-    choices = dict(spec.choices)
-    for keyword in node.keywords:
-        if keyword.arg in choices:
-            value = keyword.value
-            if not (isinstance(value, gast.Constant) and value.value in choices[keyword.arg]):
-                allowed = " or ".join(repr(c) for c in choices[keyword.arg])
-                raise fn.error(f"{spec.name}(): {keyword.arg}= must be {allowed}", keyword.value)
-        elif keyword.arg in numeric:
-            checker.expression(keyword.value)
-        else:
-            raise fn.error(f"{spec.name}() has no option {keyword.arg}=", node)
-    # The call is replaced by generated code: the module must not import sourcead itself.
-    if hasattr(node.func, "global_value"):
-        del node.func.global_value
+    """How the solver that ``call`` calls is called."""
+    return solver_spec(call.callee.target)
 
 
 def _solver_calls(tree: gast.AST) -> list[gast.Call]:
@@ -289,20 +248,12 @@ def result_type(program, call, arg_types: list):
     if returned != state:
         raise TypeProblem(
             call,
-            f"{loaded.parsed.name}() must return a value of the state's type ({_describe(state)}), "
-            f"not {_describe(returned)}",
+            f"{loaded.parsed.name}() must return a value of the state's type ({describe(state)}), "
+            f"not {describe(returned)}",
         )
     if spec.name == "odeint":
         return Array("float64", 1 if isinstance(state, Scalar) else 2)
     return state
-
-
-def _describe(value_type) -> str:
-    if isinstance(value_type, Scalar):
-        return f"a {value_type.kind}"
-    if isinstance(value_type, Array):
-        return f"a {value_type.ndim}-d {value_type.dtype} array"
-    return "a tuple" if value_type is not None else "an unknown value"
 
 
 # --- rewriting calls into calls of generated wrappers --------------------------------------
@@ -350,9 +301,8 @@ def rewrite_calls(program, loaded, types: dict):
 
 def _argument_type(expr, types: dict):
     """The type of a solver call's argument (a module-level number included)."""
-    from ..pipeline.program import _expression_type
 
-    return _expression_type(expr, types)
+    return expression_type(expr, types)
 
 
 class SolverWrapper:

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 import gast
 
 from ..analysis.types import FLOAT, Array, Scalar, TupleType
-from ..api import gradients as api
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..errors import SourceADError
 from ..frontend.source import ParsedFunction
 from ..trees.codegen import src
 from ..trees.names import NameGenerator
+from . import loading
 from .program import LoadedFunction, Program
 
 _INITIAL_CAPACITY = 64
@@ -57,8 +57,8 @@ def adjoint_tangent_function(
     """The tangent of the adjoint of ``fun`` with respect to ``wrt``, along the arguments
     ``along`` (by default ``wrt`` too: Hessian-vector products)."""
     along = list(wrt if along is None else along)
-    api._load(fun)  # parsed again if a global it reads was rebound
-    key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along), api.generation())
+    loading.load(fun)  # parsed again if a global it reads was rebound
+    key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along), loading.generation())
     with _LOCK:
         if key not in _CACHE:
             _CACHE[key] = _build(fun, arg_types, wrt, vector, compile, along)
@@ -71,9 +71,9 @@ def last_source(fun) -> str | None:
 
 
 def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
-    loaded = api._load(fun)
+    loaded = loading.load(fun)
     name = loaded.parsed.name
-    program = Program(api._LOADED, checkpointing=False)
+    program = Program(loading.LOADED, checkpointing=False)
     entry = program.adjoint(fun, list(arg_types), wrt, f"{name}_adjoint")
     result_type = program.result_types[(fun, tuple(arg_types))]
     if not (isinstance(result_type, Scalar) and result_type.kind == "float"):

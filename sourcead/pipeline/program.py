@@ -19,7 +19,8 @@ import types as pytypes
 import gast
 from sourcead_runtime import checkpoint as sourcead_checkpoint
 
-from ..analysis.types import Array, TupleType, TypeInference, TypeProblem
+from ..analysis.inference import TypeInference, TypeProblem, expression_type
+from ..analysis.types import Array, TupleType
 from ..errors import SourceADError
 from ..frontend.normalize import normalize
 from ..frontend.source import ParsedFunction, load_function
@@ -242,7 +243,7 @@ class Program:
             if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
                 return call_node.callee.target.tangent(mask, vector)
             callee = self.load(call_node.callee.target)
-            callee_types = [_expression_type(a, types) for a in call_node.args]
+            callee_types = [expression_type(a, types) for a in call_node.args]
             callee_wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
             return self.tangent(
                 callee.parsed.pyfunc, callee_types, callee_wrt, vector=vector, flat_results=True
@@ -262,7 +263,7 @@ class Program:
             if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
                 return call_node.callee.target.adjoint(mask)
             callee = self.load(call_node.callee.target)
-            arg_types = [_expression_type(a, caller_types) for a in call_node.args]
+            arg_types = [expression_type(a, caller_types) for a in call_node.args]
             wrt = [p for p, m in zip(callee.parsed.params, mask, strict=True) if m]
             return self.adjoint(callee.parsed.pyfunc, arg_types, wrt)
 
@@ -407,32 +408,6 @@ def _function_source(parsed: ParsedFunction) -> str:
     while kept and kept[0].lstrip().startswith("@"):
         kept.pop(0)
     return "\n".join(kept).rstrip()
-
-
-def _expression_type(expr, types: dict):
-    from ..analysis.types import FLOAT, constant_type, type_of_value
-
-    if isinstance(expr, gast.Name):
-        if expr.id not in types and hasattr(expr, "global_value"):  # a module-level number
-            return constant_type(expr.global_value) or type_of_value(expr.global_value)
-        return types.get(expr.id)
-    if isinstance(expr, gast.Constant):
-        return constant_type(expr.value)
-    inference = TypeInference(
-        gast.FunctionDef(
-            name="_",
-            args=None,
-            body=[],
-            decorator_list=[],
-            returns=None,
-            type_comment=None,
-            type_params=[],
-        ),
-        types,
-        lambda *a: None,
-    )
-    result = inference.expr(expr)
-    return result if result is not None else FLOAT
 
 
 __all__ = ["Program", "LoadedFunction", "Array"]

@@ -26,8 +26,8 @@ from sourcead_runtime import (
     zeroed,
 )
 
-from ..api.solvers import SOLVERS
-from ..frontend.source import unwrap
+from ..trees.functions import unwrap
+from .forms import solver_spec
 from .registry import ADJOINT_RULES, ARRAY_RULES
 
 #: Functions whose result does not depend differentiably on their arguments.
@@ -86,9 +86,9 @@ class Callee:
 
 def classify(obj) -> Callee | None:
     """Classify a called object, or None when sourcead does not know it."""
+    if solver_spec(obj) is not None:  # fixed_point, root, odeint: they take a function of yours
+        return Callee("solver", obj)
     try:
-        if obj in SOLVERS:  # fixed_point, root, odeint: they take a function of the user's
-            return Callee("solver", obj)
         if obj in ADJOINT_RULES or obj in ARRAY_RULES or obj in JOINING:
             return Callee("rule", obj)
         if unwrap(obj) in ADJOINT_RULES:  # a Numba-compiled function with a rule
@@ -103,8 +103,8 @@ def classify(obj) -> Callee | None:
         pass
     if getattr(obj, "__sourcead_primitive__", False):
         return Callee("primitive", unwrap(obj))
-    if getattr(obj, "__module__", None) == "sourcead.api.forward" and obj.__name__ == "jvp":
-        return Callee("jvp", obj)  # reverse over forward: see sourcead.jvp_calls
+    if callable(getattr(obj, "__sourcead_tangent__", None)):  # sourcead.jvp (api.forward)
+        return Callee("jvp", obj)  # reverse over forward: see lowering.jvp_calls
     if (getattr(obj, "__module__", None) or "").startswith("sourcead."):
         return None  # sourcead's own API (grad …) is not differentiated through
     if isinstance(unwrap(obj), types.FunctionType):

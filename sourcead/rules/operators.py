@@ -3,7 +3,21 @@
 import math
 import operator
 
+import gast
+
 from .registry import adjoint
+
+#: The function of each operator of the syntax tree, whose rule its adjoint uses.
+OPERATOR_FUNCTIONS = {
+    gast.Add: operator.add,
+    gast.Sub: operator.sub,
+    gast.Mult: operator.mul,
+    gast.Div: operator.truediv,
+    gast.Pow: operator.pow,
+    gast.Mod: operator.mod,
+    gast.USub: operator.neg,
+    gast.UAdd: operator.pos,
+}
 
 
 @adjoint(operator.add)

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import gast
 
 from ..errors import SourceADError
-from ..frontend.source import source_lines
+from ..trees.functions import source_lines
+from ..trees.queries import is_docstring
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def rule_tree(rule_function) -> tuple[gast.FunctionDef, tuple[str, int]]:
 def parse_rule(rule_function, outputs: int = 1) -> Rule:
     """Read a rule's source into a Rule; SourceADError if it is not of the rule form."""
     node, where = rule_tree(rule_function)
-    body = [stmt for stmt in node.body if not _is_docstring(stmt)]
+    body = [stmt for stmt in node.body if not is_docstring(stmt)]
     if not body or not isinstance(body[-1], gast.Return) or body[-1].value is None:
         raise SourceADError("a rule's body must end in a return statement", *where)
     if any(isinstance(n, gast.Return) for stmt in body[:-1] for n in gast.walk(stmt)):
@@ -193,12 +194,4 @@ def parse_rule(rule_function, outputs: int = 1) -> Rule:
         defaults,
         getattr(rule_function, "__globals__", None),
         output_adjoints,
-    )
-
-
-def _is_docstring(stmt: gast.stmt) -> bool:
-    return (
-        isinstance(stmt, gast.Expr)
-        and isinstance(stmt.value, gast.Constant)
-        and isinstance(stmt.value.value, str)
     )

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 import gast
 
 from ..errors import SourceADError
+from ..trees.queries import is_docstring
 from .registry import note_registration, rule_tree
 
 
@@ -106,7 +107,7 @@ def tangent_rule_for(primitive, arrays: bool = False) -> TangentRule | None:
 def parse_tangent_rule(rule_function) -> TangentRule:
     """Read a tangent rule's source; SourceADError if it is not of the rule form."""
     node, where = rule_tree(rule_function)
-    body = [stmt for stmt in node.body if not _is_docstring(stmt)]
+    body = [stmt for stmt in node.body if not is_docstring(stmt)]
     if len(body) != 1 or not isinstance(body[0], gast.Return) or body[0].value is None:
         raise SourceADError("a tangent rule's body must be a single return statement", *where)
     names = [arg.id for arg in node.args.args]
@@ -145,11 +146,3 @@ def parse_tangent_rule(rule_function) -> TangentRule:
 def _unwrap(fn):
     py_func = getattr(fn, "py_func", None)
     return py_func if py_func is not None else fn
-
-
-def _is_docstring(stmt: gast.stmt) -> bool:
-    return (
-        isinstance(stmt, gast.Expr)
-        and isinstance(stmt.value, gast.Constant)
-        and isinstance(stmt.value.value, str)
-    )

@@ -16,58 +16,11 @@ that many bytes, computed from the loop state's size when the loop starts.
 
 from __future__ import annotations
 
-import threading
-
 import gast
 
+from ..analysis.types import is_array_type, tape_dtype
 from ..trees.codegen import Block, src
-
-__all__ = ["checkpointed"]
-
-#: While ``host_grad`` records host code, the recorder its loops report to (sourcead.host).
-HOST_RECORDING = threading.local()
-
-
-def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | None = None):
-    """Mark ``for t in checkpointed(range(...), snapshots=s):`` for binomial checkpointing.
-
-    Args:
-        steps: the loop's ``range``.
-        snapshots: how many copies of the loop state the adjoint may keep (at least 1).
-        memory: alternatively, a budget in bytes for those copies; the adjoint keeps as many
-            snapshots as fit (at least one).
-
-    Returns ``steps`` itself, so the loop runs unchanged outside derivatives (in host code
-    that ``host_grad`` records, the steps as they are, telling the recording where each
-    one starts).
-    """
-    if (snapshots is None) == (memory is None):
-        raise TypeError("checkpointed() takes either snapshots= or memory=, not both or neither")
-    if snapshots is not None and snapshots < 1:
-        raise ValueError(f"checkpointed(): snapshots must be at least 1, got {snapshots}")
-    if memory is not None and memory <= 0:
-        raise ValueError(f"checkpointed(): memory must be a positive number of bytes, got {memory}")
-    recorder = getattr(HOST_RECORDING, "recorder", None)
-    return steps if recorder is None else recorder.checkpointed(steps, snapshots, memory)
-
-
-def checkpoint_options(fn, stmt: gast.For, call: gast.Call) -> dict:
-    """Check a ``checkpointed(range(...), snapshots=...)`` loop header; its options.
-
-    Returns ``{"snapshots": expr}`` or ``{"memory": expr}``; SourceADError if malformed.
-    """
-    options = {}
-    if len(call.args) == 2:
-        options["snapshots"] = call.args[1]
-    elif len(call.args) != 1:
-        raise fn.error("checkpointed() takes a range and snapshots= or memory=", stmt)
-    for keyword in call.keywords:
-        if keyword.arg not in ("snapshots", "memory") or keyword.arg in options:
-            raise fn.error("checkpointed() takes one keyword argument, snapshots= or memory=", stmt)
-        options[keyword.arg] = keyword.value
-    if len(options) != 1:
-        raise fn.error("checkpointed() needs snapshots= or memory= (one of them)", stmt)
-    return options
+from ..trees.queries import element_written, stored_names
 
 
 class CheckpointedLoop:
@@ -99,17 +52,16 @@ class CheckpointedLoop:
 
     def _state(self) -> list[str]:
         """The loop-carried values a snapshot holds: what the body assigns."""
-        from .reverse import _element_written, _is_array_type, _stored_names
 
         g = self.generator
         body = self.stmt.body
-        names = (_stored_names(body) | _element_written(body)) - {self.var}
+        names = (stored_names(body) | element_written(body)) - {self.var}
         state = []
         for n in sorted(names):
             value_type = g.types.get(n)
             if value_type is None:
                 continue
-            if _is_array_type(value_type):
+            if is_array_type(value_type):
                 g.check_snapshot_array(n, self.stmt)
             state.append(n)
         return state
@@ -121,12 +73,11 @@ class CheckpointedLoop:
         return f"{self.var} = {self.start} + {index} * {self.step}"
 
     def _snapshot_lines(self, take: bool) -> list[str]:
-        from .reverse import _is_array_type
 
         lines = []
         for n in self.state:
             saved = f"{self.snapshots[n]}[{self.slot if take else self.restore}]"
-            is_array = _is_array_type(self.generator.types[n])
+            is_array = is_array_type(self.generator.types[n])
             if take:
                 lines.append(f"{saved} = {n}")
             elif is_array:
@@ -166,7 +117,6 @@ class CheckpointedLoop:
 
     def allocation(self, snapshots: str) -> list:
         """Lines that make the schedule and the snapshot buffers."""
-        from .reverse import _is_array_type, tape_dtype
 
         slots = self.generator.names.fresh("slots")
         lines = [
@@ -175,7 +125,7 @@ class CheckpointedLoop:
         ]
         for n in self.state:
             value_type = self.generator.types[n]
-            if _is_array_type(value_type):
+            if is_array_type(value_type):
                 shape = f"({slots},) + {n}.shape"
                 lines.append(f"{self.snapshots[n]} = np.empty({shape}, dtype={n}.dtype)")
             else:
@@ -186,12 +136,11 @@ class CheckpointedLoop:
 
     def snapshot_count(self, options: dict) -> tuple[list, str]:
         """Lines computing the number of snapshots, and the expression holding it."""
-        from .reverse import _is_array_type
 
         if "snapshots" in options:
             return [], src(options["snapshots"])
         sizes = [
-            f"{n}.nbytes" if _is_array_type(self.generator.types[n]) else "8" for n in self.state
+            f"{n}.nbytes" if is_array_type(self.generator.types[n]) else "8" for n in self.state
         ]
         count = self.generator.names.fresh("snapshots")
         budget = src(options["memory"])

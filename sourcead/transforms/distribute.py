@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import gast
 
 from ..trees.codegen import Block, src
+from ..trees.queries import read_names
 
 
 @dataclass
@@ -92,7 +93,7 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
         if line.startswith("#"):
             continue
         stmt = gast.parse(line).body[0]
-        if (_names(stmt) & partials) - set(definitions) - _assigned_partial(stmt, partials):
+        if (read_names(stmt) & partials) - set(definitions) - _assigned_partial(stmt, partials):
             raise _NotDistributable  # a partial read before it is set: the last iteration's
         if popping is not None:
             restores.append(_restore(stmt, popping))
@@ -143,7 +144,7 @@ def _assigned_partial(stmt, partials: set[str]) -> set[str]:
     if not _is_partial_definition(stmt, partials):
         return set()
     target = stmt.targets[0].id
-    return set() if target in _names(stmt.value) else {target}
+    return set() if target in read_names(stmt.value) else {target}
 
 
 def _is_pop(stmt) -> bool:
@@ -194,10 +195,10 @@ def _restores_forwards(loop, restores, reads, added, resets) -> tuple[list, list
     # from its own place on the tape, in any order
     tapes = {r.top for r in restores} | {r.tape for r in restores}
     for expr in reads + [gast.parse(index).body[0].value for index, _ in resets.values()]:
-        if _names(expr) & (restored_arrays | tapes):
+        if read_names(expr) & (restored_arrays | tapes):
             raise _NotDistributable
     for r in restores:
-        if _names(r.target.slice) & (restored_arrays | added | set(resets)):
+        if read_names(r.target.slice) & (restored_arrays | added | set(resets)):
             raise _NotDistributable
     iteration = loop.var if loop.start == "0" else f"{loop.var} - {_atom(loop.start)}"
     lowered = [f"{r.top} -= {loop.trips}" for r in restores]
@@ -254,7 +255,7 @@ def _one_element_per_iteration(index, var: str) -> bool:
     """The index is ``var``, ``var ± constant``, or a tuple of one such and others that do
     not read ``var``: no two iterations reset the same element."""
     parts = index.elts if isinstance(index, gast.Tuple) else [index]
-    moving = [p for p in parts if var in _names(p)]
+    moving = [p for p in parts if var in read_names(p)]
     return len(moving) == 1 and _shifted(moving[0], var)
 
 
@@ -338,12 +339,8 @@ def _with_definitions(lines: list[str], definitions: dict) -> list[str]:
     needed: set[str] = set()
     pending = [gast.parse(line).body[0] for line in lines]
     while pending:
-        for n in _names(pending.pop()):
+        for n in read_names(pending.pop()):
             if n in definitions and n not in needed:
                 needed.add(n)
                 pending.append(definitions[n][1])
     return [line for n, (line, _) in definitions.items() if n in needed] + lines
-
-
-def _names(node) -> set[str]:
-    return {n.id for n in gast.walk(node) if isinstance(n, gast.Name)}

@@ -22,12 +22,14 @@ import gast
 import numpy as np
 
 from ..analysis.activity import active_names, differentiable_reads
+from ..analysis.inference import expression_type
 from ..analysis.types import Array, Scalar
 from ..frontend.normalize import is_permutation, name
 from ..rules.tangents import tangent_rule_for
 from ..rules.templates import simplify
 from ..trees.codegen import Block, index_source, render, src
 from ..trees.names import NameGenerator
+from ..trees.queries import element_written, stored_names
 
 _OPERATORS = {
     gast.Add: operator.add,
@@ -97,7 +99,7 @@ class TangentGenerator:
         if vector:
             self.ndir = self.names.fresh("ndir")
             self.q = self.names.fresh("q")
-        self.assigned = _assigned_names(self.body)
+        self.assigned = stored_names(self.body)
 
     # --- names and tangent references --------------------------------------------------
     def d(self, n: str) -> str:
@@ -297,9 +299,8 @@ class TangentGenerator:
             return self.is_array(expr.id)
         if isinstance(expr, gast.Constant):
             return False
-        from ..pipeline.program import _expression_type
 
-        return isinstance(_expression_type(expr, self.types), Array)
+        return isinstance(expression_type(expr, self.types), Array)
 
     def tangent_line(self, target: gast.expr, value: gast.expr, whole: str | None = None):
         """Lines assigning the tangent ``value`` to ``target`` (a reference from ref/element).
@@ -520,9 +521,9 @@ class TangentGenerator:
     def generate(self) -> str:
         body = self.block(self.body)
         lines: list = []
-        written = self.assigned | _element_writes(self.body)
+        written = self.assigned | element_written(self.body)
         for p in self.params:
-            if p in written and self.is_array(p) and p in _element_writes(self.body):
+            if p in written and self.is_array(p) and p in element_written(self.body):
                 lines.append(f"{p} = {p}.copy()  # the caller's array is never modified")
             if p in self.wrt and p in self.active and p in written:
                 if self.vector or self.is_array(p):
@@ -728,35 +729,6 @@ def _render_zeros(node: gast.expr) -> gast.expr:
 def _index_without_last(target: gast.Subscript) -> str:
     elts = target.slice.elts[:-1]
     return ", ".join(src(e) for e in elts)
-
-
-def _walk_statements(body: list):
-    for stmt in body:
-        yield stmt
-        for field in ("body", "orelse"):
-            yield from _walk_statements(getattr(stmt, field, []) or [])
-
-
-def _assigned_names(body: list) -> set[str]:
-    names = set()
-    for stmt in _walk_statements(body):
-        if isinstance(stmt, gast.Assign):
-            target = stmt.targets[0]
-            if not isinstance(target, gast.Subscript):
-                for node in gast.walk(target):
-                    if isinstance(node, gast.Name):
-                        names.add(node.id)
-        elif isinstance(stmt, gast.For):
-            names.add(stmt.target.id)
-    return names
-
-
-def _element_writes(body: list) -> set[str]:
-    return {
-        stmt.targets[0].value.id
-        for stmt in _walk_statements(body)
-        if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Subscript)
-    }
 
 
 __all__ = ["TangentGenerator", "fold", "is_zero"]

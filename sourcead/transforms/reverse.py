@@ -9,7 +9,6 @@ tapes as it goes). Adjoints of expressions come from the rule templates in ``rul
 from __future__ import annotations
 
 import copy
-import operator
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,27 +17,26 @@ import gast
 import numpy as np
 
 from ..analysis.activity import active_names, differentiable_reads
-from ..analysis.types import INT, Array, Scalar, TupleType
+from ..analysis.types import INT, Array, Scalar, TupleType, is_array_type, tape_dtype
 from ..errors import SourceADError
 from ..frontend.normalize import is_permutation, name
 from ..lowering.arrays import ArrayAdjoints, placeholder, shape_tuple
+from ..rules.operators import OPERATOR_FUNCTIONS
 from ..rules.registry import ADJOINT_RULES
 from ..rules.templates import instantiate, substituted
 from ..trees.codegen import Block, index_source, render, src
 from ..trees.names import NameGenerator
+from ..trees.queries import (
+    changed_names,
+    element_written,
+    has_break,
+    parse_expression,
+    read_names,
+    stored_names,
+    walk_statements,
+)
 from .checkpoint import CheckpointedLoop
 from .distribute import CountedLoop, distributed
-
-_OPERATOR_RULES = {
-    gast.Add: operator.add,
-    gast.Sub: operator.sub,
-    gast.Mult: operator.mul,
-    gast.Div: operator.truediv,
-    gast.Pow: operator.pow,
-    gast.Mod: operator.mod,
-    gast.USub: operator.neg,
-    gast.UAdd: operator.pos,
-}
 
 
 def zero_literal(value_type) -> str:
@@ -54,10 +52,6 @@ def zero_literal(value_type) -> str:
     if isinstance(value_type, Array):
         return f"np.zeros({(0,) * value_type.ndim}, dtype=np.{value_type.dtype})"
     raise TypeError(value_type)
-
-
-def tape_dtype(value_type) -> str:
-    return "np." + (value_type.dtype if value_type.dtype != "bool" else "bool_")
 
 
 @dataclass
@@ -118,7 +112,7 @@ class AdjointGenerator:
         self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
         self.first_definitions = _first_definitions(self.body, set(self.params))
         # parameters the function never assigns nor writes into
-        self.unchanging = set(self.params) - _stored_names(self.body) - self.element_writes
+        self.unchanging = set(self.params) - stored_names(self.body) - self.element_writes
         # arrays whose adjoint the last statement reading them assigns whole (see
         # _assigned_adjoints): name -> id of that statement, and those read by one statement
         self.assigning_reader, self.single_reader = _assigned_adjoints(
@@ -225,7 +219,7 @@ class AdjointGenerator:
             if self.types[n] is not None and n not in self.passed_adjoints:
                 zero = (
                     f"np.zeros_like({n})"
-                    if _is_array_type(self.types[n])
+                    if is_array_type(self.types[n])
                     else zero_literal(self.types[n])
                 )
                 if isinstance(self.types[n], Scalar) and self.types[n].kind == "int":
@@ -237,7 +231,7 @@ class AdjointGenerator:
         for p in self.wrt:
             if p in self.active or p in self.passed_adjoints:
                 gradients.append(self.adj(p))
-            elif _is_array_type(self.types.get(p)):
+            elif is_array_type(self.types.get(p)):
                 gradients.append(f"np.zeros_like({p})")
             else:
                 gradients.append("0.0")
@@ -256,7 +250,7 @@ class AdjointGenerator:
         for o in self.outputs:
             seed = self.adj(o)
             in_place = rf"^\s*{re.escape(seed)}(\[[^\n]*\]\s*[-+*/]?=|\s*[-+*/]=|\.fill\()"
-            if _is_array_type(self.types.get(o)) and re.search(in_place, text, re.MULTILINE):
+            if is_array_type(self.types.get(o)) and re.search(in_place, text, re.MULTILINE):
                 lines.append(f"{seed} = {seed}.copy()  # the seed is the caller's array")
         return lines
 
@@ -407,7 +401,7 @@ class AdjointGenerator:
 
     def _records_name(self, n: str) -> bool:
         """Whether an assignment of the scalar ``n`` here pushes its old value."""
-        if _is_array_type(self.types.get(n)) or not self.must_record({n}):
+        if is_array_type(self.types.get(n)) or not self.must_record({n}):
             return False
         self.pushed.add(n)
         return True
@@ -482,7 +476,7 @@ class AdjointGenerator:
         target = stmt.targets[0].id
         forward, restore = [], []
         rebound = (
-            _is_array_type(self.types.get(target))
+            is_array_type(self.types.get(target))
             and id(stmt) not in self.first_definitions
             and target in self.active
         )
@@ -490,7 +484,7 @@ class AdjointGenerator:
             forward.extend(self.push(target, self.types[target], target))
             restore.extend(self.pop(target, self.types[target], target))
         elif (
-            _is_array_type(self.types.get(target))
+            is_array_type(self.types.get(target))
             and id(stmt) not in self.first_definitions
             and self.arrays.records(target)
         ):  # an array rebound (u = u + dt * f(u)) whose old elements the gradient reads
@@ -511,7 +505,7 @@ class AdjointGenerator:
             else []
         )
         first = id(stmt) in self.first_definitions
-        if adjoint and first and _is_array_type(self.types.get(target)):
+        if adjoint and first and is_array_type(self.types.get(target)):
             reset = f"{self.adj(target)}.fill(0)"
             adjoint = [line for line in adjoint if line != reset]  # nothing before reads it
         backward = restore + adjoint
@@ -519,7 +513,7 @@ class AdjointGenerator:
             adjoint
             and self.reuses_results
             and isinstance(stmt.value, gast.Call)
-            and target not in _names(stmt.value)
+            and target not in read_names(stmt.value)
         ):
             reusing = _reusing_result(adjoint, src(stmt.value), target)
             if reusing != adjoint:  # the result is read before the old value is restored
@@ -529,7 +523,7 @@ class AdjointGenerator:
 
     def _locals(self, expr) -> set[str]:
         """The function's own names that ``expr`` reads (not modules and constants)."""
-        return {n for n in _names(expr) if n in self.types}
+        return {n for n in read_names(expr) if n in self.types}
 
     def _recomputed_restore(self, stmt) -> list | None:
         """The restore of an array bound in a top-level counted loop from unchanging names
@@ -551,7 +545,7 @@ class AdjointGenerator:
             for n in gast.walk(value)
         ):
             return None
-        previous = substituted(value, {frame.var: _parse_expr(f"({frame.var} - {src(step)})")})
+        previous = substituted(value, {frame.var: parse_expression(f"({frame.var} - {src(step)})")})
         self.reads(value)
         self.recomputed.add(target)
         return [Block(f"if {frame.var} != {src(start)}:", [f"{target} = {src(previous)}"])]
@@ -579,7 +573,7 @@ class AdjointGenerator:
         forward, backward, resets = [], [], []
         for t in targets:
             adjoint = self.adj(t)
-            if not _is_array_type(self.types.get(t)):
+            if not is_array_type(self.types.get(t)):
                 resets.append(f"{adjoint} = {zero_literal(self.types[t])}")
             elif id(stmt) in self.first_definitions:
                 resets.append(f"{adjoint} = np.zeros_like({adjoint})")
@@ -623,7 +617,7 @@ class AdjointGenerator:
                 total = gast.BinOp(left=total, op=gast.Add(), right=c)
             if src(total) != self.adj(target):
                 lines.append(f"{self.adj(target)} = {src(total)}")
-        elif _is_array_type(self.types.get(target)) and target in self.outputs:
+        elif is_array_type(self.types.get(target)) and target in self.outputs:
             # the seed is the caller's array: never modified
             lines.append(f"{self.adj(target)} = np.zeros_like({self.adj(target)})")
         elif target in self.prior_assigned:
@@ -631,11 +625,11 @@ class AdjointGenerator:
             # the old binding's shape (shapes_from_adjoints reads it)
             if old_shape is not None:
                 lines.append(f"{self.adj(target)} = sized({self.adj(target)}, {old_shape})")
-        elif _is_array_type(self.types.get(target)) and old_shape is not None:
+        elif is_array_type(self.types.get(target)) and old_shape is not None:
             # in place where the old binding has the new one's shape (adjoint arrays of the
             # function's own names are never aliased), else a new array
             lines.append(f"{self.adj(target)} = zeroed({self.adj(target)}, {old_shape})")
-        elif _is_array_type(self.types.get(target)):
+        elif is_array_type(self.types.get(target)):
             lines.append(f"{self.adj(target)}.fill(0)")
         else:
             lines.append(f"{self.adj(target)} = 0.0")
@@ -672,7 +666,7 @@ class AdjointGenerator:
                 and node.attr == "shape"
                 and isinstance(node.value, gast.Name)
                 and node.value.id in self.active
-                and _is_array_type(self.types.get(node.value.id))
+                and is_array_type(self.types.get(node.value.id))
             ):
                 node.value = name(self.adj(node.value.id))
         return expr
@@ -695,7 +689,7 @@ class AdjointGenerator:
         """
         merged = _merged(contributions)
         whole_arrays = any(
-            _has_slice(key[2]) if key[0] != "name" else _is_array_type(self.types.get(key[1]))
+            _has_slice(key[2]) if key[0] != "name" else is_array_type(self.types.get(key[1]))
             for key, _ in merged
         )
         if whole_arrays:
@@ -805,7 +799,7 @@ class AdjointGenerator:
         # Undoing the permutation reads the permuted scalars: a later overwrite of one of
         # them must record its old value, or the undone permutation restores a wrong value.
         for n in stmt.value.elts:
-            if not _is_array_type(self.types.get(n.id)):
+            if not is_array_type(self.types.get(n.id)):
                 self.reads(n)
         backward = []
         backward.append(f"{', '.join(values)} = {', '.join(targets)}")
@@ -818,7 +812,7 @@ class AdjointGenerator:
             for v, t in pairs:
                 if t in self.active:
                     moved.append(self.adj(t))
-                elif _is_array_type(self.types.get(v)):
+                elif is_array_type(self.types.get(v)):
                     moved.append(f"np.zeros_like({v})")
                 else:
                     moved.append(zero_literal(self.types[v]))
@@ -836,7 +830,7 @@ class AdjointGenerator:
                 restore[:0] = self.pop(t, self.types[t], t)
                 restored.add(t)
             elif (
-                _is_array_type(self.types.get(t))
+                is_array_type(self.types.get(t))
                 and id(stmt) not in self.first_definitions
                 and self.arrays.records(t)
             ):  # an array result rebound (in a loop, say) whose old elements are read later
@@ -903,7 +897,7 @@ class AdjointGenerator:
             if else_f:
                 forward.append(Block("else:", else_f))
             return forward, []
-        assigned = _assigned_names(stmt.body + stmt.orelse)
+        assigned = changed_names(stmt.body + stmt.orelse)
         test_names = {n.id for n in gast.walk(stmt.test) if isinstance(n, gast.Name)}
         forward, backward = [], []
         if test_names & assigned:
@@ -939,19 +933,19 @@ class AdjointGenerator:
         )
         if getattr(stmt, "checkpoint", None) is not None and self.checkpointing:
             return self.checkpointed_for(stmt, depth, start, stop, step)
-        assigned = _assigned_names(stmt.body)
+        assigned = changed_names(stmt.body)
         bound_names = {n.id for a in args for n in gast.walk(a) if isinstance(n, gast.Name)}
-        exits_early = _has_break(stmt.body)
+        exits_early = has_break(stmt.body)
         forward, backward = [], []
         record_var = self._records_name(var)
         if record_var:
             forward.extend(self.push(var, self.types[var], var))
         frame = LoopFrame(
             node_id=id(stmt),
-            var=None if var in _stored_names(stmt.body) else var,
+            var=None if var in stored_names(stmt.body) else var,
             trips=None if exits_early else _trip_count_source(start, stop, step),
             bound_names=bound_names,
-            assigned=assigned | {var} | _element_written(stmt.body),
+            assigned=assigned | {var} | element_written(stmt.body),
         )
         if frame.trips is not None and frame.var is not None and not bound_names & assigned:
             frame.remaining = f"trip_count({var}, {src(stop)}, {src(step)})"
@@ -1038,7 +1032,7 @@ class AdjointGenerator:
         """A ``for t in checkpointed(range(...), ...)`` loop, reversed by binomial checkpointing."""
         if depth > 0:
             raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
-        if _has_break(stmt.body):
+        if has_break(stmt.body):
             raise self.fn.error(
                 "a checkpointed loop must run all its steps (no break or return inside it)", stmt
             )
@@ -1058,7 +1052,7 @@ class AdjointGenerator:
         trips = self.names.fresh("trips")
         forward.append(f"{trips} = trip_count({src(start)}, {src(stop)}, {src(step)})")
         loop = CheckpointedLoop(self, stmt, bounds[0], bounds[1], trips)
-        self.pushed.update(n for n in loop.state if not _is_array_type(self.types[n]))
+        self.pushed.update(n for n in loop.state if not is_array_type(self.types[n]))
         # one step at a time is recorded: its pushes are popped before the next is recorded
         frame = LoopFrame(node_id=id(stmt), var=None, trips=None, bound_names=set(), assigned=set())
         self.frames.append(frame)
@@ -1081,7 +1075,7 @@ class AdjointGenerator:
 
     def check_snapshot_array(self, array: str, loop) -> None:
         """A checkpointed loop's snapshots copy arrays in place: they must not be rebound."""
-        for stmt in _walk_statements(loop.body):
+        for stmt in walk_statements(loop.body):
             if (
                 isinstance(stmt, gast.Assign)
                 and isinstance(stmt.targets[0], gast.Name)
@@ -1138,11 +1132,11 @@ class AdjointGenerator:
             return
         if isinstance(expr, gast.BinOp):
             rule, args = (
-                ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))),
+                ADJOINT_RULES.get(OPERATOR_FUNCTIONS.get(type(expr.op))),
                 [expr.left, expr.right],
             )
         elif isinstance(expr, gast.UnaryOp):
-            rule, args = ADJOINT_RULES.get(_OPERATOR_RULES.get(type(expr.op))), [expr.operand]
+            rule, args = ADJOINT_RULES.get(OPERATOR_FUNCTIONS.get(type(expr.op))), [expr.operand]
         elif isinstance(expr, gast.Call) and expr.callee.kind == "rule":
             rule, args = ADJOINT_RULES[expr.callee.target], expr.args
             if len(args) != len(rule.params):
@@ -1174,18 +1168,18 @@ class AdjointGenerator:
         self.array_rebinds: dict[str, list] = {}
         self.statements_in_loops = {
             id(s)
-            for loop in _walk_statements(self.body)
+            for loop in walk_statements(self.body)
             if isinstance(loop, gast.For | gast.While)
-            for s in _walk_statements(loop.body)
+            for s in walk_statements(loop.body)
         }
-        for stmt in _walk_statements(self.body):
+        for stmt in walk_statements(self.body):
             if is_permutation(stmt):
                 group = {e.id for e in stmt.targets[0].elts}
                 for n in group:
                     self.permutation_partners.setdefault(n, set()).update(group - {n})
             elif isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
                 target, value = stmt.targets[0].id, stmt.value
-                if not _is_array_type(self.types.get(target)):
+                if not is_array_type(self.types.get(target)):
                     continue
                 self.array_rebinds.setdefault(target, []).append(stmt)
                 if (
@@ -1237,7 +1231,7 @@ def _assigned_adjoints(node, body: list, types: dict, params: list, outputs: lis
            for t in types.values() if t is not None):  # fmt: skip
         return {}, set()
     sites, element_writes, _ = _assignment_sites(body)
-    loop_targets = {s.target.id for s in _walk_statements(body) if isinstance(s, gast.For)}
+    loop_targets = {s.target.id for s in walk_statements(body) if isinstance(s, gast.For)}
     loads: dict[str, int] = {}
     partly_read = set()  # names read as t[...] or t.attr: their adjoint is updated in part
     for n in gast.walk(node):
@@ -1374,10 +1368,6 @@ def _hint(expr) -> str:
     return expr.id if isinstance(expr, gast.Name) else "arg"
 
 
-def _is_array_type(value_type) -> bool:
-    return isinstance(value_type, Array)
-
-
 def _parenthesised(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
 
@@ -1434,36 +1424,6 @@ def _trip_count_source(start, stop, step) -> str:
     return f"trip_count({s0}, {s1}, {src(step)})"
 
 
-def _stored_names(body: list) -> set[str]:
-    """Names that statements in ``body`` bind (assignment targets and loop variables)."""
-    return {
-        node.id
-        for stmt in _walk_statements(body)
-        if isinstance(stmt, gast.Assign | gast.For)
-        for target in (stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target])
-        for node in gast.walk(target)
-        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
-    }
-
-
-def _element_written(body: list) -> set[str]:
-    """Arrays that ``body`` writes element by element."""
-    return {
-        stmt.targets[0].value.id
-        for stmt in _walk_statements(body)
-        if isinstance(stmt, gast.Assign)
-        and isinstance(stmt.targets[0], gast.Subscript)
-        and isinstance(stmt.targets[0].value, gast.Name)
-    }
-
-
-def _walk_statements(body: list):
-    for stmt in body:
-        yield stmt
-        for part in ("body", "orelse"):
-            yield from _walk_statements(getattr(stmt, part, []) or [])
-
-
 def _assignment_sites(body: list):
     """Per name: how many statements assign it; arrays written element-wise; names set in loops."""
     sites: dict[str, int] = {}
@@ -1513,31 +1473,6 @@ def _first_definitions(body: list, params: set[str]) -> dict:
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
                 seen.add(node.id)
     return first
-
-
-def _assigned_names(body: list) -> set[str]:
-    names = set()
-    for stmt in _walk_statements(body):
-        if isinstance(stmt, gast.Assign):
-            for node in gast.walk(stmt.targets[0]):
-                if isinstance(node, gast.Name):
-                    names.add(node.id)
-        elif isinstance(stmt, gast.For):
-            names.add(stmt.target.id)
-    return names
-
-
-def _has_break(body: list) -> bool:
-    return any(isinstance(s, gast.Break) for s in _walk_statements(body))
-
-
-def _names(expr) -> set[str]:
-    """The names an expression reads."""
-    return {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
-
-
-def _parse_expr(text: str) -> gast.expr:
-    return gast.parse(text).body[0].value
 
 
 __all__ = ["AdjointGenerator", "SourceADError", "TupleType"]

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import gast
 
+from ..analysis.types import is_array_type, tape_dtype
 from ..trees.codegen import Block, render, src
+from ..trees.queries import stored_names
 
 
 class SegmentedLoop:
@@ -69,10 +71,9 @@ class SegmentedLoop:
         set anew by every step before they are read, so only their values from before the
         loop matter, to the code before it: they are kept once.
         """
-        from .reverse import _stored_names
 
         types = self.generator.types
-        assigned = _stored_names(self.stmt.body) - {self.var}
+        assigned = stored_names(self.stmt.body) - {self.var}
         needed = self.needed = _needed(body_f, body_b)
         entering = _read_before_assigned(self.stmt.body)
         snapshot = sorted(n for n in assigned & needed & entering if n in types)
@@ -82,11 +83,10 @@ class SegmentedLoop:
     # --- the sweeps ----------------------------------------------------------------------------
     def sweeps(self, body_f: list, body_b: list) -> tuple[list, list] | None:
         """(forward, backward) lines, or None where a snapshot would need an array."""
-        from .reverse import _is_array_type, tape_dtype
 
         g = self.generator
         snapshot, kept = self.state(body_f, body_b)
-        if any(_is_array_type(g.types[n]) for n in snapshot + kept):
+        if any(is_array_type(g.types[n]) for n in snapshot + kept):
             return None
         g.pushed.update(snapshot + kept)  # declared before the forward sweep
         # what the steps read must hold its value at the loop when a segment runs again:
@@ -207,7 +207,6 @@ def _loads(node) -> set[str]:
 
 def _read_before_assigned(body: list) -> set[str]:
     """Names that ``body`` may read before assigning them: their values enter a step."""
-    from .reverse import _stored_names
 
     entering: set[str] = set()
 
@@ -224,7 +223,7 @@ def _read_before_assigned(body: list) -> set[str]:
                 visit(stmt.body, set(assigned))
             else:
                 entering.update(_loads(stmt) - assigned)
-                assigned = assigned | _stored_names([stmt])
+                assigned = assigned | stored_names([stmt])
         return assigned
 
     visit(body, set())

@@ -42,9 +42,10 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
 )
 
 from ...analysis.types import Array
-from ...transforms.reverse import AdjointGenerator, _element_written, _has_break
+from ...transforms.reverse import AdjointGenerator
 from ...transforms.segments import SegmentedLoop, push_guard, push_sites
 from ...trees.codegen import Block, src
+from ...trees.queries import element_written, has_break
 from ..cpu.loading import load_module
 from .local_arrays import (
     LocalArrayProblem,
@@ -109,7 +110,7 @@ class DeviceAdjointGenerator(AdjointGenerator):
             or self.frames  # only a loop inside no other loop
             or trips is None
             or not body_tapes
-            or _element_written(stmt.body)
+            or element_written(stmt.body)
         ):
             return None
         loop = SegmentedLoop(
@@ -123,11 +124,11 @@ class DeviceAdjointGenerator(AdjointGenerator):
         cannot allocate Revolve's schedule)."""
         if depth > 0:
             raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
-        if _has_break(stmt.body):
+        if has_break(stmt.body):
             raise self.fn.error(
                 "a checkpointed loop must run all its steps (no break or return inside it)", stmt
             )
-        if _element_written(stmt.body):
+        if element_written(stmt.body):
             raise self.fn.error(
                 "on the GPU a checkpointed loop must not write into arrays (its snapshots "
                 "hold scalars)",

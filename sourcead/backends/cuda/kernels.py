@@ -28,15 +28,18 @@ from __future__ import annotations
 import types as pytypes
 
 import gast
+import numba
 import numpy as np
 from sourcead_runtime.cuda_launch import KernelAdjointLaunch, check_shadows
 
-from ...analysis.types import INT, Array, type_of_value
-from ...api import gradients as api
+from ...analysis.types import INT, Array, describe, type_of_value
 from ...frontend.normalize import normalize
-from ...frontend.source import load_function, unwrap
+from ...frontend.source import load_function, wrt_names
 from ...frontend.subset import check_subset
+from ...pipeline import loading
 from ...pipeline.program import LoadedFunction, Program
+from ...trees.codegen import src
+from ...trees.functions import unwrap
 from ...trees.names import fresh_underscored as _fresh
 from .device import (
     DeviceAdjointGenerator,
@@ -100,14 +103,14 @@ class LoadedKernel(LoadedFunction):
         self.parsed = load_function(kernel)
         self.intrinsics = _replace_intrinsics(self.parsed)
         fn = self.parsed
-        arrays_written, arrays_read = _array_accesses(fn.node, set(fn.params))
-        self.wrt = api._wrt_names(wrt if isinstance(wrt, tuple) else (wrt,), fn.params, fn)
+        arrays_written, arrays_read = array_accesses(fn.node, set(fn.params))
+        self.wrt = wrt_names(wrt if isinstance(wrt, tuple) else (wrt,), fn.params, fn)
         for p in arrays_written & arrays_read:
             raise fn.error(
                 f"the kernel reads and writes the array {p}; another thread may write the "
                 "element this thread reads, which a kernel adjoint cannot order: read inputs "
                 "and write outputs in separate arrays",
-                _first_access(fn.node, p),
+                first_access(fn.node, p),
             )
         self.outputs = [p for p in self.wrt if p in arrays_written]
         self.inputs = [p for p in self.wrt if p not in arrays_written]
@@ -158,7 +161,7 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
     def element_assign(self, stmt):
         forward, backward = super().element_assign(stmt)
         if stmt.targets[0].value.id in self.params:
-            forward = [line for line in forward if line != _src(stmt)]
+            forward = [line for line in forward if line != src(stmt)]
         return forward, backward
 
     def sums_locally(self, array: str) -> bool:
@@ -172,7 +175,7 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
     def accumulate(self, key, contribution) -> str:
         if key[0] == "elem" and key[1] in self.atomic_arrays and not constant_index(key[2]):
             _, array, index = key
-            return f"cuda.atomic.add({self.adj(array)}, {index_text(index)}, {_src(contribution)})"
+            return f"cuda.atomic.add({self.adj(array)}, {index_text(index)}, {src(contribution)})"
         return super().accumulate(key, contribution)
 
 
@@ -197,9 +200,7 @@ class KernelAdjoint:
     def source(self) -> str:
         """The generated module of the last launch (or for float arrays before one)."""
         if self._last_source is None:
-            assumed = [
-                Array("float64", _ndim_used(self.loaded.parsed.node, p)) for p in self.params
-            ]
+            assumed = [Array("float64", ndim_used(self.loaded.parsed.node, p)) for p in self.params]
             self._last_source = self._generate(assumed)[0]
         return self._last_source
 
@@ -208,10 +209,10 @@ class KernelAdjoint:
         for p, t in zip(self.params, types, strict=True):
             if p in self.wrt and not (isinstance(t, Array) and t.differentiable):
                 raise TypeError(
-                    f"kernel_vjp of {self.name}: {p} is {api._describe(t)}; wrt names float "
+                    f"kernel_vjp of {self.name}: {p} is {describe(t)}; wrt names float "
                     "arrays only (pass a scalar parameter as a one-element array)"
                 )
-        loaded_functions = dict(api._LOADED)
+        loaded_functions = dict(loading.LOADED)
         loaded_functions[self.kernel] = self.loaded
         self.loaded.load_callees(loaded_functions, (self.kernel,))
         gathered = self._generate_gathered(types, loaded_functions)
@@ -392,7 +393,7 @@ class KernelAdjoint:
             t = types[self.params.index(p)]
             if not (isinstance(t, Array) and t.differentiable):
                 raise TypeError(
-                    f"kernel_vjp of {self.name}: {p} is {api._describe(t)}; wrt names float "
+                    f"kernel_vjp of {self.name}: {p} is {describe(t)}; wrt names float "
                     "arrays only (pass a scalar parameter as a one-element array)"
                 )
         check_shadows(self.name, self.params, self.wrt, args)
@@ -413,8 +414,6 @@ class KernelAdjoint:
     def ptx(self, *args, cc: tuple = (9, 0)) -> str:
         """PTX of the adjoint kernel for these arguments (see ``vmap``'s ``ptx``); with gathered
         stencil reads, the consuming kernel's PTX follows."""
-        import numba
-
         plan = self._build(self._types(args))
         signature = [numba.typeof(a) for a in args]
         signature += [numba.typeof(np.empty((1, 1), dtype=d)) for d in plan["tapes"]]
@@ -517,7 +516,7 @@ def _local_array_as_empty(call, parsed):
         dtype = _dtype_name(parsed.resolve(dtype_node))
     except (KeyError, AttributeError, TypeError):
         raise parsed.error(
-            f"cuda.local.array: cannot read the dtype `{_src(dtype_node)}` (use a Numba or "
+            f"cuda.local.array: cannot read the dtype `{src(dtype_node)}` (use a Numba or "
             "NumPy type such as numba.float64)",
             call,
         ) from None
@@ -528,7 +527,7 @@ def _local_array_as_empty(call, parsed):
             "cuda.local.array needs",
             call,
         )
-    empty = gast.parse(f"np.empty({_src(shape)}, dtype=np.{dtype})").body[0].value
+    empty = gast.parse(f"np.empty({src(shape)}, dtype=np.{dtype})").body[0].value
     for node in gast.walk(empty):
         gast.copy_location(node, call)
     return empty
@@ -570,7 +569,7 @@ def _intrinsic_line(group) -> str:
     return f"{slots[0]} = {call}" if count == 1 else f"{', '.join(slots)} = {call}"
 
 
-def _array_accesses(node, params: set[str]) -> tuple[set[str], set[str]]:
+def array_accesses(node, params: set[str]) -> tuple[set[str], set[str]]:
     written, read = set(), set()
     for n in gast.walk(node):
         if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name):
@@ -593,7 +592,7 @@ def _writes_local_arrays(node, params: set[str]) -> bool:
     )
 
 
-def _first_access(node, array: str):
+def first_access(node, array: str):
     for n in gast.walk(node):
         if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id == array:
             return n
@@ -634,7 +633,7 @@ def _return_arrays_directly(node, outputs: set[str]):
             if isinstance(stmt, gast.Assign)
             and any(isinstance(t, gast.Name) and t.id == n.id for t in stmt.targets)
         ]
-        values = {_src(stmt.value) for stmt in sites}
+        values = {src(stmt.value) for stmt in sites}
         if len(values) == 1 and values <= outputs and len(sites[0].targets) == 1:
             replacements[n.id] = (values.pop(), {id(s) for s in sites})
     if not replacements:
@@ -719,17 +718,11 @@ def _walk(body: list):
             yield from _walk(getattr(stmt, field, []) or [])
 
 
-def _ndim_used(node, array: str) -> int:
+def ndim_used(node, array: str) -> int:
     for n in gast.walk(node):
         if isinstance(n, gast.Subscript) and isinstance(n.value, gast.Name) and n.value.id == array:
             return len(n.slice.elts) if isinstance(n.slice, gast.Tuple) else 1
     return 1
-
-
-def _src(node) -> str:
-    from ...trees.codegen import src
-
-    return src(node)
 
 
 __all__ = ["KernelAdjoint", "kernel_vjp"]

@@ -1,0 +1,69 @@
+"""Questions every stage asks of a function's statements, answered once.
+
+The statements are those of a normalised function: assignments have one target, loops are
+``for`` over ``range`` or ``while``, and branches are ``if``/``else``.
+"""
+
+from __future__ import annotations
+
+import gast
+
+
+def is_docstring(stmt: gast.stmt) -> bool:
+    """Whether ``stmt`` is a string on its own (a docstring where it comes first)."""
+    return (
+        isinstance(stmt, gast.Expr)
+        and isinstance(stmt.value, gast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def walk_statements(body: list):
+    """Every statement of ``body``, nested ones (in loops and branches) included, in order."""
+    for stmt in body:
+        yield stmt
+        for part in ("body", "orelse"):
+            yield from walk_statements(getattr(stmt, part, []) or [])
+
+
+def stored_names(body: list) -> set[str]:
+    """Names that statements in ``body`` bind (assignment targets and loop variables)."""
+    return {
+        node.id
+        for stmt in walk_statements(body)
+        if isinstance(stmt, gast.Assign | gast.For)
+        for target in (stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target])
+        for node in gast.walk(target)
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
+    }
+
+
+def element_written(body: list) -> set[str]:
+    """Arrays that ``body`` writes element by element (``x[i] = ...``)."""
+    return {
+        stmt.targets[0].value.id
+        for stmt in walk_statements(body)
+        if isinstance(stmt, gast.Assign)
+        and isinstance(stmt.targets[0], gast.Subscript)
+        and isinstance(stmt.targets[0].value, gast.Name)
+    }
+
+
+def changed_names(body: list) -> set[str]:
+    """Names whose value ``body`` changes: those it binds and the arrays it writes into."""
+    return stored_names(body) | element_written(body)
+
+
+def has_break(body: list) -> bool:
+    """Whether ``body`` (nested statements included) has a ``break``."""
+    return any(isinstance(s, gast.Break) for s in walk_statements(body))
+
+
+def read_names(expr: gast.AST) -> set[str]:
+    """The names an expression mentions."""
+    return {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
+
+
+def parse_expression(text: str) -> gast.expr:
+    """The tree of one expression's source."""
+    return gast.parse(text).body[0].value
