@@ -195,7 +195,7 @@ def gmm_jax_loops():
     their trip counts are static), the loops over the d coordinates unrolled by tracing, as
     JAX does with Python loops. The per-component setup and the prior are vectorised.
 
-    Only at d=10. At d=64, on the 2-core, 24 GiB machine of the README's tables, compiling
+    Only at d=10. At d=64, on the 2-core, 24 GiB machine of docs/performance.md's tables, compiling
     the unrolled body (2,016 products per component) took 191 s (339 s in another run), and
     the first call was then killed for memory at 24.4 GB resident (the reverse of
     ``fori_loop`` stores each step's residuals, presumably every point's unrolled products).
