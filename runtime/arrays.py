@@ -23,6 +23,9 @@ __all__ = [
     "reverse_cumsum",
     "prod_others",
     "prod_others_tangent",
+    "reverse_cumprod",
+    "reverse_cumprod_tangent",
+    "cumprod_tangent",
     "unbroadcast",
     "fused_length",
     "slice_length",
@@ -309,6 +312,134 @@ def _prod_others_tangent_numba(x, dx):
             dq = dq * flat[i] + q * dflat[i]
             q = q * flat[i]
         return out.reshape(x.shape)
+
+    return impl
+
+
+# --- cumulative products ------------------------------------------------------------------
+# With y = np.cumprod(x) (flattened), P[i] = x[0] ... x[i] (P[-1] = 1) and the adjoint b of y:
+# the adjoint of x[i] is P[i-1] * S[i], S[i] = b[i] + x[i+1] * S[i+1] (S[n-1] = b[n-1]).
+# Recurrences, not divisions by x: exact where elements are zero, and O(n).
+
+
+def reverse_cumprod(b, x):
+    """The adjoint of ``np.cumprod(x)`` (flattened) given the result's adjoint ``b``, shaped
+    like ``x``: exact where elements of ``x`` are zero (no division)."""
+    flat, g = np.ravel(x), np.ravel(b)
+    dtype = np.result_type(flat, g)
+    out = np.empty(flat.size, dtype)
+    s = dtype.type(0)
+    for i in range(flat.size - 1, -1, -1):
+        s = s + g[i]
+        out[i] = s
+        s = s * flat[i]
+    p = flat.dtype.type(1)
+    for i in range(flat.size):
+        out[i] = out[i] * p
+        p = p * flat[i]
+    return out.reshape(np.shape(x))
+
+
+def reverse_cumprod_tangent(b, x, dx):
+    """The tangent of ``reverse_cumprod(b, x)`` along ``dx`` with ``b`` fixed (linear in ``b``
+    and in ``dx``); that of ``b`` is ``reverse_cumprod(db, x)``. Shaped like ``x``."""
+    flat, g, dflat = np.ravel(x), np.ravel(b), np.ravel(dx)
+    dtype = np.result_type(flat, g, dflat)
+    suffix, dsuffix = np.empty(flat.size, dtype), np.empty(flat.size, dtype)
+    out = np.empty(flat.size, dtype)
+    s, ds = dtype.type(0), dtype.type(0)
+    for i in range(flat.size - 1, -1, -1):
+        s = s + g[i]
+        suffix[i], dsuffix[i] = s, ds
+        s, ds = s * flat[i], ds * flat[i] + s * dflat[i]
+    p, dp = dtype.type(1), dtype.type(0)
+    for i in range(flat.size):
+        out[i] = dp * suffix[i] + p * dsuffix[i]
+        p, dp = p * flat[i], dp * flat[i] + p * dflat[i]
+    return out.reshape(np.shape(x))
+
+
+def cumprod_tangent(x, dx):
+    """The tangent of ``np.cumprod(x)`` (flattened) along ``dx``: T[j] = T[j-1] x[j] +
+    P[j-1] dx[j], exact where elements are zero. A vector, like ``np.cumprod``."""
+    flat, dflat = np.ravel(x), np.ravel(dx)
+    dtype = np.result_type(flat, dflat)
+    out = np.empty(flat.size, dtype)
+    p, t = flat.dtype.type(1), dtype.type(0)
+    for j in range(flat.size):
+        t = t * flat[j] + p * dflat[j]
+        out[j] = t
+        p = p * flat[j]
+    return out
+
+
+@overload(reverse_cumprod)
+def _reverse_cumprod_numba(b, x):
+    dtype = np.result_type(as_dtype(b.dtype), as_dtype(x.dtype))
+    zero, one = dtype.type(0), as_dtype(x.dtype).type(1)
+
+    def impl(b, x):
+        flat = np.ascontiguousarray(x).reshape(x.size)
+        g = np.ascontiguousarray(b).reshape(b.size)
+        out = np.empty(x.size, dtype=dtype)
+        s = zero
+        for i in range(x.size - 1, -1, -1):
+            s = s + g[i]
+            out[i] = s
+            s = s * flat[i]
+        p = one
+        for i in range(x.size):
+            out[i] = out[i] * p
+            p = p * flat[i]
+        return out.reshape(x.shape)
+
+    return impl
+
+
+@overload(reverse_cumprod_tangent)
+def _reverse_cumprod_tangent_numba(b, x, dx):
+    dtype = np.result_type(as_dtype(b.dtype), as_dtype(x.dtype), as_dtype(dx.dtype))
+    zero, one = dtype.type(0), dtype.type(1)
+
+    def impl(b, x, dx):
+        flat = np.ascontiguousarray(x).reshape(x.size)
+        g = np.ascontiguousarray(b).reshape(b.size)
+        dflat = np.ascontiguousarray(dx).reshape(dx.size)
+        suffix = np.empty(x.size, dtype=dtype)
+        dsuffix = np.empty(x.size, dtype=dtype)
+        out = np.empty(x.size, dtype=dtype)
+        s, ds = zero, zero
+        for i in range(x.size - 1, -1, -1):
+            s = s + g[i]
+            suffix[i] = s
+            dsuffix[i] = ds
+            ds = ds * flat[i] + s * dflat[i]
+            s = s * flat[i]
+        p, dp = one, zero
+        for i in range(x.size):
+            out[i] = dp * suffix[i] + p * dsuffix[i]
+            dp = dp * flat[i] + p * dflat[i]
+            p = p * flat[i]
+        return out.reshape(x.shape)
+
+    return impl
+
+
+@overload(cumprod_tangent)
+def _cumprod_tangent_numba(x, dx):
+    dtype = np.result_type(as_dtype(x.dtype), as_dtype(dx.dtype))
+    zero, one = dtype.type(0), as_dtype(x.dtype).type(1)
+
+    def impl(x, dx):
+        flat = np.ascontiguousarray(x).reshape(x.size)
+        dflat = np.ascontiguousarray(dx).reshape(dx.size)
+        out = np.empty(x.size, dtype=dtype)
+        p, t = one, zero
+        for j in range(x.size):
+            t = t * flat[j] + p * dflat[j]
+            out[j] = t
+            p = p * flat[j]
+        return out
 
     return impl
 

@@ -1,4 +1,4 @@
-"""``python -m sourcead``: the command line (see sourcead/cli.py)."""
+"""``python -m sourcead``: the command line (see sourcead/aot/cli.py)."""
 
 import sys
 

@@ -18,8 +18,9 @@ STAGES = [
     "errors",
     "version",
     "trees",
-    "analysis",
+    "analysis.types",  # the types of values, which the rules' result types are made of
     "rules",
+    "analysis",  # type inference and activity, which read the rules
     "frontend",
     "lowering",
     "transforms",

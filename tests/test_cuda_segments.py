@@ -190,8 +190,8 @@ def test_segment_tapes_are_local_arrays_and_the_snapshots_in_device_memory():
     # kept in device memory at each of the 3 segments' first steps
     for name in ("v", "vx", "vy"):
         assert f"{name}_tape = cuda.local.array(4, numba.float64)" in batched.source
-    assert plan["tapes"] == ["float64"] * 2
-    assert plan["tape_state"].capacity.tolist() == [3, 3]
+    assert plan.tapes == ["float64"] * 2
+    assert plan.tape_state.capacity.tolist() == [3, 3]
     assert "vx = vx_snapshots[segment]" in batched.source
     # the square root's adjoint reads its result, v, instead of taking the root again
     assert "b_v * (0.5 / v)" in batched.source
@@ -211,8 +211,8 @@ def test_tapes_pushed_in_inner_loops_stay_in_device_memory():
     device = [p.strip() for p in header.split(",") if "_tape" in p]
     assert local and device  # y before the loop: local; y in the loop: device memory
     assert not set(local) & set(device)
-    assert len(plan["tapes"]) == len(device) + 2  # and the snapshots of s and x
-    assert plan["tape_state"].capacity[0] > 4  # every pass of the while loop in a segment
+    assert len(plan.tapes) == len(device) + 2  # and the snapshots of s and x
+    assert plan.tape_state.capacity[0] > 4  # every pass of the while loop in a segment
 
 
 def test_checkpoint_every_is_checked():
@@ -231,5 +231,5 @@ def test_checkpointed_loops_keep_at_most_their_snapshots_on_the_gpu():
         gx, gw = batched(x, w, 11)
         for i in range(len(x)):
             np.testing.assert_allclose((gx[i], gw[i]), dloss(x[i], w[i], 11), rtol=1e-12)
-        capacity = next(iter(batched._built.values()))["tape_state"].capacity.tolist()
+        capacity = next(iter(batched._built.values())).tape_state.capacity.tolist()
         assert capacity == [6, 2]  # one segment of ceil(11 / 2) steps of s; 2 snapshots of s

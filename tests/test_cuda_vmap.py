@@ -89,7 +89,7 @@ def test_cuda_while_loops_with_data_dependent_trips_are_exact():
         fd = numerical_grad(contraction, (xs[i], ws[i]), (0, 1))
         np.testing.assert_allclose([gx[i], gw[i]], fd, rtol=1e-7)
     # the first call counted the tape lengths; a call needing longer tapes repeats its launch
-    tapes = next(iter(f._built.values()))["tape_state"]
+    tapes = next(iter(f._built.values())).tape_state
     first = tapes.capacity.copy()
     assert first.max() == max(trips)
     far = next((x, 0.85) for x in np.linspace(2, 5, 50) if _stable(x, 0.85))
@@ -257,3 +257,16 @@ def test_gpu_batch_fit_example_runs_on_the_device():
         expected_x, expected_slope = single(vx[k], vy[k], c[k])
         assert x[k] == pytest.approx(expected_x, rel=1e-12)
         assert slope[k] == pytest.approx(expected_slope, rel=1e-10)
+
+
+def solved(a, b):
+    x = np.linalg.solve(a, b)
+    return x[0] + x[1]
+
+
+def test_a_primitive_without_cuda_implementation_is_refused_at_its_line():
+    # the registry says which primitives device code may call (np.linalg: none)
+    batched = sourcead.vmap(sourcead.grad(solved, wrt=1), target="cuda")
+    a = np.stack([np.eye(2) * 2.0] * 3)
+    with pytest.raises(sourcead.SourceADError, match=r"line \d+: .*np.linalg.solve has no CUDA"):
+        batched(a, np.ones((3, 2)))

@@ -9,9 +9,12 @@ import numba
 import numpy as np
 import pytest
 from sourcead_runtime import (
+    cumprod_tangent,
     expand_reduced,
     matmul_adjoint_left,
     matmul_adjoint_right,
+    reverse_cumprod,
+    reverse_cumprod_tangent,
     unbroadcast,
 )
 
@@ -86,6 +89,101 @@ def test_matmul_adjoints_with_contiguous_and_strided_operands(contiguous):
     g = rng.normal(size=(6, 2))
     np.testing.assert_allclose(_right(g, a, b), a.T @ g, rtol=1e-13)
     np.testing.assert_allclose(_left(g, a, b), g @ b.T, rtol=1e-13)
+
+
+# --- cumulative products: reverse_cumprod and the tangents, against their definitions -------
+
+
+@numba.njit
+def _reverse_cumprod(b, x):
+    return reverse_cumprod(b, x)
+
+
+@numba.njit
+def _cumprod_tangent(x, dx):
+    return cumprod_tangent(x, dx)
+
+
+@numba.njit
+def _reverse_cumprod_tangent(b, x, dx):
+    return reverse_cumprod_tangent(b, x, dx)
+
+
+def _product(x, skip=()):
+    return np.prod([v for k, v in enumerate(x) if k not in skip], dtype=x.dtype)
+
+
+def _cumprod_jacobian(x):
+    """d cumprod(x)[j] / d x[i]: the product of x[0..j] but x[i] (i <= j); no division."""
+    n = x.size
+    return np.array(
+        [[_product(x[: j + 1], {i}) if i <= j else 0 for i in range(n)] for j in range(n)]
+    )
+
+
+def _cumprod_jacobian_tangent(x, dx):
+    """The Jacobian's derivative along dx, term by term."""
+    n = x.size
+    out = np.zeros((n, n), dtype=np.result_type(x, dx))
+    for j in range(n):
+        for i in range(j + 1):
+            out[j, i] = sum(dx[m] * _product(x[: j + 1], {i, m}) for m in range(j + 1) if m != i)
+    return out
+
+
+def _cumprod_arguments(n: int, dtype, zeros=()):
+    rng = np.random.default_rng(n + len(zeros))
+    x, b, dx = (rng.normal(size=n) for _ in range(3))
+    if np.dtype(dtype).kind == "c":
+        x, b, dx = (v + 1j * rng.normal(size=n) for v in (x, b, dx))
+    x[list(zeros)] = 0.0
+    return x.astype(dtype), b.astype(dtype), dx.astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "n, zeros",
+    [(0, ()), (1, ()), (1, (0,)), (2, (0,)), (5, ()), (5, (2,)), (6, (1, 4)), (4, (3,))],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_cumprod_helpers_are_exact_where_elements_are_zero(n, zeros, dtype):
+    x, b, dx = _cumprod_arguments(n, dtype, zeros)
+    jacobian = _cumprod_jacobian(x).reshape(n, n)
+    rtol = 1e-5 if dtype is np.float32 else 1e-12
+    expected = {
+        "reverse_cumprod": jacobian.T @ b,
+        "cumprod_tangent": jacobian @ dx,
+        "reverse_cumprod_tangent": _cumprod_jacobian_tangent(x, dx).reshape(n, n).T @ b,
+    }
+    got = {
+        "reverse_cumprod": (reverse_cumprod(b, x), _reverse_cumprod(b, x)),
+        "cumprod_tangent": (cumprod_tangent(x, dx), _cumprod_tangent(x, dx)),
+        "reverse_cumprod_tangent": (
+            reverse_cumprod_tangent(b, x, dx),
+            _reverse_cumprod_tangent(b, x, dx),
+        ),
+    }
+    for name, (python, compiled) in got.items():
+        for value in (python, compiled):  # uncompiled (compile=False) and Numba's
+            assert value.shape == (n,) and value.dtype == dtype, (name, value.shape, value.dtype)
+            assert np.all(np.isfinite(value)), name
+            np.testing.assert_allclose(value, expected[name], rtol=rtol, atol=rtol, err_msg=name)
+
+
+def test_reverse_cumprod_is_shaped_like_x_and_reads_strided_operands():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4, 3)).T  # a Fortran-ordered (3, 4) matrix: cumprod flattens it by rows
+    b, dx = rng.normal(size=12), rng.normal(size=(3, 8))[:, ::2]
+    flat = np.ascontiguousarray(x).ravel()
+    jacobian = _cumprod_jacobian(flat)
+    for helper in (reverse_cumprod, _reverse_cumprod):
+        value = helper(b, x)
+        assert value.shape == (3, 4)
+        np.testing.assert_allclose(value.ravel(), jacobian.T @ b, rtol=1e-12)
+    for helper in (cumprod_tangent, _cumprod_tangent):
+        np.testing.assert_allclose(helper(x, dx), jacobian @ dx.ravel(), rtol=1e-12)
+    tangent = _cumprod_jacobian_tangent(flat, dx.ravel()).T @ b
+    for helper in (reverse_cumprod_tangent, _reverse_cumprod_tangent):
+        np.testing.assert_allclose(helper(b, x, dx).ravel(), tangent, rtol=1e-12)
 
 
 def _thresholds_after_import(env: dict) -> str:

@@ -197,7 +197,7 @@ class TypeInference:
             return self.callee_result(node, args)
         target = callee.target
         if callee.kind == "forward_only":  # helpers of generated adjoints
-            return self._array(array_types.helper_type, target, args, node=node)
+            return self._array(array_types.helper_type, target, args, node, node=node)
         if callee.kind in ("rule", "nondiff", "constructor") and target not in (
             np.zeros_like,
             np.ones_like,

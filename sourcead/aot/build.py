@@ -137,7 +137,7 @@ def resolve_targets(
     if vmap:
         for target in targets:
             target.vmap = vmap
-            target.in_axes = build_batched.parsenormalized_in_axes(in_axes, len(target.types))
+            target.in_axes = build_batched.parse_in_axes(in_axes, len(target.types))
             if checkpoint_every is not None:
                 target.checkpoint_every = build_batched.parse_checkpoint_every(checkpoint_every)
     return targets

@@ -27,7 +27,7 @@ from ..cache import modules as cache
 BUILD_TARGETS = ("cpu", "parallel", "cuda")
 
 
-def parsenormalized_in_axes(text: str | None, count: int) -> tuple:
+def parse_in_axes(text: str | None, count: int) -> tuple:
     """``"0,0,None"`` (or ``None`` for all 0) -> ``(0, 0, None)``."""
     if not text:
         return (0,) * count
@@ -85,18 +85,18 @@ def generate(target) -> tuple[str, dict, dict]:
     entry_text = make_entry(entry, plan, batched, list(target.types))
     header = {
         "entry": entry,
-        "result": cache.encode_type(plan["result"]),
+        "result": cache.encode_type(plan.result),
         "plain": [entry],
-        "parallel": [plan["wrapper"]] if target.vmap == "parallel" else [],
+        "parallel": [plan.wrapper] if target.vmap == "parallel" else [],
     }
     if cuda:
-        header["kernels"] = [plan["wrapper"]]
+        header["kernels"] = [plan.wrapper]
     source = with_import(source, "from sourcead_runtime.batching import batch_size")
     if cuda:
         source = source.replace(
             "Its functions are compiled with numba.cuda: the last one\nas a kernel, the others "
             "as device functions.",
-            f"Its functions are compiled with numba.cuda: {plan['wrapper']}\nas a kernel, "
+            f"Its functions are compiled with numba.cuda: {plan.wrapper}\nas a kernel, "
             f"the others as device functions, except the entry {entry}\n(plain Python, which "
             "launches the kernel).",
         )
@@ -147,15 +147,15 @@ def _entry_source(entry: str, plan: dict, batched, types: list) -> str:
         "",
         f"    in_axes {_axes_text(batched.in_axes)}. Plain Python: finds the batch size, allocates "
         "the",
-        f"    outputs and runs the compiled loop {plan['wrapper']}; every output has a leading",
+        f"    outputs and runs the compiled loop {plan.wrapper}; every output has a leading",
         '    batch axis."""',
         f'    batch = batch_size("{entry}", {_batched_args(batched)})',
     ]
-    outs = [f"out_{k}" for k in range(len(plan["outputs"]))]
+    outs = [f"out_{k}" for k in range(len(plan.outputs))]
     for out, (shape, dtype) in zip(outs, _element_outputs(plan, batched, types), strict=True):
         size = "batch" if shape == "()" else f"(batch, *{shape})"
         lines.append(f"    {out} = np.empty({size}, dtype={dtype})")
-    lines.append(f"    {plan['wrapper']}({', '.join([*params, *outs])})")
+    lines.append(f"    {plan.wrapper}({', '.join([*params, *outs])})")
     grads = outs[1:]
     lines.append(f"    return {outs[0]}, ({', '.join(grads)}{',' if len(grads) == 1 else ''})")
     return "\n".join(lines)
@@ -165,8 +165,8 @@ def _device_entry_source(entry: str, plan: dict, batched, types: list) -> str:
     """The plain-Python entry of a CUDA build: checks, then the launches (run_batched)."""
     params = batched.params
     shapes = [f"({shape}, {dtype})" for shape, dtype in _element_outputs(plan, batched, types)]
-    tapes = ", ".join(f'"{d}"' for d in plan["tapes"])
-    count = len(plan["outputs"])
+    tapes = ", ".join(f'"{d}"' for d in plan.tapes)
+    count = len(plan.outputs)
     grads = ", ".join(f"outs[{k}]" for k in range(1, count)) + ("," if count == 2 else "")
     lines = [
         f"_TAPES = DeviceTapes([{tapes}])  # tape lengths learnt by the launches, kept",
@@ -177,7 +177,7 @@ def _device_entry_source(entry: str, plan: dict, batched, types: list) -> str:
         "batch element, on the GPU.",
         "",
         f"    in_axes {_axes_text(batched.in_axes)}. Plain Python: launches the kernel "
-        f"{plan['wrapper']}, one",
+        f"{plan.wrapper}, one",
         "    thread per element. NumPy arguments are copied to the device and the results back;",
         "    with a device array among the arguments the results stay on the device.",
         "    tape_memory: the most bytes the tapes of one launch may take (default: half the",
@@ -185,7 +185,7 @@ def _device_entry_source(entry: str, plan: dict, batched, types: list) -> str:
         f'    batch_size("{entry}", {_batched_args(batched)})  # checks the batch axes',
         f"    shapes = [{', '.join(shapes)}]",
         "    outs = run_batched(",
-        f"        {plan['wrapper']},",
+        f"        {plan.wrapper},",
         f"        ({', '.join(params)}{',' if len(params) == 1 else ''}),",
         f"        {_axes_text(batched.in_axes)},",
         "        shapes,",
@@ -207,7 +207,7 @@ def _batched_args(batched) -> str:
 def _element_outputs(plan: dict, batched, types: list) -> list[tuple[str, str]]:
     """(shape, dtype) of each output of one batch element, as expressions of the entry."""
     outputs = []
-    for kind, info in plan["outputs"]:
+    for kind, info in plan.outputs:
         if kind == "value":
             outputs.append(("()", f"np.{np.dtype(info).name}"))
             continue

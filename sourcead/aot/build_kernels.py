@@ -66,7 +66,7 @@ def generate(target) -> tuple[str, dict, dict]:
     """(source, namespace, header) of the kernel adjoint's module."""
     adjoint = KernelAdjoint(target.function, target.wrt, None, target.consume)
     source, plan = adjoint._generate(list(target.types))
-    kernels = [plan["wrapper"], *([plan["consume"]] if plan.get("consume") else [])]
+    kernels = [plan.wrapper, *([plan.consume] if plan.consume else [])]
     entry = _free_name(f"{adjoint.name}_vjp", source)
     shadows = ", ".join(f"b_{p}" for p in target.wrt)
     launch_args = ", ".join([*adjoint.params, shadows])
@@ -91,8 +91,8 @@ def generate(target) -> tuple[str, dict, dict]:
     return text, {}, header
 
 
-def _launch_source(entry: str, plan: dict, adjoint, target) -> str:
-    tapes = ", ".join(f'"{d}"' for d in plan["tapes"])
+def _launch_source(entry: str, plan, adjoint, target) -> str:
+    tapes = ", ".join(f'"{d}"' for d in plan.tapes)
     arguments = ", ".join(
         f'("{p}", "{np.dtype(t.dtype).name}", {t.ndim if isinstance(t, Array) else 0})'
         for p, t in zip(adjoint.params, target.types, strict=True)
@@ -103,8 +103,8 @@ def _launch_source(entry: str, plan: dict, adjoint, target) -> str:
             f"{adjoint.name};",
             "# output shadows hold the cotangents, input shadows accumulate the gradients.",
             f"{entry} = KernelAdjointLaunch(",
-            f"    {plan['wrapper']},",
-            f"    {plan.get('consume') or 'None'},",
+            f"    {plan.wrapper},",
+            f"    {plan.consume or 'None'},",
             f"    DeviceTapes([{tapes}]),",
             f'    name="{adjoint.name}",',
             f"    params={_tuple(adjoint.params)},",

@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
         help="also compile the generated code with Numba for the argument types",
     )
     show.add_argument(
+        "--stage",
+        metavar="NAME",
+        help="print the program after one pass instead: parsed, array syntax, checked, "
+        "normalized, typed (types as comments), then the mode's passes (reverse: solver calls, "
+        "jvp calls, fused, lowered) and the generated adjoint or tangent",
+    )
+    show.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -205,6 +212,17 @@ def _show(args) -> int:
 
     targets = build.resolve_targets([args.target], args.wrt, args.types, args.mode)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    if args.stage:
+        from ..pipeline import stages
+
+        if args.mode == "hessian" or any(t.vmap or t.kernel for t in targets):
+            raise ValueError("--stage shows the stages of reverse and forward mode")
+        for target in targets:
+            text = stages.stage_source(
+                target.function, target.types, list(target.wrt), target.mode, args.stage
+            )
+            sys.stdout.write(_highlight(text) if color else text)
+        return 0
     for number, target in enumerate(targets):
         source, namespace, header = build.generate(target)
         if number:

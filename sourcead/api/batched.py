@@ -13,6 +13,8 @@ the generated (or the user's) function once per batch element, compiled
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import gast
 import numba
 import numpy as np
@@ -49,6 +51,27 @@ TARGETS = ("cpu", "parallel", "cuda")
 
 #: Steps per segment of the loops that CUDA adjoints reverse by running them again.
 DEFAULT_CHECKPOINT_EVERY = 8
+
+
+@dataclass
+class BatchPlan:
+    """What the batched module of one list of element types holds, and how to run it."""
+
+    entry: str = ""  # the generated function of one element
+    wrapper: str = ""  # the loop (or CUDA kernel) over the batch
+    #: ("value", dtype), ("grad", parameter) or ("item", k), one per output array
+    outputs: list = field(default_factory=list)
+    #: per call of the element function: its seeds, the outputs it stores ("stores") and
+    #: those it fills in place ("passed": array gradients on the GPU)
+    calls: list = field(default_factory=list)
+    result: object = None  # the element function's result type
+    tapes: list = field(default_factory=list)  # dtypes of the device tapes (CUDA)
+    tape_names: list = field(default_factory=list)
+    zeroed: list = field(default_factory=list)  # outputs whose rows the element adds into
+    zeroed_ndim: dict = field(default_factory=dict)
+    source: str = ""
+    module: dict | None = None  # the loaded module
+    tape_state: object = None  # the device tapes' columns (CUDA, ``DeviceTapes``)
 
 
 class BatchedFunction:
@@ -164,7 +187,7 @@ class BatchedFunction:
         return [Array("float64", indexed[p]) if p in indexed else FLOAT for p in self.params]
 
     # --- generation ---------------------------------------------------------------------------
-    def _generate(self, types: list, shapes: tuple | None = None) -> tuple[str, dict, dict]:
+    def _generate(self, types: list, shapes: tuple | None = None) -> tuple[str, dict, BatchPlan]:
         """(source, namespace, plan) of the batched module for element argument types (and
         the elements' array shapes, for device code whose local arrays they size).
 
@@ -175,7 +198,7 @@ class BatchedFunction:
         device = self.target == "cuda"
         sizes = {p: s for p, s in zip(self.params, shapes or (), strict=False) if s is not None}
         program = Program(loading.LOADED)
-        plan: dict = {"tapes": [], "tape_names": []}
+        plan = BatchPlan()
         if self.kind in ("grad", "jacobian"):
             wrt = self.wrt_names
             for p, t in zip(self.params, types, strict=True):
@@ -194,7 +217,7 @@ class BatchedFunction:
                 return generator
 
             entry = program.adjoint(
-                self.fun, list(types), wrt, f"{self.name}_adjoint", make_generator
+                self.fun, list(types), wrt, f"{self.name}_adjoint", make_generator, mode="batched"
             )
             result = program.result_types[(self.fun, tuple(types))]
             items = result.items if isinstance(result, TupleType) else (result,)
@@ -219,9 +242,9 @@ class BatchedFunction:
                 )
             passed = set(generators[0].passed_adjoints) if device else set()
             if device:
-                plan["tapes"] = generators[0].tape_dtypes()
+                plan.tapes = generators[0].tape_dtypes()
                 extra = generators[0].extra_parameters()
-                plan["tape_names"] = extra[len(passed) :][: len(plan["tapes"])]
+                plan.tape_names = extra[len(passed) :][: len(plan.tapes)]
             preserve = self.kind == "grad" and self.derivative.preserve_result
             outputs: list = [("value", "float64")] if preserve else []
             calls = []
@@ -270,22 +293,20 @@ class BatchedFunction:
             }
             source = device_source(source, self.loaded.parsed, self.name, {entry: shaped})
             source = with_cuda_import(source)
-        plan.update(entry=entry, outputs=outputs, calls=calls, result=result)
-        plan["zeroed"] = sorted({o for call in calls for o in call["passed"]})
-        plan["zeroed_ndim"] = {
-            o: types[self.params.index(outputs[o][1])].ndim for o in plan["zeroed"]
-        }
+        plan.entry, plan.outputs, plan.calls, plan.result = entry, outputs, calls, result
+        plan.zeroed = sorted({o for call in calls for o in call["passed"]})
+        plan.zeroed_ndim = {o: types[self.params.index(outputs[o][1])].ndim for o in plan.zeroed}
         wrapper, wrapper_source = self._wrapper(plan)
-        plan["wrapper"] = wrapper
+        plan.wrapper = wrapper
         return source + "\n\n" + wrapper_source + "\n", namespace, plan
 
-    def _wrapper(self, plan: dict) -> tuple[str, str]:
+    def _wrapper(self, plan: BatchPlan) -> tuple[str, str]:
         """The batched wrapper's name and source."""
-        entry = plan["entry"]
+        entry = plan.entry
         taken = set(self.params) | {entry}
         index = _fresh("i", taken)
-        outs = [_fresh(f"out_{k}", taken) for k in range(len(plan["outputs"]))]
-        tapes = [_fresh(t, taken) for t in plan["tape_names"]]
+        outs = [_fresh(f"out_{k}", taken) for k in range(len(plan.outputs))]
+        tapes = [_fresh(t, taken) for t in plan.tape_names]
         need = _fresh("tape_need", taken) if tapes else None
         value = _fresh("value", taken)
         grads = _fresh("grads", taken)
@@ -294,11 +315,11 @@ class BatchedFunction:
             for p, axis in zip(self.params, self.in_axes, strict=True)
         ]
         body = []
-        depth = max(plan["zeroed_ndim"].values(), default=0)
+        depth = max(plan.zeroed_ndim.values(), default=0)
         counters = [_fresh(f"q{d}", taken) for d in range(depth)]
-        for o in plan["zeroed"]:  # the device function adds into these rows
-            body += _zero_row(outs[o], index, counters[: plan["zeroed_ndim"][o]])
-        for call in plan["calls"]:
+        for o in plan.zeroed:  # the device function adds into these rows
+            body += _zero_row(outs[o], index, counters[: plan.zeroed_ndim[o]])
+        for call in plan.calls:
             call_args = list(args)
             call_args += [f"{outs[o]}[{index}]" for o in call["passed"]]
             call_args += [f"{t}[:, {index}]" for t in tapes]
@@ -341,17 +362,17 @@ class BatchedFunction:
         source, namespace, plan = self._generate(types, shapes)
         module_name = f"sourcead_generated.{self.name}_batched"
         if self.target == "cuda":
-            module = load_device_module(source, module_name, {plan["wrapper"]})
-            plan["tape_state"] = DeviceTapes(plan["tapes"])
+            module = load_device_module(source, module_name, {plan.wrapper})
+            plan.tape_state = DeviceTapes(plan.tapes)
         else:
             module = load_module(source, namespace, module_name, self.compile)
             if self.target == "parallel" and self.compile:
-                wrapper = module[plan["wrapper"]]
-                module[plan["wrapper"]] = numba.njit(parallel=True)(
+                wrapper = module[plan.wrapper]
+                module[plan.wrapper] = numba.njit(parallel=True)(
                     getattr(wrapper, "py_func", wrapper)
                 )
-        progress.describe(plan["wrapper"], f"the batched {self.kind}", self.loaded.parsed)
-        plan.update(source=source, module=module)
+        progress.describe(plan.wrapper, f"the batched {self.kind}", self.loaded.parsed)
+        plan.source, plan.module = source, module
         self._built[key] = plan
         return plan
 
@@ -378,14 +399,14 @@ class BatchedFunction:
         batch = self._batch_size(args)
         types = self._element_types(args)
         plan = self._build(types, self._element_shapes(args, types))
-        self._last_source = plan["source"]
+        self._last_source = plan.source
         shapes = self._output_shapes(plan, args, types)
         if self.target == "cuda":
             results = self._run_cuda(plan, args, shapes)
         else:
             results = [np.empty((batch, *shape), dtype=dtype) for shape, dtype in shapes]
             if batch:
-                plan["module"][plan["wrapper"]](*args, *results)
+                plan.module[plan.wrapper](*args, *results)
         return self._structure(plan, results)
 
     def _complete(self, args) -> tuple:
@@ -424,20 +445,20 @@ class BatchedFunction:
             for a, t, axis in zip(args, types, self.in_axes, strict=True)
         )
 
-    def _output_shapes(self, plan: dict, args, types) -> list[tuple[tuple, np.dtype]]:
+    def _output_shapes(self, plan: BatchPlan, args, types) -> list[tuple[tuple, np.dtype]]:
         """Shape (without the batch axis) and dtype of each output of one element."""
-        result = plan["result"]
+        result = plan.result
         items = result.items if isinstance(result, TupleType) else (result,)
         if self.kind == "function" and not all(isinstance(t, Scalar) for t in items):
             # arrays (CPU only): their shapes from the first element
             first = tuple(
                 a[0] if axis == 0 else a for a, axis in zip(args, self.in_axes, strict=True)
             )
-            value = plan["module"][plan["entry"]](*first)
+            value = plan.module[plan.entry](*first)
             values = value if isinstance(result, TupleType) else (value,)
             return [(np.shape(v), np.asarray(v).dtype) for v in values]
         shapes = []
-        for kind, info in plan["outputs"]:
+        for kind, info in plan.outputs:
             if kind == "value":
                 shapes.append(((), np.dtype(info)))
             elif kind == "item":
@@ -452,8 +473,8 @@ class BatchedFunction:
                     shapes.append(((), np.dtype(t.dtype)))
         return shapes
 
-    def _structure(self, plan: dict, results: list):
-        result = plan["result"]
+    def _structure(self, plan: BatchPlan, results: list):
+        result = plan.result
         if self.kind == "function":
             return tuple(results) if isinstance(result, TupleType) else results[0]
         lead = 1 if self.kind == "grad" and self.derivative.preserve_result else 0
@@ -483,15 +504,15 @@ class BatchedFunction:
         shapes = self._output_shapes(plan, args, types)
         signature = [numba.typeof(np.asarray(a) if isinstance(a, np.ndarray) else a) for a in args]
         signature += [numba.typeof(np.empty((batch, *s), dtype=d)) for s, d in shapes]
-        signature += [numba.typeof(np.empty((1, batch), dtype=d)) for d in plan["tapes"]]
-        if plan["tapes"]:
+        signature += [numba.typeof(np.empty((1, batch), dtype=d)) for d in plan.tapes]
+        if plan.tapes:
             signature.append(numba.typeof(np.zeros(1, dtype=np.int64)))
-        return compile_ptx(plan["module"][plan["wrapper"]], tuple(signature), cc)
+        return compile_ptx(plan.module[plan.wrapper], tuple(signature), cc)
 
-    def _run_cuda(self, plan: dict, args, shapes) -> list:
-        kernel = plan["module"][plan["wrapper"]]
+    def _run_cuda(self, plan: BatchPlan, args, shapes) -> list:
+        kernel = plan.module[plan.wrapper]
         where = f"vmap of {self.name} on the GPU"
-        tapes = plan["tape_state"]
+        tapes = plan.tape_state
         return run_batched(
             kernel, args, self.in_axes, shapes, tapes, self.tape_memory, where, self.written
         )

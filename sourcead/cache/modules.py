@@ -187,9 +187,9 @@ def derivative_key(fn, loaded: dict, arg_types, wrt, extra: str = "") -> str | N
 def rules_fingerprint() -> str:
     """A hash of every registered derivative rule (so that editing a custom rule invalidates)."""
     global _RULES_MEMO
-    rules = tuple(
-        (primitive, rule) for registry in _rule_registries() for primitive, rule in registry.items()
-    )
+    from ..rules import registry  # the compiler's rules: imported only when hashed
+
+    rules = tuple(registry.PRIMITIVES.items())
     memo_rules, digest = _RULES_MEMO
     if len(memo_rules) == len(rules) and all(
         a[0] is b[0] and a[1] is b[1] for a, b in zip(memo_rules, rules, strict=True)
@@ -200,24 +200,6 @@ def rules_fingerprint() -> str:
         hasher.update(f"{_name_of(primitive)}={_describe_rule(rule)}\0".encode())
     _RULES_MEMO = (rules, hasher.hexdigest())
     return _RULES_MEMO[1]
-
-
-def _rule_registries() -> list[dict]:
-    """The rule tables: every module-level ``*_RULES`` dict of ``sourcead.rules``' modules."""
-    from ..rules import registry as rules
-
-    modules = [rules] + [
-        value for value in vars(rules).values() if isinstance(value, types.ModuleType)
-    ]
-    found, seen = [], set()
-    for module in modules:
-        if not getattr(module, "__name__", "").startswith(rules.__name__):
-            continue
-        for name, value in sorted(vars(module).items()):
-            if name.endswith("_RULES") and isinstance(value, dict) and id(value) not in seen:
-                seen.add(id(value))
-                found.append(value)
-    return found
 
 
 def _describe_rule(value) -> str:

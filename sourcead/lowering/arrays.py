@@ -32,19 +32,22 @@ from ..analysis.inference import expression_type
 from ..analysis.types import INT, Array, Scalar, TupleType
 from ..rules.callees import JOINING, Callee
 from ..rules.operators import OPERATOR_FUNCTIONS
-from ..rules.registry import ADJOINT_RULES, ARRAY_RULES, rule_for
+from ..rules.registry import (
+    attribute_functions,
+    entries,
+    entry_for,
+    method_functions,
+    rule_for,
+)
 from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, src
 
 # --- rewriting methods and attributes ----------------------------------------------------------
 
-_METHODS = {
-    "sum": np.sum, "mean": np.mean, "prod": np.prod, "max": np.max, "min": np.min,
-    "cumsum": np.cumsum, "reshape": np.reshape, "ravel": np.ravel, "flatten": np.ravel,
-    "conj": np.conj, "conjugate": np.conj, "dot": np.dot, "trace": np.trace,
-    "transpose": np.transpose,
-}  # fmt: skip
-_ATTRIBUTES = {"T": np.transpose, "real": np.real, "imag": np.imag}
+# array methods and attributes that spell a primitive (the registry's methods= and
+# attributes=): x.sum() is np.sum(x), x.T is np.transpose(x)
+_METHODS = method_functions()
+_ATTRIBUTES = attribute_functions()
 
 
 def numpy_function(function, like) -> gast.Attribute:
@@ -553,9 +556,16 @@ def _zero_source(value_type, like: str) -> str:
     return "0.0"
 
 
-_ARRAY_RUNTIME = ("pop_array", "push_array", "expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
-                  "reverse_cumsum", "prod_others", "prod_others_tangent", "unbroadcast", "fused_length", "slice_length", "slice_start",
-                  "scratch", "sized", "zeroed", "pushed_length", "shape_changed")  # fmt: skip
+#: Runtime helpers that generated code of arrays may call: those of array tapes, fusion and
+#: adjoint resets, and those the rules call (the registry's ``helpers``).
+_ARRAY_RUNTIME = tuple(
+    dict.fromkeys(
+        ["pop_array", "push_array", "fused_length", "slice_length", "slice_start", "scratch",
+         "sized", "zeroed", "pushed_length", "shape_changed"]
+        + sorted({h for e in entries() for h in e.helpers})
+        + sorted({f.__name__ for e in entries() if e.forward_only for f in e.functions})
+    )
+)  # fmt: skip
 
 
 def user_primitive_source(value) -> str | None:
@@ -567,7 +577,8 @@ def user_primitive_source(value) -> str | None:
     function = getattr(value, "py_func", value)
     if not isinstance(function, types.FunctionType):
         return None
-    if function not in ADJOINT_RULES and function not in ARRAY_RULES:
+    entry = entry_for(function)
+    if entry is None or entry.rule(arrays=True) is None:
         return None
     lines, _ = inspect.getsourcelines(function)
     kept = textwrap.dedent("".join(lines)).splitlines()

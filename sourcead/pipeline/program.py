@@ -22,21 +22,16 @@ from sourcead_runtime import checkpoint as sourcead_checkpoint
 from ..analysis.inference import TypeInference, TypeProblem, expression_type
 from ..analysis.types import Array, TupleType
 from ..errors import SourceADError
-from ..frontend.normalize import normalize
 from ..frontend.source import ParsedFunction, load_function
-from ..frontend.subset import check_subset
 from ..lowering import jvp_calls, solver_calls
 from ..lowering.arrays import (
     array_runtime_imports,
-    lower_arrays,
-    rewrite_array_syntax,
     user_primitive_source,
 )
-from ..lowering.fusion import fuse_elementwise
 from ..transforms.forward import TangentGenerator
 from ..transforms.reverse import AdjointGenerator
 from ..trees.codegen import src
-from ..trees.names import NameGenerator
+from . import passes
 
 RUNTIME_NAMES = ("grow", "new_tape", "reserve", "trip_count")
 CHECKPOINT_NAMES = tuple(sourcead_checkpoint.__all__)  # the schedule's actions and helpers
@@ -47,10 +42,10 @@ class LoadedFunction:
 
     def __init__(self, fn, parsed: ParsedFunction | None = None):
         # ``parsed``: an already parsed tree (generated code differentiated again)
-        self.parsed: ParsedFunction = parsed if parsed is not None else load_function(fn)
-        rewrite_array_syntax(self.parsed)  # x.sum() -> np.sum(x), m.T -> np.transpose(m)
-        check_subset(self.parsed)
-        self.normalized = normalize(self.parsed)
+        # the loading passes (passes.LOADING): checked and normalised, before any types
+        self.parsed, self.normalized = passes.loaded_tree(
+            parsed if parsed is not None else load_function(fn)
+        )
         self.callees = [
             n.callee.target
             for n in gast.walk(self.parsed.node)
@@ -180,11 +175,13 @@ class Program:
         wrt: list[str],
         function_name: str | None = None,
         generator_class=AdjointGenerator,
+        mode: str = "reverse",
     ) -> str:
         """Generate (once) the adjoint of ``fn`` for these types and ``wrt``; its name.
 
+        ``mode`` names the passes that run before the generator (``passes.MODES``);
         ``generator_class`` (for this function, not its callees) lets another target change
-        how tapes and adjoint arrays are held (sourcead.cuda's device functions).
+        how tapes and adjoint arrays are held (CUDA device functions and kernels).
         """
         loaded = self.load(fn)
         key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt))
@@ -194,19 +191,14 @@ class Program:
         name = self._fresh(function_name or f"{loaded.parsed.name}_adjoint")
         self.adjoint_names[key] = name
         self._add_primal(loaded)
-        # solver calls become calls of generated wrappers (then handled like user calls)
-        node = solver_calls.rewrite_calls(self, loaded, types)
-        node = jvp_calls.rewrite_calls(self, loaded, node, types)  # calls of tangent functions
-        try:
-            if generator_class is AdjointGenerator:  # element loops for element-wise vectors
-                types = dict(types)
-                node = fuse_elementwise(node, types, NameGenerator(node))
-            # one operation per assignment where arrays are involved
-            node, types = lower_arrays(node, types, NameGenerator(node))
-        except TypeProblem as problem:
-            raise loaded.parsed.error(problem.message, problem.node) from None
+        specialised = self.specialised(loaded, types, mode)
         generator = generator_class(
-            loaded.parsed, node, types, wrt, name, self._callee_adjoint(loaded, types)
+            loaded.parsed,
+            specialised.tree,
+            specialised.types,
+            wrt,
+            name,
+            self._callee_adjoint(loaded, types),
         )
         generator.checkpointing = generator.checkpointing and self.checkpointing
         try:
@@ -235,9 +227,7 @@ class Program:
         name = self._fresh(function_name or f"{loaded.parsed.name}_tangent")
         self.tangent_names[key] = name
         self._add_primal(loaded)  # a call without tangents calls the primal
-        # solver calls become calls of generated wrappers (then handled like user calls)
-        node = solver_calls.rewrite_calls(self, loaded, types)
-        node = jvp_calls.rewrite_calls(self, loaded, node, types)
+        node = self.specialised(loaded, types, "forward").tree
 
         def callee_tangent(call_node, mask):
             if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
@@ -257,6 +247,16 @@ class Program:
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None
         return name
+
+    def specialised(
+        self, loaded: LoadedFunction, types: dict, mode: str, until: str | None = None
+    ) -> passes.Specialised:
+        """``loaded``'s normalised tree after the passes of ``mode`` (through ``until``)."""
+        specialised = passes.Specialised(self, loaded, loaded.normalized, types)
+        try:
+            return passes.run(mode, specialised, until)
+        except TypeProblem as problem:
+            raise loaded.parsed.error(problem.message, problem.node) from None
 
     def _callee_adjoint(self, caller: LoadedFunction, caller_types: dict):
         def adjoint_name(call_node, mask):

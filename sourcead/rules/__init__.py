@@ -1,40 +1,39 @@
-"""Derivative rules: the registry (``registry``, ``tangents``) and the built-in rules.
+"""Derivative rules: the registry (``registry``) and one entry per primitive.
 
-Importing this package registers every built-in rule, so the stages that look rules up
-(``callees``, the transformations) import it, not the rule files one by one.
+Importing this package registers every built-in entry (``elementwise``, ``operators``,
+``numpy``, ``linalg``, ``runtime``), so the stages that look rules up import it rather than
+the rule files one by one.
 """
 
-from . import (  # noqa: F401  (the built-in rule files register themselves)
-    linalg,
-    linalg_tangents,
-    numpy,
-    numpy_tangents,
-    operator_tangents,
-    operators,
-    runtime_tangents,
-    scalar,
-    scalar_tangents,
-)
+from . import elementwise, linalg, numpy, operators, runtime  # noqa: F401  (they register)
 from .registry import (
-    ADJOINT_RULES,
-    ARRAY_RULES,
-    Rule,
+    PRIMITIVES,
+    Primitive,
     adjoint,
     array_adjoint,
+    array_tangent,
     custom_rules_registered,
+    entries,
+    entry_for,
     primitive,
+    register,
     rule_for,
+    tangent,
+    tangent_rule_for,
 )
-from .tangents import tangent
 
 __all__ = [
-    "ADJOINT_RULES",
-    "ARRAY_RULES",
-    "Rule",
+    "PRIMITIVES",
+    "Primitive",
     "adjoint",
     "array_adjoint",
+    "array_tangent",
     "custom_rules_registered",
+    "entries",
+    "entry_for",
     "primitive",
+    "register",
     "rule_for",
     "tangent",
+    "tangent_rule_for",
 ]

@@ -5,30 +5,24 @@ from __future__ import annotations
 import math
 import types
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 from sourcead_runtime import (
-    expand_reduced,
     fused_length,
-    matmul_adjoint_left,
-    matmul_adjoint_right,
-    popped,
     popped_top,
-    prod_others,
     pushed_length,
-    reverse_cumsum,
     scratch,
     shape_changed,
     sized,
     slice_length,
     slice_start,
-    unbroadcast,
     zeroed,
 )
 
 from ..trees.functions import unwrap
 from .forms import solver_spec
-from .registry import ADJOINT_RULES, ARRAY_RULES
+from .registry import PRIMITIVES, entries, entry_for
 
 #: Functions whose result does not depend differentiably on their arguments.
 NONDIFFERENTIABLE = {
@@ -56,14 +50,15 @@ NONDIFFERENTIABLE |= {
 }
 
 #: Helpers of generated adjoints that forward mode differentiates (forward over reverse:
-#: ``hvp``, ``hessian``) by the tangent rules of ``rules/runtime_tangents.py``. Reverse mode
-#: refuses them: nothing differentiates an adjoint of whole arrays in reverse.
+#: ``hvp``, ``hessian``) by their tangent rules (``rules/runtime.py``). Reverse mode refuses
+#: them: nothing differentiates an adjoint of whole arrays in reverse.
 FORWARD_ONLY = {
     f
-    for g in (expand_reduced, unbroadcast, matmul_adjoint_left, matmul_adjoint_right,
-              reverse_cumsum, popped, prod_others)
+    for e in entries()
+    if e.forward_only
+    for g in e.functions
     for f in (g, getattr(g, "py_func", g))
-}  # fmt: skip
+}
 
 #: Functions that make a new array; the array's adjoint starts at zero.
 ARRAY_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like}
@@ -75,13 +70,34 @@ JOINING = {np.concatenate, np.stack}
 COPY_METHODS = {"copy"}
 
 
+class CalleeKind(str, Enum):
+    """The kinds of things a call refers to (equal to their names as strings)."""
+
+    RULE = "rule"  # a primitive with a derivative rule (the registry)
+    NONDIFF = "nondiff"  # a function without derivative (len, np.floor, ...)
+    CONSTRUCTOR = "constructor"  # a new array (np.zeros, ...): its adjoint starts at zero
+    USER = "user"  # a function of yours: sourcead differentiates its source
+    PRIMITIVE = "primitive"  # a @sourcead.primitive (opaque): its rule is registered apart
+    SOLVER = "solver"  # fixed_point, root, odeint
+    JVP = "jvp"  # sourcead.jvp
+    FORWARD_ONLY = "forward_only"  # a helper of generated adjoints (see ``FORWARD_ONLY``)
+    COPY = "copy"  # x.copy()
+
+
 @dataclass(frozen=True)
 class Callee:
-    """What a call refers to. ``kind`` is 'rule', 'nondiff', 'constructor', 'user',
-    'solver', 'jvp' or 'forward_only' (a helper of generated adjoints, see ``FORWARD_ONLY``)."""
+    """What a call refers to: its kind and the object called."""
 
-    kind: str
+    kind: CalleeKind
     target: object
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", CalleeKind(self.kind))  # ValueError for a typo
+
+
+def _has_adjoint(obj) -> bool:
+    entry = entry_for(obj)
+    return entry is not None and not entry.forward_only and entry.rule(arrays=True) is not None
 
 
 def classify(obj) -> Callee | None:
@@ -89,9 +105,9 @@ def classify(obj) -> Callee | None:
     if solver_spec(obj) is not None:  # fixed_point, root, odeint: they take a function of yours
         return Callee("solver", obj)
     try:
-        if obj in ADJOINT_RULES or obj in ARRAY_RULES or obj in JOINING:
+        if obj in JOINING or (obj in PRIMITIVES and _has_adjoint(obj)):
             return Callee("rule", obj)
-        if unwrap(obj) in ADJOINT_RULES:  # a Numba-compiled function with a rule
+        if _has_adjoint(unwrap(obj)):  # a Numba-compiled function with a rule
             return Callee("rule", unwrap(obj))
         if obj in NONDIFFERENTIABLE:
             return Callee("nondiff", obj)

@@ -1,9 +1,11 @@
-"""Adjoints of NumPy on whole arrays: element-wise functions, reductions, shapes, products.
+"""NumPy on whole arrays: element-wise functions, reductions, shapes, products.
 
-The scalar rules in ``scalar.py`` and ``operators.py`` also serve arrays where their
-expressions are element-wise already (``b_out * np.cos(x)``); the rules here are those that
-differ for arrays. Contributions have the shape of the primitive's result: the compiler sums
-them back to each operand's shape where broadcasting stretched the operand. The helpers
+The element-wise entries (``elementwise.py``) and the operators (``operators.py``) also
+serve arrays where their expressions are element-wise already (``b_out * np.cos(x)``); the
+entries here are those of NumPy's array functions. Adjoint contributions have the shape of
+the primitive's result: the compiler sums them back to each operand's shape where
+broadcasting stretched the operand. A linear primitive's tangent is the primitive applied to
+the tangent, with the call's keyword arguments passed on (``**keywords``). The helpers
 (``expand_reduced``, ``matmul_adjoint_left`` …) come from ``sourcead_runtime``.
 """
 
@@ -11,192 +13,276 @@ import operator
 
 import numpy as np
 from sourcead_runtime import (
+    cumprod_tangent,
     expand_reduced,
     matmul_adjoint_left,
     matmul_adjoint_right,
     prod_others,
+    reverse_cumprod,
     reverse_cumsum,
 )
 
-from .registry import adjoint, array_adjoint
+from . import shapes
+from .registry import register
 
-# --- element-wise ---------------------------------------------------------------------------
 
+@register(np.maximum, result=shapes.elementwise)
+class Maximum:
+    def adjoint(b_out, x, y):
+        return b_out * (x >= y), b_out * (x < y)
 
-@array_adjoint(operator.pow)
-def pow_(b_out, x, y):
-    return b_out * y * x ** (y - 1), b_out * x**y * np.log(x)
+    def tangent(dx, dy, x, y):
+        return dx * (x >= y) + dy * (x < y)
 
 
-@array_adjoint(abs)
-def abs_(b_out, x):
-    # conj(x) / |x|: the sign for real x (0 at 0), the complex rule below for complex x
-    return b_out * np.conj(x) / (np.abs(x) + (x == 0))
+@register(np.minimum, result=shapes.elementwise)
+class Minimum:
+    def adjoint(b_out, x, y):
+        return b_out * (x <= y), b_out * (x > y)
 
+    def tangent(dx, dy, x, y):
+        return dx * (x <= y) + dy * (x > y)
 
-@array_adjoint(np.abs)
-def np_abs(b_out, x):
-    return b_out * np.conj(x) / (np.abs(x) + (x == 0))
 
+@register(np.where, result=shapes.chosen)
+class Where:
+    def adjoint(b_out, condition, x, y):
+        return None, b_out * condition, b_out - b_out * condition
 
-@array_adjoint(np.fabs)
-def np_fabs(b_out, x):
-    return b_out * np.sign(x)
+    def tangent(dcondition, dx, dy, condition, x, y):
+        return dx * condition + dy * (condition == 0)
 
 
-@adjoint(np.maximum)
-def maximum(b_out, x, y):
-    return b_out * (x >= y), b_out * (x < y)
+@register(np.clip, result=shapes.elementwise)
+class Clip:
+    def adjoint(b_out, x, low, high):
+        # the mask as a product of comparisons, not with &: generated adjoints stay in the subset
+        return b_out * ((x >= low) * (x <= high)), b_out * (x < low), b_out * (x > high)
 
+    def tangent(dx, dlow, dhigh, x, low, high):
+        return dx * ((x >= low) * (x <= high)) + dlow * (x < low) + dhigh * (x > high)
 
-@adjoint(np.minimum)
-def minimum(b_out, x, y):
-    return b_out * (x <= y), b_out * (x > y)
 
+@register(np.sum, result=shapes.summed, methods=("sum",))
+class Sum:
+    def adjoint(b_out, x, axis=None):
+        return expand_reduced(b_out, x.shape, axis)
 
-@adjoint(np.where)
-def where(b_out, condition, x, y):
-    return None, b_out * condition, b_out - b_out * condition
+    def tangent(dx, x, **keywords):
+        return np.sum(dx, **keywords)
 
 
-@adjoint(np.clip)
-def clip(b_out, x, low, high):
-    # the mask as a product of comparisons, not with &: generated adjoints stay in the subset
-    return b_out * ((x >= low) * (x <= high)), b_out * (x < low), b_out * (x > high)
+@register(np.mean, result=shapes.averaged, methods=("mean",))
+class Mean:
+    def adjoint(b_out, x):
+        # not np.full: a Python function of NumPy's, which forward over reverse cannot read
+        return np.ones(x.shape) * (b_out / x.size)
 
+    def tangent(dx, x, **keywords):
+        return np.mean(dx, **keywords)
 
-# --- reductions -----------------------------------------------------------------------------
 
+@register(np.prod, result=shapes.reduced, methods=("prod",))
+class Prod:
+    def adjoint(b_out, x):
+        # the product of the other elements, not np.prod(x) / x: exact where elements are zero
+        return b_out * prod_others(x)
 
-@adjoint(np.sum)
-def sum_(b_out, x, axis=None):
-    return expand_reduced(b_out, x.shape, axis)
+    def tangent(dx, x):
+        return np.sum(dx * prod_others(x))  # exact where elements are zero
 
 
-@adjoint(np.mean)
-def mean(b_out, x):
-    # not np.full: a Python function of NumPy's, which forward over reverse cannot read
-    return np.ones(x.shape) * (b_out / x.size)
+@register(np.max, result=shapes.reduced, methods=("max",))
+class Max:
+    def adjoint(b_out, x):
+        # ties share the adjoint equally
+        hits = x == np.max(x)
+        return b_out * hits / np.sum(hits)
 
+    def tangent(dx, x):
+        return np.sum(dx * (x == np.max(x))) / np.sum(x == np.max(x))
 
-@adjoint(np.prod)
-def prod(b_out, x):
-    # the product of the other elements, not np.prod(x) / x: exact where elements are zero
-    return b_out * prod_others(x)
 
+@register(np.min, result=shapes.reduced, methods=("min",))
+class Min:
+    def adjoint(b_out, x):
+        hits = x == np.min(x)
+        return b_out * hits / np.sum(hits)
 
-@adjoint(np.max)
-def max_(b_out, x):
-    # ties share the adjoint equally
-    hits = x == np.max(x)
-    return b_out * hits / np.sum(hits)
+    def tangent(dx, x):
+        return np.sum(dx * (x == np.min(x))) / np.sum(x == np.min(x))
 
 
-@adjoint(np.min)
-def min_(b_out, x):
-    hits = x == np.min(x)
-    return b_out * hits / np.sum(hits)
+@register(np.cumsum, result=shapes.flattened, methods=("cumsum",))
+class Cumsum:
+    def adjoint(b_out, x):
+        return reverse_cumsum(b_out, x.shape)
 
+    def tangent(dx, x, **keywords):
+        return np.cumsum(dx, **keywords)
 
-@adjoint(np.cumsum)
-def cumsum(b_out, x):
-    return reverse_cumsum(b_out, x.shape)
 
+@register(np.cumprod, result=shapes.flattened, methods=("cumprod",))
+class Cumprod:
+    def adjoint(b_out, x):
+        # recurrences of exclusive products and suffix sums, not division by x: exact where
+        # elements are zero (sourcead_runtime.reverse_cumprod)
+        return reverse_cumprod(b_out, x)
 
-@adjoint(np.linalg.norm)
-def norm(b_out, x):
-    return b_out * x / np.linalg.norm(x)
+    def tangent(dx, x):
+        return cumprod_tangent(x, dx)
 
 
-@adjoint(np.trace)
-def trace(b_out, x):
-    return b_out * np.eye(x.shape[0], x.shape[1])
+@register(np.linalg.norm, result=shapes.two_norm)
+class Norm:
+    def adjoint(b_out, x):
+        return b_out * x / np.linalg.norm(x)
 
+    def tangent(dx, x):
+        return np.sum(x * dx) / np.linalg.norm(x)
 
-# --- products -------------------------------------------------------------------------------
 
+@register(np.trace, result=shapes.scalar_like_first, methods=("trace",))
+class Trace:
+    def adjoint(b_out, x):
+        return b_out * np.eye(x.shape[0], x.shape[1])
 
-@adjoint(operator.matmul)
-def matmul_operator(b_out, x, y):
-    return matmul_adjoint_left(b_out, x, y), matmul_adjoint_right(b_out, x, y)
+    def tangent(dx, x):
+        return np.trace(dx)
 
 
-@adjoint(np.matmul)
-def matmul(b_out, x, y):
-    return matmul_adjoint_left(b_out, x, y), matmul_adjoint_right(b_out, x, y)
+@register(operator.matmul)
+class MatmulOperator:
+    def adjoint(b_out, x, y):
+        return matmul_adjoint_left(b_out, x, y), matmul_adjoint_right(b_out, x, y)
 
+    def tangent(dx, dy, x, y):
+        return dx @ y + x @ dy
 
-@array_adjoint(np.dot)
-def dot(b_out, x, y):
-    return matmul_adjoint_left(b_out, x, y), matmul_adjoint_right(b_out, x, y)
 
+@register(np.matmul, result=shapes.matmul, linear_in=(0, 1))
+class Matmul:
+    def adjoint(b_out, x, y):
+        return matmul_adjoint_left(b_out, x, y), matmul_adjoint_right(b_out, x, y)
 
-@adjoint(np.outer)
-def outer(b_out, x, y):
-    return b_out @ y, x @ b_out
+    def tangent(dx, dy, x, y):
+        return np.matmul(dx, y) + np.matmul(x, dy)
 
 
-# --- shapes ---------------------------------------------------------------------------------
+@register(np.dot, result=shapes.matmul, linear_in=(0, 1), methods=("dot",))
+class Dot:
+    def array_adjoint(b_out, x, y):
+        return matmul_adjoint_left(b_out, x, y), matmul_adjoint_right(b_out, x, y)
 
+    def array_tangent(dx, dy, x, y):
+        return np.dot(dx, y) + np.dot(x, dy)
 
-@adjoint(np.transpose)
-def transpose(b_out, x):
-    return np.transpose(b_out)
 
+@register(np.outer, result=shapes.outer, linear_in=(0, 1))
+class Outer:
+    def adjoint(b_out, x, y):
+        return b_out @ y, x @ b_out
 
-@adjoint(np.ascontiguousarray)
-def ascontiguousarray(b_out, x):
-    return b_out
+    def tangent(dx, dy, x, y):
+        return np.outer(dx, y) + np.outer(x, dy)
 
 
-@adjoint(np.tril)
-def tril(b_out, x, k=0):
-    return np.tril(b_out, k)
+@register(np.transpose, result=shapes.like_first, methods=("transpose",), attributes=("T",))
+class Transpose:
+    def adjoint(b_out, x):
+        return np.transpose(b_out)
 
+    def tangent(dx, x):
+        return np.transpose(dx)
 
-@adjoint(np.triu)
-def triu(b_out, x, k=0):
-    return np.triu(b_out, k)
 
+@register(np.ascontiguousarray, result=shapes.like_first)
+class Ascontiguousarray:
+    def adjoint(b_out, x):
+        return b_out
 
-@adjoint(np.reshape)
-def reshape(b_out, x, shape):
-    return np.ascontiguousarray(b_out).reshape(x.shape), None
+    def tangent(dx, x):
+        return np.ascontiguousarray(dx)
 
 
-@adjoint(np.ravel)
-def ravel(b_out, x):
-    return np.ascontiguousarray(b_out).reshape(x.shape)
+@register(np.tril, result=shapes.like_first)
+class Tril:
+    def adjoint(b_out, x, k=0):
+        return np.tril(b_out, k)
 
+    def tangent(dx, x, k=0):
+        return np.tril(dx, k)
 
-@adjoint(np.diag)
-def diag(b_out, x):
-    # a vector's adjoint is the diagonal of a (square) matrix's and the other way round
-    return np.diag(b_out)
 
+@register(np.triu, result=shapes.like_first)
+class Triu:
+    def adjoint(b_out, x, k=0):
+        return np.triu(b_out, k)
 
-@adjoint(np.linspace)
-def linspace(b_out, start, stop, num):
-    t = np.linspace(0.0, 1.0, num)
-    return np.sum(b_out * (1.0 - t)), np.sum(b_out * t), None
+    def tangent(dx, x, k=0):
+        return np.triu(dx, k)
 
 
-# --- complex numbers ------------------------------------------------------------------------
-# As in JAX, the adjoint of a complex value z = x + iy is dL/dx - 1j * dL/dy (the conjugate
-# of dL/dx + 1j * dL/dy), so that the rules of holomorphic functions (exp, *, @) are the
-# same as for real numbers: b_z = b_out * f'(z).
+@register(np.reshape, result=shapes.reshaped, methods=("reshape",))
+class Reshape:
+    def adjoint(b_out, x, shape):
+        return np.ascontiguousarray(b_out).reshape(x.shape), None
 
+    def tangent(dx, dshape, x, shape):
+        return np.ascontiguousarray(dx).reshape(shape)
 
-@adjoint(np.real)
-def real(b_out, z):
-    return b_out + 0j
 
+@register(np.ravel, result=shapes.raveled, methods=("ravel", "flatten"))
+class Ravel:
+    def adjoint(b_out, x):
+        return np.ascontiguousarray(b_out).reshape(x.shape)
 
-@adjoint(np.imag)
-def imag(b_out, z):
-    return -1j * b_out
+    def tangent(dx, x):
+        return np.ascontiguousarray(dx).ravel()
 
 
-@adjoint(np.conj)
-def conj(b_out, z):
-    return np.conj(b_out)
+@register(np.diag, result=shapes.diagonal)
+class Diag:
+    def adjoint(b_out, x):
+        # a vector's adjoint is the diagonal of a (square) matrix's and the other way round
+        return np.diag(b_out)
+
+    def tangent(dx, x):
+        return np.diag(dx)
+
+
+@register(np.linspace, result=shapes.spaced)
+class Linspace:
+    def adjoint(b_out, start, stop, num):
+        t = np.linspace(0.0, 1.0, num)
+        return np.sum(b_out * (1.0 - t)), np.sum(b_out * t), None
+
+    def tangent(dstart, dstop, dnum, start, stop, num):
+        return dstart * (1.0 - np.linspace(0.0, 1.0, num)) + dstop * np.linspace(0.0, 1.0, num)
+
+
+@register(np.real, result=shapes.real_part, attributes=("real",))
+class Real:
+    def adjoint(b_out, z):
+        return b_out + 0j
+
+    def tangent(dz, z):
+        return np.real(dz)
+
+
+@register(np.imag, result=shapes.real_part, attributes=("imag",))
+class Imag:
+    def adjoint(b_out, z):
+        return -1j * b_out
+
+    def tangent(dz, z):
+        return np.imag(dz)
+
+
+@register(np.conj, result=shapes.elementwise, methods=("conj", "conjugate"))
+class Conj:
+    def adjoint(b_out, z):
+        return np.conj(b_out)
+
+    def tangent(dz, z):
+        return np.conj(dz)

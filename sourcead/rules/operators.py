@@ -1,13 +1,14 @@
-"""Adjoints of Python's arithmetic operators on scalars (and element-wise on arrays)."""
+"""Python's arithmetic operators on scalars (and element-wise on arrays)."""
 
 import math
 import operator
 
 import gast
+import numpy as np
 
-from .registry import adjoint
+from .registry import register
 
-#: The function of each operator of the syntax tree, whose rule its adjoint uses.
+#: The function of each operator of the syntax tree, whose entry its derivative uses.
 OPERATOR_FUNCTIONS = {
     gast.Add: operator.add,
     gast.Sub: operator.sub,
@@ -20,46 +21,88 @@ OPERATOR_FUNCTIONS = {
 }
 
 
-@adjoint(operator.add)
-def add(b_out, x, y):
-    return b_out, b_out
+@register(operator.pow)
+class Pow:
+    def adjoint(b_out, x, y):
+        return b_out * (y * x ** (y - 1)), b_out * (x**y * math.log(x))
+
+    def array_adjoint(b_out, x, y):
+        return b_out * y * x ** (y - 1), b_out * x**y * np.log(x)
+
+    def tangent(dx, dy, x, y):
+        return y * x ** (y - 1) * dx + x**y * math.log(x) * dy
+
+    def array_tangent(dx, dy, x, y):
+        return y * x ** (y - 1) * dx + x**y * np.log(x) * dy
 
 
-@adjoint(operator.sub)
-def sub(b_out, x, y):
-    return b_out, -b_out
+@register(operator.add)
+class Add:
+    def adjoint(b_out, x, y):
+        return b_out, b_out
+
+    def tangent(dx, dy, x, y):
+        return dx + dy
 
 
-@adjoint(operator.mul)
-def mul(b_out, x, y):
-    return b_out * y, b_out * x
+@register(operator.sub)
+class Sub:
+    def adjoint(b_out, x, y):
+        return b_out, -b_out
+
+    def tangent(dx, dy, x, y):
+        return dx - dy
 
 
-@adjoint(operator.truediv)
-def truediv(b_out, x, y):
-    return b_out * (1.0 / y), b_out * (-x / (y * y))
+@register(operator.mul)
+class Mul:
+    def adjoint(b_out, x, y):
+        return b_out * y, b_out * x
+
+    def tangent(dx, dy, x, y):
+        return dx * y + x * dy
 
 
-@adjoint(operator.pow)
-def pow_(b_out, x, y):
-    return b_out * (y * x ** (y - 1)), b_out * (x**y * math.log(x))
+@register(operator.truediv)
+class Truediv:
+    def adjoint(b_out, x, y):
+        return b_out * (1.0 / y), b_out * (-x / (y * y))
+
+    def tangent(dx, dy, x, y):
+        return dx / y - x * dy / (y * y)
 
 
-@adjoint(operator.mod)
-def mod(b_out, x, y):
-    return b_out, -b_out * (x // y)
+@register(operator.mod)
+class Mod:
+    def adjoint(b_out, x, y):
+        return b_out, -b_out * (x // y)
+
+    def tangent(dx, dy, x, y):
+        return dx - (x // y) * dy
 
 
-@adjoint(operator.floordiv)
-def floordiv(b_out, x, y):
-    return None, None
+@register(operator.floordiv)
+class Floordiv:
+    def adjoint(b_out, x, y):
+        return None, None
+
+    def tangent(dx, dy, x, y):
+        return None
 
 
-@adjoint(operator.neg)
-def neg(b_out, x):
-    return -b_out
+@register(operator.neg)
+class Neg:
+    def adjoint(b_out, x):
+        return -b_out
+
+    def tangent(dx, x):
+        return -dx
 
 
-@adjoint(operator.pos)
-def pos(b_out, x):
-    return b_out
+@register(operator.pos)
+class Pos:
+    def adjoint(b_out, x):
+        return b_out
+
+    def tangent(dx, x):
+        return dx

@@ -1,71 +1,259 @@
-"""Derivative rules: one small template per primitive, registered in one place.
+"""The registry: one entry per primitive, holding everything sourcead knows about it.
 
-A rule is a plain Python function whose first parameter is the adjoint of the primitive's
-result and whose other parameters are the primitive's arguments. It returns the adjoint
-contribution for each argument (a tuple for several, ``None`` for an argument that has no
-derivative). The compiler never calls a rule: it reads the rule's source and substitutes
-the names, so the contribution is written into the generated code, where Numba compiles it:
+An entry is declared once, in the rule file of its family, as a class whose methods are
+the rule templates (``parsing`` describes their form)::
 
-    @adjoint(math.sin)
-    def sin(b_out, x):
-        return b_out * math.cos(x)
+    @register(math.exp, np.exp)
+    class Exp:
+        def adjoint(b_out, x):
+            return b_out * np.exp(x)
 
-Rules may use ``math`` and ``np`` (NumPy); generated modules import both under those names.
-A rule whose contributions need intermediate values (the linear-algebra rules) may have a
-body of several statements ending in the ``return``; its local names get fresh names each
-time it is instantiated. Parameters after the arguments may have defaults: they stand for
-keyword arguments of the primitive (``axis=None``). ``array_adjoint`` registers the rule
-used when an argument is a whole array (where the scalar rule would not apply).
+        def tangent(dx, x):
+            return np.exp(x) * dx
 
-Forward mode reads *tangent* rules, registered with ``tangent`` (``tangents.py`` holds the
-format and the registry; ``*_tangents.py`` the built-in rules, one file per family). A
-tangent rule takes the arguments' tangents, then the arguments, and returns the result's
-tangent, linear in the tangents:
+The methods: ``adjoint`` (the reverse rule; for scalar arguments when there is also an
+``array_adjoint``, used when an argument is a whole array) and ``tangent`` (the forward rule,
+with ``array_tangent`` likewise). ``register``'s keywords give the other facts:
 
-    @tangent(math.atan2)
-    def atan2(dy, dx, y, x):
-        return (x * dy - y * dx) / (x * x + y * y)
+* ``result``: the result's type when an argument is an array (a function of ``shapes``);
+* ``outputs``: how many results a primitive returning a tuple has (``np.linalg.eigh``);
+* ``linear_in``: the arguments the primitive is linear in (a zero there makes the call zero,
+  which forward mode folds away);
+* ``methods`` and ``attributes``: array methods and attributes that spell the primitive
+  (``x.sum()`` for ``np.sum``, ``x.T`` for ``np.transpose``);
+* ``device``: whether CUDA device code may call it (scalar functions that Numba's CUDA
+  target compiles);
+* ``forward_only`` and ``new_array``: for the helpers that generated adjoints call
+  (``runtime``): forward mode differentiates them (``hvp``, ``hessian``), reverse mode
+  refuses them; ``new_array``: each call returns a new array.
+
+``adjoint``, ``array_adjoint``, ``tangent`` and ``array_tangent`` (the public
+``sourcead.adjoint`` …) register rules of your own functions (``sourcead.primitive``) or
+replace the built-in ones, as decorators of one rule function each.
 """
 
 from __future__ import annotations
 
-import inspect
-import textwrap
+import copy
+import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gast
+import numpy as np
+import sourcead_runtime
 
-from ..errors import SourceADError
-from ..trees.functions import source_lines
-from ..trees.queries import is_docstring
+from ..trees.functions import unwrap
+from .parsing import Rule, TangentRule, parse_rule, parse_tangent_rule
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A parsed adjoint rule: parameter names and one contribution template per argument."""
+class Primitive:
+    """What sourcead knows about one primitive (see the module's docstring)."""
 
     name: str
-    adjoint_param: str
-    params: tuple[str, ...]
-    contributions: tuple[gast.expr | None, ...]
-    body: tuple[gast.stmt, ...] = ()  # statements before the return (multi-statement rules)
-    defaults: tuple = ()  # (name, default expression) of the keyword parameters
-    namespace: dict | None = None  # the rule's globals (for names other than math and np)
-    outputs: tuple[str, ...] = ()  # for a primitive returning a tuple: one adjoint per item
+    functions: tuple  # the callables this entry covers (math.exp and np.exp share one)
+    adjoint: Rule | None = None
+    array_adjoint: Rule | None = None
+    tangent: TangentRule | None = None
+    array_tangent: TangentRule | None = None
+    result: Callable | None = None  # (argument types, call node) -> the result's type
+    linear_in: tuple[int, ...] = ()
+    methods: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    device: bool = True
+    forward_only: bool = False
+    new_array: bool = False
+    builtin: bool = True  # registered by sourcead (False: a rule of yours replaced a part)
+
+    def rule(self, arrays: bool) -> Rule | None:
+        """The adjoint rule: the array rule when an argument is an array and there is one."""
+        if arrays and self.array_adjoint is not None:
+            return self.array_adjoint
+        return self.adjoint or self.array_adjoint
+
+    def tangent_rule(self, arrays: bool) -> TangentRule | None:
+        """The tangent rule: the array rule when an argument is an array and there is one."""
+        if arrays and self.array_tangent is not None:
+            return self.array_tangent
+        return self.tangent or self.array_tangent
 
     @property
-    def positional(self) -> tuple[str, ...]:
-        """The parameters that stand for positional arguments (those without defaults)."""
-        return self.params[: len(self.params) - len(self.defaults)]
+    def helpers(self) -> tuple[str, ...]:
+        """The runtime helpers (``sourcead_runtime``) its rules call, by name."""
+        trees = []
+        for rule in (self.adjoint, self.array_adjoint):
+            if rule is not None:
+                trees += [c for c in rule.contributions if c is not None] + list(rule.body)
+        for rule in (self.tangent, self.array_tangent):
+            if rule is not None and rule.value is not None:
+                trees.append(rule.value)
+        called = {
+            node.func.id
+            for tree in trees
+            for node in gast.walk(tree)
+            if isinstance(node, gast.Call) and isinstance(node.func, gast.Name)
+        }
+        return tuple(sorted(called & set(sourcead_runtime.__all__)))
 
 
-ADJOINT_RULES: dict[object, Rule] = {}
-ARRAY_RULES: dict[object, Rule] = {}
+PRIMITIVES: dict[object, Primitive] = {}
 _CUSTOM_RULES: list[str] = []  # rules registered from outside sourcead (their functions' names)
 
 
-def note_registration(rule_function) -> None:
-    """Remember a rule registered by the user's code (the native tier of the cache checks)."""
+def register(
+    *functions,
+    result: Callable | None = None,
+    outputs: int = 1,
+    linear_in: tuple[int, ...] = (),
+    methods: tuple[str, ...] = (),
+    attributes: tuple[str, ...] = (),
+    device: bool = True,
+    forward_only: bool = False,
+    new_array: bool = False,
+):
+    """Class decorator: the class's methods are the rules of ``functions`` (one entry)."""
+
+    def define(namespace: type) -> Primitive:
+        parts = vars(namespace)
+
+        def adjoint_rule(kind: str, results: int = 1) -> Rule | None:
+            return parse_rule(parts[kind], results) if kind in parts else None
+
+        def tangent_rule(kind: str) -> TangentRule | None:
+            return parse_tangent_rule(parts[kind]) if kind in parts else None
+
+        entry = Primitive(
+            name=namespace.__name__,
+            functions=tuple(unwrap(f) for f in functions),
+            adjoint=adjoint_rule("adjoint"),
+            array_adjoint=adjoint_rule("array_adjoint", outputs),
+            tangent=tangent_rule("tangent"),
+            array_tangent=tangent_rule("array_tangent"),
+            result=result,
+            linear_in=linear_in,
+            methods=methods,
+            attributes=attributes,
+            device=device,
+            forward_only=forward_only,
+            new_array=new_array,
+        )
+        for function in entry.functions:
+            PRIMITIVES[function] = entry
+        return entry
+
+    return define
+
+
+def entry_for(function) -> Primitive | None:
+    """The registry's entry of ``function`` (a Numba dispatcher counts as its Python
+    function), or None."""
+    try:
+        return PRIMITIVES.get(unwrap(function))
+    except TypeError:  # unhashable: no primitive
+        return None
+
+
+def rule_for(function, arrays: bool) -> Rule | None:
+    """The adjoint rule of ``function``: its array rule when ``arrays`` and it has one."""
+    entry = entry_for(function)
+    rule = entry.rule(arrays) if entry is not None else None
+    return _spelled_for(function, rule)
+
+
+def scalar_rule_for(function) -> Rule | None:
+    """The adjoint rule of ``function`` for scalar arguments only (None when it has none)."""
+    entry = entry_for(function)
+    return _spelled_for(function, entry.adjoint if entry is not None else None)
+
+
+def tangent_rule_for(function, arrays: bool = False) -> TangentRule | None:
+    """The tangent rule of ``function``: its array rule when ``arrays`` and it has one."""
+    entry = entry_for(function)
+    rule = entry.tangent_rule(arrays) if entry is not None else None
+    return _spelled_for(function, rule)
+
+
+#: NumPy's functions of scalars and their names in ``math``.
+_MATH_NAMES = {
+    "sin": "sin", "cos": "cos", "tan": "tan", "arcsin": "asin", "arccos": "acos",
+    "arctan": "atan", "arctan2": "atan2", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
+    "arcsinh": "asinh", "arccosh": "acosh", "arctanh": "atanh", "exp": "exp", "expm1": "expm1",
+    "exp2": "exp2", "log": "log", "log1p": "log1p", "log2": "log2", "log10": "log10",
+    "sqrt": "sqrt", "hypot": "hypot", "power": "pow", "fabs": "fabs", "pi": "pi", "e": "e",
+}  # fmt: skip
+_MATH_SPELLED: dict[int, object] = {}
+
+
+def _spelled_for(function, rule):
+    """``rule`` as a call of ``function`` needs it: in ``math``'s spelling (``math.cos(x)``,
+    not ``np.cos(x)``) where ``function`` is a ``math`` function, since one entry serves
+    ``math.f`` and ``np.f`` and Numba's CUDA target compiles ``math`` but not NumPy's
+    functions of scalars."""
+    if rule is None or not spelling(function).startswith("math."):
+        return rule
+    if id(rule) not in _MATH_SPELLED:
+        _MATH_SPELLED[id(rule)] = (rule, _in_math_spelling(rule))
+    return _MATH_SPELLED[id(rule)][1]
+
+
+class _ToMath(gast.NodeTransformer):
+    def visit_Attribute(self, node):
+        node = self.generic_visit(node)
+        if (
+            isinstance(node.value, gast.Name)
+            and node.value.id == "np"
+            and node.attr in _MATH_NAMES
+            and hasattr(math, _MATH_NAMES[node.attr])
+        ):
+            node.value.id, node.attr = "math", _MATH_NAMES[node.attr]
+        return node
+
+
+def _in_math_spelling(rule):
+    def converted(tree):
+        return None if tree is None else _ToMath().visit(copy.deepcopy(tree))
+
+    if isinstance(rule, Rule):
+        return dataclasses.replace(
+            rule,
+            contributions=tuple(converted(c) for c in rule.contributions),
+            body=tuple(converted(s) for s in rule.body),
+        )
+    return dataclasses.replace(rule, value=converted(rule.value))
+
+
+def entries() -> list[Primitive]:
+    """Every entry once (an entry covering several functions appears once)."""
+    return list({id(e): e for e in PRIMITIVES.values()}.values())
+
+
+def spelling(function) -> str:
+    """How generated code calls ``function``: ``np.dot``, ``np.linalg.solve``, or its bare
+    name (``math`` functions are ``math.f``; runtime helpers are imported by name)."""
+    name = getattr(function, "__name__", "")
+    for prefix, module in (("np.", np), ("np.linalg.", np.linalg), ("math.", math)):
+        if getattr(module, name, None) is function:
+            return prefix + name
+    return name
+
+
+def method_functions() -> dict[str, object]:
+    """Array methods and the primitive each spells (``"sum"`` -> ``np.sum``)."""
+    return {method: e.functions[0] for e in entries() for method in e.methods}
+
+
+def attribute_functions() -> dict[str, object]:
+    """Array attributes and the primitive each spells (``"T"`` -> ``np.transpose``)."""
+    return {name: e.functions[0] for e in entries() for name in e.attributes}
+
+
+# --- rules of your own -------------------------------------------------------------------------
+def _updated(primitive, rule_function, **parts) -> None:
+    key = unwrap(primitive)
+    entry = PRIMITIVES.get(key) or Primitive(name=getattr(key, "__name__", "f"), functions=(key,))
+    PRIMITIVES[key] = dataclasses.replace(entry, builtin=False, **parts)
     if not rule_function.__module__.startswith("sourcead."):
         _CUSTOM_RULES.append(f"{rule_function.__module__}.{rule_function.__qualname__}")
 
@@ -87,17 +275,15 @@ def adjoint(primitive):
         @sourcead.adjoint(softplus)
         def softplus_adjoint(b_out, x):
             return b_out / (1.0 + np.exp(-x))
+
+    It replaces the built-in rules of ``primitive`` for scalars and for arrays.
     """
 
-    def register(rule_function):
-        key = _unwrap(primitive)
-        ADJOINT_RULES[key] = parse_rule(rule_function)
-        note_registration(rule_function)
-        if not rule_function.__module__.startswith("sourcead.rules."):
-            ARRAY_RULES.pop(key, None)  # your rule replaces the built-in array rule too
+    def add(rule_function):
+        _updated(primitive, rule_function, adjoint=parse_rule(rule_function), array_adjoint=None)
         return rule_function
 
-    return register
+    return add
 
 
 def array_adjoint(primitive, outputs: int = 1):
@@ -107,20 +293,39 @@ def array_adjoint(primitive, outputs: int = 1):
     parameters are the adjoints of those values.
     """
 
-    def register(rule_function):
-        ARRAY_RULES[_unwrap(primitive)] = parse_rule(rule_function, outputs)
-        note_registration(rule_function)
+    def add(rule_function):
+        _updated(primitive, rule_function, array_adjoint=parse_rule(rule_function, outputs))
         return rule_function
 
-    return register
+    return add
 
 
-def rule_for(primitive, arrays: bool) -> Rule | None:
-    """The rule of ``primitive``: its array rule when ``arrays`` and it has one."""
-    key = _unwrap(primitive)
-    if arrays and key in ARRAY_RULES:
-        return ARRAY_RULES[key]
-    return ADJOINT_RULES.get(key, ARRAY_RULES.get(key))
+def tangent(primitive):
+    """Register the decorated function as the forward rule (tangent) of ``primitive``.
+
+    The rule takes the tangents of the primitive's arguments, then the arguments, and
+    returns the tangent of the result::
+
+        @sourcead.tangent(softplus)
+        def softplus_tangent(dx, x):
+            return dx / (1.0 + np.exp(-x))
+    """
+
+    def add(rule_function):
+        _updated(primitive, rule_function, tangent=parse_tangent_rule(rule_function))
+        return rule_function
+
+    return add
+
+
+def array_tangent(primitive):
+    """Register the tangent rule of ``primitive`` used when one of its arguments is an array."""
+
+    def add(rule_function):
+        _updated(primitive, rule_function, array_tangent=parse_tangent_rule(rule_function))
+        return rule_function
+
+    return add
 
 
 def primitive(fn):
@@ -131,67 +336,3 @@ def primitive(fn):
     """
     fn.__sourcead_primitive__ = True
     return fn
-
-
-def _unwrap(fn):
-    py_func = getattr(fn, "py_func", None)
-    return py_func if py_func is not None else fn
-
-
-def rule_tree(rule_function) -> tuple[gast.FunctionDef, tuple[str, int]]:
-    """The parsed definition of a rule function and where it is (file, line);
-    SourceADError when its source cannot be read."""
-    code = rule_function.__code__
-    lines, first_line = source_lines(rule_function, "the rule ")
-    where = (inspect.getsourcefile(rule_function) or code.co_filename, first_line)
-    return gast.parse(textwrap.dedent("".join(lines))).body[0], where
-
-
-def parse_rule(rule_function, outputs: int = 1) -> Rule:
-    """Read a rule's source into a Rule; SourceADError if it is not of the rule form."""
-    node, where = rule_tree(rule_function)
-    body = [stmt for stmt in node.body if not is_docstring(stmt)]
-    if not body or not isinstance(body[-1], gast.Return) or body[-1].value is None:
-        raise SourceADError("a rule's body must end in a return statement", *where)
-    if any(isinstance(n, gast.Return) for stmt in body[:-1] for n in gast.walk(stmt)):
-        raise SourceADError("a rule may return only at its end", *where)
-    names = [arg.id for arg in node.args.args]
-    if not names:
-        raise SourceADError("a rule takes the result's adjoint, then the arguments", *where)
-    value = body[-1].value
-    if len(names) <= outputs:
-        raise SourceADError(f"a rule takes {outputs} adjoint(s), then the arguments", *where)
-    output_adjoints = tuple(names[:outputs]) if outputs > 1 else ()
-    names = names[outputs - 1 :]
-    params = tuple(names[1:])
-    defaults = tuple(
-        zip(params[len(params) - len(node.args.defaults) :], node.args.defaults, strict=True)
-    )
-    params_without_defaults = len(params) - len(defaults)
-    if params_without_defaults == 1 and not (
-        isinstance(value, gast.Tuple) and len(value.elts) == len(params)
-    ):
-        contributions = (value,) + (None,) * len(defaults)
-    elif isinstance(value, gast.Tuple) and len(value.elts) == params_without_defaults:
-        contributions = tuple(value.elts) + (None,) * len(defaults)
-    elif isinstance(value, gast.Tuple) and len(value.elts) == len(params):
-        contributions = tuple(value.elts)
-    else:
-        raise SourceADError(
-            f"a rule of {params_without_defaults} arguments must return a tuple of "
-            f"{params_without_defaults} contributions (None for an argument without derivative)",
-            *where,
-        )
-    contributions = tuple(
-        None if isinstance(c, gast.Constant) and c.value is None else c for c in contributions
-    )
-    return Rule(
-        node.name,
-        names[0],
-        params,
-        contributions,
-        tuple(body[:-1]),
-        defaults,
-        getattr(rule_function, "__globals__", None),
-        output_adjoints,
-    )

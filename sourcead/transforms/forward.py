@@ -4,7 +4,7 @@ The generated function runs the user's statements unchanged and, just before eac
 statement that assigns an active value, a statement computing that value's tangent
 (``dx`` beside ``x``) from the tangents of what it reads. Control flow is the user's own:
 no tape, no second sweep. Tangents of expressions come from the tangent rules in
-``rules/`` (``rules/tangents.py`` describes their format).
+``rules/`` (``rules/parsing.py`` describes their format).
 
 In *vector* mode one sweep carries ``ndir`` directions at once: the tangent of a scalar is
 a length-``ndir`` array and the tangent of an array has an extra trailing axis. Each
@@ -25,23 +25,19 @@ from ..analysis.activity import active_names, differentiable_reads
 from ..analysis.inference import expression_type
 from ..analysis.types import Array, Scalar
 from ..frontend.normalize import is_permutation, name
-from ..rules.tangents import tangent_rule_for
+from ..rules.operators import OPERATOR_FUNCTIONS
+from ..rules.registry import entries, spelling, tangent_rule_for
 from ..rules.templates import simplify
 from ..trees.codegen import Block, index_source, render, src
 from ..trees.names import NameGenerator
 from ..trees.queries import element_written, stored_names
 
+#: Every operator's function, whose tangent rule forward mode uses: those whose adjoints
+#: reverse mode reads (``OPERATOR_FUNCTIONS``), and floor division and matrix products.
 _OPERATORS = {
-    gast.Add: operator.add,
-    gast.Sub: operator.sub,
-    gast.Mult: operator.mul,
-    gast.Div: operator.truediv,
-    gast.Pow: operator.pow,
-    gast.Mod: operator.mod,
+    **OPERATOR_FUNCTIONS,
     gast.FloorDiv: operator.floordiv,
     gast.MatMult: operator.matmul,
-    gast.USub: operator.neg,
-    gast.UAdd: operator.pos,
 }
 
 #: Placeholder for a tangent known to be zero; folded away, or written as ``0.0``.
@@ -609,20 +605,10 @@ def _literal_zero(node) -> bool:
     )
 
 
-#: Products, and helpers of generated adjoints (rules/runtime_tangents.py), with the
-#: positions of the arguments each is linear in: zero there, the call is zero.
-_LINEAR_HELPERS = {
-    "np.matmul": (0, 1),
-    "np.dot": (0, 1),
-    "np.outer": (0, 1),
-    "expand_reduced": (0,),
-    "unbroadcast": (0,),
-    "reverse_cumsum": (0,),
-    "prod_others_tangent": (1,),
-    "popped": (0,),
-    "matmul_adjoint_left": (0, 2),
-    "matmul_adjoint_right": (0, 1),
-}
+#: Products, and helpers of generated adjoints (rules/runtime.py), as generated code calls
+#: them, with the positions of the arguments each is linear in (the registry's
+#: ``linear_in``): zero there, the call is zero.
+_LINEAR_HELPERS = {spelling(f): e.linear_in for e in entries() if e.linear_in for f in e.functions}
 
 
 class _FoldZeros(gast.NodeTransformer):

@@ -22,7 +22,7 @@ from ..errors import SourceADError
 from ..frontend.normalize import is_permutation, name
 from ..lowering.arrays import ArrayAdjoints, placeholder, shape_tuple
 from ..rules.operators import OPERATOR_FUNCTIONS
-from ..rules.registry import ADJOINT_RULES
+from ..rules.registry import entries, scalar_rule_for
 from ..rules.templates import instantiate, substituted
 from ..trees.codegen import Block, index_source, render, src
 from ..trees.names import NameGenerator
@@ -52,6 +52,11 @@ def zero_literal(value_type) -> str:
     if isinstance(value_type, Array):
         return f"np.zeros({(0,) * value_type.ndim}, dtype=np.{value_type.dtype})"
     raise TypeError(value_type)
+
+
+#: Passes over a function before its recording decisions must have settled (real functions
+#: settle in a few passes: three at most in the test suite).
+_MOST_PASSES = 50
 
 
 @dataclass
@@ -133,12 +138,18 @@ class AdjointGenerator:
         self.prior_readers: dict[str, set] = {}
         self.prior_assigned: set[str] = set()
         source = self._pass()
-        for _ in range(8):
+        for _ in range(_MOST_PASSES):
             if self.readers == self.prior_readers and self.assigned == self.prior_assigned:
                 break
             self.prior_readers = self.readers
             self.prior_assigned = self.assigned
             source = self._pass()
+        else:  # never keep a pass whose recording decisions the next pass would change
+            raise self.fn.error(
+                f"sourcead could not settle which values the adjoint of {self.fn.name} must "
+                f"record (after {_MOST_PASSES} passes); please report this function",
+                self.node,
+            )
         self._check_rebinding()
         return source
 
@@ -1132,13 +1143,13 @@ class AdjointGenerator:
             return
         if isinstance(expr, gast.BinOp):
             rule, args = (
-                ADJOINT_RULES.get(OPERATOR_FUNCTIONS.get(type(expr.op))),
+                scalar_rule_for(OPERATOR_FUNCTIONS.get(type(expr.op))),
                 [expr.left, expr.right],
             )
         elif isinstance(expr, gast.UnaryOp):
-            rule, args = ADJOINT_RULES.get(OPERATOR_FUNCTIONS.get(type(expr.op))), [expr.operand]
+            rule, args = scalar_rule_for(OPERATOR_FUNCTIONS.get(type(expr.op))), [expr.operand]
         elif isinstance(expr, gast.Call) and expr.callee.kind == "rule":
-            rule, args = ADJOINT_RULES[expr.callee.target], expr.args
+            rule, args = scalar_rule_for(expr.callee.target), expr.args
             if len(args) != len(rule.params):
                 raise self.fn.error(
                     f"{src(expr.func)} is differentiable with {len(rule.params)} argument(s), "
@@ -1292,9 +1303,8 @@ def _plain_reader(stmt) -> bool:
     )
 
 
-#: Helpers (sourcead_runtime) whose result is always a new array.
-_NEW_ARRAY_HELPERS = {"expand_reduced", "matmul_adjoint_left", "matmul_adjoint_right",
-                      "reverse_cumsum", "prod_others"}  # fmt: skip
+#: Helpers (sourcead_runtime) whose result is always a new array, by the name templates call.
+_NEW_ARRAY_HELPERS = {f.__name__ for e in entries() if e.new_array for f in e.functions}
 
 
 def _makes_new_array(expr) -> bool:

@@ -1,1 +1,1 @@
-"""Syntax trees: building generated code as gast trees, fresh names, and shared tree queries."""
+"""Syntax trees and generated lines: rendering, fresh names, and the tree queries every stage shares."""

@@ -42,6 +42,7 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
 )
 
 from ...analysis.types import Array
+from ...rules.registry import entry_for, spelling
 from ...transforms.reverse import AdjointGenerator
 from ...transforms.segments import SegmentedLoop, push_guard, push_sites
 from ...trees.codegen import Block, src
@@ -294,6 +295,15 @@ def check_device_types(
     the shapes of array parameters where they are known when the code is compiled."""
     params = {a.id for a in node.args.args}
     params |= local_array_names(node, parsed, what, parameter_shapes)
+    for call in gast.walk(node):
+        callee = getattr(call, "callee", None) if isinstance(call, gast.Call) else None
+        entry = entry_for(callee.target) if callee is not None else None
+        if entry is not None and not entry.device:
+            raise parsed.error(
+                f"{what} cannot run on the GPU: {spelling(callee.target)} has no CUDA "
+                "implementation in Numba; use target='parallel'",
+                call,
+            )
     for stmt in gast.walk(node):
         if not isinstance(stmt, gast.Assign):
             continue

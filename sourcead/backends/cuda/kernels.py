@@ -26,6 +26,7 @@ function; a generated kernel computes the intrinsics and calls it.
 from __future__ import annotations
 
 import types as pytypes
+from dataclasses import dataclass, field
 
 import gast
 import numba
@@ -41,6 +42,7 @@ from ...pipeline.program import LoadedFunction, Program
 from ...trees.codegen import src
 from ...trees.functions import unwrap
 from ...trees.names import fresh_underscored as _fresh
+from ...trees.queries import walk_statements
 from .device import (
     DeviceAdjointGenerator,
     DeviceTapes,
@@ -179,6 +181,21 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
         return super().accumulate(key, contribution)
 
 
+@dataclass
+class KernelPlan:
+    """What the adjoint module of a kernel for one list of argument types holds."""
+
+    entry: str  # the generated adjoint of one thread
+    wrapper: str = ""  # the adjoint kernel
+    consume: str | None = None  # with gathered stencils: the kernel consuming the cotangents
+    tapes: list = field(default_factory=list)  # dtypes of the device tapes
+    atomic: list = field(default_factory=list)  # shadows added into with atomic adds
+    gathered: list = field(default_factory=list)  # shadows of stencil reads, gathered
+    source: str = ""
+    module: dict | None = None  # the loaded module
+    launcher: object = None  # its ``KernelAdjointLaunch``
+
+
 class KernelAdjoint:
     """What ``kernel_vjp`` returns: launch with ``adjoint[blocks, threads](*args, *shadows)``."""
 
@@ -228,7 +245,12 @@ class KernelAdjoint:
             return generators[-1]
 
         entry = program.adjoint(
-            self.kernel, all_types, self.loaded.inputs, f"{self.name}_adjoint", make_generator
+            self.kernel,
+            all_types,
+            self.loaded.inputs,
+            f"{self.name}_adjoint",
+            make_generator,
+            mode="kernel",
         )
         generator = generators[0]
         check_device_types(
@@ -239,13 +261,9 @@ class KernelAdjoint:
         )
         source = device_source(source, self.loaded.parsed, f"the kernel {self.name}")
         source = with_cuda_import(source)
-        plan = {
-            "entry": entry,
-            "tapes": generator.tape_dtypes(),
-            "atomic": sorted(generator.atomic_arrays),
-        }
-        wrapper, text = self._wrapper(entry, generator, plan)
-        plan["wrapper"] = wrapper
+        plan = KernelPlan(entry, tapes=generator.tape_dtypes())
+        plan.atomic = sorted(generator.atomic_arrays)
+        plan.wrapper, text = self._wrapper(entry, generator, plan)
         return source + "\n\n" + text + "\n", plan
 
     def _generate_gathered(self, types: list, loaded_functions: dict):
@@ -278,12 +296,22 @@ class KernelAdjoint:
             return generators[-1]
 
         reads = program.adjoint(
-            summed.key, arg_types, sites, f"{self.name}_read_adjoints", make_generator
+            summed.key,
+            arg_types,
+            sites,
+            f"{self.name}_read_adjoints",
+            make_generator,
+            mode="kernel",
         )
         own_adjoint = reads
         if others:
             own_adjoint = program.adjoint(
-                summed.key, arg_types, sites + others, f"{self.name}_own_adjoint", make_generator
+                summed.key,
+                arg_types,
+                sites + others,
+                f"{self.name}_own_adjoint",
+                make_generator,
+                mode="kernel",
             )
         if any(g.tape_dtypes() for g in generators):
             return None
@@ -316,21 +344,16 @@ class KernelAdjoint:
             self.loaded.normalized,
             self.loaded.outputs,
         )
-        plan = {
-            "entry": own_adjoint,
-            "tapes": [],
-            "atomic": sorted(generators[-1].atomic_arrays - set(stencils)),
-            "gathered": sorted(stencils),
-            "wrapper": wrapper,
-            "consume": consume,
-        }
+        plan = KernelPlan(own_adjoint, wrapper=wrapper, consume=consume)
+        plan.atomic = sorted(generators[-1].atomic_arrays - set(stencils))
+        plan.gathered = sorted(stencils)
         text = with_cuda_import(source) + "\n\n" + gather_text + "\n\n\n" + consume_text + "\n"
         return text, plan
 
-    def _wrapper(self, entry: str, generator, plan: dict) -> tuple[str, str]:
+    def _wrapper(self, entry: str, generator, plan: KernelPlan) -> tuple[str, str]:
         taken = set(self.params) | {entry} | {n for n, _ in self.loaded.intrinsics}
         shadows = {p: _fresh(f"b_{p}", taken) for p in self.wrt}
-        tape_names = generator.extra_parameters()[len(self.loaded.inputs) :][: len(plan["tapes"])]
+        tape_names = generator.extra_parameters()[len(self.loaded.inputs) :][: len(plan.tapes)]
         tapes = [_fresh(t, taken) for t in tape_names]
         need = _fresh("tape_need", taken) if tapes else None
         thread = _fresh("thread", taken) if tapes else None
@@ -359,13 +382,13 @@ class KernelAdjoint:
         key = tuple(types)
         if key not in self._built:
             source, plan = self._generate(types)
-            kernels = {plan["wrapper"], plan.get("consume")} - {None}
+            kernels = {plan.wrapper, plan.consume} - {None}
             module = load_device_module(source, f"sourcead_generated.{self.name}_adjoint", kernels)
-            plan.update(source=source, module=module)
-            plan["launcher"] = KernelAdjointLaunch(
-                module[plan["wrapper"]],
-                module[plan["consume"]] if plan.get("consume") else None,
-                DeviceTapes(plan["tapes"]),
+            plan.source, plan.module = source, module
+            plan.launcher = KernelAdjointLaunch(
+                module[plan.wrapper],
+                module[plan.consume] if plan.consume else None,
+                DeviceTapes(plan.tapes),
                 name=self.name,
                 params=tuple(self.params),
                 wrt=tuple(self.wrt),
@@ -408,19 +431,19 @@ class KernelAdjoint:
 
     def _launch(self, blocks, threads, args) -> None:
         plan = self._build(self._types(args))
-        self._last_source = plan["source"]
-        plan["launcher"].launch(blocks, threads, args)
+        self._last_source = plan.source
+        plan.launcher.launch(blocks, threads, args)
 
     def ptx(self, *args, cc: tuple = (9, 0)) -> str:
         """PTX of the adjoint kernel for these arguments (see ``vmap``'s ``ptx``); with gathered
         stencil reads, the consuming kernel's PTX follows."""
         plan = self._build(self._types(args))
         signature = [numba.typeof(a) for a in args]
-        signature += [numba.typeof(np.empty((1, 1), dtype=d)) for d in plan["tapes"]]
-        if plan["tapes"]:
+        signature += [numba.typeof(np.empty((1, 1), dtype=d)) for d in plan.tapes]
+        if plan.tapes:
             signature.append(numba.typeof(np.zeros(1, dtype=np.int64)))
-        kernels = [plan["wrapper"]] + ([plan["consume"]] if plan.get("consume") else [])
-        return "\n".join(compile_ptx(plan["module"][k], tuple(signature), cc) for k in kernels)
+        kernels = [plan.wrapper] + ([plan.consume] if plan.consume else [])
+        return "\n".join(compile_ptx(plan.module[k], tuple(signature), cc) for k in kernels)
 
 
 _LINEAR_THREAD = (
@@ -629,7 +652,7 @@ def _return_arrays_directly(node, outputs: set[str]):
     for n in names:
         sites = [
             stmt
-            for stmt in _walk(node.body)
+            for stmt in walk_statements(node.body)
             if isinstance(stmt, gast.Assign)
             and any(isinstance(t, gast.Name) and t.id == n.id for t in stmt.targets)
         ]
@@ -645,9 +668,9 @@ def _return_arrays_directly(node, outputs: set[str]):
         for stmt in body:
             if id(stmt) in removed:
                 continue
-            for field in ("body", "orelse"):
-                if getattr(stmt, field, None):
-                    setattr(stmt, field, strip(getattr(stmt, field)) or [gast.Pass()])
+            for part in ("body", "orelse"):
+                if getattr(stmt, part, None):
+                    setattr(stmt, part, strip(getattr(stmt, part)) or [gast.Pass()])
             kept.append(stmt)
         return kept
 
@@ -662,7 +685,7 @@ def _thread_own_names(body: list, grid_names: set[str]) -> dict[str, str]:
     """Names that hold a component of ``cuda.grid`` and nothing else: name -> component."""
     own = {}
     assignments: dict[str, list] = {}
-    for stmt in _walk(body):
+    for stmt in walk_statements(body):
         if isinstance(stmt, gast.Assign):
             for target in stmt.targets:
                 for n in gast.walk(target):
@@ -709,13 +732,6 @@ def _own_positions(index, own: dict[str, str]):
     if not grid or len(set(components)) != len(components) or set(components) != grid:
         return None
     return pinned
-
-
-def _walk(body: list):
-    for stmt in body:
-        yield stmt
-        for field in ("body", "orelse"):
-            yield from _walk(getattr(stmt, field, []) or [])
 
 
 def ndim_used(node, array: str) -> int:

@@ -1,0 +1,141 @@
+"""The passes of each mode, in order, and the driver that runs them.
+
+A user function goes through two groups of passes:
+
+* ``LOADING``, once per function, before any argument type is known (so errors in the
+  code come when ``grad`` is called): reading it, spelling array methods as NumPy
+  functions, checking the subset, normalising;
+* then, per argument types, type inference, and the passes of the mode (``MODES``) on the
+  typed tree, before the mode's generator writes the derivative.
+
+Each pass is a named function from tree to tree. ``sourcead show --stage NAME`` prints
+the program after any of them (``stages``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gast
+
+from ..frontend.normalize import normalize
+from ..frontend.source import ParsedFunction, load_function
+from ..frontend.subset import check_subset
+from ..lowering import jvp_calls, solver_calls
+from ..lowering.arrays import lower_arrays, rewrite_array_syntax
+from ..lowering.fusion import fuse_elementwise
+from ..trees.names import NameGenerator
+
+
+@dataclass
+class Specialised:
+    """What the passes of a mode transform: a function's tree and the types of its names,
+    for one list of argument types."""
+
+    program: object  # the Program generating the module (solver and jvp calls add to it)
+    loaded: object  # the LoadedFunction
+    tree: gast.FunctionDef
+    types: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One named step: ``run`` changes a ``Specialised`` (its tree, its types)."""
+
+    name: str
+    summary: str
+    run: Callable[[Specialised], None]
+
+
+# --- loading: no types needed ---------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadingPass:
+    """One step of reading a function: ``run`` takes and returns the parsed function."""
+
+    name: str
+    summary: str
+    run: Callable[[ParsedFunction], ParsedFunction]
+
+
+def _array_syntax(parsed: ParsedFunction) -> ParsedFunction:
+    rewrite_array_syntax(parsed)  # in place
+    return parsed
+
+
+def _checked(parsed: ParsedFunction) -> ParsedFunction:
+    check_subset(parsed)  # annotates every call with what it calls
+    return parsed
+
+
+LOADING = (
+    LoadingPass("array syntax", "x.sum() becomes np.sum(x), m.T np.transpose(m)", _array_syntax),
+    LoadingPass("checked", "the subset check: SourceADError at your line", _checked),
+)
+
+
+def load(fn) -> tuple[ParsedFunction, gast.FunctionDef]:
+    """``fn`` parsed and checked (``LOADING``), and its normalised tree."""
+    return loaded_tree(load_function(fn))
+
+
+def loaded_tree(parsed: ParsedFunction) -> tuple[ParsedFunction, gast.FunctionDef]:
+    """An already parsed function checked (``LOADING``), and its normalised tree: jumps
+    become flags, augmented and tuple assignments single ones, one return at the end."""
+    for step in LOADING:
+        parsed = step.run(parsed)
+    return parsed, normalize(parsed)
+
+
+# --- per argument types -------------------------------------------------------------------------
+def _solver_calls(s: Specialised) -> None:
+    s.tree = solver_calls.rewrite_calls(s.program, s.loaded, s.types)
+
+
+def _jvp_calls(s: Specialised) -> None:
+    s.tree = jvp_calls.rewrite_calls(s.program, s.loaded, s.tree, s.types)
+
+
+def _fused(s: Specialised) -> None:
+    s.types = dict(s.types)
+    s.tree = fuse_elementwise(s.tree, s.types, NameGenerator(s.tree))
+
+
+def _lowered(s: Specialised) -> None:
+    s.tree, s.types = lower_arrays(s.tree, s.types, NameGenerator(s.tree))
+
+
+SOLVER_CALLS = Pass(
+    "solver calls", "fixed_point, root and odeint become calls of generated wrappers", _solver_calls
+)
+JVP_CALLS = Pass("jvp calls", "jvp(f, ...) becomes a call of f's generated tangent", _jvp_calls)
+FUSED = Pass("fused", "element-wise statements of vectors become element loops", _fused)
+LOWERED = Pass("lowered", "one operation on whole arrays per assignment", _lowered)
+
+#: The passes between type inference and the generator, per mode:
+#:
+#: * ``reverse``: ``grad``, ``vjp`` and the adjoints ``hvp`` differentiates again, on the CPU;
+#: * ``batched``: the element function of ``vmap`` (a loop, ``prange`` or a CUDA thread),
+#:   whose array statements stay whole (no fusion);
+#: * ``device`` and ``kernel``: CUDA device functions and kernel adjoints (no fusion: the
+#:   target's loops are the threads);
+#: * ``forward``: tangents (``jvp``, ``jacfwd``, ``hessian``'s outer sweep).
+MODES: dict[str, tuple[Pass, ...]] = {
+    "reverse": (SOLVER_CALLS, JVP_CALLS, FUSED, LOWERED),
+    "batched": (SOLVER_CALLS, JVP_CALLS, LOWERED),
+    "device": (SOLVER_CALLS, JVP_CALLS, LOWERED),
+    "kernel": (SOLVER_CALLS, JVP_CALLS, LOWERED),
+    "forward": (SOLVER_CALLS, JVP_CALLS),
+}
+
+
+def run(mode: str, specialised: Specialised, until: str | None = None) -> Specialised:
+    """The passes of ``mode`` applied to ``specialised`` in order (through ``until``)."""
+    for step in MODES[mode]:
+        step.run(specialised)
+        if step.name == until:
+            break
+    return specialised
+
+
+__all__ = ["LOADING", "MODES", "Pass", "Specialised", "load", "loaded_tree", "run"]

@@ -1,0 +1,862 @@
+"""Every built-in primitive's rules against finite differences, from one table.
+
+In the spirit of JAX's ``check_grads`` over its primitives: ``TABLE`` has a row per built-in
+entry of the registry (``test_every_entry_has_a_row`` keeps it so), saying how to call the
+primitive, where its arguments are valid (away from kinks, ties and branch cuts), whether it
+is tried on scalars (Python floats: the scalar rules) or arrays (the array rules), and in
+which dtypes. Each case is a small generated function: the primitive's value for a scalar
+result, ``np.sum(w * value)`` for an array one (``w`` fixed random weights; the real part of
+it for complex values), a gauge-invariant function of the outputs of ``eigh``, ``svd`` …
+and it is checked in reverse mode (``grad``), forward mode (``jvp``) and second order
+(``hvp``) against central finite differences in float64 (complex128): as plain Python in
+the quick group and compiled in the slow group.
+
+Complex gradients follow JAX's convention (``docs/arrays.md``): dL/dx - i dL/dy. A float32
+case is compared with the float64 differences of the same function at the same point (its
+inputs are float32 values), with float32's tolerance, and its gradient must be float32.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+import operator
+import textwrap
+import warnings
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import sourcead
+from sourcead.errors import SourceADError
+from sourcead.rules import entries, entry_for
+
+F64, F32, C128 = np.float64, np.float32, np.complex128
+REAL = (F64, F32)
+ALL = (F64, F32, C128)
+MODES = ("reverse", "forward", "second")  # grad, jvp, hvp
+
+# --- argument generators: (rng, shape) -> float64 values in the primitive's domain ----------
+
+
+def normal(rng, shape):
+    return rng.normal(size=shape)
+
+
+def positive(rng, shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def inside_unit(rng, shape):  # |x| < 1 (arcsin, arccos, arctanh)
+    return rng.uniform(-0.8, 0.8, shape)
+
+
+def above_one(rng, shape):  # arccosh
+    return rng.uniform(1.3, 3.0, shape)
+
+
+def away_from_zero(rng, shape):  # abs, fabs, sign: |x| >= 0.3
+    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 2.0, shape)
+
+
+def moderate(rng, shape):  # tan: away from its poles; sinh, cosh, exp: moderate values
+    return rng.uniform(-1.2, 1.2, shape)
+
+
+def divisor(rng, shape):  # the divisor of %, // and /: positive, away from zero
+    return rng.uniform(0.7, 1.3, shape)
+
+
+def distinct(rng, shape):  # max, min: no ties (values at least 0.15 apart)
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * 0.3 + rng.uniform(0.0, 0.15, n) - 0.3 * n / 2).reshape(shape)
+
+
+def with_zero(rng, shape):  # prod, cumprod: an exact zero inside
+    x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+    x.flat[x.size // 2] = 0.0
+    return x
+
+
+def with_two_zeros(rng, shape):
+    x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+    x.flat[1] = 0.0
+    x.flat[x.size - 2] = 0.0
+    return x
+
+
+def well_conditioned(rng, shape):  # square: a random matrix plus a multiple of the identity
+    return rng.normal(size=shape) + 3.0 * np.eye(shape[0], shape[1] if len(shape) > 1 else None)
+
+
+def signed_det(rng, shape):  # slogdet: a well conditioned matrix of negative determinant
+    a = well_conditioned(rng, shape)
+    a[0] = -a[0]
+    return a
+
+
+def spd(rng, shape):  # symmetric positive definite, distinct eigenvalues
+    b = rng.normal(size=shape)
+    a = b @ b.T + shape[0] * np.eye(shape[0])
+    w = np.linalg.eigvalsh(a)
+    assert np.min(np.diff(w)) > 0.1, "eigenvalues too close for a test point"
+    return a
+
+
+def tall(rng, shape):  # at least as many rows as columns, distinct nonzero singular values
+    a = rng.normal(size=shape)
+    s = np.linalg.svd(a, compute_uv=False)
+    assert np.min(np.abs(np.diff(s))) > 0.1 and s[-1] > 0.1, "singular values too close"
+    return a
+
+
+@dataclass(frozen=True)
+class Arg:
+    """An argument: its generator, its shape in array cases (None: the row's), whether it is
+    a Python float even in array cases, and whether it is differentiated (a boolean mask is
+    not)."""
+
+    make: object = normal
+    shape: tuple | None = None
+    scalar: bool = False
+    diff: bool = True
+    mask: bool = False
+
+
+def quotient_pair(rng, shape):
+    """(x, y) with x / y in k + [0.2, 0.8]: away from the jumps of x % y and x // y."""
+    y = divisor(rng, shape)
+    k = rng.integers(0, 3, shape)
+    return y * (k + rng.uniform(0.2, 0.8, shape)), y
+
+
+def apart_pair(rng, shape):
+    """(x, y) at least 0.2 apart, either larger: away from the ties of maximum, minimum."""
+    x = rng.normal(size=shape)
+    return x, x + rng.choice([-1.0, 1.0], shape) * rng.uniform(0.2, 1.0, shape)
+
+
+def far_apart(rng, shape):
+    """(x, y) near 700, 30 to 60 apart: exp(x) overflows, exp(x - y) under- or overflows
+    (logaddexp's derivatives must not be computed from them)."""
+    x = 700.0 + rng.normal(size=shape)
+    return x, x + rng.choice([-1.0, 1.0], shape) * rng.uniform(30.0, 60.0, shape)
+
+
+def clip_triple(rng, shape):
+    """(x, low, high): some of x below low, some above high, some inside, all 0.1 away."""
+    low = rng.uniform(-1.0, -0.5, shape)
+    high = rng.uniform(0.5, 1.0, shape)
+    where = rng.permutation(np.arange(int(np.prod(shape))) % 3).reshape(shape)
+    offset = rng.uniform(0.1, 0.4, shape)
+    x = np.where(where == 0, low - offset, np.where(where == 1, high + offset, 0.3 * offset))
+    return x, low, high
+
+
+@dataclass(frozen=True)
+class Row:
+    """How to test one primitive (see the module's docstring).
+
+    ``call`` is the primitive's call with ``{0}``, ``{1}`` … for the arguments; a primitive
+    returning a tuple has ``outputs``: for each output, an expression of ``{}`` (the output)
+    entering the loss, or None. ``scalar_call`` spells it for floats where that differs
+    (``math.sin`` for ``np.sin``). ``pair``: a generator of all the arguments together.
+    ``kinds``: "scalar" (Python floats, float64 only) and/or "array" (in ``dtypes``).
+    ``refused``: (dtype name, mode) -> why sourcead refuses it, asserted to be a clean
+    SourceADError. ``broken``: (dtype name, mode) -> a wrong derivative or a crash there, an
+    xfail(strict=True) case. A key (dtype name, mode, "compiled") is of compiled code only; the
+    dtype name of the Python-float cases is "scalar".
+    """
+
+    fn: object
+    call: str
+    args: tuple = (Arg(),)
+    kinds: tuple = ("array",)
+    dtypes: tuple = ALL
+    shape: tuple = (2, 3)
+    scalar_call: str | None = None
+    outputs: tuple | None = None
+    pair: object = None
+    id: str = ""
+    refused: dict = field(default_factory=dict)
+    broken: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.id or getattr(self.fn, "__name__", "f")
+
+
+def elementwise(fn, call, make=normal, dtypes=ALL, scalar_call=None, **options):
+    """A row of a one-argument element-wise primitive, on floats and on arrays."""
+    return Row(
+        fn, call, (Arg(make),), ("scalar", "array"), dtypes, scalar_call=scalar_call, **options
+    )
+
+
+def binary(fn, call, makes=(normal, normal), dtypes=ALL, scalar_call=None, **options):
+    """A row of a two-argument element-wise primitive, on floats and on arrays."""
+    args = tuple(Arg(m) for m in makes)
+    return Row(fn, call, args, ("scalar", "array"), dtypes, scalar_call=scalar_call, **options)
+
+
+def matrix(make=normal, shape=(3, 3)) -> Arg:
+    return Arg(make, shape)
+
+
+def vector(n: int, make=normal) -> Arg:
+    return Arg(make, (n,))
+
+
+# Wrong derivatives found by the table (xfail(strict=True): they fail until fixed).
+ABS_COMPLEX_TANGENT = (
+    "array_tangent of abs / np.abs is np.sign(x) * dx: for complex x the tangent of |x| is "
+    "Re(conj(x) * dx) / |x| (a real number); the adjoint is right"
+)
+NORM_COMPLEX = (
+    "np.linalg.norm of a complex array: the adjoint b * x / |x| and the tangent "
+    "sum(x * dx) / |x| lack the conjugate (conj(x), Re(sum(conj(x) * dx)))"
+)
+SLOGDET_COMPLEX_TANGENT = (
+    "the tangent of slogdet's logdet, sum(inv(a).T * da), is complex for a complex a: "
+    "log|det a| is real (its tangent is the real part)"
+)
+COMPLEX_DECOMPOSITION = (
+    "the rules of {} are those of real matrices (transposes, not conjugate transposes): a "
+    "complex matrix gets wrong derivatives, not a refusal"
+)
+# (dtype, mode) pairs of a complex decomposition's wrong derivatives
+COMPLEX_FIRST_ORDER = ("reverse", "forward")
+
+# Crashes of compiled code (TypingError from Numba, not a refusal), also xfail(strict=True).
+BUILTIN_ABS_OF_ARRAY = (
+    "compiled: Numba has no builtin abs of an array (TypingError: no implementation of abs for "
+    "array(float64, 2d)), though the entry types abs(array) and plain Python gets it right"
+)
+FLOAT32_TANGENTS = (
+    "compiled jvp / hvp of float32 arrays: the tangents are made float64 (api.forward."
+    "_as_tangent), and Numba's @, np.dot and np.linalg refuse operands of mixed dtypes "
+    "(TypingError: '@' arguments must all have the same dtype)"
+)
+SVD_FLOAT32_ADJOINT = (
+    "compiled svd adjoint of float32: its factor (1.0 - same) / (gaps + same) is float64, "
+    "and u @ core then mixes float32 and float64 (Numba TypingError)"
+)
+
+
+def compiled(reason: str, *keys) -> dict:
+    """``broken`` entries of compiled code only: (dtype, mode) keys -> reason."""
+    return {(dtype, mode, "compiled"): reason for dtype, mode in keys}
+
+
+F32_TANGENTS = compiled(FLOAT32_TANGENTS, ("float32", "forward"), ("float32", "second"))
+ABS_OF_ARRAY = compiled(
+    BUILTIN_ABS_OF_ARRAY,
+    *[("float64", m) for m in MODES],
+    *[("float32", m) for m in MODES],
+    ("complex128", "reverse"),
+)
+
+# Refusals, asserted to be clean SourceADErrors.
+FLOAT32_UNUSED_OUTPUT = (
+    "hvp of float32 slogdet: the adjoint of the unused sign output is np.float32(0), which "
+    "forward mode over the adjoint refuses (no rule for np.float32)"
+)
+
+TABLE = [
+    # --- operators (spelled with Python's syntax) --------------------------------------------
+    binary(operator.add, "{0} + {1}"),
+    binary(operator.sub, "{0} - {1}"),
+    binary(operator.mul, "{0} * {1}"),
+    binary(operator.truediv, "{0} / {1}", makes=(normal, divisor)),
+    binary(operator.pow, "{0} ** {1}", makes=(positive, normal)),
+    # % and //: real only (NumPy has no complex remainder); away from the jumps
+    binary(operator.mod, "{0} % {1}", pair=quotient_pair, dtypes=REAL),
+    binary(operator.floordiv, "{0} // {1}", pair=quotient_pair, dtypes=REAL),
+    elementwise(operator.neg, "-{0}"),
+    elementwise(operator.pos, "+{0}"),
+    Row(
+        operator.matmul,
+        "{0} @ {1}",
+        (Arg(shape=(2, 3)), Arg(shape=(3, 4))),
+        id="op-matmul",
+        broken=F32_TANGENTS,
+    ),
+    Row(
+        operator.matmul,
+        "{0} @ {1}",
+        (Arg(shape=(2, 3)), vector(3)),
+        id="op-matmul-vector",
+        broken=F32_TANGENTS,
+    ),
+    # --- builtins and math ---------------------------------------------------------------------
+    elementwise(
+        abs,
+        "abs({0})",
+        away_from_zero,
+        broken={("complex128", "forward"): ABS_COMPLEX_TANGENT, **ABS_OF_ARRAY},
+    ),
+    # builtin min, max, float, math.erf, math.erfc: scalars only (Python floats)
+    Row(min, "min({0}, {1})", (Arg(), Arg()), ("scalar",), pair=apart_pair, id="builtin-min"),
+    Row(max, "max({0}, {1})", (Arg(), Arg()), ("scalar",), pair=apart_pair, id="builtin-max"),
+    Row(float, "float({0})", kinds=("scalar",)),
+    elementwise(np.sin, "np.sin({0})", scalar_call="math.sin({0})"),
+    elementwise(np.cos, "np.cos({0})", scalar_call="math.cos({0})"),
+    elementwise(np.tan, "np.tan({0})", moderate, scalar_call="math.tan({0})"),
+    elementwise(np.arcsin, "np.arcsin({0})", inside_unit, scalar_call="math.asin({0})"),
+    elementwise(np.arccos, "np.arccos({0})", inside_unit, scalar_call="math.acos({0})"),
+    elementwise(np.arctan, "np.arctan({0})", scalar_call="math.atan({0})"),
+    # arctan2, hypot, logaddexp, fabs: real only (NumPy has no complex loops for them)
+    binary(np.arctan2, "np.arctan2({0}, {1})", dtypes=REAL, scalar_call="math.atan2({0}, {1})"),
+    elementwise(np.sinh, "np.sinh({0})", moderate, scalar_call="math.sinh({0})"),
+    elementwise(np.cosh, "np.cosh({0})", moderate, scalar_call="math.cosh({0})"),
+    elementwise(np.tanh, "np.tanh({0})", scalar_call="math.tanh({0})"),
+    elementwise(np.arcsinh, "np.arcsinh({0})", scalar_call="math.asinh({0})"),
+    elementwise(np.arccosh, "np.arccosh({0})", above_one, scalar_call="math.acosh({0})"),
+    elementwise(np.arctanh, "np.arctanh({0})", inside_unit, scalar_call="math.atanh({0})"),
+    elementwise(np.exp, "np.exp({0})", moderate, scalar_call="math.exp({0})"),
+    elementwise(np.exp2, "np.exp2({0})", moderate),
+    elementwise(np.expm1, "np.expm1({0})", moderate, scalar_call="math.expm1({0})"),
+    elementwise(np.log, "np.log({0})", positive, scalar_call="math.log({0})"),
+    elementwise(np.log1p, "np.log1p({0})", positive, scalar_call="math.log1p({0})"),
+    elementwise(np.log2, "np.log2({0})", positive, scalar_call="math.log2({0})"),
+    elementwise(np.log10, "np.log10({0})", positive, scalar_call="math.log10({0})"),
+    elementwise(np.sqrt, "np.sqrt({0})", positive, scalar_call="math.sqrt({0})"),
+    binary(np.hypot, "np.hypot({0}, {1})", dtypes=REAL, scalar_call="math.hypot({0}, {1})"),
+    binary(np.logaddexp, "np.logaddexp({0}, {1})", dtypes=REAL),
+    binary(np.logaddexp, "np.logaddexp({0}, {1})", pair=far_apart, dtypes=REAL, id="logaddexp-far"),
+    Row(math.erf, "math.erf({0})", kinds=("scalar",)),
+    Row(math.erfc, "math.erfc({0})", kinds=("scalar",)),
+    binary(np.power, "np.power({0}, {1})", (positive, normal), scalar_call="math.pow({0}, {1})"),
+    elementwise(np.fabs, "np.fabs({0})", away_from_zero, REAL, scalar_call="math.fabs({0})"),
+    elementwise(
+        np.abs,
+        "np.abs({0})",
+        away_from_zero,
+        broken={("complex128", "forward"): ABS_COMPLEX_TANGENT},
+    ),
+    elementwise(np.square, "np.square({0})"),
+    # --- NumPy on arrays -----------------------------------------------------------------------
+    # maximum, minimum, clip, max, min: real only (complex numbers are not ordered); no ties
+    binary(np.maximum, "np.maximum({0}, {1})", pair=apart_pair, dtypes=REAL),
+    binary(np.minimum, "np.minimum({0}, {1})", pair=apart_pair, dtypes=REAL),
+    Row(np.where, "np.where({0}, {1}, {2})", (Arg(mask=True, diff=False), Arg(), Arg())),
+    Row(np.clip, "np.clip({0}, {1}, {2})", (Arg(), Arg(), Arg()), dtypes=REAL, pair=clip_triple),
+    Row(np.sum, "np.sum({0})"),
+    Row(np.sum, "np.sum({0}, axis=1)", id="sum-axis"),
+    Row(np.sum, "{0}.sum()", id="sum-method"),
+    Row(np.mean, "np.mean({0})"),
+    Row(np.prod, "np.prod({0})", (Arg(with_zero),)),
+    Row(np.max, "np.max({0})", (Arg(distinct),), dtypes=REAL),
+    Row(np.min, "np.min({0})", (Arg(distinct),), dtypes=REAL),
+    Row(np.cumsum, "np.cumsum({0})"),
+    Row(np.cumprod, "np.cumprod({0})"),
+    Row(np.cumprod, "{0}.cumprod()", (vector(5, with_zero),), id="cumprod-zero"),
+    Row(np.cumprod, "np.cumprod({0})", (vector(6, with_two_zeros),), id="cumprod-zeros"),
+    Row(np.cumprod, "np.cumprod({0})", (vector(1),), id="cumprod-one"),
+    Row(
+        np.linalg.norm,
+        "np.linalg.norm({0})",
+        broken={("complex128", mode): NORM_COMPLEX for mode in COMPLEX_FIRST_ORDER},
+    ),
+    Row(np.trace, "np.trace({0})", (matrix(),)),
+    Row(
+        np.matmul,
+        "np.matmul({0}, {1})",
+        (Arg(shape=(2, 3)), Arg(shape=(3, 4))),
+        broken=F32_TANGENTS,
+    ),
+    Row(np.dot, "np.dot({0}, {1})", (Arg(shape=(2, 3)), vector(3)), broken=F32_TANGENTS),
+    Row(np.dot, "np.dot({0}, {1})", (vector(3), vector(3)), id="dot-vectors", broken=F32_TANGENTS),
+    Row(
+        np.outer,
+        "np.outer({0}, {1})",
+        (vector(3), vector(4)),
+        broken=compiled(FLOAT32_TANGENTS, ("float32", "second")),
+    ),
+    Row(np.transpose, "np.transpose({0})"),
+    Row(np.transpose, "{0}.T", id="transpose-attribute"),
+    Row(np.ascontiguousarray, "np.ascontiguousarray({0})"),
+    Row(np.tril, "np.tril({0})", (matrix(),)),
+    Row(np.triu, "np.triu({0}, 1)", (Arg(shape=(3, 4)),)),
+    Row(np.reshape, "np.reshape({0}, (3, 2))"),
+    Row(np.ravel, "np.ravel({0})"),
+    Row(np.diag, "np.diag({0})", (matrix(),)),
+    Row(np.diag, "np.diag({0})", (vector(3),), id="diag-of-vector"),
+    # linspace: of Python floats (its result is float64)
+    Row(
+        np.linspace, "np.linspace({0}, {1}, 5)", (Arg(scalar=True), Arg(scalar=True)), dtypes=(F64,)
+    ),
+    Row(np.real, "np.real({0})"),
+    Row(np.imag, "np.imag({0})"),  # of a real array: a constant zero
+    Row(np.conj, "np.conj({0})"),
+    # --- np.linalg -----------------------------------------------------------------------------
+    Row(
+        np.linalg.solve,
+        "np.linalg.solve({0}, {1})",
+        (matrix(well_conditioned), vector(3)),
+        broken=F32_TANGENTS,
+    ),
+    Row(
+        np.linalg.solve,
+        "np.linalg.solve({0}, {1})",
+        (matrix(well_conditioned), Arg(shape=(3, 2))),
+        id="solve-matrix",
+        broken=F32_TANGENTS,
+    ),
+    Row(np.linalg.inv, "np.linalg.inv({0})", (matrix(well_conditioned),), broken=F32_TANGENTS),
+    Row(
+        np.linalg.det,
+        "np.linalg.det({0})",
+        (matrix(well_conditioned),),
+        broken=compiled(FLOAT32_TANGENTS, ("float32", "second")),
+    ),
+    Row(
+        np.linalg.slogdet,
+        "np.linalg.slogdet({0})",
+        (matrix(signed_det),),
+        outputs=(None, "{}"),
+        refused={("float32", "second"): FLOAT32_UNUSED_OUTPUT},
+        broken={("complex128", "forward"): SLOGDET_COMPLEX_TANGENT},
+    ),
+    # cholesky, eigh: of the symmetric part (the rules' contract: symmetric perturbations)
+    Row(np.linalg.cholesky, "np.linalg.cholesky(0.5 * ({0} + {0}.T))", (matrix(spd),), dtypes=REAL),
+    Row(
+        np.linalg.eigh,
+        "np.linalg.eigh(0.5 * ({0} + {0}.T))",
+        (matrix(spd),),
+        dtypes=REAL,
+        outputs=("{}", "{} * {}"),  # eigenvalues, and eigenvectors squared (sign-invariant)
+    ),
+    Row(
+        np.linalg.svd,
+        "np.linalg.svd({0}, full_matrices=False)",
+        (matrix(tall, (4, 3)),),
+        dtypes=REAL,
+        outputs=("{} * {}", "{}", "{} * {}"),  # u and vh squared: invariant to signs
+        broken={**F32_TANGENTS, **compiled(SVD_FLOAT32_ADJOINT, ("float32", "reverse"))},
+    ),
+    Row(
+        np.linalg.qr,
+        "np.linalg.qr({0})",
+        (matrix(tall, (4, 3)),),
+        dtypes=REAL,
+        outputs=("{}", "{}"),
+        broken=F32_TANGENTS,
+    ),
+    # the decompositions of complex (Hermitian) matrices: wrong derivatives, see COMPLEX_...
+    Row(
+        np.linalg.cholesky,
+        "np.linalg.cholesky(0.5 * ({0} + np.conj({0}.T)))",
+        (matrix(spd),),
+        dtypes=(C128,),
+        id="cholesky-hermitian",
+        broken={
+            ("complex128", m): COMPLEX_DECOMPOSITION.format("cholesky") for m in COMPLEX_FIRST_ORDER
+        },
+    ),
+    Row(
+        np.linalg.eigh,
+        "np.linalg.eigh(0.5 * ({0} + np.conj({0}.T)))",
+        (matrix(spd),),
+        dtypes=(C128,),
+        outputs=("{}", "{} * np.conj({})"),  # |v|^2: invariant to the eigenvectors' phases
+        id="eigh-hermitian",
+        broken={
+            ("complex128", m): COMPLEX_DECOMPOSITION.format("eigh") for m in COMPLEX_FIRST_ORDER
+        },
+    ),
+    Row(
+        np.linalg.svd,
+        "np.linalg.svd({0}, full_matrices=False)",
+        (matrix(tall, (4, 3)),),
+        dtypes=(C128,),
+        outputs=("{} * np.conj({})", "{}", "{} * np.conj({})"),
+        id="svd-complex",
+        broken={
+            ("complex128", m): COMPLEX_DECOMPOSITION.format("svd") for m in COMPLEX_FIRST_ORDER
+        },
+    ),
+    Row(
+        np.linalg.qr,
+        "np.linalg.qr({0})",
+        (matrix(tall, (4, 3)),),
+        dtypes=(C128,),
+        outputs=("{}", "{}"),
+        id="qr-complex",
+        broken={("complex128", m): COMPLEX_DECOMPOSITION.format("qr") for m in COMPLEX_FIRST_ORDER},
+    ),
+]
+
+
+# --- the cases: one generated function per row, kind and dtype ----------------------------------
+# A case's statements and loss name its parameters and locals with a "§" prefix, which is ""
+# in the case's own function and the case's tag in the function of a group of cases.
+
+
+@dataclass
+class Case:
+    row: Row
+    kind: str  # "scalar" or "array"
+    dtype: type
+    params: list[str]
+    statements: list[str]
+    loss: str
+    args: tuple
+    diff: tuple[int, ...]  # the differentiated arguments
+
+    @property
+    def id(self) -> str:
+        return f"{self.row.name}-{self.kind}-{np.dtype(self.dtype).name}"
+
+    @property
+    def name(self) -> str:  # of the generated function
+        return "f_" + _identifier(self.id)
+
+    @property
+    def source(self) -> str:
+        return _function(self.name, [(self, "")])
+
+    def label(self, k: int) -> str:
+        return f"x{k}"
+
+
+def _function(name: str, parts: list[tuple[Case, str]]) -> str:
+    params = [p.replace("§", tag) for case, tag in parts for p in case.params]
+    lines = [line.replace("§", tag) for case, tag in parts for line in case.statements]
+    loss = " + ".join(case.loss.replace("§", tag) for case, tag in parts)
+    body = "\n".join(lines + [f"return {loss}"])
+    return f"def {name}({', '.join(params)}):\n{textwrap.indent(body, '    ')}\n"
+
+
+def _identifier(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+def _typed(value, arg: Arg, kind: str, dtype, rng):
+    if arg.mask:
+        return value
+    if kind == "scalar" or arg.scalar:
+        return float(value)
+    if dtype is C128:
+        return value + 0.3j * rng.normal(size=value.shape)
+    return value.astype(dtype)
+
+
+def _loss_term(expression: str, value, weight: str, rng, weights: dict) -> str:
+    """The loss's term of one (array or scalar) value of the primitive: plain or weighted."""
+    complex_value = np.iscomplexobj(value)
+    if np.ndim(value) == 0 and not complex_value:
+        return f"({expression})"
+    # a complex scalar too is weighted by an array: sourcead types np.real of a complex
+    # scalar as complex (grad refuses the function: "returns a complex number")
+    shape = np.shape(value) or (2,)
+    w = rng.normal(size=shape)
+    if complex_value:
+        weights[weight] = w + 1j * rng.normal(size=shape)
+        return f"np.sum(np.real({weight} * ({expression})))"
+    weights[weight] = w.astype(np.result_type(value.dtype, np.float32))
+    return f"np.sum({weight} * ({expression}))"
+
+
+def make_case(row: Row, kind: str, dtype) -> Case:
+    rng = np.random.default_rng(zlib.crc32(f"{row.name}-{kind}-{np.dtype(dtype).name}".encode()))
+    shapes = [() if kind == "scalar" or a.scalar else (a.shape or row.shape) for a in row.args]
+    if row.pair is not None:
+        raw = row.pair(rng, shapes[0])
+    else:
+        raw = [
+            rng.random(shape) > 0.5 if a.mask else a.make(rng, shape)
+            for a, shape in zip(row.args, shapes, strict=True)
+        ]
+    args = [_typed(v, a, kind, dtype, rng) for v, a in zip(raw, row.args, strict=True)]
+    params = [f"x{k}" for k in range(len(args))]
+    template = row.scalar_call if kind == "scalar" and row.scalar_call else row.call
+    namespace = {"np": np, "math": math, **dict(zip(params, args, strict=True))}
+    value = eval(template.format(*params), namespace)  # NumPy's: the types the loss reads
+    call = template.format(*[f"§{p}" for p in params])
+    weights: dict = {}
+    if row.outputs is None:
+        statements = []
+        loss = _loss_term(call, value, "§w0", rng, weights)
+    else:
+        results = [f"§r{k}" for k in range(len(row.outputs))]
+        statements = [f"{', '.join(results)} = {call}"]
+        loss = " + ".join(
+            _loss_term(spelled.format(*[r] * spelled.count("{}")), v, f"§w{k}", rng, weights)
+            for k, (spelled, v, r) in enumerate(zip(row.outputs, value, results, strict=True))
+            if spelled is not None
+        )
+    diff = tuple(k for k, a in enumerate(row.args) if a.diff)
+    all_params = [f"§{p}" for p in params] + list(weights)
+    all_args = tuple(args) + tuple(weights.values())
+    return Case(row, kind, dtype, all_params, statements, loss, all_args, diff)
+
+
+def _cases() -> list[Case]:
+    return [
+        make_case(row, kind, dtype)
+        for row in TABLE
+        for kind in row.kinds
+        for dtype in (row.dtypes if kind == "array" else (F64,))
+    ]
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="session")
+def functions(tmp_path_factory):
+    """The module of every case's function, written to a file (sourcead reads the source)."""
+    path = tmp_path_factory.mktemp("rule_table") / "rule_table_functions.py"
+    path.write_text(
+        "import math\n\nimport numpy as np\n\n\n"
+        + "\n\n".join(c.source for c in CASES)
+        + "\n\ndef complex_square(z):\n    return np.sum(np.real(z * z))\n"
+    )
+    spec = importlib.util.spec_from_file_location("rule_table_functions", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- finite differences (in float64 / complex128) -----------------------------------------------
+STEP = 1e-6  # central differences of the function
+HVP_STEP = 1e-5  # central differences of the gradient
+
+
+def _wide(value):
+    """The value in float64 (complex128): the precision of the references."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(np.float64)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "c":
+        return value.astype(np.complex128)
+    return value
+
+
+def _moved(args, tangents, step):
+    return [
+        a if t is None else (a + step * t if isinstance(a, float) else a + step * _wide(t))
+        for a, t in zip(args, tangents, strict=True)
+    ]
+
+
+def fd_gradient(f, args, k):
+    """dL/dx (- i dL/dy for complex) of f's real scalar value, with respect to args[k]."""
+    args = [_wide(a) for a in args]
+
+    def along(direction):
+        tangents = [None] * len(args)
+        tangents[k] = direction
+        plus, minus = _moved(args, tangents, STEP), _moved(args, tangents, -STEP)
+        return (float(f(*plus)) - float(f(*minus))) / (2 * STEP)
+
+    x = args[k]
+    if isinstance(x, float):
+        return along(1.0)
+    g = np.zeros(x.shape, dtype=x.dtype)
+    for index in np.ndindex(x.shape):
+        e = np.zeros(x.shape, dtype=x.dtype)
+        e[index] = 1.0
+        g[index] = along(e)
+        if x.dtype.kind == "c":
+            g[index] -= 1j * along(1j * e)
+    return g
+
+
+def direction(case: Case, seed: int = 7) -> list:
+    """A random tangent for each differentiated argument (None for the others)."""
+    rng = np.random.default_rng(seed)
+    tangents = []
+    for k, a in enumerate(case.args):
+        if k not in case.diff:
+            tangents.append(None)
+        elif isinstance(a, float):
+            tangents.append(float(rng.normal()))
+        elif a.dtype.kind == "c":
+            tangents.append(rng.normal(size=a.shape) + 1j * rng.normal(size=a.shape))
+        else:
+            tangents.append(rng.normal(size=a.shape).astype(a.dtype))
+    return tangents
+
+
+def _tolerance(case: Case) -> float:
+    return 2e-3 if case.dtype is F32 else 1e-6
+
+
+def assert_near(actual, desired, rtol, what):
+    """Close elementwise, relative to the largest reference element (finite differences of a
+    small element are no better than those of the largest)."""
+    desired = np.asarray(desired)
+    scale = max(1.0, float(np.max(np.abs(desired)))) if desired.size else 1.0
+    np.testing.assert_allclose(
+        np.asarray(actual), desired, rtol=rtol, atol=rtol * scale, err_msg=what
+    )
+
+
+def _as_tuple(value, several: bool) -> tuple:
+    return value if several else (value,)
+
+
+# --- the checks ----------------------------------------------------------------------------------
+
+
+def check_reverse(case: Case, f, compile: bool) -> None:
+    several = len(case.diff) > 1
+    wrt = case.diff if several else case.diff[0]
+    grads = _as_tuple(sourcead.grad(f, wrt=wrt, compile=compile)(*case.args), several)
+    for g, k in zip(grads, case.diff, strict=True):
+        x = case.args[k]
+        if isinstance(x, float):
+            assert isinstance(g, float | np.floating), f"gradient of a float is {type(g)}"
+        else:
+            assert g.shape == x.shape and g.dtype == x.dtype, (g.shape, g.dtype, x.shape, x.dtype)
+        what = f"gradient wrt {case.label(k)}"
+        assert_near(g, fd_gradient(f, case.args, k), _tolerance(case), what)
+
+
+def check_forward(case: Case, f, compile: bool) -> None:
+    tangents = direction(case)
+    value, tangent = sourcead.jvp(f, case.args, tangents, compile=compile)
+    assert_near(value, f(*case.args), _tolerance(case), "value")
+    wide = [_wide(a) for a in case.args]
+    plus, minus = _moved(wide, tangents, STEP), _moved(wide, tangents, -STEP)
+    reference = (float(f(*plus)) - float(f(*minus))) / (2 * STEP)
+    assert_near(tangent, reference, _tolerance(case), "tangent")
+
+
+def check_second(case: Case, f, compile: bool) -> None:
+    tangents = direction(case)
+    several = len(case.diff) > 1
+    products = _as_tuple(sourcead.hvp(f, case.args, tangents, compile=compile), several)
+    gradient = sourcead.grad(f, wrt=case.diff if several else case.diff[0], compile=False)
+    wide = [_wide(a) for a in case.args]
+    plus = _as_tuple(gradient(*_moved(wide, tangents, HVP_STEP)), several)
+    minus = _as_tuple(gradient(*_moved(wide, tangents, -HVP_STEP)), several)
+    for k, product, p, m in zip(case.diff, products, plus, minus, strict=True):
+        tolerance = max(_tolerance(case), 1e-5)
+        what = f"hvp, gradient wrt {case.label(k)}"
+        assert_near(product, (p - m) / (2 * HVP_STEP), tolerance, what)
+
+
+CHECKS = {"reverse": check_reverse, "forward": check_forward, "second": check_second}
+
+
+# hvp of complex inputs drops the imaginary parts of the result (test_hvp_of_complex_input, an
+# xfail): the complex cases are checked to first order only.
+def _modes(case: Case) -> tuple[str, ...]:
+    return MODES if case.dtype is not C128 else ("reverse", "forward")
+
+
+def _key(case: Case) -> str:
+    """How ``refused`` and ``broken`` name the case's dtype: "scalar" for Python floats."""
+    return "scalar" if case.kind == "scalar" else np.dtype(case.dtype).name
+
+
+def _known(case: Case, mode: str, compile: bool, table: dict):
+    """The reason ``table`` (a row's ``refused`` or ``broken``) gives for the mode, if any:
+    keyed (dtype, mode), or (dtype, mode, "compiled") for compiled code only."""
+    return table.get((_key(case), mode)) or (compile and table.get((_key(case), mode, "compiled")))
+
+
+# Compiling takes seconds a case (all of the table's cases and modes, some 20 minutes on 2
+# cores), so the slow group compiles fewer: each row in float64 (arrays and floats) in every
+# mode, but rows whose hvp is zero (linear primitives: compiled to first order; the plain-
+# Python run checks the zero) and rows that repeat another row's code paths with other values
+# (not compiled); other dtypes only where compiled code is known to refuse or break, so that
+# those xfail(strict=True) cases stay checked.
+LINEAR = {
+    "add", "sub", "neg", "pos", "floordiv", "float", "where", "sum", "sum-axis", "mean",
+    "cumsum", "trace", "transpose", "ascontiguousarray", "tril", "triu", "reshape", "ravel",
+    "diag", "diag-of-vector", "linspace", "real", "imag", "conjugate",
+}  # fmt: skip
+REPEATED = {"sum-method", "transpose-attribute", "cumprod-zeros", "cumprod-one", "logaddexp-far"}
+
+
+def _compiled(case: Case, mode: str) -> bool:
+    """Whether the slow group compiles the case's mode (see LINEAR above)."""
+    known = {**case.row.refused, **case.row.broken}
+    if (_key(case), mode, "compiled") in known or (_key(case), mode) in known:
+        return True
+    if case.dtype is not F64 or case.row.name in REPEATED:
+        return False
+    return mode != "second" or case.row.name not in LINEAR
+
+
+def _params():
+    """Every case and mode as plain Python (quick), and compiled (slow, see ``_compiled``)."""
+    for case in CASES:
+        for mode, compile in itertools.product(_modes(case), (False, True)):
+            if compile and not _compiled(case, mode):
+                continue
+            marks = [pytest.mark.slow] if compile else []
+            reason = _known(case, mode, compile, case.row.broken)
+            if reason:  # (wrong complex code casts complex values to real: not the point here)
+                marks.append(pytest.mark.xfail(strict=True, reason=reason))
+                marks.append(pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning"))
+            label = "compiled" if compile else "python"
+            yield pytest.param(case, mode, compile, marks=marks, id=f"{case.id}-{mode}-{label}")
+
+
+@pytest.mark.parametrize("case, mode, compile", list(_params()))
+def test_rule(case, mode, compile, functions):
+    f = getattr(functions, case.name)
+    if _known(case, mode, compile, case.row.refused):  # a clean refusal, not a crash
+        with pytest.raises(SourceADError):
+            CHECKS[mode](case, f, compile)
+        return
+    CHECKS[mode](case, f, compile)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hvp of a function of complex arrays returns real products: the imaginary parts "
+    "of the gradient's tangent are dropped (ComplexWarning: casting complex to real)",
+)
+def test_hvp_of_complex_input(functions):
+    """The smallest case: L = sum(Re(z * z)) = sum(x^2 - y^2), whose gradient (JAX's
+    convention, dL/dx - i dL/dy) is 2 z; its tangent along v is 2 v."""
+    f = functions.complex_square
+    z = np.array([0.5 + 1.0j, -1.5 + 0.25j])
+    v = np.array([1.0 + 2.0j, 0.5 - 1.0j])
+    np.testing.assert_allclose(sourcead.grad(f, compile=False)(z), 2 * z, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+        product = sourcead.hvp(f, (z,), (v,), compile=False)
+    np.testing.assert_allclose(product, 2 * v, rtol=1e-12)
+
+
+def test_hessian_of_cumprod_is_exact_where_elements_are_zero(functions):
+    """Vector-mode forward over reverse (one direction per element) through reverse_cumprod's
+    tangent, against the Hessian of sum(w * cumprod(x)) written out: for i != j, the sum over
+    k >= max(i, j) of w[k] times the product of x[0..k] but x[i] and x[j]."""
+    f = functions.f_cumprod_zeros_array_float64
+    x, w = (
+        np.array(a) for a in next(c for c in CASES if c.id == "cumprod-zeros-array-float64").args
+    )
+    n = x.size
+    expected = np.zeros((n, n))
+    for i, j in itertools.permutations(range(n), 2):
+        for k in range(max(i, j), n):
+            expected[i, j] += w[k] * np.prod([x[m] for m in range(k + 1) if m not in (i, j)])
+    hessian = sourcead.hessian(f, compile=False)(x, w)
+    np.testing.assert_allclose(hessian, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_every_entry_has_a_row():
+    """A built-in primitive (not a helper of generated code) cannot land without its row."""
+    covered = {id(entry_for(row.fn)) for row in TABLE}
+    missing = [
+        e.name for e in entries() if e.builtin and not e.forward_only and id(e) not in covered
+    ]
+    assert not missing, f"entries without a row in TABLE: {missing}"
+
+
+def test_rows_are_unique_and_name_builtin_entries():
+    names = [row.name for row in TABLE]
+    assert len(names) == len(set(names)), "two rows share a name (give one an id)"
+    for row in TABLE:
+        entry = entry_for(row.fn)
+        assert entry is not None and entry.builtin and not entry.forward_only, row.name
