@@ -85,7 +85,13 @@ def call_type(target, node: gast.Call, args: list):
         )
     if target is float and arrays:
         raise ArrayTypeProblem("float() of an array")
+    if target is abs and arrays:  # Numba has no builtin abs of arrays
+        raise ArrayTypeProblem("abs() of an array (use np.abs)")
     entry = entry_for(target)
+    if entry is not None and not entry.complex and any(a.kind == "complex" for a in arrays):
+        raise ArrayTypeProblem(
+            f"{spelling(target)} of a complex array (its rules are those of real matrices)"
+        )
     if entry is not None and entry.result is not None:
         result = entry.result(args, node)
         if result is not None:

@@ -121,8 +121,15 @@ def _as_tangent(primal, tangent, name: str):
         return tangent, None
     shape = np.shape(primal)
     t = np.asarray(tangent)
-    # No copy when the type is already right: generated code copies a tangent it writes to.
-    t = t.astype(np.result_type(t.dtype, np.asarray(primal).dtype, np.float64), copy=False)
+    # The primal's floating dtype, as JAX's tangents have (a float32 array gets float32
+    # tangents: Numba's @ and np.linalg take no mixed dtypes); a complex direction of a
+    # real primal stays complex. No copy when the type is already right: generated code
+    # copies a tangent it writes to.
+    dtype = np.asarray(primal).dtype
+    dtype = dtype if dtype.kind in "fc" else np.dtype(np.float64)
+    if t.dtype.kind == "c" and dtype.kind == "f":
+        dtype = np.result_type(dtype, t.dtype)
+    t = t.astype(dtype, copy=False)
     if t.shape == shape:
         return (t.item() if shape == () else np.ascontiguousarray(t)), None
     if t.shape[:-1] == shape and t.ndim == len(shape) + 1:

@@ -57,7 +57,17 @@ def adjoint_tangent_function(
     """The tangent of the adjoint of ``fun`` with respect to ``wrt``, along the arguments
     ``along`` (by default ``wrt`` too: Hessian-vector products)."""
     along = list(wrt if along is None else along)
-    loading.load(fun)  # parsed again if a global it reads was rebound
+    loaded = loading.load(fun)  # parsed again if a global it reads was rebound
+    parsed = loaded.parsed
+    for name, value_type in zip(parsed.params, arg_types, strict=False):
+        if name in set(wrt) | set(along) and getattr(value_type, "kind", None) == "complex":
+            # the tangent of an adjoint of complex values would need the conjugate pairs
+            # that forward mode does not carry: refused rather than wrong
+            raise parsed.error(
+                f"second derivatives (hvp, hessian) with respect to the complex argument "
+                f"{name} are not supported",
+                parsed.node,
+            )
     key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along), loading.generation())
     with _LOCK:
         if key not in _CACHE:

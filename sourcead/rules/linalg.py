@@ -61,10 +61,11 @@ class Slogdet:
         return b_logdet * np.ascontiguousarray(np.linalg.inv(a).T)
 
     def array_tangent(da, a, *, sign, logdet):
-        return None, np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da)
+        # log|det a| is real: its tangent is the real part of tr(inv(a) da)
+        return None, np.real(np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da))
 
 
-@register(np.linalg.cholesky, device=False, result=shapes.like_first)
+@register(np.linalg.cholesky, device=False, complex=False, result=shapes.like_first)
 class Cholesky:
     def array_adjoint(b_out, a):
         low = np.linalg.cholesky(a)
@@ -91,7 +92,7 @@ class Cholesky:
         )
 
 
-@register(np.linalg.eigh, device=False, result=shapes.eigen, outputs=2)
+@register(np.linalg.eigh, device=False, complex=False, result=shapes.eigen, outputs=2)
 class Eigh:
     def array_adjoint(b_w, b_v, a):
         w, v = np.linalg.eigh(a)
@@ -119,7 +120,7 @@ class Eigh:
         )
 
 
-@register(np.linalg.svd, device=False, result=shapes.singular, outputs=3)
+@register(np.linalg.svd, device=False, complex=False, result=shapes.singular, outputs=3)
 class Svd:
     def array_adjoint(b_u, b_s, b_vh, a, full_matrices=True):
         u, s, vh = np.linalg.svd(a, full_matrices=False)
@@ -196,7 +197,7 @@ class Svd:
         )
 
 
-@register(np.linalg.qr, device=False, result=shapes.factors, outputs=2)
+@register(np.linalg.qr, device=False, complex=False, result=shapes.factors, outputs=2)
 class Qr:
     def array_adjoint(b_q, b_r, a):
         q, r = np.linalg.qr(a)

@@ -136,10 +136,10 @@ class Cumprod:
 @register(np.linalg.norm, result=shapes.two_norm)
 class Norm:
     def adjoint(b_out, x):
-        return b_out * x / np.linalg.norm(x)
+        return b_out * np.conj(x) / np.linalg.norm(x)
 
     def tangent(dx, x):
-        return np.sum(x * dx) / np.linalg.norm(x)
+        return np.real(np.sum(np.conj(x) * dx)) / np.linalg.norm(x)
 
 
 @register(np.trace, result=shapes.scalar_like_first, methods=("trace",))

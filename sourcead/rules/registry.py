@@ -23,6 +23,8 @@ with ``array_tangent`` likewise). ``register``'s keywords give the other facts:
   (``x.sum()`` for ``np.sum``, ``x.T`` for ``np.transpose``);
 * ``device``: whether CUDA device code may call it (scalar functions that Numba's CUDA
   target compiles);
+* ``complex``: whether its rules hold for complex arguments (a call with a complex array
+  is refused where they do not);
 * ``forward_only`` and ``new_array``: for the helpers that generated adjoints call
   (``runtime``): forward mode differentiates them (``hvp``, ``hessian``), reverse mode
   refuses them; ``new_array``: each call returns a new array.
@@ -63,6 +65,7 @@ class Primitive:
     methods: tuple[str, ...] = ()
     attributes: tuple[str, ...] = ()
     device: bool = True
+    complex: bool = True  # whether its rules hold for complex arguments
     forward_only: bool = False
     new_array: bool = False
     builtin: bool = True  # registered by sourcead (False: a rule of yours replaced a part)
@@ -110,6 +113,7 @@ def register(
     methods: tuple[str, ...] = (),
     attributes: tuple[str, ...] = (),
     device: bool = True,
+    complex: bool = True,
     forward_only: bool = False,
     new_array: bool = False,
 ):
@@ -136,6 +140,7 @@ def register(
             methods=methods,
             attributes=attributes,
             device=device,
+            complex=complex,
             forward_only=forward_only,
             new_array=new_array,
         )
