@@ -6,6 +6,7 @@ a function still ties the modules together. The stages, from the bottom up, are 
 """
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ def module_files() -> dict[str, Path]:
 MODULES = module_files()
 
 
+@functools.cache
 def imports_of(module: str) -> list[tuple[str, str | None, int]]:
     """(imported module, imported name or None, line) for each import of a sourcead module
     in ``module``, function-local imports included."""
