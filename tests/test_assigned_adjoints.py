@@ -152,6 +152,7 @@ def test_readers_outside_the_binding_block_keep_zeroing():
     check_grad(reader_in_a_branch, (x, -1.0), 0)
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_hessian_vector_products_through_assigned_adjoints():
     x, means, q = CASES[-1][1]
     v = np.random.default_rng(4).random(x.shape)

@@ -73,6 +73,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 @needs_numba_cuda
 def test_generated_kernels_compile_to_ptx_for_sm90():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")

@@ -286,6 +286,7 @@ def test_tensor_renormalisation_gradient(compile_mode):
     assert slope == pytest.approx(g, rel=1e-10)
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_vmap_of_a_row_recurrence():
     batch = np.random.default_rng(1).uniform(-1.0, 1.0, (3, 2, 2))
     gradient = sourcead.grad(nonlinear_recurrence_overwriting_rows)

@@ -516,6 +516,7 @@ def test_jvp_through_a_product_with_a_constant_matrix():
     assert slope == pytest.approx(expected, rel=1e-7)
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_compiled_hessian_of_a_loop_that_tapes_whole_arrays():
     # vector mode: one direction of the tangent tape is a strided view
     x, w = _rng.random((2, 3)), 0.5 * _rng.random((3, 3))

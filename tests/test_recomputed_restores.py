@@ -116,6 +116,7 @@ def test_values_that_cannot_be_computed_again_stay_taped(case):
     assert "t_tape, t_top = push_array(t_tape, t_top, t)" in source
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_hessian_vector_products_through_recomputed_restores():
     x, means = CASES[0][1]
     v = rng.random(x.shape)

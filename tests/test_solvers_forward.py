@@ -89,6 +89,7 @@ def fixed_point_compiled(a, b):
     return x * y + ys[2]
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_jvp_through_solvers_compiled():
     args, tangents = (1.3, 0.4), (0.6, -1.0)
     compiled = sourcead.jvp(fixed_point_compiled, args, tangents)
@@ -161,6 +162,7 @@ def test_forward_jacobian_through_solvers_equals_reverse(fun, args, wrt, rtol):
         np.testing.assert_allclose(f, r, rtol=rtol, atol=1e-12)
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_forward_jacobian_through_odeint_compiled():
     args = OSC_ARGS[:3]
     compiled = sourcead.jacfwd(oscillator_states, wrt=(0, 1))(*args)
