@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import gast
 
 from ..frontend.normalize import normalize
-from ..frontend.source import ParsedFunction, load_function
+from ..frontend.source import ParsedFunction
 from ..frontend.subset import check_subset
 from ..lowering import jvp_calls, solver_calls
 from ..lowering.arrays import lower_arrays, rewrite_array_syntax
@@ -72,11 +72,6 @@ LOADING = (
     LoadingPass("array syntax", "x.sum() becomes np.sum(x), m.T np.transpose(m)", _array_syntax),
     LoadingPass("checked", "the subset check: SourceADError at your line", _checked),
 )
-
-
-def load(fn) -> tuple[ParsedFunction, gast.FunctionDef]:
-    """``fn`` parsed and checked (``LOADING``), and its normalised tree."""
-    return loaded_tree(load_function(fn))
 
 
 def loaded_tree(parsed: ParsedFunction) -> tuple[ParsedFunction, gast.FunctionDef]:
@@ -138,4 +133,4 @@ def run(mode: str, specialised: Specialised, until: str | None = None) -> Specia
     return specialised
 
 
-__all__ = ["LOADING", "MODES", "Pass", "Specialised", "load", "loaded_tree", "run"]
+__all__ = ["LOADING", "MODES", "Pass", "Specialised", "loaded_tree", "run"]
