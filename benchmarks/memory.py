@@ -256,9 +256,9 @@ def counted_steps(problem: str, n_steps: int, snapshots: int) -> dict:
 
     A line tracer watches the generated adjoint and counts how often execution passes from a
     step's header into the loop body: from ``for t in range(first, last):`` (plain steps the
-    schedule advances) and from ``t = last`` after a comment saying the step is recorded
-    (recorded steps). This observes the generated code itself, independently of the Revolve
-    formula.
+    schedule advances), and how often the first statement after a comment saying the step is
+    recorded runs (recorded steps). This observes the generated code itself, independently
+    of the Revolve formula.
     """
     if problem == "projectile":
         g = sourcead.grad(projectile_checkpointed, wrt=(0, 1, 2), compile=False)
@@ -278,10 +278,12 @@ def counted_steps(problem: str, n_steps: int, snapshots: int) -> dict:
             stripped = line.strip()
             if stripped.startswith("for ") and stripped.endswith("in range(first, last):"):
                 found[number] = "advanced"
-            elif stripped in ("_ = last", "t = last") and (
-                "recorded" in text[number - 2] or "record this step" in text[number - 2]
+            elif (
+                stripped
+                and not stripped.startswith("#")
+                and ("recorded" in text[number - 2] or "record this step" in text[number - 2])
             ):
-                found[number] = "recorded"
+                found[number] = "recorded"  # counted each time it is entered from above
         return found
 
     def tracer(frame, event, arg):
@@ -296,8 +298,12 @@ def counted_steps(problem: str, n_steps: int, snapshots: int) -> dict:
         def local(frame, event, arg):
             if event == "line":
                 header = previous[0]
-                if header in headers and frame.f_lineno == header + 1:
-                    counts[headers[header]] += 1
+                if headers.get(header) == "advanced" and frame.f_lineno == header + 1:
+                    counts["advanced"] += 1
+                # entered from above, not from the end of a loop it starts
+                recorded = headers.get(frame.f_lineno) == "recorded"
+                if recorded and (header is None or header < frame.f_lineno):
+                    counts["recorded"] += 1
                 previous[0] = frame.f_lineno
             return local
 

@@ -2,14 +2,30 @@
 
 Run from the repository root::
 
-    python benchmarks/startup.py                        # 3 fresh processes per row
-    python benchmarks/startup.py --quick                # 1 per row
+    python benchmarks/startup.py                        # both tables below
+    python benchmarks/startup.py --quick                # 1 process per row; 3 first-call rows
+    python benchmarks/startup.py --tables first --rows gmm,trg
+    python benchmarks/startup.py --jax-python /path/to/jax-venv/bin/python
     python benchmarks/startup.py --aot-python /path/to/venv/bin/python
     python benchmarks/startup.py --native-python /path/to/numpy-only-venv/bin/python
 
-Each row starts new Python processes and measures, from just before the process is started
-to just after the first gradient is returned (interpreter start, imports, transformation,
-Numba compilation or cache loading, the call itself), the median over the processes:
+**The first-call table** (``--tables first``): eleven programs (``FIRST_CALLS``: loops, whole
+arrays, linear algebra, solvers, forward mode, ``vmap``, ``hessian``, ``sourcead build
+--native``), each in a module of its own as in a user's package (copied from
+``benchmarks/loops.py``, ``benchmarks/arrays.py``, ``examples/`` or
+``benchmarks/startup_programs.py``). Per row, one fresh process with empty sourcead and
+Numba caches (**cold**: wall time from before the process starts to the result, and the CPU
+time of the process), one more with the caches it filled (**warm**), and one more cold
+process with ``SOURCEAD_TIMINGS=1`` that reports the time of each stage of the derivatives
+it made (sourcead's passes, Numba's initialisation, typing, lowering, LLVM; see
+``sourcead/backends/cpu/timings.py``). One process each: a cold start cannot be repeated in
+a process. Where JAX is installed (here, or in ``--jax-python``), the same derivative with
+``jax.jit`` (``benchmarks/startup_jax.py``) in a fresh process beside it.
+
+**The AOT tables** (``--tables aot``), of the projectile and the GMM: each row starts new
+Python processes and measures, from just before the process is started to just after the
+first gradient is returned (interpreter start, imports, transformation, Numba compilation
+or cache loading, the call itself), the median over the processes:
 
 * **cold**: empty sourcead cache and empty Numba cache (as right after installation);
 * **warm**: the same caches, filled by the cold process (a later run of the same program);
@@ -44,9 +60,11 @@ script prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -348,6 +366,370 @@ def measure(
     return rows
 
 
+# --- the first calls of eleven programs ---------------------------------------------------------
+@dataclass
+class FirstCall:
+    """A row of the first-call table: a program in a user's module, the derivative's first
+    call, and optionally JAX's version (``startup_jax.make_<jax>``)."""
+
+    key: str  # for --rows
+    name: str
+    module: str  # the user module the child imports as ``m``
+    text: str  # its source
+    setup: str  # NumPy statements defining ``args`` (no sourcead, no ``m``: JAX runs them too)
+    call: str  # the derivative's first call, an expression of ``sourcead``, ``m`` and ``args``
+    jax: str | None = None
+    jax_note: str = ""  # why there is no JAX column
+    build: bool = False  # a `sourcead build --native` command, not a call
+
+
+def copied(source: str, functions: tuple[str, ...], preamble: str) -> str:
+    """``functions`` of ``benchmarks/<source>.py``, alone in a module with ``preamble``."""
+    lines = (HERE / f"{source}.py").read_text(encoding="utf-8").splitlines(keepends=True)
+    parts = []
+    for function in functions:
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"def {function}("))
+        end = next(
+            (
+                i
+                for i in range(start + 1, len(lines))
+                if lines[i].strip() and lines[i][0] not in " #"
+            ),
+            len(lines),
+        )
+        parts.append("".join(lines[start:end]).rstrip() + "\n")
+    return f"{preamble}\n\n\n" + "\n\n".join(parts)
+
+
+def example(name: str) -> str:
+    return (REPO / "examples" / f"{name}.py").read_text(encoding="utf-8")
+
+
+PROGRAMS = (HERE / "startup_programs.py").read_text(encoding="utf-8")
+SCHRODINGER_ARGS = """
+n = 64
+x = np.linspace(-4.0, 4.0, n)
+dx = x[1] - x[0]
+kinetic = (np.diag(np.full(n, 1.0)) - 0.5 * np.diag(np.ones(n - 1), 1)
+           - 0.5 * np.diag(np.ones(n - 1), -1)) / dx**2
+v_true = 0.5 * (x**2 - 2.0) ** 2 * 0.5 + 0.3 * x
+psi = np.linalg.eigh(kinetic + np.diag(v_true))[1][:, 0]
+args = (0.5 * x**2, kinetic, psi * psi / dx, dx)
+"""
+MD_ARGS = """
+rng = np.random.default_rng(0)
+g = np.arange(16)
+lattice = np.stack([(g % 4) * 1.2, (g // 4) * 1.2, np.zeros(16)], axis=1)
+args = (lattice + 0.05 * rng.normal(size=(16, 3)), 0.1 * rng.normal(size=(16, 3)), 1.0, 1.0,
+        0.002, 100)
+"""
+MLP_ARGS = """
+rng = np.random.default_rng(0)
+args = (rng.normal(scale=0.05, size=(784, 128)), np.zeros(128), rng.normal(scale=0.1, size=(128, 10)),
+        np.zeros(10), rng.random((256, 784)), np.eye(10)[rng.integers(0, 10, 256)])
+"""
+SCF_ARGS = """
+field = 0.3 * np.cos(2.0 * np.pi * np.arange(32) / 32) + 0.05
+args = (0.4, field)
+"""
+PAIRS_ARGS = """
+rng = np.random.default_rng(0)
+args = (rng.normal(size=(16, 200)), rng.normal(size=(16, 200)))
+"""
+
+FIRST_CALLS = [
+    FirstCall(
+        "projectile",
+        "projectile, 20,000 steps (loops) wrt (vx, vy, c)",
+        "user_projectile",
+        copied("loops", ("loss",), "import math"),
+        "args = (20.0, 15.0, 0.05)",
+        "sourcead.value_and_grad(m.loss, wrt=(0, 1, 2))(*args)",
+        jax="projectile",
+    ),
+    FirstCall(
+        "gmm",
+        "GMM n=1000, d=10, K=25 (whole arrays) wrt (alphas, means, icf)",
+        "user_gmm",
+        copied(
+            "arrays",
+            ("gmm_vectorised",),
+            "import math\n\nimport numpy as np\n\nLOG_2PI = math.log(2.0 * math.pi)",
+        ),
+        GMM_ARGS,
+        "sourcead.value_and_grad(m.gmm_vectorised, wrt=(0, 1, 2))(*args)",
+        jax="gmm",
+    ),
+    FirstCall(
+        "mlp",
+        "MLP 784-128-10, batch 256, wrt the 4 weight arrays",
+        "startup_programs",
+        PROGRAMS,
+        MLP_ARGS,
+        "sourcead.value_and_grad(m.mlp_loss, wrt=(0, 1, 2, 3))(*args)",
+        jax="mlp",
+    ),
+    FirstCall(
+        "schrodinger",
+        "inverse Schrödinger (`eigh`, N=64) wrt the potential",
+        "inverse_schrodinger",
+        example("inverse_schrodinger"),
+        SCHRODINGER_ARGS,
+        "sourcead.value_and_grad(m.mismatch, wrt=0)(*args)",
+        jax="schrodinger",
+    ),
+    FirstCall(
+        "md",
+        "Lennard-Jones MD, 16 particles, pair loop, 100 steps, wrt (positions, eps)",
+        "startup_programs",
+        PROGRAMS,
+        MD_ARGS,
+        "sourcead.value_and_grad(m.md_energy, wrt=(0, 2))(*args)",
+        jax="md",
+    ),
+    FirstCall(
+        "scf",
+        "SCF through `fixed_point` (32 sites) wrt (J, h)",
+        "self_consistent",
+        example("self_consistent"),
+        SCF_ARGS,
+        "sourcead.value_and_grad(m.energy, wrt=(0, 1))(*args)",
+        jax_note="JAX has no fixed-point solver with an implicit adjoint of its own",
+    ),
+    FirstCall(
+        "odeint",
+        "`odeint` example (RK4, 500 steps, continuous adjoint) wrt (speed, angle)",
+        "angry_birds_ode",
+        example("angry_birds_ode"),
+        "args = (20.0, 0.8, np.array([0.0, 2.2]), 500)",
+        "sourcead.value_and_grad(m.miss_ode, wrt=(0, 1))(*args)",
+        jax_note="JAX's odeint is adaptive (Dormand-Prince): another method",
+    ),
+    FirstCall(
+        "trg",
+        "TRG tensor network (2-D Ising, chi=8, 6 steps), `jvp` wrt beta",
+        "startup_programs",
+        PROGRAMS,
+        "args = (0.4, 0.1, 8, 6)",
+        "sourcead.jvp(m.trg_free_energy, args, (1.0, None, None, None))",
+        jax="trg",
+    ),
+    FirstCall(
+        "vmap",
+        "`vmap(grad)` of a pair loop, N=200, batch of 16",
+        "startup_programs",
+        PROGRAMS,
+        PAIRS_ARGS,
+        "sourcead.vmap(sourcead.grad(m.pair_energy, wrt=(0, 1)))(*args)",
+        jax="vmap_pairs",
+    ),
+    FirstCall(
+        "hessian",
+        "`hessian` of an RK4 loop (500 steps) wrt (speed, angle)",
+        "angry_birds_ode",
+        example("angry_birds_ode"),
+        "args = (20.0, 0.8, 500)",
+        "sourcead.hessian(m.miss_loop, wrt=(0, 1))(*args)",
+        jax="rk4_hessian",
+    ),
+    FirstCall(
+        "build",
+        "`sourcead build --native` of the projectile (a command)",
+        "user_projectile",
+        copied("loops", ("loss",), "import math"),
+        "",
+        "",
+        jax_note="no counterpart",
+        build=True,
+    ),
+]
+QUICK_ROWS = ("projectile", "vmap", "build")
+
+CHILD = """import json, sys, time
+import numpy as np
+{imports}
+{setup}
+result = {call}
+
+
+def flat(value):
+    if isinstance(value, (tuple, list)):
+        return [v for item in value for v in flat(item)]
+    return [float(v) for v in np.ravel(value)]
+
+
+report = {{'done': time.time(), 'numba': 'numba' in sys.modules, 'grad': flat(result)}}
+if {timed}:
+    from sourcead.backends.cpu import timings
+    report['stages'] = timings.totals()
+print('RESULT ' + json.dumps(report))
+"""
+
+
+def first_call_script(row: FirstCall, timed: bool) -> str:
+    return CHILD.format(
+        imports=f"import sourcead\nimport {row.module} as m",
+        setup=row.setup,
+        call=row.call,
+        timed=timed,
+    )
+
+
+def jax_script(row: FirstCall) -> str:
+    return CHILD.format(
+        imports="import startup_jax",
+        setup=row.setup,
+        call=f"startup_jax.make_{row.jax}(args)()",
+        timed=False,
+    )
+
+
+def run_timed(command: list[str], env: dict, cwd: Path) -> dict:
+    """Run ``command``; its RESULT line (if any), with ``seconds`` (wall, from before the
+    process started to the result, or to its exit) and ``cpu`` (user + system seconds of
+    the process and its threads)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.time()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    end = time.time()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode != 0:
+        raise RuntimeError(f"child failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    result = {"done": end, "grad": [], "stderr": done.stderr}
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :]) | {"stderr": done.stderr}
+    result["seconds"] = result["done"] - start
+    result["cpu"] = cpu
+    return result
+
+
+def measure_first_call(row: FirstCall, jax_python: str | None) -> dict:
+    """The row's cold, warm and timed processes (one of each), and JAX's first call."""
+    found: dict = {}
+    with tempfile.TemporaryDirectory(prefix="sourcead-first-") as name:
+        tmp = Path(name)
+        snapshot(tmp)
+        (tmp / "user").mkdir()
+        (tmp / "user" / f"{row.module}.py").write_text(row.text, encoding="utf-8")
+        for label, timed in (("cold", False), ("warm", False), ("timed", True)):
+            env = environment(tmp, [], "timed" if timed else "run")
+            if timed:
+                env["SOURCEAD_TIMINGS"] = "1"
+            if row.build:
+                out = tmp / f"built-{label}"
+                arguments = ["build", f"{tmp / 'user' / row.module}.py:loss", "--wrt", "0,1,2",
+                             "-o", str(out), "--native"]  # fmt: skip
+                # timed: the same command, reporting the breakdown's totals at exit
+                start = ["-c", BUILD_WITH_TOTALS] if timed else ["-m", "sourcead"]
+                command = [sys.executable, *start, *arguments]
+            else:
+                command = [sys.executable, "-c", first_call_script(row, timed)]
+            try:
+                found[label] = run_timed(command, env, tmp)
+            except RuntimeError as exc:  # reported in the table; the other rows go on
+                found[label] = {"error": str(exc).strip().splitlines()[-1]}
+                print(f"  {label} failed: {found[label]['error']}", file=sys.stderr)
+                continue
+            print(f"  {label}: {found[label]['seconds']:.2f} s", file=sys.stderr)
+        if row.jax and jax_python:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+            env |= {"PYTHONPATH": str(HERE), "JAX_PLATFORMS": "cpu"}
+            env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+            try:
+                found["jax"] = run_timed([jax_python, "-c", jax_script(row)], env, tmp)
+                print(f"  jax: {found['jax']['seconds']:.2f} s", file=sys.stderr)
+            except RuntimeError as exc:
+                found["jax_error"] = str(exc).splitlines()[-1]
+                print(f"  jax failed: {found['jax_error']}", file=sys.stderr)
+    return found
+
+
+# `sourcead build --native` with SOURCEAD_TIMINGS=1: the breakdown's totals printed at exit
+BUILD_WITH_TOTALS = """
+import atexit, json, runpy, sys, time
+from sourcead.backends.cpu import timings
+
+
+def report():
+    timings.finish("sourcead build --native")  # what no compile event closed (numba.pycc)
+    print("RESULT " + json.dumps({"done": time.time(), "grad": [], "stages": timings.totals()}))
+
+
+atexit.register(report)
+sys.argv = ["sourcead", *sys.argv[1:]]
+runpy.run_module("sourcead", run_name="__main__")
+"""
+
+
+def same_values(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1e-300) for x, y in zip(a, b, strict=True)
+    )
+
+
+STAGE_COLUMNS = [
+    ("sourcead", ("frontend", "type inference", "passes", "generation", "loading")),
+    ("Numba init", ("numba init",)),
+    ("typing", ("numba typing",)),
+    ("lowering", ("numba lowering",)),
+    ("LLVM", ("llvm",)),
+    ("Numba other", ("numba other",)),
+]
+
+
+def first_call_table(rows: list[tuple[FirstCall, dict]], jax_available: bool) -> None:
+    """Print the first-call table, then the breakdown of each row."""
+    print("\n### First calls in a fresh process\n")
+    print("| program | cold: wall | cold: CPU | warm: wall | warm = cold | JAX `jit` first call |")
+    print("|---|---:|---:|---:|:---:|---:|")
+    for row, found in rows:
+        cold, warm = found["cold"], found["warm"]
+        if "error" in cold or "error" in warm or row.build:
+            same = "—"
+        else:
+            same = "yes" if same_values(cold["grad"], warm["grad"]) else "**no**"
+        if "jax" in found:
+            jax = f"{found['jax']['seconds']:.2f} s"
+        elif "jax_error" in found:
+            jax = f"failed: {found['jax_error']}"
+        elif row.jax:
+            jax = "—" if jax_available else "not installed"
+        else:
+            jax = f"— ({row.jax_note})"
+        print(
+            f"| {row.name} | {_seconds(cold)} | {_seconds(cold, 'cpu')} | {_seconds(warm)} | "
+            f"{same} | {jax} |"
+        )
+    print("\n### Where the cold first call's time goes\n")
+    print(
+        "Another cold process per row, with `SOURCEAD_TIMINGS=1`: the stages of the "
+        "derivatives it made, in seconds; *outside* is the rest of the process (interpreter "
+        "start, imports, the inputs, cache keys and files, the call itself); *dominant* is "
+        "the largest column, as a share of the process's wall time.\n"
+    )
+    names = ["outside", *(label for label, _ in STAGE_COLUMNS)]
+    print(f"| program | wall | {' | '.join(names)} | dominant |")
+    print("|---|---:|" + "---:|" * len(names) + "---|")
+    for row, found in rows:
+        timed = found["timed"]
+        if "error" in timed:
+            print(f"| {row.name} | failed: {timed['error']} |" + " |" * (len(names) + 1))
+            continue
+        stages = timed.get("stages") or {}
+        sums = [sum(stages.get(s, 0.0) for s in group) for _, group in STAGE_COLUMNS]
+        sums.insert(0, timed["seconds"] - sum(sums))
+        top = max(range(len(sums)), key=lambda i: sums[i])
+        dominant = f"{names[top]} ({sums[top] / timed['seconds']:.0%})"
+        cells = " | ".join(f"{v:.2f}" for v in sums)
+        print(f"| {row.name} | {timed['seconds']:.2f} s | {cells} | {dominant} |")
+
+
+def _seconds(result: dict, key: str = "seconds") -> str:
+    return f"failed: {result['error']}" if "error" in result else f"{result[key]:.2f} s"
+
+
 def check_venv(python: str) -> str:
     """Which packages the AOT environment has; refuses one where gast or sourcead imports."""
     probe = (
@@ -400,18 +782,33 @@ def make_venv(directory: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one process per row")
+    parser.add_argument(
+        "--quick", action="store_true", help="one process per row; the first-call table's "
+        f"rows {', '.join(QUICK_ROWS)} only",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3, help="processes per row (median)")
+    parser.add_argument(
+        "--tables",
+        default="first,aot",
+        help="which tables: first (first calls of every program), aot (cold, warm, AOT and "
+        "native starts of the projectile and the GMM); comma-separated",
+    )
+    parser.add_argument("--rows", help="first-call rows to run, comma-separated keys")
+    parser.add_argument(
+        "--jax-python", help="python of an environment with JAX (default: this one, if it has JAX)"
+    )
     parser.add_argument("--aot-python", help="python of an environment without gast")
     parser.add_argument("--make-venv", type=Path, help="create such an environment here first")
     parser.add_argument(
         "--native-python", help="python of an environment with NumPy and not Numba (native row)"
     )
     args = parser.parse_args()
+    tables = set(args.tables.split(","))
     repeats = 1 if args.quick else args.repeats
     aot_python = make_venv(args.make_venv) if args.make_venv else args.aot_python
     venv_note = check_venv(aot_python) if aot_python else None
     native_note = check_native_venv(args.native_python) if args.native_python else None
+    jax_python = args.jax_python or (sys.executable if importlib.util.find_spec("jax") else None)
 
     import numba
     import numpy as np
@@ -420,8 +817,25 @@ def main() -> None:
     print(
         f"Machine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs; "
         f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}; "
-        f"median of {repeats} fresh process(es) per row."
+        f"{time.strftime('%Y-%m-%d')}."
     )
+    if "first" in tables:
+        keys = args.rows.split(",") if args.rows else (QUICK_ROWS if args.quick else None)
+        chosen = [row for row in FIRST_CALLS if keys is None or row.key in keys]
+        jax_note = jax_version(jax_python) if jax_python else "not installed (no JAX column)"
+        print(
+            "\nFirst calls: one cold process per row (empty sourcead and Numba caches), then "
+            "one warm process (the caches it filled), then one more cold process with "
+            f"`SOURCEAD_TIMINGS=1` for the breakdown; JAX: {jax_note}."
+        )
+        measured = []
+        for row in chosen:
+            print(f"{row.name} …", file=sys.stderr)
+            measured.append((row, measure_first_call(row, jax_python)))
+        first_call_table(measured, jax_python is not None)
+    if "aot" not in tables:
+        return
+    print(f"\nThe AOT tables: median of {repeats} fresh process(es) per row.")
     if venv_note:
         print(f"AOT environment: {venv_note}.")
     if native_note:
@@ -447,6 +861,13 @@ def main() -> None:
             print(f"- {label.split(':')[0]}: {ratio:.1%} of cold (goal ≤ 10%: {verdict})")
     if gmm is None:
         print("\nGMM gradient: not measured — benchmarks/arrays.py has no `gmm_vectorised`.")
+
+
+def jax_version(python: str) -> str:
+    done = subprocess.run(
+        [python, "-c", "import jax; print(jax.__version__)"], capture_output=True, text=True
+    )
+    return f"JAX {done.stdout.strip()}" if done.returncode == 0 else "JAX failed to import"
 
 
 if __name__ == "__main__":

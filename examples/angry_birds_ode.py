@@ -224,7 +224,8 @@ def main():
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_aspect("equal")
-    ax.legend(loc="lower center", fontsize="small")
+    # beside the axes, where neither the trajectory nor the wind label can be under it
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     ax.set_title("Launch found with sourcead.odeint (continuous adjoint) + Adam")
     out = Path(__file__).with_suffix(".png")
     fig.savefig(out, dpi=120, bbox_inches="tight")

@@ -6,10 +6,12 @@ The gradient of the loss with respect to all four weight arrays comes from
 ``sourcead.grad`` (NumPy code, compiled with Numba).
 
 Run: ``pip install -e ".[examples]"`` then ``python examples/digits_mlp.py``
-(prints progress and the test accuracy; saves ``digits_mlp.png`` when matplotlib is installed).
+(prints progress and the test accuracy; saves ``digits_mlp.png`` beside this file when
+matplotlib is installed).
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -84,8 +86,9 @@ def main():
     ax.set_xlabel("epoch")
     ax.legend()
     fig.tight_layout()
-    fig.savefig("digits_mlp.png", dpi=120)
-    print("saved digits_mlp.png")
+    out = Path(__file__).with_name("digits_mlp.png")  # beside this file, run from anywhere
+    fig.savefig(out, dpi=120)
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":

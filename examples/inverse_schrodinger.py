@@ -7,10 +7,11 @@ double-well potential, we recover a potential with that density by gradient desc
 V, differentiating through ``eigh`` with ``sourcead.grad``.
 
 Run: ``python examples/inverse_schrodinger.py`` (prints progress; saves
-``inverse_schrodinger.png`` when matplotlib is installed).
+``inverse_schrodinger.png`` beside this file when matplotlib is installed).
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -91,8 +92,9 @@ def main():
     right.set_xlabel("x")
     right.legend()
     fig.tight_layout()
-    fig.savefig("inverse_schrodinger.png", dpi=120)
-    print("saved inverse_schrodinger.png")
+    out = Path(__file__).with_name("inverse_schrodinger.png")  # beside this file
+    fig.savefig(out, dpi=120)
+    print(f"saved {out}")
 
 
 if __name__ == "__main__":

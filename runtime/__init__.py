@@ -3,12 +3,18 @@
 This package depends on NumPy and Numba only, never on the sourcead compiler, so modules
 generated ahead of time run where the compiler is not installed. Every helper is a Numba
 function that also runs as plain Python (``compile=False`` runs generated code uncompiled).
+
+It is a distribution of its own, ``sourcead-runtime`` (``runtime/pyproject.toml``), to install
+where built modules run, and it is shipped inside sourcead too; both carry the same version
+(``version.py``), which every built module checks when imported.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from .version import __version__  # noqa: F401  (sourcead's own; built modules check it)
 
 __all__ = ["grow", "new_tape", "pop", "push", "reserve", "trip_count", "zeros_like_adjoint"]
 
@@ -101,6 +107,24 @@ from . import arrays as _arrays  # noqa: E402
 from .arrays import *  # noqa: E402,F403
 
 __all__ += _arrays.__all__
+
+# reductions along axes (np.max(x, axis=1, keepdims=True) …) and their adjoints
+from . import reductions as _reductions  # noqa: E402
+from .reductions import *  # noqa: E402,F403
+
+__all__ += _reductions.__all__
+
+# tensor algebra: np.einsum, np.tensordot, @ of stacks of matrices … and their adjoints
+from . import tensor as _tensor  # noqa: E402
+from .tensor import *  # noqa: E402,F403
+
+__all__ += _tensor.__all__
+
+# scipy.special's functions, and those of math and NumPy that Numba does not compile
+from . import special as _special  # noqa: E402
+from .special import *  # noqa: E402,F403
+
+__all__ += _special.__all__
 
 
 # Helpers of the solver and integrator templates in solvers.py and ode.py, which sourcead

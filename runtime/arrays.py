@@ -14,6 +14,8 @@ from numba import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .tensor import matmul_stack_adjoint, matmul_stack_adjoint_implementation
+
 __all__ = [
     "pop_array",
     "push_array",
@@ -448,14 +450,20 @@ def _cumprod_tangent_numba(x, dx):
 
 
 def matmul_adjoint_left(g, a, b):
-    """The adjoint of ``a`` in ``a @ b`` (1-d or 2-d operands), given the result's adjoint."""
+    """The adjoint of ``a`` in ``a @ b`` (vectors, matrices or stacks of matrices), given
+    the result's adjoint."""
+    if max(np.ndim(a), np.ndim(b)) > 2:  # stacks of matrices: tensor.py
+        return matmul_stack_adjoint("x", g, a, b)
     if np.ndim(b) == 1:
         return np.outer(g, b) if np.ndim(a) == 2 else g * b
     return g @ b.T if np.ndim(a) == 2 else b @ g
 
 
 def matmul_adjoint_right(g, a, b):
-    """The adjoint of ``b`` in ``a @ b`` (1-d or 2-d operands), given the result's adjoint."""
+    """The adjoint of ``b`` in ``a @ b`` (vectors, matrices or stacks of matrices), given
+    the result's adjoint."""
+    if max(np.ndim(a), np.ndim(b)) > 2:
+        return matmul_stack_adjoint("y", g, a, b)
     if np.ndim(a) == 1:
         return np.outer(a, g) if np.ndim(b) == 2 else g * a
     return a.T @ g
@@ -463,6 +471,9 @@ def matmul_adjoint_right(g, a, b):
 
 @overload(matmul_adjoint_left)
 def _matmul_left_numba(g, a, b):
+    stacks = matmul_stack_adjoint_implementation("x", g, a, b)
+    if stacks is not None:
+        return stacks
     if b.ndim == 1 and a.ndim == 2:
         return lambda g, a, b: np.outer(g, b)
     if b.ndim == 1:
@@ -474,6 +485,9 @@ def _matmul_left_numba(g, a, b):
 
 @overload(matmul_adjoint_right)
 def _matmul_right_numba(g, a, b):
+    stacks = matmul_stack_adjoint_implementation("y", g, a, b)
+    if stacks is not None:
+        return stacks
     if a.ndim == 1 and b.ndim == 2:
         return lambda g, a, b: np.outer(a, g)
     if a.ndim == 1:
@@ -671,3 +685,314 @@ def popped_top(top, value):
 def pushed_length(value):
     """How many tape entries ``value`` takes: its elements, then its shape."""
     return value.size + value.ndim
+
+
+# --- sorting and interpolation: np.sort, np.partition, np.interp ----------------------------------
+# A sort's derivative follows the permutation that sorts: the adjoint of the sorted array goes
+# back to where each element came from. Every helper finds that permutation by a stable sort
+# (tied elements keep their order), compiled and not, so that all of them agree on it. Numba
+# sorts vectors only: along an axis, the compiled helpers sort the rows of the array with that
+# axis moved last (``axis`` must be a constant of the call, as generated code writes it).
+
+__all__ += [
+    "sort_along",
+    "partition_along",
+    "unsort_along",
+    "sorted_like",
+    "interp_slope",
+    "interp_adjoint",
+    "interp_spread",
+]
+
+
+def sort_along(x, axis=-1):
+    """``np.sort(x, axis=axis)`` (``axis=None``: of the flattened array)."""
+    return np.sort(x, axis=axis, kind="stable")
+
+
+def partition_along(x, kth, axis=-1):
+    """``np.partition(x, kth, axis=axis)`` as a whole sort, which partitions at every ``kth``
+    (NumPy leaves the order on either side of ``kth`` unspecified); ``kth`` is checked as
+    NumPy checks it."""
+    n = np.size(x) if axis is None else np.shape(x)[axis]
+    if not -n <= kth < n:
+        raise ValueError(f"kth(={kth}) out of bounds ({n})")
+    return np.sort(x, axis=axis, kind="stable")
+
+
+def _order(x, axis):
+    return np.argsort(x, axis=axis, kind="stable")
+
+
+def unsort_along(g, x, axis=-1):
+    """The adjoint of ``sort_along(x, axis)`` given the sorted array's adjoint ``g``: each
+    element of ``g`` put back where the element it sorted came from (shaped like ``x``)."""
+    g = np.asarray(g)
+    if axis is None:
+        out = np.empty(np.size(x), dtype=g.dtype)
+        out[_order(x, None)] = g
+        return out.reshape(np.shape(x))
+    out = np.empty(np.shape(x), dtype=g.dtype)
+    np.put_along_axis(out, _order(x, axis), g, axis)
+    return out
+
+
+def sorted_like(dx, x, axis=-1):
+    """``dx`` in the order that sorts ``x`` along ``axis``: the tangent of ``sort_along``."""
+    if axis is None:
+        return np.ravel(dx)[_order(x, None)]
+    return np.take_along_axis(np.asarray(dx), _order(x, axis), axis)
+
+
+def _sort_axis(axis, ndim: int):
+    """The axis a compiled sort helper sorts along (None: the flattened array), from its
+    Numba type: a literal integer, None, or the default -1."""
+    if axis is None or isinstance(axis, types.NoneType):
+        return None
+    if isinstance(axis, types.Omitted):
+        value = axis.value
+    elif isinstance(axis, types.IntegerLiteral):
+        value = axis.literal_value
+    elif isinstance(axis, int):
+        value = axis
+    else:
+        raise numba.core.errors.TypingError("sourcead_runtime: the axis of a sort is a constant")
+    if value is None:
+        return None
+    if not -ndim <= value < ndim:
+        raise numba.core.errors.TypingError(f"sourcead_runtime: axis {value} of a {ndim}-d array")
+    return value % ndim
+
+
+def _sorting(ndim: int, axis):
+    """(rows, back, like) for a compiled sort along ``axis`` of an array of ``ndim``
+    dimensions: ``rows(a)`` is the C-contiguous matrix of ``a``'s vectors along the axis,
+    ``back(m, a)`` puts such a matrix back as the sorted array (``axis`` None: a vector),
+    ``like(m, a)`` in ``a``'s shape."""
+    if axis is None:
+
+        def rows(a):
+            return np.ascontiguousarray(a).reshape((1, a.size))
+
+        def back(m, a):
+            return m.reshape(m.size)
+
+        def like(m, a):
+            return m.reshape(a.shape)
+
+        return numba.njit(rows), numba.njit(back), numba.njit(like)
+    order = tuple(k for k in range(ndim) if k != axis) + (axis,)
+    inverse = tuple(order.index(k) for k in range(ndim))
+
+    def rows(a):
+        moved = np.ascontiguousarray(np.transpose(a, order))
+        n = moved.shape[-1]
+        return moved.reshape((moved.size // max(n, 1), n))
+
+    def back(m, a):
+        moved = np.transpose(a, order)
+        return np.ascontiguousarray(np.transpose(m.reshape(moved.shape), inverse))
+
+    return numba.njit(rows), numba.njit(back), numba.njit(back)
+
+
+@overload(sort_along, prefer_literal=True)
+def _sort_along_numba(x, axis=-1):
+    if not isinstance(x, types.Array):
+        return None
+    rows, back, _ = _sorting(x.ndim, _sort_axis(axis, x.ndim))
+
+    def impl(x, axis=-1):
+        m = rows(x)
+        out = np.empty(m.shape, dtype=x.dtype)
+        for i in range(m.shape[0]):
+            order = np.argsort(m[i], kind="mergesort")  # stable
+            for j in range(m.shape[1]):
+                out[i, j] = m[i, order[j]]
+        return back(out, x)
+
+    return impl
+
+
+@overload(partition_along, prefer_literal=True)
+def _partition_along_numba(x, kth, axis=-1):
+    if not isinstance(x, types.Array) or not isinstance(kth, types.Integer):
+        return None
+    axis_value = _sort_axis(axis, x.ndim)
+
+    def impl(x, kth, axis=-1):
+        n = x.size if axis_value is None else x.shape[axis_value]
+        if not -n <= kth < n:
+            raise ValueError("kth out of bounds")
+        return sort_along(x, axis)
+
+    return impl
+
+
+@overload(unsort_along, prefer_literal=True)
+def _unsort_along_numba(g, x, axis=-1):
+    if not (isinstance(g, types.Array) and isinstance(x, types.Array)):
+        return None
+    rows, _, like = _sorting(x.ndim, _sort_axis(axis, x.ndim))
+    dtype = g.dtype
+
+    def impl(g, x, axis=-1):
+        m = rows(x)
+        sorted_rows = rows(g)  # g is shaped like the sorted array
+        out = np.empty(m.shape, dtype=dtype)
+        for i in range(m.shape[0]):
+            order = np.argsort(m[i], kind="mergesort")
+            for j in range(m.shape[1]):
+                out[i, order[j]] = sorted_rows[i, j]
+        return like(out, x)
+
+    return impl
+
+
+@overload(sorted_like, prefer_literal=True)
+def _sorted_like_numba(dx, x, axis=-1):
+    if not (isinstance(dx, types.Array) and isinstance(x, types.Array)):
+        return None
+    rows, back, _ = _sorting(x.ndim, _sort_axis(axis, x.ndim))
+    dtype = dx.dtype
+
+    def impl(dx, x, axis=-1):
+        m = rows(x)
+        d = rows(dx)
+        out = np.empty(m.shape, dtype=dtype)
+        for i in range(m.shape[0]):
+            order = np.argsort(m[i], kind="mergesort")
+            for j in range(m.shape[1]):
+                out[i, j] = d[i, order[j]]
+        return back(out, x)
+
+    return impl
+
+
+# np.interp(x, xp, fp) = (1 - t) fp[i] + t fp[i + 1], t = (x - xp[i]) / (xp[i + 1] - xp[i]), on
+# the segment [xp[i], xp[i + 1]) that holds x (the one to its right at a knot); fp[0] left of
+# xp[0], fp[-1] from xp[-1] on. Its derivatives: along x the slope s of the segment (0
+# outside), along fp the weights (1 - t, t), along xp -s (1 - t, t); each helper takes x as
+# a number or an array of any shape (xp and fp are vectors).
+
+
+@numba.njit(cache=True)
+def _segment(v, xp):
+    """The index i of the segment [xp[i], xp[i + 1]) holding v: -1 left of xp[0], and
+    len(xp) - 1 from xp[-1] on (or for nan)."""
+    lo, hi = 0, xp.shape[0]  # the first knot above v is in [lo, hi]
+    if not v >= xp[0]:
+        return -1 if v < xp[0] else xp.shape[0] - 1  # (nan: outside, slope 0)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if xp[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+def _each(x):
+    """The elements of ``x`` (a number or an array), in C order."""
+    return np.ravel(np.asarray(x, dtype=np.float64))
+
+
+def interp_slope(x, xp, fp):
+    """The derivative of ``np.interp(x, xp, fp)`` along ``x``: the slope of the segment that
+    holds each ``x`` (the one to its right at a knot; 0 outside [xp[0], xp[-1]))."""
+    out = np.asarray(_interp_slopes(_each(x), np.asarray(xp), np.asarray(fp)))
+    return float(out[0]) if np.ndim(x) == 0 else out.reshape(np.shape(x))
+
+
+@numba.njit(cache=True)
+def _interp_slopes(values, xp, fp):
+    out = np.zeros(values.shape[0])
+    for k in range(values.shape[0]):
+        i = _segment(values[k], xp)
+        if 0 <= i < xp.shape[0] - 1:
+            out[k] = (fp[i + 1] - fp[i]) / (xp[i + 1] - xp[i])
+    return out
+
+
+def interp_adjoint(g, x, xp):
+    """The adjoint of ``fp`` in ``np.interp(x, xp, fp)`` given the result's adjoint ``g``:
+    ``g`` split between the two knots of each segment by the weights (1 - t, t)."""
+    g = np.broadcast_to(np.asarray(g), np.shape(x))
+    return _interp_adjoint(np.ravel(g), _each(x), np.asarray(xp))
+
+
+@numba.njit(cache=True)
+def _interp_adjoint(g, values, xp):
+    n = xp.shape[0]
+    out = np.zeros(n)
+    for k in range(values.shape[0]):
+        i = _segment(values[k], xp)
+        if i < 0:
+            out[0] += g[k]
+        elif i >= n - 1:
+            out[n - 1] += g[k]
+        else:
+            t = (values[k] - xp[i]) / (xp[i + 1] - xp[i])
+            out[i] += (1.0 - t) * g[k]
+            out[i + 1] += t * g[k]
+    return out
+
+
+def interp_spread(c, x, xp):
+    """``c / h`` taken from the left knot and added to the right knot of the segment (of
+    width h) that holds each ``x``, nothing outside: the tangent of ``interp_adjoint`` along
+    ``x`` and ``xp`` (``c`` the adjoint times the change of ``x`` relative to the knots)."""
+    c = np.broadcast_to(np.asarray(c), np.shape(x))
+    return _interp_spread(np.ravel(c), _each(x), np.asarray(xp))
+
+
+@numba.njit(cache=True)
+def _interp_spread(c, values, xp):
+    n = xp.shape[0]
+    out = np.zeros(n)
+    for k in range(values.shape[0]):
+        i = _segment(values[k], xp)
+        if 0 <= i < n - 1:
+            step = c[k] / (xp[i + 1] - xp[i])
+            out[i] -= step
+            out[i + 1] += step
+    return out
+
+
+@overload(interp_slope)
+def _interp_slope_numba(x, xp, fp):
+    if isinstance(x, types.Number):
+        return lambda x, xp, fp: _interp_slopes(np.array([float(x)]), xp, fp)[0]
+    return lambda x, xp, fp: _interp_slopes(
+        np.ascontiguousarray(x).astype(np.float64).reshape(x.size), xp, fp
+    ).reshape(x.shape)
+
+
+@overload(interp_adjoint)
+def _interp_adjoint_numba(g, x, xp):
+    if isinstance(x, types.Number):
+        return lambda g, x, xp: _interp_adjoint(np.array([g]), np.array([float(x)]), xp)
+    if isinstance(g, types.Number):
+        return lambda g, x, xp: _interp_adjoint(
+            np.full(x.size, g), np.ascontiguousarray(x).astype(np.float64).reshape(x.size), xp
+        )
+    return lambda g, x, xp: _interp_adjoint(
+        np.ascontiguousarray(np.broadcast_to(g, x.shape)).reshape(x.size),
+        np.ascontiguousarray(x).astype(np.float64).reshape(x.size),
+        xp,
+    )
+
+
+@overload(interp_spread)
+def _interp_spread_numba(c, x, xp):
+    if isinstance(x, types.Number):
+        return lambda c, x, xp: _interp_spread(np.array([c]), np.array([float(x)]), xp)
+    if isinstance(c, types.Number):
+        return lambda c, x, xp: _interp_spread(
+            np.full(x.size, c), np.ascontiguousarray(x).astype(np.float64).reshape(x.size), xp
+        )
+    return lambda c, x, xp: _interp_spread(
+        np.ascontiguousarray(np.broadcast_to(c, x.shape)).reshape(x.size),
+        np.ascontiguousarray(x).astype(np.float64).reshape(x.size),
+        xp,
+    )

@@ -256,3 +256,77 @@ def test_prune_keeps_the_newest_entries(tmp_path, monkeypatch):
     assert [p.exists() for p in paths] == [False, True, True]
     assert cache.prune() == 0 and cache.prune(keep=1) == 1 and not paths[1].exists()
     assert len(list((tmp_path / "__pycache__").glob("*"))) == 1  # their machine code went too
+
+
+SECOND_ORDER_MODULE = """
+import numpy as np
+
+
+def f(x):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s = s + np.sin(x[i]) * x[0]
+    return s
+"""
+
+# Prints hessian(f) or vmap(grad(f)) at fixed arguments and whether the transformation ran.
+SECOND_ORDER_SCRIPT = """
+import json, sys
+import numpy as np
+import sourcead, sourcead.pipeline.program
+import usermod
+
+generated = []
+original = sourcead.pipeline.program.Program.adjoint
+def counting(self, *args, **kwargs):
+    generated.append(args[0].__name__)
+    return original(self, *args, **kwargs)
+sourcead.pipeline.program.Program.adjoint = counting
+
+x = np.array([0.3, 0.7, 1.1])
+if sys.argv[1] == "hessian":
+    value = sourcead.hessian(usermod.f)(x)
+else:
+    value = sourcead.vmap(sourcead.grad(usermod.f))(np.stack([x, 2.0 * x]))
+print("RESULT " + json.dumps({"value": value.tolist(), "generated": generated}))
+"""
+
+
+def run_second_order(workdir: Path, cache_dir: Path, what: str) -> dict:
+    path = os.pathsep.join([str(workdir), str(workdir.parent / "frozen")])
+    env = dict(os.environ, SOURCEAD_CACHE_DIR=str(cache_dir), PYTHONPATH=path)
+    env.pop("SOURCEAD_CACHE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", SECOND_ORDER_SCRIPT, what],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+@pytest.mark.slow  # about 25 s each: three processes compile
+@pytest.mark.parametrize("what", ["hessian", "vmap_grad"])
+def test_new_process_reuses_hessian_and_batched_gradient(tmp_path, frozen, what):
+    work, store = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    (tmp_path / "frozen").symlink_to(frozen)
+    (work / "usermod.py").write_text(SECOND_ORDER_MODULE)
+
+    cold = run_second_order(work, store, what)
+    assert cold["generated"] == ["f"]
+    assert len(list(store.glob("*.py"))) == 1
+    warm = run_second_order(work, store, what)
+    assert warm["generated"] == []  # loaded from the cache: no transformation
+    assert warm["value"] == cold["value"]
+
+    # an edit of the function invalidates the entry
+    (work / "usermod.py").write_text(SECOND_ORDER_MODULE.replace("* x[0]", "* x[1]"))
+    edited = run_second_order(work, store, what)
+    assert edited["generated"] == ["f"]
+    assert edited["value"] != cold["value"]
+    assert len(list(store.glob("*.py"))) == 2

@@ -216,7 +216,23 @@ CALL_CASES = [
 ]
 
 
+def row_sums_squared(z):
+    return np.sum(np.sum(z, axis=1) ** 2)
+
+
+def call_with_an_array_expression(w, c):
+    # the argument is an expression that lowering names: the callee's adjoint must be
+    # specialised to its type (it was taken as inactive: a zero gradient)
+    return row_sums_squared(w[:, None] * c) + sq(w[0] * c[0, 1])
+
+
 CALL_CASES += [
+    case(
+        call_with_an_array_expression,
+        X4,
+        np.array([[0.5, 1.5], [2.0, -1.0], [0.3, 0.3], [1.0, 2.0]]),
+        wrt=(0, 1),
+    ),
     case(call_njit_arrays, X4, W4, wrt=(0, 1)),
     case(call_callee_returning_in_loop, 0.7, expected=lambda x: 3.0 + 6.0 * x),
     case(int_arguments_first, 3, 1, 0.7, 1.3, wrt=("y", 2)),

@@ -233,6 +233,18 @@ def test_module_without_derivatives_is_explained(tmp_path, capsys):
     sys.modules.pop("plain_target_module", None)
 
 
+def test_a_derivative_with_aux_is_refused_by_build(tmp_path, capsys):
+    path = tmp_path / "aux_target_module.py"
+    path.write_text(
+        "import sourcead\n\n\ndef f(x):\n    return x * x, x\n\n\n"
+        "df = sourcead.grad(f, has_aux=True)\n"
+    )
+    assert run_cli("build", path, "-o", tmp_path / "out") == 1
+    assert "has_aux=True" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    sys.modules.pop("aux_target_module", None)
+
+
 def test_parse_type():
     from sourcead.analysis.types import Array, Scalar
 

@@ -47,8 +47,8 @@ def uses_no_rule(x):
     return no_rule(x)
 
 
-def uses_sort(x):
-    return np.sum(np.sort(x))
+def uses_unique(x):
+    return np.sum(np.unique(x))
 
 
 def test_scalar_rule_round_trip(compile_mode):
@@ -73,10 +73,10 @@ def test_primitive_without_rule_is_refused():
 
 
 def test_numpy_function_without_rule_names_function_and_line():
-    with pytest.raises(sourcead.SourceADError, match=r"np\.sort.*@sourcead\.adjoint") as info:
-        sourcead.grad(uses_sort)
+    with pytest.raises(sourcead.SourceADError, match=r"np\.unique.*@sourcead\.adjoint") as info:
+        sourcead.grad(uses_unique)
     assert info.value.filename.endswith("test_custom_rules.py")
-    assert info.value.lineno == uses_sort.__code__.co_firstlineno + 1
+    assert info.value.lineno == uses_unique.__code__.co_firstlineno + 1
 
 
 def test_malformed_rule_is_refused():

@@ -10,7 +10,14 @@ from helpers import check_grad
 
 import sourcead
 from sourcead.transforms.distribute import CountedLoop, distributed
-from sourcead.trees.codegen import Block, render
+from sourcead.trees.codegen import Block, build
+from sourcead.trees.unparse import source
+
+
+def render(lines: list) -> str:
+    """The text of generated lines, as the module writes it."""
+    return source(build(lines))
+
 
 REVERSED = "for k in range(n - 1, -1, -1):"
 FORWARD = "for k in range(n):"

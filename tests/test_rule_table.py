@@ -28,6 +28,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+import scipy.special
+import sourcead_runtime as runtime
+from sourcead_runtime import (
+    cumprod_along,
+    cumsum_along,
+    max_along,
+    mean_along,
+    min_along,
+    prod_along,
+    sum_along,
+)
 
 import sourcead
 from sourcead.errors import SourceADError
@@ -84,6 +95,13 @@ def with_two_zeros(rng, shape):
     x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
     x.flat[1] = 0.0
     x.flat[x.size - 2] = 0.0
+    return x
+
+
+def zeros_in_first_row(rng, shape):  # prod along the last axis: two zeros in one group
+    x = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+    x.flat[0] = x.flat[shape[-1] - 1] = 0.0  # the first row's ends
+    x.flat[x.size - 2] = 0.0  # and one in the last row
     return x
 
 
@@ -332,7 +350,118 @@ TABLE = [
     Row(np.mean, "np.mean({0})"),
     Row(np.prod, "np.prod({0})", (Arg(with_zero),)),
     Row(np.max, "np.max({0})", (Arg(distinct),), dtypes=REAL),
+    Row(np.max, "np.amax({0})", (Arg(distinct),), dtypes=REAL, id="amax"),
     Row(np.min, "np.min({0})", (Arg(distinct),), dtypes=REAL),
+    Row(np.min, "{0}.min()", (Arg(distinct),), dtypes=REAL, id="min-method"),
+    # reductions along axes (rules/reductions.py): axis= an integer, a negative one or a tuple,
+    # keepdims=, ddof=; maxima and minima away from ties (test_reductions.py checks the ties)
+    Row(sum_along, "np.sum({0}, axis=(0, 2), keepdims=True)", shape=(2, 3, 4), id="sum-axes-keep"),
+    Row(sum_along, "{0}.sum(axis=-1, keepdims=True)", id="sum-keepdims-method"),
+    Row(sum_along, "np.sum({0}, axis=(2, -3))", shape=(2, 3, 4), id="sum-axes"),
+    Row(sum_along, "np.sum({0}, keepdims=True)", id="sum-all-keepdims"),
+    Row(mean_along, "np.mean({0}, axis=1)", id="mean-axis"),
+    Row(mean_along, "{0}.mean(axis=(0, 2), keepdims=True)", shape=(2, 3, 4), id="mean-axes-keep"),
+    Row(
+        prod_along, "np.prod({0}, axis=1)", (Arg(zeros_in_first_row),), shape=(2, 4), id="prod-axis"
+    ),
+    Row(
+        prod_along,
+        "np.prod({0}, axis=(0, 2), keepdims=True)",
+        (Arg(with_two_zeros),),
+        shape=(2, 3, 4),
+        id="prod-axes-keep",
+    ),
+    Row(
+        max_along,
+        "{0}.max(axis=(0, 2), keepdims=True)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="max-axes-keep",
+    ),
+    Row(max_along, "np.max({0}, axis=1)", (Arg(distinct),), dtypes=REAL, id="max-axis"),
+    Row(
+        max_along,
+        "np.amax({0}, axis=-1, keepdims=True)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        id="amax-axis",
+    ),
+    Row(min_along, "np.min({0}, axis=0)", (Arg(distinct),), dtypes=REAL, id="min-axis"),
+    Row(
+        min_along,
+        "np.amin({0}, axis=(1, 2))",
+        (Arg(distinct),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="amin-axes",
+    ),
+    Row(np.ptp, "np.ptp({0})", (Arg(distinct),), dtypes=REAL),
+    Row(np.ptp, "np.ptp({0}, axis=1)", (Arg(distinct),), dtypes=REAL, id="ptp-axis"),
+    Row(
+        np.ptp,
+        "np.ptp({0}, axis=(0, 2), keepdims=True)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="ptp-axes-keep",
+    ),
+    Row(np.var, "np.var({0})", dtypes=REAL),
+    Row(np.var, "np.var({0}, ddof=1)", dtypes=REAL, id="var-ddof"),
+    Row(np.var, "{0}.var(axis=1, ddof=1)", dtypes=REAL, id="var-axis-ddof"),
+    Row(
+        np.var,
+        "np.var({0}, axis=(0, 2), keepdims=True)",
+        (Arg(),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="var-axes",
+    ),
+    Row(np.std, "np.std({0})", dtypes=REAL),
+    Row(np.std, "np.std({0}, axis=0, ddof=1)", dtypes=REAL, shape=(3, 2), id="std-axis-ddof"),
+    Row(
+        np.std,
+        "{0}.std(axis=(1, 2), keepdims=True)",
+        (Arg(),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="std-axes",
+    ),
+    Row(cumsum_along, "np.cumsum({0}, axis=1)", id="cumsum-axis"),
+    Row(cumsum_along, "{0}.cumsum(axis=-3)", shape=(2, 3, 4), id="cumsum-axis-3d"),
+    Row(
+        cumprod_along,
+        "np.cumprod({0}, axis=1)",
+        (Arg(zeros_in_first_row),),
+        shape=(2, 4),
+        id="cumprod-axis",
+    ),
+    Row(cumprod_along, "{0}.cumprod(axis=0)", (Arg(with_zero),), shape=(3, 2), id="cumprod-axis-0"),
+    # indices: no derivative (the gradient with respect to the array is zero), and they index
+    Row(np.argmax, "{1}[np.argmax({0})]", (Arg(distinct), vector(6)), dtypes=REAL),
+    Row(
+        np.argmax,
+        "{1} * np.argmax({0}, axis=1)",
+        (Arg(distinct), vector(2)),
+        dtypes=REAL,
+        id="argmax-axis",
+    ),
+    Row(
+        np.argmax,
+        "{1} * {0}.argmax(axis=-1, keepdims=True)",
+        (Arg(distinct), Arg(shape=(2, 1))),
+        dtypes=REAL,
+        id="argmax-keepdims",
+    ),
+    Row(np.argmin, "{1} * np.argmin({0}, axis=0)", (Arg(distinct), vector(3)), dtypes=REAL),
+    Row(np.argsort, "{1} * np.argsort({0}, axis=0)", (Arg(distinct), Arg()), dtypes=REAL),
+    Row(
+        np.argsort,
+        "{1} * {0}.argsort()",
+        (vector(5, distinct), vector(5)),
+        dtypes=REAL,
+        id="argsort-method",
+    ),
     Row(np.cumsum, "np.cumsum({0})"),
     Row(np.cumprod, "np.cumprod({0})"),
     Row(np.cumprod, "{0}.cumprod()", (vector(5, with_zero),), id="cumprod-zero"),
@@ -472,6 +601,484 @@ TABLE = [
 ]
 
 
+# --- element-wise functions, NumPy's ufuncs of the operators, sorting, scipy.special ------------
+# (rules/operators.py, rules/elementwise.py, rules/sorting.py, rules/special.py)
+
+
+def probability(rng, shape):  # logit: inside (0, 1), away from its ends
+    return rng.uniform(0.1, 0.9, shape)
+
+
+def negative_non_integer(rng, shape):  # gammaln, digamma left of 0: away from the poles
+    return -rng.integers(0, 3, shape) - rng.uniform(0.2, 0.8, shape)
+
+
+def zero(rng, shape):  # sinc at exactly 0
+    return np.zeros(shape)
+
+
+def with_zeros(rng, shape):  # heaviside's first argument: zeros (where the second counts)
+    x = np.asarray(away_from_zero(rng, shape))
+    x.flat[::2] = 0.0
+    return x
+
+
+def with_nonfinite(rng, shape):  # nan_to_num: NaN and infinities among finite values
+    x = rng.normal(size=shape)
+    x.flat[0], x.flat[1], x.flat[-1] = np.nan, -np.inf, np.inf
+    return x
+
+
+def signed_quotient_pair(rng, shape):
+    """(x, y) of either sign with |x / y| in k + [0.2, 0.8]: away from the jumps of fmod, %."""
+    x, y = quotient_pair(rng, shape)
+    return x * rng.choice([-1.0, 1.0], shape), y * rng.choice([-1.0, 1.0], shape)
+
+
+def nearest_quotient_pair(rng, shape):
+    """(x, y) with x / y in k + [-0.3, 0.3]: away from the jumps of math.remainder (k + 1/2)."""
+    y = divisor(rng, shape) * rng.choice([-1.0, 1.0], shape)
+    return y * (rng.integers(-2, 3, shape) + rng.uniform(-0.3, 0.3, shape)), y
+
+
+def apart_with_nans(rng, shape):
+    """(x, y) apart, with NaN in x at one place and in y at another (fmax, fmin skip them)."""
+    x, y = apart_pair(rng, shape)
+    x.flat[0], y.flat[-1] = np.nan, np.nan
+    return x, y
+
+
+def interp_triple(rng, shape):
+    """(x, xp, fp): five increasing knots xp, x inside and outside them, 0.05 from each."""
+    xp = np.cumsum(rng.uniform(0.4, 1.0, 5))
+    x = np.asarray(rng.uniform(xp[0] - 1.0, xp[-1] + 1.0, shape))
+    if x.size > 1:
+        x.flat[0], x.flat[-1] = xp[0] - 0.5, xp[-1] + 0.5
+    for _ in range(3):
+        x = np.where(np.min(np.abs(x[..., None] - xp), axis=-1) < 0.05, x + 0.1, x)
+    return x, xp, rng.normal(size=5)
+
+
+def weights_of(shape):
+    return Arg(positive, shape)
+
+
+MORE_ROWS = [
+    # NumPy's ufuncs of the operators: the operators' rules, broadcasting undone
+    binary(np.add, "np.add({0}, {1})", id="np-add"),
+    binary(np.subtract, "np.subtract({0}, {1})", id="np-subtract"),
+    binary(np.multiply, "np.multiply({0}, {1})", id="np-multiply"),
+    Row(np.multiply, "np.multiply({0}, {1})", (Arg(), vector(3)), id="np-multiply-broadcast"),
+    binary(np.true_divide, "np.true_divide({0}, {1})", (normal, divisor), id="np-true-divide"),
+    binary(np.divide, "np.divide({0}, {1})", (normal, divisor), id="np-divide"),
+    elementwise(np.negative, "np.negative({0})", id="np-negative"),
+    elementwise(np.positive, "np.positive({0})", id="np-positive"),
+    elementwise(np.reciprocal, "np.reciprocal({0})", away_from_zero),
+    # remainders: real only; away from their jumps
+    binary(np.remainder, "np.remainder({0}, {1})", pair=quotient_pair, dtypes=REAL),
+    binary(np.mod, "np.mod({0}, {1})", pair=signed_quotient_pair, dtypes=REAL, id="np-mod"),
+    binary(
+        np.fmod,
+        "np.fmod({0}, {1})",
+        pair=signed_quotient_pair,
+        dtypes=REAL,
+        scalar_call="math.fmod({0}, {1})",
+    ),
+    Row(
+        runtime.math_remainder,
+        "math.remainder({0}, {1})",
+        (Arg(), Arg()),
+        ("scalar",),
+        pair=nearest_quotient_pair,
+    ),
+    # the others: real only (NumPy has no complex loops for them, or their rules are real)
+    elementwise(np.cbrt, "np.cbrt({0})", away_from_zero, REAL),
+    binary(np.logaddexp2, "np.logaddexp2({0}, {1})", dtypes=REAL),
+    binary(
+        np.logaddexp2, "np.logaddexp2({0}, {1})", pair=far_apart, dtypes=REAL, id="logaddexp2-far"
+    ),
+    elementwise(np.sinc, "np.sinc({0})", dtypes=REAL),
+    Row(np.sinc, "np.sinc({0})", (Arg(with_zero),), dtypes=REAL, id="sinc-zero"),
+    Row(np.sinc, "np.sinc({0})", (Arg(zero),), ("scalar",), id="sinc-at-zero"),
+    elementwise(np.deg2rad, "np.deg2rad({0})", dtypes=REAL, scalar_call="math.radians({0})"),
+    elementwise(np.radians, "np.radians({0})", dtypes=REAL, id="radians"),
+    elementwise(np.rad2deg, "np.rad2deg({0})", dtypes=REAL, scalar_call="math.degrees({0})"),
+    elementwise(np.degrees, "np.degrees({0})", dtypes=REAL, id="degrees"),
+    binary(
+        np.copysign,
+        "np.copysign({0}, {1})",
+        (away_from_zero, away_from_zero),
+        REAL,
+        scalar_call="math.copysign({0}, {1})",
+    ),
+    binary(np.fmax, "np.fmax({0}, {1})", pair=apart_pair, dtypes=REAL),
+    binary(np.fmin, "np.fmin({0}, {1})", pair=apart_pair, dtypes=REAL),
+    Row(
+        np.fmax,
+        "np.fmax({0}, {1})",
+        (Arg(), Arg()),
+        pair=apart_with_nans,
+        dtypes=REAL,
+        id="fmax-nan",
+    ),
+    Row(
+        np.fmin,
+        "np.fmin({0}, {1})",
+        (Arg(), Arg()),
+        pair=apart_with_nans,
+        dtypes=REAL,
+        id="fmin-nan",
+    ),
+    # sign, heaviside: no derivative along x (the product shows that the value flows)
+    Row(np.sign, "np.sign({0}) * {1}", (Arg(away_from_zero), Arg()), ("scalar", "array"), REAL),
+    Row(
+        runtime.numpy_heaviside,
+        "np.heaviside({0}, {1})",
+        (Arg(with_zeros, diff=False), Arg()),
+        ("scalar", "array"),
+        REAL,
+        id="heaviside",
+    ),
+    Row(
+        runtime.numpy_heaviside,
+        "np.heaviside({0}, {1})",
+        (Arg(away_from_zero), Arg()),
+        ("scalar", "array"),
+        REAL,
+        id="heaviside-away",
+    ),
+    elementwise(np.nan_to_num, "np.nan_to_num({0})", dtypes=REAL),
+    Row(
+        np.nan_to_num,
+        "np.nan_to_num({0}, nan=1.5, posinf=2.0, neginf=-3.0)",
+        (Arg(with_nonfinite),),
+        dtypes=REAL,
+        id="nan-to-num-nonfinite",
+    ),
+    # sorting: along the last axis, another axis, the flattened array; no ties
+    Row(runtime.sort_along, "np.sort({0})", (Arg(distinct),), dtypes=REAL, id="sort"),
+    Row(
+        runtime.sort_along, "np.sort({0}, axis=0)", (Arg(distinct),), dtypes=REAL, id="sort-axis-0"
+    ),
+    Row(
+        runtime.sort_along,
+        "np.sort({0}, axis=None)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        id="sort-flattened",
+    ),
+    Row(
+        runtime.sort_along,
+        "np.sort({0}, axis=1, kind='stable')",
+        (Arg(distinct),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="sort-axis-3d",
+    ),
+    # partition: three elements along the axis, kth=1, so NumPy's arrangement is the sorted one
+    Row(
+        runtime.partition_along,
+        "np.partition({0}, 1)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        id="partition",
+    ),
+    Row(
+        runtime.partition_along,
+        "np.partition({0}, -2, axis=0)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        shape=(3, 2),
+        id="partition-axis-0",
+    ),
+    # interp: along x, xp and fp; x inside and outside the knots, away from them
+    Row(
+        np.interp,
+        "np.interp({0}, {1}, {2})",
+        (Arg(), vector(5), vector(5)),
+        pair=interp_triple,
+        dtypes=REAL,
+    ),
+    Row(
+        np.interp,
+        "np.interp({0}, {1}, {2})",
+        (Arg(scalar=True), vector(5), vector(5)),
+        pair=interp_triple,
+        dtypes=(F64,),
+        id="interp-scalar",
+    ),
+    # scipy.special: real only (the helpers are real), floats and arrays
+    elementwise(runtime.special_expit, "scipy.special.expit({0})", moderate, REAL, id="expit"),
+    elementwise(runtime.special_logit, "scipy.special.logit({0})", probability, REAL, id="logit"),
+    elementwise(runtime.special_erf, "scipy.special.erf({0})", dtypes=REAL, id="special-erf"),
+    elementwise(runtime.special_erfc, "scipy.special.erfc({0})", dtypes=REAL, id="special-erfc"),
+    elementwise(
+        runtime.special_gammaln, "scipy.special.gammaln({0})", positive, REAL, id="gammaln"
+    ),
+    elementwise(
+        runtime.special_gammaln,
+        "scipy.special.gammaln({0})",
+        negative_non_integer,
+        REAL,
+        id="gammaln-negative",
+    ),
+    elementwise(
+        runtime.special_digamma, "scipy.special.digamma({0})", positive, REAL, id="digamma"
+    ),
+    elementwise(
+        runtime.special_digamma,
+        "scipy.special.psi({0})",
+        negative_non_integer,
+        REAL,
+        id="psi-negative",
+    ),
+    elementwise(
+        runtime.special_polygamma,
+        "scipy.special.polygamma(1, {0})",
+        positive,
+        REAL,
+        id="polygamma",
+    ),
+    binary(
+        runtime.special_xlogy, "scipy.special.xlogy({0}, {1})", (normal, positive), REAL, id="xlogy"
+    ),
+    binary(
+        runtime.special_xlogy,
+        "scipy.special.xlogy({0}, {1})",
+        (with_zeros, positive),
+        REAL,
+        id="xlogy-zeros",
+    ),
+    Row(
+        runtime.special_xlogy,
+        "scipy.special.xlogy({0}, {1})",
+        (Arg(), weights_of((3,))),
+        dtypes=REAL,
+        id="xlogy-broadcast",
+    ),
+    binary(
+        runtime.special_xlog1py,
+        "scipy.special.xlog1py({0}, {1})",
+        (normal, positive),
+        REAL,
+        id="xlog1py",
+    ),
+    Row(runtime.special_softmax, "scipy.special.softmax({0})", dtypes=REAL, id="softmax"),
+    Row(
+        runtime.special_softmax,
+        "scipy.special.softmax({0}, axis=1)",
+        dtypes=REAL,
+        id="softmax-axis",
+    ),
+    Row(
+        runtime.special_softmax,
+        "scipy.special.softmax({0}, axis=(0, 2))",
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="softmax-axes",
+    ),
+    Row(
+        runtime.special_log_softmax,
+        "scipy.special.log_softmax({0}, axis=-1)",
+        dtypes=REAL,
+        id="log-softmax",
+    ),
+    Row(
+        runtime.special_log_softmax,
+        "scipy.special.log_softmax({0})",
+        dtypes=REAL,
+        id="log-softmax-all",
+    ),
+    Row(runtime.special_logsumexp, "scipy.special.logsumexp({0})", dtypes=REAL, id="logsumexp"),
+    Row(
+        runtime.special_logsumexp,
+        "scipy.special.logsumexp({0}, axis=1)",
+        dtypes=REAL,
+        id="logsumexp-axis",
+    ),
+    Row(
+        runtime.special_logsumexp,
+        "scipy.special.logsumexp({0}, axis=(0, 2), keepdims=True)",
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="logsumexp-axes-keepdims",
+    ),
+    Row(
+        runtime.special_logsumexp_weighted,
+        "scipy.special.logsumexp({0}, axis=0, b={1})",
+        (Arg(), weights_of((3,))),
+        dtypes=REAL,
+        id="logsumexp-b",
+    ),
+    Row(
+        runtime.special_logsumexp_weighted,
+        "scipy.special.logsumexp({0}, b={1})",
+        (Arg(), weights_of(None)),
+        dtypes=REAL,
+        id="logsumexp-b-all",
+    ),
+]
+if hasattr(math, "cbrt"):  # Python 3.11
+    MORE_ROWS.append(Row(runtime.math_cbrt, "math.cbrt({0})", (Arg(away_from_zero),), ("scalar",)))
+MORE_ROWS.append(
+    Row(
+        runtime.math_fmod,
+        "math.fmod({0}, {1})",
+        (Arg(), Arg()),
+        ("scalar",),
+        pair=signed_quotient_pair,
+    )
+)
+TABLE += MORE_ROWS
+
+
+# --- tensor algebra (rules/tensor.py, sourcead_runtime/tensor.py) --------------------------------
+# np.einsum is einsum_one or einsum_two (three operands: two of them), np.tensordot and np.inner
+# tensordot_axes, np.vdot vdot_flat, np.linalg.matrix_power matrix_power_of, np.transpose with
+# axes transpose_axes; @ of stacks of matrices is the operator's entry. Each case of an einsum is
+# one row: an explicit result, the implicit one, batch indices, "...", diagonals, traces, sums,
+# three operands.
+
+
+def halved(rng, shape):  # matrix powers: entries small enough that powers stay moderate
+    return 0.5 * rng.normal(size=shape)
+
+
+TENSOR_ROWS = [
+    Row(
+        runtime.einsum_two,
+        'np.einsum("ijkl,klmn->ijmn", {0}, {1})',
+        (Arg(shape=(2, 3, 2, 2)), Arg(shape=(2, 2, 3, 2))),
+        id="einsum-trg",
+    ),
+    Row(
+        runtime.einsum_two,
+        'np.einsum("ij,jk", {0}, {1})',
+        (Arg(shape=(2, 3)), Arg(shape=(3, 4))),
+        id="einsum-implicit",
+    ),
+    Row(
+        runtime.einsum_two,
+        'np.einsum("bij,bjk->kbi", {0}, {1})',
+        (Arg(shape=(2, 3, 2)), Arg(shape=(2, 2, 4))),
+        id="einsum-batch",
+    ),
+    Row(
+        runtime.einsum_two,
+        'np.einsum("...ij,jk->...ik", {0}, {1})',
+        (Arg(shape=(2, 2, 3)), Arg(shape=(3, 2))),
+        id="einsum-ellipsis",
+    ),
+    Row(
+        runtime.einsum_two,
+        'np.einsum("iij,jk->ki", {0}, {1})',
+        (Arg(shape=(3, 3, 2)), Arg(shape=(2, 4))),
+        id="einsum-diagonal-of-two",
+    ),
+    Row(runtime.einsum_two, 'np.einsum("ij,ij->", {0}, {1})', (Arg(), Arg()), id="einsum-full"),
+    Row(
+        runtime.einsum_two,
+        'np.einsum("ij,jk,kl->il", {0}, {1}, {2})',
+        (Arg(shape=(2, 3)), Arg(shape=(3, 4)), Arg(shape=(4, 2))),
+        id="einsum-three",
+    ),
+    Row(runtime.einsum_one, 'np.einsum("ii", {0})', (matrix(),), id="einsum-trace"),
+    Row(runtime.einsum_one, 'np.einsum("ii->i", {0})', (matrix(),), id="einsum-diagonal"),
+    Row(
+        runtime.einsum_one,
+        'np.einsum("ijk->kij", {0})',
+        (Arg(shape=(2, 3, 4)),),
+        id="einsum-transpose",
+    ),
+    Row(runtime.einsum_one, 'np.einsum("ij->j", {0})', id="einsum-sum"),
+    Row(
+        runtime.tensordot_axes,
+        "np.tensordot({0}, {1})",
+        (Arg(shape=(2, 3, 4)), Arg(shape=(3, 4, 2))),
+        id="tensordot",
+    ),
+    Row(
+        runtime.tensordot_axes,
+        "np.tensordot({0}, {1}, axes=([0, 2], [2, 0]))",
+        (Arg(shape=(2, 3, 4)), Arg(shape=(4, 3, 2))),
+        id="tensordot-pairs",
+    ),
+    Row(
+        runtime.tensordot_axes,
+        "np.inner({0}, {1})",
+        (Arg(shape=(2, 3)), Arg(shape=(4, 3))),
+        id="inner",
+    ),
+    Row(runtime.tensordot_axes, "np.inner({0}, {1})", (vector(3), vector(3)), id="inner-vectors"),
+    Row(
+        operator.matmul,
+        "{0} @ {1}",
+        (Arg(shape=(2, 2, 3)), Arg(shape=(2, 3, 4))),
+        id="matmul-stacks",
+    ),
+    Row(
+        operator.matmul,
+        "{0} @ {1}",
+        (Arg(shape=(2, 2, 3)), Arg(shape=(3, 2))),
+        id="matmul-stack-matrix",
+    ),
+    Row(
+        np.matmul,
+        "np.matmul({0}, {1})",
+        (vector(3), Arg(shape=(2, 3, 4))),
+        id="matmul-vector-stack",
+    ),
+    Row(
+        operator.matmul,
+        "np.linalg.multi_dot([{0}, {1}, {2}])",
+        (Arg(shape=(2, 3)), Arg(shape=(3, 4)), vector(4)),
+        id="multi-dot",
+    ),
+    Row(runtime.vdot_flat, "np.vdot({0}, {1})", (vector(4), vector(4)), id="vdot"),
+    Row(runtime.vdot_flat, "np.vdot({0}, {1})", (Arg(), Arg()), id="vdot-matrices"),
+    Row(np.kron, "np.kron({0}, {1})", (Arg(shape=(2, 3)), Arg(shape=(2, 2)))),
+    Row(np.kron, "np.kron({0}, {1})", (vector(2), vector(3)), id="kron-vectors"),
+    Row(np.cross, "np.cross({0}, {1})", (Arg(shape=(2, 3)), Arg(shape=(2, 3)))),
+    Row(
+        np.cross,
+        "np.cross({0}, {1})",
+        (Arg(shape=(4, 3)), vector(3)),
+        id="cross-broadcast",
+    ),
+    Row(
+        runtime.matrix_power_of,
+        "np.linalg.matrix_power({0}, 3)",
+        (matrix(halved),),
+        id="matrix-power",
+    ),
+    Row(
+        runtime.matrix_power_of,
+        "np.linalg.matrix_power({0}, 0)",
+        (matrix(),),
+        id="matrix-power-0",
+    ),
+    Row(
+        runtime.matrix_power_of,
+        "np.linalg.matrix_power({0}, -2)",
+        (matrix(well_conditioned),),
+        id="matrix-power-negative",
+    ),
+    Row(
+        runtime.transpose_axes,
+        "np.transpose({0}, (2, 0, 1))",
+        (Arg(shape=(2, 3, 4)),),
+        id="transpose-axes",
+    ),
+    Row(
+        runtime.transpose_axes,
+        "{0}.transpose(1, -1, 0)",
+        (Arg(shape=(2, 3, 4)),),
+        id="transpose-axes-method",
+    ),
+]
+TABLE += TENSOR_ROWS
+
+
 # --- the cases: one generated function per row, kind and dtype ----------------------------------
 # A case's statements and loss name its parameters and locals with a "§" prefix, which is ""
 # in the case's own function and the case's tag in the function of a group of cases.
@@ -555,7 +1162,7 @@ def make_case(row: Row, kind: str, dtype) -> Case:
     args = [_typed(v, a, kind, dtype, rng) for v, a in zip(raw, row.args, strict=True)]
     params = [f"x{k}" for k in range(len(args))]
     template = row.scalar_call if kind == "scalar" and row.scalar_call else row.call
-    namespace = {"np": np, "math": math, **dict(zip(params, args, strict=True))}
+    namespace = {"np": np, "math": math, "scipy": scipy, **dict(zip(params, args, strict=True))}
     value = eval(template.format(*params), namespace)  # NumPy's: the types the loss reads
     call = template.format(*[f"§{p}" for p in params])
     weights: dict = {}
@@ -593,7 +1200,7 @@ def functions(tmp_path_factory):
     """The module of every case's function, written to a file (sourcead reads the source)."""
     path = tmp_path_factory.mktemp("rule_table") / "rule_table_functions.py"
     path.write_text(
-        "import math\n\nimport numpy as np\n\n\n"
+        "import math\n\nimport numpy as np\nimport scipy.special\n\n\n"
         + "\n\n".join(c.source for c in CASES)
         + "\n\ndef complex_square(z):\n    return np.sum(np.real(z * z))\n"
     )
@@ -752,8 +1359,41 @@ LINEAR = {
     "add", "sub", "neg", "pos", "floordiv", "float", "where", "sum", "sum-axis", "mean",
     "cumsum", "trace", "transpose", "ascontiguousarray", "tril", "triu", "reshape", "ravel",
     "diag", "diag-of-vector", "linspace", "real", "imag", "conjugate",
+    "sum-axes-keep", "sum-keepdims-method", "sum-axes", "sum-all-keepdims", "mean-axis",
+    "mean-axes-keep", "cumsum-axis", "cumsum-axis-3d",
+    # indices: the rows are linear in the array they weigh
+    "argmax", "argmax-axis", "argmax-keepdims", "argmin", "argsort", "argsort-method",
 }  # fmt: skip
-REPEATED = {"sum-method", "transpose-attribute", "cumprod-zeros", "cumprod-one", "logaddexp-far"}
+REPEATED = {
+    "sum-method", "transpose-attribute", "cumprod-zeros", "cumprod-one", "logaddexp-far",
+    # reductions along axes: the same helpers as a compiled row, with other axes or options
+    "amax", "min-method", "sum-keepdims-method", "sum-axes", "sum-all-keepdims", "mean-axis",
+    "prod-axes-keep", "max-axis", "amax-axis", "amin-axes", "ptp", "ptp-axes-keep", "var-ddof",
+    "var-axes", "std", "std-axis-ddof", "cumsum-axis", "cumprod-axis-0", "argmax-axis",
+    "argmin", "argsort-method",
+}  # fmt: skip
+# the rows above: linear ones, and those that repeat another row's helpers with other options
+LINEAR |= {
+    "np-add", "np-subtract", "np-negative", "np-positive", "deg2rad", "rad2deg", "sign",
+    "heaviside", "heaviside-away", "nan_to_num", "nan-to-num-nonfinite", "sort", "sort-axis-0",
+    "sort-flattened", "sort-axis-3d", "partition", "partition-axis-0",
+}  # fmt: skip
+REPEATED |= {
+    "np-divide", "np-mod", "np-multiply-broadcast", "radians", "degrees", "logaddexp2-far",
+    "sinc", "fmin", "fmin-nan", "heaviside-away", "sort-axis-0", "sort-flattened",
+    "partition-axis-0", "gammaln-negative", "special-erfc", "xlogy-broadcast", "softmax",
+    "log-softmax-all", "logsumexp", "logsumexp-b-all",
+}  # fmt: skip
+# tensor algebra: linear rows, and rows of the helpers of a compiled row with other labels
+LINEAR |= {
+    "einsum-trace", "einsum-diagonal", "einsum-transpose", "einsum-sum", "transpose-axes",
+    "transpose-axes-method", "matrix-power-0",
+}  # fmt: skip
+REPEATED |= {
+    "einsum-implicit", "einsum-full", "einsum-transpose", "einsum-sum", "tensordot-pairs",
+    "inner-vectors", "matmul-stack-matrix", "vdot-matrices", "kron-vectors", "cross",
+    "matrix-power-0", "transpose-axes-method",
+}  # fmt: skip
 
 
 def _compiled(case: Case, mode: str) -> bool:

@@ -20,7 +20,7 @@ from .types import BOOL, FLOAT, INT, Array, Scalar, TupleType
 
 def binop_type(left, right, op) -> Array | Scalar:
     if isinstance(op, gast.MatMult):
-        return matrix_product(left, right)
+        return matrix_product(left, right, stacks=True)
     return elementwise_of([left, right], floating=isinstance(op, gast.Div))
 
 

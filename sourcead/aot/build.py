@@ -2,9 +2,12 @@
 
 A built module imports only ``math``, ``numpy``, ``numba`` and ``sourcead_runtime`` (never the
 compiler, never ``gast``); every function carries ``@numba.njit(cache=True)``, so a process
-that imports it compiles once and then reuses Numba's on-disk machine code. A header comment
-records the source file and its hash, the sourcead version and the options; ``check`` rebuilds
-in memory and compares, for continuous integration of projects that commit built modules.
+that imports it compiles once and then reuses Numba's on-disk machine code. It checks when
+imported that the installed runtime has the version of the sourcead that wrote it. A header
+comment records the source file and its hash, the sourcead version, the options and a
+fingerprint of each part the module is made from (each function, each constant they read,
+the derivative rules, sourcead itself); ``check`` rebuilds in memory, compares, and names
+the parts that changed, for continuous integration of projects that commit built modules.
 Batched builds (``--vmap``) are made by ``build_batched``, kernel adjoints (``--kernel-vjp``)
 by ``build_kernels``, native extensions (``--native``) by ``native``.
 
@@ -18,26 +21,31 @@ public for scripts too::
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
 import itertools
+import json
 import os
 import re
 import sys
 from pathlib import Path
 
+import gast
 import numpy as np
 
 from ..analysis.types import Array, Scalar
 from ..api import forward as forward_api
 from ..api import gradients as api
+from ..api.batched import DEFAULT_CHECKPOINT_EVERY
 from ..cache import modules as cache
 from ..cache import records as native_cache
 from ..errors import SourceADError
 from ..frontend.source import wrt_names
 from ..pipeline import forward_over_reverse as higher
 from ..pipeline import loading
+from ..trees.module import GeneratedModule
 from ..version import __version__
 from . import build_batched, build_kernels, native
 from .module_text import decorate, entry_signature, format_type
@@ -149,6 +157,11 @@ def _target(label: str, value, wrt: str | None, mode: str) -> Target:
     function = derivative.fun if derivative else value
     if not callable(function):
         raise ValueError(f"{label} is not a function")
+    if getattr(derivative, "has_aux", False):
+        raise ValueError(
+            f"{label} is a derivative with has_aux=True, which sourcead build does not write "
+            "yet: build the function that returns the value alone"
+        )
     loaded = api.Derivative(function, 0, False, "grad")  # parses and checks the function now
     if wrt:
         names = tuple(w.strip() for w in wrt.split(",") if w.strip())
@@ -217,6 +230,13 @@ def _apply_types(targets: list[Target], text: str) -> None:
 # --- generating ------------------------------------------------------------------------------
 def generate(target: Target) -> tuple[str, dict, dict]:
     """(source, namespace, header) of ``target``'s derivative module, as ``grad`` makes it."""
+    module, namespace, header = generate_module(target)
+    return module.text(), namespace, header
+
+
+def generate_module(target: Target) -> tuple[GeneratedModule, dict, dict]:
+    """``generate``, with the module as parts and trees (``trees.module``), to be decorated
+    before it is written."""
     if target.vmap:
         return build_batched.generate(target)
     if target.kernel:
@@ -224,27 +244,32 @@ def generate(target: Target) -> tuple[str, dict, dict]:
     if target.mode != "reverse":
         return _generate_forward(target)
     derivative = api.Derivative(target.function, target.wrt, False, "grad")
-    return derivative._generate(list(target.types))
+    module, header = derivative.generated_module(list(target.types))
+    return module, {}, header
 
 
-def _generate_forward(target: Target):
+def _generate_forward(target: Target) -> tuple[GeneratedModule, dict, dict]:
     """The tangent module (forward) or the tangent of the adjoint (hessian, forward over
     reverse), as ``jvp`` and ``hessian`` generate them."""
     if target.mode == "forward":
-        source, function, result = forward_api.tangent_function(
-            target.function, list(target.types), list(target.wrt), False, False
+        module, header = forward_api.tangent_module(
+            target.function, list(target.types), list(target.wrt), False
         )
-    else:
-        built = higher.adjoint_tangent_function(
-            target.function, list(target.types), list(target.wrt), True, False
+        return module, {}, header
+    built = higher.adjoint_tangent_function(
+        target.function, list(target.types), list(target.wrt), True, False
+    )
+    if built.function is None:
+        raise ValueError(
+            f"--mode hessian needs a function with a real scalar result; {target.name} "
+            "returns something else"
         )
-        if built.function is None:
-            raise ValueError(
-                f"--mode hessian needs a function with a real scalar result; {target.name} "
-                "returns something else"
-            )
-        source, function, result = built.source, built.function, built.result_type
-    return source, {}, {"entry": function.__name__, "result": cache.encode_type(result)}
+    header = {"entry": built.function.__name__, "result": cache.encode_type(built.result_type)}
+    # the module is kept with the function: a copy whose parts the build can change (its
+    # trees are shared, and decorating them again puts the same decorators)
+    parts = ("imports", "constants", "definitions", "aliases", "header_lines")
+    module = dataclasses.replace(built.module, **{p: list(getattr(built.module, p)) for p in parts})
+    return module, {}, header
 
 
 def file_hash(path: str | Path) -> str:
@@ -284,14 +309,20 @@ def build_source(target: Target, outdir: str | Path = "OUTDIR") -> str:
 def _built(target: Target, outdir: str | Path, native: bool = False) -> tuple[str, dict]:
     """(module text, generation header) of ``target``; ``native`` adds ``--native`` to the
     rebuild command."""
-    source, _, header = generate(target)
+    module, _, header = generate_module(target)
     params = target.params
+    checkpoint = (
+        f" --checkpoint-every {target.checkpoint_every or 'none'}"
+        if target.vmap == "cuda" and target.checkpoint_every != DEFAULT_CHECKPOINT_EVERY
+        else ""
+    )
     lines = [
         f"# Generated by sourcead {__version__}; do not edit. Rebuild with:",
         f"#   sourcead build {target.spec} --wrt {','.join(target.wrt)} "
         f'--types "{_types_text(params, target.types)}"'
         + ("" if target.mode == "reverse" else f" --mode {target.mode}")
         + (f" --vmap {target.vmap} --in-axes {_axes(target.in_axes)}" if target.vmap else "")
+        + checkpoint
         + (
             " --kernel-vjp" + ("" if target.consume else " --keep-cotangents")
             if target.kernel
@@ -301,19 +332,131 @@ def _built(target: Target, outdir: str | Path, native: bool = False) -> tuple[st
         + f" -o {outdir}",
         f"# function: {target.name}, {target.mode} mode with respect to {', '.join(target.wrt)}",
         f"# argument types: {_types_text(params, target.types)}",
-        f"# entry: {header.get('signature') or entry_signature(source, header['entry'])}",
+        f"# entry: {header.get('signature') or entry_signature(module, header['entry'])}",
     ]
     if target.mode == "reverse" and not target.kernel:
         grads = ", ".join("d/d" + w for w in target.wrt) + ("," if len(target.wrt) == 1 else "")
         lines[-1] += f" -> (value, ({grads}))"
     if target.vmap:
         lines[-1] += f", each with a leading batch axis (vmap, target {target.vmap})"
+    decorate(module, header.get("plain", ()), header.get("parallel", ()), header.get("kernels"))
+    checked = _with_runtime_check(module)
+    lines.append(
+        f"# {RUNTIME_LINE}sourcead-runtime {__version__}, checked when imported "
+        f"(pip install sourcead-runtime=={__version__})"
+        if checked
+        else f"# {RUNTIME_LINE}none (it imports nothing of sourcead_runtime)"
+    )
     for filename, digest in source_hashes(target):
         lines.append(f"# source: {filename} sha256={digest}")
-    text = decorate(
-        source, header.get("plain", ()), header.get("parallel", ()), header.get("kernels")
+    lines.append(f"# {OPTIONS_LINE}{json.dumps(_options(target), sort_keys=True)}")
+    lines += [f"# {FINGERPRINT_LINE}{' '.join(part)}" for part in fingerprints(target)]
+    module.header_lines = lines
+    return module.text(), header
+
+
+# --- the runtime's version, checked by the built module ----------------------------------------
+RUNTIME_LINE = "runtime: "
+
+_RUNTIME_CHECK = """\
+import sourcead_runtime
+
+# the helpers of sourcead_runtime change between versions: use the one this module was made for
+if getattr(sourcead_runtime, "__version__", None) != "{version}":
+    raise ImportError(
+        f"{{__name__}} was generated by sourcead {version} and needs sourcead-runtime {version}, "
+        f"but sourcead_runtime {{getattr(sourcead_runtime, '__version__', '(unnumbered)')}} is "
+        "installed: pip install sourcead-runtime=={version} (or pip install ./runtime from a "
+        "sourcead {version} source tree), or build the module again with the sourcead installed"
     )
-    return "\n".join(lines) + "\n" + text, header
+
+"""
+
+
+def _with_runtime_check(module: GeneratedModule) -> bool:
+    """Put a check of the installed runtime's version among the module's imports, before its
+    first import of ``sourcead_runtime``; whether it has one (a module that imports nothing
+    of the runtime needs none)."""
+    for index, line in enumerate(module.imports):
+        if line.startswith(("from sourcead_runtime", "import sourcead_runtime")):
+            check = _RUNTIME_CHECK.format(version=__version__).rstrip("\n")
+            module.imports[index:index] = [check, ""]  # a blank line before the import
+            return True
+    return False
+
+
+# --- what the module is made of, part by part (for --check) ----------------------------------
+OPTIONS_LINE = "options: "
+FINGERPRINT_LINE = "fingerprint: "
+
+
+def _options(target: Target) -> dict:
+    """The build options that shape the generated code, as the header records them."""
+    options = {
+        "mode": target.mode,
+        "wrt": ",".join(target.wrt),
+        "types": _types_text(target.params, target.types),
+    }
+    if target.vmap:
+        options.update(vmap=target.vmap, in_axes=_axes(target.in_axes))
+        if target.vmap == "cuda":
+            options["checkpoint_every"] = target.checkpoint_every
+    if target.kernel:
+        options["keep_cotangents"] = not target.consume
+    return options
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprints(target: Target) -> list[tuple[str, ...]]:
+    """The parts ``target``'s module is made of, each as ``(kind, name, digest[, where])``.
+
+    Kinds: ``function`` (the differentiated function first, then those it calls; ``name``
+    is ``module:qualname``, ``where`` its file and line), ``constant`` and ``global`` (a
+    number or array, or another object, that a function reads; ``where`` names the
+    function), ``rules`` (the derivative rules, custom ones included) and ``sourcead``
+    (its version and the text of its modules and of the runtime). A function's digest is
+    ``CODE-LINES``: one of its syntax tree (a comment changes nothing), one of the lines
+    of its statements counted from its ``def`` (which the generated comments name).
+    """
+    loaded = target.loaded if target.kernel else loading.LOADED
+    functions = cache.dependencies(target.function, loaded)
+    pyfuncs = {loaded[f].parsed.pyfunc for f in functions}
+    parts, seen = [], set()
+    for function in functions:
+        parsed = loaded[function].parsed
+        module, qualname = parsed.pyfunc.__module__, parsed.pyfunc.__qualname__
+        first = parsed.node.lineno
+        lines = [n.lineno - first for n in gast.walk(parsed.node) if hasattr(n, "lineno")]
+        digest = f"{_digest(gast.dump(parsed.node))}-{_digest(repr(lines))[:8]}"
+        where = f"{_display_path(parsed.filename)}:{first}"
+        parts.append(("function", f"{module}:{qualname}", digest, where))
+    for function in functions:
+        parsed = loaded[function].parsed
+        module = parsed.pyfunc.__module__
+        for node in cache.walk_globals(parsed.node):
+            value, dotted = node.global_value, cache.dotted_name(node)
+            described = cache.describe_value(value)
+            if (
+                described is None  # nothing stable to compare
+                or described.startswith("module ")
+                or getattr(value, "py_func", value) in pyfuncs  # a function of its own part
+                or described.startswith("object builtins.")  # range, len, abs
+                or (described.startswith(("object ", "ufunc ")) and "." in dotted)  # np.sin
+                or (module, dotted) in seen
+            ):
+                continue
+            seen.add((module, dotted))
+            kind = (
+                "global" if described.startswith(("function ", "object ", "ufunc ")) else "constant"
+            )
+            reader = parsed.pyfunc.__qualname__
+            parts.append((kind, f"{module}:{dotted}", _digest(described), reader))
+    parts.append(("rules", "registry", _digest(cache.rules_fingerprint())))
+    parts.append(("sourcead", __version__, _digest(cache.compiler_fingerprint())))
+    return parts
 
 
 def _axes(axes: tuple) -> str:
@@ -349,7 +492,7 @@ def output_path(outdir: Path, target: Target) -> Path:
     )
 
 
-_VOLATILE = ("# source: ", "#   sourcead build ")
+_VOLATILE = ("# source: ", "#   sourcead build ", f"# {FINGERPRINT_LINE}")
 
 
 def _code_part(text: str) -> str:
@@ -359,19 +502,109 @@ def _code_part(text: str) -> str:
 
 
 def check(target: Target, outdir: Path) -> str | None:
-    """None when the built module of ``target`` in ``outdir`` matches its source now, else why
-    it does not."""
+    """None when the built module of ``target`` in ``outdir`` matches its source now, else
+    why it does not: which parts changed (see ``fingerprints``)."""
     path = output_path(outdir, target)
     if not path.is_file():
         return f"{path} is missing"
-    built = path.read_text(encoding="utf-8")
+    built = path.read_text(encoding="utf-8", errors="replace")
     expected = build_source(target, outdir)
     if _code_part(built) == _code_part(expected):
         return None
-    first_built = built.splitlines()[0] if built else ""
-    if first_built != expected.splitlines()[0]:
-        return f"{path} was built by another sourcead version ({first_built.lstrip('# ')})"
-    return f"{path} no longer matches {target.spec} (its source or a function it calls changed)"
+    return f"{path} no longer matches {target.spec}: {'; '.join(_changes(built, expected))}"
+
+
+def _changes(built: str, expected: str) -> list[str]:
+    """What differs between the header of a built module and that of the module sourcead
+    generates now, in words; at least one entry."""
+    version = re.match(r"# Generated by sourcead (\S+);", built)
+    if version is None:
+        return ["it was not written by sourcead build (its first line says nothing of it)"]
+    changes = []
+    if version.group(1) != __version__:
+        changes.append(f"built by sourcead {version.group(1)}, this is {__version__}")
+    old_options, new_options = _recorded_options(built), _recorded_options(expected)
+    if old_options is not None and old_options != new_options:
+        changed = [
+            f"{name}: {old_options.get(name)} -> {new_options.get(name)}"
+            for name in sorted(set(old_options) | set(new_options))
+            if old_options.get(name) != new_options.get(name)
+        ]
+        changes.append(f"the options changed ({', '.join(changed)})")
+    old_parts, new_parts = _recorded_parts(built), _recorded_parts(expected)
+    if not old_parts:  # built by a sourcead that recorded no fingerprints
+        return changes or ["its source or a function it calls changed"]
+    root = next(iter(new_parts))
+    for (kind, name), (digest, where) in new_parts.items():
+        if kind == "function":
+            changes += _function_changes(name, old_parts.get((kind, name)), (digest, where), root)
+        elif kind in ("constant", "global") and (kind, name) in old_parts:
+            if old_parts[(kind, name)][0] != digest:
+                noun = "the constant" if kind == "constant" else "the global"
+                changes.append(f"{noun} {name.partition(':')[2]} (read by {where}) changed")
+    for kind, name in old_parts:
+        if kind == "function" and (kind, name) not in new_parts:
+            changes.append(f"it no longer calls {name.partition(':')[2]}")
+    # sourcead's own parts: its rules (with the custom ones), then all of its text
+    old_own = {k: d for (k, _), (d, _) in old_parts.items() if k in ("rules", "sourcead")}
+    new_own = {k: d for (k, _), (d, _) in new_parts.items() if k in ("rules", "sourcead")}
+    if old_own.get("rules") != new_own["rules"] and old_own.get("sourcead") == new_own["sourcead"]:
+        changes.append("a custom derivative rule changed")
+    elif not changes and old_own.get("sourcead") != new_own["sourcead"]:
+        changes.append(f"sourcead's own code changed (both are version {__version__})")
+    return changes or ["its text differs from what sourcead generates (edited by hand?)"]
+
+
+def _function_changes(name: str, old: tuple | None, new: tuple, root: tuple) -> list[str]:
+    """How the function ``name`` (``module:qualname``) changed between its recorded
+    ``(digest, where)`` pairs; ``root``: the key of the differentiated function."""
+    short = name.partition(":")[2]
+    (digest, where), is_root = new, root == ("function", name)
+    if old is None:
+        return [
+            f"the source of {short} ({where}) changed"
+            if is_root
+            else f"it now calls {short} ({where})"
+        ]
+    (old_digest, old_where) = old
+    old_code, _, old_lines = old_digest.partition("-")
+    code, _, lines = digest.partition("-")
+    if old_code != code:
+        change = "changed"
+    elif old_lines != lines:  # the same code on other lines, which the generated comments name
+        change = "has its statements on other lines (comments or blank lines)"
+    elif old_where != where:
+        moved = short if is_root else f"the function it calls, {short},"
+        return [f"{moved} moved from {old_where} to {where}"]
+    else:
+        return []
+    if is_root:
+        return [f"the source of {short} ({where}) {change}"]
+    return [f"the function it calls, {short} ({where}), {change}"]
+
+
+def _recorded_options(text: str) -> dict | None:
+    """The options a module's header records, or None (a header from before they were)."""
+    found = re.search(rf"^# {OPTIONS_LINE}(.*)$", text, re.M)
+    try:
+        options = json.loads(found.group(1)) if found else None
+    except ValueError:
+        return None
+    return options if isinstance(options, dict) else None
+
+
+def _recorded_parts(text: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """``(kind, name) -> (digest, where)`` of the fingerprints a module's header records, in
+    their order (the differentiated function first)."""
+    parts = {}
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break  # the header ends at the first line that is not a comment
+        if line.startswith(f"# {FINGERPRINT_LINE}"):
+            fields = line[len(f"# {FINGERPRINT_LINE}") :].split(" ", 3)
+            if len(fields) >= 3:
+                parts[(fields[0], fields[1])] = (fields[2], fields[3] if len(fields) > 3 else None)
+    return parts
 
 
 def write(target: Target, outdir: Path) -> Path:
@@ -391,11 +624,16 @@ def write_native(target: Target, outdir: Path, target_cpu: str = "") -> tuple[Pa
     ``f_adjoint_native.py``.
     """
 
+    native.check_toolchain()  # before writing anything
     text, header = _built(target, outdir, native=True)
     path = _write_text(output_path(outdir, target), text)
     native.remove_native(path)  # no stale build beside the new module if compiling fails
     extension = native.compile_extension(path, target, header, target_cpu)
-    comments = list(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines()))
+    comments = [  # the wrapper needs NumPy only, and --check compares the module's parts
+        line
+        for line in itertools.takewhile(lambda line: line.startswith("#"), text.splitlines())
+        if not line.startswith((f"# {RUNTIME_LINE}", f"# {FINGERPRINT_LINE}"))
+    ]
     comments += [
         f"# compiled from: {path.name} sha256={file_hash(path)}",
         f"# extension: {extension.name} sha256={file_hash(extension)}, "

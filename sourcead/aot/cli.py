@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         "jvp calls, fused, lowered) and the generated adjoint or tangent",
     )
     show.add_argument(
+        "--timings",
+        action="store_true",
+        help="generate and compile the derivative, and print the time of each stage "
+        "(sourcead's passes, Numba's typing, lowering and LLVM) instead of the code",
+    )
+    show.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -208,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
 
 # --- verbs ------------------------------------------------------------------------------------
 def _show(args) -> int:
+    if args.timings:
+        return _show_timings(args)
     from . import build  # imports the compiler and Numba: only for the commands that need them
 
     targets = build.resolve_targets([args.target], args.wrt, args.types, args.mode)
@@ -233,6 +241,32 @@ def _show(args) -> int:
             print(
                 f"# compile check: {header['entry']}{signature} compiled by Numba in {elapsed:.2f} s"
             )
+    return 0
+
+
+def _show_timings(args) -> int:
+    """Generate and compile each target's derivative; print its breakdown per stage."""
+    from ..backends.cpu import progress, timings
+    from ..pipeline import loading
+
+    if args.stage:
+        raise ValueError("--timings times the whole pipeline; use it without --stage")
+    with timings.collecting() as found:  # the breakdowns of what compiles meanwhile
+        from . import build
+
+        targets = build.resolve_targets([args.target], args.wrt, args.types, args.mode)
+        for number, target in enumerate(targets):
+            source, namespace, header = build.generate(target)
+            what = {"reverse": "the adjoint", "forward": "the tangent"}.get(
+                target.mode, "the second derivatives"
+            )
+            progress.describe(header["entry"], what, loading.load(target.function).parsed)
+            _compile_check(source, namespace, header, target)
+            if number:
+                print()
+            for breakdown in found:
+                print(breakdown.table())
+            found.clear()
     return 0
 
 

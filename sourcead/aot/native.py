@@ -9,6 +9,10 @@ module needs NumPy only: no Numba, no compiler, no cache.
 The extension reads its arguments as the types it was compiled for and checks nothing (an
 integer array passed for a float one gives garbage, a list crashes the process), so the
 checks are in the Python module, and the extension is not meant to be imported directly.
+
+This is the one module of sourcead that imports ``numba.pycc`` (``pycc_compiler``), which
+Numba marks as pending deprecation: where a Numba without it is installed, native builds
+stop with one clear error, and everything else (built modules, the cache) works as before.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 from ..analysis.types import Array, Scalar, TupleType
 from ..cache import modules as cache
 from ..errors import SourceADError
-from .module_text import entry_parameters, format_type
+from .module_text import entry_parameters, format_type, read_module
 
 # the Python module's name for each kind of scalar argument (see _SCALAR_HELPER below)
 _SCALAR_KINDS = {"float": "real", "int": "integer", "bool": "bool", "complex": "complex"}
@@ -94,6 +98,7 @@ def compile_extension(module_path: Path, target, header: dict, target_cpu: str =
     """
     import numba
 
+    CC = pycc_compiler()
     _needs_c_compiler()
     module = _import_built(module_path)
     entry = getattr(module, header["entry"])
@@ -113,10 +118,6 @@ def compile_extension(module_path: Path, target, header: dict, target_cpu: str =
             "(are the argument types right? give them with --types)"
         ) from None
     signature = entry.overloads[argument_types].signature
-    with warnings.catch_warnings():  # numba.pycc is pending deprecation upstream
-        warnings.simplefilter("ignore", numba.core.errors.NumbaPendingDeprecationWarning)
-        from numba.pycc import CC
-
     compiler = CC(extension_name(module_path), source_module=module)
     compiler.output_dir = str(module_path.parent)
     final = extension_path(module_path)
@@ -134,6 +135,41 @@ def compile_extension(module_path: Path, target, header: dict, target_cpu: str =
         ) from None
     os.replace(module_path.parent / compiler.output_file, final)
     return final
+
+
+def check_toolchain() -> None:
+    """A SourceADError when no native build can be made here: the installed Numba has no
+    ``numba.pycc``, or setuptools or a C compiler is missing (checked before anything is
+    written)."""
+    pycc_compiler()
+    _needs_c_compiler()
+
+
+def pycc_compiler():
+    """``numba.pycc.CC``, Numba's ahead-of-time compiler, or a SourceADError that says the
+    installed Numba has none (Numba marks ``numba.pycc`` as pending deprecation, and plans a
+    replacement). Every use of ``numba.pycc`` in sourcead goes through here."""
+    import numba
+
+    with warnings.catch_warnings():  # numba.pycc is pending deprecation upstream
+        warnings.simplefilter("ignore", numba.core.errors.NumbaPendingDeprecationWarning)
+        try:
+            from numba.pycc import CC
+        except ImportError as exc:
+            if exc.name == "setuptools":  # numba.pycc builds with setuptools
+                raise SourceADError(_SETUPTOOLS_MISSING) from None
+            if exc.name is not None and not exc.name.startswith("numba"):
+                raise SourceADError(f"numba.pycc cannot be imported: {exc}") from None
+            raise SourceADError(
+                f"the installed Numba ({numba.__version__}) has no numba.pycc, the "
+                "ahead-of-time compiler that native builds use (Numba deprecated it), so "
+                "nothing can be compiled into an extension here; modules built without "
+                "--native, and grad() with its cache, run under Numba as before"
+            ) from None
+    return CC
+
+
+_SETUPTOOLS_MISSING = "--native needs setuptools (numba.pycc links with it): pip install setuptools"
 
 
 def wrapper_source(module_path: Path, target, header: dict, header_lines: list[str]) -> str:
@@ -228,7 +264,8 @@ def _shown(types: list) -> str:
 
 def _entry_params(module_path: Path, entry: str, with_defaults: bool = False) -> list[str]:
     """The entry's parameters as written in the built module."""
-    params = entry_parameters(module_path.read_text(encoding="utf-8"), entry, with_defaults)
+    built = read_module(module_path.read_text(encoding="utf-8"))
+    params = entry_parameters(built, entry, with_defaults)
     if params is None:
         raise SourceADError(f"{module_path} has no function {entry}; rebuild it")
     return params
@@ -257,6 +294,4 @@ def _needs_c_compiler() -> None:
     try:
         import setuptools  # noqa: F401  (numba.pycc's toolchain)
     except ImportError:
-        raise SourceADError(
-            "--native needs setuptools (numba.pycc links with it): pip install setuptools"
-        ) from None
+        raise SourceADError(_SETUPTOOLS_MISSING) from None

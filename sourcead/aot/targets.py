@@ -24,6 +24,7 @@ class Target:
     consume: bool = True  # with kernel: whether the adjoint consumes the output cotangents
     kernel_params: list = field(default_factory=list)  # with kernel: its parameters
     kernel_files: list = field(default_factory=list)  # with kernel: its and its callees' files
+    loaded: dict = field(default_factory=dict)  # with kernel: it and its callees, loaded
 
     @property
     def name(self) -> str:

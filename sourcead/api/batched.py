@@ -25,23 +25,26 @@ from ..analysis.types import FLOAT, Array, Scalar, TupleType, describe, type_of_
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..backends.cuda.device import (
-    DeviceAdjointGenerator,
     DeviceTapes,
+    DeviceTarget,
     check_device_types,
     compile_ptx,
-    device_source,
+    device_module,
     is_device_array,
     load_device_module,
     with_cuda_import,
 )
 from ..backends.cuda.local_arrays import copied_name, sized_by_parameters
+from ..cache import modules as cache
 from ..cache import records as native_cache
+from ..cache import references
 from ..frontend.source import wrt_names
 from ..lowering import jvp_calls, solver_calls
 from ..pipeline import loading
 from ..pipeline.program import Program
-from ..transforms.reverse import AdjointGenerator
+from ..trees.codegen import Block, function_tree
 from ..trees.functions import unwrap
+from ..trees.module import GeneratedModule
 from ..trees.names import fresh_underscored as _fresh
 from . import gradients as api
 from .forward import JacobianFunction
@@ -61,8 +64,9 @@ class BatchPlan:
     wrapper: str = ""  # the loop (or CUDA kernel) over the batch
     #: ("value", dtype), ("grad", parameter) or ("item", k), one per output array
     outputs: list = field(default_factory=list)
-    #: per call of the element function: its seeds, the outputs it stores ("stores") and
-    #: those it fills in place ("passed": array gradients on the GPU)
+    #: per call of the element function: its seeds, the outputs it stores ("stores":
+    #: (output, "value" or "grads", the item stored or None for the whole)) and those it
+    #: fills in place ("passed": array gradients on the GPU)
     calls: list = field(default_factory=list)
     result: object = None  # the element function's result type
     tapes: list = field(default_factory=list)  # dtypes of the device tapes (CUDA)
@@ -75,7 +79,11 @@ class BatchPlan:
 
 
 class BatchedFunction:
-    """What ``vmap`` returns (see ``vmap``)."""
+    """What ``vmap`` returns (see ``vmap``).
+
+    It pickles by reference: as ``sourcead.vmap`` of the function or derivative it maps
+    (which pickles by reference in turn) with the same options.
+    """
 
     def __init__(
         self,
@@ -91,6 +99,11 @@ class BatchedFunction:
         self.checkpoint_every = checkpoint_every
         fun = native_cache.compiled_derivative(fun)
         self.derivative = fun
+        if getattr(fun, "has_aux", False) is True:  # its generated code seeds every output
+            raise ValueError(
+                "vmap of a derivative with has_aux=True is not supported; map the derivative "
+                "of a function returning the value alone, or map the function itself"
+            )
         if isinstance(fun, api.GradientFunction):
             self.kind = "grad"
             self.fun = fun.fun
@@ -165,6 +178,15 @@ class BatchedFunction:
         what = {"grad": "gradient of ", "jacobian": "Jacobian of "}.get(self.kind, "")
         return f"<sourcead vmap ({self.target}) of {what}{self.name}>"
 
+    def __reduce__(self):
+        options = {
+            "in_axes": self.in_axes,
+            "target": self.target,
+            "tape_memory": self.tape_memory,
+            "checkpoint_every": self.checkpoint_every,
+        }
+        return references.reduce(self, "vmap", self.derivative, options)
+
     # --- source -----------------------------------------------------------------------------
     @property
     def source(self) -> str:
@@ -175,7 +197,7 @@ class BatchedFunction:
                 "array takes one's shape): call it first, then read .source"
             )
         if self._last_source is None:
-            self._last_source = self._generate(self._assumed_types())[0]
+            self._last_source = self._generate(self._assumed_types())[0].text()
         return self._last_source
 
     def _assumed_types(self) -> list:
@@ -187,8 +209,10 @@ class BatchedFunction:
         return [Array("float64", indexed[p]) if p in indexed else FLOAT for p in self.params]
 
     # --- generation ---------------------------------------------------------------------------
-    def _generate(self, types: list, shapes: tuple | None = None) -> tuple[str, dict, BatchPlan]:
-        """(source, namespace, plan) of the batched module for element argument types (and
+    def _generate(
+        self, types: list, shapes: tuple | None = None
+    ) -> tuple[GeneratedModule, dict, BatchPlan]:
+        """(module, namespace, plan) of the batched module for element argument types (and
         the elements' array shapes, for device code whose local arrays they size).
 
         The plan lists the outputs (``("value", dtype)``, ``("grad", parameter)`` or
@@ -207,17 +231,11 @@ class BatchedFunction:
                         f"cannot differentiate {self.name} with respect to {p}: it is "
                         f"{describe(t)}, not a float, complex number or float array"
                     )
-            generators: list = []
-
-            def make_generator(*args):
-                generator = (DeviceAdjointGenerator if device else AdjointGenerator)(*args)
-                if device:
-                    generator.segment_steps = self.checkpoint_every
-                generators.append(generator)
-                return generator
-
+            # the CPU and the parallel CPU generate the same adjoint: only the loop over the
+            # batch differs
+            target = DeviceTarget(segment_steps=self.checkpoint_every) if device else None
             entry = program.adjoint(
-                self.fun, list(types), wrt, f"{self.name}_adjoint", make_generator, mode="batched"
+                self.fun, list(types), wrt, f"{self.name}_adjoint", target=target, mode="batched"
             )
             result = program.result_types[(self.fun, tuple(types))]
             items = result.items if isinstance(result, TupleType) else (result,)
@@ -232,19 +250,19 @@ class BatchedFunction:
                     "vmap of a jacobian needs a function returning a float or a tuple of "
                     f"floats; {self.name} returns {describe(result)}"
                 )
+            passed: set = set()
             if device:
+                function = target.function
                 check_device_types(
-                    generators[0].types,
+                    function.types,
                     self.loaded.normalized,
                     self.loaded.parsed,
                     self.name,
                     sizes,
                 )
-            passed = set(generators[0].passed_adjoints) if device else set()
-            if device:
-                plan.tapes = generators[0].tape_dtypes()
-                extra = generators[0].extra_parameters()
-                plan.tape_names = extra[len(passed) :][: len(plan.tapes)]
+                passed = set(function.passed_adjoints)
+                plan.tapes = [dtype for _, dtype in function.tapes]
+                plan.tape_names = [tape for tape, _ in function.tapes]
             preserve = self.kind == "grad" and self.derivative.preserve_result
             outputs: list = [("value", "float64")] if preserve else []
             calls = []
@@ -252,8 +270,8 @@ class BatchedFunction:
                 first = len(outputs)
                 outputs += [("grad", p) for p in wrt]
                 seeds = ["1.0" if j == k else "0.0" for j in range(len(items))]
-                stores = [(0, "value")] if preserve else []
-                stores += [(first + j, f"grads[{j}]") for j, p in enumerate(wrt) if p not in passed]
+                stores = [(0, "value", None)] if preserve else []
+                stores += [(first + j, "grads", j) for j, p in enumerate(wrt) if p not in passed]
                 in_place = [first + j for j, p in enumerate(wrt) if p in passed]
                 calls.append({"seeds": seeds, "stores": stores, "passed": in_place})
             what = "Jacobian" if self.kind == "jacobian" else "Adjoint"
@@ -278,30 +296,31 @@ class BatchedFunction:
                 )
             outputs = [("item", k) for k in range(len(items))]
             stores = (
-                [(k, f"value[{k}]") for k in range(len(items))]
+                [(k, "value", k) for k in range(len(items))]
                 if isinstance(result, TupleType)
-                else [(0, "value")]
+                else [(0, "value", None)]
             )
             calls = [{"seeds": None, "stores": stores, "passed": []}]
             title = f"{self.name}, batched."
-        source, namespace = program.module_source(title)
+        module = program.module(title)
         if device:
             shaped = {
                 p: (sizes[p], types[self.params.index(p)].dtype)
                 for p in sizes
                 if isinstance(types[self.params.index(p)], Array)
             }
-            source = device_source(source, self.loaded.parsed, self.name, {entry: shaped})
-            source = with_cuda_import(source)
+            device_module(module, self.loaded.parsed, self.name, {entry: shaped})
+            with_cuda_import(module)
         plan.entry, plan.outputs, plan.calls, plan.result = entry, outputs, calls, result
         plan.zeroed = sorted({o for call in calls for o in call["passed"]})
         plan.zeroed_ndim = {o: types[self.params.index(outputs[o][1])].ndim for o in plan.zeroed}
-        wrapper, wrapper_source = self._wrapper(plan)
-        plan.wrapper = wrapper
-        return source + "\n\n" + wrapper_source + "\n", namespace, plan
+        wrapper = self._wrapper(plan)
+        plan.wrapper = wrapper.name
+        module.definitions.append(wrapper)
+        return module, {}, plan
 
-    def _wrapper(self, plan: BatchPlan) -> tuple[str, str]:
-        """The batched wrapper's name and source."""
+    def _wrapper(self, plan: BatchPlan) -> gast.FunctionDef:
+        """The batched wrapper: the element function called per batch element."""
         entry = plan.entry
         taken = set(self.params) | {entry}
         index = _fresh("i", taken)
@@ -329,9 +348,10 @@ class BatchedFunction:
             else:
                 call_args += call["seeds"]
                 body.append(f"{value}, {grads} = {entry}({', '.join(call_args)})")
-            for o, expr in call["stores"]:
-                expr = expr.replace("value", value, 1).replace("grads", grads, 1)
-                body.append(f"{outs[o]}[{index}] = {expr}")
+            for o, what, item in call["stores"]:
+                stored = {"value": value, "grads": grads}[what]
+                stored = stored if item is None else f"{stored}[{item}]"
+                body.append(f"{outs[o]}[{index}] = {stored}")
         name = _fresh(f"{entry}_batched", taken)
         params = ", ".join(self.params + outs + tapes + ([need] if need else []))
         what = {"grad": "the adjoint", "jacobian": "the adjoint once per output"}.get(
@@ -342,39 +362,57 @@ class BatchedFunction:
             f'its outputs."""'
         )
         if self.target == "cuda":
-            head = [f"{index} = cuda.grid(1)", f"if {index} < {outs[0]}.shape[0]:"]
+            head = [f"{index} = cuda.grid(1)", Block(f"if {index} < {outs[0]}.shape[0]:", body)]
         else:
             loop = "numba.prange" if self.target == "parallel" else "range"
-            head = [f"for {index} in {loop}({outs[0]}.shape[0]):"]
-        lines = [
-            f"def {name}({params}):",
-            f"    {doc}",
-            *(f"    {h}" for h in head),
-            *(f"        {line}" for line in body),
-        ]
-        return name, "\n".join(lines)
+            head = [Block(f"for {index} in {loop}({outs[0]}.shape[0]):", body)]
+        return function_tree(f"def {name}({params}):", [doc, *head])
 
     def _build(self, types: list, shapes: tuple | None = None) -> dict:
         key = (tuple(types), shapes)
         if key in self._built:
             return self._built[key]
         loading.load(self.fun)  # globals and helpers as they are at this signature's first call
-        source, namespace, plan = self._generate(types, shapes)
         module_name = f"sourcead_generated.{self.name}_batched"
-        if self.target == "cuda":
+        if self.target == "cuda":  # device modules are loaded their own way: not kept on disk
+            generated, namespace, plan = self._generate(types, shapes)
+            source = generated.text()
             module = load_device_module(source, module_name, {plan.wrapper})
             plan.tape_state = DeviceTapes(plan.tapes)
         else:
-            module = load_module(source, namespace, module_name, self.compile)
+            source, module, plan = self._load_or_generate(types, module_name)
             if self.target == "parallel" and self.compile:
-                wrapper = module[plan.wrapper]
-                module[plan.wrapper] = numba.njit(parallel=True)(
-                    getattr(wrapper, "py_func", wrapper)
-                )
+                module[plan.wrapper] = cache.recompiled(module[plan.wrapper], parallel=True)
         progress.describe(plan.wrapper, f"the batched {self.kind}", self.loaded.parsed)
         plan.source, plan.module = source, module
         self._built[key] = plan
         return plan
+
+    def _load_or_generate(self, types: list, module_name: str) -> tuple[str, dict, BatchPlan]:
+        """(source, module namespace, plan) of the batched CPU module for these element types,
+        from the persistent cache when there (with Numba's machine code), else generated and
+        stored. The key covers the sources of the function and its callees, the element
+        types, ``wrt``, what is mapped (``kind``), ``in_axes``, the target and
+        ``preserve_result``: all the generated code depends on."""
+        wrt = self.wrt_names if self.kind in ("grad", "jacobian") else []
+        preserve = self.kind == "grad" and self.derivative.preserve_result
+        extra = (
+            f"batched kind={self.kind} target={self.target} in_axes={self.in_axes} "
+            f"preserve_result={preserve}"
+        )
+        cache_key = cache.derivative_key(self.fun, loading.LOADED, types, wrt, extra=extra)
+
+        def generate():
+            generated, namespace, plan = self._generate(types)
+            return generated.text(), namespace, {"entry": plan.wrapper, "plan": _encoded(plan)}
+
+        def load_in_memory(source, namespace):
+            return load_module(source, namespace, module_name, self.compile)
+
+        source, module, header = cache.load_or_generate(
+            f"{self.name}_batched", cache_key, self.compile, generate, load_in_memory
+        )
+        return source, module, _decoded(header["plan"])
 
     # --- calling ---------------------------------------------------------------------------------
     def __call__(self, *args):
@@ -518,6 +556,36 @@ class BatchedFunction:
         )
 
 
+def _encoded(plan: BatchPlan) -> dict:
+    """The JSON-able description of a CPU plan that a cache entry's header carries."""
+    return {
+        "entry": plan.entry,
+        "wrapper": plan.wrapper,
+        "outputs": [list(output) for output in plan.outputs],
+        "calls": [
+            {**call, "stores": [list(store) for store in call["stores"]]} for call in plan.calls
+        ],
+        "result": cache.encode_type(plan.result),
+        "zeroed": plan.zeroed,
+        "zeroed_ndim": sorted(plan.zeroed_ndim.items()),
+    }
+
+
+def _decoded(data: dict) -> BatchPlan:
+    """The plan ``_encoded`` described."""
+    return BatchPlan(
+        entry=data["entry"],
+        wrapper=data["wrapper"],
+        outputs=[tuple(output) for output in data["outputs"]],
+        calls=[
+            {**call, "stores": [tuple(store) for store in call["stores"]]} for call in data["calls"]
+        ],
+        result=cache.decode_type(data["result"]),
+        zeroed=list(data["zeroed"]),
+        zeroed_ndim={output: ndim for output, ndim in data["zeroed_ndim"]},
+    )
+
+
 def _copied_first(parsed) -> set[str]:
     """Parameters that the function's first statements replace by copies (``x = x.copy()``,
     as generated tangent code does): its writes go into the copies."""
@@ -530,13 +598,12 @@ def _copied_first(parsed) -> set[str]:
     return copied
 
 
-def _zero_row(array: str, index: str, counters: list[str]) -> list[str]:
+def _zero_row(array: str, index: str, counters: list[str]) -> list:
     """Lines that set ``array[index]`` to zero, looping over its axes with ``counters``."""
-    lines = [
-        "    " * d + f"for {q} in range({array}.shape[{d + 1}]):" for d, q in enumerate(counters)
-    ]
-    lines.append("    " * len(counters) + f"{array}[{', '.join([index, *counters])}] = 0")
-    return lines
+    line = f"{array}[{', '.join([index, *counters])}] = 0"
+    for d, q in reversed(list(enumerate(counters))):
+        line = Block(f"for {q} in range({array}.shape[{d + 1}]):", [line])
+    return [line]
 
 
 def element_type(name: str, param: str, value, axis):

@@ -10,19 +10,23 @@ the first call and cached.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
-from ..analysis.types import Scalar, TupleType, describe, type_of_value
+from ..analysis.types import Array, Scalar, TupleType, describe, type_of_value
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..cache import modules as cache
+from ..cache import records as native_cache
+from ..cache import references
 from ..frontend.source import wrt_names
 from ..pipeline import loading
 from ..pipeline.forward_over_reverse import adjoint_tangent_function, last_source
 from ..pipeline.program import Program
 from ..trees.functions import unwrap
 from . import gradients as api
+from .arguments import Argnums, Wrt, resolve_wrt
 
 _CACHE: dict = {}
 _LOCK = threading.RLock()
@@ -39,13 +43,8 @@ def tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile
             name = loading.load(fun).parsed.name
 
             def generate():
-                program = Program(loading.LOADED)
-                entry = program.tangent(fun, list(arg_types), wrt, f"{name}_tangent", vector)
-                result_type = program.result_types[(fun, tuple(arg_types))]
-                mode = "vector " if vector else ""
-                title = f"Tangent ({mode}forward mode) of {name} with respect to {', '.join(wrt)}."
-                source, namespace = program.module_source(title)
-                return source, namespace, {"entry": entry, "result": cache.encode_type(result_type)}
+                module, header = tangent_module(fun, arg_types, wrt, vector)
+                return module.text(), {}, header
 
             def load_in_memory(source, namespace):
                 return load_module(source, namespace, f"sourcead_generated.{name}_tangent", compile)
@@ -63,6 +62,47 @@ def tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile
             progress.describe(header["entry"], "the tangent", loading.load(fun).parsed)
             _CACHE[key] = (source, module[header["entry"]], cache.decode_type(header["result"]))
         return _CACHE[key]
+
+
+def tangent_module(fun, arg_types: list, wrt: list[str], vector: bool):
+    """The generated module of the tangent of ``fun`` as parts and trees (what ``sourcead
+    build`` decorates), and its header naming the entry function and the result type."""
+    name = loading.load(fun).parsed.name
+    program = Program(loading.LOADED)
+    entry = program.tangent(fun, list(arg_types), wrt, f"{name}_tangent", vector)
+    result_type = program.result_types[(fun, tuple(arg_types))]
+    mode = "vector " if vector else ""
+    title = f"Tangent ({mode}forward mode) of {name} with respect to {', '.join(wrt)}."
+    return program.module(title), {"entry": entry, "result": cache.encode_type(result_type)}
+
+
+def second_derivatives(
+    fun, arg_types: list, wrt: list[str], vector: bool, compile: bool, along=None
+):
+    """The tangent of the adjoint of ``fun`` (``adjoint_tangent_function``), its module kept
+    in the persistent cache like tangents and adjoints: the key covers the sources of ``fun``
+    and its callees, the argument types, ``wrt``, ``along`` and vector mode."""
+    along = list(wrt if along is None else along)
+    loading.load(fun)  # parsed again if a global it reads was rebound, before the key
+
+    def store(name, generate, load_in_memory):
+        def encoded():
+            source, namespace, header = generate()
+            return source, namespace, {**header, "result": cache.encode_type(header["result"])}
+
+        cache_key = cache.derivative_key(
+            fun,
+            loading.LOADED,
+            arg_types,
+            wrt,
+            extra=f"adjoint tangent vector={vector} along={along}",
+        )
+        source, module, header = cache.load_or_generate(
+            name, cache_key, compile, encoded, load_in_memory
+        )
+        return source, module, {**header, "result": cache.decode_type(header["result"])}
+
+    return adjoint_tangent_function(fun, arg_types, wrt, vector, compile, along, store=store)
 
 
 class _Call:
@@ -140,7 +180,7 @@ def _as_tangent(primal, tangent, name: str):
     )
 
 
-def jvp(fun, primals, tangents, *, compile: bool = True):
+def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool = True) -> tuple:
     """The value of ``fun(*primals)`` and its directional derivative along ``tangents``.
 
     Args:
@@ -210,7 +250,7 @@ def _fresh_outputs(tangent, inputs):
     return fresh(tangent)
 
 
-def tangent_source(fun, primals, tangents) -> str:
+def tangent_source(fun: Callable, primals: tuple, tangents: tuple) -> str:
     """The generated module ``jvp(fun, primals, tangents)`` runs (for reading)."""
     primals = tuple(primals) if isinstance(primals, tuple | list) else (primals,)
     tangents = tuple(tangents) if isinstance(tangents, tuple | list) else (tangents,)
@@ -257,17 +297,24 @@ def _wrt_indices(wrt, call: _Call) -> tuple[list[int], bool]:
 
 
 class JacobianFunction:
-    """What ``jacobian`` returns: call it like the function to get the Jacobian."""
+    """What ``jacobian`` returns: call it like the function to get the Jacobian.
 
-    def __init__(self, fun, wrt, mode: str, compile: bool):
+    It pickles by reference: as ``sourcead.jacobian`` of the function (found by module and
+    qualified name where the pickle is loaded) with the same options.
+    """
+
+    def __init__(self, fun, wrt, mode: str, compile: bool, has_aux: bool = False):
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
         self.fun = unwrap(fun)
         self.loaded = loading.load(self.fun)
         wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)  # checks wrt now
+        if has_aux:
+            api.check_pair_returns(self.loaded, "jacobian")
         self.wrt = wrt
         self.mode = mode
         self.compile = compile
+        self.has_aux = has_aux  # fun returns (value, aux): the Jacobian is value's
         self.last_mode: str | None = None
         self._sizes: dict = {}
         self._derivatives: dict = {}  # wrt -> the reverse-mode derivative (with its cache)
@@ -282,12 +329,38 @@ class JacobianFunction:
             mode = "forward" if inputs <= self._output_size(call, indices) else "reverse"
         self.last_mode = mode
         if mode == "forward":
-            blocks = self._forward(call, indices)
+            blocks, aux = self._forward(call, indices)
         else:
-            blocks = self._reverse(call, indices)
+            blocks, aux = self._reverse(call, indices)
         # blocks[output][argument]
         per_output = [tuple(b) if several else b[0] for b in blocks]
-        return tuple(per_output) if self._tuple_output else per_output[0]
+        jacobian = tuple(per_output) if self._tuple_output else per_output[0]
+        return (jacobian, aux) if self.has_aux else jacobian
+
+    def __reduce__(self):
+        options = {
+            "wrt": self.wrt,
+            "mode": self.mode,
+            "has_aux": self.has_aux,
+            "compile": self.compile,
+        }
+        return references.reduce(self, "jacobian", self.fun, options)
+
+    def __repr__(self) -> str:
+        return f"<sourcead Jacobian ({self.mode}) of {self.loaded.parsed.name} wrt {self.wrt!r}>"
+
+    def _differentiated(self, call: _Call, result_type):
+        """The type of what is differentiated: the result, or with ``has_aux`` its value
+        (a float or an array: a tuple value would be ambiguous with the pair)."""
+        if not self.has_aux:
+            return result_type
+        value_type = result_type.items[0] if isinstance(result_type, TupleType) else None
+        if not isinstance(value_type, Scalar | Array):
+            raise ValueError(
+                f"jacobian with has_aux=True needs {call.name} to return a float or an array "
+                f"as its value (the first of the pair it returns), not {describe(value_type)}"
+            )
+        return value_type
 
     def _output_size(self, call: _Call, indices) -> int:
         """The number of output elements: from the result type, or by one sweep of the
@@ -298,31 +371,48 @@ class JacobianFunction:
             _, function, result_type = tangent_function(
                 call.fun, call.types, wrt, True, self.compile
             )
+            result_type = self._differentiated(call, result_type)
             items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
             if all(isinstance(t, Scalar) for t in items):
                 self._sizes[key] = len(items)
             else:
                 seeds = [np.zeros(np.shape(call.args[i]) + (1,)) for i in indices]
                 value, _ = function(*call.args, *seeds)
+                value = value[0] if self.has_aux else value
                 values = value if isinstance(value, tuple) else (value,)
                 self._sizes[key] = sum(int(np.size(v)) for v in values)
         return self._sizes[key]
 
     def _forward(self, call: _Call, indices):
+        """The blocks of the Jacobian by one vector-mode tangent sweep, and the aux (None
+        without ``has_aux``)."""
         seeds, sizes = _seeds(call, indices)
         wrt = [call.params[i] for i in indices]
-        _, function, _ = tangent_function(call.fun, call.types, wrt, True, self.compile)
+        _, function, result_type = tangent_function(call.fun, call.types, wrt, True, self.compile)
+        self._differentiated(call, result_type)
         value, tangent = function(*call.args, *seeds)
+        aux = None
+        if self.has_aux:  # aux's tangents are dropped: it is passed through
+            (value, aux), tangent = value, tangent[0]
         self._tuple_output = isinstance(value, tuple)
         tangents = tangent if isinstance(value, tuple) else (tangent,)
-        return [_split_directions(t, call, indices, sizes) for t in tangents]
+        return [_split_directions(t, call, indices, sizes) for t in tangents], aux
 
     def _reverse(self, call: _Call, indices):
+        """The blocks of the Jacobian by one adjoint sweep per output element, and the aux
+        (None without ``has_aux``)."""
         wrt = tuple(call.params[i] for i in indices)
         if wrt not in self._derivatives:
-            self._derivatives[wrt] = api.Derivative(call.fun, wrt, self.compile, "vjp")
+            self._derivatives[wrt] = api.Derivative(
+                call.fun, wrt, self.compile, "vjp", self.has_aux
+            )
         derivative = self._derivatives[wrt]
-        value, _ = derivative.run(call.args, seeds=api.zero_seeds(derivative, call.args))
+        aux = None
+        if self.has_aux:
+            self._differentiated(call, derivative.result_type(call.args))
+            (value, aux), _ = derivative.run(call.args, seeds=api.zero_seeds(derivative, call.args))
+        else:
+            value, _ = derivative.run(call.args, seeds=api.zero_seeds(derivative, call.args))
         self._tuple_output = isinstance(value, tuple)
         values = value if isinstance(value, tuple) else (value,)
         blocks = []
@@ -343,33 +433,75 @@ class JacobianFunction:
                 for row, g in zip(rows, grads, strict=True):
                     row[index] = g
             blocks.append([float(r) if r.shape == () else r for r in rows])
-        return blocks
+        return blocks, aux
 
 
-def jacobian(fun, wrt=0, mode: str = "auto", *, compile: bool = True) -> JacobianFunction:
+def jacobian(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    mode: str = "auto",
+    *,
+    argnums: Argnums | None = None,
+    has_aux: bool = False,
+    compile: bool = True,
+) -> JacobianFunction:
     """A function computing the Jacobian of ``fun`` with respect to ``wrt``.
 
     The Jacobian of an output of shape ``S_out`` with respect to an argument of shape
-    ``S_in`` has shape ``S_out + S_in`` (JAX's convention). ``wrt`` is an index or a name,
-    or a tuple of them (then a tuple of Jacobians); a function returning a tuple gives a
-    tuple (per output) of those.
+    ``S_in`` has shape ``S_out + S_in`` (JAX's convention); a function returning a tuple
+    gives a tuple (per output) of those.
 
-    ``mode="forward"`` computes it in one vector-mode tangent sweep carrying one direction
-    per input element; ``"reverse"`` with one adjoint sweep per output element; ``"auto"``
-    (the default) uses forward mode when there are no more inputs than outputs.
+    Args:
+        fun: the function (a plain Python function or a Numba dispatcher).
+        wrt: an argument index or name, or a tuple of them (then a tuple of Jacobians, one
+            per argument). The first argument when neither ``wrt`` nor ``argnums`` is given.
+        mode: ``"forward"`` computes it in one vector-mode tangent sweep carrying one
+            direction per input element; ``"reverse"`` with one adjoint sweep per output
+            element; ``"auto"`` uses forward mode when there are no more inputs than outputs.
+        argnums: JAX's name for ``wrt``; give one of the two.
+        has_aux: ``fun`` returns a pair ``value, aux`` (``value`` a float or an array): the
+            Jacobian is ``value``'s and the function returns ``(jacobian, aux)``, ``aux``
+            passed through as computed.
+        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+
+    Returns:
+        A function taking the same arguments as ``fun`` and returning the Jacobian.
     """
-    return JacobianFunction(fun, wrt, mode, compile)
+    wrt = resolve_wrt("jacobian", wrt, argnums)
+    return JacobianFunction(fun, wrt, mode, compile, has_aux)
 
 
-def jacfwd(fun, wrt=0, *, compile: bool = True) -> JacobianFunction:
-    """``jacobian(fun, wrt, mode="forward")``, under JAX's name: one vector-mode sweep."""
-    return JacobianFunction(fun, wrt, "forward", compile)
+def jacfwd(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    *,
+    argnums: Argnums | None = None,
+    has_aux: bool = False,
+    compile: bool = True,
+) -> JacobianFunction:
+    """``jacobian(fun, wrt, mode="forward")``, under JAX's name: one vector-mode sweep.
+
+    The arguments are ``jacobian``'s.
+    """
+    wrt = resolve_wrt("jacfwd", wrt, argnums)
+    return JacobianFunction(fun, wrt, "forward", compile, has_aux)
 
 
-def jacrev(fun, wrt=0, *, compile: bool = True) -> JacobianFunction:
+def jacrev(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    *,
+    argnums: Argnums | None = None,
+    has_aux: bool = False,
+    compile: bool = True,
+) -> JacobianFunction:
     """``jacobian(fun, wrt, mode="reverse")``, under JAX's name: one adjoint sweep per
-    output element."""
-    return JacobianFunction(fun, wrt, "reverse", compile)
+    output element.
+
+    The arguments are ``jacobian``'s.
+    """
+    wrt = resolve_wrt("jacrev", wrt, argnums)
+    return JacobianFunction(fun, wrt, "reverse", compile, has_aux)
 
 
 # --- second derivatives ----------------------------------------------------------------------
@@ -381,7 +513,9 @@ def _scalar_function_check(call: _Call, result_type, what: str) -> None:
         )
 
 
-def hvp(fun, primals, tangents, *, compile: bool = True):
+def hvp(
+    fun: Callable, primals: tuple, tangents: tuple, *, compile: bool = True
+) -> np.ndarray | float | tuple:
     """The Hessian of the scalar function ``fun`` at ``primals`` times ``tangents``.
 
     ``tangents`` has one entry per argument, ``None`` for those not differentiated; the
@@ -392,7 +526,7 @@ def hvp(fun, primals, tangents, *, compile: bool = True):
 
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp")
     wrt = [call.params[i] for i in indices]
-    built = adjoint_tangent_function(call.fun, call.types, wrt, vector, compile)
+    built = second_derivatives(call.fun, call.types, wrt, vector, compile)
     _scalar_function_check(call, built.result_type, "hvp")
     _, tangent = built.function(*call.args, 1.0, *converted)
     products = tangent[1:]  # the tangents of the gradients
@@ -400,7 +534,11 @@ def hvp(fun, primals, tangents, *, compile: bool = True):
 
 
 class HessianFunction:
-    """What ``hessian`` returns: call it like the function to get the Hessian."""
+    """What ``hessian`` returns: call it like the function to get the Hessian.
+
+    It pickles by reference: as ``sourcead.hessian`` of the function (found by module and
+    qualified name where the pickle is loaded) with the same options.
+    """
 
     def __init__(self, fun, wrt, compile: bool):
         self.fun = unwrap(fun)
@@ -415,7 +553,7 @@ class HessianFunction:
         indices, several = _wrt_indices(self.wrt, call)
         call.check_differentiable(indices)
         wrt = [call.params[i] for i in indices]
-        built = adjoint_tangent_function(call.fun, call.types, wrt, True, self.compile)
+        built = second_derivatives(call.fun, call.types, wrt, True, self.compile)
         _scalar_function_check(call, built.result_type, "hessian")
         seeds, sizes = _seeds(call, indices)
         _, tangent = built.function(*call.args, 1.0, *seeds)
@@ -430,14 +568,38 @@ class HessianFunction:
 
         return last_source(self.fun)
 
+    def __reduce__(self):
+        options = {"wrt": self.wrt, "compile": self.compile}
+        return references.reduce(self, "hessian", self.fun, options)
 
-def hessian(fun, wrt=0, *, compile: bool = True) -> HessianFunction:
+    def __repr__(self) -> str:
+        return f"<sourcead Hessian of {self.loaded.parsed.name} wrt {self.wrt!r}>"
+
+
+def hessian(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    *,
+    argnums: Argnums | None = None,
+    compile: bool = True,
+) -> HessianFunction:
     """A function computing the Hessian of the scalar function ``fun``.
 
     For an argument of shape ``S`` the Hessian has shape ``S + S``; for a tuple ``wrt`` a
     tuple of tuples of blocks. Computed in one vector-mode tangent sweep of the generated
     adjoint carrying one direction per input element (forward-over-reverse).
+
+    Args:
+        fun: the function (a plain Python function or a Numba dispatcher).
+        wrt: an argument index or name, or a tuple of them. The first argument when neither
+            ``wrt`` nor ``argnums`` is given.
+        argnums: JAX's name for ``wrt``; give one of the two.
+        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+
+    Returns:
+        A function taking the same arguments as ``fun`` and returning the Hessian.
     """
+    wrt = resolve_wrt("hessian", wrt, argnums)
     return HessianFunction(fun, wrt, compile)
 
 
@@ -450,10 +612,11 @@ class SecondDerivative:
     """
 
     def __init__(self, inner, wrt, preserve_result: bool, compile: bool):
-        if inner.preserve_result or isinstance(inner.wrt_given, tuple):
+        inner = native_cache.compiled_derivative(inner)  # a gradient found in the records
+        if inner.preserve_result or inner.has_aux or isinstance(inner.wrt_given, tuple):
             raise ValueError(
                 "grad needs a function with a real scalar result; a gradient with "
-                "preserve_result or a tuple wrt returns a tuple. Use sourcead.hessian"
+                "preserve_result, has_aux or a tuple wrt returns a tuple. Use sourcead.hessian"
             )
         self.inner = inner
         self.fun = inner.fun
@@ -475,7 +638,7 @@ class SecondDerivative:
                 f"grad needs a function with a real scalar result; the gradient with respect "
                 f"to {self.along[0]} is an array. Use sourcead.hessian or sourcead.jacobian"
             )
-        built = adjoint_tangent_function(
+        built = second_derivatives(
             call.fun, call.types, self.wrt_names, False, self.compile, along=self.along
         )
         _scalar_function_check(call, built.result_type, "grad")
@@ -484,6 +647,14 @@ class SecondDerivative:
         derivatives = tangent[1:]
         result = derivatives if isinstance(self.wrt_given, tuple) else derivatives[0]
         return (value[1], result) if self.preserve_result else result
+
+    def __reduce__(self):
+        # grad of the inner gradient, which pickles by reference in turn
+        options = {"wrt": self.wrt_given, "preserve_result": self.preserve_result}
+        return references.reduce(self, "grad", self.inner, {**options, "compile": self.compile})
+
+    def __repr__(self) -> str:
+        return f"<sourcead second derivative of {self.loaded.parsed.name}>"
 
 
 def grad_of_gradient(inner, wrt, preserve_result: bool, compile: bool) -> SecondDerivative:

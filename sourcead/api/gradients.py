@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 
 import gast
 import numpy as np
@@ -13,17 +14,52 @@ from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..cache import modules as cache
 from ..cache import records as native_cache
+from ..cache import references
 from ..errors import SourceADError
 from ..frontend.source import wrt_names
 from ..pipeline import loading
-from ..pipeline.program import Program
+from ..pipeline.program import LoadedFunction, Program
 from ..trees.functions import unwrap
+from ..trees.module import GeneratedModule
+from .arguments import Argnums, Wrt, resolve_wrt
+
+
+def check_pair_returns(loaded: LoadedFunction, what: str) -> None:
+    """For ``has_aux=True``: each return statement of the function returns a pair ``value,
+    aux``; SourceADError at the first that does not.
+
+    Args:
+        loaded: the loaded function.
+        what: the public function asked for, for messages (``"grad"``).
+    """
+    parsed = loaded.parsed
+    need = (
+        f"{what} with has_aux=True needs {parsed.name} to return a pair `value, aux` (the "
+        "value to differentiate and what is passed through as it is)"
+    )
+    returns = sorted(
+        (n for n in gast.walk(parsed.node) if isinstance(n, gast.Return)),
+        key=lambda n: n.lineno,  # the first in the source is the one reported
+    )
+    if not returns:
+        raise parsed.error(f"{need}; it has no return statement", parsed.node)
+    for node in returns:
+        value = node.value
+        if not (
+            isinstance(value, gast.Tuple)
+            and len(value.elts) == 2
+            and not any(isinstance(e, gast.Starred) for e in value.elts)
+        ):
+            raise parsed.error(f"{need}; write this return as `return value, aux`", node)
+    returned = loaded.normalized.body[-1].value
+    if not (isinstance(returned, gast.Tuple) and len(returned.elts) == 2):
+        raise parsed.error(f"{need}; its returns do not make one pair", parsed.node)
 
 
 class Derivative:
     """A generated derivative of ``fun``: transformed ahead of time, compiled per argument types."""
 
-    def __init__(self, fun, wrt, compile: bool, kind: str):
+    def __init__(self, fun, wrt, compile: bool, kind: str, has_aux: bool = False):
         self.fun = unwrap(fun)
         self.loaded = loading.load(self.fun)  # parses and checks now: errors come before any call
         self.params = self.loaded.parsed.params
@@ -31,6 +67,9 @@ class Derivative:
         self.wrt_names = wrt_names(wrt, self.params, self.loaded.parsed)
         self.compile = compile
         self.kind = kind
+        self.has_aux = has_aux  # fun returns (value, aux): only value is differentiated
+        if has_aux:
+            check_pair_returns(self.loaded, kind)
         self._cache: dict = {}
         self._unrecorded: dict = {}  # argument types -> cache key, not yet in native_cache
         self._last_source: str | None = None
@@ -112,7 +151,9 @@ class Derivative:
             return load_module(source, namespace, f"sourcead_generated.{name}", self.compile)
 
         # persistent cache: a new process reuses the generated module and its machine code
-        cache_key = cache.derivative_key(self.fun, loading.LOADED, arg_types, self.wrt_names)
+        cache_key = cache.derivative_key(
+            self.fun, loading.LOADED, arg_types, self.wrt_names, extra="has_aux" * self.has_aux
+        )
         source, module, header = cache.load_or_generate(
             f"{name}_adjoint",
             cache_key,
@@ -123,13 +164,19 @@ class Derivative:
         progress.describe(header["entry"], "the adjoint", self.loaded.parsed)
         built = (source, module[header["entry"]], cache.decode_type(header["result"]))
         self._cache[key] = built
-        if cache_key is not None and self.kind == "grad" and self.compile:
+        if cache_key is not None and self.kind == "grad" and self.compile and not self.has_aux:
             self._unrecorded[key] = cache_key
         return built
 
     def _generate(self, arg_types: list) -> tuple[str, dict, dict]:
         """The generated module for these argument types: (source, namespace, header), the
         header naming the entry function and the result type."""
+        module, header = self.generated_module(arg_types)
+        return module.text(), {}, header
+
+    def generated_module(self, arg_types: list) -> tuple[GeneratedModule, dict]:
+        """The generated module for these argument types as parts and trees (what
+        ``sourcead build`` decorates), and its header (see ``_generate``)."""
         for p, t in zip(self.params, arg_types, strict=True):
             if p in self.wrt_names and not getattr(t, "differentiable", False):
                 raise TypeError(
@@ -138,11 +185,18 @@ class Derivative:
                 )
         name = self.loaded.parsed.name
         program = Program(loading.LOADED)
-        entry = program.adjoint(self.fun, list(arg_types), self.wrt_names, f"{name}_adjoint")
+        entry = program.adjoint(
+            self.fun,
+            list(arg_types),
+            self.wrt_names,
+            f"{name}_adjoint",
+            differentiated_outputs=1 if self.has_aux else None,
+        )
         result_type = program.result_types[(self.fun, tuple(arg_types))]
         title = f"Adjoint of {name} with respect to {', '.join(self.wrt_names)}."
-        source, namespace = program.module_source(title)
-        return source, namespace, {"entry": entry, "result": cache.encode_type(result_type)}
+        if self.has_aux:
+            title += " Of its value only: the aux it returns is passed through."
+        return program.module(title), {"entry": entry, "result": cache.encode_type(result_type)}
 
     def _prepare(self, args):
         if len(args) < len(self.params):
@@ -171,21 +225,40 @@ class Derivative:
         return args, types
 
     def run(self, args, seeds=None):
-        """(value, gradients) for ``args``; ``seeds`` are the adjoints of the outputs."""
+        """(value, gradients) for ``args``; ``seeds`` are the adjoints of the outputs (of the
+        value alone with ``has_aux``, when the value is ``(value, aux)``)."""
         args, types = self._prepare(args)
         source, function, result_type = self._build(types)
         self._last_source = source
         if seeds is None:
-            if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
+            value_type = self.value_type(result_type)
+            if not (isinstance(value_type, Scalar) and value_type.kind == "float"):
+                returned = "returns as its value" if self.has_aux else "returns"
                 raise ValueError(
                     f"grad needs a function with a real scalar result; {self.loaded.parsed.name} "
-                    f"returns {describe(result_type)}. Use sourcead.vjp for non-scalar results."
+                    f"{returned} {describe(value_type)}. Use sourcead.vjp for non-scalar results."
                 )
             seeds = (1.0,)
             result = function(*args, *seeds)
             self._record(args, types)
             return result
         return function(*args, *seeds)
+
+    def result_type(self, args):
+        """The type of ``fun(*args)`` (the derivative is built for the arguments' types)."""
+        _, types = self._prepare(args)
+        return self._build(types)[2]
+
+    def value_type(self, result_type):
+        """The type of what is differentiated: the result, or with ``has_aux`` its value."""
+        if not self.has_aux:
+            return result_type
+        if not (isinstance(result_type, TupleType) and len(result_type.items) == 2):
+            raise ValueError(  # check_pair_returns makes this unreachable
+                f"has_aux=True needs {self.loaded.parsed.name} to return a pair value, aux; "
+                f"it returns {describe(result_type)}"
+            )
+        return result_type.items[0]
 
     def _record(self, args, types) -> None:
         """Record a gradient of the persistent cache after its first call, so that a later
@@ -200,45 +273,83 @@ class Derivative:
 
 
 class GradientFunction(Derivative):
-    """What ``grad`` returns: call it like the function to get the gradient."""
+    """What ``grad`` returns: call it like the function to get the gradient.
 
-    def __init__(self, fun, wrt, preserve_result: bool, compile: bool):
-        super().__init__(fun, wrt, compile, "grad")
+    It pickles by reference: as ``sourcead.grad`` of the function (found by module and
+    qualified name where the pickle is loaded) with the same options.
+    """
+
+    def __init__(self, fun, wrt, preserve_result: bool, compile: bool, has_aux: bool = False):
+        super().__init__(fun, wrt, compile, "grad", has_aux)
         self.preserve_result = preserve_result
 
     def __call__(self, *args):
         value, grads = self.run(args)
         gradient = grads if isinstance(self.wrt_given, tuple) else grads[0]
+        if self.has_aux:  # value is (value, aux)
+            return (value, gradient) if self.preserve_result else (gradient, value[1])
         return (value, gradient) if self.preserve_result else gradient
+
+    def __reduce__(self):
+        options = {
+            "wrt": self.wrt_given,
+            "has_aux": self.has_aux,
+            "preserve_result": self.preserve_result,
+            "compile": self.compile,
+        }
+        return references.reduce(self, "grad", self.fun, options)
 
     def __repr__(self) -> str:
         return f"<sourcead gradient of {self.loaded.parsed.name} wrt {self.wrt_names}>"
 
 
-def grad(fun, wrt=0, *, preserve_result: bool = False, compile: bool = True):
+def grad(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    *,
+    argnums: Argnums | None = None,
+    has_aux: bool = False,
+    preserve_result: bool = False,
+    compile: bool = True,
+) -> GradientFunction:
     """The gradient as the compiler makes it (``sourcead.grad`` is ``api.entry.grad``, which
     looks for the cache's record of the gradient first, and takes ``grad(grad(f))`` to
-    forward over reverse)."""
-    return GradientFunction(native_cache.compiled_derivative(fun), wrt, preserve_result, compile)
+    forward over reverse); the arguments are ``sourcead.grad``'s."""
+    wrt = resolve_wrt("grad", wrt, argnums)
+    fun = native_cache.compiled_derivative(fun)
+    return GradientFunction(fun, wrt, preserve_result, compile, has_aux)
 
 
-def value_and_grad(fun, wrt=0, *, compile: bool = True):
+def value_and_grad(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    *,
+    argnums: Argnums | None = None,
+    has_aux: bool = False,
+    compile: bool = True,
+) -> GradientFunction:
     """Like ``grad(fun, wrt, preserve_result=True)``: the function returns ``(value, gradient)``."""
-    return grad(fun, wrt, preserve_result=True, compile=compile)
+    wrt = resolve_wrt("value_and_grad", wrt, argnums)
+    return grad(fun, wrt, has_aux=has_aux, preserve_result=True, compile=compile)
 
 
-def vjp(fun, *args, wrt=0, compile: bool = True):
-    """The value of ``fun(*args)`` and its pullback (vector-Jacobian product).
+class Pullback:
+    """The pullback ``vjp`` returns: ``pullback(cotangent)`` is the gradient of
+    ``sum(cotangent * value)`` with respect to ``wrt``.
 
-    Returns ``(value, pullback)``; ``pullback(cotangent)`` returns the gradient of
-    ``sum(cotangent * value)`` with respect to ``wrt`` (a tuple when ``wrt`` is a tuple).
-    The cotangent has the value's structure: a float, an array, or a tuple of them.
+    It pickles as the function (by module and qualified name), the arguments and the
+    options; loading the pickle runs ``vjp`` again on those arguments.
     """
-    derivative = Derivative(fun, wrt, compile, "vjp")
-    value, _ = derivative.run(args, seeds=zero_seeds(derivative, args))
 
-    def pullback(cotangent):
-        seeds = tuple(cotangent) if isinstance(value, tuple) else (cotangent,)
+    def __init__(self, derivative: Derivative, args: tuple, value, wrt: Wrt):
+        self.derivative = derivative
+        self.args = args
+        self.value = value
+        self.wrt = wrt
+        self.source = derivative.source
+
+    def __call__(self, cotangent):
+        seeds = tuple(cotangent) if isinstance(self.value, tuple) else (cotangent,)
         seeds = tuple(
             np.asarray(s, dtype=np.result_type(s, 1.0))
             if isinstance(s, np.ndarray)
@@ -247,16 +358,58 @@ def vjp(fun, *args, wrt=0, compile: bool = True):
             else s
             for s in seeds
         )
-        _, grads = derivative.run(args, seeds=seeds)
-        return grads if isinstance(wrt, tuple) else grads[0]
+        _, grads = self.derivative.run(self.args, seeds=seeds)
+        return grads if isinstance(self.wrt, tuple) else grads[0]
 
-    pullback.source = derivative.source
-    return value, pullback
+    def __reduce__(self):
+        fun = references.user_function(
+            self.derivative.fun, f"the pullback of {self.derivative.loaded.parsed.name}"
+        )
+        return (pullback_of, (fun, self.args, self.wrt, self.derivative.compile))
+
+    def __repr__(self) -> str:
+        return f"<sourcead pullback of {self.derivative.loaded.parsed.name} wrt {self.wrt!r}>"
+
+
+def pullback_of(fun: Callable, args: tuple, wrt: Wrt, compile: bool) -> Pullback:
+    """``vjp(fun, *args, wrt=wrt, compile=compile)``'s pullback: a pickled one made again."""
+    return vjp(fun, *args, wrt=wrt, compile=compile)[1]
+
+
+def vjp(
+    fun: Callable,
+    *args: object,
+    wrt: Wrt | None = None,
+    argnums: Argnums | None = None,
+    compile: bool = True,
+) -> tuple[object, Pullback]:
+    """The value of ``fun(*args)`` and its pullback (vector-Jacobian product).
+
+    Args:
+        fun: the function (a plain Python function or a Numba dispatcher).
+        *args: the arguments ``fun`` is evaluated at.
+        wrt: the argument(s) the pullback gives gradients for: an index or a name, or a
+            tuple of them (then the pullback returns a tuple). The first argument when
+            neither ``wrt`` nor ``argnums`` is given.
+        argnums: JAX's name for ``wrt``; give one of the two.
+        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+
+    Returns:
+        ``(value, pullback)``; ``pullback(cotangent)`` returns the gradient of
+        ``sum(cotangent * value)`` with respect to ``wrt``. The cotangent has the value's
+        structure: a float, an array, or a tuple of them.
+    """
+    wrt = resolve_wrt("vjp", wrt, argnums)
+    derivative = Derivative(fun, wrt, compile, "vjp")
+    value, _ = derivative.run(args, seeds=zero_seeds(derivative, args))
+    return value, Pullback(derivative, args, value, wrt)
 
 
 def zero_seeds(derivative: Derivative, args) -> tuple:
-    prepared, types = derivative._prepare(args)
-    _, _, result_type = derivative._build(types)
+    """Zero seeds of the outputs of ``derivative`` at ``args`` (of its value alone, with
+    ``has_aux``): a run with them gives the value (and aux) without gradient work."""
+    prepared, _ = derivative._prepare(args)
+    result_type = derivative.value_type(derivative.result_type(args))
     items = result_type.items if isinstance(result_type, TupleType) else (result_type,)
     seeds = []
     for item in items:
@@ -266,6 +419,7 @@ def zero_seeds(derivative: Derivative, args) -> tuple:
             seeds.append(0.0)
     if None in seeds:
         value = derivative.fun(*prepared)
+        value = value[0] if derivative.has_aux else value
         values = value if isinstance(value, tuple) else (value,)
         seeds = [
             np.zeros_like(v, dtype=np.result_type(v, 1.0)) if s is None else s
@@ -274,7 +428,7 @@ def zero_seeds(derivative: Derivative, args) -> tuple:
     return tuple(seeds)
 
 
-def show(fun) -> None:
+def show(fun: Callable) -> None:
     """Print the generated source of a derivative made by sourcead."""
     source = getattr(fun, "source", None)
     if source is None:

@@ -27,25 +27,33 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from collections.abc import Callable
 
 import gast
 import numpy as np
 
 from ..backends.cuda.device import device_copy, device_zeros, import_cuda, is_device_array
 from ..backends.cuda.kernels import KernelAdjoint, array_accesses, first_access
+from ..cache import references
 from ..errors import SourceADError
 from ..frontend.source import load_function, wrt_names
 from ..rules.forms import HOST_RECORDING, checkpointed
 from ..trees.functions import unwrap
+from .arguments import Argnums, Wrt, resolve_wrt
 
 _RECORDING = threading.local()
 
 
-def differentiable(kernel) -> DifferentiableKernel:
+def differentiable(kernel: Callable) -> DifferentiableKernel:
     """A kernel (numba.cuda style, see ``kernel_vjp``) whose launches ``host_grad`` records.
 
-    Launch it as usual, ``k[blocks, threads](*args)``; outside ``host_grad`` it is just the
-    kernel. Usable as a decorator instead of ``@cuda.jit``.
+    Args:
+        kernel: a plain Python function written as a kernel, or a ``@cuda.jit`` kernel.
+
+    Returns:
+        The kernel to launch as usual, ``k[blocks, threads](*args)``; outside ``host_grad``
+        it is just the kernel. Usable as a decorator instead of ``@cuda.jit``. It pickles by
+        reference (its module-level name, or ``differentiable`` of the kernel's).
     """
     return DifferentiableKernel(kernel)
 
@@ -70,6 +78,12 @@ class DifferentiableKernel:
         self._primal = None
         self._adjoints: dict = {}
         functools.update_wrapper(self, self.kernel)
+
+    def __reduce__(self):
+        return references.reduce(self, "differentiable", self.kernel, {})
+
+    def __repr__(self) -> str:
+        return f"<sourcead differentiable kernel {self.kernel.__qualname__}>"
 
     def __getitem__(self, configuration):
         return lambda *args: self._launch(configuration, args)
@@ -202,25 +216,59 @@ def _steps_per_segment(first: _Segment, steps: int, memory: int) -> int:
     return max(1, math.ceil(steps / snapshots))
 
 
-def host_grad(fun, wrt=0, *, preserve_result: bool = False):
+def host_grad(
+    fun: Callable,
+    wrt: Wrt | None = None,
+    *,
+    argnums: Argnums | None = None,
+    preserve_result: bool = False,
+) -> HostGradient:
     """The gradient of host code that launches ``differentiable`` kernels.
 
-    ``fun`` returns a one-element device array (its value is the function's value, e.g. a
-    loss that a kernel wrote); ``wrt`` names device-array arguments (an index, a name or a
-    tuple of them). The returned function runs ``fun`` once, recording its launches, then
-    the adjoint launches in reverse, and returns the gradients as device arrays (with the
-    value first when ``preserve_result``). Arrays that the launches overwrote, the
-    arguments included, hold their original values again afterwards.
-    """
-    pyfunc = unwrap(fun)
-    parsed = load_function(pyfunc)
-    names = wrt_names(wrt if isinstance(wrt, tuple) else (wrt,), parsed.params, parsed)
-    indices = [parsed.params.index(n) for n in names]
-    _check_host_code(parsed)
+    The returned function runs ``fun`` once, recording its launches, then the adjoint
+    launches in reverse, and returns the gradients as device arrays. Arrays that the
+    launches overwrote, the arguments included, hold their original values again afterwards.
 
-    @functools.wraps(pyfunc)
-    def gradient(*args):
-        for i in indices:
+    Args:
+        fun: host code returning a one-element device array (its value is the function's
+            value, e.g. a loss that a kernel wrote).
+        wrt: the device-array argument(s) to differentiate with respect to: an index or a
+            name, or a tuple of them (then a tuple of gradients). The first argument when
+            neither ``wrt`` nor ``argnums`` is given.
+        argnums: JAX's name for ``wrt``; give one of the two.
+        preserve_result: return ``(value, gradients)`` instead of the gradients alone.
+
+    Returns:
+        A function taking the same arguments as ``fun``. It pickles by reference, as
+        ``host_grad`` of ``fun`` (found by module and qualified name) with the same options.
+    """
+    return HostGradient(fun, resolve_wrt("host_grad", wrt, argnums), preserve_result)
+
+
+class HostGradient:
+    """What ``host_grad`` returns: call it like the host function to get the gradients."""
+
+    def __init__(self, fun, wrt, preserve_result: bool):
+        self.fun = unwrap(fun)
+        self.parsed = load_function(self.fun)
+        names = wrt_names(
+            wrt if isinstance(wrt, tuple) else (wrt,), self.parsed.params, self.parsed
+        )
+        self.indices = [self.parsed.params.index(n) for n in names]
+        _check_host_code(self.parsed)
+        self.wrt = wrt
+        self.preserve_result = preserve_result
+        functools.update_wrapper(self, self.fun)
+
+    def __call__(self, *args):
+        parsed = self.parsed
+        missing = [parsed.params[i] for i in self.indices if i >= len(args)]
+        if missing:
+            raise TypeError(
+                f"host_grad of {parsed.name}: pass {', '.join(missing)}, the device array(s) "
+                "it differentiates with respect to"
+            )
+        for i in self.indices:
             if not is_device_array(args[i]):
                 raise TypeError(
                     f"host_grad of {parsed.name}: {parsed.params[i]} must be a device array"
@@ -229,7 +277,7 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
         previous = getattr(_RECORDING, "tape", None), getattr(HOST_RECORDING, "recorder", None)
         _RECORDING.tape = HOST_RECORDING.recorder = tape
         try:
-            result = pyfunc(*args)
+            result = self.fun(*args)
         finally:
             _RECORDING.tape, HOST_RECORDING.recorder = previous
         if not (is_device_array(result) and result.size == 1):
@@ -250,11 +298,16 @@ def host_grad(fun, wrt=0, *, preserve_result: bool = False):
         shadow(result).copy_to_device(np.ones(result.shape, dtype=result.dtype))
         for entry in reversed(tape.entries):
             entry.reverse(shadow)
-        grads = tuple(shadow(args[i]) for i in indices)
-        grads = grads if isinstance(wrt, tuple) else grads[0]
-        return (value, grads) if preserve_result else grads
+        grads = tuple(shadow(args[i]) for i in self.indices)
+        grads = grads if isinstance(self.wrt, tuple) else grads[0]
+        return (value, grads) if self.preserve_result else grads
 
-    return gradient
+    def __reduce__(self):
+        options = {"wrt": self.wrt, "preserve_result": self.preserve_result}
+        return references.reduce(self, "host_grad", self.fun, options)
+
+    def __repr__(self) -> str:
+        return f"<sourcead host gradient of {self.parsed.name} wrt {self.wrt!r}>"
 
 
 #: Device-array methods host code must not call: what the recording would miss.

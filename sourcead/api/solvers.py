@@ -10,6 +10,8 @@ adjoint ODE, using vector-Jacobian products of your function that sourcead gener
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from sourcead_runtime import ode, solvers
 
@@ -39,7 +41,14 @@ def _flat(value, scalar: bool, what: str) -> np.ndarray:
     return out
 
 
-def fixed_point(step, x0, *params, tol=1e-10, max_iter=1000, adjoint="iterative"):
+def fixed_point(
+    step: Callable,
+    x0: float | np.ndarray,
+    *params: object,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
+    adjoint: str = "iterative",
+) -> float | np.ndarray:
     """The fixed point ``x = step(x, *params)``, iterating from ``x0``.
 
     Stops when an iteration changes ``x`` by at most ``tol * (1 + max|x|)`` (max-norm);
@@ -63,7 +72,13 @@ def fixed_point(step, x0, *params, tol=1e-10, max_iter=1000, adjoint="iterative"
     return float(solution[0]) if scalar else solution
 
 
-def root(residual, x0, *params, tol=1e-10, max_iter=50):
+def root(
+    residual: Callable,
+    x0: float | np.ndarray,
+    *params: object,
+    tol: float = 1e-10,
+    max_iter: int = 50,
+) -> float | np.ndarray:
     """A root of ``residual(x, *params) = 0`` by Newton's method from ``x0``.
 
     Stops when ``max|residual| <= tol`` or a Newton step is at most ``tol * (1 + max|x|)``.
@@ -91,17 +106,17 @@ def root(residual, x0, *params, tol=1e-10, max_iter=50):
 
 
 def odeint(
-    rhs,
-    y0,
-    t,
-    *params,
-    method="rk4",
-    adjoint="continuous",
-    substeps=1,
-    rtol=1e-6,
-    atol=1e-9,
-    max_steps=100_000,
-):
+    rhs: Callable,
+    y0: float | np.ndarray,
+    t: np.ndarray,
+    *params: object,
+    method: str = "rk4",
+    adjoint: str = "continuous",
+    substeps: int = 1,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    max_steps: int = 100_000,
+) -> np.ndarray:
     """The solution of ``dy/dt = rhs(y, t, *params)``, ``y(t[0]) = y0``, at the times ``t``.
 
     Returns an array with one row per time (a 1-d array when ``y0`` is a float), like

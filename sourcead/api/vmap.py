@@ -14,19 +14,21 @@ the generated (or the user's) function once per batch element, compiled
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .batched import DEFAULT_CHECKPOINT_EVERY, BatchedFunction
 from .forward import jvp
 from .vmap_jvp import BatchedJvp
 
 
 def vmap(
-    fun,
-    in_axes=0,
+    fun: Callable,
+    in_axes: int | None | tuple[int | None, ...] = 0,
     *,
     target: str = "cpu",
     tape_memory: int | None = None,
     checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
-):
+) -> BatchedFunction | BatchedJvp:
     """Map ``fun`` over a leading batch axis of its arguments, like JAX's ``vmap``.
 
     Args:
@@ -52,7 +54,8 @@ def vmap(
         A function of the same arguments whose outputs gain a leading batch axis. With
         ``target="cuda"`` NumPy arguments are copied to the device and the results back;
         when an argument is a device array (numba-cuda, CuPy, PyTorch: anything with
-        ``__cuda_array_interface__``) the results stay on the device.
+        ``__cuda_array_interface__``) the results stay on the device. It pickles by
+        reference, as ``vmap`` of what it maps with the same options.
     """
     if fun is jvp:
         return BatchedJvp(in_axes, target, tape_memory, checkpoint_every)

@@ -18,6 +18,7 @@ from sourcead_runtime.batching import batch_size
 from ..analysis.types import Array, Scalar, describe
 from ..backends.cpu.loading import load_module
 from ..backends.cuda.device import is_device_array
+from ..cache import references
 from ..errors import SourceADError
 from ..lowering import solver_calls
 from ..pipeline import loading
@@ -51,6 +52,17 @@ class BatchedJvp:
 
     def __repr__(self) -> str:
         return f"<sourcead vmap ({self.options[0]}) of jvp>"
+
+    def __reduce__(self):
+        # vmap(jvp, ...) again: jvp is found by its name like any function
+        target, tape_memory, checkpoint_every = self.options
+        options = {
+            "in_axes": (None, self.primal_axes, self.tangent_axes),
+            "target": target,
+            "tape_memory": tape_memory,
+            "checkpoint_every": checkpoint_every,
+        }
+        return references.reduce(self, "vmap", forward_api.jvp, options)
 
     @property
     def source(self) -> str:

@@ -483,13 +483,13 @@ def _load_entry(path: Path, key: str, module_name: str, compile: bool):
 
 
 # --- Numba's machine code --------------------------------------------------------------------
-def cached_njit(function: types.FunctionType, directory: Path):
-    """``numba.njit(cache=True)(function)``, except that a damaged file of Numba's cache
+def cached_njit(function: types.FunctionType, directory: Path, **options):
+    """``numba.njit(cache=True, **options)(function)``, except that a damaged file of Numba's cache
     (an index or data file that raises when loaded) is a miss, overwritten when the function
     is compiled again, and a failed save (a full disk) a warning: neither raises."""
     import numba
 
-    dispatcher = numba.njit(function)
+    dispatcher = numba.njit(**options)(function)
     try:
         guarded = _guarded_cache_class()(function, directory)
     except Exception as exc:  # Numba found no writable place for machine code
@@ -497,6 +497,19 @@ def cached_njit(function: types.FunctionType, directory: Path):
         return dispatcher
     dispatcher._cache = guarded  # as Dispatcher.enable_caching does, with this class
     return dispatcher
+
+
+def recompiled(dispatcher, **options):
+    """``numba.njit(**options)`` of the function that ``dispatcher`` compiles (e.g. with
+    ``parallel=True``); its machine code is cached beside the entry as ``cached_njit`` does
+    where ``dispatcher`` came from a module of the cache, and not cached otherwise."""
+    import numba
+
+    function = getattr(dispatcher, "py_func", dispatcher)
+    directory = getattr(getattr(dispatcher, "_cache", None), "directory", None)
+    if directory is None:  # a module loaded in memory: no file for Numba's cache
+        return numba.njit(**options)(function)
+    return cached_njit(function, directory, **options)
 
 
 @functools.cache

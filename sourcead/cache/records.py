@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from . import modules as cache
+from . import references
 
 FUNCTION_RECORD = "function.json"
 _NATIVE_MODULES: dict[str, types.ModuleType] = {}  # wrapper path -> module, per process
@@ -154,6 +155,13 @@ def _global_described(fn: types.FunctionType, dotted: str) -> str | None:
     return cache.describe_value(value)
 
 
+def _introduced_helper(node, fn: types.FunctionType) -> bool:
+    """Whether a global in ``fn``'s tree is a runtime helper sourcead's rewrites put there,
+    not a name of ``fn``'s module (the compiler's fingerprint covers the helpers)."""
+    module = getattr(node.global_value, "__module__", None) or ""
+    return module.startswith("sourcead_runtime") and cache.dotted_name(node) not in fn.__globals__
+
+
 def _rules_state() -> dict:
     """Whether custom derivative rules are registered, and if so their fingerprint (without
     custom rules the built-in ones are part of the compiler fingerprint)."""
@@ -229,6 +237,8 @@ def describe_dependencies(fn, loaded: dict) -> dict | None:
         functions.append(pyfunc)
         for node in cache.walk_globals(loaded[function].parsed.node):
             dotted = cache.dotted_name(node)
+            if _introduced_helper(node, pyfunc):
+                continue  # sourcead wrote it (``max_along`` for ``np.max(x, axis=1)``)
             described = cache.describe_value(node.global_value)
             if described is None or _global_described(pyfunc, dotted) != described:
                 return None
@@ -491,7 +501,11 @@ class CachedGradient:
     ``sourcead cache native``) or else the cached module under Numba, in both cases without
     the compiler; anything else goes to the gradient the compiler makes (``compiled()``),
     which also answers every other attribute. ``compiler(function, wrt, preserve_result)``
-    makes that gradient (``api.gradients.GradientFunction``, imported only when needed)."""
+    makes that gradient (``api.gradients.GradientFunction``, imported only when needed).
+
+    It pickles as the compiler's gradient does, by reference: ``sourcead.grad`` of the
+    function (found by module and qualified name where it is loaded) with the same options,
+    which finds the records again there."""
 
     def __init__(self, recorded: RecordedGradients, wrt, preserve_result: bool, compiler):
         self._recorded = recorded
@@ -535,6 +549,10 @@ class CachedGradient:
         if name.startswith("_"):
             raise AttributeError(name)
         return getattr(self.compiled(), name)
+
+    def __reduce__(self):
+        options = {"wrt": self._wrt_given, "preserve_result": self._preserve_result}
+        return references.reduce(self, "grad", self._recorded.function, options)
 
     def __repr__(self) -> str:
         return f"<sourcead gradient of {self._recorded.function.__name__} (from the cache)>"

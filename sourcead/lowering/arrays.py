@@ -4,8 +4,10 @@ Three steps, each small:
 
 * ``rewrite_array_syntax`` (before the subset check): array methods and attributes become
   the NumPy functions they stand for (``x.sum(axis=0)`` -> ``np.sum(x, axis=0)``, ``m.T``
-  -> ``np.transpose(m)``), and list literals in calls become tuples, so that every later
-  pass sees one form.
+  -> ``np.transpose(m)``), reductions with options Numba does not compile become calls of
+  the runtime helpers that take them (``np.max(z, axis=1, keepdims=True)`` ->
+  ``max_along(z, axis=1, keepdims=True)``, ``rules/reductions.py``), and list literals in
+  calls become tuples, so that every later pass sees one form.
 * ``lower_arrays`` (after type inference): an array-valued operand that is itself an
   operation gets an assignment of its own (``u + dt * np.sin(u)`` -> ``t = np.sin(u)``,
   ``t_1 = dt * t``, ``u + t_1``), so each operation's adjoint can be summed back to the
@@ -21,7 +23,6 @@ from __future__ import annotations
 import copy
 import inspect
 import operator
-import re
 import textwrap
 import types
 
@@ -31,7 +32,10 @@ import numpy as np
 from ..analysis.inference import expression_type
 from ..analysis.types import INT, Array, Scalar, TupleType
 from ..rules.callees import JOINING, Callee
+from ..rules.forms import checkpointed
+from ..rules.library import is_library_call, library_call
 from ..rules.operators import OPERATOR_FUNCTIONS
+from ..rules.reductions import OPTIONS as REDUCTION_OPTIONS
 from ..rules.registry import (
     attribute_functions,
     entries,
@@ -39,8 +43,11 @@ from ..rules.registry import (
     method_functions,
     rule_for,
 )
+from ..rules.shapes import literal_int
 from ..rules.templates import instantiate_body
-from ..trees.codegen import Block, src
+from ..trees.codegen import Block, parse_statements, src
+from ..trees.queries import names_read
+from .einsum import is_tensor_call, tensor_call
 
 # --- rewriting methods and attributes ----------------------------------------------------------
 
@@ -60,7 +67,8 @@ def numpy_function(function, like) -> gast.Attribute:
 
 
 def rewrite_array_syntax(parsed) -> None:
-    """Rewrite array methods/attributes of local names as NumPy calls, in place."""
+    """Rewrite array methods/attributes of local names as NumPy calls, and reductions with
+    options Numba does not compile as calls of their runtime helpers, in place."""
     local = set(parsed.params) | {
         n.id
         for n in gast.walk(parsed.node)
@@ -74,7 +82,20 @@ def rewrite_array_syntax(parsed) -> None:
             return node.id in local
         return isinstance(node, gast.Subscript | gast.Call | gast.BinOp | gast.UnaryOp)
 
+    helpers_called = []  # the runtime helpers that calls of reductions became
+
     class Rewriter(gast.NodeTransformer):
+        def reduction(self, call, function, spelled: str):
+            call = _reduction_call(parsed, call, function, spelled)
+            if isinstance(call.func, gast.Name):  # a helper: max_along(z, axis=1)
+                helpers_called.append(call.func.global_value)
+            return call
+
+        def tensor(self, call, function, spelled: str):
+            # np.einsum, np.tensordot …: calls Numba compiles (lowering/einsum.py)
+            helpers_called.append(function)  # (the function's copy is written rewritten)
+            return tensor_call(parsed, call, function, spelled)
+
         def visit_Call(self, node):
             node = self.generic_visit(node)
             func = node.func
@@ -82,12 +103,27 @@ def rewrite_array_syntax(parsed) -> None:
                 args = list(node.args)
                 if func.attr == "reshape" and len(args) > 1:
                     args = [gast.Tuple(elts=args, ctx=gast.Load())]
+                function = _METHODS[func.attr]
                 call = gast.Call(
-                    func=numpy_function(_METHODS[func.attr], func),
+                    func=numpy_function(function, func),
                     args=[func.value, *args],
                     keywords=node.keywords,
                 )
-                return gast.copy_location(call, node)
+                call = gast.copy_location(call, node)
+                if _is_reduction(function):
+                    return self.reduction(call, function, f".{func.attr}()")
+                if is_tensor_call(function):
+                    return self.tensor(call, function, f".{func.attr}()")
+                return call
+            function = _called(parsed, func, local)
+            if is_tensor_call(function):
+                return self.tensor(node, function, _dotted(func))
+            if _is_reduction(function):
+                return self.reduction(node, function, _dotted(func))
+            if is_library_call(function):  # np.sort, scipy.special.expit …: rules/library.py
+                node = library_call(parsed, node, function, _dotted(func))
+                if node.func is not func:  # a helper in its place: special_expit(x)
+                    helpers_called.append(node.func.global_value)
             if _resolves_to(parsed, func, np.matmul) and len(node.args) == 2 and not node.keywords:
                 # Numba has the @ operator, not np.matmul
                 product = gast.BinOp(left=node.args[0], op=gast.MatMult(), right=node.args[1])
@@ -116,6 +152,16 @@ def rewrite_array_syntax(parsed) -> None:
             return node
 
     Rewriter().visit(parsed.node)
+    if helpers_called and not any(
+        isinstance(loop, gast.For)
+        and isinstance(loop.iter, gast.Call)
+        and _called(parsed, loop.iter.func, local) is checkpointed
+        for loop in gast.walk(parsed.node)
+    ):
+        # The generated module's copy of this function (called where no derivative is
+        # needed) is written from the rewritten tree: NumPy's call with these options does
+        # not compile. (With checkpointed loops the module writes the checked tree anyway.)
+        parsed.source_text = src(parsed.node)
 
 
 def _resolves_to(parsed, node, target) -> bool:
@@ -123,6 +169,124 @@ def _resolves_to(parsed, node, target) -> bool:
         return parsed.resolve(node) is target
     except (KeyError, AttributeError):
         return False
+
+
+def _called(parsed, func, local: set):
+    """The object a call's function refers to (None for a local name or an expression)."""
+    if hasattr(func, "global_value"):
+        return func.global_value
+    if isinstance(func, gast.Name) and func.id in local:
+        return None
+    if not isinstance(func, gast.Name | gast.Attribute):
+        return None
+    try:
+        return parsed.resolve(func)
+    except (KeyError, AttributeError):
+        return None
+
+
+def _is_reduction(function) -> bool:
+    try:
+        return function in REDUCTION_OPTIONS
+    except TypeError:  # unhashable: no reduction
+        return False
+
+
+def _dotted(node) -> str:
+    """``np.max`` for the node of that name (what error messages call the function)."""
+    if isinstance(node, gast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return getattr(node, "id", "this function")
+
+
+# --- the options of reductions (rules/reductions.py) -----------------------------------------------
+
+
+def _reduction_call(parsed, call: gast.Call, function, spelled: str) -> gast.Call:
+    """``call`` of the NumPy reduction ``function`` with its options checked: NumPy's call
+    where Numba compiles it with them, else a call of the runtime helper that takes them
+    (``np.max(z, axis=1, keepdims=True)`` -> ``max_along(z, axis=1, keepdims=True)``).
+
+    Options are keywords afterwards (``axis`` may be given by position), those that say
+    what NumPy does without them are dropped (``keepdims=False``). An option sourcead does
+    not take (``out=``, ``where=``, ``dtype=`` …) or an axis that is not written in the call
+    is refused here, at the call's line, with ``spelled`` naming the function.
+    """
+    options = REDUCTION_OPTIONS[function]
+    takes = ", ".join(f"{name}=" for name in options.names)
+    if len(call.args) > 2:
+        raise parsed.error(f"{spelled} with options by position (pass {takes} by keyword)", call)
+    if not call.args:
+        raise parsed.error(f"{spelled} without the array it reduces", call)
+    given = {"axis": call.args[1]} if len(call.args) == 2 else {}
+    for keyword in call.keywords:
+        if keyword.arg is None or keyword.arg not in options.names:
+            option = "**options" if keyword.arg is None else f"{keyword.arg}="
+            raise parsed.error(f"{spelled} with {option} (sourcead takes {takes})", call)
+        given[keyword.arg] = keyword.value
+    if isinstance(given.get("axis"), gast.List):  # axis=[0, 1]
+        given["axis"] = gast.copy_location(
+            gast.Tuple(elts=given["axis"].elts, ctx=gast.Load()), call
+        )
+    _check_options(parsed, call, given, options, spelled)
+    given = {
+        name: value
+        for name, value in given.items()
+        if not _writes(value, options.defaults.get(name, _NO_DEFAULT))
+    }
+    if not options.always and set(given) <= options.numba:
+        if literal_int(given.get("axis", gast.Constant(value=0, kind=None))) is not None:
+            call.args = call.args[:1]  # NumPy's call, which Numba compiles: axis by keyword
+            call.keywords = [_keyword(name, value) for name, value in given.items()]
+            return call
+    helper = options.along
+    func = gast.copy_location(
+        gast.Name(id=helper.__name__, ctx=gast.Load(), annotation=None, type_comment=None),
+        call.func,
+    )
+    func.global_value = helper
+    keywords = [_keyword(name, given[name]) for name in options.names if name in given]
+    return gast.copy_location(gast.Call(func=func, args=call.args[:1], keywords=keywords), call)
+
+
+_NO_DEFAULT = object()
+
+
+def _check_options(parsed, call, given: dict, options, spelled: str) -> None:
+    """Refuse options whose values sourcead cannot take: axes and keepdims must be written
+    in the call (the result's number of dimensions depends on them)."""
+    axis = given.get("axis")
+    if _writes(axis, None) and options.defaults.get("axis") is not None:
+        raise parsed.error(f"{spelled} with axis=None (flattened): flatten the array first", call)
+    if axis is not None and not _writes(axis, None):
+        axes = [axis] if options.single_axis or not isinstance(axis, gast.Tuple) else axis.elts
+        if any(literal_int(a) is None for a in axes):
+            kind = "one integer" if options.single_axis else "an integer or a tuple of integers"
+            raise parsed.error(
+                f"{spelled} with axis={src(axis)}: sourcead takes {kind} written in the call",
+                call,
+            )
+    keepdims = given.get("keepdims")
+    if keepdims is not None and not (
+        isinstance(keepdims, gast.Constant) and isinstance(keepdims.value, bool)
+    ):
+        raise parsed.error(f"{spelled} with keepdims={src(keepdims)}: write True or False", call)
+    ddof = given.get("ddof")
+    if isinstance(ddof, gast.Constant) and not isinstance(ddof.value, int | float):
+        raise parsed.error(f"{spelled} with ddof={src(ddof)}: ddof is a number", call)
+
+
+def _writes(node, value) -> bool:
+    """Whether the expression ``node`` is the constant ``value`` (``None``, ``False``, ``0``)."""
+    if value is None:
+        return isinstance(node, gast.Constant) and node.value is None
+    if isinstance(value, bool):
+        return isinstance(node, gast.Constant) and node.value is value
+    return isinstance(value, int) and literal_int(node) == value
+
+
+def _keyword(name: str, value) -> gast.keyword:
+    return gast.keyword(arg=name, value=value)
 
 
 # --- lowering -------------------------------------------------------------------------------------
@@ -186,6 +350,8 @@ def lower_arrays(node: gast.FunctionDef, types: dict, names) -> tuple[gast.Funct
 def _temp_name(expr) -> str:
     if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
         return expr.func.attr
+    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name):
+        return expr.func.id.removesuffix("_along")  # max_along(z, axis=1): max
     if isinstance(expr, gast.BinOp):
         return {gast.Add: "sum", gast.Sub: "difference", gast.Mult: "product", gast.Div: "quotient",
                 gast.Pow: "power", gast.MatMult: "matmul"}.get(type(expr.op), "value")  # fmt: skip
@@ -568,8 +734,9 @@ _ARRAY_RUNTIME = tuple(
 )  # fmt: skip
 
 
-def user_primitive_source(value) -> str | None:
-    """The source of a user function that has a rule (a primitive), for the generated module.
+def user_primitive_definition(value) -> gast.FunctionDef | None:
+    """The definition of a user function that has a rule (a primitive), for the generated
+    module, without its decorators and with its comments.
 
     Generated code calls it from compiled code, so the module holds its definition (and
     Numba compiles it with the rest); None for anything else.
@@ -580,17 +747,17 @@ def user_primitive_source(value) -> str | None:
     entry = entry_for(function)
     if entry is None or entry.rule(arrays=True) is None:
         return None
-    lines, _ = inspect.getsourcelines(function)
-    kept = textwrap.dedent("".join(lines)).splitlines()
-    while kept and kept[0].lstrip().startswith("@"):
-        kept.pop(0)
-    return "\n".join(kept).rstrip()
+    if function.__module__.startswith("sourcead_runtime"):  # (max_along): imported instead
+        return None
+    definition = parse_statements(textwrap.dedent(inspect.getsource(function)))[0]
+    definition.decorator_list = []
+    return definition
 
 
-def array_runtime_imports(function_sources: list[str]) -> list[str]:
+def array_runtime_imports(functions: list[gast.FunctionDef]) -> list[str]:
     """The import line for the array helpers that the generated functions use, if any."""
-    text = "\n".join(function_sources)
-    used = [n for n in _ARRAY_RUNTIME if re.search(rf"\b{n}\(", text)]
+    mentioned = names_read(functions)
+    used = [n for n in _ARRAY_RUNTIME if n in mentioned]
     return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
 
 

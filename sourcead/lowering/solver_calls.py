@@ -14,13 +14,16 @@ Such a call takes a function of the user's (``step``, ``residual``, ``rhs``). Fo
 * the wrappers call the kernels of ``sourcead_runtime`` through two small adapters per user
   function: one on a flat state array, one giving its vector-Jacobian products (from the
   adjoint that sourcead generates for the user function).
+
+``SolverWrapper`` builds what every solver's wrappers share (signatures, adapters, kernels,
+the parameters' gradients); what differs between solvers, how each solves and
+differentiates, is its ``Solver`` strategy (``solver_methods``).
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import re
 import textwrap
 
 import gast
@@ -32,8 +35,10 @@ from ..analysis.inference import TypeProblem, expression_type
 from ..analysis.types import FLOAT, Array, Scalar, describe
 from ..frontend.normalize import name
 from ..rules.callees import Callee
-from ..rules.forms import SolverSpec, solver_spec
-from ..trees.codegen import Block, render, src
+from ..rules.forms import solver_spec
+from ..trees.codegen import function_tree, parse_statements
+from ..trees.queries import names_read
+from .solver_methods import SOLVERS, Solver
 
 #: Runtime helpers that the specialised solver templates call.
 RUNTIME_HELPERS = runtime.SOLVER_HELPERS
@@ -53,16 +58,15 @@ TEMPLATES = {
 }
 
 
-def runtime_imports(functions: list[str]) -> list[str]:
+def runtime_imports(functions: list[gast.FunctionDef]) -> list[str]:
     """The import of the runtime helpers that the generated ``functions`` use."""
-    used = [
-        n for n in RUNTIME_HELPERS if any(re.search(rf"\b{n}\b", source) for source in functions)
-    ]
+    mentioned = names_read(functions)
+    used = [n for n in RUNTIME_HELPERS if n in mentioned]
     return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
 
 
-def specialise(template, name: str, bindings: dict[str, str], constants: dict) -> str:
-    """Source of a runtime solver template with its function parameters bound.
+def specialise(template, name: str, bindings: dict[str, str], constants: dict) -> gast.FunctionDef:
+    """The tree of a runtime solver template with its function parameters bound.
 
     ``bindings`` maps parameters of ``template`` (``step``, ``f``, ``vjp``...) to names of
     generated functions, ``constants`` parameters and globals (``method``, ``RK4``...) to
@@ -70,8 +74,8 @@ def specialise(template, name: str, bindings: dict[str, str], constants: dict) -
     decide are dropped. Numba then compiles the copy like any generated function (no
     function-typed arguments: cacheable).
     """
-    tree = gast.parse(textwrap.dedent(inspect.getsource(template)))
-    definition = tree.body[0]
+    # the template's comments stay on its statements (trees.codegen.parse_statements)
+    definition = parse_statements(textwrap.dedent(inspect.getsource(template)))[0]
     definition.name = name
     definition.decorator_list = []
     definition.args.args = [
@@ -82,7 +86,7 @@ def specialise(template, name: str, bindings: dict[str, str], constants: dict) -
             node.id = bindings[node.id]
     definition = _Folder(constants).visit(definition)
     _drop_unreachable(definition)
-    return src(definition)
+    return definition
 
 
 def _drop_unreachable(tree) -> None:
@@ -153,9 +157,9 @@ class _Folder(gast.NodeTransformer):
         return node
 
 
-def spec_of(call: gast.Call) -> SolverSpec:
-    """How the solver that ``call`` calls is called."""
-    return solver_spec(call.callee.target)
+def solver_of(call: gast.Call) -> Solver:
+    """The strategy of the solver that ``call`` calls (its spec included)."""
+    return SOLVERS[solver_spec(call.callee.target).name]
 
 
 def _solver_calls(tree: gast.AST) -> list[gast.Call]:
@@ -190,7 +194,7 @@ def refuse_in_batches(loaded, what: str, target: str, plain: bool) -> None:
     call = first_solver_call(loaded.normalized)
     if call is None or not (plain or target == "cuda"):
         return
-    solver = spec_of(call).name
+    solver = solver_of(call).name
     if target == "cuda":
         reason = f"{solver}() cannot run on the GPU: use target='cpu' or 'parallel'"
     else:
@@ -214,7 +218,7 @@ def _state_type(value_type, call, what: str):
 
 def function_types(call, arg_types: list):
     """(state type, the user function's argument types), or None while some are unknown."""
-    spec = spec_of(call)
+    spec = solver_of(call).spec
     rest = arg_types[1:]
     if any(t is None for t in rest):
         return None
@@ -235,13 +239,13 @@ def result_type(program, call, arg_types: list):
     if found is None:
         return None
     state, types = found
-    spec = spec_of(call)
+    solver = solver_of(call)
     loaded = program.load(call.solver_function)
     if len(types) != len(loaded.parsed.params):
         raise TypeProblem(
             call,
             f"{loaded.parsed.name}() takes {len(loaded.parsed.params)} arguments; "
-            f"{spec.name}() passes it {len(types)}",
+            f"{solver.name}() passes it {len(types)}",
         )
     program.infer(loaded, types)
     returned = program.result_types[(loaded.parsed.pyfunc, tuple(types))]
@@ -251,9 +255,7 @@ def result_type(program, call, arg_types: list):
             f"{loaded.parsed.name}() must return a value of the state's type ({describe(state)}), "
             f"not {describe(returned)}",
         )
-    if spec.name == "odeint":
-        return Array("float64", 1 if isinstance(state, Scalar) else 2)
-    return state
+    return solver.value_type(state)
 
 
 # --- rewriting calls into calls of generated wrappers --------------------------------------
@@ -274,16 +276,17 @@ def rewrite_calls(program, loaded, types: dict):
         call = node.value
         if not (isinstance(call, gast.Call) and getattr(call, "solver_function", None)):
             continue
+        solver = solver_of(call)
         arg_types = [None] + [_argument_type(a, types) for a in call.args[1:]]
         found = function_types(call, arg_types)
         if found is None:
             raise loaded.parsed.error(
-                f"cannot tell the types of the arguments of {spec_of(call).name}()", call
+                f"cannot tell the types of the arguments of {solver.name}()", call
             )
-        if id(node) in in_loops and (spec_of(call).name == "odeint" or isinstance(found[0], Array)):
+        if id(node) in in_loops and isinstance(solver.value_type(found[0]), Array):
             # the reverse sweep does not yet restore arrays that calls return inside loops
             raise loaded.parsed.error(
-                f"{spec_of(call).name}() with an array result inside a loop is not supported "
+                f"{solver.name}() with an array result inside a loop is not supported "
                 "yet; call it before the loop",
                 call,
             )
@@ -306,15 +309,18 @@ def _argument_type(expr, types: dict):
 
 
 class SolverWrapper:
-    """The generated primal and adjoint wrappers of one solver call's specialisation.
+    """The generated primal, adjoint and tangent wrappers of one solver call's specialisation.
 
     Wrapper arguments: the state, odeint's times, the parameters, then the numeric options.
+    The wrapper builds what all solvers share; ``self.solver`` (a ``Solver``) what is
+    particular to this one: how it solves and how its derivatives are computed.
     """
 
     def __init__(self, program, loaded, call, arg_types):
         self.program = program
         self.caller = loaded
-        self.spec = spec_of(call)
+        self.solver = solver_of(call)
+        self.spec = self.solver.spec
         self.function = program.load(call.solver_function)
         self.state, self.types = function_types(call, arg_types)
         self.scalar = isinstance(self.state, Scalar)
@@ -341,8 +347,6 @@ class SolverWrapper:
         self.tangents: dict = {}
         self.name = program._fresh(f"{self.spec.name}_of_{fname}")
         program.functions.append(self._state_adapter_source())
-        if self.spec.name == "root":  # Newton needs the Jacobian with respect to x
-            self._vjp_adapter(())
         program.functions.append(self._primal_source())
 
     def __deepcopy__(self, memo):
@@ -359,7 +363,7 @@ class SolverWrapper:
                 sorted(
                     (k.arg, k.value.value)
                     for k in call.keywords
-                    if k.arg in dict(spec_of(call).choices)
+                    if k.arg in dict(solver_of(call).spec.choices)
                 )
             ),
         )
@@ -387,13 +391,25 @@ class SolverWrapper:
     def wrapper_params(self) -> list[str]:
         return self.arg_names + [k for k, _ in self.spec.numeric]
 
-    def _params_tuple(self) -> str:
-        names = self.arg_names[1 + self.n_fixed :]
+    @property
+    def state_name(self) -> str:
+        """The state's name in the docstrings: ``x`` for the initial value ``x0``."""
+        return self.arg_names[0][:-1]
+
+    @property
+    def param_names(self) -> list[str]:
+        """The wrapper's arguments that are the user function's parameters."""
+        return self.arg_names[1 + self.n_fixed :]
+
+    def params_tuple(self) -> str:
+        """Source of the tuple of the parameters, as the kernels take them."""
+        names = self.param_names
         if not names:
             return "()"
         return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
 
-    def _initial_state(self) -> str:
+    def initial_state(self) -> str:
+        """Source of the initial state as a flat array."""
         x0 = self.arg_names[0]
         return f"np.array([float({x0})])" if self.scalar else x0
 
@@ -412,7 +428,7 @@ class SolverWrapper:
         fixed = ["t"] if self.n_fixed else []
         return ", ".join(["state", *fixed, "params", *extra])
 
-    def _state_adapter_source(self) -> str:
+    def _state_adapter_source(self) -> gast.FunctionDef:
         fname = self.function.parsed.name
         call = f"{fname}({self._call_args('state[0]' if self.scalar else 'state')})"
         value = f"np.array([{call}])" if self.scalar else call
@@ -421,9 +437,9 @@ class SolverWrapper:
             *self._unpack_params(),
             f"return {value}",
         ]
-        return render([Block(f"def {self.state_adapter}({self._signature()}):", body)])
+        return function_tree(f"def {self.state_adapter}({self._signature()}):", body)
 
-    def _vjp_adapter(self, active: tuple[int, ...]) -> str:
+    def vjp_adapter(self, active: tuple[int, ...]) -> str:
         """The adapter giving vector-Jacobian products wrt the state and params ``active``."""
         if active in self.vjp_adapters:
             return self.vjp_adapters[active]
@@ -467,11 +483,11 @@ class SolverWrapper:
         else:
             body.append("return value, b_state, b_params")
         self.program.functions.append(
-            render([Block(f"def {adapter}({self._signature('w')}):", body)])
+            function_tree(f"def {adapter}({self._signature('w')}):", body)
         )
         return adapter
 
-    def _kernel(self, template: str, label: str | None = None, **bindings) -> str:
+    def kernel(self, template: str, label: str | None = None, **bindings) -> str:
         """A copy of a runtime solver template bound to adapters (generated once); its name,
         ``label`` (default: the template's name) and the user function's.
 
@@ -487,111 +503,51 @@ class SolverWrapper:
             base = base or bindings.get("vjp") or bindings["jvp"]
             kernels[key] = self.program._fresh(f"{label or template}_{_function_part(base)}")
             self.program.functions.append(
-                specialise(TEMPLATES[template], kernels[key], bindings, constants).strip()
+                specialise(TEMPLATES[template], kernels[key], bindings, constants)
             )
         return kernels[key]
 
-    def _jacobian_t(self, vjp: str | None = None) -> str:
+    def jacobian_t(self, vjp: str | None = None) -> str:
         """The kernel giving ``(∂value/∂x)^T`` at a state, from the vector-Jacobian products of
         ``vjp`` (default: the adapter for the state alone); its name."""
-        return self._kernel("transposed_jacobian", vjp=vjp or self._vjp_adapter(()))
+        return self.kernel("transposed_jacobian", vjp=vjp or self.vjp_adapter(()))
 
     # --- wrappers -------------------------------------------------------------------------
-    def _solve(self) -> str:
-        """Source of the forward solve, giving the flat solution (``ys`` rows for odeint)."""
-        args = self._params_tuple()
-        options = [k for k, _ in self.spec.numeric]
-        if self.spec.name == "fixed_point":
-            solve = self._kernel("fixed_point_solve", step=self.state_adapter)
-            return f"{solve}({self._initial_state()}, {args}, {', '.join(options)})"
-        if self.spec.name == "root":
-            return (
-                f"{self._kernel('newton_solve', residual=self.state_adapter, jacobian_t_of=self._jacobian_t())}"
-                f"({self._initial_state()}, {args}, {', '.join(options)})"
+    def _primal_source(self) -> gast.FunctionDef:
+        solver = self.solver
+        body = [
+            f'"""{solver.description(self)}"""',
+            f"return {solver.value(self, solver.solve(self))}",
+        ]
+        return function_tree(f"def {self.name}({', '.join(self.wrapper_params)}):", body)
+
+    def _active_params(self, mask: list[bool], what: str) -> tuple[int, ...]:
+        """The indices of the parameters where ``mask`` (over the wrapper arguments) is true;
+        SourceADError when it asks for ``what`` (gradients, derivatives) with respect to
+        odeint's times."""
+        if self.n_fixed and mask[1]:
+            raise self.caller.parsed.error(
+                f"{what} with respect to the times t of odeint() are not supported",
+                self.call_node,
             )
-        method = _METHODS[self.choices["method"]]
-        return (
-            f"{self._kernel('odeint_forward', f=self.state_adapter, method=method)}"
-            f"({self._initial_state()}, {self.arg_names[1]}, {args}, {', '.join(options)})"
-        )
-
-    def _value(self, flat: str) -> str:
-        if self.spec.name == "odeint":
-            return f"{flat}[:, 0].copy()" if self.scalar else flat
-        return f"{flat}[0]" if self.scalar else flat
-
-    def _description(self) -> str:
-        fname = self.function.parsed.name
-        state = self.arg_names[0][:-1]
-        params = ", ".join(self.arg_names[1 + self.n_fixed :])
-        if self.spec.name == "fixed_point":
-            return f"The fixed point {state} = {fname}({state}{', ' + params if params else ''}), iterated from {self.arg_names[0]}."
-        if self.spec.name == "root":
-            return f"A root of {fname}({state}{', ' + params if params else ''}) = 0, by Newton's method from {self.arg_names[0]}."
-        method = self.choices["method"]
-        return f"d{state}/dt = {fname}({state}, t{', ' + params if params else ''}) integrated with {method} from {self.arg_names[0]}."
-
-    def _primal_source(self) -> str:
-        body = [f'"""{self._description()}"""', f"return {self._value(self._solve())}"]
-        return render([Block(f"def {self.name}({', '.join(self.wrapper_params)}):", body)])
+        first_param = 1 + self.n_fixed
+        return tuple(k for k in range(len(self.param_types)) if mask[first_param + k])
 
     def adjoint(self, mask: list[bool]) -> str:
         """The adjoint wrapper for the wrapper arguments where ``mask`` is true; its name."""
         key = tuple(mask)
         if key in self.adjoints:
             return self.adjoints[key]
-        n_params = len(self.param_types)
         first_param = 1 + self.n_fixed
-        if self.n_fixed and mask[1]:
-            raise self.caller.parsed.error(
-                "gradients with respect to the times t of odeint() are not supported",
-                self.call_node,
-            )
-        active = tuple(k for k in range(n_params) if mask[first_param + k])
+        active = self._active_params(mask, "gradients")
         adjoint_name = self.program._fresh(f"{self.name}_adjoint")
         self.adjoints[key] = adjoint_name
-        params_tuple = self._params_tuple()
         body: list = []
-        needs_adjoint = active or (self.spec.name == "odeint" and mask[0])
         gradients = {}
-        if needs_adjoint:
-            vjp = self._vjp_adapter(active)
-            seed = "np.array([b_result])" if self.scalar else "b_result"
-            if self.spec.name == "fixed_point":
-                direct = self.choices["adjoint"] == "direct"
-                body += [
-                    f"solution = {self._solve()}",
-                    f"b_params = {self._kernel('fixed_point_adjoint', vjp=vjp, jacobian_t_of=self._jacobian_t(vjp) if direct else None, direct=direct)}"
-                    f"(solution, {params_tuple}, {seed}, tol, max_iter)",
-                ]
-            elif self.spec.name == "root":
-                body += [
-                    f"solution = {self._solve()}",
-                    f"b_params = {self._kernel('root_adjoint', vjp=vjp, jacobian_t_of=self._jacobian_t())}(solution, {params_tuple}, {seed})",
-                ]
-            else:
-                method = _METHODS[self.choices["method"]]
-                options = "substeps, rtol, atol, max_steps"
-                t = self.arg_names[1]
-                b_ys = (
-                    "np.ascontiguousarray(b_result).reshape((b_result.shape[0], 1))"
-                    if self.scalar
-                    else "b_result"
-                )
-                if self.choices["adjoint"] == "continuous":
-                    body += [
-                        f"solution = {self._solve()}",
-                        f"b_state, b_params = "
-                        f"{self._kernel('odeint_continuous_adjoint', vjp=vjp, method=method)}"
-                        f"(solution, {b_ys}, {t}, {params_tuple}, {options})",
-                    ]
-                else:
-                    body += [
-                        f"solution, b_state, b_params = "
-                        f"{self._kernel('odeint_discrete_adjoint', f=self.state_adapter, vjp=vjp, method=method)}("
-                        f"{self._initial_state()}, {b_ys}, {t}, {params_tuple}, {options})",
-                    ]
-                gradients[0] = "float(b_state[0])" if self.scalar else "b_state"
+        if active or (mask[0] and self.solver.depends_on_initial_state):
+            lines, gradients = self.solver.adjoint_lines(self, self.vjp_adapter(active))
+            body += lines
+            # the solver's flat gradient b_params, split into the active parameters' gradients
             offset = "0"
             for k in active:
                 p = self.arg_names[first_param + k]
@@ -604,8 +560,8 @@ class SolverWrapper:
                     body.append(f"{g} = b_params[{offset}:{end}].reshape({p}.shape)")
                     offset = end
                 gradients[first_param + k] = g
-        else:
-            body.append(f"solution = {self._solve()}")
+        else:  # nothing the solution depends on carries a derivative: zero gradients
+            body.append(f"solution = {self.solver.solve(self)}")
         returned = []
         for index, (arg, m) in enumerate(zip(self.wrapper_params, mask, strict=True)):
             if not m:
@@ -617,19 +573,19 @@ class SolverWrapper:
             else:
                 returned.append("0.0")
         grads = "(" + ", ".join(returned) + ("," if len(returned) == 1 else "") + ")"
-        body.append(f"return {self._value('solution')}, {grads}")
+        body.append(f"return {self.solver.value(self, 'solution')}, {grads}")
         doc = (
-            f'"""{self._description()} Also the gradient of the dot product of the result '
-            f'with b_result, by the {_adjoint_method(self.spec.name, self.choices)}."""'
+            f'"""{self.solver.description(self)} Also the gradient of the dot product of the '
+            f'result with b_result, by the {self.solver.adjoint_method(self)}."""'
         )
         signature = ", ".join(self.wrapper_params + ["b_result=1.0"])
         self.program.functions.append(
-            render([Block(f"def {adjoint_name}({signature}):", [doc, *body])])
+            function_tree(f"def {adjoint_name}({signature}):", [doc, *body])
         )
         return adjoint_name
 
     # --- forward mode -------------------------------------------------------------------
-    def _jvp_adapter(self, active: tuple[int, ...], vector: bool) -> str:
+    def jvp_adapter(self, active: tuple[int, ...], vector: bool) -> str:
         """The adapter giving the user function's value and its tangent along the state's
         tangent and the tangents of the parameters ``active``; its name."""
         key = (active, vector)
@@ -666,13 +622,13 @@ class SolverWrapper:
         else:
             body.append("return np.array([value]), np.array([dvalue])")
         signature = self._signature("dstate", "dparams")
-        self.program.functions.append(render([Block(f"def {adapter}({signature}):", body)]))
+        self.program.functions.append(function_tree(f"def {adapter}({signature}):", body))
         return adapter
 
-    def _sensitivity_adapter(self, active: tuple[int, ...], vector: bool) -> str:
+    def sensitivity_adapter(self, active: tuple[int, ...], vector: bool) -> str:
         """odeint's right-hand side on the state and its tangents together (flat, the state
         first): the forward sensitivity equations; its name."""
-        jvp = self._jvp_adapter(active, vector)
+        jvp = self.jvp_adapter(active, vector)
         adapter = self.program._fresh(f"{self.function.parsed.name}_state_sensitivities")
         dstate = (
             "np.ascontiguousarray(state[n:]).reshape((n, (state.shape[0] - n) // n))"
@@ -689,7 +645,7 @@ class SolverWrapper:
             "out[n:] = dvalue.ravel()",
             "return out",
         ]
-        self.program.functions.append(render([Block(f"def {adapter}({self._signature()}):", body)]))
+        self.program.functions.append(function_tree(f"def {adapter}({self._signature()}):", body))
         return adapter
 
     def tangent(self, mask: list[bool], vector: bool) -> str:
@@ -699,12 +655,7 @@ class SolverWrapper:
         if key in self.tangents:
             return self.tangents[key]
         first_param = 1 + self.n_fixed
-        if self.n_fixed and mask[1]:
-            raise self.caller.parsed.error(
-                "derivatives with respect to the times t of odeint() are not supported",
-                self.call_node,
-            )
-        active = tuple(k for k in range(len(self.param_types)) if mask[first_param + k])
+        active = self._active_params(mask, "derivatives")
         name = self.program._fresh(f"{self.name}_tangent")
         self.tangents[key] = name
         taken = set(self.wrapper_params) | {"solution", "dsolution", "augmented", "ndir", "n"}
@@ -718,101 +669,23 @@ class SolverWrapper:
         body: list = []
         if vector:
             body.append(f"ndir = {next(iter(tangent_params.values()))}.shape[-1]")
-        body.append(f"solution = {self._solve()}")
-        if self.spec.name == "odeint":
-            body += self._odeint_tangent(active, vector, tangent_params.get(0), dparams_tuple)
-        else:
-            zeros = (
-                "np.zeros((solution.shape[0], ndir))" if vector else "np.zeros(solution.shape[0])"
-            )
-            if not active:  # the solution does not depend on where the iteration starts
-                body.append(f"dsolution = {zeros}")
-            elif self.spec.name == "fixed_point":
-                solve = self._kernel("fixed_point_tangent", jvp=self._jvp_adapter(active, vector))
-                body.append(
-                    f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, "
-                    f"{zeros}, tol, max_iter)"
-                )
-            else:
-                solve = self._kernel(
-                    "root_tangent",
-                    jacobian_t_of=self._jacobian_t(),
-                    jvp=self._jvp_adapter(active, vector),
-                )
-                body.append(
-                    f"dsolution = {solve}(solution, {self._params_tuple()}, {dparams_tuple}, {zeros})"
-                )
-            body.append(
-                f"return {self._value('solution')}, {'dsolution[0]' if self.scalar else 'dsolution'}"
-            )
+        body.append(f"solution = {self.solver.solve(self)}")
+        body += self.solver.tangent_lines(
+            self, active, vector, tangent_params.get(0), dparams_tuple
+        )
         doc = (
-            f'"""{self._description()} Also its tangent along the tangents of the arguments, by '
-            f'{_tangent_method(self.spec.name)}."""'
+            f'"""{self.solver.description(self)} Also its tangent along the tangents of the '
+            f'arguments, by {self.solver.tangent_method()}."""'
         )
         signature = ", ".join(self.wrapper_params + list(tangent_params.values()))
-        self.program.functions.append(render([Block(f"def {name}({signature}):", [doc, *body])]))
+        self.program.functions.append(function_tree(f"def {name}({signature}):", [doc, *body]))
         return name
-
-    def _odeint_tangent(self, active, vector: bool, dy0: str | None, dparams: str) -> list[str]:
-        """The body of odeint's tangent wrapper after the primal solve: the state and its
-        tangents integrated together (the forward sensitivity equations)."""
-        method = _METHODS[self.choices["method"]]
-        options = "substeps, rtol, atol, max_steps"
-        t = self.arg_names[1]
-        if dy0 is None:
-            initial_tangent = "np.zeros(n * ndir)" if vector else "np.zeros(n)"
-        elif self.scalar:
-            initial_tangent = f"{dy0}.copy()" if vector else f"np.array([float({dy0})])"
-        else:
-            initial_tangent = f"{dy0}.ravel()"
-        sensitivities = self._kernel(
-            "odeint_forward",
-            label="odeint_sensitivities",
-            f=self._sensitivity_adapter(active, vector),
-            method=method,
-        )
-        lines = [
-            "n = solution.shape[1]",
-            f"initial = np.concatenate((solution[0], {initial_tangent}))",
-            f"augmented = {sensitivities}(initial, {t}, ({self._params_tuple()}, {dparams}, n), "
-            f"{options})",
-        ]
-        if self.scalar:
-            tangent = "augmented[:, 1:].copy()" if vector else "augmented[:, 1].copy()"
-        elif vector:
-            tangent = "np.ascontiguousarray(augmented[:, n:]).reshape((solution.shape[0], n, ndir))"
-        else:
-            tangent = "augmented[:, n:].copy()"
-        return [*lines, f"return {self._value('solution')}, {tangent}"]
-
-
-_METHODS = {"rk4": runtime_ode.RK4, "dopri5": runtime_ode.DOPRI5}
 
 
 def _unused(base: str, taken: set) -> str:
     while base in taken:
         base += "_"
     return base
-
-
-def _tangent_method(solver: str) -> str:
-    if solver == "fixed_point":
-        return "the implicit function theorem: dx = (d step/dx) dx + (d step/dp) dp solved by iteration"
-    if solver == "root":
-        return "the implicit function theorem: (dr/dx) dx = -(dr/dp) dp solved densely"
-    return "the forward sensitivity equations, integrated with the state"
-
-
-def _adjoint_method(solver: str, choices: dict) -> str:
-    if solver == "fixed_point":
-        return "implicit function theorem: w = b + (d step/dx)^T w solved " + (
-            "by a dense linear solve" if choices["adjoint"] == "direct" else "by iteration"
-        )
-    if solver == "root":
-        return "implicit function theorem: (dr/dx)^T w = b, gradient -(dr/dp)^T w"
-    if choices["adjoint"] == "continuous":
-        return "continuous adjoint: the adjoint ODE integrated backwards in time"
-    return "discrete adjoint: the Runge-Kutta steps reversed exactly"
 
 
 def _plus(a: str, b: str) -> str:

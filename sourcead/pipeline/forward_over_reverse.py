@@ -22,7 +22,7 @@ The tangent of the adjoint's gradient outputs along ``v`` is the Hessian times `
 
 from __future__ import annotations
 
-import re
+import copy
 import threading
 from dataclasses import dataclass
 
@@ -34,6 +34,7 @@ from ..backends.cpu.loading import load_module
 from ..errors import SourceADError
 from ..frontend.source import ParsedFunction
 from ..trees.codegen import src
+from ..trees.module import GeneratedModule
 from ..trees.names import NameGenerator
 from . import loading
 from .program import LoadedFunction, Program
@@ -49,13 +50,22 @@ class AdjointTangent:
     source: str  # the module of tangent functions
     function: object  # (args..., seeds..., tangents...) -> ((value, grads...), tangents)
     result_type: object  # the user function's result type
+    module: GeneratedModule | None = None  # the module's parts and trees (sourcead build)
 
 
 def adjoint_tangent_function(
-    fun, arg_types: list, wrt: list[str], vector: bool, compile: bool, along=None
+    fun, arg_types: list, wrt: list[str], vector: bool, compile: bool, along=None, store=None
 ):
     """The tangent of the adjoint of ``fun`` with respect to ``wrt``, along the arguments
-    ``along`` (by default ``wrt`` too: Hessian-vector products)."""
+    ``along`` (by default ``wrt`` too: Hessian-vector products).
+
+    ``store``, when given, keeps the generated module beyond this process: it is called as
+    ``store(name, generate, load_in_memory)`` and returns ``(source, namespace, header)``,
+    where ``generate()`` returns ``(source, {}, header)`` (header: ``{"entry": the tangent
+    function's name, "result": the user function's result type}``), like
+    ``cache.load_or_generate`` (``api.forward`` passes one bound to its key). Kept in memory
+    here either way, per process.
+    """
     along = list(wrt if along is None else along)
     loaded = loading.load(fun)  # parsed again if a global it reads was rebound
     parsed = loaded.parsed
@@ -71,7 +81,7 @@ def adjoint_tangent_function(
     key = (fun, tuple(arg_types), tuple(wrt), vector, compile, tuple(along), loading.generation())
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = _build(fun, arg_types, wrt, vector, compile, along)
+            _CACHE[key] = _build(fun, arg_types, wrt, vector, compile, along, store)
             _SOURCES[fun] = _CACHE[key].source
         return _CACHE[key]
 
@@ -80,14 +90,57 @@ def last_source(fun) -> str | None:
     return _SOURCES.get(fun)
 
 
-def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
+class _NotRealScalar(Exception):
+    """Generation stopped: the function's result is not a real scalar (the caller reports it)."""
+
+    def __init__(self, result_type):
+        super().__init__(result_type)
+        self.result_type = result_type
+
+
+def _build(fun, arg_types, wrt, vector, compile, along, store=None) -> AdjointTangent:
+    name = loading.load(fun).parsed.name
+    generated: list[GeneratedModule] = []  # the module's parts, where generated here
+
+    def generate():
+        module, header = adjoint_tangent_module(fun, arg_types, wrt, vector, along)
+        generated.append(module)
+        return module.text(), {}, header
+
+    def load_in_memory(source, namespace):
+        return load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
+
+    if store is None:
+        store = _in_memory
+    try:
+        source, module, header = store(
+            f"{name}_hvp{'_vector' if vector else ''}", generate, load_in_memory
+        )
+    except _NotRealScalar as refused:
+        return AdjointTangent("", None, refused.result_type)  # the caller reports it
+    entry = header["entry"]
+    progress.describe(entry, "the second derivatives", loading.load(fun).parsed)
+    parts = generated[0] if generated else None
+    return AdjointTangent(source, module[entry], header["result"], parts)
+
+
+def _in_memory(name, generate, load_in_memory):
+    """The ``store`` that keeps nothing beyond this process (see ``adjoint_tangent_function``)."""
+    source, namespace, header = generate()
+    return source, load_in_memory(source, namespace), header
+
+
+def adjoint_tangent_module(fun, arg_types, wrt, vector, along) -> tuple[GeneratedModule, dict]:
+    """The module of the tangent of the adjoint of ``fun`` as parts and trees, and its header
+    ``{"entry": the tangent function's name, "result": the user function's result type}``;
+    raises ``_NotRealScalar`` where the result is not a real scalar."""
     loaded = loading.load(fun)
     name = loaded.parsed.name
     program = Program(loading.LOADED, checkpointing=False)
     entry = program.adjoint(fun, list(arg_types), wrt, f"{name}_adjoint")
     result_type = program.result_types[(fun, tuple(arg_types))]
     if not (isinstance(result_type, Scalar) and result_type.kind == "float"):
-        return AdjointTangent("", None, result_type)  # the caller reports it
+        raise _NotRealScalar(result_type)
     title = f"Adjoint of {name} with respect to {', '.join(wrt)}."
     adjoint_source, namespace = program.module_source(title)
     module_name = f"sourcead_generated.{name}_adjoint_source"
@@ -95,30 +148,25 @@ def _build(fun, arg_types, wrt, vector, compile, along) -> AdjointTangent:
     filename = f"<sourcead {module_name}>"
     try:
         tangent_program, tangent_entry = _tangent_of_adjoint(
-            adjoint_source, filename, scope, program, entry, arg_types, result_type, along, vector
+            filename, scope, program, entry, arg_types, result_type, along, vector
         )
     except SourceADError as error:
         if error.filename != filename:
             raise
-        raise _at_user_line(error, adjoint_source, program) from None
+        raise _at_user_line(error, program) from None
     title = (
         f"Tangent ({'vector ' if vector else ''}forward mode) of the adjoint of {name}: "
         f"second derivatives with respect to {', '.join(wrt)} and {', '.join(along)}."
     )
-    source, namespace = tangent_program.module_source(title)
-    module = load_module(source, namespace, f"sourcead_generated.{name}_hvp", compile)
-    progress.describe(tangent_entry, "the second derivatives", loaded.parsed)
-    return AdjointTangent(source, module[tangent_entry], result_type)
+    return tangent_program.module(title), {"entry": tangent_entry, "result": result_type}
 
 
-def _tangent_of_adjoint(
-    adjoint_source, filename, scope, program, entry, arg_types, result_type, along, vector
-):
-    """The adjoint module rewritten into the subset and loaded like user code, and the name
-    of the tangent of its entry function."""
-    tree = gast.parse(adjoint_source)
+def _tangent_of_adjoint(filename, scope, program, entry, arg_types, result_type, along, vector):
+    """The adjoint module's functions rewritten into the subset and loaded like user code
+    (copies of the trees the module was written from), and the name of the tangent of its
+    entry function."""
     adjoint_functions = set(program.adjoint_names.values())
-    definitions = [n for n in tree.body if isinstance(n, gast.FunctionDef)]
+    definitions = copy.deepcopy(program.definitions)
     value_counts = {d.name: _value_count(d) for d in definitions if d.name in adjoint_functions}
     loaded_functions: dict = {}
     for definition in definitions:
@@ -136,22 +184,23 @@ def _tangent_of_adjoint(
     return tangent_program, tangent_entry
 
 
-def _at_user_line(error: SourceADError, adjoint_source: str, program) -> SourceADError:
+def _at_user_line(error: SourceADError, program) -> SourceADError:
     """``error``, met at a line of the generated adjoint, told at the user's line it comes from.
 
-    The adjoint of a user function marks each statement's adjoint with a comment ending in
-    ``(line N)``. A line of a generated helper (a solver's wrappers) is traced back through
-    its callers to the user function's adjoint that calls it.
+    The statements of the adjoint of a user function carry the line of the user statement
+    they differentiate (``user_line``, set by ``trees.codegen``). A line of a generated
+    helper (a solver's wrappers) is traced back through its callers to the user function's
+    adjoint that calls it.
     """
-    lines = adjoint_source.splitlines()
-    index = (error.lineno or 1) - 1
-    failing = lines[index].strip() if index < len(lines) else ""
+    line = error.lineno or 1
+    failing = _statement_at(program.definitions, line)
+    shown = src(failing).splitlines()[0] if failing is not None else ""
     message = (
         "second derivatives (forward mode over the generated adjoint) do not support the "
-        f"adjoint of this line: {error.message} (generated line `{failing}`)"
+        f"adjoint of this line: {error.message} (generated line `{shown}`)"
     )
     users = {name: key[0] for key, name in program.adjoint_names.items()}
-    site = _user_site(lines, index, users, set())
+    site = _user_site(program.definitions, line, users, set())
     if site is None:
         return SourceADError(message)
     pyfunc, user_line = site
@@ -159,27 +208,44 @@ def _at_user_line(error: SourceADError, adjoint_source: str, program) -> SourceA
     return SourceADError(message, parsed.filename, user_line or parsed.node.lineno)
 
 
-def _user_site(lines: list[str], index: int, users: dict, seen: set):
-    """(user function, user line or None) that generated line ``index`` comes from, or None."""
-    function_name, user_line = None, None
-    for text in reversed(lines[: index + 1]):
-        marker = re.search(r"\(line (\d+)\)$", text.strip())
-        if user_line is None and text.lstrip().startswith("#") and marker:
-            user_line = int(marker.group(1))
-        if text.startswith("def "):
-            function_name = text[4:].split("(", 1)[0]
-            break
-    if function_name in users:
-        return users[function_name], user_line
-    if function_name is None or function_name in seen:
+def _statement_at(definitions: list, line: int):
+    """The innermost statement that starts at ``line`` of the generated module, or None."""
+    found = None
+    for node in (n for d in definitions for n in gast.walk(d)):
+        if isinstance(node, gast.stmt) and getattr(node, "lineno", None) == line:
+            found = node
+    return found
+
+
+def _enclosing(definitions: list, line: int):
+    """The function definition whose text holds ``line``, or None."""
+    starts = sorted((d.lineno, k) for k, d in enumerate(definitions) if hasattr(d, "lineno"))
+    before = [k for start, k in starts if start <= line]
+    return definitions[before[-1]] if before else None
+
+
+def _user_site(definitions: list, line: int, users: dict, seen: set):
+    """(user function, user line or None) that generated ``line`` comes from, or None."""
+    function = _enclosing(definitions, line)
+    if function is None:
         return None
-    seen.add(function_name)
-    call = re.compile(rf"\b{re.escape(function_name)}\(")
-    sites = [
-        _user_site(lines, j, users, seen)
-        for j, text in enumerate(lines)
-        if call.search(text) and not text.startswith("def ")
+    statement = _statement_at([function], line)
+    user_line = getattr(statement, "user_line", None) if statement is not None else None
+    if function.name in users:
+        return users[function.name], user_line
+    if function.name in seen:
+        return None
+    seen.add(function.name)
+    calls = [
+        node
+        for definition in definitions
+        if definition is not function
+        for node in gast.walk(definition)
+        if isinstance(node, gast.Call)
+        and isinstance(node.func, gast.Name)
+        and node.func.id == function.name
     ]
+    sites = [_user_site(definitions, call.lineno, users, seen) for call in calls]
     sites = [site for site in sites if site is not None]
     # a call from a backward sweep carries the user's line; one from a forward sweep may not
     return next((site for site in sites if site[1] is not None), sites[0] if sites else None)
@@ -276,6 +342,7 @@ def _parse(text: str, like: gast.AST) -> list:
         for node in gast.walk(statement):
             if "lineno" in node._attributes:
                 node.lineno = node.end_lineno = like.lineno
+                node.user_line = getattr(like, "user_line", None)
                 node.col_offset = node.end_col_offset = 0
     return statements
 

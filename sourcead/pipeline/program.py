@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import inspect
 import numbers
-import re
 import textwrap
 import types as pytypes
 
@@ -21,16 +20,20 @@ from sourcead_runtime import checkpoint as sourcead_checkpoint
 
 from ..analysis.inference import TypeInference, TypeProblem, expression_type
 from ..analysis.types import Array, TupleType
+from ..backends.cpu import timings
 from ..errors import SourceADError
 from ..frontend.source import ParsedFunction, load_function
 from ..lowering import jvp_calls, solver_calls
 from ..lowering.arrays import (
     array_runtime_imports,
-    user_primitive_source,
+    user_primitive_definition,
 )
 from ..transforms.forward import TangentGenerator
 from ..transforms.reverse import AdjointGenerator
-from ..trees.codegen import src
+from ..transforms.targets import Target
+from ..trees.codegen import parse_statements, src
+from ..trees.module import GeneratedModule
+from ..trees.queries import names_read
 from . import passes
 
 RUNTIME_NAMES = ("grow", "new_tape", "reserve", "trip_count")
@@ -43,9 +46,10 @@ class LoadedFunction:
     def __init__(self, fn, parsed: ParsedFunction | None = None):
         # ``parsed``: an already parsed tree (generated code differentiated again)
         # the loading passes (passes.LOADING): checked and normalised, before any types
-        self.parsed, self.normalized = passes.loaded_tree(
-            parsed if parsed is not None else load_function(fn)
-        )
+        with timings.stage("frontend"):
+            self.parsed, self.normalized = passes.loaded_tree(
+                parsed if parsed is not None else load_function(fn)
+            )
         self.callees = [
             n.callee.target
             for n in gast.walk(self.parsed.node)
@@ -93,7 +97,10 @@ class Program:
     def __init__(self, loaded: dict, checkpointing: bool = True):
         self.loaded = loaded  # pyfunc -> LoadedFunction, shared across Programs
         self.checkpointing = checkpointing  # False: checkpointed loops taped at every step
-        self.functions: list[str] = []  # generated adjoint sources, callees first
+        self.functions: list[gast.FunctionDef] = []  # generated functions, callees first
+        # every function of the module as written by module_source (primals included),
+        # each node knowing its line there
+        self.definitions: list[gast.FunctionDef] = []
         self.adjoint_names: dict = {}
         self.tangent_names: dict = {}
         self.result_types: dict = {}
@@ -123,7 +130,8 @@ class Program:
                 dict(zip(params, arg_types, strict=True)),
                 self._callee_result(loaded),
             )
-            types = inference.run()
+            with timings.stage("type inference"):
+                types = inference.run()
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None
         finally:
@@ -174,17 +182,21 @@ class Program:
         arg_types: list,
         wrt: list[str],
         function_name: str | None = None,
-        generator_class=AdjointGenerator,
+        target: Target | None = None,
         mode: str = "reverse",
+        differentiated_outputs: int | None = None,
     ) -> str:
         """Generate (once) the adjoint of ``fn`` for these types and ``wrt``; its name.
 
+        ``differentiated_outputs``: how many returned values, from the first, carry
+        derivatives (``has_aux=True``: one); all by default.
         ``mode`` names the passes that run before the generator (``passes.MODES``);
-        ``generator_class`` (for this function, not its callees) lets another target change
-        how tapes and adjoint arrays are held (CUDA device functions and kernels).
+        ``target`` (for this function, not its callees; the CPU's by default) decides how
+        tapes and adjoint arrays are held (``transforms/targets.py``: CUDA device functions
+        and kernels have targets of their own).
         """
         loaded = self.load(fn)
-        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt))
+        key = (loaded.parsed.pyfunc, tuple(arg_types), tuple(wrt), differentiated_outputs)
         if key in self.adjoint_names:
             return self.adjoint_names[key]
         types = self.infer(loaded, arg_types)
@@ -192,17 +204,22 @@ class Program:
         self.adjoint_names[key] = name
         self._add_primal(loaded)
         specialised = self.specialised(loaded, types, mode)
-        generator = generator_class(
+        generator = AdjointGenerator(
             loaded.parsed,
             specialised.tree,
             specialised.types,
             wrt,
             name,
-            self._callee_adjoint(loaded, types),
+            # the passes name new values (a call's argument expression, lowered): the
+            # callees' argument types come from the types after them
+            self._callee_adjoint(loaded, specialised.types),
+            target=target,
+            differentiated_outputs=differentiated_outputs,
         )
         generator.checkpointing = generator.checkpointing and self.checkpointing
         try:
-            self.functions.append(generator.generate())
+            with timings.stage("generation"):
+                self.functions.append(generator.generate())
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None
         return name
@@ -227,7 +244,8 @@ class Program:
         name = self._fresh(function_name or f"{loaded.parsed.name}_tangent")
         self.tangent_names[key] = name
         self._add_primal(loaded)  # a call without tangents calls the primal
-        node = self.specialised(loaded, types, "forward").tree
+        specialised = self.specialised(loaded, types, "forward")
+        node, types = specialised.tree, specialised.types
 
         def callee_tangent(call_node, mask):
             if isinstance(call_node.callee.target, solver_calls.SolverWrapper):
@@ -243,7 +261,8 @@ class Program:
             loaded.parsed, node, types, wrt, name, callee_tangent, vector, flat_results
         )
         try:
-            self.functions.append(generator.generate())
+            with timings.stage("generation"):
+                self.functions.append(generator.generate())
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None
         return name
@@ -254,7 +273,8 @@ class Program:
         """``loaded``'s normalised tree after the passes of ``mode`` (through ``until``)."""
         specialised = passes.Specialised(self, loaded, loaded.normalized, types)
         try:
-            return passes.run(mode, specialised, until)
+            with timings.stage("passes"):
+                return passes.run(mode, specialised, until)
         except TypeProblem as problem:
             raise loaded.parsed.error(problem.message, problem.node) from None
 
@@ -288,17 +308,14 @@ class Program:
     # --- the module ----------------------------------------------------------------------------
     def module_source(self, title: str) -> tuple[str, dict]:
         """The generated module's source and the namespace it must run in."""
-        namespace: dict = {}
-        header = [
-            f'"""{title}\n\nGenerated by sourcead. Each function is compiled with numba.njit when\n'
-            'the module is loaded by sourcead; run uncompiled, it is plain Python and NumPy."""',
-            "",
-            "import math",
-            "",
-            "import numba",
-            "import numpy as np",
-        ]
-        extra_imports, constants, primitive_sources = [], [], []
+        with timings.stage("generation"):
+            return self.module(title).text(), {}
+
+    def module(self, title: str) -> GeneratedModule:
+        """The generated module, as parts and trees (``trees.module``); its definitions
+        are also ``self.definitions``, whose nodes learn their lines when it is written."""
+        header = ["import math", "", "import numba", "import numpy as np"]
+        extra_imports, constants, primitive_definitions = [], [], []
         functions = (
             [p.parsed for p in self.primals]
             + [self.loaded[key[0]].parsed for key in self.adjoint_names]
@@ -338,8 +355,8 @@ class Program:
                     )
                 elif isinstance(value, bool | numbers.Number) and not isinstance(value, complex):
                     constants.append(f"{ident} = {value!r}")
-                elif user_primitive_source(value) is not None:  # compiled with the module
-                    primitive_sources.append(user_primitive_source(value))
+                elif (definition := user_primitive_definition(value)) is not None:
+                    primitive_definitions.append(definition)  # compiled with the module
                 elif ident not in vars(builtins) and getattr(value, "__module__", None):
                     extra_imports.append(
                         f"from {value.__module__} import {value.__name__} as {ident}"
@@ -350,18 +367,23 @@ class Program:
             + solver_calls.runtime_imports(self.functions)
             + _checkpoint_imports(self.functions)
         )
-        body = header + ([""] + runtime_imports if runtime_imports else []) + extra_imports
-        if constants:
-            body += ["", *constants]
-        for primal in self.primals:
-            body += ["", "", _function_source(primal.parsed)]
-        for source in primitive_sources:
-            body += ["", "", source]
-        for function in self.functions:
-            body += ["", "", function]
-        if aliases:
-            body += ["", "", *aliases]
-        return "\n".join(body) + "\n", namespace
+        # a helper the rewrites named (``einsum_two``) is imported once, with the runtime's
+        imported = {
+            name.strip()
+            for line in runtime_imports
+            for name in line.split(" import ")[1].split(",")
+        }
+        extra_imports = [
+            line for line in extra_imports if not line.endswith(tuple(f" as {n}" for n in imported))
+        ]
+        imports = header + ([""] + runtime_imports if runtime_imports else []) + extra_imports
+        # the user's functions keep their comments (trees.codegen.parse_statements)
+        self.definitions = [
+            *(_user_definition(p.parsed) for p in self.primals),
+            *primitive_definitions,
+            *self.functions,
+        ]
+        return GeneratedModule(title, imports, constants, self.definitions, aliases)
 
 
 def _module_of_constant(node: gast.Attribute, parsed: ParsedFunction) -> gast.Name | None:
@@ -383,31 +405,32 @@ def _module_of_constant(node: gast.Attribute, parsed: ParsedFunction) -> gast.Na
     return named
 
 
-def _tape_imports(functions: list[str]) -> list[str]:
+def _tape_imports(functions: list[gast.FunctionDef]) -> list[str]:
     """The import of the tape helpers that the generated functions call, if any."""
-    text = "\n".join(functions)
-    used = [name for name in RUNTIME_NAMES if re.search(rf"\b{name}\(", text)]
+    mentioned = names_read(functions)
+    used = [name for name in RUNTIME_NAMES if name in mentioned]
     return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
 
 
-def _checkpoint_imports(functions: list[str]) -> list[str]:
+def _checkpoint_imports(functions: list[gast.FunctionDef]) -> list[str]:
     """The import of the checkpointing schedule, when a generated function uses it."""
-    if not any("revolve_plan(" in f for f in functions):
+    if "revolve_plan" not in names_read(functions):
         return []
     return [f"from sourcead_runtime import {', '.join(CHECKPOINT_NAMES)}"]
 
 
-def _function_source(parsed: ParsedFunction) -> str:
+def _user_definition(parsed: ParsedFunction) -> gast.FunctionDef:
+    """A primal's definition for the generated module: as the user wrote it (with its
+    comments, without its decorators), or as rewritten."""
     if getattr(parsed, "source_text", None):  # a tree rewritten from generated code
-        return parsed.source_text
-    if getattr(parsed, "checkpointed_loops", False):  # checkpointed(range(...)) -> range(...)
-        return src(parsed.node)
-    lines, _ = inspect.getsourcelines(parsed.pyfunc)
-    text = textwrap.dedent("".join(lines))
-    kept = text.splitlines()
-    while kept and kept[0].lstrip().startswith("@"):
-        kept.pop(0)
-    return "\n".join(kept).rstrip()
+        text = parsed.source_text
+    elif getattr(parsed, "checkpointed_loops", False):  # checkpointed(range(...)) -> range(...)
+        text = src(parsed.node)
+    else:
+        text = textwrap.dedent(inspect.getsource(parsed.pyfunc))
+    definition = parse_statements(text)[0]
+    definition.decorator_list = []
+    return definition
 
 
 __all__ = ["Program", "LoadedFunction", "Array"]

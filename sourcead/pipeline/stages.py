@@ -8,12 +8,15 @@ generated module (``adjoint`` or ``tangent``).
 
 from __future__ import annotations
 
+import copy
+
 import gast
 
 from ..analysis.types import Array, Scalar, TupleType
 from ..frontend.normalize import normalize
 from ..frontend.source import load_function
-from ..trees.codegen import src
+from ..trees.queries import walk_statements
+from ..trees.unparse import source as tree_source
 from . import loading, passes
 from .program import Program
 
@@ -40,13 +43,13 @@ def stage_source(fn, arg_types: list, wrt: list[str], mode: str, stage: str) -> 
         raise ValueError(f"unknown stage {stage!r} of {mode} mode: use one of {', '.join(names)}")
     parsed = load_function(fn)  # a copy of its own: the passes below change it in place
     if stage == "parsed":
-        return src(parsed.node) + "\n"
+        return tree_source([parsed.node]) + "\n"
     for step in passes.LOADING:
         parsed = step.run(parsed)
         if stage == step.name:
-            return src(parsed.node) + "\n"
+            return tree_source([parsed.node]) + "\n"
     if stage == "normalized":
-        return src(normalize(parsed)) + "\n"
+        return tree_source([normalize(parsed)]) + "\n"
     loaded = loading.load(fn)
     program = Program(loading.LOADED)
     types = program.infer(loaded, list(arg_types))
@@ -76,40 +79,21 @@ def type_text(value_type) -> str:
 
 def typed_source(tree: gast.FunctionDef, types: dict) -> str:
     """``tree``'s source with the type of each name an assignment binds as a comment."""
-    params = [a.id for a in tree.args.args]
-    signature = ", ".join(f"{p}: {type_text(types.get(p))}" for p in params)
-    lines = [f"def {tree.name}({', '.join(params)}):  # {signature}"]
-    _typed_block(tree.body, "    ", types, lines)
-    return "\n".join(lines) + "\n"
-
-
-def _typed_block(body: list, indent: str, types: dict, lines: list) -> None:
-    for stmt in body:
-        if isinstance(stmt, gast.For | gast.While | gast.If):
-            header = src(stmt).splitlines()[0]
-            if isinstance(stmt, gast.For):
-                header += f"  # {stmt.target.id}: {type_text(types.get(stmt.target.id))}"
-            lines.append(indent + header)
-            _typed_block(stmt.body, indent + "    ", types, lines)
-            if stmt.orelse:
-                lines.append(indent + "else:")
-                _typed_block(stmt.orelse, indent + "    ", types, lines)
-            continue
-        text = src(stmt)
-        bound = (
-            [
+    typed = copy.deepcopy(tree)
+    params = [a.id for a in typed.args.args]
+    typed.trailing_comment = ", ".join(f"{p}: {type_text(types.get(p))}" for p in params)
+    for stmt in walk_statements(typed.body):
+        if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+            stmt.trailing_comment = f"{stmt.target.id}: {type_text(types.get(stmt.target.id))}"
+        elif isinstance(stmt, gast.Assign):
+            bound = [
                 n.id
                 for n in gast.walk(stmt.targets[0])
                 if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
             ]
-            if isinstance(stmt, gast.Assign)
-            else []
-        )
-        comment = ", ".join(f"{n}: {type_text(types.get(n))}" for n in bound)
-        text_lines = text.splitlines()
-        if comment:
-            text_lines[-1] += f"  # {comment}"
-        lines.extend(indent + line for line in text_lines)
+            if bound:
+                stmt.trailing_comment = ", ".join(f"{n}: {type_text(types.get(n))}" for n in bound)
+    return tree_source([typed]) + "\n"
 
 
 __all__ = ["stage_names", "stage_source", "type_text", "typed_source"]

@@ -1,11 +1,21 @@
 """Derivative rules: the registry (``registry``) and one entry per primitive.
 
 Importing this package registers every built-in entry (``elementwise``, ``operators``,
-``numpy``, ``linalg``, ``runtime``), so the stages that look rules up import it rather than
-the rule files one by one.
+``numpy``, ``reductions``, ``sorting``, ``special``, ``linalg``, ``tensor``, ``runtime``), so
+the stages that look rules up import it rather than the rule files one by one.
 """
 
-from . import elementwise, linalg, numpy, operators, runtime  # noqa: F401  (they register)
+from . import (  # noqa: F401  (they register)
+    elementwise,
+    linalg,
+    numpy,
+    operators,
+    reductions,
+    runtime,
+    sorting,
+    special,
+    tensor,
+)
 from .registry import (
     PRIMITIVES,
     Primitive,

@@ -69,6 +69,10 @@ JOINING = {np.concatenate, np.stack}
 #: Methods of arrays that make a copy.
 COPY_METHODS = {"copy"}
 
+#: Packages whose Python functions are never read as yours: a call of one without a rule is
+#: refused at your line (those with rules: rules/special.py, rules/sorting.py).
+_LIBRARIES = {"numpy", "scipy"}
+
 
 class CalleeKind(str, Enum):
     """The kinds of things a call refers to (equal to their names as strings)."""
@@ -124,5 +128,7 @@ def classify(obj) -> Callee | None:
     if (getattr(obj, "__module__", None) or "").startswith("sourcead."):
         return None  # sourcead's own API (grad …) is not differentiated through
     if isinstance(unwrap(obj), types.FunctionType):
+        if (unwrap(obj).__module__ or "").partition(".")[0] in _LIBRARIES:
+            return None  # SciPy's functions without a rule (scipy.special.comb): not yours
         return Callee("user", unwrap(obj))
     return None

@@ -71,7 +71,7 @@ def solver_spec(obj) -> SolverSpec | None:
     return spec if isinstance(spec, SolverSpec) else None
 
 
-def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | None = None):
+def checkpointed(steps: range, snapshots: int | None = None, *, memory: int | None = None) -> range:
     """Mark ``for t in checkpointed(range(...), snapshots=s):`` for binomial checkpointing.
 
     Args:

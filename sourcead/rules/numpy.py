@@ -6,7 +6,9 @@ entries here are those of NumPy's array functions. Adjoint contributions have th
 the primitive's result: the compiler sums them back to each operand's shape where
 broadcasting stretched the operand. A linear primitive's tangent is the primitive applied to
 the tangent, with the call's keyword arguments passed on (``**keywords``). The helpers
-(``expand_reduced``, ``matmul_adjoint_left`` …) come from ``sourcead_runtime``.
+(``expand_reduced``, ``matmul_adjoint_left`` …) come from ``sourcead_runtime``. The
+reductions here are of whole arrays (and ``np.sum`` along one integer axis, which Numba
+compiles); those along other axes, with ``keepdims=`` or ``ddof=``, are ``reductions.py``'s.
 """
 
 import operator
@@ -92,7 +94,7 @@ class Prod:
         return np.sum(dx * prod_others(x))  # exact where elements are zero
 
 
-@register(np.max, result=shapes.reduced, methods=("max",))
+@register(np.max, np.amax, result=shapes.reduced, methods=("max",))
 class Max:
     def adjoint(b_out, x):
         # ties share the adjoint equally
@@ -103,7 +105,7 @@ class Max:
         return np.sum(dx * (x == np.max(x))) / np.sum(x == np.max(x))
 
 
-@register(np.min, result=shapes.reduced, methods=("min",))
+@register(np.min, np.amin, result=shapes.reduced, methods=("min",))
 class Min:
     def adjoint(b_out, x):
         hits = x == np.min(x)

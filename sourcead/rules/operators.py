@@ -1,4 +1,5 @@
-"""Python's arithmetic operators on scalars (and element-wise on arrays)."""
+"""Python's arithmetic operators on scalars (and element-wise on arrays), and NumPy's ufuncs
+that spell them (``np.add``, ``np.multiply``, ``np.remainder`` …)."""
 
 import math
 import operator
@@ -6,6 +7,7 @@ import operator
 import gast
 import numpy as np
 
+from . import shapes
 from .registry import register
 
 #: The function of each operator of the syntax tree, whose entry its derivative uses.
@@ -106,3 +108,72 @@ class Pos:
 
     def tangent(dx, x):
         return dx
+
+
+# --- NumPy's ufuncs of the operators: the operators' rules, on numbers and arrays ---------------
+
+
+@register(np.add, result=shapes.elementwise, device=False)
+class NumpyAdd:
+    def adjoint(b_out, x, y):
+        return b_out, b_out
+
+    def tangent(dx, dy, x, y):
+        return dx + dy
+
+
+@register(np.subtract, result=shapes.elementwise, device=False)
+class NumpySubtract:
+    def adjoint(b_out, x, y):
+        return b_out, -b_out
+
+    def tangent(dx, dy, x, y):
+        return dx - dy
+
+
+@register(np.multiply, result=shapes.elementwise, linear_in=(0, 1), device=False)
+class NumpyMultiply:
+    def adjoint(b_out, x, y):
+        return b_out * y, b_out * x
+
+    def tangent(dx, dy, x, y):
+        return dx * y + x * dy
+
+
+# (np.divide is np.true_divide)
+@register(np.true_divide, result=shapes.floating_elementwise, linear_in=(0,), device=False)
+class NumpyTrueDivide:
+    def adjoint(b_out, x, y):
+        return b_out * (1.0 / y), b_out * (-x / (y * y))
+
+    def tangent(dx, dy, x, y):
+        return dx / y - x * dy / (y * y)
+
+
+@register(np.negative, result=shapes.elementwise, linear_in=(0,), device=False)
+class NumpyNegative:
+    def adjoint(b_out, x):
+        return -b_out
+
+    def tangent(dx, x):
+        return -dx
+
+
+@register(np.positive, result=shapes.elementwise, linear_in=(0,), device=False)
+class NumpyPositive:
+    def adjoint(b_out, x):
+        return b_out
+
+    def tangent(dx, x):
+        return dx
+
+
+# (np.mod is np.remainder) x % y = x - floor(x / y) y, the floor NumPy's floor_divide: the
+# derivative of the pieces between the jumps (where x / y is an integer)
+@register(np.remainder, result=shapes.elementwise, complex=False, device=False)
+class NumpyRemainder:
+    def adjoint(b_out, x, y):
+        return b_out, -b_out * (x // y)
+
+    def tangent(dx, dy, x, y):
+        return dx - (x // y) * dy

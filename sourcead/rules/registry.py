@@ -268,7 +268,7 @@ def custom_rules_registered() -> bool:
     return bool(_CUSTOM_RULES)
 
 
-def adjoint(primitive):
+def adjoint(primitive: Callable) -> Callable[[Callable], Callable]:
     """Register the decorated function as the reverse rule (adjoint) of ``primitive``.
 
     ``primitive`` is a NumPy or ``math`` function or one of your own (see ``primitive``).
@@ -305,7 +305,7 @@ def array_adjoint(primitive, outputs: int = 1):
     return add
 
 
-def tangent(primitive):
+def tangent(primitive: Callable) -> Callable[[Callable], Callable]:
     """Register the decorated function as the forward rule (tangent) of ``primitive``.
 
     The rule takes the tangents of the primitive's arguments, then the arguments, and
@@ -333,7 +333,7 @@ def array_tangent(primitive):
     return add
 
 
-def primitive(fn):
+def primitive(fn: Callable) -> Callable:
     """Mark your own function as opaque: sourcead calls it as it is and does not look inside.
 
     Its derivative comes from a rule registered with ``sourcead.adjoint(fn)``. The function

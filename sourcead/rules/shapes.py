@@ -165,14 +165,135 @@ def scalar_like_first(args: list, node: gast.Call) -> Scalar:
     return Scalar(args[0].kind, args[0].dtype)
 
 
+# --- reductions along axes (rules/reductions.py) ------------------------------------------
+# Their axes and keepdims are constants written in the call (the array-syntax rewrite checks
+# it), so the result's number of dimensions is known here, and an axis out of range is
+# refused at the line of the call.
+
+
+def _option(node: gast.Call, name: str, position: int):
+    """The expression of the call's option ``name``, given by keyword or at ``position``."""
+    value = _keyword(node, name)
+    if value is None and len(node.args) > position:
+        value = node.args[position]
+    return value
+
+
+def literal_int(node) -> int | None:
+    """The integer a constant expression writes (``1``, ``-1``), or None."""
+    sign = 1
+    if isinstance(node, gast.UnaryOp) and isinstance(node.op, gast.USub):
+        sign, node = -1, node.operand
+    if (
+        isinstance(node, gast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+    ):
+        return sign * node.value
+    return None
+
+
+def reduced_axes(axis, ndim: int, what: str, single: bool = False) -> tuple[int, ...]:
+    """The axes (non-negative, sorted) that the call's ``axis`` expression names for an array
+    of ``ndim`` dimensions (None: every axis); ArrayTypeProblem for others."""
+    if axis is None or (isinstance(axis, gast.Constant) and axis.value is None):
+        return tuple(range(ndim))
+    named = axis.elts if isinstance(axis, gast.Tuple) and not single else [axis]
+    values = [literal_int(a) for a in named]
+    if None in values:
+        kind = "an integer" if single else "an integer or a tuple of integers"
+        raise ArrayTypeProblem(f"{what} with axis= other than {kind} written in the call")
+    axes = []
+    for value in values:
+        if not -ndim <= value < ndim:
+            raise ArrayTypeProblem(f"{what} with axis={value} of a {ndim}-d array")
+        axes.append(value % ndim)
+    if len(set(axes)) != len(axes):
+        raise ArrayTypeProblem(f"{what} with an axis named twice")
+    return tuple(sorted(axes))
+
+
+def _reduced_dtype(reduction, dtype: str) -> str:
+    """NumPy's dtype of ``reduction`` of an array of ``dtype`` (``np.mean`` of ints: float64)."""
+    try:
+        return np.asarray(reduction(np.ones(2, dtype))).dtype.name
+    except TypeError:  # (np.ptp of booleans)
+        return dtype
+
+
+def _reduced_array(args: list, what: str) -> Array | None:
+    """The array a reduction reduces; None while its type is unknown."""
+    x = args[0] if args else None
+    if isinstance(x, Scalar | TupleType):
+        raise ArrayTypeProblem(f"{what} of a number (it reduces arrays)")
+    return x
+
+
+def along(reduction, what: str, keepdims_position: int = 2):
+    """The result rule of ``reduction`` (NumPy's function) with ``axis=`` and ``keepdims=``
+    (``keepdims`` the call's argument at ``keepdims_position``): the array with the reduced
+    axes dropped or kept as length 1, or a number when every axis goes."""
+
+    def result(args: list, node: gast.Call) -> Array | Scalar:
+        x = _reduced_array(args, what)
+        if x is None:
+            return None
+        axes = reduced_axes(_option(node, "axis", 1), x.ndim, what)
+        keepdims = _option(node, "keepdims", keepdims_position)
+        kept = isinstance(keepdims, gast.Constant) and keepdims.value is True
+        dtype = _reduced_dtype(reduction, x.dtype)
+        ndim = x.ndim if kept else x.ndim - len(axes)
+        return Array(dtype, ndim) if ndim else scalar_of(dtype)
+
+    result.__name__ = f"{reduction.__name__}_along"
+    return result
+
+
+def cumulative_along(reduction, what: str):
+    """The result rule of ``np.cumsum``, ``np.cumprod`` along one axis: the array's shape."""
+
+    def result(args: list, node: gast.Call) -> Array:
+        x = _reduced_array(args, what)
+        if x is None:
+            return None
+        reduced_axes(_option(node, "axis", 1), x.ndim, what, single=True)
+        return Array(_reduced_dtype(reduction, x.dtype), x.ndim)
+
+    result.__name__ = f"{reduction.__name__}_along"
+    return result
+
+
+def sorted_along(args: list, node: gast.Call) -> Array:
+    """``np.argsort(x, axis=k)``: the indices, shaped like ``x``."""
+    x = _reduced_array(args, "np.argsort")
+    if x is None:
+        return None
+    axis = _option(node, "axis", 1)
+    if axis is not None:  # (else the last axis)
+        reduced_axes(axis, x.ndim, "np.argsort", single=True)
+    return Array("int64", x.ndim)
+
+
+def floating_like_first(args: list, node: gast.Call) -> Array:
+    """Shaped like the first argument, in its dtype or float64 for integers
+    (``max_share_along``, ``centered_along``)."""
+    return Array(result_dtype([args[0]], floating=True), args[0].ndim)
+
+
 # --- products and shapes --------------------------------------------------------------------
-def matrix_product(left, right) -> Array | Scalar:
-    """``left @ right`` of vectors and matrices."""
+def matrix_product(left, right, stacks: bool = False) -> Array | Scalar:
+    """``left @ right`` of vectors and matrices; with ``stacks`` (the ``@`` operator), of
+    stacks of matrices too (``sourcead_runtime.tensor``): the stacks' axes broadcast, a
+    vector is a row or a column."""
     if not (isinstance(left, Array) and isinstance(right, Array)):
         raise ArrayTypeProblem("@ and np.dot need two arrays")
-    if left.ndim > 2 or right.ndim > 2:
-        raise ArrayTypeProblem("matrix products of arrays with more than 2 dimensions")
     dtype = result_dtype([left, right])
+    if stacks and max(left.ndim, right.ndim) > 2:
+        return Array(dtype, max(left.ndim, right.ndim) - (min(left.ndim, right.ndim) == 1))
+    if left.ndim > 2 or right.ndim > 2:
+        raise ArrayTypeProblem(
+            "matrix products of arrays with more than 2 dimensions (np.dot; @ takes stacks)"
+        )
     ndim = left.ndim + right.ndim - 2
     return Array(dtype, ndim) if ndim else scalar_of(dtype)
 

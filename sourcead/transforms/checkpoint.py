@@ -16,6 +16,8 @@ that many bytes, computed from the loop state's size when the loop starts.
 
 from __future__ import annotations
 
+import copy
+
 import gast
 
 from ..analysis.types import is_array_type, tape_dtype
@@ -87,7 +89,7 @@ class CheckpointedLoop:
         return lines
 
     def _advance(self) -> Block:
-        plain = [line for s in self.stmt.body for line in src(s).splitlines()]
+        plain = copy.deepcopy(self.stmt.body)  # the loop's own statements, run forwards
         k = self.generator.names.fresh("k")
         if self.start == "0" and self.step == "1":
             return Block(f"for {self.var} in range({self.first}, {self.last}):", plain)

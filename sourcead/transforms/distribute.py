@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import gast
 
-from ..trees.codegen import Block, src
+from ..trees.codegen import Block, is_comment, src
 from ..trees.queries import read_names
 
 
@@ -90,8 +90,10 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     for line in body:
         if isinstance(line, Block):
             raise _NotDistributable
-        if line.startswith("#"):
+        if is_comment(line):
             continue
+        if not isinstance(line, str):  # a statement built already (a result reused)
+            raise _NotDistributable
         stmt = gast.parse(line).body[0]
         if (read_names(stmt) & partials) - set(definitions) - _assigned_partial(stmt, partials):
             raise _NotDistributable  # a partial read before it is set: the last iteration's
@@ -129,7 +131,7 @@ def _reordered(loop: CountedLoop, body: list, partials: set[str]) -> list:
     restoring = [Block(loop.header, restored)] if restored else []
     body = [_forwards(line, restores, restored) for line in body]
     body = [line for line in body if line is not None and line not in restored]
-    comments = [line for line in body if isinstance(line, str) and line.startswith("#")]
+    comments = [line for line in body if is_comment(line)]
     if not _updates_neighbours(additions):
         lines = [line for line in body if line not in comments]
         return [*comments, *lowered, *restoring] + ([Block(loop.header, lines)] if lines else [])
@@ -208,7 +210,7 @@ def _restores_forwards(loop, restores, reads, added, resets) -> tuple[list, list
 
 def _forwards(line, restores, restored):
     """``line`` of the body as the forward loop has it: pops replaced by their restores."""
-    if not isinstance(line, str) or line.startswith("#"):
+    if not isinstance(line, str) or is_comment(line):
         return line
     stmt = gast.parse(line).body[0]
     if _is_pop(stmt) and any(r.top == stmt.target.id for r in restores):

@@ -28,9 +28,10 @@ from ..frontend.normalize import is_permutation, name
 from ..rules.operators import OPERATOR_FUNCTIONS
 from ..rules.registry import entries, spelling, tangent_rule_for
 from ..rules.templates import simplify
-from ..trees.codegen import Block, index_source, render, src
+from ..trees.codegen import Block, function_tree, index_source, src
 from ..trees.names import NameGenerator
 from ..trees.queries import element_written, stored_names
+from .dead_code import without_dead_stores
 
 #: Every operator's function, whose tangent rule forward mode uses: those whose adjoints
 #: reverse mode reads (``OPERATOR_FUNCTIONS``), and floor division and matrix products.
@@ -514,7 +515,7 @@ class TangentGenerator:
         return Scalar("float", "float64")
 
     # --- the function ----------------------------------------------------------------------
-    def generate(self) -> str:
+    def generate(self) -> gast.FunctionDef:
         body = self.block(self.body)
         lines: list = []
         written = self.assigned | element_written(self.body)
@@ -552,7 +553,9 @@ class TangentGenerator:
         else:
             lines.append(f"return ({', '.join(self.outputs)}), ({', '.join(out_tangents)})")
         params = self.params + [self.d(p) for p in self.wrt]
-        return render([Block(f"def {self.function_name}({', '.join(params)}):", lines)])
+        return without_dead_stores(
+            function_tree(f"def {self.function_name}({', '.join(params)}):", lines)
+        )
 
 
 # --- folding zeros ------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from dataclasses import dataclass, field
 
 import gast
@@ -24,7 +23,7 @@ from ..lowering.arrays import ArrayAdjoints, placeholder, shape_tuple
 from ..rules.operators import OPERATOR_FUNCTIONS
 from ..rules.registry import entries, scalar_rule_for
 from ..rules.templates import instantiate, substituted
-from ..trees.codegen import Block, index_source, render, src
+from ..trees.codegen import Block, Comment, build, function_tree, index_source, src
 from ..trees.names import NameGenerator
 from ..trees.queries import (
     changed_names,
@@ -34,9 +33,12 @@ from ..trees.queries import (
     read_names,
     stored_names,
     walk_statements,
+    written_in_place,
 )
 from .checkpoint import CheckpointedLoop
+from .dead_code import without_dead_stores
 from .distribute import CountedLoop, distributed
+from .targets import CPU_TARGET, Target
 
 
 def zero_literal(value_type) -> str:
@@ -93,6 +95,11 @@ class AdjointGenerator:
         function_name: the name of the generated function.
         callee_adjoint: ``(call_node, active_argument_mask) -> name`` of the adjoint function
             generated for a call of a user function.
+        target: the ``Target`` whose hooks decide where tapes live, which parameters the
+            function takes and how adjoints accumulate (``targets.py``): the CPU's by default.
+        differentiated_outputs: how many of the returned values, from the first, carry
+            derivatives (``has_aux=True``: the value, not the aux); all by default. The
+            others are returned as the forward sweep computed them, with no adjoint work.
     """
 
     #: False: a ``checkpointed`` loop is taped at every step like any other loop. Second
@@ -100,7 +107,18 @@ class AdjointGenerator:
     #: schedule and snapshots, and forward over the plain adjoint gives the same derivatives.
     checkpointing = True
 
-    def __init__(self, fn, node, types, wrt, function_name, callee_adjoint):
+    def __init__(
+        self,
+        fn,
+        node,
+        types,
+        wrt,
+        function_name,
+        callee_adjoint,
+        target: Target | None = None,
+        differentiated_outputs: int | None = None,
+    ):
+        self.target = target if target is not None else CPU_TARGET
         self.fn = fn
         self.node = node
         self.types = types
@@ -113,7 +131,8 @@ class AdjointGenerator:
             [e.id for e in returned.elts] if isinstance(returned, gast.Tuple) else [returned.id]
         )
         self.body = node.body[:-1]
-        self.active = active_names(self.body, set(wrt), set(self.outputs), types)
+        differentiated = self.outputs[:differentiated_outputs]
+        self.active = active_names(self.body, set(wrt), set(differentiated), types)
         self.sites, self.element_writes, self.in_loop_sites = _assignment_sites(self.body)
         self.first_definitions = _first_definitions(self.body, set(self.params))
         # parameters the function never assigns nor writes into
@@ -125,14 +144,19 @@ class AdjointGenerator:
         )
         self._check_arrays()
         self._check_forward_only()
-        self.written_params = [
-            p
-            for p in self.params
-            if ({p} | self.permutation_partners.get(p, set())) & self.element_writes
-        ]
+        self.written_params = (
+            [
+                p
+                for p in self.params
+                if ({p} | self.permutation_partners.get(p, set())) & self.element_writes
+            ]
+            if self.target.writes_parameters  # else the writes are not run, nor copies made
+            else []
+        )
+        self.target.prepare(self)
 
     # --- the two passes: find what the backward sweep reads, then generate with the pushes --
-    def generate(self) -> str:
+    def generate(self) -> gast.FunctionDef:
         # Which overwritten values to record depends on where the backward sweep reads them,
         # and restoring a value can read more (an element's index): repeat until stable.
         self.prior_readers: dict[str, set] = {}
@@ -153,7 +177,8 @@ class AdjointGenerator:
         self._check_rebinding()
         return source
 
-    def _pass(self) -> str:
+    def _pass(self) -> gast.FunctionDef:
+        self.target.start_pass(self)
         self.names = NameGenerator(self.node)
         self.adjoint_names: dict[str, str] = {}
         self.tapes: dict[str, tuple[str, str, str]] = {}  # key -> (tape, top, dtype)
@@ -196,7 +221,8 @@ class AdjointGenerator:
         return False
 
     # --- assembling the function ---------------------------------------------------------
-    def _assemble(self, forward: list, backward: list) -> str:
+    def _assemble(self, forward: list, backward: list) -> gast.FunctionDef:
+        backward = backward + self.target.finish(self, forward, backward)
         seeds = [self.adj(o) for o in self.outputs]
         signature = ", ".join(self.params + self.extra_parameters() + [f"{s}=1.0" for s in seeds])
         lines: list = []
@@ -249,47 +275,40 @@ class AdjointGenerator:
         value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
         grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"
         lines.append(f"return {value}, {grads}")
-        return render([Block(f"def {self.function_name}({signature}):", lines)])
+        return without_dead_stores(function_tree(f"def {self.function_name}({signature}):", lines))
 
     def seeds_written_in_place(self, backward: list) -> list[str]:
         """Copies of the array seeds that the backward sweep writes into (``b_result[k] =
         0.0`` after an element write of the result): the seed is the caller's array."""
         if not self.copies_written_seeds:
             return []
-        text = render(backward)
+        written = written_in_place(build(backward))
         lines = []
         for o in self.outputs:
             seed = self.adj(o)
-            in_place = rf"^\s*{re.escape(seed)}(\[[^\n]*\]\s*[-+*/]?=|\s*[-+*/]=|\.fill\()"
-            if is_array_type(self.types.get(o)) and re.search(in_place, text, re.MULTILINE):
+            if is_array_type(self.types.get(o)) and seed in written:
                 lines.append(f"{seed} = {seed}.copy()  # the seed is the caller's array")
         return lines
 
-    # --- hooks: a target with other memory rules (sourcead.cuda) overrides these ------------
-    #: Whether array seeds the backward sweep writes into are copied first (device code
-    #: gets its seeds from sourcead, not from the user).
-    copies_written_seeds: bool = True
+    # --- what the target decides (targets.py) ---------------------------------------------
+    @property
+    def copies_written_seeds(self) -> bool:
+        """Whether array seeds the backward sweep writes into are copied first."""
+        return self.target.copies_written_seeds
 
-    #: Parameters whose adjoint arrays the caller passes in (zeroed), instead of np.zeros_like.
-    passed_adjoints: frozenset = frozenset()
-
-    #: Whether the adjoint of ``v = f(x)`` reads ``v`` where its rule calls ``f(x)`` again
-    #: (``0.5 / v`` for a square root): on the GPU, where float64 square roots, exponentials
-    #: and divisions are what loops spend their time on.
-    reuses_results: bool = False
+    @property
+    def passed_adjoints(self) -> frozenset:
+        """Parameters whose adjoint arrays the caller passes in (zeroed), instead of
+        ``np.zeros_like``."""
+        return self.target.passed_adjoints(self)
 
     def extra_parameters(self) -> list[str]:
-        """Parameters after the user's and before the seeds (none on the CPU)."""
-        return []
+        """Parameters after the user's and before the seeds."""
+        return self.target.extra_parameters(self)
 
     def declare_tapes(self) -> list:
         """Lines before the forward sweep that create the tapes."""
-        lines = []
-        for tape, top, dtype in self.tapes.values():
-            lines.append(f"{tape} = new_tape({dtype})")
-            lines.append(f"{top} = 0")
-        lines.extend(self.arrays.declare_tapes())
-        return lines + self.declare_saved()
+        return self.target.declare_tapes(self)
 
     def declare_saved(self) -> list:
         """Locals that keep a value recorded in a branch (``a_saved``), set before the sweeps:
@@ -297,13 +316,8 @@ class AdjointGenerator:
         return [f"{n} = {zero_literal(t)}" for n, t in self.saved_in_branches.items()]
 
     def end_of_forward(self) -> list:
-        """Lines between the forward and the backward sweep (none on the CPU)."""
-        return []
-
-    def reversed_in_segments(self, stmt, start, step, trips, body_tapes, body_f, body_b):
-        """(forward, backward) lines of a counted loop reversed in segments, or None to
-        record every step: always on the CPU (see ``sourcead.segments`` for the GPU's)."""
-        return None
+        """Lines between the forward and the backward sweep."""
+        return self.target.end_of_forward(self)
 
     # --- names ---------------------------------------------------------------------------
     def adj(self, n: str) -> str:
@@ -324,29 +338,18 @@ class AdjointGenerator:
         return tape, top
 
     def push(self, key: str, value_type, value: str) -> list:
-        """Lines that push ``value`` (written out, so Numba keeps the tape in registers).
+        """Lines that record ``value`` for the backward sweep, at the current statement.
 
-        Inside counted loops the tape is reserved before the outermost loop whose trip
-        counts are all known at its entry, so the push is a plain store; elsewhere (``while``
-        loops, loops with ``break``, straight-line code) it doubles the tape when full.
+        Outside every loop a site runs once: a local keeps its value (on every target).
+        Inside loops the target pushes it onto the site's tape (``Target.push``).
         """
         key = self.site_key(key)
-        if not self.frames:  # outside every loop a site runs once: a local holds its value
+        if not self.frames:
             saved = self.saved_name(key)
             if self.branches:  # declared before the sweeps, for Numba's typing
                 self.saved_in_branches[saved] = value_type
             return [f"{saved} = {value}"]
-        tape, top = self.tape(key, value_type)
-        store = [f"{tape}[{top}] = {value}", f"{top} += 1"]
-        cover = self._reserving_frame()
-        if cover is None:
-            return [Block(f"if {top} == len({tape}):", [f"{tape} = grow({tape})"]), *store]
-        count = " * ".join(f.trips for f in self.frames[cover:])  # each is an atom
-        self.frames[cover].reservations.setdefault(key, []).append(count)
-        self.frames[cover].expected.setdefault(key, []).append(
-            " * ".join([count, *self.iterations_left(cover)])
-        )
-        return store
+        return self.target.push(self, key, value_type, value)
 
     def iterations_left(self, cover: int) -> list[str]:
         """The iterations left (the current one included) of the counted loops around loop
@@ -359,8 +362,9 @@ class AdjointGenerator:
             left.append(frame.remaining)
         return left
 
-    def _reserving_frame(self) -> int | None:
-        """Index of the outermost loop whose entry can reserve room for a push here."""
+    def reserving_frame(self) -> int | None:
+        """Index of the outermost loop whose entry can reserve room for a push here (None
+        when the innermost loop's trip count is unknown at its entry)."""
         if not self.frames or self.frames[-1].trips is None:
             return None
         cover = len(self.frames) - 1
@@ -375,17 +379,6 @@ class AdjointGenerator:
                 break
             cover -= 1
         return cover
-
-    def reservations(self, frame: LoopFrame) -> list[str]:
-        """Lines before a loop that make room on its tapes for every push inside it."""
-        lines = []
-        for key, counts in frame.reservations.items():
-            tape, top = self.tapes[key][:2]
-            size = f"{top} + {' + '.join(counts)}"
-            expected = f"{top} + {' + '.join(frame.expected[key])}"
-            extra = f", {expected}" if expected != size else ""
-            lines.append(f"{tape} = reserve({tape}, {size}{extra})")
-        return lines
 
     def site_key(self, key: str) -> tuple:
         """The tape key of ``key`` pushed at the current statement.
@@ -426,9 +419,9 @@ class AdjointGenerator:
                     continue  # the reversed loop sets its variable itself
                 self.readers.setdefault(node.id, set()).add(self.position)
 
-    def comment(self, stmt) -> str:
-        text = src(stmt).splitlines()[0]
-        return f"# {text}  (line {stmt.lineno})" if getattr(stmt, "lineno", None) else f"# {text}"
+    def comment(self, stmt) -> Comment:
+        """The comment quoting a user statement above its adjoint, with its line."""
+        return Comment(src(stmt).splitlines()[0], getattr(stmt, "lineno", None))
 
     def has_active(self, expr) -> bool:
         return bool(differentiable_reads(expr) & self.active)
@@ -522,12 +515,14 @@ class AdjointGenerator:
         backward = restore + adjoint
         if (
             adjoint
-            and self.reuses_results
+            and self.target.reuses_results
             and isinstance(stmt.value, gast.Call)
             and target not in read_names(stmt.value)
         ):
-            reusing = _reusing_result(adjoint, src(stmt.value), target)
-            if reusing != adjoint:  # the result is read before the old value is restored
+            reusing = _reusing_result(adjoint, stmt.value, target)
+            if any(
+                src(a) != src(b) for a, b in zip(reusing, build(adjoint), strict=True)
+            ):  # the result is read before the old value is restored
                 self.reads(stmt.targets[0])
                 backward = reusing + restore
         return forward, ([self.comment(stmt)] + backward if backward else [])
@@ -716,6 +711,11 @@ class AdjointGenerator:
         return values + updates
 
     def accumulate(self, key, contribution) -> str:
+        """The line that adds ``contribution`` to the adjoint ``key``: the target's, or by
+        default an assignment, an in-place add, or the add of a slice."""
+        line = self.target.accumulate(self, key, contribution)
+        if line is not None:
+            return line
         if key[0] == "name":
             reader = self.assigning_reader.get(key[1])
             if reader == self.current_statement and key[1] not in self.assigned:
@@ -773,7 +773,8 @@ class AdjointGenerator:
             forward.extend(self.push(array, dtype, element))
             backward.extend(self.pop(array, dtype, element))
             self.reads(index)
-        forward.append(src(stmt))
+        if self.target.writes_parameters or array not in self.params:
+            forward.append(src(stmt))
         if array in self.active:
             self.reads(index)
             group = {array} | self.permutation_partners.get(array, set())
@@ -975,7 +976,7 @@ class AdjointGenerator:
         finally:
             self.frames.pop()
         body_tapes = [key for key in self.tapes if key not in tapes_before]
-        forward.extend(self.reservations(frame))
+        forward.extend(self.target.reservations(self, frame))
         header = f"for {var} in {src(stmt.iter)}:"
         if not body_b:
             forward.append(Block(header, body_f))
@@ -985,8 +986,8 @@ class AdjointGenerator:
         if not exits_early and not (bound_names & assigned):
             for a in args:
                 self.reads(a)
-            segmented = self.reversed_in_segments(
-                stmt, start, step, frame.trips, body_tapes, body_f, body_b
+            segmented = self.target.reversed_in_segments(
+                self, stmt, start, step, frame.trips, body_tapes, body_f, body_b
             )
             if segmented is not None:
                 forward.extend(segmented[0])
@@ -1040,13 +1041,18 @@ class AdjointGenerator:
         return forward, backward
 
     def checkpointed_for(self, stmt, depth: int, start, stop, step) -> tuple[list, list]:
-        """A ``for t in checkpointed(range(...), ...)`` loop, reversed by binomial checkpointing."""
+        """A ``for t in checkpointed(range(...), ...)`` loop: at the top of the function and
+        running all its steps, reversed as the target decides (``Target.checkpointed_loop``)."""
         if depth > 0:
             raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
         if has_break(stmt.body):
             raise self.fn.error(
                 "a checkpointed loop must run all its steps (no break or return inside it)", stmt
             )
+        return self.target.checkpointed_loop(self, stmt, depth, start, stop, step)
+
+    def revolve(self, stmt, depth: int, start, stop, step) -> tuple[list, list]:
+        """A checkpointed loop reversed by binomial checkpointing (``checkpoint.py``)."""
         var = stmt.target.id
         forward, backward = [], []
         record_var = self._records_name(var)
@@ -1382,21 +1388,18 @@ def _parenthesised(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
 
 
-def _reusing_result(lines: list, call: str, target: str) -> list:
-    """``lines`` with the call ``call`` (a statement's whole value) replaced by ``target``,
-    which holds its result. A call binds tighter than any operator, so replacing its text
-    keeps the meaning, where no name or attribute runs into it (``cmath.sqrt(u)``)."""
-    pattern = re.compile(r"(?<![\w.])" + re.escape(call))
+def _reusing_result(lines: list, call: gast.expr, target: str) -> list:
+    """``lines`` built, with the call ``call`` (a statement's whole value) replaced by the
+    name ``target``, which holds its result."""
+    wanted = src(call)
 
-    def replaced(text: str) -> str:
-        return pattern.sub(target, text)
+    class Reusing(gast.NodeTransformer):
+        def visit_Call(self, node):
+            if src(node) == wanted:
+                return gast.Name(id=target, ctx=gast.Load(), annotation=None, type_comment=None)
+            return self.generic_visit(node)
 
-    return [
-        Block(replaced(line.header), _reusing_result(line.body, call, target))
-        if isinstance(line, Block)
-        else replaced(line)
-        for line in lines
-    ]
+    return [Reusing().visit(stmt) for stmt in build(lines)]
 
 
 def _reversed_range(start, stop, step) -> str:

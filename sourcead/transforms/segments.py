@@ -22,18 +22,34 @@ memory, plus K steps of tape.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import gast
 
 from ..analysis.types import is_array_type, tape_dtype
-from ..trees.codegen import Block, render, src
+from ..trees.codegen import Block, build, is_comment, src
 from ..trees.queries import stored_names
+
+
+@dataclass
+class DeviceTapeNotes:
+    """What one pass of a device adjoint notes about its tapes, for the target that
+    declares them and makes the host size them."""
+
+    #: tape key -> length, of the tapes kept in local arrays (``cuda.local.array``)
+    local: dict = field(default_factory=dict)
+    #: a segment tape's top -> the name holding the count of its longest segment
+    most: dict[str, str] = field(default_factory=dict)
+    #: per segmented loop, the name counting the segments it ran
+    counts: list[str] = field(default_factory=list)
 
 
 class SegmentedLoop:
     """The forward and backward sweeps of one counted loop reversed in segments.
 
     Args:
-        generator: the ``DeviceAdjointGenerator`` generating the function.
+        generator: the ``AdjointGenerator`` generating the function.
+        notes: the device target's notes on the tapes of this pass.
         stmt: the loop (``for var in range(...)``).
         start, step: the range's start and step (gast expressions).
         trips: source of the loop's trip count.
@@ -42,9 +58,19 @@ class SegmentedLoop:
     """
 
     def __init__(
-        self, generator, stmt: gast.For, start, step, trips: str, body_tapes, steps, limit=None
+        self,
+        generator,
+        notes: DeviceTapeNotes,
+        stmt: gast.For,
+        start,
+        step,
+        trips: str,
+        body_tapes,
+        steps,
+        limit=None,
     ):
         self.generator = generator
+        self.notes = notes
         self.stmt = stmt
         self.var = stmt.target.id
         self.start, self.step = src(start), src(step)
@@ -108,14 +134,14 @@ class SegmentedLoop:
         most = {
             g.tapes[key][1]: g.names.fresh(f"{g.tapes[key][1]}_most")
             for key in self.body_tapes
-            if key not in g.local_tapes
+            if key not in self.notes.local
         }
-        g.segment_most.update(most)
-        g.segment_counts.append(self.segments)
+        self.notes.most.update(most)
+        self.notes.counts.append(self.segments)
         kept_names = {n: g.names.fresh(f"{n}_before_loop") for n in kept}
         # the forward sweep counts only what tapes in device memory will need
         local_counts = {
-            f"{g.tapes[key][1]} += 1" for key in self.body_tapes if key in g.local_tapes
+            f"{g.tapes[key][1]} += 1" for key in self.body_tapes if key in self.notes.local
         }
         counting = _counting(body_f, stores, local_counts)
         return (
@@ -126,14 +152,14 @@ class SegmentedLoop:
     def _keep_tapes_local(self, body_f: list) -> None:
         """Tapes of a segment of a known number of steps, each step pushing to them at a
         known number of places outside inner loops, are local arrays of that length
-        (``cuda.local.array``): on chip, not device memory (``generator.local_tapes``)."""
+        (``cuda.local.array``): on chip, not device memory (``DeviceTapeNotes.local``)."""
         if self.limit is not None:  # steps per segment computed at run time
             return
         for key in self.body_tapes:
             tape, top, _ = self.generator.tapes[key]
             sites = push_sites(body_f, push_guard(tape, top))
             if sites is not None:
-                self.generator.local_tapes[key] = int(self.steps) * sites
+                self.notes.local[key] = int(self.steps) * sites
 
     def _steps(self, first: str, stop: str, body: list, backwards: bool = False) -> Block:
         """The loop over steps ``first`` to ``stop`` (exclusive) running ``body``."""
@@ -298,8 +324,8 @@ def _pruned(body: list, needed: set[str]) -> list:
         if isinstance(line, Block):
             kept.append(Block(line.header, _pruned(line.body, needed)))
             continue
-        if not line.startswith("#"):
-            stmt = gast.parse(line).body[0]
+        if not is_comment(line):
+            (stmt,) = build([line])
             if isinstance(stmt, gast.Assign | gast.AugAssign):
                 targets = stmt.targets if isinstance(stmt, gast.Assign) else [stmt.target]
                 if (
@@ -316,8 +342,8 @@ def _pruned(body: list, needed: set[str]) -> list:
 def _needed(body_f: list, body_b: list) -> set[str]:
     """Names whose values the backward sweep of a step, or what the recording step stores,
     tests or indexes, depend on (through the step's assignments)."""
-    forward = gast.parse(render(body_f))
-    needed = _loads(gast.parse(render(body_b)))
+    forward = gast.Module(body=build(body_f), type_ignores=[])
+    needed = _loads(gast.Module(body=build(body_b), type_ignores=[]))
     assignments = []
     for node in gast.walk(forward):
         if isinstance(node, gast.Assign | gast.AugAssign):

@@ -67,3 +67,31 @@ def read_names(expr: gast.AST) -> set[str]:
 def parse_expression(text: str) -> gast.expr:
     """The tree of one expression's source."""
     return gast.parse(text).body[0].value
+
+
+def names_read(trees: list[gast.AST]) -> set[str]:
+    """The names that ``trees`` (generated functions) mention, to import what they call."""
+    return {n.id for tree in trees for n in gast.walk(tree) if isinstance(n, gast.Name)}
+
+
+def written_in_place(statements: list[gast.stmt]) -> set[str]:
+    """Arrays that ``statements`` write into without rebinding them: element and slice
+    stores (``a[k] = ...``, ``a[k] += ...``), augmented assignments (``a += ...``) and
+    ``a.fill(...)``."""
+    written = set()
+    for node in (n for stmt in statements for n in gast.walk(stmt)):
+        if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store):
+            target = node.value
+        elif isinstance(node, gast.AugAssign):
+            target = node.target
+        elif (
+            isinstance(node, gast.Call)
+            and isinstance(node.func, gast.Attribute)
+            and node.func.attr == "fill"
+        ):
+            target = node.func.value
+        else:
+            continue
+        if isinstance(target, gast.Name):
+            written.add(target.id)
+    return written

@@ -9,6 +9,8 @@ import types
 import numba
 import sourcead_runtime
 
+from . import timings
+
 
 def load_module(source: str, namespace: dict, module_name: str, compile: bool) -> dict:
     """Execute the generated ``source``; with ``compile``, wrap its functions in numba.njit.
@@ -16,6 +18,11 @@ def load_module(source: str, namespace: dict, module_name: str, compile: bool) -
     The source is registered with ``linecache`` so tracebacks, pdb and Numba's error messages
     show the generated lines.
     """
+    with timings.stage("loading"):
+        return _load(source, namespace, module_name, compile)
+
+
+def _load(source: str, namespace: dict, module_name: str, compile: bool) -> dict:
     filename = f"<sourcead {module_name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     scope = dict(namespace)

@@ -10,6 +10,11 @@ events only while it compiles.
 The lines go to stderr unless the program configured logging itself (then they propagate to
 its handlers, at level INFO); ``SOURCEAD_QUIET=1`` or ``logging.getLogger("sourcead")
 .setLevel(logging.WARNING)`` silences them.
+
+The same listener hides Numba's performance warnings (``NumbaPerformanceWarning``) while it
+compiles generated code and sourcead's runtime helpers: they point at generated lines the
+user cannot change. ``SOURCEAD_DEBUG=1`` shows them. A function of the user's compiled
+meanwhile (one the generated code calls) keeps Python's default for them.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import logging
 import os
 import threading
 import time
+import warnings
 
 from numba.core import event
+from numba.core.errors import NumbaPerformanceWarning
 
 logger = logging.getLogger("sourcead")
 
@@ -29,7 +36,13 @@ DELAY = 2.0
 #: Generated entry functions -> what they compute, for the message.
 _DESCRIPTIONS: dict[str, str] = {}
 
-_GENERATED_MODULES = ("sourcead_generated", "sourcead_cache_")
+#: Module names of generated code: in memory, from the persistent cache, `show --compile-check`.
+GENERATED_MODULES = ("sourcead_generated", "sourcead_cache_", "sourcead_check")
+#: Where a performance warning is not the user's to act on: generated code and the runtime.
+_OWN_MODULES = (*GENERATED_MODULES, "sourcead_runtime")
+
+#: ``SOURCEAD_DEBUG=1``: Numba's performance warnings about generated code are shown.
+DEBUG = os.environ.get("SOURCEAD_DEBUG", "").strip() not in ("", "0")
 
 
 def describe(entry: str, what: str, parsed) -> None:
@@ -37,6 +50,22 @@ def describe(entry: str, what: str, parsed) -> None:
     adjoint"``) of the user's function ``parsed``, with its file and line."""
     where = f"{os.path.basename(parsed.filename)}:{parsed.node.lineno}"
     _DESCRIPTIONS[entry] = f"{what} of {parsed.name} ({where})"
+
+
+def _module_of(function) -> str:
+    return getattr(function, "__module__", "") or ""
+
+
+def generated(function) -> bool:
+    """Whether ``function`` (a dispatcher's ``py_func``) is generated code."""
+    return _module_of(function).startswith(GENERATED_MODULES)
+
+
+def description(function) -> str:
+    """What the generated ``function`` computes, for messages: ``describe``'s words, or its
+    name."""
+    name = getattr(function, "__name__", "?")
+    return _DESCRIPTIONS.get(name, f"{name} (generated code)")
 
 
 class _DefaultStderr(logging.StreamHandler):
@@ -49,22 +78,24 @@ class _DefaultStderr(logging.StreamHandler):
 
 class _CompileListener(event.Listener):
     """Times the outermost compile of generated code (nested compiles of the functions it
-    calls belong to it)."""
+    calls belong to it), and scopes the filter of performance warnings to the compiles of
+    generated code."""
 
-    def __init__(self):
+    def __init__(self, announce: bool):
+        self.announce = announce  # False under SOURCEAD_QUIET: the warnings' filter only
         self.local = threading.local()
 
     def on_start(self, ev: event.Event) -> None:
         state = self.local
         state.depth = getattr(state, "depth", 0) + 1
+        function = getattr(ev.data["dispatcher"], "py_func", None)
+        self._filter_warnings(state, function)
         if state.depth != 1:
             return
-        function = getattr(ev.data["dispatcher"], "py_func", None)
-        module = getattr(function, "__module__", "") or ""
-        if not module.startswith(_GENERATED_MODULES):
+        if not (self.announce and generated(function)):
             state.timer = None
             return
-        what = _DESCRIPTIONS.get(function.__name__, f"{function.__name__} (generated code)")
+        what = description(function)
         state.what, state.started = what, time.perf_counter()
         state.timer = threading.Timer(DELAY, logger.info, ("compiling %s ...", what))
         state.timer.daemon = True
@@ -72,7 +103,11 @@ class _CompileListener(event.Listener):
 
     def on_end(self, ev: event.Event) -> None:
         state = self.local
-        state.depth -= 1
+        state.depth = getattr(state, "depth", 1) - 1
+        contexts = state.__dict__.get("contexts")
+        context = contexts.pop() if contexts else None  # none: installed during a compile
+        if context is not None:
+            context.__exit__(None, None, None)
         if state.depth != 0 or getattr(state, "timer", None) is None:
             return
         state.timer.cancel()
@@ -81,17 +116,38 @@ class _CompileListener(event.Listener):
         if seconds >= DELAY:
             logger.info("compiled %s in %.1f s", state.what, seconds)
 
+    @staticmethod
+    def _filter_warnings(state, function) -> None:
+        """While generated code (or the runtime) compiles, ignore performance warnings; in a
+        user's function compiled inside such a compile, Python's default again. Compiles
+        outside generated code are left alone."""
+        contexts = state.__dict__.setdefault("contexts", [])
+        own = _module_of(function).startswith(_OWN_MODULES)
+        inside = any(c is not None for c in contexts)
+        if DEBUG or not (own or inside):
+            contexts.append(None)
+            return
+        context = warnings.catch_warnings()
+        context.__enter__()
+        warnings.simplefilter("ignore" if own else "default", NumbaPerformanceWarning)
+        contexts.append(context)
 
-def _install() -> None:
-    if os.environ.get("SOURCEAD_QUIET", "").strip() not in ("", "0"):
-        return
+
+def ensure_handler() -> None:
+    """The log's lines at level INFO reach stderr, unless the program configured logging."""
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
     if not any(isinstance(h, _DefaultStderr) for h in logger.handlers):
         handler = _DefaultStderr()
         handler.setFormatter(logging.Formatter("sourcead: %(message)s"))
         logger.addHandler(handler)
-    event.register("numba:compile", _CompileListener())
+
+
+def _install() -> None:
+    quiet = os.environ.get("SOURCEAD_QUIET", "").strip() not in ("", "0")
+    if not quiet:
+        ensure_handler()
+    event.register("numba:compile", _CompileListener(announce=not quiet))
 
 
 _install()

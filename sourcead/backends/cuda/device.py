@@ -23,9 +23,7 @@ arguments are passed in, zeroed, by the caller.
 
 from __future__ import annotations
 
-import io
-import re
-import tokenize
+from dataclasses import dataclass, field
 
 import gast
 from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the compiler)
@@ -43,180 +41,209 @@ from sourcead_runtime.cuda_launch import (  # noqa: F401  (re-exported for the c
 
 from ...analysis.types import Array
 from ...rules.registry import entry_for, spelling
-from ...transforms.reverse import AdjointGenerator
-from ...transforms.segments import SegmentedLoop, push_guard, push_sites
-from ...trees.codegen import Block, src
-from ...trees.queries import element_written, has_break
+from ...transforms.segments import DeviceTapeNotes, SegmentedLoop, push_guard, push_sites
+from ...transforms.targets import Target
+from ...trees.codegen import Block, dotted_name, src
+from ...trees.module import GeneratedModule
+from ...trees.queries import element_written, walk_statements
 from ..cpu.loading import load_module
 from .local_arrays import (
     LocalArrayProblem,
+    generated_line,
     local_array_bindings,
     local_array_names,
     with_local_arrays,
 )
 
 
-class DeviceAdjointGenerator(AdjointGenerator):
+@dataclass
+class DeviceFunction:
+    """What the caller of a generated device function needs to know, as its last pass
+    generated it."""
+
+    types: dict  # the type of every name of the function (``check_device_types`` reads them)
+    passed_adjoints: frozenset  # parameters whose adjoint arrays the caller passes in, zeroed
+    tapes: list[tuple[str, str]]  # (parameter, NumPy dtype name) of each tape in device memory
+
+
+@dataclass
+class DevicePass:
+    """The device target's state during one pass of the generator."""
+
+    parts: dict[tuple[str, str], str] = field(default_factory=dict)  # (array, index) -> local
+    tapes: DeviceTapeNotes = field(default_factory=DeviceTapeNotes)
+    checkpointed_loops: dict[int, dict] = field(default_factory=dict)  # id of a loop -> options
+
+
+class DeviceTarget(Target):
     """The adjoint of a function as a CUDA device function (see the module docstring).
 
     The generated function takes, after the user's parameters, the adjoint array of each
-    differentiated array parameter, one tape column per tape, and ``tape_need``.
+    differentiated array parameter, one tape column per tape in device memory, and
+    ``tape_need``. After generation, ``function`` describes it to its caller. One target
+    serves one generated function.
+
+    Args:
+        segment_steps: K of ``vmap(..., checkpoint_every=K)``: counted loops at the top of
+            the function are reversed in segments of K steps (``transforms/segments.py``);
+            None records every step.
     """
 
     reuses_results = True
     copies_written_seeds = False
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, segment_steps: int | None = None):
+        self.segment_steps = segment_steps
+        self.state = DevicePass()
+        self.function: DeviceFunction | None = None
+
+    def prepare(self, generator) -> None:
         # a local array (np.zeros(4), cuda.local.array) is bound once, outside loops: its
         # binding replaces no older value, even in a branch (sourcead.local_arrays)
-        for stmt in local_array_bindings(self.body):
-            self.first_definitions[id(stmt)] = (stmt.targets[0].id, stmt)
+        for stmt in local_array_bindings(generator.body):
+            generator.first_definitions[id(stmt)] = (stmt.targets[0].id, stmt)
 
-    @property
-    def passed_adjoints(self) -> frozenset:
-        return frozenset(p for p in self.wrt if isinstance(self.types.get(p), Array))
+    def start_pass(self, generator) -> None:
+        self.state = DevicePass()
+
+    def passed_adjoints(self, generator) -> frozenset:
+        return frozenset(p for p in generator.wrt if isinstance(generator.types.get(p), Array))
 
     # Contributions to an adjoint element at a constant index (``b_cam[3]``, ``b_k[0]``) are
     # summed in a local variable and added once, at the end of the backward sweep, instead
     # of a load and a store (or an atomic add) of device memory per contribution.
-    def sums_locally(self, array: str) -> bool:
+    def sums_locally(self, generator, array: str) -> bool:
         """Whether ``array``'s constant-index adjoint elements are summed in locals: here the
         passed adjoint arrays, a batch element's own rows, unless the function writes into
         the array: the adjoint of ``a[0] = x`` reads ``b_a[0]`` and zeroes it, which a part
         summed aside and added at the end would miss."""
-        return array in self.passed_adjoints and array not in self.written_params
+        return array in self.passed_adjoints(generator) and array not in generator.written_params
 
     def add_part(self, adjoint: str, index: str, local: str) -> str:
         """The line that adds a locally summed part to its element."""
         return f"{adjoint}[{index}] += {local}"
 
-    #: K of ``vmap(..., checkpoint_every=K)``: counted loops at the top of the function are
-    #: reversed in segments of K steps (``sourcead.segments``); None records every step.
-    segment_steps: int | None = None
+    def accumulate(self, generator, key, contribution) -> str | None:
+        if key[0] == "elem" and constant_index(key[2]) and self.sums_locally(generator, key[1]):
+            _, array, index = key
+            text = index_text(index)
+            parts = self.state.parts
+            if (array, text) not in parts:
+                parts[(array, text)] = generator.names.fresh(f"{generator.adj(array)}_part")
+            return f"{parts[(array, text)]} += {src(contribution)}"
+        return None
 
-    def _pass(self) -> str:
-        self.parts: dict[tuple[str, str], str] = {}  # (array, index) -> local
-        self.segment_most: dict[str, str] = {}  # a segment tape's top -> its longest segment
-        self.segment_counts: list[str] = []  # per segmented loop, the segments it ran
-        self.checkpointed_loops: dict[int, dict] = {}  # id of a checkpointed loop -> options
-        # tapes of a loop's segments of known length: local arrays of this many values
-        self.local_tapes: dict[object, int] = {}
-        return super()._pass()
-
-    def reversed_in_segments(self, stmt, start, step, trips, body_tapes, body_f, body_b):
-        limit = self.checkpointed_loops.get(id(stmt))
+    def reversed_in_segments(self, generator, stmt, start, step, trips, body_tapes, body_f, body_b):
+        limit = self.state.checkpointed_loops.get(id(stmt))
         if (
             (self.segment_steps is None and limit is None)
-            or self.frames  # only a loop inside no other loop
+            or generator.frames  # only a loop inside no other loop
             or trips is None
             or not body_tapes
             or element_written(stmt.body)
         ):
             return None
         loop = SegmentedLoop(
-            self, stmt, start, step, trips, body_tapes, self.segment_steps, limit=limit
+            generator,
+            self.state.tapes,
+            stmt,
+            start,
+            step,
+            trips,
+            body_tapes,
+            self.segment_steps,
+            limit=limit,
         )
         return loop.sweeps(body_f, body_b)
 
-    def checkpointed_for(self, stmt, depth: int, start, stop, step) -> tuple[list, list]:
-        """``for t in checkpointed(range(n), snapshots=s)``: on the GPU, reversed in segments
-        of ``ceil(n / s)`` steps, so that at most ``s`` snapshots are kept (device code
-        cannot allocate Revolve's schedule)."""
-        if depth > 0:
-            raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
-        if has_break(stmt.body):
-            raise self.fn.error(
-                "a checkpointed loop must run all its steps (no break or return inside it)", stmt
-            )
+    def checkpointed_loop(self, generator, stmt, depth: int, start, stop, step):
+        """On the GPU, reversed in segments of ``ceil(n / s)`` steps, so that at most ``s``
+        snapshots are kept (device code cannot allocate Revolve's schedule)."""
         if element_written(stmt.body):
-            raise self.fn.error(
+            raise generator.fn.error(
                 "on the GPU a checkpointed loop must not write into arrays (its snapshots "
                 "hold scalars)",
                 stmt,
             )
         options, stmt.checkpoint = stmt.checkpoint, None  # generated as a counted loop
-        self.checkpointed_loops[id(stmt)] = options
+        self.state.checkpointed_loops[id(stmt)] = options
         try:
-            return self.for_(stmt, depth)
+            return generator.for_(stmt, depth)
         finally:
             stmt.checkpoint = options
 
-    def accumulate(self, key, contribution) -> str:
-        if key[0] == "elem" and constant_index(key[2]) and self.sums_locally(key[1]):
-            _, array, index = key
-            text = index_text(index)
-            if (array, text) not in self.parts:
-                self.parts[(array, text)] = self.names.fresh(f"{self.adj(array)}_part")
-            return f"{self.parts[(array, text)]} += {src(contribution)}"
-        return super().accumulate(key, contribution)
-
-    def _assemble(self, forward: list, backward: list) -> str:
-        self._keep_bounded_tapes_local(forward + backward)
-        adds = [
-            self.add_part(self.adj(array), text, local)
-            for (array, text), local in self.parts.items()
+    def finish(self, generator, forward: list, backward: list) -> list:
+        self._keep_bounded_tapes_local(generator, forward + backward)
+        self.function = DeviceFunction(
+            generator.types,
+            self.passed_adjoints(generator),
+            [(tape, dtype.removeprefix("np.")) for tape, _, dtype in self.device_tapes(generator)],
+        )
+        return [
+            self.add_part(generator.adj(array), text, local)
+            for (array, text), local in self.state.parts.items()
         ]
-        return super()._assemble(forward, backward + adds)
 
-    def _keep_bounded_tapes_local(self, code: list) -> None:
+    def _keep_bounded_tapes_local(self, generator, code: list) -> None:
         """Tapes pushed to at places outside every loop hold at most that many values:
         local arrays of that length, which need neither device memory nor the host's
         check of their lengths after the launch."""
-        for key, (tape, top, _) in self.tapes.items():
-            if key not in self.local_tapes:
+        local = self.state.tapes.local
+        for key, (tape, top, _) in generator.tapes.items():
+            if key not in local:
                 sites = push_sites(code, push_guard(tape, top))
                 if sites:
-                    self.local_tapes[key] = sites
+                    local[key] = sites
 
-    def device_tapes(self) -> list[tuple[str, str, str]]:
+    def device_tapes(self, generator) -> list[tuple[str, str, str]]:
         """(tape, top, dtype) of the tapes kept in device memory: columns the host sizes
         and passes, in the order of the parameters (the others are local arrays)."""
-        return [t for key, t in self.tapes.items() if key not in self.local_tapes]
+        local = self.state.tapes.local
+        return [t for key, t in generator.tapes.items() if key not in local]
 
-    def extra_parameters(self) -> list[str]:
-        names = [self.adj(p) for p in self.wrt if p in self.passed_adjoints]
-        names += [tape for tape, _, _ in self.device_tapes()]
-        return names + (["tape_need"] if self.device_tapes() else [])
+    def extra_parameters(self, generator) -> list[str]:
+        passed = self.passed_adjoints(generator)
+        names = [generator.adj(p) for p in generator.wrt if p in passed]
+        names += [tape for tape, _, _ in self.device_tapes(generator)]
+        return names + (["tape_need"] if self.device_tapes(generator) else [])
 
-    def tape_dtypes(self) -> list[str]:
-        """NumPy dtype names of the tapes in device memory, in the order of the parameters."""
-        return [dtype.removeprefix("np.") for _, _, dtype in self.device_tapes()]
-
-    def push(self, key: str, value_type, value: str) -> list:
-        if not self.frames:  # a local, as on the CPU
-            return super().push(key, value_type, value)
-        tape, top = self.tape(self.site_key(key), value_type)
+    def push(self, generator, key, value_type, value: str) -> list:
+        tape, top = generator.tape(key, value_type)
         return [Block(push_guard(tape, top), [f"{tape}[{top}] = {value}"]), f"{top} += 1"]
 
-    def reservations(self, frame) -> list[str]:
+    def reservations(self, generator, frame) -> list[str]:
         return []  # the host sizes the tape columns
 
-    def declare_tapes(self) -> list:
-        counters = [top for _, top, _ in self.tapes.values()]
-        counters += self.segment_counts + list(self.segment_most.values())
+    def declare_tapes(self, generator) -> list:
+        notes = self.state.tapes
+        counters = [top for _, top, _ in generator.tapes.values()]
+        counters += notes.counts + list(notes.most.values())
         lines = [f"{top} = 0" for top in dict.fromkeys(counters)]  # snapshots share theirs
         lines += [
-            f"{self.tapes[key][0]} = np.empty({length}, dtype={self.tapes[key][2]})"
-            for key, length in self.local_tapes.items()
+            f"{generator.tapes[key][0]} = np.empty({length}, dtype={generator.tapes[key][2]})"
+            for key, length in notes.local.items()
         ]
-        arrays = getattr(self, "arrays", None)  # whole-array tapes allocate: refused later
-        lines += self.declare_saved()
-        return lines + (arrays.declare_tapes() if arrays is not None else [])
+        lines += generator.declare_saved()
+        return lines + generator.arrays.declare_tapes()  # whole-array tapes: refused later
 
-    def end_of_forward(self) -> list:
+    def end_of_forward(self, generator) -> list:
+        adj = generator.adj
         parts = [
-            f"{local} = 0.0  # this thread's part of {self.adj(array)}[{text}]"
-            for (array, text), local in self.parts.items()
+            f"{local} = 0.0  # this thread's part of {adj(array)}[{text}]"
+            for (array, text), local in self.state.parts.items()
         ]
-        if not self.device_tapes():
+        device_tapes = self.device_tapes(generator)
+        if not device_tapes:
             return parts
         # a tape reused by the segments of a loop needs the length of the longest segment
-        tapes = [(tape, self.segment_most.get(top, top)) for tape, top, _ in self.device_tapes()]
+        most = self.state.tapes.most
+        tapes = [(tape, most.get(top, top)) for tape, top, _ in device_tapes]
         short = " or ".join(f"{top} > len({tape})" for tape, top in tapes)
         report = [f"cuda.atomic.max(tape_need, {k}, {top})" for k, (_, top) in enumerate(tapes)]
-        gradients = [self.adj(p) if p in self.passed_adjoints else "0.0" for p in self.wrt]
-        value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
+        passed = self.passed_adjoints(generator)
+        gradients = [adj(p) if p in passed else "0.0" for p in generator.wrt]
+        outputs = generator.outputs
+        value = outputs[0] if len(outputs) == 1 else "(" + ", ".join(outputs) + ")"
         grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"
         return [
             "# a tape column too short for this thread: report the length needed and skip",
@@ -240,27 +267,20 @@ def index_text(index) -> str:
     return text
 
 
-_ALLOCATION = re.compile(
-    r"\b(new_tape|grow|reserve|scratch|sized)\(|\bnp\.(zeros|ones|empty)\w*\(|\.copy\(\)"
-)
+#: Calls that make a new array: the runtime's tape helpers, NumPy's constructors (``np.zeros``,
+#: ``np.zeros_like``, ...) and ``.copy()``.
+_ALLOCATING_HELPERS = frozenset({"new_tape", "grow", "reserve", "scratch", "sized"})
+_ALLOCATING_CONSTRUCTORS = ("zeros", "ones", "empty")
 
 
-def _without_comments(source: str) -> str:
-    """``source`` with its comments blanked out, lines kept where they are."""
-    lines = source.splitlines()
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            (row, start), (_, end) = token.start, token.end
-            lines[row - 1] = lines[row - 1][:start] + " " * (end - start) + lines[row - 1][end:]
-    return "\n".join(lines)
-
-
-def device_source(source: str, parsed, what: str, parameter_shapes: dict | None = None) -> str:
-    """The generated module as device code: its local arrays become ``cuda.local.array``
-    (``sourcead.local_arrays``, which takes ``parameter_shapes``); any other allocation,
-    impossible in CUDA, is refused."""
+def device_module(
+    module: GeneratedModule, parsed, what: str, parameter_shapes: dict | None = None
+) -> None:
+    """Make the generated module device code, in place: its local arrays become
+    ``cuda.local.array`` (``sourcead.local_arrays``, which takes ``parameter_shapes``); any
+    other allocation, impossible in CUDA, is refused."""
     try:
-        source = with_local_arrays(source, parameter_shapes)
+        with_local_arrays(module, parameter_shapes)
     except LocalArrayProblem as problem:
         raise parsed.error(
             f"{what} cannot run on the GPU: its derivative uses the local array "
@@ -269,22 +289,45 @@ def device_source(source: str, parsed, what: str, parameter_shapes: dict | None 
             "target='parallel'",
             parsed.node,
         ) from None
-    code = _without_comments(source)  # comments quote the user's lines: x.copy() too
-    match = _ALLOCATION.search(code)
-    if match is not None:
-        line = code[: match.start()].count("\n") + 1
-        text = source.splitlines()[line - 1].strip()
+    stmt = _first_allocation(module.definitions)
+    if stmt is not None:
         raise parsed.error(
             f"{what} cannot run on the GPU: its derivative allocates arrays (generated line "
-            f"`{text}`). Device code can hold only scalars, the arguments' arrays, local "
-            "arrays of a constant shape bound once outside loops, and tapes "
+            f"`{generated_line(stmt)}`). Device code can hold only scalars, the arguments' "
+            "arrays, local arrays of a constant shape bound once outside loops, and tapes "
             "the host allocates for the function itself: avoid other new arrays "
             "(.copy(), whole-array operations), writing into argument arrays, and loops "
             "that overwrite values inside called functions (call them outside loops or "
             "inline them), or use target='parallel'",
             parsed.node,
         )
-    return source
+
+
+def _first_allocation(definitions: list[gast.FunctionDef]) -> gast.stmt | None:
+    """The first statement of ``definitions`` whose own expressions (not those of the
+    statements inside it) call something that makes a new array."""
+    for definition in definitions:
+        for stmt in walk_statements(definition.body):
+            for child in gast.iter_child_nodes(stmt):
+                if not isinstance(child, gast.stmt) and any(map(_allocates, gast.walk(child))):
+                    return stmt
+    return None
+
+
+def _allocates(node: gast.AST) -> bool:
+    """Whether ``node`` is a call that makes a new array."""
+    if not isinstance(node, gast.Call):
+        return False
+    func = node.func
+    if isinstance(func, gast.Name):
+        return func.id in _ALLOCATING_HELPERS
+    if not isinstance(func, gast.Attribute):
+        return False
+    if func.attr == "copy" and not node.args and not node.keywords:
+        return True
+    return func.attr in _ALLOCATING_HELPERS or (
+        dotted_name(func.value) == "np" and func.attr.startswith(_ALLOCATING_CONSTRUCTORS)
+    )
 
 
 def check_device_types(
@@ -322,16 +365,18 @@ def check_device_types(
                 )
 
 
-def with_cuda_import(source: str) -> str:
-    """The generated module's source with ``from numba import cuda`` among its imports."""
-    source = source.replace(
-        "Each function is compiled with numba.njit when\nthe module is loaded by sourcead; run "
-        "uncompiled, it is plain Python and NumPy.",
-        "Its functions are compiled with numba.cuda: the last one\nas a kernel, the others "
-        "as device functions.",
-        1,
-    )
-    return source.replace("import numba\n", "import numba\nfrom numba import cuda\n", 1)
+#: The second paragraph of the docstring of a module of CUDA device functions.
+CUDA_DESCRIPTION = (
+    "Generated by sourcead. Its functions are compiled with numba.cuda: the last one\n"
+    "as a kernel, the others as device functions."
+)
+
+
+def with_cuda_import(module: GeneratedModule) -> None:
+    """Import ``cuda`` in the generated module (``from numba import cuda``), and say in its
+    docstring how its functions are compiled."""
+    module.add_import("from numba import cuda", after="import numba")
+    module.description = CUDA_DESCRIPTION
 
 
 def load_device_module(source: str, module_name: str, kernels: set[str]) -> dict:

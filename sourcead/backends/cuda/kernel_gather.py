@@ -22,7 +22,7 @@ The outputs' shadows are read by neighbours during that launch, so a second smal
 consumes them afterwards (sets the elements the kernel wrote to zero).
 
 Applies to kernels without loops or calls of user functions that write each output once;
-others keep the atomic adds (``KernelAdjointGenerator``).
+others keep the atomic adds (``KernelTarget``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import gast
 
 from ...analysis.types import FLOAT, INT
 from ...pipeline.program import LoadedFunction
-from ...trees.codegen import Block, render, src
+from ...trees.codegen import Block, function_tree
 from ...trees.names import fresh_underscored as _fresh
 
 
@@ -319,7 +319,7 @@ def gather_kernel(
         Block(f"if {in_grid}:", body),
     ]
     signature = ", ".join(params + list(shadows.values()))
-    return render([Block(f"def {name}({signature}):", lines)])
+    return function_tree(f"def {name}({signature}):", lines)
 
 
 def _shift(name: str, offset: int) -> str:
@@ -349,14 +349,13 @@ def consume_kernel(
     node = copy.deepcopy(normalized)
     consumer = _Consumer({o: shadows[o] for o in outputs})
     body = [consumer.visit(stmt) for stmt in node.body[:-1]]
-    text = "\n".join(src(stmt) for stmt in body if stmt is not None)
     doc = (
         '"""After the adjoint kernel: the cotangents of the elements the kernel wrote are '
         'used up (set to zero)."""'
     )
-    lines = [doc, *intrinsic_lines, *text.splitlines()]
+    lines = [doc, *intrinsic_lines, *(stmt for stmt in body if stmt is not None)]
     params = params + list(shadows.values())
-    return render([Block(f"def {name}({', '.join(params)}):", lines)])
+    return function_tree(f"def {name}({', '.join(params)}):", lines)
 
 
 class _Consumer(gast.NodeTransformer):

@@ -26,6 +26,7 @@ function; a generated kernel computes the intrinsics and calls it.
 from __future__ import annotations
 
 import types as pytypes
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import gast
@@ -39,17 +40,18 @@ from ...frontend.source import load_function, wrt_names
 from ...frontend.subset import check_subset
 from ...pipeline import loading
 from ...pipeline.program import LoadedFunction, Program
-from ...trees.codegen import src
+from ...trees.codegen import function_tree, src
 from ...trees.functions import unwrap
+from ...trees.module import GeneratedModule
 from ...trees.names import fresh_underscored as _fresh
 from ...trees.queries import walk_statements
 from .device import (
-    DeviceAdjointGenerator,
     DeviceTapes,
+    DeviceTarget,
     check_device_types,
     compile_ptx,
     constant_index,
-    device_source,
+    device_module,
     index_text,
     is_device_array,
     load_device_module,
@@ -72,7 +74,13 @@ _REFUSED = {
 }
 
 
-def kernel_vjp(kernel, wrt, *, tape_memory: int | None = None, consume: bool = True):
+def kernel_vjp(
+    kernel: Callable,
+    wrt: str | Sequence[str],
+    *,
+    tape_memory: int | None = None,
+    consume: bool = True,
+) -> KernelAdjoint:
     """The adjoint kernel of a numba.cuda-style kernel.
 
     Args:
@@ -137,36 +145,40 @@ class LoadedKernel(LoadedFunction):
         self.callee_modules = []
 
 
-class KernelAdjointGenerator(DeviceAdjointGenerator):
+class KernelTarget(DeviceTarget):
     """The per-thread adjoint of a kernel: primal arrays never written, shadows in global
-    memory, atomic adds where another thread may add to the same element."""
+    memory, atomic adds where another thread may add to the same element.
 
-    def __init__(self, *args, grid_names=()):
-        super().__init__(*args)
-        self.written_params = []  # the adjoint kernel leaves the primal arrays alone
-        own = _thread_own_names(self.body, set(grid_names))
+    Args:
+        grid_names: the parameters that replaced ``cuda.grid``'s components.
+    """
+
+    writes_parameters = False  # the adjoint kernel leaves the primal arrays alone
+
+    def __init__(self, grid_names=()):
+        super().__init__()
+        self.grid_names = set(grid_names)
+        self.atomic_arrays: set[str] = set()  # shadows another thread may add to
+
+    def prepare(self, generator) -> None:
+        super().prepare(generator)
+        own = _thread_own_names(generator.body, self.grid_names)
         # an array's adds are plain when every read of it pins the same index positions to
         # all of cuda.grid's components: then each thread has elements of its own
         patterns: dict[str, set] = {}
-        for node in gast.walk(gast.Module(body=self.body, type_ignores=[])):
+        for node in gast.walk(gast.Module(body=generator.body, type_ignores=[])):
             if (
                 isinstance(node, gast.Subscript)
                 and isinstance(node.ctx, gast.Load)
                 and isinstance(node.value, gast.Name)
-                and node.value.id in self.params
+                and node.value.id in generator.params
             ):
                 patterns.setdefault(node.value.id, set()).add(_own_positions(node.slice, own))
         self.atomic_arrays = {
             array for array, found in patterns.items() if None in found or len(found) > 1
         }
 
-    def element_assign(self, stmt):
-        forward, backward = super().element_assign(stmt)
-        if stmt.targets[0].value.id in self.params:
-            forward = [line for line in forward if line != src(stmt)]
-        return forward, backward
-
-    def sums_locally(self, array: str) -> bool:
+    def sums_locally(self, generator, array: str) -> bool:
         # an element every thread adds to (a scalar parameter): each thread sums its part
         # and adds it once at the end, not once per loop iteration
         return array in self.atomic_arrays
@@ -174,11 +186,12 @@ class KernelAdjointGenerator(DeviceAdjointGenerator):
     def add_part(self, adjoint: str, index: str, local: str) -> str:
         return f"cuda.atomic.add({adjoint}, {index}, {local})"
 
-    def accumulate(self, key, contribution) -> str:
+    def accumulate(self, generator, key, contribution) -> str | None:
         if key[0] == "elem" and key[1] in self.atomic_arrays and not constant_index(key[2]):
             _, array, index = key
-            return f"cuda.atomic.add({self.adj(array)}, {index_text(index)}, {src(contribution)})"
-        return super().accumulate(key, contribution)
+            adjoint = generator.adj(array)
+            return f"cuda.atomic.add({adjoint}, {index_text(index)}, {src(contribution)})"
+        return super().accumulate(generator, key, contribution)
 
 
 @dataclass
@@ -218,11 +231,12 @@ class KernelAdjoint:
         """The generated module of the last launch (or for float arrays before one)."""
         if self._last_source is None:
             assumed = [Array("float64", ndim_used(self.loaded.parsed.node, p)) for p in self.params]
-            self._last_source = self._generate(assumed)[0]
+            self._last_source = self._generate(assumed)[0].text()
         return self._last_source
 
     # --- generation -----------------------------------------------------------------------
-    def _generate(self, types: list) -> tuple[str, dict]:
+    def _generate(self, types: list) -> tuple[GeneratedModule, KernelPlan]:
+        """The adjoint's generated module for these argument types, and how to launch it."""
         for p, t in zip(self.params, types, strict=True):
             if p in self.wrt and not (isinstance(t, Array) and t.differentiable):
                 raise TypeError(
@@ -237,34 +251,31 @@ class KernelAdjoint:
             return gathered
         program = Program(loaded_functions)
         all_types = list(types) + [INT] * len(self.loaded.intrinsics)
-        generators: list = []
-
-        def make_generator(*args):
-            grid = [n for n, text in self.loaded.intrinsics if text.startswith("cuda.grid(")]
-            generators.append(KernelAdjointGenerator(*args, grid_names=grid))
-            return generators[-1]
-
+        grid = [n for n, text in self.loaded.intrinsics if text.startswith("cuda.grid(")]
+        target = KernelTarget(grid_names=grid)
         entry = program.adjoint(
             self.kernel,
             all_types,
             self.loaded.inputs,
             f"{self.name}_adjoint",
-            make_generator,
+            target=target,
             mode="kernel",
         )
-        generator = generators[0]
+        function = target.function
         check_device_types(
-            generator.types, self.loaded.normalized, self.loaded.parsed, f"the kernel {self.name}"
+            function.types, self.loaded.normalized, self.loaded.parsed, f"the kernel {self.name}"
         )
-        source, namespace = program.module_source(
+        module = program.module(
             f"Adjoint kernel of {self.name} with respect to {', '.join(self.wrt)}."
         )
-        source = device_source(source, self.loaded.parsed, f"the kernel {self.name}")
-        source = with_cuda_import(source)
-        plan = KernelPlan(entry, tapes=generator.tape_dtypes())
-        plan.atomic = sorted(generator.atomic_arrays)
-        plan.wrapper, text = self._wrapper(entry, generator, plan)
-        return source + "\n\n" + text + "\n", plan
+        device_module(module, self.loaded.parsed, f"the kernel {self.name}")
+        with_cuda_import(module)
+        plan = KernelPlan(entry, tapes=[dtype for _, dtype in function.tapes])
+        plan.atomic = sorted(target.atomic_arrays)
+        wrapper = self._wrapper(entry, [tape for tape, _ in function.tapes])
+        plan.wrapper = wrapper.name
+        module.definitions.append(wrapper)
+        return module, plan
 
     def _generate_gathered(self, types: list, loaded_functions: dict):
         """The adjoint with stencil reads gathered (kernel_gather.py), or None when no
@@ -289,42 +300,39 @@ class KernelAdjoint:
         arg_types = cotangent_sum_types(types, self.loaded, summed)
         sites = list(summed.sites.values())
         others = [p for p in self.loaded.inputs if p not in stencils]
-        generators: list = []
-
-        def make_generator(*args):
-            generators.append(KernelAdjointGenerator(*args, grid_names=grid))
-            return generators[-1]
-
+        targets = [KernelTarget(grid_names=grid)]
         reads = program.adjoint(
             summed.key,
             arg_types,
             sites,
             f"{self.name}_read_adjoints",
-            make_generator,
+            target=targets[0],
             mode="kernel",
         )
         own_adjoint = reads
         if others:
+            targets.append(KernelTarget(grid_names=grid))
             own_adjoint = program.adjoint(
                 summed.key,
                 arg_types,
                 sites + others,
                 f"{self.name}_own_adjoint",
-                make_generator,
+                target=targets[-1],
                 mode="kernel",
             )
-        if any(g.tape_dtypes() for g in generators):
+        if any(t.function.tapes for t in targets):
             return None
-        source, _ = program.module_source(
+        module = program.module(
             f"Adjoint kernel of {self.name} with respect to {', '.join(self.wrt)}."
         )
-        source = device_source(source, self.loaded.parsed, f"the kernel {self.name}")
+        device_module(module, self.loaded.parsed, f"the kernel {self.name}")
+        with_cuda_import(module)
         taken = set(self.params) | {reads, own_adjoint} | {n for n, _ in self.loaded.intrinsics}
         shadows = {p: _fresh(f"b_{p}", taken) for p in self.wrt}
         intrinsic_lines = [_intrinsic_line(g) for g in _intrinsic_groups(self.loaded.intrinsics)]
         wrapper = _fresh(f"{self.name}_adjoint_kernel", taken)
         consume = _fresh(f"{self.name}_consume_kernel", taken)
-        gather_text = gather_kernel(
+        gather = gather_kernel(
             wrapper,
             self.name,
             self.params,
@@ -336,7 +344,7 @@ class KernelAdjoint:
             (own_adjoint, reads),
             others,
         )
-        consume_text = consume_kernel(
+        consumer = consume_kernel(
             consume,
             self.params,
             shadows,
@@ -345,15 +353,16 @@ class KernelAdjoint:
             self.loaded.outputs,
         )
         plan = KernelPlan(own_adjoint, wrapper=wrapper, consume=consume)
-        plan.atomic = sorted(generators[-1].atomic_arrays - set(stencils))
+        plan.atomic = sorted(targets[-1].atomic_arrays - set(stencils))
         plan.gathered = sorted(stencils)
-        text = with_cuda_import(source) + "\n\n" + gather_text + "\n\n\n" + consume_text + "\n"
-        return text, plan
+        module.definitions += [gather, consumer]
+        return module, plan
 
-    def _wrapper(self, entry: str, generator, plan: KernelPlan) -> tuple[str, str]:
+    def _wrapper(self, entry: str, tape_names: list[str]) -> gast.FunctionDef:
+        """The kernel that computes the intrinsics and calls the per-thread adjoint ``entry``
+        with this thread's tape columns (its parameters ``tape_names``)."""
         taken = set(self.params) | {entry} | {n for n, _ in self.loaded.intrinsics}
         shadows = {p: _fresh(f"b_{p}", taken) for p in self.wrt}
-        tape_names = generator.extra_parameters()[len(self.loaded.inputs) :][: len(plan.tapes)]
         tapes = [_fresh(t, taken) for t in tape_names]
         need = _fresh("tape_need", taken) if tapes else None
         thread = _fresh("thread", taken) if tapes else None
@@ -375,13 +384,13 @@ class KernelAdjoint:
             + '."""'
         )
         name = _fresh(f"{self.name}_adjoint_kernel", taken)
-        lines = [f"def {name}({', '.join(params)}):", f"    {doc}", *(f"    {b}" for b in body)]
-        return name, "\n".join(lines)
+        return function_tree(f"def {name}({', '.join(params)}):", [doc, *body])
 
     def _build(self, types: list) -> dict:
         key = tuple(types)
         if key not in self._built:
-            source, plan = self._generate(types)
+            generated, plan = self._generate(types)
+            source = generated.text()
             kernels = {plan.wrapper, plan.consume} - {None}
             module = load_device_module(source, f"sourcead_generated.{self.name}_adjoint", kernels)
             plan.source, plan.module = source, module

@@ -14,29 +14,30 @@ local memory. So code for the GPU (``vmap(..., target="cuda")``, ``kernel_vjp``)
   to a function).
 
 ``local_array_names`` checks these rules on the user's function, at the user's lines.
-``with_local_arrays`` then rewrites the generated module: each such allocation, and the
-allocations derived from one (``b_buf = np.zeros_like(buf)`` for its adjoint,
-``dbuf = np.zeros(buf.shape)`` for its tangent), becomes ``cuda.local.array`` followed by
-loops that fill it; it checks again, on the generated code, that these arrays are used
-element by element only.
+``with_local_arrays`` then rewrites the trees of the generated module: each such
+allocation, and the allocations derived from one (``b_buf = np.zeros_like(buf)`` for its
+adjoint, ``dbuf = np.zeros(buf.shape)`` for its tangent), becomes ``cuda.local.array``
+followed by loops that fill it; it checks again, on the generated code, that these arrays
+are used element by element only.
 """
 
 from __future__ import annotations
 
-import ast
-
 import gast
 import numpy as np
 
-from ...trees.codegen import Block, dotted_name, render
+from ...trees.codegen import Block, build, dotted_name, src
+from ...trees.module import GeneratedModule
 from ...trees.names import fresh_underscored as _fresh
+from ...trees.queries import walk_statements
 
 _CONSTRUCTORS = {"zeros": 0.0, "ones": 1.0, "empty": None}  # name -> fill value
 _LIKE = {f"{name}_like": fill for name, fill in _CONSTRUCTORS.items()}
 
 
 class LocalArrayProblem(Exception):
-    """A local array used whole in generated device code: its name and the line."""
+    """A local array used whole in generated device code: its name and the generated
+    statement that uses it (``generated_line``)."""
 
     def __init__(self, name: str, line: str):
         super().__init__(name, line)
@@ -262,12 +263,12 @@ def _check_element_uses(tree, arrays: set[str], problem, allocations=()) -> None
     (outside the statements ``allocations``, which make local arrays like another)."""
     if not arrays:
         return
-    skipped = {id(n) for stmt in allocations for n in _walk(stmt)}
+    skipped = {id(n) for stmt in allocations for n in gast.walk(stmt)}
     parents = {}
-    for parent in _walk(tree):
-        for child in _children(parent):
+    for parent in gast.walk(tree):
+        for child in gast.iter_child_nodes(parent):
             parents[id(child)] = parent
-    for node in _walk(tree):
+    for node in gast.walk(tree):
         # loads only: not the binding itself, nor a parameter's (gast's Param context)
         if not (_is_name(node) and node.id in arrays and _is_load(node)):
             continue
@@ -294,15 +295,6 @@ def _element_use(name, parent) -> bool:
     )
 
 
-# gast and ast trees both pass through _check_element_uses: compare by class name
-def _walk(tree):
-    return gast.walk(tree) if isinstance(tree, gast.AST) else ast.walk(tree)
-
-
-def _children(node):
-    return (gast if isinstance(node, gast.AST) else ast).iter_child_nodes(node)
-
-
 def _is_name(node) -> bool:
     return type(node).__name__ == "Name"
 
@@ -320,38 +312,64 @@ def _is_tuple(node) -> bool:
 
 
 # --- the generated module ------------------------------------------------------------------
-def with_local_arrays(source: str, parameter_shapes: dict | None = None) -> str:
-    """The generated module with its local arrays as ``cuda.local.array`` (see the module
-    docstring). ``parameter_shapes`` maps generated functions' names to the shapes and
-    dtypes of their array parameters, where known: ``{"f_adjoint": {"x": ((3,), "float64")}}``. Raises ``LocalArrayProblem`` for a local array
-    used whole."""
-    tree = ast.parse(source)
-    constants = {
-        stmt.targets[0].id: stmt.value.value
-        for stmt in tree.body
-        if isinstance(stmt, ast.Assign)
-        and isinstance(stmt.targets[0], ast.Name)
-        and isinstance(stmt.value, ast.Constant)
-        and type(stmt.value.value) is int
-    }
-    lines = source.splitlines()
-    replaced: dict[int, list[str]] = {}
-    for function in tree.body:
-        if not isinstance(function, ast.FunctionDef):
-            continue
-        taken = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
+def with_local_arrays(module: GeneratedModule, parameter_shapes: dict | None = None) -> None:
+    """Rewrite the generated module's local arrays as ``cuda.local.array`` (see the module
+    docstring), in the trees of its definitions. ``parameter_shapes`` maps generated
+    functions' names to the shapes and dtypes of their array parameters, where known:
+    ``{"f_adjoint": {"x": ((3,), "float64")}}``.
+
+    Raises ``LocalArrayProblem`` for a local array used whole; every function is checked
+    before any is changed, so the module is left as it was then."""
+    constants = _integer_constants(module.constants)
+    rewrites = [
+        _LocalArrays(function, dict((parameter_shapes or {}).get(function.name, {})), constants)
+        for function in module.definitions
+    ]
+    for rewrite in rewrites:
+        rewrite.apply()
+
+
+def generated_line(stmt: gast.stmt) -> str:
+    """A generated statement as an error message quotes it: a compound statement by its
+    first line (``for k in range(n):``)."""
+    return src(stmt).partition("\n")[0]
+
+
+def _integer_constants(lines: list[str]) -> dict[str, int]:
+    """The module-level integer constants (``K = 4``) among a module's constant lines."""
+    constants = {}
+    for line in lines:
+        for stmt in gast.parse(line).body:
+            if (
+                isinstance(stmt, gast.Assign)
+                and isinstance(stmt.targets[0], gast.Name)
+                and isinstance(stmt.value, gast.Constant)
+                and type(stmt.value.value) is int
+            ):
+                constants[stmt.targets[0].id] = stmt.value.value
+    return constants
+
+
+class _LocalArrays:
+    """The local arrays of one generated function: found and checked when made, written
+    into the function's tree by ``apply``."""
+
+    def __init__(self, function: gast.FunctionDef, known: dict, constants: dict):
+        self.function = function
+        # names already used (parameters too), for the loop counters and renamed parameters
+        taken = {n.id for n in gast.walk(function) if isinstance(n, gast.Name)}
         arrays: dict[str, tuple] = {}  # name -> (shape, dtype)
-        allocations = []
-        known = dict((parameter_shapes or {}).get(function.name, {}))
-        params = {a.arg: a for a in function.args.args}
-        renames: list = []  # (parameter, new name) of the def line
+        self.replaced: dict[int, list[gast.stmt]] = {}  # id of a statement -> its replacement
+        self.renames: list[tuple[gast.Name, str]] = []  # (parameter, new name)
+        rewritten = []  # statements replaced: their uses of local arrays are not checked
+        params = {a.id: a for a in function.args.args}
         bindings: dict[str, int] = {}
-        for node in ast.walk(function):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        for node in gast.walk(function):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
                 bindings[node.id] = bindings.get(node.id, 0) + 1
         for stmt in _outside_loops(function.body):  # reserved once
             spec = _allocation(stmt, known, constants)
-            if spec is None or stmt.lineno != stmt.end_lineno:
+            if spec is None:
                 continue
             name = stmt.targets[0].id
             shape, dtype, fill = spec
@@ -362,56 +380,88 @@ def with_local_arrays(source: str, parameter_shapes: dict | None = None) -> str:
                 # into an argument): the parameter is renamed and the local array takes
                 # its name, so that every later use is of the copy
                 fill = _Copy(_fresh(f"{name}_argument", taken))
-                renames.append((params[name], fill.source))
+                self.renames.append((params[name], fill.source))
             arrays[name] = known[name] = (shape, dtype)
-            allocations.append(stmt)
-            indent = lines[stmt.lineno - 1][: stmt.col_offset]
-            replaced[stmt.lineno - 1] = _local_array_lines(name, shape, dtype, fill, taken, indent)
-        for stmt in ast.walk(function):  # b_x += b_y, a local array's adjoint added whole
-            if _added_whole(stmt, arrays) and stmt.lineno == stmt.end_lineno:
-                indent = lines[stmt.lineno - 1][: stmt.col_offset]
-                shape = arrays[stmt.value.id][0]
-                replaced[stmt.lineno - 1] = _elementwise_add(stmt, shape, taken, indent)
-                allocations.append(stmt)  # its uses are element by element now
-        if renames:
-            k = renames[0][0].lineno - 1
-            if any(arg.lineno - 1 != k for arg, _ in renames):  # generated defs take one line
-                raise LocalArrayProblem(renames[0][0].arg, lines[k].strip())
-            replaced[k] = [_renamed_parameters(lines[k], renames)]
+            rewritten.append(stmt)
+            self.replaced[id(stmt)] = _local_array_statements(name, shape, dtype, fill, taken)
+        for stmt in gast.walk(function):  # b_x += b_y, a local array's adjoint added whole
+            if _added_whole(stmt, arrays):
+                self.replaced[id(stmt)] = _elementwise_add(stmt, arrays[stmt.value.id][0], taken)
+                rewritten.append(stmt)  # its uses are element by element now
 
-        def problem(name, node, function=function):
-            return LocalArrayProblem(name, lines[node.lineno - 1].strip())
+        def problem(name, node):
+            return LocalArrayProblem(name, generated_line(_holding_statement(function, node)))
 
-        _check_element_uses(function, set(arrays), problem, allocations)
-    if not replaced:
-        return source
-    out = []
-    for k, line in enumerate(lines):
-        out.extend(replaced.get(k, [line]))
-    return "\n".join(out) + ("\n" if source.endswith("\n") else "")
+        _check_element_uses(function, set(arrays), problem, rewritten)
+
+    def apply(self) -> None:
+        for param, new in self.renames:
+            param.id = new
+        _replace_statements(self.function, self.replaced)
+
+
+def _holding_statement(function: gast.FunctionDef, node: gast.AST) -> gast.stmt:
+    """The innermost statement of ``function`` that holds ``node``."""
+    holders = [
+        stmt
+        for stmt in walk_statements(function.body)
+        if any(inner is node for inner in gast.walk(stmt))
+    ]
+    return holders[-1] if holders else function
+
+
+def _replace_statements(node: gast.stmt, replaced: dict) -> None:
+    """Put the statements of ``replaced`` (id of a statement -> its replacement) in place of
+    the statements they replace, in the bodies of ``node`` and of the statements inside."""
+    for field_name in ("body", "orelse"):
+        body = getattr(node, field_name, None)
+        if not isinstance(body, list):
+            continue
+        new_body = []
+        for stmt in body:
+            if id(stmt) in replaced:
+                new_body += _taking_over(stmt, replaced[id(stmt)])
+            else:
+                _replace_statements(stmt, replaced)
+                new_body.append(stmt)
+        setattr(node, field_name, new_body)
+
+
+def _taking_over(old: gast.stmt, new: list[gast.stmt]) -> list[gast.stmt]:
+    """``new``, the replacement of ``old``, with its comments and the user's line it quotes."""
+    new[0].comments = [*getattr(old, "comments", ()), *getattr(new[0], "comments", ())]
+    if getattr(old, "trailing_comment", None):
+        new[0].trailing_comment = old.trailing_comment
+    if getattr(old, "comments_after", None):
+        new[-1].comments_after = old.comments_after
+    user_line = getattr(old, "user_line", None)
+    if user_line is not None:
+        for stmt in new:
+            for inner in gast.walk(stmt):
+                if getattr(inner, "user_line", None) is None:
+                    inner.user_line = user_line
+    return new
 
 
 def _added_whole(stmt, arrays: dict) -> bool:
     """Whether ``stmt`` is ``name += local_array`` (how the adjoint of ``y = x.copy()``
     passes ``b_y`` on to ``b_x``, arrays of one shape)."""
     return (
-        isinstance(stmt, ast.AugAssign)
-        and isinstance(stmt.op, ast.Add)
-        and isinstance(stmt.target, ast.Name)
-        and isinstance(stmt.value, ast.Name)
+        isinstance(stmt, gast.AugAssign)
+        and isinstance(stmt.op, gast.Add)
+        and isinstance(stmt.target, gast.Name)
+        and isinstance(stmt.value, gast.Name)
         and stmt.value.id in arrays
     )
 
 
-def _elementwise_add(stmt, shape: tuple, taken: set[str], indent: str) -> list[str]:
+def _elementwise_add(stmt, shape: tuple, taken: set[str]) -> list[gast.stmt]:
     """``a += b`` written out as loops over the elements of ``b``'s ``shape``."""
     target, value = stmt.target.id, stmt.value.id
-    return _over_elements(
-        value, shape, taken, indent, lambda index: f"{target}[{index}] += {value}[{index}]"
-    )
+    return build([_over_elements(value, shape, taken, lambda i: f"{target}[{i}] += {value}[{i}]")])
 
 
-def _over_elements(name: str, shape: tuple, taken: set[str], indent: str, line) -> list[str]:
+def _over_elements(name: str, shape: tuple, taken: set[str], line) -> Block:
     """Loops over the elements of an array of ``name`` and ``shape`` whose body is
     ``line(index)``, with counters named after the array."""
     counters = [
@@ -421,7 +471,7 @@ def _over_elements(name: str, shape: tuple, taken: set[str], indent: str, line) 
     block = line(", ".join(counters))
     for counter, size in reversed(list(zip(counters, shape, strict=True))):
         block = Block(f"for {counter} in range({size}):", [block])
-    return [indent + text for text in render([block]).splitlines()]
+    return block
 
 
 class _Copy:
@@ -432,19 +482,11 @@ class _Copy:
         self.source = source
 
 
-def _renamed_parameters(line: str, renames: list) -> str:
-    """A generated ``def`` line with parameters renamed: ``renames`` holds ``(arg, new)``
-    pairs, ``arg`` the parameter's node (its columns are those of ``line``)."""
-    for arg, new in sorted(renames, key=lambda r: -r[0].col_offset):  # right to left
-        line = line[: arg.col_offset] + new + line[arg.col_offset + len(arg.arg) :]
-    return line
-
-
 def _outside_loops(body: list):
     """The statements of ``body`` and of its branches, in order, not those inside loops."""
     for stmt in body:
         yield stmt
-        if isinstance(stmt, ast.If):
+        if isinstance(stmt, gast.If):
             yield from _outside_loops(stmt.body)
             yield from _outside_loops(stmt.orelse)
 
@@ -453,10 +495,10 @@ def _allocation(stmt, known: dict, constants: dict):
     """(shape, dtype, fill) of ``name = np.zeros(...)`` and the like, or None. ``known``:
     name -> (shape, dtype) of the local arrays so far and of parameters of known shape."""
     if not (
-        isinstance(stmt, ast.Assign)
+        isinstance(stmt, gast.Assign)
         and len(stmt.targets) == 1
-        and isinstance(stmt.targets[0], ast.Name)
-        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.targets[0], gast.Name)
+        and isinstance(stmt.value, gast.Call)
     ):
         return None
     call = stmt.value
@@ -466,7 +508,7 @@ def _allocation(stmt, known: dict, constants: dict):
         if source not in known or not _reservable(known[source][0]):
             return None
         return (*known[source], _Copy(source))
-    if not (isinstance(func, ast.Attribute) and dotted_name(func.value) == "np"):
+    if not (isinstance(func, gast.Attribute) and dotted_name(func.value) == "np"):
         return None
     keywords = {k.arg: k.value for k in call.keywords}
     if set(keywords) - {"dtype"} or len(call.args) not in (1, 2):
@@ -474,7 +516,7 @@ def _allocation(stmt, known: dict, constants: dict):
     dtype_node = call.args[1] if len(call.args) == 2 else keywords.get("dtype")
     if func.attr in _LIKE:
         like = call.args[0]
-        if not isinstance(like, ast.Name) or like.id not in known or len(call.args) > 1:
+        if not isinstance(like, gast.Name) or like.id not in known or len(call.args) > 1:
             return None
         shape, like_dtype = known[like.id]
         dtype = _dtype(dtype_node) if dtype_node is not None else like_dtype
@@ -510,17 +552,16 @@ def _numba_type_name(dtype: str) -> str:
     return "numba.boolean" if dtype == "bool" else f"numba.{dtype}"
 
 
-def _local_array_lines(name, shape, dtype, fill, taken: set[str], indent: str) -> list[str]:
+def _local_array_statements(name, shape, dtype, fill, taken: set[str]) -> list[gast.stmt]:
+    """``name = cuda.local.array(shape, dtype)`` and the loops that fill it with ``fill``."""
     size = str(shape[0]) if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
-    lines = [f"{indent}{name} = cuda.local.array({size}, {_numba_type_name(dtype)})"]
+    lines: list = [f"{name} = cuda.local.array({size}, {_numba_type_name(dtype)})"]
     if fill is None or not shape or 0 in shape:
-        return lines
+        return build(lines)
     if isinstance(fill, _Copy):
         source = fill.source
-        return lines + _over_elements(
-            name, shape, taken, indent, lambda index: f"{name}[{index}] = {source}[{index}]"
-        )
+        lines.append(_over_elements(name, shape, taken, lambda i: f"{name}[{i}] = {source}[{i}]"))
+        return build(lines)
     value = repr(fill) if np.dtype(dtype).kind in "fc" else repr(int(fill))
-    return lines + _over_elements(
-        name, shape, taken, indent, lambda index: f"{name}[{index}] = {value}"
-    )
+    lines.append(_over_elements(name, shape, taken, lambda i: f"{name}[{i}] = {value}"))
+    return build(lines)

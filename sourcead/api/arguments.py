@@ -1,0 +1,46 @@
+"""The arguments the public functions share: ``wrt`` and its JAX spelling ``argnums``.
+
+Light on purpose: ``sourcead.grad`` reads it before deciding whether the compiler is needed.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+#: What ``wrt`` designates: an argument by index or name, or a tuple of them (then the
+#: derivative is a tuple in the same order).
+Wrt: TypeAlias = int | str | tuple[int | str, ...]
+
+#: JAX's spelling: an argument index, or a tuple of them.
+Argnums: TypeAlias = int | tuple[int, ...]
+
+
+def resolve_wrt(what: str, wrt: Wrt | None, argnums: Argnums | None) -> Wrt:
+    """The ``wrt`` a derivative is taken with respect to, from ``wrt`` or ``argnums``
+    (neither given: the first argument).
+
+    Args:
+        what: the public function, for messages (``"grad"``).
+        wrt: as given, or None.
+        argnums: as given, or None.
+
+    Raises:
+        TypeError: both are given, or ``argnums`` is not an int or a tuple of ints.
+        ValueError: ``argnums`` is an empty tuple.
+    """
+    if argnums is None:
+        return 0 if wrt is None else wrt
+    if wrt is not None:
+        raise TypeError(
+            f"{what}() got both wrt={wrt!r} and argnums={argnums!r}; argnums is JAX's name "
+            "for wrt: give one of them"
+        )
+    items = argnums if isinstance(argnums, tuple) else (argnums,)
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in items):
+        raise TypeError(
+            f"{what}(): argnums must be an int or a tuple of ints, not {argnums!r} (wrt= "
+            "also takes argument names)"
+        )
+    if not items:
+        raise ValueError(f"{what}(): argnums is empty: give at least one argument index")
+    return argnums
