@@ -122,6 +122,7 @@ def _compiled_helpers(x, y, z):
     )
 
 
+@pytest.mark.slow  # compiles for tens of seconds
 def test_compiled_helpers_agree_with_plain_ones():
     rng = np.random.default_rng(3)
     x, y, z = rng.uniform(-3.0, 3.0, 50), rng.uniform(0.1, 2.0, 50), rng.normal(size=(4, 6))

@@ -132,6 +132,7 @@ def _performance_warnings(call) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, NumbaPerformanceWarning)]
 
 
+@pytest.mark.slow  # compiles for tens of seconds
 def test_performance_warnings_of_generated_code_are_hidden():
     m, x = np.arange(12.0).reshape(3, 4), np.array([1.0, -2.0, 0.5])
     gradient = sourcead.grad(strided_dot, wrt=(0, 1))
@@ -142,6 +143,7 @@ def test_performance_warnings_of_generated_code_are_hidden():
     assert _performance_warnings(lambda: numba.njit(strided_dot)(m32, x32))
 
 
+@pytest.mark.slow  # compiles for tens of seconds
 def test_performance_warnings_are_shown_with_sourcead_debug(tmp_path):
     script = textwrap.dedent(
         """

@@ -175,9 +175,10 @@ class AdjointGenerator:
                 self.node,
             )
         self._check_rebinding()
-        return source
+        header, lines = source  # built into a tree once, from the pass that settled
+        return without_dead_stores(function_tree(header, lines))
 
-    def _pass(self) -> gast.FunctionDef:
+    def _pass(self) -> tuple[str, list]:
         self.target.start_pass(self)
         self.names = NameGenerator(self.node)
         self.adjoint_names: dict[str, str] = {}
@@ -221,7 +222,8 @@ class AdjointGenerator:
         return False
 
     # --- assembling the function ---------------------------------------------------------
-    def _assemble(self, forward: list, backward: list) -> gast.FunctionDef:
+    def _assemble(self, forward: list, backward: list) -> tuple[str, list]:
+        """The function's header and body lines, from the two sweeps' lines."""
         backward = backward + self.target.finish(self, forward, backward)
         seeds = [self.adj(o) for o in self.outputs]
         signature = ", ".join(self.params + self.extra_parameters() + [f"{s}=1.0" for s in seeds])
@@ -275,12 +277,14 @@ class AdjointGenerator:
         value = self.outputs[0] if len(self.outputs) == 1 else "(" + ", ".join(self.outputs) + ")"
         grads = "(" + ", ".join(gradients) + ("," if len(gradients) == 1 else "") + ")"
         lines.append(f"return {value}, {grads}")
-        return without_dead_stores(function_tree(f"def {self.function_name}({signature}):", lines))
+        return f"def {self.function_name}({signature}):", lines
 
     def seeds_written_in_place(self, backward: list) -> list[str]:
         """Copies of the array seeds that the backward sweep writes into (``b_result[k] =
         0.0`` after an element write of the result): the seed is the caller's array."""
         if not self.copies_written_seeds:
+            return []
+        if not any(is_array_type(self.types.get(o)) for o in self.outputs):
             return []
         written = written_in_place(build(backward))
         lines = []

@@ -113,6 +113,8 @@ def parse_statements(text: str) -> list[gast.stmt]:
     comments on them: whole-line comments before a statement as ``comments``, an
     end-of-line comment as ``trailing_comment``."""
     module = gast.parse(text)
+    if "#" not in text:  # most templates: no comment to place
+        return module.body
     whole_line, end_of_line = _comments(text)
     statements = _statements_in_order(module.body)
     for stmt in statements:
