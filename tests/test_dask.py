@@ -18,6 +18,9 @@ import sourcead
 
 distributed = pytest.importorskip("distributed")
 
+# a cluster of two worker processes, each importing and compiling: the slow group
+pytestmark = pytest.mark.slow
+
 X = np.linspace(0.5, 2.0, 40)
 Y = np.linspace(1.0, 3.0, 40)
 CHUNKS = [(X[i : i + 10], Y[i : i + 10]) for i in range(0, 40, 10)]

@@ -225,6 +225,7 @@ def _python(code: str, cwd: Path, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # new Python processes import NumPy, Numba and sourcead
 def test_a_script_main_function_pickles_but_only_its_script_finds_it(tmp_path):
     """A function of a script's ``__main__`` pickles (spawned workers run the script again
     and find it); another program loading the pickle is told which function is missing."""
@@ -263,6 +264,7 @@ def _expected(derivative):
     return [derivative(u) for u in BATCH]
 
 
+@pytest.mark.slow  # new Python processes import NumPy, Numba and sourcead
 def test_a_spawned_pool_runs_a_gradient():
     derivative = sourcead.value_and_grad(pf.rosen, compile=False)
     context = multiprocessing.get_context("spawn")
