@@ -276,9 +276,11 @@ def test_a_spawned_pool_runs_a_gradient():
 
 
 @pytest.mark.slow
-def test_a_process_pool_executor_runs_a_compiled_gradient():
+def test_a_process_pool_executor_runs_a_compiled_gradient(tmp_path, monkeypatch):
     """Compiled: the parent's first call records the gradient in the persistent cache, and
     the workers' ``sourcead.grad`` finds it there (a CachedGradient, no compiler)."""
+    # a cache of its own (the workers inherit the variable): no other test's records
+    monkeypatch.setenv("SOURCEAD_CACHE_DIR", str(tmp_path / "cache"))
     derivative = sourcead.grad(pf.rosen)
     expected = _expected(derivative)
     context = multiprocessing.get_context("spawn")

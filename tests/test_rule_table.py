@@ -1393,6 +1393,8 @@ REPEATED |= {
     "einsum-implicit", "einsum-full", "einsum-transpose", "einsum-sum", "tensordot-pairs",
     "inner-vectors", "matmul-stack-matrix", "vdot-matrices", "kron-vectors", "cross",
     "matrix-power-0", "transpose-axes-method",
+    # the TRG-sized contraction: the helpers of the other einsum rows, a minute to compile
+    "einsum-trg",
 }  # fmt: skip
 
 
