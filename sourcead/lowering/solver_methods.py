@@ -19,6 +19,8 @@ kernels (``wrapper.kernel``) and the names of the wrapper's arguments.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from sourcead_runtime import ode as runtime_ode
 
 from ..analysis.types import Array, Scalar
@@ -28,7 +30,7 @@ from ..rules.forms import FIXED_POINT, ODEINT, ROOT, SolverSpec
 RUNGE_KUTTA_CODES = {"rk4": runtime_ode.RK4, "dopri5": runtime_ode.DOPRI5}
 
 
-class Solver:
+class Solver(ABC):
     """How calls of one solver are solved and differentiated (the hooks above)."""
 
     spec: SolverSpec
@@ -49,29 +51,30 @@ class Solver:
         """The type of the call's value, for a state of type ``state``."""
         return state
 
+    @abstractmethod
     def solve(self, wrapper) -> str:
         """Source of the forward solve, giving the flat solution."""
-        raise NotImplementedError
 
     def value(self, wrapper, flat: str) -> str:
         """Source of the call's value from the flat solution ``flat``."""
         return f"{flat}[0]" if wrapper.scalar else flat
 
+    @abstractmethod
     def description(self, wrapper) -> str:
         """The wrappers' docstring: what the call computes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def adjoint_lines(self, wrapper, vjp: str) -> tuple[list[str], dict[int, str]]:
         """The adjoint wrapper's lines that set ``solution`` and the flat gradient
         ``b_params`` of the active parameters (``vjp``: the adapter giving the user
         function's vector-Jacobian products), and the sources of the gradients of other
         arguments, by argument index."""
-        raise NotImplementedError
 
+    @abstractmethod
     def adjoint_method(self, wrapper) -> str:
         """How the adjoint wrapper differentiates, completing "by the ..."."""
-        raise NotImplementedError
 
+    @abstractmethod
     def tangent_lines(
         self, wrapper, active: tuple[int, ...], vector: bool, dstate: str | None, dparams: str
     ) -> list[str]:
@@ -79,11 +82,10 @@ class Solver:
         included: ``active`` the parameters with tangents, ``dstate`` the initial state's
         tangent (None without one), ``dparams`` the tuple of the parameters' tangents;
         ``vector``: each tangent has a trailing axis of ``ndir`` directions."""
-        raise NotImplementedError
 
+    @abstractmethod
     def tangent_method(self) -> str:
         """How the tangent wrapper differentiates, completing "by ..."."""
-        raise NotImplementedError
 
     @staticmethod
     def user_call(wrapper, *fixed: str) -> str:
@@ -98,17 +100,17 @@ class ImplicitSolver(Solver):
 
     depends_on_initial_state = False
 
+    @abstractmethod
     def implicit_adjoint(self, wrapper, vjp: str, seed: str) -> str:
         """Source of the flat gradient of the parameters at ``solution``, for the flat
         cotangent ``seed`` of the solution."""
-        raise NotImplementedError
 
+    @abstractmethod
     def implicit_tangent(
         self, wrapper, active: tuple[int, ...], vector: bool, dparams: str, zeros: str
     ) -> str:
         """Source of the solution's flat tangent at ``solution`` (``zeros``: a zero tangent
         of its shape, where an iterative solve starts)."""
-        raise NotImplementedError
 
     def adjoint_lines(self, wrapper, vjp: str) -> tuple[list[str], dict[int, str]]:
         seed = "np.array([b_result])" if wrapper.scalar else "b_result"
