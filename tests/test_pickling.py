@@ -5,7 +5,6 @@ The functions live in ``pickled_functions`` (a module other processes import). E
 trip compares what the unpickled derivative computes with what the original computes.
 """
 
-import concurrent.futures
 import multiprocessing
 import os
 import pickle
@@ -276,17 +275,51 @@ def test_a_spawned_pool_runs_a_gradient():
 
 
 @pytest.mark.slow
-def test_a_process_pool_executor_runs_a_compiled_gradient(tmp_path, monkeypatch):
+def test_a_process_pool_executor_runs_a_compiled_gradient(tmp_path):
     """Compiled: the parent's first call records the gradient in the persistent cache, and
-    the workers' ``sourcead.grad`` finds it there (a CachedGradient, no compiler)."""
-    # a cache of its own (the workers inherit the variable): no other test's records
-    monkeypatch.setenv("SOURCEAD_CACHE_DIR", str(tmp_path / "cache"))
-    derivative = sourcead.grad(pf.rosen)
-    expected = _expected(derivative)
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as executor:
-        results = list(executor.map(derivative, BATCH))
-        reported = executor.submit(pf.call_in_worker, derivative, (BATCH[0],)).result()
+    the workers' ``sourcead.grad`` finds it there (a CachedGradient, no compiler).
+
+    The parent is a fresh process, as a user's program is: a record made where custom
+    derivative rules are registered (as other tests of this process register them) is,
+    rightly, not used by a worker without them."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import concurrent.futures, multiprocessing, pickle, sys
+            import numpy as np
+            import pickled_functions as pf
+            import sourcead
+
+            if __name__ == "__main__":
+                batch = [np.array([0.5, 1.2, -0.3]), np.array([1.0, 1.0, 1.0])]
+                derivative = sourcead.grad(pf.rosen)
+                expected = [derivative(u) for u in batch]
+                context = multiprocessing.get_context("spawn")
+                with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+                    results = list(pool.map(derivative, batch))
+                    reported = pool.submit(pf.call_in_worker, derivative, (batch[0],)).result()
+                sys.stdout.buffer.write(pickle.dumps((expected, results, reported)))
+            """
+        )
+    )
+    tests = str(Path(__file__).resolve().parent)
+    environment = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), tests]),
+        SOURCEAD_CACHE_DIR=str(tmp_path / "cache"),  # no other test's records
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr.decode()
+    expected, results, reported = pickle.loads(run.stdout)
+    in_python = sourcead.grad(pf.rosen, compile=False)
+    np.testing.assert_allclose(expected[0], in_python(BATCH[0]), rtol=1e-12)
     for result, want in zip(results, expected, strict=True):
         assert_same(result, want)
     assert reported[0] == "CachedGradient"
