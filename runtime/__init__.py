@@ -126,6 +126,24 @@ from .special import *  # noqa: E402,F403
 
 __all__ += _special.__all__
 
+# building and reshaping arrays where Numba lacks NumPy's function or option (np.pad, np.tile …)
+from . import shaping as _shaping  # noqa: E402
+from .shaping import *  # noqa: E402,F403
+
+__all__ += _shaping.__all__
+
+# linear algebra Numba lacks (expm, solve_triangular …) and the factorisations' tangents
+from . import linalg as _linalg  # noqa: E402
+from .linalg import *  # noqa: E402,F403
+
+__all__ += _linalg.__all__
+
+# np.fft and scipy.fft (compiled through rocket-fft) and their adjoints
+from . import fft as _fft  # noqa: E402
+from .fft import *  # noqa: E402,F403
+
+__all__ += _fft.__all__
+
 
 # Helpers of the solver and integrator templates in solvers.py and ode.py, which sourcead
 # copies into the code it generates for sourcead.fixed_point, sourcead.root and sourcead.odeint.
@@ -153,6 +171,12 @@ SOLVER_HELPERS = [
     "tableau",
 ]
 __all__ += SOLVER_HELPERS
+
+# indexing with arrays: gathers, scatters and masks (x[idx], np.add.at …) and their adjoints
+from . import indexing as _indexing  # noqa: E402
+from .indexing import *  # noqa: E402,F403
+
+__all__ += _indexing.__all__
 
 from . import checkpoint as _checkpoint  # noqa: E402
 from .checkpoint import *  # noqa: E402,F403

@@ -314,9 +314,9 @@ def _straight_line_module(tmp_path, lines: int):
     [pytest.param(True, id="compiled", marks=pytest.mark.slow), pytest.param(False, id="python")],
 )
 def test_a_long_straight_line_function(tmp_path, compile_mode):
-    """2,000 overwrites of one name: each old value kept in a local, not on a tape whose
+    """1,000 overwrites of one name: each old value kept in a local, not on a tape whose
     growth check made one branch per line (Numba then took minutes, or ran out of stack)."""
-    module = _straight_line_module(tmp_path, 2000 if compile_mode else 500)
+    module = _straight_line_module(tmp_path, 1000 if compile_mode else 500)
     gradient = sourcead.grad(module.f, wrt=(0, 1), compile=compile_mode)
     check_grad(module.f, (0.3, 0.5), (0, 1), compile_mode)
     assert "tape" not in gradient.source

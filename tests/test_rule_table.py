@@ -502,6 +502,7 @@ TABLE = [
     Row(np.real, "np.real({0})"),
     Row(np.imag, "np.imag({0})"),  # of a real array: a constant zero
     Row(np.conj, "np.conj({0})"),
+    Row(np.angle, "np.angle({0})"),  # of a real array: a constant (0 or pi)
     # --- np.linalg -----------------------------------------------------------------------------
     Row(
         np.linalg.solve,
@@ -554,7 +555,8 @@ TABLE = [
         outputs=("{}", "{}"),
         broken=F32_SECOND,
     ),
-    # the decompositions of complex (Hermitian) matrices: refused, see COMPLEX_DECOMPOSITION
+    # the decompositions of complex (Hermitian) matrices: Hermitian transposes, JAX's
+    # convention; cholesky refused (see COMPLEX_DECOMPOSITION)
     Row(
         np.linalg.cholesky,
         "np.linalg.cholesky(0.5 * ({0} + np.conj({0}.T)))",
@@ -572,9 +574,6 @@ TABLE = [
         dtypes=(C128,),
         outputs=("{}", "{} * np.conj({})"),  # |v|^2: invariant to the eigenvectors' phases
         id="eigh-hermitian",
-        refused={
-            ("complex128", m): COMPLEX_DECOMPOSITION.format("eigh") for m in COMPLEX_FIRST_ORDER
-        },
     ),
     Row(
         np.linalg.svd,
@@ -583,9 +582,6 @@ TABLE = [
         dtypes=(C128,),
         outputs=("{} * np.conj({})", "{}", "{} * np.conj({})"),
         id="svd-complex",
-        refused={
-            ("complex128", m): COMPLEX_DECOMPOSITION.format("svd") for m in COMPLEX_FIRST_ORDER
-        },
     ),
     Row(
         np.linalg.qr,
@@ -594,9 +590,6 @@ TABLE = [
         dtypes=(C128,),
         outputs=("{}", "{}"),
         id="qr-complex",
-        refused={
-            ("complex128", m): COMPLEX_DECOMPOSITION.format("qr") for m in COMPLEX_FIRST_ORDER
-        },
     ),
 ]
 
@@ -1078,6 +1071,193 @@ TENSOR_ROWS = [
 ]
 TABLE += TENSOR_ROWS
 
+# --- building and reshaping (rules/shaping.py) ----------------------------------------------------
+SHAPING_ROWS: list = [
+    Row(np.full, "np.full((2, 3), {0})", (Arg(scalar=True),), dtypes=(F64,), id="full"),
+    Row(np.full_like, "np.full_like({1}, {0})", (Arg(scalar=True), Arg(diff=False))),
+    Row(np.copy, "np.array({0})", id="array-copy"),
+    Row(np.swapaxes, "np.swapaxes({0}, 0, -1)", (Arg(shape=(2, 3, 4)),)),
+    Row(np.moveaxis, "np.moveaxis({0}, 0, -1)", (Arg(shape=(2, 3, 4)),)),
+    Row(np.expand_dims, "np.expand_dims({0}, 1)"),
+    Row(runtime.squeeze_axes, "np.squeeze({0}, axis=(0, 2))", (Arg(shape=(1, 3, 1)),)),
+    Row(np.flip, "np.flip({0})"),
+    Row(runtime.flip_along, "np.flip({0}, axis=-1)"),
+    Row(np.flipud, "np.flipud({0})"),
+    Row(np.fliplr, "np.fliplr({0})"),
+    Row(runtime.rot90_along, "np.rot90({0}, k=3, axes=(1, 0))"),
+    Row(np.roll, "np.roll({0}, 2, axis=1)"),
+    Row(np.repeat, "np.repeat({0}, 2)"),
+    Row(runtime.repeat_along, "np.repeat({0}, 3, axis=0)"),
+    Row(runtime.tile_of, "np.tile({0}, (2, 1, 2))"),
+    Row(runtime.pad_of, 'np.pad({0}, ((1, 0), (2, 1)), mode="reflect")', id="pad-reflect"),
+    Row(
+        runtime.pad_of,
+        "np.pad({0}, 1, constant_values={1})",
+        (Arg(), Arg(scalar=True)),
+        dtypes=(F64,),
+        id="pad-constant",
+    ),
+    Row(np.broadcast_to, "np.broadcast_to({0}, (4, 2, 3))"),
+    Row(runtime.at_least, "np.atleast_3d({0})"),
+    Row(runtime.cast_as, "{0}.astype(np.float64)", dtypes=(F64, F32), id="astype"),
+]
+TABLE += SHAPING_ROWS
+
+# --- indexing: gathers, scatters, masks (rules/indexing.py) ------------------------------------
+INDEXING_ROWS: list = [
+    # repeated indices: the adjoint adds the adjoints of both reads
+    Row(runtime.take_along, "{0}[np.arange(4) % 3]", (vector(3),), id="fancy-gather"),
+    Row(runtime.take_along, "{0}[:, np.arange(4) % 3]", id="fancy-columns"),
+    Row(runtime.take_along, "np.take({0}, np.arange(3) * 2 - 1)", id="take-flattened"),
+    Row(runtime.take_pairs, "{0}[np.arange(3) % 2, np.arange(3)]", id="fancy-pairs"),
+    Row(runtime.masked, "{0}[{1}]", (Arg(), Arg(mask=True, diff=False)), id="mask"),
+    Row(
+        runtime.true_indices,
+        "{0}[:, {1}]",
+        (Arg(), Arg(shape=(3,), mask=True, diff=False)),
+        id="mask-columns",
+    ),
+]
+TABLE += INDEXING_ROWS
+
+# --- linear algebra beyond the symmetric decompositions (rules/linalg.py) ----------------------
+# (rules/factorizations.py). The losses are invariant under the factors' gauges: the
+# eigenvectors' phases and scaling, the singular vectors' common phases, the basis of the
+# complement that svd's full u spans.
+
+
+def separated_eigenvalues(rng, shape):  # eig: eigenvalues apart, eigenvectors' v[1] away from 0
+    while True:
+        a = rng.normal(size=shape)
+        w, v = np.linalg.eig(a)
+        gaps = np.abs(w[:, None] - w[None, :]) + np.eye(len(w))
+        if np.min(gaps) > 0.3 and np.min(np.abs(v[1])) > 0.2:
+            return a
+
+
+LINALG_ROWS: list = [
+    Row(
+        np.linalg.eigvalsh,
+        "np.linalg.eigvalsh(0.5 * ({0} + np.conj({0}.T)))",
+        (matrix(spd),),
+        dtypes=(F64, C128),
+    ),
+    Row(
+        runtime.linalg_svd_values,
+        "np.linalg.svd({0}, compute_uv=False)",
+        (matrix(tall, (4, 3)),),
+        dtypes=(F64, C128),
+        id="svd-values",
+    ),
+    Row(
+        np.linalg.svd,
+        "np.linalg.svd({0})",
+        (matrix(tall, (4, 3)),),
+        dtypes=(F64, C128),
+        # the projector onto the complement that u's last column spans, |vh|^2
+        outputs=("{}[:, 3:] @ np.conj({}[:, 3:].T)", "{}", "{} * np.conj({})"),
+        id="svd-full-matrices",
+    ),
+    Row(
+        np.linalg.svd,
+        "np.linalg.svd({0})",
+        (matrix(tall, (3, 4)),),
+        dtypes=(F64,),
+        outputs=("{} * {}", "{}", "np.conj({}[3:].T) @ {}[3:]"),
+        id="svd-full-wide",
+    ),
+    Row(
+        runtime.linalg_qr_r,
+        'np.linalg.qr({0}, mode="r")',
+        (matrix(tall, (4, 3)),),
+        dtypes=(F64, C128),
+        id="qr-r",
+    ),
+    Row(
+        runtime.eig_complex,
+        "np.linalg.eig({0})",
+        (matrix(separated_eigenvalues),),
+        dtypes=(F64,),
+        outputs=("{}", "{}[0] / {}[1]"),  # ratios: invariant under the eigenvectors' scaling
+        id="eig",
+    ),
+    Row(
+        runtime.linalg_eigvals,
+        "np.linalg.eigvals({0})",
+        (matrix(separated_eigenvalues),),
+        dtypes=(F64,),
+        id="eigvals",
+    ),
+    Row(
+        runtime.eig_complex,
+        "np.linalg.eig({0})",
+        (matrix(separated_eigenvalues),),
+        dtypes=(C128,),
+        outputs=("{}", None),
+        id="eig-of-complex",
+        refused={("complex128", m): "np.linalg.eig of a complex array" for m in MODES},
+    ),
+    Row(np.linalg.pinv, "np.linalg.pinv({0})", (matrix(tall, (4, 3)),), dtypes=(F64,)),
+    Row(
+        np.linalg.lstsq,
+        "np.linalg.lstsq({0}, {1})",
+        (matrix(tall, (4, 3)), vector(4)),
+        dtypes=(F64,),
+        outputs=("{}", "{}", None, "{}"),  # the rank has no derivative
+    ),
+    Row(
+        runtime.linalg_expm,
+        "scipy.linalg.expm({0})",
+        (matrix(moderate),),
+        dtypes=(F64, C128),
+        id="expm",
+    ),
+    Row(
+        runtime.linalg_solve_triangular,
+        "scipy.linalg.solve_triangular({0}, {1}, lower=True)",
+        (matrix(well_conditioned), vector(3)),
+        dtypes=(F64, C128),
+        id="solve-triangular",
+    ),
+    Row(
+        runtime.linalg_solve_triangular,
+        "scipy.linalg.solve_triangular({0}, {1}, trans=2, unit_diagonal=True)",
+        (matrix(well_conditioned), Arg(shape=(3, 2))),
+        dtypes=(F64, C128),
+        id="solve-triangular-conjugate",
+    ),
+]
+TABLE += LINALG_ROWS
+
+# --- FFT (rules/fft.py) ----------------------------------------------------------------------------
+# Every transform is linear (its rows' second derivatives are zero: the plain-Python run checks
+# them); rfft takes real arrays only. Lengths odd and even, cut and padded (n=), norms.
+FFT_ROWS = [
+    Row(runtime.fft_along, 'np.fft.fft({0}, axis=0, norm="ortho")', id="fft"),
+    Row(runtime.fft_sized, 'np.fft.fft({0}, 5, norm="forward")', id="fft-padded"),
+    Row(runtime.fft_sized, "np.fft.fft({0}, n=2, axis=0)", shape=(3, 2), id="fft-cut"),
+    Row(runtime.ifft_along, "np.fft.ifft({0})", id="ifft"),
+    Row(runtime.ifft_sized, 'np.fft.ifft({0}, 2, norm="ortho")', id="ifft-cut"),
+    Row(runtime.rfft_along, "np.fft.rfft({0})", dtypes=REAL, shape=(2, 5), id="rfft"),
+    Row(runtime.rfft_sized, 'np.fft.rfft({0}, 6, axis=0, norm="ortho")', dtypes=REAL, id="rfft-n"),
+    Row(runtime.irfft_along, 'np.fft.irfft({0}, norm="forward")', shape=(2, 4), id="irfft"),
+    Row(runtime.irfft_sized, "np.fft.irfft({0}, 5, axis=0)", shape=(3, 2), id="irfft-odd"),
+    Row(runtime.irfft_sized, "np.fft.irfft({0}, 8)", id="irfft-padded"),
+    Row(runtime.fft2_along, "np.fft.fft2({0})", id="fft2"),
+    Row(
+        runtime.ifft2_along,
+        'np.fft.ifft2({0}, axes=(0, 2), norm="forward")',
+        shape=(2, 3, 2),
+        id="ifft2-axes",
+    ),
+    Row(runtime.fftn_along, "np.fft.fftn({0}, axes=(1,))", id="fftn-axes"),
+    Row(runtime.ifftn_along, 'np.fft.ifftn({0}, norm="ortho")', shape=(2, 2, 3), id="ifftn"),
+    Row(runtime.fftshift_along, "np.fft.fftshift({0})", shape=(3, 5), id="fftshift"),
+    Row(runtime.ifftshift_along, "np.fft.ifftshift({0}, axes=1)", shape=(3, 5), id="ifftshift"),
+    Row(runtime.fft_along, "scipy.fft.fft({0}, workers=2)", id="scipy-fft"),
+]
+TABLE += FFT_ROWS
+
 
 # --- the cases: one generated function per row, kind and dtype ----------------------------------
 # A case's statements and loss name its parameters and locals with a "§" prefix, which is ""
@@ -1419,7 +1599,10 @@ def _compiled(case: Case, mode: str) -> bool:
 # The element-wise, special-function and tensor rows run as plain Python in float64 in the
 # quick group and in their other dtypes in the slow group, which CI runs too: the README's
 # command stays within its five minutes on 2 cores.
-_OTHER_DTYPES_SLOW = {id(row) for row in MORE_ROWS + TENSOR_ROWS}
+_OTHER_DTYPES_SLOW = {
+    id(row)
+    for row in MORE_ROWS + TENSOR_ROWS + SHAPING_ROWS + INDEXING_ROWS + LINALG_ROWS + FFT_ROWS
+}
 
 
 def _slow(case: Case, compile: bool) -> bool:

@@ -28,6 +28,7 @@ EXPECTED = {
     "normalized": "s = s + y[i] * y[i]",
     "typed": "y = np.tanh(x * w)  # y: float64[:]",
     "solver calls": "y = np.tanh(x * w)  # y: float64[:]",
+    "indexed": "y = np.tanh(x * w)  # y: float64[:]",
     "jvp calls": "y = np.tanh(x * w)  # y: float64[:]",
     "fused": "y[k] = np.tanh(x[k] * w[k])",
     "lowered": "y[k] = np.tanh(x[k] * w[k])",

@@ -13,9 +13,12 @@ import gast
 import numpy as np
 from sourcead_runtime import scratch, sized, zeroed
 
+from ..rules.callees import JOINING
+from ..rules.indexing import index_plan
 from ..rules.registry import entry_for, spelling
 from ..rules.shapes import ArrayTypeProblem, elementwise_of, matrix_product
-from .types import BOOL, FLOAT, INT, Array, Scalar, TupleType
+from ..rules.shaping import joined_type
+from .types import BOOL, FLOAT, INT, Array, Scalar
 
 
 def binop_type(left, right, op) -> Array | Scalar:
@@ -25,8 +28,13 @@ def binop_type(left, right, op) -> Array | Scalar:
 
 
 def subscript_type(base: Array, index: gast.expr, expr_type) -> Array | Scalar:
-    """The type of ``base[index]`` for integer, slice and None (new axis) indices."""
+    """The type of ``base[index]`` for integer, slice and None (new axis) indices, and for
+    arrays of integers and masks (``rules/indexing.py``)."""
     elements = index.elts if isinstance(index, gast.Tuple) else [index]
+    element_types = [_index_type(e, expr_type) for e in elements]
+    plan = index_plan(base, elements, element_types)  # (ArrayTypeProblem where refused)
+    if plan is not None:
+        return plan.result
     kept, used = 0, 0
     for element in elements:
         if isinstance(element, gast.Slice):
@@ -48,6 +56,15 @@ def subscript_type(base: Array, index: gast.expr, expr_type) -> Array | Scalar:
     if ndim == 0:
         return Scalar(base.kind, base.dtype)
     return Array(base.dtype, ndim)
+
+
+def _index_type(element, expr_type):
+    """The type of one element of an index (None for a slice or a new axis)."""
+    if isinstance(element, gast.Slice) or (
+        isinstance(element, gast.Constant) and element.value is None
+    ):
+        return None
+    return expr_type(element)
 
 
 #: Functions without derivative that map arrays element by element.
@@ -73,12 +90,8 @@ def call_type(target, node: gast.Call, args: list):
     if target is np.arange:
         kinds = [a.kind for a in args if isinstance(a, Scalar)]
         return Array("float64" if "float" in kinds else "int64", 1)
-    if target in (np.concatenate, np.stack):
-        items = args[0].items if args and isinstance(args[0], TupleType) else ()
-        if not items or not all(isinstance(i, Array) for i in items):
-            raise ArrayTypeProblem(f"np.{target.__name__} of a tuple of arrays")
-        joined = elementwise_of(list(items))
-        return Array(joined.dtype, joined.ndim + (target is np.stack))
+    if target in JOINING:  # np.stack((a, b), axis=1), np.array([[a, b], [c, d]]) …
+        return joined_type(target, args)
     if arrays and spelling(target).startswith("math."):
         raise ArrayTypeProblem(
             f"{spelling(target)} of an array (it takes numbers; np.{target.__name__} takes arrays)"

@@ -13,6 +13,7 @@ import math
 import gast
 import numpy as np
 
+from ..rules.shapes import real_dtype
 from . import array_types
 from .types import (
     BOOL,
@@ -29,6 +30,9 @@ from .types import (
     scalar_of_dtype,
     type_of_value,
 )
+
+#: Functions whose values of complex numbers are real (their parts, modulus and phase).
+_REAL_PARTS = (abs, np.abs, np.real, np.imag, np.angle)
 
 
 def _scalar_result(a: Scalar, b: Scalar, op) -> Scalar:
@@ -69,8 +73,13 @@ class TypeInference:
         try:
             self.types[name] = join(self.types.get(name), value_type)
         except TypeMismatch as exc:
+            refusal = getattr(node, "refusal", None)  # a desugared form says what it needs
             raise TypeProblem(
-                node, f"the name {name} holds both {exc.args[0]} and {exc.args[1]}"
+                node,
+                refusal
+                or f"the name {name} holds both {exc.args[0]} and {exc.args[1]}: a name "
+                "assigned in a loop or in a branch of an if keeps one type (a value of "
+                "another type needs a name of its own)",
             ) from None
 
     def block(self, body) -> None:
@@ -129,6 +138,8 @@ class TypeInference:
                 return None
             if isinstance(left, Array) or isinstance(right, Array):
                 return self._array(array_types.binop_type, left, right, node.op, node=node)
+            if _is_shape_tuple(left) and _is_shape_tuple(right) and isinstance(node.op, gast.Add):
+                return TupleType(left.items + right.items)  # (n,) + np.shape(a): a shape
             if not isinstance(left, Scalar) or not isinstance(right, Scalar):
                 raise TypeProblem(node, "arithmetic on tuples")
             return _scalar_result(left, right, node.op)
@@ -196,6 +207,8 @@ class TypeInference:
                 return None
             return self.callee_result(node, args)
         target = callee.target
+        if target is np.shape and len(args) == 1 and args[0] is not None:
+            return TupleType((INT,) * (args[0].ndim if isinstance(args[0], Array) else 0))
         if callee.kind == "forward_only":  # helpers of generated adjoints
             return self._array(array_types.helper_type, target, args, node, node=node)
         if callee.kind in ("rule", "nondiff", "constructor") and target not in (
@@ -239,6 +252,9 @@ class TypeInference:
             return INT
         # a differentiable scalar function
         known = [a for a in args if a is not None]
+        if target in _REAL_PARTS and known and isinstance(known[0], Scalar):
+            if known[0].kind == "complex":  # |z|, Re z, Im z, arg z: real numbers
+                return scalar_of_dtype(real_dtype(known[0].dtype))
         if target in (abs, min, max):
             result = None
             for a in known:
@@ -265,6 +281,13 @@ class TypeInference:
             return function(*args)
         except array_types.ArrayTypeProblem as problem:
             raise TypeProblem(node, str(problem)) from None
+
+
+def _is_shape_tuple(value) -> bool:
+    """A tuple of integers: a shape."""
+    return isinstance(value, TupleType) and all(
+        isinstance(t, Scalar) and t.kind in ("int", "bool") for t in value.items
+    )
 
 
 def _has_slice(index) -> bool:

@@ -233,6 +233,9 @@ def describe_value(value) -> str | None:
         return f"module {value.__name__}"
     if isinstance(value, bool | numbers.Number):
         return f"{type(value).__name__} {value!r}"
+    if isinstance(value, tuple | list):  # a module-level tuple of numbers, read as constants
+        items = [describe_value(item) for item in value]
+        return None if None in items else f"{type(value).__name__} ({', '.join(items)})"
     if isinstance(value, np.ndarray):
         data = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
         return f"array {value.dtype} {value.shape} {data}"

@@ -243,6 +243,12 @@ def describe_dependencies(fn, loaded: dict) -> dict | None:
             if described is None or _global_described(pyfunc, dotted) != described:
                 return None
             global_values.append([index, dotted, described])
+        # module-level tuples whose numbers were written into the tree (frontend.desugar)
+        for dotted, value in getattr(loaded[function].parsed, "constants", {}).items():
+            described = cache.describe_value(value)
+            if described is None or _global_described(pyfunc, dotted) != described:
+                return None
+            global_values.append([index, dotted, described])
     return {"functions": identities, "globals": global_values, **_rules_state()}
 
 

@@ -351,6 +351,8 @@ def _desugar_assign(stmt: gast.Assign, names: NameGenerator) -> list:
     new = assign(target, value, stmt)
     if flag:
         _flag_set(new)
+    if hasattr(stmt, "refusal"):  # what a desugared form says when its types do not fit
+        new.refusal = stmt.refusal
     return [new]
 
 

@@ -30,6 +30,8 @@ class ParsedFunction:
         namespace: closure variables first, then globals: what free names refer to.
         reads: every free name and dotted name (``consts.C``) resolved so far, with the
             object it referred to, so that a rebinding can be noticed (``is_current``).
+        constants: the module-level tuples and lists of numbers read, by name: their numbers
+            are written into the tree (``frontend.desugar``), so no node names them.
     """
 
     pyfunc: types.FunctionType
@@ -37,6 +39,7 @@ class ParsedFunction:
     filename: str
     namespace: dict = field(repr=False)
     reads: dict = field(default_factory=dict, repr=False)
+    constants: dict = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:

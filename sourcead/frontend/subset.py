@@ -235,6 +235,13 @@ class _SubsetChecker:
     # --- expressions -----------------------------------------------------------------
     def expression(self, node: gast.expr, condition: bool = False) -> None:
         fn = self.fn
+        if isinstance(node, gast.ListComp | gast.GeneratorExp):  # left by frontend.desugar
+            what = _UNSUPPORTED_EXPRESSIONS[type(node)]
+            raise fn.error(
+                f"{what} are not supported by sourcead here: a comprehension is read as the "
+                "argument of np.array, sum, min or max",
+                node,
+            )
         for kind, what in _UNSUPPORTED_EXPRESSIONS.items():
             if isinstance(node, kind):
                 raise fn.error(f"{what} are not supported by sourcead", node)
@@ -406,10 +413,13 @@ class _SubsetChecker:
         for arg in node.args:
             if callee.kind == "forward_only" and _is_none(arg):
                 continue  # expand_reduced(g, shape, None): a reduction over every axis
+            if callee.kind in ("rule", "forward_only") and _is_string(arg):
+                continue  # pad_of(x, 1, "edge", 0.0), cast_as(x, "float32"): rules/shaping.py
             self.expression(arg)
         if callee.kind == "rule":
             for keyword in node.keywords:
-                self.expression(keyword.value)
+                if not _is_string(keyword.value):  # fft_along(x, norm="ortho"): rules/fft.py
+                    self.expression(keyword.value)
         if callee.kind == "constructor":
             for keyword in node.keywords:
                 self.global_value(keyword.value)
@@ -469,6 +479,10 @@ def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> N
                 visit(stmt.orelse)
 
     visit(fn.node.body)
+
+
+def _is_string(node) -> bool:
+    return isinstance(node, gast.Constant) and isinstance(node.value, str)
 
 
 def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> None:

@@ -44,10 +44,14 @@ from ..rules.registry import (
     rule_for,
 )
 from ..rules.shapes import literal_int
+from ..rules.shaping import METHODS as SHAPING_METHODS
+from ..rules.shaping import is_shaping_call, shaping_call
+from ..rules.shaping import method_call as shaping_method_call
 from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, parse_statements, src
 from ..trees.queries import names_read
 from .einsum import is_tensor_call, tensor_call
+from .indexing import add_at_statement, without_new_axes
 
 # --- rewriting methods and attributes ----------------------------------------------------------
 
@@ -96,9 +100,22 @@ def rewrite_array_syntax(parsed) -> None:
             helpers_called.append(function)  # (the function's copy is written rewritten)
             return tensor_call(parsed, call, function, spelled)
 
+        def shaping(self, expr, function):
+            # np.array([...]), np.pad, x.astype(...): rules/shaping.py; the function's copy is
+            # written rewritten (Numba compiles neither lists of arrays nor np.pad)
+            helpers_called.append(function)
+            return expr
+
         def visit_Call(self, node):
             node = self.generic_visit(node)
             func = node.func
+            if (
+                isinstance(func, gast.Attribute)
+                and is_local(func.value)
+                and func.attr in SHAPING_METHODS
+            ):
+                call = shaping_method_call(parsed, node, func.attr, func.value)
+                return self.shaping(call, SHAPING_METHODS[func.attr])
             if isinstance(func, gast.Attribute) and is_local(func.value) and func.attr in _METHODS:
                 args = list(node.args)
                 if func.attr == "reshape" and len(args) > 1:
@@ -116,6 +133,8 @@ def rewrite_array_syntax(parsed) -> None:
                     return self.tensor(call, function, f".{func.attr}()")
                 return call
             function = _called(parsed, func, local)
+            if is_shaping_call(function):
+                return self.shaping(shaping_call(parsed, node, function, _dotted(func)), function)
             if is_tensor_call(function):
                 return self.tensor(node, function, _dotted(func))
             if _is_reduction(function):
@@ -135,6 +154,19 @@ def rewrite_array_syntax(parsed) -> None:
                 for a in node.args
             ]
             return node
+
+        def visit_Subscript(self, node):
+            node = self.generic_visit(node)
+            node.slice = without_new_axes(parsed, node.slice)  # x[:, np.newaxis]
+            return node
+
+        def visit_Expr(self, node):
+            node = self.generic_visit(node)
+            assign = add_at_statement(parsed, node)  # np.add.at(y, idx, v): lowering/indexing.py
+            if assign is None:
+                return node
+            helpers_called.append(assign.value.func.global_value)
+            return assign
 
         def visit_Attribute(self, node):
             node = self.generic_visit(node)
@@ -402,7 +434,7 @@ class ArrayAdjoints:
         gen = self.gen
         if isinstance(expr, gast.Call):
             target = expr.callee.target
-            if target in (np.concatenate, np.stack):
+            if target in JOINING:
                 return self.joined(expr, g, contributions, lines)
             args = list(expr.args)
             if target in _SCALAR_IDENTITIES and len(args) == 1 and not expr.keywords:
@@ -519,27 +551,61 @@ class ArrayAdjoints:
         )
 
     def joined(self, expr, g, contributions, lines) -> None:
-        """np.concatenate((a, b, ...)) and np.stack((a, b, ...)) along the first axis."""
+        """The adjoint of a tuple joined into an array (``callees.JOINING``: ``np.concatenate``,
+        ``np.stack``, ``np.vstack``, ``np.hstack``, ``np.column_stack`` along any axis, and
+        ``np.array`` of nested lists, ``array_of``): each item's part of the result's adjoint,
+        a slice of it, goes to the item."""
         gen = self.gen
+        target = expr.callee.target
         items = expr.args[0].elts if isinstance(expr.args[0], gast.Tuple) else None
-        for keyword in expr.keywords:
-            if not (isinstance(keyword.value, gast.Constant) and keyword.value.value == 0):
-                raise gen.fn.error("np.concatenate and np.stack along axis 0 only", expr)
-        if items is None or len(expr.args) > 1:
-            raise gen.fn.error("np.concatenate and np.stack of a tuple (a, b, ...) only", expr)
-        offset = "0"
-        for k, item in enumerate(items):
-            if expr.callee.target is np.stack:
-                part = f"{src(g)}[{k}]"
-            else:
-                gen.reads(item)
-                end = (
-                    f"{offset} + {src(item)}.shape[0]" if offset != "0" else f"{src(item)}.shape[0]"
-                )
-                part = f"{src(g)}[{offset}:{end}]"
-                offset = end
+        if items is None or len(expr.args) > 2 or expr.keywords:
+            raise gen.fn.error(f"{src(expr.func)} of a tuple (a, b, ...) written out only", expr)
+        result = self.type_of(expr)
+        ndim = result.ndim if isinstance(result, Array) else 0
+        for item, index in self._joined_parts(expr, target, items, ndim):
             if gen.has_active(item):
-                gen.propagate(item, _parse(part), contributions, lines)
+                gen.propagate(item, _parse(f"{src(g)}[{index}]"), contributions, lines)
+
+    def _joined_parts(self, expr, target, items, ndim: int):
+        """(item, the index of its part of the result) for each item of a joining call."""
+        if target.__name__ == "array_of":  # nested: the item at (i, j) is out[i, j]
+
+            def nested(elts, path):
+                for k, item in enumerate(elts):
+                    if isinstance(item, gast.Tuple):
+                        yield from nested(item.elts, (*path, str(k)))
+                    else:
+                        yield item, ", ".join((*path, str(k)))
+
+            yield from nested(items, ())
+            return
+        axis = 0
+        if len(expr.args) == 2:  # np.stack(items, axis) (rules/shaping.py writes it so)
+            value = literal_int(expr.args[1])
+            if value is None:
+                raise self.gen.fn.error(f"{src(expr.func)} with an axis not written", expr)
+            axis = value % ndim
+        item_ndims = [getattr(self.type_of(item), "ndim", 0) for item in items]
+        stacked = target is np.stack or (target is np.vstack and item_ndims[0] == 1)
+        if target is np.hstack:
+            axis = 0 if item_ndims[0] == 1 else 1
+        elif target is np.column_stack:
+            axis = 1
+        lead = ":, " * axis
+        offset = "0"
+        for k, (item, item_ndim) in enumerate(zip(items, item_ndims, strict=True)):
+            if stacked:
+                yield item, f"{lead}{k}"
+                continue
+            if target is np.column_stack and item_ndim == 1:  # a column
+                end = f"{offset} + 1"
+                yield item, f"{lead}{offset}"
+            else:
+                self.gen.reads(item)
+                size = f"{src(item)}.shape[{axis}]"
+                end = size if offset == "0" else f"{offset} + {size}"
+                yield item, f"{lead}{offset}:{end}"
+            offset = end
 
     # primitives that return tuples: w, v = np.linalg.eigh(a)
     def tuple_assign(self, stmt) -> tuple[list, list]:
@@ -730,6 +796,9 @@ _ARRAY_RUNTIME = tuple(
          "sized", "zeroed", "pushed_length", "shape_changed"]
         + sorted({h for e in entries() for h in e.helpers})
         + sorted({f.__name__ for e in entries() if e.forward_only for f in e.functions})
+        # primitives that passes after type inference call (lowering/indexing.py: put_along)
+        + sorted({f.__name__ for e in entries() for f in e.functions
+                  if (getattr(f, "__module__", None) or "").startswith("sourcead_runtime")})
     )
 )  # fmt: skip
 

@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 
 import gast
 
+from ..frontend.desugar import desugar
 from ..frontend.normalize import normalize
+from ..frontend.renaming import rename_rebindings
 from ..frontend.source import ParsedFunction
 from ..frontend.subset import check_subset
 from ..lowering import jvp_calls, solver_calls
 from ..lowering.arrays import lower_arrays, rewrite_array_syntax
 from ..lowering.fusion import fuse_elementwise
+from ..lowering.indexing import rewrite_indexing
 from ..trees.names import NameGenerator
 
 
@@ -64,22 +67,34 @@ def _array_syntax(parsed: ParsedFunction) -> ParsedFunction:
 
 
 def _checked(parsed: ParsedFunction) -> ParsedFunction:
+    # for v in x, enumerate, zip, comprehensions and module-level tuples: loops and numbers
+    desugar(parsed)
     check_subset(parsed)  # annotates every call with what it calls
     return parsed
 
 
 LOADING = (
     LoadingPass("array syntax", "x.sum() becomes np.sum(x), m.T np.transpose(m)", _array_syntax),
-    LoadingPass("checked", "the subset check: SourceADError at your line", _checked),
+    LoadingPass(
+        "checked",
+        "Python forms as loops (for v in x, comprehensions), then the subset check",
+        _checked,
+    ),
 )
 
 
 def loaded_tree(parsed: ParsedFunction) -> tuple[ParsedFunction, gast.FunctionDef]:
     """An already parsed function checked (``LOADING``), and its normalised tree: jumps
-    become flags, augmented and tuple assignments single ones, one return at the end."""
+    become flags, augmented and tuple assignments single ones, one return at the end, and
+    names rebound in straight-line code one name per binding (``x = np.sum(x)``)."""
+    generated = bool(getattr(parsed, "source_text", None))  # an adjoint differentiated again
+    parsed.generated_code = generated
     for step in LOADING:
         parsed = step.run(parsed)
-    return parsed, normalize(parsed)
+    normalized = normalize(parsed)
+    if not generated:
+        rename_rebindings(normalized, parsed.params)
+    return parsed, normalized
 
 
 # --- per argument types -------------------------------------------------------------------------
@@ -100,9 +115,15 @@ def _lowered(s: Specialised) -> None:
     s.tree, s.types = lower_arrays(s.tree, s.types, NameGenerator(s.tree))
 
 
+def _indexed(s: Specialised) -> None:
+    s.types = dict(s.types)
+    s.tree = rewrite_indexing(s.tree, s.types, NameGenerator(s.tree))
+
+
 SOLVER_CALLS = Pass(
     "solver calls", "fixed_point, root and odeint become calls of generated wrappers", _solver_calls
 )
+INDEXED = Pass("indexed", "subscripts with arrays become calls of gathers and scatters", _indexed)
 JVP_CALLS = Pass("jvp calls", "jvp(f, ...) becomes a call of f's generated tangent", _jvp_calls)
 FUSED = Pass("fused", "element-wise statements of vectors become element loops", _fused)
 LOWERED = Pass("lowered", "one operation on whole arrays per assignment", _lowered)
@@ -116,11 +137,11 @@ LOWERED = Pass("lowered", "one operation on whole arrays per assignment", _lower
 #:   target's loops are the threads);
 #: * ``forward``: tangents (``jvp``, ``jacfwd``, ``hessian``'s outer sweep).
 MODES: dict[str, tuple[Pass, ...]] = {
-    "reverse": (SOLVER_CALLS, JVP_CALLS, FUSED, LOWERED),
-    "batched": (SOLVER_CALLS, JVP_CALLS, LOWERED),
-    "device": (SOLVER_CALLS, JVP_CALLS, LOWERED),
-    "kernel": (SOLVER_CALLS, JVP_CALLS, LOWERED),
-    "forward": (SOLVER_CALLS, JVP_CALLS),
+    "reverse": (SOLVER_CALLS, INDEXED, JVP_CALLS, FUSED, LOWERED),
+    "batched": (SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "device": (SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "kernel": (SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "forward": (SOLVER_CALLS, INDEXED, JVP_CALLS),
 }
 
 

@@ -9,6 +9,7 @@ from enum import Enum
 
 import numpy as np
 from sourcead_runtime import (
+    array_of,
     fused_length,
     popped_top,
     pushed_length,
@@ -64,7 +65,7 @@ FORWARD_ONLY = {
 ARRAY_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like}
 
 #: Functions of a tuple of arrays; reverse_arrays.py splits their adjoint into the parts.
-JOINING = {np.concatenate, np.stack}
+JOINING = {np.concatenate, np.stack, np.vstack, np.hstack, np.column_stack, array_of}
 
 #: Methods of arrays that make a copy.
 COPY_METHODS = {"copy"}

@@ -10,16 +10,30 @@ symmetrically. ``eigh`` with repeated eigenvalues: the terms that couple eigenve
 equal eigenvalues (1 / (w_j - w_i) with w_i == w_j) are left out. That is exact for a loss
 that depends on the eigenvalues and on the eigenspaces (projectors, densities summed over a
 degenerate level), not on the arbitrary basis NumPy picks inside a degenerate eigenspace.
-``svd`` (``full_matrices=False``) and ``qr`` need distinct, nonzero singular values and a
-matrix with at least as many rows as columns respectively.
+``svd`` and ``qr`` need distinct, nonzero singular values and a matrix with at least as many
+rows as columns respectively.
 
-The tangents follow the adjoints' conventions: ``eigh``'s matrix is symmetric and perturbed
-symmetrically (the symmetric part of the tangent is used); ``svd`` is the thin SVD (a square
-matrix, or ``full_matrices=False``) and ``qr`` the reduced QR of a tall or square matrix.
+``eigh``, ``svd`` and ``qr`` take complex matrices (Hermitian for ``eigh``): written with
+Hermitian transposes, their adjoints conjugated (JAX's convention, ``docs/arrays.md``).
+``svd`` with full matrices moves the adjoint of the complement's columns onto the first
+``min(m, n)`` (the complement's basis is a gauge). The tangents follow the adjoints'
+conventions (``eigh``: the Hermitian part of the tangent) and call helpers of the runtime
+(``runtime/linalg.py``): tangents are never differentiated again. ``factorizations.py`` has
+the options of ``svd`` and ``qr``, ``eigvalsh``, ``eig``, ``pinv``, ``lstsq``, ``expm`` and
+``solve_triangular``.
 """
 
 import numpy as np
-from sourcead_runtime import matmul_adjoint_left
+from sourcead_runtime import (
+    eigh_tangent_v,
+    eigh_tangent_w,
+    matmul_adjoint_left,
+    qr_tangent_q,
+    qr_tangent_r,
+    svd_tangent_s,
+    svd_tangent_u,
+    svd_tangent_vh,
+)
 
 from . import shapes
 from .registry import register
@@ -92,140 +106,85 @@ class Cholesky:
         )
 
 
-@register(np.linalg.eigh, device=False, complex=False, result=shapes.eigen, outputs=2)
+@register(np.linalg.eigh, device=False, result=shapes.eigen, outputs=2)
 class Eigh:
+    # a = v diag(w) v^H perturbed Hermitian; with the adjoints conjugated (JAX's convention
+    # for complex values), v^H conj(b_v) is conj(v^T b_v): the adjoint is conj(v) (diag(b_w)
+    # + F * (v^T b_v)) v^T, made Hermitian; F = 1 / (w_j - w_i), 0 for equal eigenvalues
     def array_adjoint(b_w, b_v, a):
         w, v = np.linalg.eigh(a)
         gaps = w.reshape(1, w.size) - w.reshape(w.size, 1)
         same = gaps == 0.0
         f = (1.0 - same) / (gaps + same)
-        inner = np.diag(b_w) + f * (np.ascontiguousarray(v.T) @ b_v)
-        g = v @ inner @ np.ascontiguousarray(v.T)
-        return 0.5 * (g + g.T)
+        vt = np.ascontiguousarray(v.T)
+        inner = np.diag(b_w) + f * (vt @ b_v)
+        g = np.conj(v) @ inner @ vt
+        return 0.5 * (g + np.conj(np.ascontiguousarray(g.T)))
 
     def array_tangent(da, a, *, w, v):
-        # F = v.T dA v; dw = diag(F); dv = v (F / (w_j - w_i)) off the diagonal
-        return (
-            np.diag(np.ascontiguousarray(v.T) @ (0.5 * (da + da.T)) @ v),
-            v
-            @ (
-                (np.ascontiguousarray(v.T) @ (0.5 * (da + da.T)) @ v)
-                * (1.0 - (w.reshape(1, w.size) - w.reshape(w.size, 1) == 0.0))
-                / (
-                    w.reshape(1, w.size)
-                    - w.reshape(w.size, 1)
-                    + (w.reshape(1, w.size) - w.reshape(w.size, 1) == 0.0)
-                )
-            ),
-        )
+        # F = v^H sym(dA) v; dw = Re diag(F); dv = v (F / (w_j - w_i)) off the diagonal
+        return eigh_tangent_w(da, w, v), eigh_tangent_v(da, w, v)
 
 
-@register(np.linalg.svd, device=False, complex=False, result=shapes.singular, outputs=3)
+@register(np.linalg.svd, device=False, result=shapes.singular, outputs=3)
 class Svd:
+    # a = u diag(s) v^H. The adjoints conjugated (JAX's convention), in the Hermitian form:
+    # g_u, g_v those of the first k = min(m, n) columns of u and v (for full matrices, the
+    # complement's adjoints moved onto them: -u_perp g_perp^H u_k, the complement's gauge
+    # u_perp^H du_perp = 0); then the thin SVD's adjoint, whose i Im diag(u^H g_u) / s term is
+    # the pairs' common phase (zero for real matrices)
     def array_adjoint(b_u, b_s, b_vh, a, full_matrices=True):
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
-        v = np.ascontiguousarray(vh.T)
-        b_v = np.ascontiguousarray(b_vh.T)
-        ut = np.ascontiguousarray(u.T)
+        u_all, s, vh_all = np.linalg.svd(a, full_matrices=full_matrices)
+        k = s.size
+        u = np.ascontiguousarray(u_all[:, :k])
+        vh = np.ascontiguousarray(vh_all[:k])
+        v = np.conj(np.ascontiguousarray(vh.T))
+        u_rest = np.ascontiguousarray(u_all[:, k:])
+        v_rest = np.conj(np.ascontiguousarray(vh_all[k:].T))
+        g_u = np.conj(b_u[:, :k]) - u_rest @ (np.ascontiguousarray(b_u[:, k:].T) @ u)
+        g_v = np.ascontiguousarray(b_vh[:k].T) - v_rest @ (np.conj(b_vh[k:]) @ v)
+        uh = np.conj(np.ascontiguousarray(u.T))
+        vh_g = np.conj(np.ascontiguousarray(v.T)) @ g_v
+        uh_g = uh @ g_u
         s2 = s * s
-        gaps = s2.reshape(1, s.size) - s2.reshape(s.size, 1)
+        gaps = s2.reshape(1, k) - s2.reshape(k, 1)
         same = gaps == 0.0
         f = (1.0 - same) / (gaps + same)
-        ut_bu = ut @ b_u
-        vt_bv = np.ascontiguousarray(v.T) @ b_v
-        j = f * (ut_bu - ut_bu.T)
-        k = f * (vt_bv - vt_bv.T)
-        core = j * s.reshape(1, s.size) + np.diag(b_s) + s.reshape(s.size, 1) * k
+        j = f * (uh_g - np.conj(np.ascontiguousarray(uh_g.T)))
+        m = f * (vh_g - np.conj(np.ascontiguousarray(vh_g.T)))
+        phase = np.diag(uh_g - np.real(uh_g)) / s
+        core = j * s.reshape(1, k) + np.diag(b_s + phase) + s.reshape(k, 1) * m
         g = u @ core @ vh
-        g = g + (b_u - u @ ut_bu) / s.reshape(1, s.size) @ vh
-        g = g + u @ ((b_v - v @ vt_bv) / s.reshape(1, s.size)).T
-        return g, None
+        g = g + (g_u - u @ uh_g) / s.reshape(1, k) @ vh
+        g = g + u @ np.conj(np.ascontiguousarray(((g_v - v @ vh_g) / s.reshape(1, k)).T))
+        return np.conj(g), None
 
     def array_tangent(da, a, *, u, s, vh, **keywords):
-        # the thin SVD a = u diag(s) vh (square, or full_matrices=False); with p = u.T da v:
-        # ds = diag(p); du = u (F * (p S + S p.T)) + (I - u u.T) da v / s;
-        # dvh = (v (F * (S p + p.T S)) + (I - v v.T) da.T u / s).T, F = 1 / (s_j^2 - s_i^2)
+        # svd_tangent_u: du = u_k (F * (p S + S p^H) + i Im diag(p) / s) + (I - u_k u_k^H)
+        # da v_k / s, p = u_k^H da v_k, F = 1 / (s_j^2 - s_i^2), and for the full u the
+        # complement's -u_k du_k^H u_perp; ds = Re diag(p); dvh likewise from a^H
         return (
-            u
-            @ (
-                (
-                    (np.ascontiguousarray(u.T) @ da @ np.ascontiguousarray(vh.T))
-                    * s.reshape(1, s.size)
-                    + s.reshape(s.size, 1)
-                    * np.ascontiguousarray(
-                        (np.ascontiguousarray(u.T) @ da @ np.ascontiguousarray(vh.T)).T
-                    )
-                )
-                * (1.0 - (s.reshape(1, s.size) ** 2 - s.reshape(s.size, 1) ** 2 == 0.0))
-                / (
-                    s.reshape(1, s.size) ** 2
-                    - s.reshape(s.size, 1) ** 2
-                    + (s.reshape(1, s.size) ** 2 - s.reshape(s.size, 1) ** 2 == 0.0)
-                )
-            )
-            + (da - u @ (np.ascontiguousarray(u.T) @ da))
-            @ np.ascontiguousarray(vh.T)
-            / s.reshape(1, s.size),
-            np.diag(np.ascontiguousarray(u.T) @ da @ np.ascontiguousarray(vh.T)),
-            np.ascontiguousarray(
-                (
-                    np.ascontiguousarray(vh.T)
-                    @ (
-                        (
-                            s.reshape(s.size, 1)
-                            * (np.ascontiguousarray(u.T) @ da @ np.ascontiguousarray(vh.T))
-                            + np.ascontiguousarray(
-                                (np.ascontiguousarray(u.T) @ da @ np.ascontiguousarray(vh.T)).T
-                            )
-                            * s.reshape(1, s.size)
-                        )
-                        * (1.0 - (s.reshape(1, s.size) ** 2 - s.reshape(s.size, 1) ** 2 == 0.0))
-                        / (
-                            s.reshape(1, s.size) ** 2
-                            - s.reshape(s.size, 1) ** 2
-                            + (s.reshape(1, s.size) ** 2 - s.reshape(s.size, 1) ** 2 == 0.0)
-                        )
-                    )
-                    + (
-                        np.ascontiguousarray(da.T)
-                        - np.ascontiguousarray(vh.T) @ (vh @ np.ascontiguousarray(da.T))
-                    )
-                    @ u
-                    / s.reshape(1, s.size)
-                ).T
-            ),
+            svd_tangent_u(da, u, s, vh),
+            svd_tangent_s(da, u, s, vh),
+            svd_tangent_vh(da, u, s, vh),
         )
 
 
-@register(np.linalg.qr, device=False, complex=False, result=shapes.factors, outputs=2)
+@register(np.linalg.qr, device=False, result=shapes.factors, outputs=2)
 class Qr:
+    # the reduced QR of a tall or square a (r with a real diagonal): with the adjoints
+    # conjugated (JAX's convention), (g_q + q copyltu(r g_r^H - g_q^H q)) r^-H, copyltu(m) =
+    # tril(m, -1) + tril(m, -1)^H + Re diag(m)
     def array_adjoint(b_q, b_r, a):
         q, r = np.linalg.qr(a)
         m = r @ np.ascontiguousarray(b_r.T) - np.ascontiguousarray(b_q.T) @ q
-        copied = np.tril(m) + np.tril(m, -1).T
-        rhs = b_q + q @ copied
+        low = np.tril(m, -1)
+        copied = low + np.conj(np.ascontiguousarray(low.T)) + np.diag(np.real(np.diag(m)))
+        rhs = b_q + np.conj(q @ copied)
         # rhs @ inv(r).T, as a solve with r
         return np.ascontiguousarray(np.linalg.solve(r, np.ascontiguousarray(rhs.T)).T)
 
     def array_tangent(da, a, *, q, r):
-        # the reduced QR of a tall or square a; with m = q.T da r^-1 and the skew-symmetric
-        # o = tril(m, -1) - tril(m, -1).T: dr = (m - o) r, dq = da r^-1 - q (m - o)
-        return (
-            da @ np.linalg.inv(r)
-            - q
-            @ (
-                np.ascontiguousarray(q.T) @ da @ np.linalg.inv(r)
-                - np.tril(np.ascontiguousarray(q.T) @ da @ np.linalg.inv(r), -1)
-                + np.ascontiguousarray(
-                    np.tril(np.ascontiguousarray(q.T) @ da @ np.linalg.inv(r), -1).T
-                )
-            ),
-            (
-                np.ascontiguousarray(q.T) @ da @ np.linalg.inv(r)
-                - np.tril(np.ascontiguousarray(q.T) @ da @ np.linalg.inv(r), -1)
-                + np.ascontiguousarray(
-                    np.tril(np.ascontiguousarray(q.T) @ da @ np.linalg.inv(r), -1).T
-                )
-            )
-            @ r,
-        )
+        # with m = q^H da r^-1 and the skew-Hermitian o = tril(m, -1) - tril(m, -1)^H + i Im
+        # diag(m): dr = (m - o) r, dq = da r^-1 - q (m - o)
+        return qr_tangent_q(da, q, r), qr_tangent_r(da, q, r)

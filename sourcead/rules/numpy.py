@@ -281,6 +281,17 @@ class Imag:
         return np.imag(dz)
 
 
+@register(np.angle, result=shapes.real_part, device=False)
+class Angle:
+    def adjoint(b_out, z):
+        # arg z = atan2(y, x): dL/dx - i dL/dy = b (-y - i x) / |z|^2 = -i b conj(z) / |z|^2
+        # (0 at z = 0, where the phase jumps)
+        return -1j * b_out * np.conj(z) / (np.abs(z) ** 2 + (z == 0))
+
+    def tangent(dz, z):
+        return np.imag(np.conj(z) * dz) / (np.abs(z) ** 2 + (z == 0))
+
+
 @register(np.conj, result=shapes.elementwise, methods=("conj", "conjugate"))
 class Conj:
     def adjoint(b_out, z):

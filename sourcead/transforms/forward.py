@@ -19,12 +19,12 @@ import copy
 import operator
 
 import gast
-import numpy as np
 
 from ..analysis.activity import active_names, differentiable_reads
 from ..analysis.inference import expression_type
 from ..analysis.types import Array, Scalar
 from ..frontend.normalize import is_permutation, name
+from ..rules.callees import JOINING
 from ..rules.operators import OPERATOR_FUNCTIONS
 from ..rules.registry import entries, spelling, tangent_rule_for
 from ..rules.templates import simplify
@@ -143,9 +143,17 @@ class TangentGenerator:
         """Source of a zero tangent for the value held by ``n``."""
         if self.is_array(n):
             if self.vector:
-                return f"np.zeros({n}.shape + ({self.ndir},))"
-            return f"np.zeros({n}.shape)"
-        return f"np.zeros({self.ndir})" if self.vector else "0.0"
+                return f"np.zeros({n}.shape + ({self.ndir},){self.complex_dtype(n)})"
+            return f"np.zeros({n}.shape{self.complex_dtype(n)})"
+        return f"np.zeros({self.ndir}{self.complex_dtype(n)})" if self.vector else "0.0"
+
+    def complex_dtype(self, n: str) -> str:
+        """``, dtype=np.complex128`` where ``n`` holds complex values (their tangents are
+        complex; the tangents of real arrays keep NumPy's default dtype)."""
+        value_type = self.types.get(n)
+        if getattr(value_type, "kind", None) != "complex":
+            return ""
+        return f", dtype=np.{value_type.dtype}"
 
     def has_active(self, expr) -> bool:
         return bool(differentiable_reads(expr) & self.active)
@@ -176,7 +184,7 @@ class TangentGenerator:
             "forward_only",
         ):
             primitive, args, keywords = expr.callee.target, list(expr.args), expr.keywords
-            if primitive in (np.concatenate, np.stack):
+            if primitive in JOINING:
                 return self.joining(expr)
         elif isinstance(expr, gast.Call) and expr.callee.kind == "copy":
             return self.tangent(expr.func.value)
@@ -186,7 +194,10 @@ class TangentGenerator:
             return _zero()
         else:
             raise self.fn.error("forward mode does not support this expression yet", expr)
-        rule = tangent_rule_for(primitive, any(self.is_array_expr(a) for a in args))
+        # the array rule for arrays, and for complex numbers (|z|: not the real rule's sign)
+        rule = tangent_rule_for(
+            primitive, any(self.is_array_expr(a) or self.is_complex_expr(a) for a in args)
+        )
         if rule is None:
             raise self.fn.error(
                 f"{src(expr.func) if isinstance(expr, gast.Call) else type(expr.op).__name__} "
@@ -219,10 +230,14 @@ class TangentGenerator:
         value = _Substitute(replacements, rule.keywords, passed_on).visit(copy.deepcopy(rule.value))
         return fold(simplify(value))
 
-    def new_array_tangent(self, array: str, tangent_name: str, tangent) -> list:
-        """Lines making ``tangent_name``, a new array holding the tangent of ``array``."""
+    def new_array_tangent(
+        self, array: str, tangent_name: str, tangent, typed_as: str | None = None
+    ) -> list:
+        """Lines making ``tangent_name``, a new array holding the tangent of ``array`` (whose
+        type is that of ``typed_as`` when given: a fresh name has none)."""
         extra = f" + ({self.ndir},)" if self.vector else ""
-        lines = [f"{tangent_name} = np.empty({array}.shape{extra})"]
+        dtype = self.complex_dtype(typed_as or array)
+        lines = [f"{tangent_name} = np.empty({array}.shape{extra}{dtype})"]
         if is_zero(tangent):
             lines.append(f"{tangent_name}[...] = 0.0")
         elif self.vector:
@@ -279,17 +294,29 @@ class TangentGenerator:
         parts = call.args[0]
         if not isinstance(parts, gast.Tuple):
             raise self.fn.error("forward mode joins tuples written out: (a, b)", call)
-        elts = []
-        for part in parts.elts:
-            t = self.tangent(part)
-            elts.append(
-                gast.Call(func=_dotted("np.zeros_like"), args=[copy.deepcopy(part)], keywords=[])
-                if is_zero(t)
-                else t
-            )
+
+        def tangents(parts: gast.Tuple) -> gast.Tuple:  # nested in np.array([[a, b], [c, d]])
+            elts = []
+            for part in parts.elts:
+                if isinstance(part, gast.Tuple):
+                    elts.append(tangents(part))
+                    continue
+                t = self.tangent(part)
+                if is_zero(t) and self.is_array_expr(part):
+                    t = gast.Call(
+                        func=_dotted("np.zeros_like"), args=[copy.deepcopy(part)], keywords=[]
+                    )
+                elts.append(gast.Constant(value=0.0, kind=None) if is_zero(t) else t)
+            return gast.Tuple(elts=elts, ctx=gast.Load())
+
         joined = copy.deepcopy(call)
-        joined.args = [gast.Tuple(elts=elts, ctx=gast.Load()), *joined.args[1:]]
+        joined.args = [tangents(parts), *joined.args[1:]]
         return joined
+
+    def is_complex_expr(self, expr) -> bool:
+        if isinstance(expr, gast.Constant):
+            return isinstance(expr.value, complex)
+        return getattr(expression_type(expr, self.types), "kind", None) == "complex"
 
     def is_array_expr(self, expr) -> bool:
         if isinstance(expr, gast.Name):
@@ -417,7 +444,7 @@ class TangentGenerator:
         else:
             new, dnew = target, self.d(target)
             lines = [src(stmt)]
-        lines.extend(self.new_array_tangent(new, dnew, tangent))
+        lines.extend(self.new_array_tangent(new, dnew, tangent, typed_as=target))
         if reads_itself:
             lines += [f"{target} = {new}", f"{self.d(target)} = {dnew}"]
         return lines
@@ -492,7 +519,8 @@ class TangentGenerator:
         if isinstance(arg, gast.Subscript) and isinstance(arg.value, gast.Name):
             return f"{self.d(arg.value.id)}[{index_source(arg.slice)}]"
         temp = self.names.fresh("darg")
-        lines.append(f"{temp} = np.empty({self.ndir})")
+        dtype = ", dtype=np.complex128" if self.is_complex_expr(arg) else ""
+        lines.append(f"{temp} = np.empty({self.ndir}{dtype})")
         value = _render_zeros(self.tangent(arg))
         lines.append(
             Block(f"for {self.q} in range({self.ndir}):", [f"{temp}[{self.q}] = {src(value)}"])
@@ -505,7 +533,7 @@ class TangentGenerator:
             if self.vector:
                 return f"np.zeros({n}.shape + ({self.ndir},), dtype={n}.dtype)"
             return f"np.zeros_like({n})"
-        return f"np.zeros({self.ndir})" if self.vector else "0.0"
+        return f"np.zeros({self.ndir}{self.complex_dtype(n)})" if self.vector else "0.0"
 
     def _type_of(self, expr):
         if isinstance(expr, gast.Name):
@@ -534,7 +562,7 @@ class TangentGenerator:
                 if n not in self.params and not self.is_array(n) and n in self.types
             )
             for n in buffers:
-                lines.append(f"{self.d(n)} = np.zeros({self.ndir})")
+                lines.append(f"{self.d(n)} = np.zeros({self.ndir}{self.complex_dtype(n)})")
         for p in self.params:
             # a parameter given no tangent that later holds values with one: zero until then
             if p in self.active and p not in self.wrt:

@@ -16,12 +16,20 @@ import gast
 import numpy as np
 
 from ..analysis.activity import active_names, differentiable_reads
-from ..analysis.types import INT, Array, Scalar, TupleType, is_array_type, tape_dtype
+from ..analysis.types import (
+    INT,
+    Array,
+    Scalar,
+    TupleType,
+    is_array_type,
+    tape_dtype,
+    type_of_value,
+)
 from ..errors import SourceADError
 from ..frontend.normalize import is_permutation, name
 from ..lowering.arrays import ArrayAdjoints, placeholder, shape_tuple
 from ..rules.operators import OPERATOR_FUNCTIONS
-from ..rules.registry import entries, scalar_rule_for
+from ..rules.registry import entries, rule_for, scalar_rule_for
 from ..rules.templates import instantiate, substituted
 from ..trees.codegen import Block, Comment, build, function_tree, index_source, src
 from ..trees.names import NameGenerator
@@ -193,6 +201,7 @@ class AdjointGenerator:
         self.assigned: set[str] = set()  # arrays whose adjoint a reader assigned, this pass
         self.recomputed: set[str] = set()  # arrays restored by computing them again
         self.current_statement = None
+        self.complex_statement = False  # whether the current statement reads complex values
         self.clock = 0
         self.position: tuple[int, tuple] = (0, ())
         self.frames: list[LoopFrame] = []
@@ -444,11 +453,14 @@ class AdjointGenerator:
         outer = self.position
         self.position = (self.clock, tuple(f.node_id for f in self.frames))
         enclosing, self.current_statement = self.current_statement, id(stmt)
+        was_complex = self.complex_statement
+        self.complex_statement = _reads_complex(stmt, self.types)
         try:
             return self._statement(stmt, depth)
         finally:
             self.position = outer
             self.current_statement = enclosing
+            self.complex_statement = was_complex
             if depth == 0 and isinstance(stmt, gast.Assign):
                 self.defined_at_top |= {
                     n.id for n in gast.walk(stmt.targets[0]) if isinstance(n, gast.Name)
@@ -1132,11 +1144,12 @@ class AdjointGenerator:
         """Append ``(key, contribution)`` pairs for the active names that ``expr`` reads."""
         if isinstance(expr, gast.Name):
             if expr.id in self.active:
-                contributions.append((("name", expr.id), g))
+                contributions.append((("name", expr.id), self.real_part(expr.id, g)))
             return
         if isinstance(expr, gast.Subscript):
             if isinstance(expr.value, gast.Name) and expr.value.id in self.active:
                 self.reads(expr.slice)
+                g = self.real_part(expr.value.id, g)
                 contributions.append((("elem", expr.value.id, expr.slice), g))
             return
         if isinstance(expr, gast.Call) and expr.callee.kind == "copy":
@@ -1160,6 +1173,9 @@ class AdjointGenerator:
             rule, args = scalar_rule_for(OPERATOR_FUNCTIONS.get(type(expr.op))), [expr.operand]
         elif isinstance(expr, gast.Call) and expr.callee.kind == "rule":
             rule, args = scalar_rule_for(expr.callee.target), expr.args
+            if self._complex_numbers(args):  # |z|: the general rule, not the real one's sign
+                general = rule_for(expr.callee.target, arrays=True)
+                rule = general if general is not None and not general.body else rule
             if len(args) != len(rule.params):
                 raise self.fn.error(
                     f"{src(expr.func)} is differentiable with {len(rule.params)} argument(s), "
@@ -1181,6 +1197,19 @@ class AdjointGenerator:
             if contribution is not None and self.has_active(arg):
                 self.reads(contribution)
                 self.propagate(arg, contribution, contributions, lines)
+
+    def real_part(self, n: str, g):
+        """``g``, an adjoint flowing into the real value ``n`` from a statement that reads
+        complex values, as its real part: L's gradient with respect to a real x is dL/dx,
+        the real part of the complex adjoint (JAX's convention; docs/arrays.md)."""
+        if not self.complex_statement or getattr(self.types.get(n), "kind", None) != "float":
+            return g
+        return gast.Call(func=parse_expression("np.real"), args=[g], keywords=[])
+
+    def _complex_numbers(self, args) -> bool:
+        """Whether a scalar rule's arguments hold complex numbers (their rules are then the
+        entry's general ones: ``np.abs`` of a complex number is not a sign)."""
+        return any(getattr(self.arrays.type_of(a), "kind", None) == "complex" for a in args)
 
     # --- checks ------------------------------------------------------------------------------------
     def _check_arrays(self) -> None:
@@ -1352,12 +1381,29 @@ def _merged(contributions: list) -> list:
     return list(totals.values())
 
 
+def _reads_complex(stmt, types: dict) -> bool:
+    """Whether an assignment binds or reads complex values (names, constants, globals)."""
+    if not isinstance(stmt, gast.Assign):
+        return False
+    for node in gast.walk(stmt):
+        if isinstance(node, gast.Name):
+            value_type = types.get(node.id)
+            if value_type is None and hasattr(node, "global_value"):
+                value_type = type_of_value(node.global_value)
+            if getattr(value_type, "kind", None) == "complex":
+                return True
+        elif isinstance(node, gast.Constant) and isinstance(node.value, complex):
+            return True
+    return False
+
+
 def _part_of_real(expr, type_of) -> bool:
-    """Whether ``expr`` is ``np.real(x)`` or ``np.imag(x)`` of a real (not complex) ``x``."""
+    """Whether ``expr`` is ``np.real(x)``, ``np.imag(x)`` or ``np.angle(x)`` of a real (not
+    complex) ``x`` (the phase of a real number is 0 or pi: a constant)."""
     if not (
         isinstance(expr, gast.Call)
         and getattr(expr, "callee", None) is not None
-        and expr.callee.target in (np.real, np.imag)
+        and expr.callee.target in (np.real, np.imag, np.angle)
         and len(expr.args) == 1
     ):
         return False

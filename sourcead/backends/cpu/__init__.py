@@ -1,1 +1,2 @@
-"""The CPU backend: loading generated modules under Numba and reporting long compiles."""
+"""The CPU backend: loading generated modules under Numba, the optimisation level of generated
+code, and reporting long compiles."""

@@ -28,6 +28,8 @@ import warnings
 from numba.core import event
 from numba.core.errors import NumbaPerformanceWarning
 
+from . import optimisation
+
 logger = logging.getLogger("sourcead")
 
 #: Seconds of compiling before the first line is written.
@@ -148,6 +150,7 @@ def _install() -> None:
     if not quiet:
         ensure_handler()
     event.register("numba:compile", _CompileListener(announce=not quiet))
+    optimisation.install(generated)  # generated code's LLVM level, the same events
 
 
 _install()

@@ -1,0 +1,445 @@
+"""Linear-algebra helpers of generated code: what Numba lacks (``expm``, ``solve_triangular``,
+the singular values alone, the R of a QR), and the tangents of the factorisations.
+
+Complex matrices follow the conventions of ``docs/arrays.md``: tangents are plain
+perturbations, and the Hermitian (conjugate) transposes appear where the factorisation has
+them (``a = v diag(w) v^H``, ``a = u diag(s) v^H``, ``a = q r``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = [
+    "apply_trans",
+    "eig_complex",
+    "eig_tangent_v",
+    "eig_tangent_w",
+    "eigh_tangent_v",
+    "eigh_tangent_w",
+    "tangent_eigvals",
+    "tangent_eigvalsh",
+    "linalg_eigvals",
+    "lstsq_tangent_residuals",
+    "lstsq_tangent_x",
+    "tangent_pinv",
+    "tangent_qr_r",
+    "residual_share",
+    "svd_tangent_s",
+    "tangent_svd_values",
+    "triangular_matrix",
+    "expm_frechet",
+    "expm_frechet_along_m",
+    "linalg_expm",
+    "linalg_qr_r",
+    "linalg_solve_triangular",
+    "linalg_svd_values",
+    "qr_tangent_q",
+    "qr_tangent_r",
+    "svd_tangent_u",
+    "svd_tangent_vh",
+    "triangular_part",
+]
+
+# Padé 13 of scaling and squaring (Higham 2005, "The scaling and squaring method for the
+# matrix exponential revisited"; scipy.linalg.expm's degree for all but small norms)
+_PADE13 = (
+    64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+    129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+    40840800.0, 960960.0, 16380.0, 182.0, 1.0,
+)  # fmt: skip
+_THETA13 = 5.371920351148152
+
+
+@numba.njit(cache=True)
+def _identity_like(a):
+    ident = np.zeros_like(a)
+    for i in range(a.shape[0]):
+        ident[i, i] = 1.0
+    return ident
+
+
+@numba.njit(cache=True)
+def linalg_expm(a):
+    """``scipy.linalg.expm(a)``: scaling and squaring with the Padé approximant of degree 13."""
+    a = np.ascontiguousarray(a)
+    norm = np.max(np.sum(np.abs(a), axis=0)) if a.size else 0.0
+    s = 0
+    if norm > _THETA13:
+        s = int(np.ceil(np.log2(norm / _THETA13)))
+    a = a / 2.0**s
+    b = _PADE13
+    ident = _identity_like(a)
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (
+        a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2)
+        + b[7] * a6
+        + b[5] * a4
+        + b[3] * a2
+        + b[1] * ident
+    )
+    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2
+    v = v + b[0] * ident
+    r = np.ascontiguousarray(np.linalg.solve(v - u, v + u))
+    for _ in range(s):
+        r = r @ r
+    return r
+
+
+@numba.njit(cache=True)
+def _block(m, e):
+    """The block matrix [[m, e], [0, m]], of the dtype of m and e together."""
+    n = m.shape[0]
+    # a zero of both dtypes (np.sum of an empty slice is a zero too)
+    zero = np.sum(m.ravel()[:1]) * 0.0 + np.sum(e.ravel()[:1]) * 0.0
+    big = np.full((2 * n, 2 * n), zero)
+    big[:n, :n] = m
+    big[:n, n:] = e
+    big[n:, n:] = m
+    return big
+
+
+@numba.njit(cache=True)
+def expm_frechet(m, e):
+    """The Fréchet derivative of expm at ``m`` in the direction ``e``: the upper right block
+    of expm([[m, e], [0, m]]) (Higham, Functions of Matrices, 3.2)."""
+    n = m.shape[0]
+    big = _block(m, e)
+    if n == 0:
+        return np.ascontiguousarray(big[:n, n:])
+    return np.ascontiguousarray(linalg_expm(big)[:n, n:])
+
+
+@numba.njit(cache=True)
+def expm_frechet_along_m(m, e, dm):
+    """The tangent of ``expm_frechet(m, e)`` along ``dm`` (it is linear in ``e``): the Fréchet
+    derivative at the block matrix [[m, e], [0, m]] along [[dm, 0], [0, dm]], its upper right
+    block."""
+    n = m.shape[0]
+    return np.ascontiguousarray(expm_frechet(_block(m, e), _block(dm, 0.0 * e))[:n, n:])
+
+
+@numba.njit(cache=True)
+def linalg_svd_values(a, compute_uv=False):
+    """``np.linalg.svd(a, compute_uv=False)``: the singular values, largest first."""
+    return np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)[1]
+
+
+@numba.njit(cache=True)
+def linalg_qr_r(a, mode="r"):
+    """``np.linalg.qr(a, mode="r")``: the reduced R factor."""
+    return np.linalg.qr(np.ascontiguousarray(a))[1]
+
+
+@numba.njit(cache=True)
+def triangular_part(a, lower=False, unit_diagonal=False):
+    """The lower (or upper) triangle of ``a``, without its diagonal where ``unit_diagonal``
+    (a projection: its own adjoint)."""
+    k = -1 if unit_diagonal else 0
+    if lower:
+        return np.tril(a, k)
+    return np.triu(a, -k)
+
+
+@numba.njit(cache=True)
+def apply_trans(a, trans=0):
+    """``a`` (``trans`` 0), its transpose (1) or its conjugate transpose (2): each its own
+    adjoint under the pairing Re(sum(x * y)) of JAX's convention."""
+    if trans == 1:
+        return np.ascontiguousarray(a.T)
+    if trans == 2:
+        return np.ascontiguousarray(np.conj(a).T)
+    return np.ascontiguousarray(a)
+
+
+@numba.njit(cache=True)
+def linalg_solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False):
+    """``scipy.linalg.solve_triangular(a, b, trans, lower, unit_diagonal)``: only the triangle
+    of ``a`` is read (and not its diagonal where ``unit_diagonal``)."""
+    t = triangular_part(a, lower, unit_diagonal)
+    if unit_diagonal:
+        t = t + _identity_like(t)
+    # np.linalg.solve takes operands of one dtype: a real one made complex by the other's zero
+    zero = (a[0, 0] * 0.0 if a.size else 0.0) + (b.ravel()[0] * 0.0 if b.size else 0.0)
+    return np.linalg.solve(apply_trans(t, trans) + zero, np.ascontiguousarray(b) + zero)
+
+
+@numba.njit(cache=True)
+def triangular_matrix(a, trans=0, lower=False, unit_diagonal=False):
+    """The matrix ``solve_triangular`` solves with: the triangle of ``a`` (with ones on its
+    diagonal where ``unit_diagonal``), transposed as ``trans`` says."""
+    t = triangular_part(a, lower, unit_diagonal)
+    if unit_diagonal:
+        t = t + _identity_like(t)
+    return apply_trans(t, trans)
+
+
+@numba.njit(cache=True)
+def linalg_eigvals(a):
+    """``np.linalg.eigvals(a)`` in complex arithmetic."""
+    return np.linalg.eigvals(np.ascontiguousarray(a) + 0j)
+
+
+@numba.njit(cache=True)
+def eig_complex(a):
+    """``np.linalg.eig(a)`` in complex arithmetic (Numba's eig of a real matrix refuses
+    complex eigenvalues)."""
+    return np.linalg.eig(np.ascontiguousarray(a) + 0j)
+
+
+# --- tangents of the factorisations (tangent rules call them: never differentiated again) ---
+# Computed in double precision (Numba widens float32 arrays times Python floats to float64,
+# and then refuses products of the two) and returned in the factor's dtype.
+
+
+@numba.njit(cache=True)
+def _wide(x):
+    """``x`` as a contiguous float64 (complex128) array."""
+    return np.ascontiguousarray(x) + 0.0
+
+
+@numba.njit(cache=True)
+def _gap_inverse(w):
+    """F[i, j] = 1 / (w[j] - w[i]), 0 where w[j] == w[i] (the diagonal, degenerate pairs)."""
+    n = w.shape[0]
+    zero = w[0] * 0.0 if n else 0.0
+    f = np.full((n, n), zero)
+    for i in range(n):
+        for j in range(n):
+            if w[j] != w[i]:
+                f[i, j] = 1.0 / (w[j] - w[i])
+    return f
+
+
+@numba.njit(cache=True)
+def _hermitian_transpose(a):
+    return np.ascontiguousarray(np.conj(a).T)
+
+
+@numba.njit(cache=True)
+def _eigh_tangent_w(da, w, v):
+    """The eigenvalues' tangent of ``eigh``: Re diag(v^H sym(da) v), sym: the Hermitian part."""
+    vh = _hermitian_transpose(v)
+    p = vh @ np.ascontiguousarray(0.5 * (da + _hermitian_transpose(da))) @ v
+    return np.ascontiguousarray(np.real(np.diag(p)))
+
+
+@numba.njit(cache=True)
+def _eigh_tangent_v(da, w, v):
+    """The eigenvectors' tangent of ``eigh``: v (F * (v^H sym(da) v)), F as ``_gap_inverse``
+    (zero diagonal: the phases' gauge; zero for equal eigenvalues)."""
+    vh = _hermitian_transpose(v)
+    p = vh @ np.ascontiguousarray(0.5 * (da + _hermitian_transpose(da))) @ v
+    return v @ (_gap_inverse(w) * p)
+
+
+@numba.njit(cache=True)
+def _svd_coupling(da, u, s, vh):
+    """p = u^H da v and the coupling matrices of the thin SVD's tangent."""
+    p = _hermitian_transpose(u) @ np.ascontiguousarray(da) @ _hermitian_transpose(vh)
+    f = _gap_inverse(s * s)
+    ph = _hermitian_transpose(p)
+    return p, ph, f
+
+
+@numba.njit(cache=True)
+def _svd_left_tangent(da, u, s, vh, phase):
+    """du of a = u diag(s) v^H (thin or full): u_k (F * (p S + S p^H)) + (I - u_k u_k^H) da
+    v_k / s, with ``phase`` the pairs' common phase i Im(p_jj) / s_j on u; for the full u,
+    the complement's -u_k du_k^H u_perp (its gauge u_perp^H du_perp = 0)."""
+    k = s.shape[0]
+    uk = np.ascontiguousarray(u[:, :k])
+    vk = _hermitian_transpose(np.ascontiguousarray(vh[:k]))
+    p, ph, f = _svd_coupling(da, uk, s, vh[:k])
+    da = np.ascontiguousarray(da)
+    duk = uk @ (f * (p * s.reshape(1, k) + s.reshape(k, 1) * ph))
+    duk = duk + (da @ vk - uk @ (_hermitian_transpose(uk) @ da @ vk)) / s.reshape(1, k)
+    if phase:
+        duk = duk + uk * ((np.diag(p) - np.real(np.diag(p))) / s).reshape(1, k)
+    if u.shape[1] == k:
+        return duk
+    rest = np.ascontiguousarray(u[:, k:])
+    du = np.zeros_like(u)
+    du[:, :k] = duk
+    du[:, k:] = -uk @ (_hermitian_transpose(duk) @ rest)
+    return du
+
+
+@numba.njit(cache=True)
+def svd_tangent_u(da, u, s, vh):
+    """du of a = u diag(s) v^H, thin or full (``_svd_left_tangent``); the common phase of each
+    pair u_j, v_j moves with u_j (zero for real matrices)."""
+    return _svd_left_tangent(_wide(da), _wide(u), _wide(s), _wide(vh), True).astype(u.dtype)
+
+
+@numba.njit(cache=True)
+def svd_tangent_vh(da, u, s, vh):
+    """dvh of a = u diag(s) v^H: the tangent of v for a^H (whose SVD is v diag(s) u^H),
+    conjugate transposed."""
+    ah = _hermitian_transpose(_wide(da))
+    v = _hermitian_transpose(_wide(vh))
+    ut = _hermitian_transpose(_wide(u))
+    return _hermitian_transpose(_svd_left_tangent(ah, v, _wide(s), ut, False)).astype(vh.dtype)
+
+
+@numba.njit(cache=True)
+def _qr_m(da, q, r):
+    """m = q^H da r^-1 and its skew-Hermitian lower part o (dq = da r^-1 - q (m - o))."""
+    rinv = np.linalg.inv(np.ascontiguousarray(r))
+    m = _hermitian_transpose(q) @ np.ascontiguousarray(da) @ rinv
+    low = np.tril(m, -1)
+    o = low - _hermitian_transpose(low)
+    return m, o, rinv
+
+
+@numba.njit(cache=True)
+def _qr_tangent_q(da, q, r):
+    """dq of the reduced QR of a tall or square a."""
+    m, o, rinv = _qr_m(da, q, r)
+    n = m.shape[0]
+    d = np.zeros_like(m)
+    for i in range(n):
+        d[i, i] = m[i, i] - np.real(m[i, i])  # i Im(m_ii): keeps diag(r) real
+    return np.ascontiguousarray(da) @ rinv - q @ (m - o - d)
+
+
+@numba.njit(cache=True)
+def _qr_tangent_r(da, q, r):
+    """dr of the reduced QR: (m - o - i Im diag(m)) r, upper triangular with a real diagonal."""
+    m, o, rinv = _qr_m(da, q, r)
+    n = m.shape[0]
+    d = np.zeros_like(m)
+    for i in range(n):
+        d[i, i] = m[i, i] - np.real(m[i, i])
+    return (m - o - d) @ np.ascontiguousarray(r)
+
+
+@numba.njit(cache=True)
+def eig_tangent_w(da, w, v):
+    """The eigenvalues' tangent of ``eig``: diag(v^-1 da v)."""
+    p = np.linalg.solve(v, np.ascontiguousarray(da) + 0j) @ v
+    return np.ascontiguousarray(np.diag(p))
+
+
+@numba.njit(cache=True)
+def eig_tangent_v(da, w, v):
+    """The eigenvectors' tangent of ``eig`` in the gauge diag(v^-1 dv) = 0: v (F * (v^-1 da
+    v)); right for a loss invariant under the eigenvectors' scaling."""
+    p = np.linalg.solve(v, np.ascontiguousarray(da) + 0j) @ v
+    return v @ (_gap_inverse(w) * p)
+
+
+@numba.njit(cache=True)
+def tangent_eigvals(da, a):
+    """The tangent of ``eigvals``: diag(v^-1 da v)."""
+    w, v = eig_complex(a)
+    return eig_tangent_w(da, w, v)
+
+
+@numba.njit(cache=True)
+def tangent_eigvalsh(da, a):
+    """The tangent of ``eigvalsh``: Re diag(v^H sym(da) v)."""
+    w, v = np.linalg.eigh(np.ascontiguousarray(a))
+    return eigh_tangent_w(da, w, v)
+
+
+@numba.njit(cache=True)
+def _svd_tangent_s(da, u, s, vh):
+    """The singular values' tangent: Re diag(u_k^H da v_k)."""
+    k = s.shape[0]
+    uk = np.ascontiguousarray(u[:, :k])
+    vk = _hermitian_transpose(np.ascontiguousarray(vh[:k]))
+    return np.ascontiguousarray(
+        np.real(np.diag(_hermitian_transpose(uk) @ np.ascontiguousarray(da) @ vk))
+    )
+
+
+@numba.njit(cache=True)
+def tangent_svd_values(da, a):
+    """The tangent of the singular values alone."""
+    u, s, vh = np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)
+    return svd_tangent_s(da, u, s, vh)
+
+
+@numba.njit(cache=True)
+def tangent_qr_r(da, a):
+    """The tangent of the R factor alone."""
+    q, r = np.linalg.qr(np.ascontiguousarray(a))
+    return qr_tangent_r(da, q, r)
+
+
+@numba.njit(cache=True)
+def tangent_pinv(da, a):
+    """The tangent of pinv(a) = p at constant rank (Golub and Pereyra 1973):
+    -p da p + p p^T da^T (I - a p) + (I - p a) da^T p^T p."""
+    a = np.ascontiguousarray(a)
+    da = np.ascontiguousarray(da)
+    p = np.ascontiguousarray(np.linalg.pinv(a))
+    pt = np.ascontiguousarray(p.T)
+    dat = np.ascontiguousarray(da.T)
+    left = dat - (dat @ a) @ p
+    right = dat - p @ (a @ dat)
+    return -(p @ da @ p) + p @ (pt @ left) + right @ (pt @ p)
+
+
+@numba.njit(cache=True)
+def residual_share(r, b_residuals):
+    """2 r times the adjoint of the residuals (one per column of r), or zeros where lstsq
+    returned no residuals (a rank below the columns, or no more rows than columns)."""
+    if b_residuals.size == 0:
+        return np.zeros_like(r)
+    return 2.0 * r * b_residuals
+
+
+@numba.njit(cache=True)
+def lstsq_tangent_x(da, db, a, b):
+    """The solution's tangent of lstsq: x = pinv(a) b at constant rank."""
+    p = np.ascontiguousarray(np.linalg.pinv(np.ascontiguousarray(a)))
+    return tangent_pinv(da, a) @ np.ascontiguousarray(b) + p @ np.ascontiguousarray(db)
+
+
+@numba.njit(cache=True)
+def lstsq_tangent_residuals(da, db, a, b, residuals):
+    """The residuals' tangent of lstsq (stationary in x): 2 sum(r (db - da x)) per column."""
+    a = np.ascontiguousarray(a)
+    b = np.ascontiguousarray(b)
+    x = np.linalg.pinv(a) @ b
+    r = b - a @ x
+    change = 2.0 * r * (np.ascontiguousarray(db) - np.ascontiguousarray(da) @ x)
+    if residuals.size == 0:
+        return np.zeros_like(residuals)
+    # one residual per column of b (one for a vector b)
+    return np.sum(change.reshape(change.shape[0], -1), axis=0)
+
+
+@numba.njit(cache=True)
+def eigh_tangent_w(da, w, v):
+    """``_eigh_tangent_w`` in double precision, returned in the factor's dtype."""
+    return _eigh_tangent_w(_wide(da), _wide(w), _wide(v)).astype(w.dtype)
+
+
+@numba.njit(cache=True)
+def eigh_tangent_v(da, w, v):
+    """``_eigh_tangent_v`` in double precision, returned in the factor's dtype."""
+    return _eigh_tangent_v(_wide(da), _wide(w), _wide(v)).astype(v.dtype)
+
+
+@numba.njit(cache=True)
+def svd_tangent_s(da, u, s, vh):
+    """``_svd_tangent_s`` in double precision, returned in the factor's dtype."""
+    return _svd_tangent_s(_wide(da), _wide(u), _wide(s), _wide(vh)).astype(s.dtype)
+
+
+@numba.njit(cache=True)
+def qr_tangent_q(da, q, r):
+    """``_qr_tangent_q`` in double precision, returned in the factor's dtype."""
+    return _qr_tangent_q(_wide(da), _wide(q), _wide(r)).astype(q.dtype)
+
+
+@numba.njit(cache=True)
+def qr_tangent_r(da, q, r):
+    """``_qr_tangent_r`` in double precision, returned in the factor's dtype."""
+    return _qr_tangent_r(_wide(da), _wide(q), _wide(r)).astype(q.dtype)

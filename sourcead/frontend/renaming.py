@@ -1,0 +1,63 @@
+"""Names rebound in straight-line code get a new name per binding.
+
+``x = np.sum(x)``, ``y = y[0]``, ``a = a.reshape(2, 2)``: Python lets a name hold values of
+different types one after the other; type inference gives each name one type. Each
+assignment of the function's top level (outside loops and ifs) that binds a name already
+bound (a parameter included) starts a new version of it, ``x_1``, read by every later
+statement. Inside loops and branches a name keeps one type, as its value may come from
+another iteration or branch: there a change of type stays refused (``analysis.inference``).
+"""
+
+from __future__ import annotations
+
+import gast
+
+from ..trees.names import NameGenerator
+from .normalize import is_permutation
+
+
+def rename_rebindings(tree: gast.FunctionDef, params: list[str]) -> gast.FunctionDef:
+    """``tree`` (normalised) with top-level rebindings given names of their own, in place."""
+    names = NameGenerator(tree)
+    current: dict[str, str] = {}  # the user's name -> the name of its current version
+    bound = set(params)
+    for stmt in tree.body:
+        if isinstance(stmt, gast.Assign) and not is_permutation(stmt):
+            _rename(stmt.value, current)
+            targets = stmt.targets[0].elts if isinstance(stmt.targets[0], gast.Tuple) else None
+            for target in targets if targets is not None else stmt.targets:
+                if not isinstance(target, gast.Name):
+                    _rename(target, current)  # an element write: the array's current version
+                    continue
+                original = target.id
+                if original in bound:
+                    current[original] = names.fresh(original)
+                    target.id = current[original]
+                bound.add(original)
+            continue
+        _rename(stmt, current)
+        for option in (getattr(stmt, "checkpoint", None) or {}).values():
+            _rename(option, current)
+        for node in gast.walk(stmt):
+            if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
+                bound.add(_original(node.id, current))
+    return tree
+
+
+def _rename(node, current: dict[str, str]) -> None:
+    """Every name ``node`` reads or binds, as its current version."""
+    if not current:
+        return
+    for child in gast.walk(node):
+        if isinstance(child, gast.Name) and child.id in current:
+            child.id = current[child.id]
+
+
+def _original(name: str, current: dict[str, str]) -> str:
+    for original, version in current.items():
+        if version == name:
+            return original
+    return name
+
+
+__all__ = ["rename_rebindings"]
