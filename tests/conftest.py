@@ -7,6 +7,12 @@ import pytest
 if not os.path.exists("/dev/nvidiactl"):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+# Generated code is compiled at LLVM's -O2 in the tests (sourcead/backends/cpu/optimisation.py):
+# the tests check derivatives, which do not depend on the level, and -O2 compiles array
+# programs several times faster than Numba's -O3 (the slow group: minutes less). Subprocesses
+# of tests inherit it. SOURCEAD_OPT=3 runs them at the level users get by default.
+os.environ.setdefault("SOURCEAD_OPT", "2")
+
 
 @pytest.fixture(
     params=[pytest.param(True, marks=pytest.mark.slow), False], ids=["compiled", "python"]

@@ -410,8 +410,8 @@ class _Desugarer:
 
     # --- for loops over sequences -------------------------------------------------------
     def for_loop(self, stmt: gast.For) -> list:
-        if _is_range(stmt.iter, self) or _is_call_of(stmt.iter, "checkpointed", self, any_=True):
-            return [stmt]
+        if isinstance(stmt.iter, gast.Call) and not _is_zip_or_enumerate(stmt.iter, self):
+            return [stmt]  # range(...), sourcead.checkpointed(...): the subset check decides
         assigned = {
             n.id
             for s in stmt.body
@@ -829,14 +829,12 @@ def _root(func) -> str | None:
     return func.id if isinstance(func, gast.Name) else None
 
 
-def _is_call_of(node, builtin: str, desugarer: _Desugarer, any_: bool = False) -> bool:
-    """Whether ``node`` calls the builtin ``builtin`` (``any_``: a function of that name)."""
+def _is_call_of(node, builtin: str, desugarer: _Desugarer) -> bool:
+    """Whether ``node`` calls the builtin ``builtin``."""
     if not (isinstance(node, gast.Call) and isinstance(node.func, gast.Name)):
         return False
     if node.func.id != builtin or node.func.id in desugarer.locals:
         return False
-    if any_:
-        return True
     import builtins
 
     return desugarer.fn.namespace.get(builtin, getattr(builtins, builtin)) is getattr(

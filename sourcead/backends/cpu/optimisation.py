@@ -1,18 +1,20 @@
-"""The LLVM optimisation level of generated code: 2 unless ``SOURCEAD_OPT`` says otherwise.
+"""The LLVM optimisation level of generated code: Numba's unless ``SOURCEAD_OPT`` says otherwise.
 
 Numba optimises everything at LLVM's ``-O3`` (``NUMBA_OPT``, read once when Numba is
-imported). For generated derivatives that is the slowest part of a first call: the whole-array
-statements of an adjoint become loop nests that ``-O3`` versions and unrolls for seconds each
-(the adjoint of ``np.sum(w * (x * y))`` on matrices: 2.8 s of CPU at ``-O3``, 1.2 s at
-``-O2``; a tensor network's gradient: minutes at ``-O3``, 25 s at ``-O2``), while the code
-runs about as fast (see docs/performance.md, "Optimisation level").
+imported). For generated derivatives of array programs that is the slowest part of a first
+call: the whole-array statements of an adjoint, and the runtime's helpers for arrays of
+several dimensions, become loop nests that ``-O3`` transforms for seconds each. At ``-O2``
+they compile several times faster (a tensor network's gradient: 83 s of CPU at ``-O3``,
+24 s at ``-O2``), but loops that ``-O3`` vectorises run slower (the heat equation's
+adjoint: 1.27x a hand-written adjoint at ``-O3``, 2.98x at ``-O2``): see
+docs/performance.md, "Optimisation level". So the level is a choice, ``SOURCEAD_OPT``:
+``0``-``3`` or ``max`` for generated code, Numba's own level when unset.
 
 Numba reads ``numba.core.config.OPT`` each time it builds its pass managers, so a listener of
 Numba's ``"numba:compile"`` events sets it for the outermost compile of generated code (the
 functions it calls, the runtime's helpers and your own jitted functions among them, are
 compiled at the same level) and puts the previous value back when that compile ends.
-Compiles of anything else keep Numba's level. ``SOURCEAD_OPT=3`` (or ``max``) gives
-generated code Numba's default optimisation; ``0``-``3`` are LLVM's levels.
+Compiles of anything else keep Numba's level.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ import threading
 
 from numba.core import config, event
 
-#: The level generated code is optimised at, from ``SOURCEAD_OPT`` (default 2).
+#: The levels ``SOURCEAD_OPT`` takes (LLVM's, as ``NUMBA_OPT``).
 _LEVELS = ("0", "1", "2", "3", "max")
 
 
-def level() -> config._OptLevel:
-    """The optimisation level of generated code: ``SOURCEAD_OPT``, or 2."""
-    chosen = os.environ.get("SOURCEAD_OPT", "").strip().lower() or "2"
+def level() -> config._OptLevel | None:
+    """The optimisation level of generated code from ``SOURCEAD_OPT``; None when unset
+    (Numba's level)."""
+    chosen = os.environ.get("SOURCEAD_OPT", "").strip().lower()
+    if not chosen:
+        return None
     if chosen not in _LEVELS:
         raise ValueError(f"SOURCEAD_OPT must be one of {', '.join(_LEVELS)}, not {chosen!r}")
     return config._OptLevel(chosen)
@@ -48,9 +53,10 @@ class _LevelListener(event.Listener):
             return
         function = getattr(ev.data["dispatcher"], "py_func", None)
         state.previous = None
-        if self.generated(function) and _is_cpu(ev.data["dispatcher"]):
+        chosen = level()
+        if chosen is not None and self.generated(function) and _is_cpu(ev.data["dispatcher"]):
             state.previous = config.OPT
-            config.OPT = level()
+            config.OPT = chosen
 
     def on_end(self, ev: event.Event) -> None:
         state = self.local
