@@ -203,13 +203,15 @@ def _wide(x):
 
 @numba.njit(cache=True)
 def _gap_inverse(w):
-    """F[i, j] = 1 / (w[j] - w[i]), 0 where w[j] == w[i] (the diagonal, degenerate pairs)."""
+    """F[i, j] = 1 / (w[j] - w[i]), 0 where w[j] == w[i] to 1e-12 of the largest |w| (the
+    diagonal, degenerate pairs, whose values differ by rounding only)."""
     n = w.shape[0]
     zero = w[0] * 0.0 if n else 0.0
     f = np.full((n, n), zero)
+    tolerance = 1e-12 * np.max(np.abs(w)) if n else 0.0
     for i in range(n):
         for j in range(n):
-            if w[j] != w[i]:
+            if abs(w[j] - w[i]) > tolerance:
                 f[i, j] = 1.0 / (w[j] - w[i])
     return f
 
@@ -246,6 +248,15 @@ def _svd_coupling(da, u, s, vh):
 
 
 @numba.njit(cache=True)
+def _nonzero_inverse(s):
+    """1 / s where s is not zero, 0 where it is: the singular vectors of a zero singular
+    value have no derivative; a program that truncates the SVD (``u[:, :k]``) never reads
+    them, and their terms must not be NaN."""
+    nonzero = s != 0.0
+    return nonzero / (s + ~nonzero)
+
+
+@numba.njit(cache=True)
 def _svd_left_tangent(da, u, s, vh, phase):
     """du of a = u diag(s) v^H (thin or full): u_k (F * (p S + S p^H)) + (I - u_k u_k^H) da
     v_k / s, with ``phase`` the pairs' common phase i Im(p_jj) / s_j on u; for the full u,
@@ -256,9 +267,10 @@ def _svd_left_tangent(da, u, s, vh, phase):
     p, ph, f = _svd_coupling(da, uk, s, vh[:k])
     da = np.ascontiguousarray(da)
     duk = uk @ (f * (p * s.reshape(1, k) + s.reshape(k, 1) * ph))
-    duk = duk + (da @ vk - uk @ (_hermitian_transpose(uk) @ da @ vk)) / s.reshape(1, k)
+    inverse = _nonzero_inverse(s)
+    duk = duk + (da @ vk - uk @ (_hermitian_transpose(uk) @ da @ vk)) * inverse.reshape(1, k)
     if phase:
-        duk = duk + uk * ((np.diag(p) - np.real(np.diag(p))) / s).reshape(1, k)
+        duk = duk + uk * ((np.diag(p) - np.real(np.diag(p))) * inverse).reshape(1, k)
     if u.shape[1] == k:
         return duk
     rest = np.ascontiguousarray(u[:, k:])

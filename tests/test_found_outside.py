@@ -351,7 +351,8 @@ def rebound_from_itself(x, b):
 
 def broadcast_from_itself(x, b, c):
     m = b * x
-    m = m - c * x  # (1, 3) - (2, 3): the new binding has another shape
+    for _ in range(1):
+        m = m - c * x  # (1, 3) - (2, 3): in a loop, the new binding has another shape
     return np.sum(m * m)
 
 

@@ -336,12 +336,26 @@ def test_arrays_rebound_to_other_shapes(f, args, compile_mode):
 
 
 def broadcast_into_itself(u, x):
-    u = u + x  # (1, 3) + (2, 3): u's shape changes, and its adjoint needs the old one's
+    u = u + x  # (1, 3) + (2, 3): at the top level, a new version of u (frontend/renaming.py)
     return np.sum(u * u)
 
 
-def test_a_rebinding_that_broadcasts_its_own_old_value_stops_with_an_error(compile_mode):
-    gradient = sourcead.grad(broadcast_into_itself, compile=compile_mode)
+def broadcast_into_itself_in_a_loop(u, x):
+    for _ in range(1):
+        u = u + x  # in a loop u stays one name: its shape changes, its adjoint needs the old one
+    return np.sum(u * u)
+
+
+def test_a_top_level_rebinding_that_broadcasts_its_own_old_value(compile_mode):
+    u, x = np.ones((1, 3)), np.arange(6.0).reshape(2, 3)
+    gradient = sourcead.grad(broadcast_into_itself, compile=compile_mode)(u, x)
+    np.testing.assert_allclose(gradient, np.sum(2 * (u + x), axis=0, keepdims=True))
+
+
+def test_a_rebinding_in_a_loop_that_broadcasts_its_own_old_value_stops_with_an_error(
+    compile_mode,
+):
+    gradient = sourcead.grad(broadcast_into_itself_in_a_loop, compile=compile_mode)
     with pytest.raises(
         ValueError, match=r"the array u \(test_recording.py, line \d+\) changes shape"
     ):

@@ -125,3 +125,23 @@ def test_an_undefined_function_is_refused_at_its_line():
         assert "undefined_function" in str(error)
     else:
         raise AssertionError("an undefined function was accepted")
+
+
+# ------------------------------------- a user function named like a helper of the runtime
+
+
+def cumprod(x):  # its tangent was named cumprod_tangent, the runtime's helper of np.cumprod
+    return np.sum(np.cumprod(x) * x)
+
+
+def calls_cumprod(x):
+    return cumprod(x) * 2.0
+
+
+def test_generated_names_do_not_shadow_the_runtimes_helpers():
+    x, v = np.array([0.5, 1.5, 2.0]), np.array([1.0, -0.5, 0.25])
+    product = sourcead.hvp(calls_cumprod, (x,), (v,), compile=False)
+    gradient = sourcead.grad(calls_cumprod, compile=False)
+    h = 1e-5
+    expected = (gradient(x + h * v) - gradient(x - h * v)) / (2 * h)
+    np.testing.assert_allclose(product, expected, rtol=1e-7, atol=1e-8)

@@ -261,10 +261,6 @@ FLOAT32_HVP = (
     "@ (matmul_adjoint_left/right) and np.linalg refuse operands of mixed dtypes (TypingError)"
 )
 F32_SECOND = {("float32", "second", "compiled"): FLOAT32_HVP}
-FLOAT32_UNUSED_OUTPUT = (
-    "hvp of float32 slogdet: the adjoint of the unused sign output is np.float32(0), which "
-    "forward mode over the adjoint refuses (no rule for np.float32)"
-)
 
 TABLE = [
     # --- operators (spelled with Python's syntax) --------------------------------------------
@@ -528,7 +524,6 @@ TABLE = [
         "np.linalg.slogdet({0})",
         (matrix(signed_det),),
         outputs=(None, "{}"),
-        refused={("float32", "second"): FLOAT32_UNUSED_OUTPUT},
     ),
     # cholesky, eigh: of the symmetric part (the rules' contract: symmetric perturbations)
     Row(np.linalg.cholesky, "np.linalg.cholesky(0.5 * ({0} + {0}.T))", (matrix(spd),), dtypes=REAL),

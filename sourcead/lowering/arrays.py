@@ -793,7 +793,9 @@ def _zero_source(value_type, like: str) -> str:
 _ARRAY_RUNTIME = tuple(
     dict.fromkeys(
         ["pop_array", "push_array", "fused_length", "slice_length", "slice_start", "scratch",
-         "sized", "zeroed", "pushed_length", "shape_changed"]
+         "sized", "zeroed", "pushed_length", "shape_changed",
+         "popped_top",  # forward over reverse (pipeline/forward_over_reverse.py)
+         "array_of"]  # np.array of a list, a joining call (rules/callees.py)
         + sorted({h for e in entries() for h in e.helpers})
         + sorted({f.__name__ for e in entries() if e.forward_only for f in e.functions})
         # primitives that passes after type inference call (lowering/indexing.py: put_along)

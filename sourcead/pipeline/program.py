@@ -16,6 +16,7 @@ import textwrap
 import types as pytypes
 
 import gast
+import sourcead_runtime
 from sourcead_runtime import checkpoint as sourcead_checkpoint
 
 from ..analysis.inference import TypeInference, TypeProblem, expression_type
@@ -106,7 +107,10 @@ class Program:
         self.result_types: dict = {}
         self.primals: list = []
         self.in_progress: list = []
-        self.used_names: set[str] = set()
+        # the runtime's helpers, which the module imports by name: a user function ``cumprod``
+        # gets the adjoint ``cumprod_adjoint`` but the tangent ``cumprod_tangent_1``, not the
+        # name of the runtime's ``cumprod_tangent``
+        self.used_names: set[str] = set(sourcead_runtime.__all__)
 
     def load(self, fn) -> LoadedFunction:
         if fn not in self.loaded:
@@ -361,9 +365,13 @@ class Program:
                     extra_imports.append(
                         f"from {value.__module__} import {value.__name__} as {ident}"
                     )
+        # the user's functions keep their comments (trees.codegen.parse_statements)
+        user_definitions = [_user_definition(p.parsed) for p in self.primals]
         runtime_imports = (
             _tape_imports(self.functions)
-            + array_runtime_imports(self.functions)
+            # the user's functions too: array syntax rewrote some of their calls into the
+            # runtime's helpers (np.array([a, b]) -> array_of((a, b)))
+            + array_runtime_imports(user_definitions + self.functions)
             + solver_calls.runtime_imports(self.functions)
             + _checkpoint_imports(self.functions)
         )
@@ -377,9 +385,8 @@ class Program:
             line for line in extra_imports if not line.endswith(tuple(f" as {n}" for n in imported))
         ]
         imports = header + ([""] + runtime_imports if runtime_imports else []) + extra_imports
-        # the user's functions keep their comments (trees.codegen.parse_statements)
         self.definitions = [
-            *(_user_definition(p.parsed) for p in self.primals),
+            *user_definitions,
             *primitive_definitions,
             *self.functions,
         ]

@@ -114,7 +114,8 @@ class Eigh:
     def array_adjoint(b_w, b_v, a):
         w, v = np.linalg.eigh(a)
         gaps = w.reshape(1, w.size) - w.reshape(w.size, 1)
-        same = gaps == 0.0
+        # equal eigenvalues: equal to 1e-12 of the largest (degenerate ones differ by rounding)
+        same = np.abs(gaps) <= 1e-12 * np.max(np.abs(w))
         f = (1.0 - same) / (gaps + same)
         vt = np.ascontiguousarray(v.T)
         inner = np.diag(b_w) + f * (vt @ b_v)
@@ -148,15 +149,19 @@ class Svd:
         uh_g = uh @ g_u
         s2 = s * s
         gaps = s2.reshape(1, k) - s2.reshape(k, 1)
-        same = gaps == 0.0
+        # equal singular values: their squares equal to 1e-12 of the largest square
+        same = np.abs(gaps) <= 1e-12 * np.max(s2)
         f = (1.0 - same) / (gaps + same)
         j = f * (uh_g - np.conj(np.ascontiguousarray(uh_g.T)))
         m = f * (vh_g - np.conj(np.ascontiguousarray(vh_g.T)))
-        phase = np.diag(uh_g - np.real(uh_g)) / s
+        # 1 / s, and 0 for a zero singular value: its vectors have no derivative, and a
+        # truncated SVD (u[:, :k]) leaves their adjoints zero
+        inverse = (s != 0.0) / (s + (s == 0.0))
+        phase = np.diag(uh_g - np.real(uh_g)) * inverse
         core = j * s.reshape(1, k) + np.diag(b_s + phase) + s.reshape(k, 1) * m
         g = u @ core @ vh
-        g = g + (g_u - u @ uh_g) / s.reshape(1, k) @ vh
-        g = g + u @ np.conj(np.ascontiguousarray(((g_v - v @ vh_g) / s.reshape(1, k)).T))
+        g = g + (g_u - u @ uh_g) * inverse.reshape(1, k) @ vh
+        g = g + u @ np.conj(np.ascontiguousarray(((g_v - v @ vh_g) * inverse.reshape(1, k)).T))
         return np.conj(g), None
 
     def array_tangent(da, a, *, u, s, vh, **keywords):

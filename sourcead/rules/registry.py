@@ -143,6 +143,7 @@ def register(
             complex=complex,
             forward_only=forward_only,
             new_array=new_array,
+            builtin=namespace.__module__.startswith("sourcead."),
         )
         for function in entry.functions:
             PRIMITIVES[function] = entry

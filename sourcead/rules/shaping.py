@@ -460,6 +460,9 @@ class BroadcastTo:
     def tangent(dx, dshape, x, shape):
         return np.broadcast_to(dx, shape)
 
+    def array_tangent(dx, dshape, x, shape):
+        return np.broadcast_to(dx, shape)
+
 
 @register(at_least, result=_at_least, linear_in=(0,), device=False)
 class AtLeast:
@@ -470,6 +473,9 @@ class AtLeast:
         return np.ascontiguousarray(b_out).reshape(x.shape), None
 
     def tangent(dx, dndim, x, ndim):
+        return at_least(dx, ndim)
+
+    def array_tangent(dx, dndim, x, ndim):
         return at_least(dx, ndim)
 
 
