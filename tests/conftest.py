@@ -33,3 +33,23 @@ def _private_cache_dir(tmp_path_factory):
         os.environ.pop("SOURCEAD_CACHE_DIR", None)
     else:
         os.environ["SOURCEAD_CACHE_DIR"] = previous
+
+
+#: Plain-Python cases of the newer families that run in the slow group (CI runs it): their
+#: forward mode and second order, which take most of their time; reverse mode stays quick,
+#: so that the README's command (the quick group) stays within five minutes on 2 cores.
+_SLOW_PLAIN_PYTHON = (
+    ("test_fft.py::test_fft_losses", ("-forward-python]", "-second-python]")),
+    ("test_indexing.py::test_tangent_matches_finite_differences", ("",)),
+    ("test_indexing.py::test_hessian_vector_product_matches_finite_differences", ("",)),
+    ("test_complex.py::test_tangent", ("",)),
+    ("test_complex.py::test_hessian_vector_product", ("",)),
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for prefix, endings in _SLOW_PLAIN_PYTHON:
+            name = item.nodeid.split("/")[-1]
+            if name.startswith(prefix + "[") and any(name.endswith(e) for e in endings):
+                item.add_marker(pytest.mark.slow)

@@ -92,7 +92,7 @@ def test_the_breakdown_is_logged_with_every_stage(tmp_path):
     measured, summed = result["measured"], sum(totals[name] for name in timings.STAGES)
     assert summed <= totals["wall"] + 1e-6
     assert totals["wall"] <= measured + 1e-3
-    assert summed >= 0.7 * measured, (summed, measured)
+    assert summed >= 0.5 * measured, (summed, measured)
 
 
 def test_nothing_is_timed_or_printed_without_the_variable(tmp_path):
