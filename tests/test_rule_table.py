@@ -1525,8 +1525,8 @@ def _known(case: Case, mode: str, compile: bool, table: dict):
 
 
 # Compiling takes seconds a case (all of the table's cases and modes, some 20 minutes on 2
-# cores), so the slow group compiles fewer: each row in float64 (arrays and floats) in every
-# mode, but rows whose hvp is zero (linear primitives: compiled to first order; the plain-
+# cores), so the slow group compiles fewer: each row in float64 in reverse mode, its numbers
+# (scalar rules) and np.linalg's arrays in every mode, but rows whose hvp is zero (linear primitives: compiled to first order; the plain-
 # Python run checks the zero) and rows that repeat another row's code paths with other values
 # (not compiled); other dtypes only where compiled code is known to refuse or break, so that
 # those xfail(strict=True) cases stay checked.
@@ -1573,6 +1573,10 @@ REPEATED |= {
 }  # fmt: skip
 
 
+def _linear_algebra(row: Row) -> bool:
+    return (getattr(row.fn, "__module__", None) or "").startswith("numpy.linalg")
+
+
 def _compiled(case: Case, mode: str) -> bool:
     """Whether the slow group compiles the case's mode (see LINEAR above)."""
     known = {**case.row.refused, **case.row.broken}
@@ -1581,6 +1585,11 @@ def _compiled(case: Case, mode: str) -> bool:
     if mode == "forward" and case.row.broken is F32_SECOND and _key(case) == "float32":
         return True  # float32 tangents of products: compiled jvp works, hvp does not yet
     if case.dtype is not F64 or case.row.name in REPEATED:
+        return False
+    if case.kind == "array" and mode != "reverse" and not _linear_algebra(case.row):
+        # whole-array rows: compiled in reverse mode; their forward mode and second order run
+        # as plain Python (compiled in tests/test_forward_numpy.py, test_higher_order.py),
+        # but np.linalg's, whose tangents and second derivatives are the most intricate
         return False
     if id(case.row) in _OTHER_DTYPES_SLOW and mode != "reverse":
         # the element-wise, special and tensor rows are compiled in reverse mode; their
