@@ -62,7 +62,7 @@ __all__ = [
 # --- axes ----------------------------------------------------------------------------------------
 
 
-def _axes(axis, ndim: int) -> tuple[int, ...]:
+def normalized_axes(axis, ndim: int) -> tuple[int, ...]:
     """The axes ``axis`` names (an integer, a tuple of them, or None for every axis) of an
     array of ``ndim`` dimensions, non-negative and sorted; ValueError where NumPy raises."""
     if axis is None:
@@ -98,7 +98,7 @@ def _constant(value_type, what: str):
 
 def _constant_axes(axis, ndim: int) -> tuple[int, ...]:
     try:
-        return _axes(_constant(axis, "axis"), ndim)
+        return normalized_axes(_constant(axis, "axis"), ndim)
     except ValueError as error:
         raise TypingError(f"sourcead_runtime: {error}") from None
 
@@ -195,7 +195,7 @@ def _rowwise(function, arrays, axis, dtype):
     ``arrays`` (of one shape) along ``axis``, in an array of that shape."""
     arrays = [np.asarray(a) for a in arrays]
     shape = arrays[0].shape
-    axes = _axes(axis, len(shape))
+    axes = normalized_axes(axis, len(shape))
     kept = tuple(a for a in range(len(shape)) if a not in axes)
     moved = [np.transpose(a, kept + axes) for a in arrays]
     inner = math.prod(shape[a] for a in axes)
@@ -450,7 +450,7 @@ def expand_along(g, shape, axis):
     """``g``, the adjoint of a reduction over ``axis`` (None: every axis) of an array of
     ``shape``, repeated along the reduced axes: the adjoint of ``sum_along``. ``g`` has the
     reduction's shape, with or without the reduced axes (``keepdims``)."""
-    axes = _axes(axis, len(shape))
+    axes = normalized_axes(axis, len(shape))
     kept = tuple(1 if a in axes else n for a, n in enumerate(shape))
     return np.broadcast_to(np.reshape(g, kept), tuple(shape)).copy()
 
@@ -458,7 +458,7 @@ def expand_along(g, shape, axis):
 def expand_mean_along(g, shape, axis):
     """``expand_along(g, shape, axis)`` divided by the number of elements each element of
     ``g`` averages: the adjoint of ``mean_along``."""
-    count = math.prod(shape[a] for a in _axes(axis, len(shape)))
+    count = math.prod(shape[a] for a in normalized_axes(axis, len(shape)))
     return expand_along(g, shape, axis) / count
 
 
@@ -583,7 +583,7 @@ def min_share_along(x, axis):
 
 def _extreme_share(x, axis, reduction):
     x = np.asarray(x)
-    axes = _axes(axis, x.ndim)
+    axes = normalized_axes(axis, x.ndim)
     extreme = reduction(x, axis=axes, keepdims=True)
     hits = (x == extreme) | ((x != x) & (extreme != extreme))  # NaN: x != x
     return (hits / np.sum(hits, axis=axes, keepdims=True)).astype(_floating(x.dtype))
@@ -626,7 +626,7 @@ def centered_along(x, axis, ddof):
     """``(x - mean) / (n - ddof)`` with the mean of each group of ``n`` elements along
     ``axis``: half the derivative of ``var_along`` (linear in ``x``)."""
     x = np.asarray(x)
-    axes = _axes(axis, x.ndim)
+    axes = normalized_axes(axis, x.ndim)
     count = max(math.prod(x.shape[a] for a in axes) - ddof, 0)
     with np.errstate(divide="ignore", invalid="ignore"):  # NumPy's var warns there already
         centered = (x - np.mean(x, axis=axes, keepdims=True)) * (1.0 / count if count else np.inf)
@@ -638,7 +638,7 @@ def std_share_along(x, axis, ddof):
     ``centered_along(x, axis, ddof)`` over the group's standard deviation (nan where that
     is zero: the standard deviation has no derivative there)."""
     x = np.asarray(x)
-    std = np.std(x, axis=_axes(axis, x.ndim), ddof=ddof, keepdims=True)
+    std = np.std(x, axis=normalized_axes(axis, x.ndim), ddof=ddof, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = centered_along(x, axis, ddof) / std
     return share.astype(_floating(x.dtype), copy=False)
@@ -647,7 +647,7 @@ def std_share_along(x, axis, ddof):
 def std_share_along_tangent(x, dx, axis, ddof):
     """The tangent of ``std_share_along(x, axis, ddof)`` along ``dx``."""
     x, dx = np.asarray(x), np.asarray(dx)
-    axes = _axes(axis, x.ndim)
+    axes = normalized_axes(axis, x.ndim)
     c, dc = centered_along(x, axis, ddof), centered_along(dx, axis, ddof)
     std = np.std(x, axis=axes, ddof=ddof, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -19,6 +19,8 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
+from .reductions import normalized_axes
+
 __all__ = [
     "array_of",
     "cast_as",
@@ -65,18 +67,6 @@ def cast_like(g, x):
     return dtype.type(g) if isinstance(x, np.generic) else type(x)(g)
 
 
-def _axes(axis, ndim: int) -> tuple[int, ...]:
-    named = axis if isinstance(axis, tuple) else (axis,)
-    axes = []
-    for a in named:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of bounds for an array of dimension {ndim}")
-        axes.append(a % ndim)
-    if len(set(axes)) != len(axes):
-        raise ValueError("an axis is repeated")
-    return tuple(sorted(axes))
-
-
 def squeeze_axes(x, axis):
     """``np.squeeze(x, axis)`` for an integer or a tuple of them."""
     return np.squeeze(x, axis)
@@ -103,7 +93,7 @@ def repeat_adjoint(g, x, repeats, axis):
     g = np.asarray(g)
     if axis is None:
         return g.reshape(x.size, repeats).sum(axis=1).reshape(x.shape)
-    axis = _axes(axis, x.ndim)[0]
+    axis = normalized_axes(axis, x.ndim)[0]
     moved = np.moveaxis(g, axis, 0)
     n = x.shape[axis]
     summed = moved.reshape((n, repeats) + moved.shape[1:]).sum(axis=1)
@@ -235,7 +225,7 @@ def _tuple(items) -> str:
 
 def _checked_axes(axis, ndim: int) -> tuple[int, ...]:
     try:
-        return _axes(axis, ndim)
+        return normalized_axes(axis, ndim)
     except ValueError as error:
         raise TypingError(f"sourcead_runtime: {error}") from None
 
