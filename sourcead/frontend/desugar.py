@@ -723,14 +723,7 @@ class _Desugarer:
         element = self.lift(comp.elt, body, like)
         written = gast.Subscript(value=_name(result), slice=_name(position), ctx=gast.Store())
         body.append(_assign(written, _element_value(element, self), like))
-        loop = gast.For(
-            target=_name(position, store=True),
-            iter=_call(_builtin("range"), [copy.deepcopy(length)]),
-            body=body,
-            orelse=[],
-            type_comment=None,
-        )
-        pre.append(_at(loop, like))
+        pre.append(_at(_range_loop(position, length, body), like))
         return _name(result)
 
     def _sum(self, comp, generator, start, pre: list, like) -> gast.Name:
@@ -746,14 +739,7 @@ class _Desugarer:
             "np.sum(np.array([...]), axis=0)"
         )
         body.append(added)
-        loop = gast.For(
-            target=_name(position, store=True),
-            iter=_call(_builtin("range"), [copy.deepcopy(length)]),
-            body=body,
-            orelse=[],
-            type_comment=None,
-        )
-        pre.append(_at(loop, like))
+        pre.append(_at(_range_loop(position, length, body), like))
         return _name(total)
 
 
@@ -827,6 +813,17 @@ def _root(func) -> str | None:
     while isinstance(func, gast.Attribute):
         func = func.value
     return func.id if isinstance(func, gast.Name) else None
+
+
+def _range_loop(position: str, length, body: list) -> gast.For:
+    """``for position in range(length): body``."""
+    return gast.For(
+        target=_name(position, store=True),
+        iter=_call(_builtin("range"), [copy.deepcopy(length)]),
+        body=body,
+        orelse=[],
+        type_comment=None,
+    )
 
 
 def _is_call_of(node, builtin: str, desugarer: _Desugarer) -> bool:
