@@ -24,10 +24,17 @@ def compile_mode(request):
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache_dir(tmp_path_factory):
-    """Generated modules of the test run go to a fresh directory, not the user's cache."""
+def _private_cache_dir(tmp_path_factory, worker_id):
+    """Generated modules of the test run go to a fresh directory, not the user's cache: one
+    directory per run, shared by its worker processes (pytest-xdist), so that a derivative
+    one worker compiled is loaded, not compiled again, by the others."""
+    base = tmp_path_factory.getbasetemp()
+    # a worker's base is <the run's directory>/<worker>: the run's directory is shared
+    run = base.parent if worker_id != "master" else base
+    cache = run / "sourcead-cache"
+    cache.mkdir(exist_ok=True)
     previous = os.environ.get("SOURCEAD_CACHE_DIR")
-    os.environ["SOURCEAD_CACHE_DIR"] = str(tmp_path_factory.mktemp("sourcead-cache"))
+    os.environ["SOURCEAD_CACHE_DIR"] = str(cache)
     yield
     if previous is None:
         os.environ.pop("SOURCEAD_CACHE_DIR", None)

@@ -12,6 +12,9 @@ from build_support import needs_numba_cuda, run_script, script_without, user_mod
 import sourcead
 from sourcead.aot import build, cli
 
+# one worker runs the whole module: its module-scoped build is made once (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("batched-build")
+
 # Run where gast and sourcead cannot be imported: the built modules' results as JSON.
 BATCHED_RUN = script_without("gast", "sourcead") + textwrap.dedent(
     """

@@ -14,6 +14,9 @@ import pytest
 import sourcead
 from sourcead.cache import modules as cache
 
+# one worker runs the whole module: its module-scoped copy is made once (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("cache")
+
 USER_MODULE = """
 import math
 

@@ -289,6 +289,7 @@ _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").spl
 
 
 @pytest.mark.skipif(shutil.which(_COMPILER) is None, reason="the native tier needs a C compiler")
+@pytest.mark.slow  # a native build (a C compiler): CI's slow group
 def test_tampered_native_build_is_not_run_and_is_built_again(store, user, monkeypatch):
     assert gradient_and_warnings(user) == (GRADIENT, [])
     assert [outcome for _, outcome in native_tier.compile_recorded()] == ["compiled"]

@@ -6,6 +6,7 @@ forwards or left alone, and the generated code of a stencil.
 """
 
 import numpy as np
+import pytest
 from helpers import check_grad
 
 import sourcead
@@ -152,6 +153,7 @@ def nonlinear_heat(u0, kappa):
     return s
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_hessian_vector_products_through_split_loops_that_restore_elements():
     rng = np.random.default_rng(0)
     u0, kappa, v = rng.random(9), 0.5 + rng.random(9), rng.random(9)

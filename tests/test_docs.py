@@ -45,7 +45,15 @@ def python_of(page: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
+#: Pages whose code takes long to run (the simulator's kernels): CI's slow group runs them.
+SLOW_PAGES = ("gpu.md",)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_PAGES else p for p in PAGES],
+    ids=[str(p.relative_to(DOCS)) for p in PAGES],
+)
 def test_page_code_runs(page, tmp_path):
     code = python_of(page)
     if not code.strip():

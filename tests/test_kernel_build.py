@@ -13,6 +13,9 @@ from build_support import needs_numba_cuda, run_script, script_without
 import sourcead
 from sourcead.aot import build, cli
 
+# one worker runs the whole module: its module-scoped build is made once (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("kernel-build")
+
 pytest.importorskip("numba.cuda")
 
 KERNELS = Path(__file__).with_name("test_cuda_kernels.py")

@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 from build_support import PROGRAMS, run_script
 
+# one worker runs the whole module: its module-scoped build is made once (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("native-cache")
+
 _COMPILER = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
 needs_compiler = pytest.mark.skipif(
     shutil.which(_COMPILER) is None, reason="the native tier needs a C compiler"

@@ -178,6 +178,7 @@ def test_forward_mode_refuses_tangents_of_the_times():
     assert refusal.value.lineno == loss_at_times_scaled_by.__code__.co_firstlineno + 4
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_vmap_of_jvp_through_a_solver_on_the_cpu():
     a = np.array([0.2, 0.3, 0.5])
     b = np.array([1.5, 2.0, 2.5])

@@ -435,6 +435,7 @@ def test_trg_slope_and_curvature_of_a_small_network():
     _slope_and_curvature_checked(perturbed_log_z, 0.46)
 
 
+@pytest.mark.slow  # seconds of SVDs in plain Python: CI's slow group
 @pytest.mark.xfail(
     strict=True,
     reason="second derivatives through SVDs with degenerate singular values: the Ising "
