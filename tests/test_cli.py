@@ -2,7 +2,9 @@
 
 import importlib.util
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -303,3 +305,14 @@ def test_compile_check_failure_is_one_clear_error():
     source = "def bad_adjoint(x, b_result=1.0):\n    return undefined_name\n"
     with pytest.raises(ValueError, match=r"Numba cannot compile bad_adjoint\(float64, float64\)"):
         cli._compile_check(source, {}, header, target)
+
+
+def test_build_announces_each_module_and_its_time(usermod, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="sourcead"):
+        assert run_cli("build", usermod, "--types", "n:int", "-o", tmp_path / "built") == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "sourcead"]
+    starts = [line for line in lines if line.startswith("building ")]
+    ends = [line for line in lines if line.startswith("built ")]
+    assert len(starts) == len(ends) == 1  # the module's `dg = sourcead.grad(g)`
+    assert starts[0].startswith("building 1/") and starts[0].endswith(" ...")
+    assert re.fullmatch(r"built 1/\d+: .+ in \d+\.\d s", ends[0])

@@ -306,14 +306,23 @@ def _build(args) -> int:
         if not stale:
             print(f"{len(targets)} built module(s) in {outdir} match their sources")
         return 1 if stale else 0
-    for target in targets:
+    from ..backends.cpu import progress
+
+    for number, target in enumerate(targets, 1):
+        # one line per module before its work starts (a native build compiles for minutes)
+        progress.logger.info("building %d/%d: %s ...", number, len(targets), target.spec)
+        started = time.perf_counter()
         if args.native:
             path, extension, wrapper = build.write_native(target, outdir, args.target_cpu)
         else:
             path = build.write(target, outdir)
+        seconds = time.perf_counter() - started
         print(f"wrote {path}  ({target.spec}, {target.mode} wrt {', '.join(target.wrt)})")
         if args.native:
             print(f"wrote {extension} and {wrapper}  (compiled; imports with NumPy only)")
+        progress.logger.info(
+            "built %d/%d: %s in %.1f s", number, len(targets), target.spec, seconds
+        )
         foreign = build.foreign_imports(path.read_text(encoding="utf-8"))
         if foreign:
             print(
