@@ -382,6 +382,14 @@ class FirstCall:
     jax_note: str = ""  # why there is no JAX column
     build: bool = False  # a `sourcead build --native` command, not a call
 
+    @property
+    def background_call(self) -> str | None:
+        """The first call with ``compile="background"`` (Python calls while Numba compiles in
+        a thread), for the gradients."""
+        if not self.call.startswith("sourcead.value_and_grad("):
+            return None
+        return self.call.replace(")(*args)", ', compile="background")(*args)', 1)
+
 
 def copied(source: str, functions: tuple[str, ...], preamble: str) -> str:
     """``functions`` of ``benchmarks/<source>.py``, alone in a module with ``preamble``."""
@@ -566,11 +574,11 @@ print('RESULT ' + json.dumps(report))
 """
 
 
-def first_call_script(row: FirstCall, timed: bool) -> str:
+def first_call_script(row: FirstCall, timed: bool, call: str | None = None) -> str:
     return CHILD.format(
         imports=f"import sourcead\nimport {row.module} as m",
         setup=row.setup,
-        call=row.call,
+        call=call or row.call,
         timed=timed,
     )
 
@@ -613,8 +621,12 @@ def measure_first_call(row: FirstCall, jax_python: str | None) -> dict:
         snapshot(tmp)
         (tmp / "user").mkdir()
         (tmp / "user" / f"{row.module}.py").write_text(row.text, encoding="utf-8")
-        for label, timed in (("cold", False), ("warm", False), ("timed", True)):
-            env = environment(tmp, [], "timed" if timed else "run")
+        processes = [("cold", False), ("warm", False), ("timed", True)]
+        if row.background_call:
+            processes.append(("background", False))
+        for label, timed in processes:
+            # (the background process's caches are empty: its own directory, like "timed")
+            env = environment(tmp, [], label if label in ("timed", "background") else "run")
             if timed:
                 env["SOURCEAD_TIMINGS"] = "1"
             if row.build:
@@ -625,7 +637,8 @@ def measure_first_call(row: FirstCall, jax_python: str | None) -> dict:
                 start = ["-c", BUILD_WITH_TOTALS] if timed else ["-m", "sourcead"]
                 command = [sys.executable, *start, *arguments]
             else:
-                command = [sys.executable, "-c", first_call_script(row, timed)]
+                call = row.background_call if label == "background" else None
+                command = [sys.executable, "-c", first_call_script(row, timed, call)]
             try:
                 found[label] = run_timed(command, env, tmp)
             except RuntimeError as exc:  # reported in the table; the other rows go on
@@ -682,8 +695,11 @@ STAGE_COLUMNS = [
 def first_call_table(rows: list[tuple[FirstCall, dict]], jax_available: bool) -> None:
     """Print the first-call table, then the breakdown of each row."""
     print("\n### First calls in a fresh process\n")
-    print("| program | cold: wall | cold: CPU | warm: wall | warm = cold | JAX `jit` first call |")
-    print("|---|---:|---:|---:|:---:|---:|")
+    print(
+        "| program | cold: wall | cold: CPU | warm: wall | warm = cold "
+        '| cold, `compile="background"`: wall | JAX `jit` first call |'
+    )
+    print("|---|---:|---:|---:|:---:|---:|---:|")
     for row, found in rows:
         cold, warm = found["cold"], found["warm"]
         if "error" in cold or "error" in warm or row.build:
@@ -698,9 +714,15 @@ def first_call_table(rows: list[tuple[FirstCall, dict]], jax_available: bool) ->
             jax = "—" if jax_available else "not installed"
         else:
             jax = f"— ({row.jax_note})"
+        background = found.get("background")
+        if background is not None and "error" not in background and "error" not in cold:
+            agrees = same_values(cold["grad"], background["grad"])
+            background = _seconds(background) + ("" if agrees else " (**differs**)")
+        else:
+            background = _seconds(background) if background else "—"
         print(
             f"| {row.name} | {_seconds(cold)} | {_seconds(cold, 'cpu')} | {_seconds(warm)} | "
-            f"{same} | {jax} |"
+            f"{same} | {background} | {jax} |"
         )
     print("\n### Where the cold first call's time goes\n")
     print(

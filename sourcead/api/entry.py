@@ -28,7 +28,7 @@ def grad(
     argnums: Argnums | None = None,
     has_aux: bool = False,
     preserve_result: bool = False,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> Gradient | Callable[[Callable], Gradient]:
     """The gradient of a scalar-valued function, generated as source and compiled with Numba.
 
@@ -43,7 +43,9 @@ def grad(
             gradient function then returns ``(gradient, aux)``, or ``((value, aux),
             gradient)`` with ``preserve_result``.
         preserve_result: return ``(value, gradient)`` instead of the gradient alone.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+        compile: compile the generated code with Numba (``False`` runs it as plain Python;
+            ``"background"`` runs the first calls as plain Python while Numba compiles in a
+            thread, and compiled calls from then on: fast first calls of whole-array code).
 
     Returns:
         A function taking the same arguments as ``fun``. Its ``.source`` holds the generated
@@ -63,6 +65,8 @@ def grad(
         return lambda f: grad(
             f, wrt, has_aux=has_aux, preserve_result=preserve_result, compile=compile
         )
+    if compile not in (True, False, "background"):
+        raise ValueError(f"compile= takes True, False or 'background', not {compile!r}")
     if compile and not has_aux:  # the records hold gradients of scalar functions only
         recorded = native_cache.lookup(fun, wrt)
         if recorded is not None:
@@ -96,7 +100,7 @@ def value_and_grad(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> Gradient | Callable[[Callable], Gradient]:
     """Like ``grad(fun, wrt, preserve_result=True)``: the function returns ``(value, gradient)``.
 
@@ -109,7 +113,7 @@ def value_and_grad(
         argnums: JAX's name for ``wrt``; give one of the two.
         has_aux: ``fun`` returns a pair ``value, aux``; the function then returns
             ``((value, aux), gradient)``, ``aux`` passed through undifferentiated.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+        compile: ``True``, ``False`` or ``"background"``, as for ``grad``.
 
     Returns:
         A function taking the same arguments as ``fun`` and returning ``(value, gradient)``.

@@ -22,6 +22,7 @@ from ..pipeline.program import LoadedFunction, Program
 from ..trees.functions import unwrap
 from ..trees.module import GeneratedModule
 from .arguments import Argnums, Wrt, resolve_wrt
+from .background import BACKGROUND, BackgroundCompiled
 
 
 def check_pair_returns(loaded: LoadedFunction, what: str) -> None:
@@ -65,6 +66,8 @@ class Derivative:
         self.params = self.loaded.parsed.params
         self.wrt_given = wrt
         self.wrt_names = wrt_names(wrt, self.params, self.loaded.parsed)
+        if compile not in (True, False, BACKGROUND):
+            raise ValueError(f"compile= takes True, False or {BACKGROUND!r}, not {compile!r}")
         self.compile = compile
         self.kind = kind
         self.has_aux = has_aux  # fun returns (value, aux): only value is differentiated
@@ -154,17 +157,31 @@ class Derivative:
         cache_key = cache.derivative_key(
             self.fun, loading.LOADED, arg_types, self.wrt_names, extra="has_aux" * self.has_aux
         )
+        generated = []  # made now (not found in the persistent cache)
+
+        def generate():
+            generated.append(True)
+            return self._generate(arg_types)
+
         source, module, header = cache.load_or_generate(
-            f"{name}_adjoint",
-            cache_key,
-            self.compile,
-            lambda: self._generate(arg_types),
-            load_in_memory,
+            f"{name}_adjoint", cache_key, bool(self.compile), generate, load_in_memory
         )
         progress.describe(header["entry"], "the adjoint", self.loaded.parsed)
-        built = (source, module[header["entry"]], cache.decode_type(header["result"]))
+        function = module[header["entry"]]
+        if self.compile == BACKGROUND and generated:
+            # (a module found in the cache has its machine code beside it: no waiting)
+            python = load_module(source, {}, f"sourcead_generated.{name}_python", False)
+            function = BackgroundCompiled(
+                python[header["entry"]], function, progress.description(function)
+            )
+        built = (source, function, cache.decode_type(header["result"]))
         self._cache[key] = built
-        if cache_key is not None and self.kind == "grad" and self.compile and not self.has_aux:
+        if (
+            cache_key is not None
+            and self.kind == "grad"
+            and self.compile is True
+            and not self.has_aux
+        ):
             self._unrecorded[key] = cache_key
         return built
 
@@ -381,7 +398,7 @@ def vjp(
     *args: object,
     wrt: Wrt | None = None,
     argnums: Argnums | None = None,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> tuple[object, Pullback]:
     """The value of ``fun(*args)`` and its pullback (vector-Jacobian product).
 
@@ -392,7 +409,7 @@ def vjp(
             tuple of them (then the pullback returns a tuple). The first argument when
             neither ``wrt`` nor ``argnums`` is given.
         argnums: JAX's name for ``wrt``; give one of the two.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+        compile: ``True``, ``False`` or ``"background"``, as for ``grad``.
 
     Returns:
         ``(value, pullback)``; ``pullback(cotangent)`` returns the gradient of
