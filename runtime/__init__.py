@@ -132,6 +132,12 @@ from .shaping import *  # noqa: E402,F403
 
 __all__ += _shaping.__all__
 
+# norms along axes, weighted averages, traces and differences (np.linalg.norm, np.diff …)
+from . import summaries as _summaries  # noqa: E402
+from .summaries import *  # noqa: E402,F403
+
+__all__ += _summaries.__all__
+
 # linear algebra Numba lacks (expm, solve_triangular …) and the factorisations' tangents
 from . import linalg as _linalg  # noqa: E402
 from .linalg import *  # noqa: E402,F403

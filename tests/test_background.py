@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import sourcead
+from sourcead.api import forward
 from sourcead.api.background import BackgroundCompiled
 from sourcead.api.gradients import GradientFunction
 
@@ -71,3 +72,21 @@ def test_a_derivative_found_in_the_cache_is_called_compiled():
 def test_compile_takes_three_values():
     with pytest.raises(ValueError, match="compile= takes True, False or 'background'"):
         sourcead.grad(layer_loss, compile="later")
+
+
+def test_jvp_runs_as_python_until_the_tangent_is_compiled(monkeypatch):
+    monkeypatch.setenv("SOURCEAD_CACHE", "0")
+    w, x = _inputs()
+    v = np.ones_like(w)
+    expected = sourcead.jvp(layer_loss, (w, x), (v, None), compile=False)
+    first = sourcead.jvp(layer_loss, (w, x), (v, None), compile="background")
+    np.testing.assert_allclose(first, expected, rtol=1e-14)
+    (function,) = [
+        built[1]
+        for key, built in forward._CACHE.items()
+        if key[1] is layer_loss and key[5] == "background"
+    ]
+    assert isinstance(function, BackgroundCompiled)
+    assert function.wait(timeout=300)
+    later = sourcead.jvp(layer_loss, (w, x), (v, None), compile="background")
+    np.testing.assert_allclose(later, expected, rtol=1e-12)

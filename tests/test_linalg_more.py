@@ -429,3 +429,276 @@ def test_refused_at_the_line(f, args, match):
     with pytest.raises(SourceADError, match=match) as caught:
         sourcead.grad(f, compile=False)(*args)
     assert "test_linalg_more.py" in str(caught.value)
+
+
+# --- scipy.linalg.cholesky, cho_factor and cho_solve ---------------------------------------------
+# The functions symmetrise their argument: SciPy reads one triangle of a, sourcead's adjoint is
+# the symmetric one (right for a symmetric matrix perturbed symmetrically). cho_factor's other
+# triangle holds arbitrary values in SciPy (zeros in sourcead): the losses read its triangle.
+
+
+def _spd(n=3, rng=RNG):
+    m = rng.normal(size=(n, n))
+    return m @ m.T + n * np.eye(n)
+
+
+def cholesky_upper(x, w):
+    return np.sum(w * scipy.linalg.cholesky(0.5 * (x + x.T)) ** 2)
+
+
+def cholesky_lower(x, w):
+    low = scipy.linalg.cholesky(0.5 * (x + x.T), lower=True, check_finite=False)
+    return np.sum(w * low) + np.sum(np.log(np.diag(low)))
+
+
+def cho_pair(x, b):
+    c, low = scipy.linalg.cho_factor(0.5 * (x + x.T))
+    y = scipy.linalg.cho_solve((c, low), b)
+    return np.sum(y * y) + np.sum(np.triu(c) ** 2)
+
+
+def cho_named_lower(x, b):
+    factored = scipy.linalg.cho_factor(0.5 * (x + x.T), lower=True)
+    return np.sum(np.sin(scipy.linalg.cho_solve(factored, b=b)))
+
+
+def cho_nested(x, b):
+    y = scipy.linalg.cho_solve(scipy.linalg.cho_factor(0.5 * (x + x.T), True), b, False)
+    return np.sum(y**3)
+
+
+def cho_item_written_flag(x, b):
+    c = scipy.linalg.cho_factor(0.5 * (x + x.T), lower=True)[0]
+    y = scipy.linalg.cho_solve((c, True), b, check_finite=False)
+    return np.sum(y * y) + np.sum(np.tril(c) ** 3)
+
+
+def cho_flag_bound(x, b):
+    # the flag as a name bound to a constant; the factor given directly (its upper triangle)
+    low = False
+    return np.sum(scipy.linalg.cho_solve((x, low), b) ** 2)
+
+
+CHOLESKY = [
+    pytest.param(cholesky_upper, (_spd(), RNG.normal(size=(3, 3))), (0,), id="cholesky"),
+    pytest.param(cholesky_lower, (_spd(), RNG.normal(size=(3, 3))), (0,), id="cholesky-lower"),
+    pytest.param(cho_pair, (_spd(), RNG.normal(size=3)), (0, 1), id="cho-pair"),
+    pytest.param(cho_named_lower, (_spd(), RNG.normal(size=(3, 2))), (0, 1), id="cho-named"),
+    pytest.param(cho_nested, (_spd(), RNG.normal(size=(3, 2))), (0, 1), id="cho-nested"),
+    pytest.param(cho_item_written_flag, (_spd(), RNG.normal(size=3)), (0, 1), id="cho-item"),
+    pytest.param(cho_flag_bound, (_tall((3, 3)), RNG.normal(size=3)), (0, 1), id="cho-factor"),
+]
+
+
+@pytest.mark.parametrize("f, args, diff", CHOLESKY)
+def test_cholesky(f, args, diff):
+    _check(f, list(args), diff)
+
+
+@SLOW
+def test_cholesky_compiled():
+    args = [_spd(), RNG.normal(size=3)]
+    grads = sourcead.grad(cho_pair, wrt=(0, 1))(*args)
+    for k, g in enumerate(grads):
+        _near(g, _fd_gradient(cho_pair, args, k), f"gradient wrt argument {k}")
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_cholesky_helpers_match_scipy(lower):
+    rng = np.random.default_rng(4)
+    a = _spd(3, rng)
+    a_read = a + (np.tril if not lower else np.triu)(rng.normal(size=(3, 3)), 1 - 2 * lower)
+    expected = scipy.linalg.cholesky(a_read, lower=lower)  # one triangle of a_read read
+    np.testing.assert_allclose(runtime.linalg_cholesky(a_read, lower), expected, rtol=1e-12)
+    c, flag = runtime.linalg_cho_factor(a_read, lower)
+    assert flag is lower or flag == lower
+    np.testing.assert_allclose(c, expected, rtol=1e-12)  # the other triangle zero
+    # cho_solve reads only the factor's triangle
+    garbage = c + (np.triu if lower else np.tril)(rng.normal(size=(3, 3)), 2 * lower - 1)
+    for b in (rng.normal(size=3), rng.normal(size=(3, 2))):
+        np.testing.assert_allclose(
+            runtime.linalg_cho_solve(garbage, b, lower),
+            scipy.linalg.cho_solve((garbage, lower), b),
+            rtol=1e-10,
+        )
+
+
+def cholesky_of_complex_scipy(x):
+    return np.sum(np.real(scipy.linalg.cholesky(x @ np.conj(x.T))))
+
+
+def cho_solve_of_complex(x, b):
+    return np.sum(np.real(scipy.linalg.cho_solve((x, True), b)))
+
+
+def cholesky_flag_argument(x, flag):
+    return np.sum(scipy.linalg.cho_factor(x, lower=flag)[0])
+
+
+def cho_solve_flag_argument(x, b, flag):
+    return np.sum(scipy.linalg.cho_solve((x, flag), b))
+
+
+def cho_solve_flags_differ(x, b):
+    c, low = scipy.linalg.cho_factor(x)
+    if np.sum(x) > 0.0:
+        c, low = scipy.linalg.cho_factor(x, lower=True)
+    return np.sum(scipy.linalg.cho_solve((c, low), b))
+
+
+def cho_solve_lower_keyword(x, b):
+    return np.sum(scipy.linalg.cho_solve((x, True), b, lower=True))
+
+
+def cho_solve_of_parameter(x, b):
+    return np.sum(scipy.linalg.cho_solve(x, b))
+
+
+def cho_solve_of_other(x, b):
+    return np.sum(scipy.linalg.cho_solve(x + 0.0, b))
+
+
+@pytest.mark.parametrize(
+    "f, args, match",
+    [
+        (cholesky_of_complex_scipy, (_complex(_tall((3, 3))),), "cholesky of a complex array"),
+        (cho_solve_of_complex, (_complex(_tall((3, 3))), RNG.normal(size=3)), "complex"),
+        (cholesky_flag_argument, (_spd(), True), "lower=flag: write True or False"),
+        (cho_solve_flag_argument, (_spd(), RNG.normal(size=3), True), "not known ahead"),
+        (cho_solve_flags_differ, (_spd(), RNG.normal(size=3)), "not known ahead"),
+        (cho_solve_lower_keyword, (_spd(), RNG.normal(size=3)), "lower="),
+        (cho_solve_of_parameter, (_spd(), RNG.normal(size=3)), "not known ahead"),
+        (cho_solve_of_other, (_spd(), RNG.normal(size=3)), r"other than \(c, lower\)"),
+    ],
+)
+def test_cholesky_refused_at_the_line(f, args, match):
+    for differentiate in (_grad_of, _jvp_of):
+        with pytest.raises(SourceADError, match=match) as caught:
+            differentiate(f)(*args)
+        assert "test_linalg_more.py" in str(caught.value)
+
+
+def _grad_of(f):
+    return sourcead.grad(f, compile=False)
+
+
+def _jvp_of(f):
+    def tangent(*args):
+        tangents = [np.ones_like(args[0])] + [None] * (len(args) - 1)
+        return sourcead.jvp(f, args, tangents, compile=False)
+
+    return tangent
+
+
+# --- constant items of the tuple a call returns ---------------------------------------------
+
+
+def qr_item(x):
+    r = np.linalg.qr(x)[1]
+    return np.sum(r * r * r)
+
+
+def qr_named_items(x, w):
+    qr = np.linalg.qr(x)
+    return np.sum(w * qr[0]) + np.sum(qr[-1] ** 3)
+
+
+def eigh_item(x, w):
+    return np.sum(w * np.linalg.eigh(0.5 * (x + x.T))[0] ** 2)
+
+
+def svd_item(x):
+    return np.sum(np.linalg.svd(x)[1] ** 3)
+
+
+def slogdet_items(x):
+    # one call unpacked per item read; inside a loop and a branch
+    total = 0.0
+    for k in range(2):
+        total = total + np.linalg.slogdet(x + k * np.eye(3))[1]
+        if np.linalg.slogdet(x)[-1] > -50.0:
+            total = total * 1.5
+    return total + (np.sum(x) if np.sum(x) > 100.0 else np.linalg.slogdet(x)[1])
+
+
+def _pair(x):
+    return x * x, np.sum(np.sin(x))
+
+
+def user_items(x):
+    t = _pair(x)
+    return np.sum(_pair(x)[0] * t[0]) + t[1] * t[-1]
+
+
+TUPLE_ITEMS = [
+    pytest.param(qr_item, (_tall((4, 3)),), id="qr"),
+    pytest.param(qr_named_items, (_tall((4, 3)), RNG.normal(size=(4, 3))), id="qr-named"),
+    pytest.param(eigh_item, (_tall((3, 3)), RNG.normal(size=3)), id="eigh"),
+    pytest.param(svd_item, (_tall((4, 3)),), id="svd"),
+    pytest.param(slogdet_items, (_tall((3, 3)),), id="slogdet"),
+]
+
+
+@pytest.mark.parametrize("f, args", TUPLE_ITEMS)
+def test_tuple_items(f, args):
+    _check(f, list(args), (0,))
+
+
+def test_tuple_items_of_a_function_of_yours():
+    # (second derivatives of a function of yours returning a tuple are refused today)
+    _check(user_items, [RNG.normal(size=3)], (0,), modes=("reverse", "forward"))
+
+
+def test_tuple_items_unpack_the_call():
+    gradient = sourcead.grad(qr_item, compile=False)
+    gradient(_tall((4, 3)))
+    assert "q, r_1 = np.linalg.qr(x)" in gradient.source
+
+
+@SLOW
+def test_tuple_items_compiled():
+    args = [_tall((4, 3))]
+    _near(sourcead.grad(qr_item)(*args), _fd_gradient(qr_item, args, 0), "gradient")
+
+
+def item_of_a_varying_index(x, i):
+    return np.sum(np.linalg.qr(x)[i])
+
+
+def named_item_of_a_varying_index(x, i):
+    qr = np.linalg.qr(x)
+    return np.sum(qr[i])
+
+
+def tuple_used_whole(x):
+    qr = np.linalg.qr(x)
+    t = _pair(qr[1])
+    return np.sum(qr[0]) + t[1] + np.sum(qr)
+
+
+def item_in_a_while_condition(x):
+    y = np.sum(x)
+    while np.linalg.slogdet(x)[1] > y:
+        y = y + 1.0
+    return y
+
+
+def item_out_of_range(x):
+    return np.linalg.slogdet(x)[2]
+
+
+@pytest.mark.parametrize(
+    "f, args, match",
+    [
+        (item_of_a_varying_index, (_tall((4, 3)), 1), "indexing a tuple of values"),
+        (named_item_of_a_varying_index, (_tall((4, 3)), 1), "indexing a tuple of values"),
+        (tuple_used_whole, (_tall((4, 3)),), "used whole"),
+        (item_in_a_while_condition, (_tall((3, 3)),), "while condition"),
+        (item_out_of_range, (_tall((3, 3)),), "index 2 of a tuple of 2 values"),
+    ],
+)
+def test_tuple_items_refused_at_the_line(f, args, match):
+    for differentiate in (_grad_of, _jvp_of):
+        with pytest.raises(SourceADError, match=match) as caught:
+            differentiate(f)(*args)
+        assert "test_linalg_more.py" in str(caught.value)

@@ -1095,6 +1095,24 @@ SHAPING_ROWS: list = [
     Row(np.broadcast_to, "np.broadcast_to({0}, (4, 2, 3))"),
     Row(runtime.at_least, "np.atleast_3d({0})"),
     Row(runtime.cast_as, "{0}.astype(np.float64)", dtypes=(F64, F32), id="astype"),
+    # norms, averages, traces and differences (rules/summaries.py)
+    Row(runtime.norm_along, "np.linalg.norm({0}, axis=1)", dtypes=(F64, C128), id="norm-axis"),
+    Row(
+        runtime.norm_operand,
+        "np.linalg.norm({0}, 1)",
+        (matrix(away_from_zero),),
+        dtypes=(F64,),
+        id="norm-ord-1",
+    ),
+    Row(
+        runtime.weights_along,
+        "np.average({0}, axis=1, weights={1})",
+        (Arg(), Arg(positive, (3,))),
+        dtypes=(F64, F32),
+        id="average-weights",
+    ),
+    Row(runtime.trace_along, "np.trace({0}, 1, 0, 2)", (Arg(shape=(3, 2, 4)),), id="trace-axes"),
+    Row(runtime.diff_along, "np.diff({0}, n=2, axis=0)", (Arg(shape=(4, 3)),), id="diff"),
 ]
 TABLE += SHAPING_ROWS
 
@@ -1220,6 +1238,44 @@ LINALG_ROWS: list = [
         (matrix(well_conditioned), Arg(shape=(3, 2))),
         dtypes=(F64, C128),
         id="solve-triangular-conjugate",
+    ),
+    # SciPy reads one triangle of a: symmetrised, as the rules' symmetric adjoint assumes
+    Row(
+        runtime.linalg_cholesky,
+        "scipy.linalg.cholesky(0.5 * ({0} + {0}.T))",
+        (matrix(spd),),
+        dtypes=(F64,),
+        id="scipy-cholesky",
+    ),
+    Row(
+        runtime.linalg_cholesky,
+        "scipy.linalg.cholesky(0.5 * ({0} + {0}.T), lower=True)",
+        (matrix(spd),),
+        dtypes=(F64,),
+        id="scipy-cholesky-lower",
+    ),
+    Row(
+        runtime.linalg_cho_factor,
+        "scipy.linalg.cho_factor(0.5 * ({0} + {0}.T), lower=True)",
+        (matrix(spd),),
+        dtypes=(F64,),
+        outputs=("np.tril({})", None),  # SciPy's other triangle is arbitrary; the flag constant
+        id="cho-factor",
+    ),
+    # the factor's triangle is read (a triangular matrix, its diagonal away from zero)
+    Row(
+        runtime.linalg_cho_solve,
+        "scipy.linalg.cho_solve(({0}, False), {1})",
+        (matrix(well_conditioned), vector(3)),
+        dtypes=(F64,),
+        id="cho-solve",
+    ),
+    Row(
+        runtime.linalg_cho_solve,
+        "scipy.linalg.cho_solve(({0}, True), {1})",
+        (matrix(well_conditioned), Arg(shape=(3, 2))),
+        dtypes=(F64,),
+        id="cho-solve-lower",
     ),
 ]
 TABLE += LINALG_ROWS

@@ -21,6 +21,7 @@ import threading
 import numpy as np
 
 from ..backends.cpu import progress
+from ..backends.cpu.loading import load_module
 
 #: The value of ``compile=`` that asks for it.
 BACKGROUND = "background"
@@ -74,3 +75,13 @@ class BackgroundCompiled:
         if self._thread is not None:
             self._thread.join(timeout)
         return self.ready
+
+
+def called(compile, made_now: bool, source: str, compiled, entry: str, module_name: str):
+    """The function a derivative calls: ``compiled``; for ``compile="background"`` and a module
+    ``made_now`` (not found in the persistent cache, whose machine code is cached beside it),
+    a ``BackgroundCompiled`` of the ``source``'s Python version and ``compiled``."""
+    if compile != BACKGROUND or not made_now:
+        return compiled
+    python = load_module(source, {}, module_name, False)
+    return BackgroundCompiled(python[entry], compiled, progress.description(compiled))

@@ -25,6 +25,7 @@ from ..pipeline import loading
 from ..pipeline.forward_over_reverse import adjoint_tangent_function, last_source
 from ..pipeline.program import Program
 from ..trees.functions import unwrap
+from . import background
 from . import gradients as api
 from .arguments import Argnums, Wrt, resolve_wrt
 
@@ -42,7 +43,10 @@ def tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile
         if key not in _CACHE:
             name = loading.load(fun).parsed.name
 
+            made_now = []
+
             def generate():
+                made_now.append(True)
                 module, header = tangent_module(fun, arg_types, wrt, vector)
                 return module.text(), {}, header
 
@@ -55,12 +59,16 @@ def tangent_function(fun, arg_types: list, wrt: list[str], vector: bool, compile
             source, module, header = cache.load_or_generate(
                 f"{name}_tangent{'_vector' if vector else ''}",
                 cache_key,
-                compile,
+                bool(compile),
                 generate,
                 load_in_memory,
             )
-            progress.describe(header["entry"], "the tangent", loading.load(fun).parsed)
-            _CACHE[key] = (source, module[header["entry"]], cache.decode_type(header["result"]))
+            entry = header["entry"]
+            progress.describe(entry, "the tangent", loading.load(fun).parsed)
+            function = background.called(
+                compile, bool(made_now), source, module[entry], entry, f"{name}_tangent_python"
+            )
+            _CACHE[key] = (source, function, cache.decode_type(header["result"]))
         return _CACHE[key]
 
 
@@ -180,7 +188,7 @@ def _as_tangent(primal, tangent, name: str):
     )
 
 
-def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool = True) -> tuple:
+def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str = True) -> tuple:
     """The value of ``fun(*primals)`` and its directional derivative along ``tangents``.
 
     Args:
@@ -191,7 +199,8 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool = True)
             not differentiated. Giving every tangent an extra trailing axis of length ``k``
             (a length-``k`` array for a float) computes ``k`` directions in one sweep
             (vector mode); the result's tangent then has that trailing axis too.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+        compile: ``True``, ``False`` or ``"background"`` (Python calls while Numba compiles
+            in a thread), as for ``grad``.
 
     Returns:
         ``(value, tangent)``: ``tangent`` has the structure of ``value`` (a float, an array or

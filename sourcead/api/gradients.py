@@ -21,8 +21,9 @@ from ..pipeline import loading
 from ..pipeline.program import LoadedFunction, Program
 from ..trees.functions import unwrap
 from ..trees.module import GeneratedModule
+from . import background
 from .arguments import Argnums, Wrt, resolve_wrt
-from .background import BACKGROUND, BackgroundCompiled
+from .background import BACKGROUND
 
 
 def check_pair_returns(loaded: LoadedFunction, what: str) -> None:
@@ -167,13 +168,11 @@ class Derivative:
             f"{name}_adjoint", cache_key, bool(self.compile), generate, load_in_memory
         )
         progress.describe(header["entry"], "the adjoint", self.loaded.parsed)
-        function = module[header["entry"]]
-        if self.compile == BACKGROUND and generated:
-            # (a module found in the cache has its machine code beside it: no waiting)
-            python = load_module(source, {}, f"sourcead_generated.{name}_python", False)
-            function = BackgroundCompiled(
-                python[header["entry"]], function, progress.description(function)
-            )
+        entry = header["entry"]
+        python_name = f"sourcead_generated.{name}_python"
+        function = background.called(
+            self.compile, bool(generated), source, module[entry], entry, python_name
+        )
         built = (source, function, cache.decode_type(header["result"]))
         self._cache[key] = built
         if (

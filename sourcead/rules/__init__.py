@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (they register)
     shaping,
     sorting,
     special,
+    summaries,
     tensor,
 )
 from .registry import (

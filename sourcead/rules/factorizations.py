@@ -1,12 +1,15 @@
 """Linear algebra beyond ``linalg.py``: the options of ``svd`` and ``qr``, ``eigvalsh``, ``eig``,
-``pinv``, ``lstsq`` and ``scipy.linalg``'s ``expm`` and ``solve_triangular``.
+``pinv``, ``lstsq`` and ``scipy.linalg``'s ``expm``, ``solve_triangular``, ``cholesky``,
+``cho_factor`` and ``cho_solve``.
 
 What Numba does not compile is a helper of ``sourcead_runtime`` (``runtime/linalg.py``) that
 generated code calls in its place (``calls``, as ``special.py`` does for ``scipy.special``):
 ``np.linalg.svd(a, compute_uv=False)`` is ``linalg_svd_values(a, False)``,
 ``np.linalg.qr(a, mode="r")`` is ``linalg_qr_r(a, "r")``, ``scipy.linalg.expm(a)`` is
 ``linalg_expm(a)`` (scaling and squaring with Padé 13, as SciPy's), ``np.linalg.eig(a)`` is
-``eig_complex(a)`` (complex eigenvalues and eigenvectors of a real matrix).
+``eig_complex(a)`` (complex eigenvalues and eigenvectors of a real matrix),
+``scipy.linalg.cho_solve((c, True), b)`` is ``linalg_cho_solve(c, b, lower=True)``
+(``cholesky_calls.py`` takes the tuple apart).
 
 Complex matrices follow JAX's convention (``docs/arrays.md``): the adjoint of a holomorphic
 function (``expm``, ``solve_triangular``) is its transpose, without conjugates; where the
@@ -20,11 +23,17 @@ import numpy as np
 import scipy.linalg
 from sourcead_runtime import (
     apply_trans,
+    cho_gram_tangent,
+    cholesky_form,
+    cholesky_tangent,
     eig_complex,
     eig_tangent_v,
     eig_tangent_w,
     expm_frechet,
     expm_frechet_along_m,
+    linalg_cho_factor,
+    linalg_cho_solve,
+    linalg_cholesky,
     linalg_eigvals,
     linalg_expm,
     linalg_qr_r,
@@ -43,8 +52,8 @@ from sourcead_runtime import (
     triangular_part,
 )
 
-from ..analysis.types import INT, Array, TupleType
-from . import shapes
+from ..analysis.types import BOOL, INT, Array, TupleType
+from . import cholesky_calls, shapes
 from .library import Option, calls
 from .registry import register
 
@@ -84,6 +93,36 @@ calls(
     },
     helper=linalg_solve_triangular,
 )  # fmt: skip
+_FACTOR_OPTIONS = {
+    "lower": Option(False, "flag"),
+    "overwrite_a": Option(False, "ignored"),
+    "check_finite": Option(True, "ignored"),
+}
+calls(
+    scipy.linalg.cholesky,
+    signature=("a", "lower", "overwrite_a", "check_finite"),
+    options=_FACTOR_OPTIONS,
+    helper=linalg_cholesky,
+)
+calls(
+    scipy.linalg.cho_factor,
+    signature=("a", "lower", "overwrite_a", "check_finite"),
+    options=_FACTOR_OPTIONS,
+    helper=linalg_cho_factor,
+)
+calls(
+    scipy.linalg.cho_solve,
+    # (c, lower) comes apart first: cho_solve_helper(c, b, lower=...) (cholesky_calls.py)
+    signature=("c", "b", "overwrite_b", "check_finite", "lower"),
+    arguments=2,
+    options={
+        "overwrite_b": Option(False, "ignored"),
+        "check_finite": Option(True, "ignored"),
+        "lower": Option(False, "flag"),
+    },
+    helper=linalg_cho_solve,
+    prepare=cholesky_calls.cho_solve_arguments,
+)
 
 
 # --- result types ---------------------------------------------------------------------------------
@@ -141,6 +180,40 @@ def _triangular_solution(args: list, node) -> Array:
             f"scipy.linalg.solve_triangular with trans={trans!r} (sourcead takes 0, 1 or 2)"
         )
     return Array(shapes.result_dtype(args[:2], floating=True), args[1].ndim)
+
+
+def _positive_definite(args: list, what: str) -> Array:
+    """A real square matrix (the factorisations' rules are those of real matrices)."""
+    a = _matrix(args, what, square=True)
+    if a.kind == "complex":
+        raise shapes.ArrayTypeProblem(
+            f"{what} of a complex array (sourcead differentiates it for real matrices)"
+        )
+    return Array(shapes.result_dtype([a], floating=True), 2)
+
+
+def _cholesky_factor(args: list, node) -> Array:
+    return _positive_definite(args, "scipy.linalg.cholesky")
+
+
+def _cho_factor(args: list, node) -> TupleType:
+    """``cho_factor``: the factor and the flag ``lower``."""
+    return TupleType((_positive_definite(args, "scipy.linalg.cho_factor"), BOOL))
+
+
+def _cho_solution(args: list, node) -> Array:
+    c = _positive_definite(args, "scipy.linalg.cho_solve")
+    b = args[1] if len(args) > 1 else None
+    if not isinstance(b, Array) or b.ndim not in (1, 2):
+        raise shapes.ArrayTypeProblem(
+            "scipy.linalg.cho_solve of a right-hand side other than a vector or matrix"
+        )
+    if b.kind == "complex":
+        raise shapes.ArrayTypeProblem(
+            "scipy.linalg.cho_solve of a complex array (sourcead differentiates it for real "
+            "matrices)"
+        )
+    return Array(shapes.result_dtype([c, b], floating=True), b.ndim)
 
 
 def _real_matrix(args: list, what: str) -> Array:
@@ -328,7 +401,81 @@ class SolveTriangular:
         )
 
 
+# --- Cholesky: scipy.linalg.cholesky, cho_factor, cho_solve -------------------------------------
+# a = L L^T read from one triangle of a; the factor c is L (lower=True) or U = L^T, and
+# cholesky_form(c, lower) is L either way. The adjoints are np.linalg.cholesky's (symmetric:
+# right for a symmetric a perturbed symmetrically), the tangents those of sym(da). Real
+# matrices only: the result types refuse complex ones, naming SciPy's function (the
+# registry's complex=False would name the helper).
+
+
+@register(linalg_cholesky, device=False, result=_cholesky_factor)
+class CholeskyFactor:
+    # np.linalg.cholesky's adjoint of L's adjoint: p = tril(L^T g) with its diagonal halved,
+    # sym(L^-T p L^-1)
+    def array_adjoint(b_out, a, lower=False):
+        low = cholesky_form(linalg_cholesky(a, lower), lower)
+        p = np.tril(np.ascontiguousarray(low.T) @ cholesky_form(b_out, lower))
+        p = p - 0.5 * np.diag(np.diag(p))
+        low_inv = np.linalg.inv(low)
+        s = np.ascontiguousarray(low_inv.T) @ p @ low_inv
+        return 0.5 * (s + np.ascontiguousarray(s.T))
+
+    def array_tangent(da, a, lower=False):
+        return cholesky_tangent(da, linalg_cholesky(a, lower), lower)
+
+
+@register(linalg_cho_factor, device=False, result=_cho_factor, outputs=2)
+class ChoFactor:
+    # the factor as CholeskyFactor's; the flag has no derivative
+    def array_adjoint(b_c, b_lower, a, lower=False):
+        low = cholesky_form(linalg_cholesky(a, lower), lower)
+        p = np.tril(np.ascontiguousarray(low.T) @ cholesky_form(b_c, lower))
+        p = p - 0.5 * np.diag(np.diag(p))
+        low_inv = np.linalg.inv(low)
+        s = np.ascontiguousarray(low_inv.T) @ p @ low_inv
+        return 0.5 * (s + np.ascontiguousarray(s.T))
+
+    def array_tangent(da, a, *, c, lower):
+        return cholesky_tangent(da, c, lower), None
+
+
+@register(linalg_cho_solve, device=False, result=_cho_solution, linear_in=(1,))
+class ChoSolve:
+    # x = m^-1 b with m = L L^T, L from c's triangle: as np.linalg.solve's (b_m = -b_b x^T),
+    # then b_L = (b_m + b_m^T) L, back through the transposition and the triangle
+    def array_adjoint(b_out, c, b, lower=False):
+        low = cholesky_form(triangular_part(c, lower, False), lower)
+        lt = np.ascontiguousarray(low.T)
+        x = np.linalg.solve(lt, np.linalg.solve(low, b))
+        b_b = np.linalg.solve(lt, np.linalg.solve(low, b_out))
+        b_m = -matmul_adjoint_left(b_b, low, x)
+        b_low = (b_m + np.ascontiguousarray(b_m.T)) @ low
+        return triangular_part(cholesky_form(b_low, lower), lower, False), b_b
+
+    def array_tangent(dc, db, c, b, lower=False):
+        # dx = m^-1 (db - dm x), dm = dL L^T + L dL^T
+        return linalg_cho_solve(
+            c, db - cho_gram_tangent(dc, c, lower) @ linalg_cho_solve(c, b, lower), lower
+        )
+
+
 # --- helpers of the adjoints above (forward mode meets them in hvp and hessian) ---------------
+
+
+@register(
+    cholesky_form, result=shapes.like_first_array, linear_in=(0,), forward_only=True,
+    new_array=True,
+)  # fmt: skip
+class CholeskyForm:
+    def tangent(dm, dlower, m, lower):
+        return cholesky_form(dm, lower)
+
+
+@register(cho_gram_tangent, result=shapes.like_first_array, linear_in=(0,), forward_only=True)
+class ChoGramTangent:
+    # (met only inside ChoSolve's tangent, for the fold of a zero dc: differentiated no further)
+    pass
 
 
 @register(expm_frechet, result=shapes.like_first_of_both, linear_in=(1,), forward_only=True)

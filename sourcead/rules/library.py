@@ -51,7 +51,13 @@ class LibraryCall:
     its arguments (required, passed on by position), the others its ``options``. ``helper``:
     the runtime helper generated code calls in its place (None: the function itself).
     ``variants``: option -> the helper called when that option is given, with the option
-    passed after the arguments (``logsumexp``'s ``b=``).
+    passed after the arguments (``logsumexp``'s ``b=``). ``prepare``: (parsed, call, spelled)
+    -> the call in the form ``signature`` describes, before anything else (the tuple
+    ``(c, lower)`` that ``scipy.linalg.cho_solve`` takes). ``rewrite``: (parsed, call,
+    spelled) -> the call generated code makes, written whole with its options checked: calls
+    of primitives that need no further rewriting (``np.linalg.norm(x, 1, axis=0)`` ->
+    ``sum_along(np.abs(x), axis=0)``); ``signature``, ``options``, ``helper`` and ``variants``
+    then only describe it (the table of supported functions reads them).
     """
 
     signature: tuple[str, ...]
@@ -59,6 +65,8 @@ class LibraryCall:
     options: dict = field(default_factory=dict)
     helper: object = None
     variants: dict = field(default_factory=dict)
+    prepare: object = None
+    rewrite: object = None
 
 
 #: Library function -> how generated code calls it (filled by the entry files).
@@ -85,6 +93,10 @@ def library_call(parsed, call: gast.Call, function, spelled: str) -> gast.Call:
     wrote it): its options checked (SourceADError at the call's line, ``parsed.error``), those
     written as their defaults dropped, and the helper called in its place where it has one."""
     how = CALLS[function]
+    if how.rewrite is not None:
+        return how.rewrite(parsed, call, spelled)
+    if how.prepare is not None:
+        call = how.prepare(parsed, call, spelled)
     names = how.signature
     if len(call.args) > len(names):
         raise parsed.error(
@@ -128,7 +140,9 @@ def library_call(parsed, call: gast.Call, function, spelled: str) -> gast.Call:
         func.global_value = helper
         gast.copy_location(func, call.func)
     keywords = [gast.keyword(arg=name, value=value) for name, value in options.items()]
-    return gast.copy_location(gast.Call(func=func, args=args, keywords=keywords), call)
+    made = gast.copy_location(gast.Call(func=func, args=args, keywords=keywords), call)
+    made.spelled = spelled  # for messages about the call: the function as the user wrote it
+    return made
 
 
 def _raveled(array: gast.expr) -> gast.Call:

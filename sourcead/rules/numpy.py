@@ -137,14 +137,16 @@ class Cumprod:
 
 @register(np.linalg.norm, result=shapes.two_norm)
 class Norm:
+    # conj(x) / norm, 0 at the zero array (as np.abs's derivative at 0); other ords and axes:
+    # rules/summaries.py
     def adjoint(b_out, x):
-        return b_out * np.conj(x) / np.linalg.norm(x)
+        return b_out * np.conj(x) / (np.linalg.norm(x) + (np.linalg.norm(x) == 0.0))
 
     def tangent(dx, x):
-        return np.real(np.sum(np.conj(x) * dx)) / np.linalg.norm(x)
+        return np.real(np.sum(np.conj(x) * dx)) / (np.linalg.norm(x) + (np.linalg.norm(x) == 0.0))
 
 
-@register(np.trace, result=shapes.scalar_like_first, methods=("trace",))
+@register(np.trace, result=shapes.matrix_trace, methods=("trace",))
 class Trace:
     def adjoint(b_out, x):
         return b_out * np.eye(x.shape[0], x.shape[1])

@@ -154,9 +154,25 @@ def flattened(args: list, node: gast.Call) -> Array:
 
 @on_arrays
 def two_norm(args: list, node: gast.Call) -> Scalar:
-    """``np.linalg.norm(x)``: the 2-norm, a real scalar."""
+    """``np.linalg.norm(x)``: the 2-norm, a real scalar (``ord=``, ``axis=``: other entries,
+    ``rules/summaries.py``)."""
     _without_axis(node, "np.linalg.norm with ord or axis (only the 2-norm)")
     return Scalar("float", real_dtype(args[0].dtype))
+
+
+@on_arrays
+def matrix_trace(args: list, node: gast.Call) -> Scalar:
+    """``np.trace(m)``, ``m.trace()`` of a matrix: a scalar of its dtype (``offset=``, axes
+    and more dimensions: ``trace_along``, ``rules/summaries.py``)."""
+    x = args[0]
+    if x.ndim != 2:
+        raise ArrayTypeProblem(
+            f"np.trace of a {x.ndim}-d array without axis1=, axis2= (write them: "
+            "np.trace(x, axis1=0, axis2=1))"
+            if x.ndim > 2
+            else f"np.trace of a {x.ndim}-d array (it takes 2 or more dimensions)"
+        )
+    return Scalar(args[0].kind, args[0].dtype)
 
 
 @on_arrays

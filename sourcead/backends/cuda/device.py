@@ -343,7 +343,8 @@ def check_device_types(
         entry = entry_for(callee.target) if callee is not None else None
         if entry is not None and not entry.device:
             raise parsed.error(
-                f"{what} cannot run on the GPU: {spelling(callee.target)} has no CUDA "
+                f"{what} cannot run on the GPU: "
+                f"{getattr(call, 'spelled', None) or spelling(callee.target)} has no CUDA "
                 "implementation in Numba; use target='parallel'",
                 call,
             )
