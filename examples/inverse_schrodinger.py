@@ -24,30 +24,20 @@ DX = X[1] - X[0]
 
 def kinetic_matrix(n, dx):
     """-1/2 times the second-difference matrix (hard walls at both ends)."""
-    lap = np.zeros((n, n))
-    for i in range(n):
-        lap[i, i] = 1.0 / dx**2
-        if i > 0:
-            lap[i, i - 1] = -0.5 / dx**2
-        if i < n - 1:
-            lap[i, i + 1] = -0.5 / dx**2
-    return lap
+    off_diagonal = np.full(n - 1, -0.5 / dx**2)
+    return np.diag(np.full(n, 1.0 / dx**2)) + np.diag(off_diagonal, 1) + np.diag(off_diagonal, -1)
 
 
 def ground_density(v, kinetic, dx):
-    w, psi = np.linalg.eigh(kinetic + np.diag(v))
-    phi = psi[:, 0]
-    return phi * phi / dx
+    """|psi_0|^2 of the ground state of kinetic + diag(v), normalised on the grid."""
+    energies, psi = np.linalg.eigh(kinetic + np.diag(v))
+    return np.abs(psi[:, 0]) ** 2 / dx
 
 
 def mismatch(v, kinetic, target, dx):
     """Squared L2 distance between the ground-state density of v and the target (+ smoothing)."""
-    w, psi = np.linalg.eigh(kinetic + np.diag(v))
-    phi = psi[:, 0]
-    density = phi * phi / dx
-    diff = density - target
-    slope = v[1:] - v[:-1]
-    return np.sum(diff * diff) * dx + 1e-5 * np.sum(slope * slope) / dx
+    density = ground_density(v, kinetic, dx)
+    return np.sum((density - target) ** 2) * dx + 1e-5 * np.sum(np.diff(v) ** 2) / dx
 
 
 def main():
