@@ -15,12 +15,21 @@ ran before it; the PyTorch rows last, in rounds of their own):
   points) and once with element loops (as ADBench's reference loop code); d=10, K=25,
   n=1000 and d=64, K=100, n=10000, random data with a fixed seed. Gradient with respect to
   alphas, means and icf. JAX runs both versions (the loop version at d=10 only).
+  The log-sum-exp over the components is written with ``np.max(inner, axis=1,
+  keepdims=True)``, in JAX's version too.
+* ``MLP``: 784-128-10, batch 256, tanh hidden layer, softmax cross-entropy written with
+  ``np.max(z, axis=1, keepdims=True)``; gradient with respect to the four weight arrays.
 * ``LSTM``: ADBench's diagonal LSTM (l=2 layers, c=1024 characters, b=14), gradient with
   respect to the main and extra parameters.
+* ``TRG``: the 2-D Ising model's tensor renormalisation group of ``examples/ising_trg.py``
+  (``np.einsum``, ``np.linalg.svd``, bond dimension 16, 6 steps), d(log Z / N)/d beta. Numba
+  does not compile ``np.einsum``: the yardstick is the NumPy objective. JAX's row uses a
+  ``custom_vjp`` SVD (see ``trg_jax``); no PyTorch row.
 * ``heat``: the 1-D explicit heat equation of ``loops.py`` (256 cells, 2,000 steps),
   written with slices ``u[1:-1] = ...``; gradient with respect to u0 and kappa.
 
-The "Numba objective" row only evaluates the function (Numba-compiled, the same source):
+The "Numba objective" row only evaluates the function (Numba-compiled, the same source, its
+``np.max`` with ``axis=`` calling ``sourcead_runtime.max_along`` as generated code does):
 the yardstick of the cheap-gradient bound; each gradient's time is divided by the objective
 of the same code (GMM: loops or vectorised). JAX and PyTorch rows are skipped when the package
 is not installed. Gradients are compared with sourcead's (max relative difference).
@@ -41,9 +50,11 @@ os.environ.setdefault(
 import argparse  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
+import re  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import types  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numba  # noqa: E402
@@ -82,8 +93,8 @@ def gmm_vectorised(alphas, means, icf, x, gamma, m):
         inner[:, k] = alphas[k] + np.sum(q) - 0.5 * np.sum(lx * lx, axis=1)
         off = icf[k, d:]
         prior += 0.5 * gamma * gamma * (np.sum(qdiag * qdiag) + np.sum(off * off)) - m * np.sum(q)
-    top = np.max(inner)
-    lse = np.log(np.sum(np.exp(inner - top), axis=1)) + top
+    top = np.max(inner, axis=1, keepdims=True)  # the log-sum-exp of each point, stably
+    lse = np.log(np.sum(np.exp(inner - top), axis=1)) + top[:, 0]
     amax = np.max(alphas)
     lse_alphas = np.log(np.sum(np.exp(alphas - amax))) + amax
     return -0.5 * n * d * LOG_2PI + np.sum(lse) - n * lse_alphas + prior
@@ -176,16 +187,15 @@ def gmm_jax():
         xc = x[:, None, :] - means[None, :, :]
         lx = qdiag[None] * xc + jnp.einsum("kij,nkj->nki", lower, xc)
         inner = alphas[None] + jnp.sum(icf[:, :d], axis=1)[None] - 0.5 * jnp.sum(lx * lx, axis=2)
+        top = jnp.max(inner, axis=1, keepdims=True)  # as gmm_vectorised writes it
+        lse = jnp.log(jnp.sum(jnp.exp(inner - top), axis=1)) + top[:, 0]
+        amax = jnp.max(alphas)
+        lse_alphas = jnp.log(jnp.sum(jnp.exp(alphas - amax))) + amax
         prior = jnp.sum(
             0.5 * gamma**2 * (jnp.sum(qdiag**2, axis=1) + jnp.sum(icf[:, d:] ** 2, axis=1))
             - m * jnp.sum(icf[:, :d], axis=1)
         )
-        return (
-            -0.5 * n * d * LOG_2PI
-            + jnp.sum(jax.nn.logsumexp(inner, axis=1))
-            - n * jax.nn.logsumexp(alphas)
-            + prior
-        )
+        return -0.5 * n * d * LOG_2PI + jnp.sum(lse) - n * lse_alphas + prior
 
     return jax_gradient(objective, argnums=(0, 1, 2))
 
@@ -262,11 +272,14 @@ def gmm_torch():
         xc = xt[:, None, :] - mu[None]
         lx = qdiag[None] * xc + torch.einsum("kij,nkj->nki", lower, xc)
         inner = a[None] + q[:, :d].sum(1)[None] - 0.5 * (lx * lx).sum(2)
+        top = torch.amax(inner, 1, keepdim=True)  # as gmm_vectorised writes it
+        lse = torch.log(torch.exp(inner - top).sum(1)) + top[:, 0]
+        amax = torch.amax(a)
+        lse_alphas = torch.log(torch.exp(a - amax).sum()) + amax
         prior = (
             0.5 * gamma**2 * ((qdiag**2).sum(1) + (q[:, d:] ** 2).sum(1)) - m * q[:, :d].sum(1)
         ).sum()
-        value = (-0.5 * n * d * LOG_2PI + torch.logsumexp(inner, 1).sum()
-                 - n * torch.logsumexp(a, 0) + prior)  # fmt: skip
+        value = -0.5 * n * d * LOG_2PI + lse.sum() - n * lse_alphas + prior
         value.backward()
         return a.grad.numpy(), mu.grad.numpy(), q.grad.numpy()
 
@@ -386,6 +399,193 @@ def lstm_torch():
 
 
 # ----------------------------------------------------------------------------------------------
+# MLP: 784-128-10, softmax cross-entropy
+# ----------------------------------------------------------------------------------------------
+
+
+def mlp_loss(w1, b1, w2, b2, x, y):
+    """Mean softmax cross-entropy of a tanh network on images x (n, 784), one-hot labels y."""
+    h = np.tanh(x @ w1 + b1)
+    z = h @ w2 + b2
+    top = np.max(z, axis=1, keepdims=True)  # a stable log-sum-exp of each row
+    lse = np.log(np.sum(np.exp(z - top), axis=1)) + top[:, 0]
+    return np.sum(lse - np.sum(z * y, axis=1)) / x.shape[0]
+
+
+def mlp_inputs(n=256, sizes=(784, 128, 10), seed=0):
+    rng = np.random.default_rng(seed)
+    d, hidden, classes = sizes
+    w1 = rng.normal(scale=1.0 / math.sqrt(d), size=(d, hidden))
+    b1 = rng.normal(scale=0.1, size=hidden)
+    w2 = rng.normal(scale=1.0 / math.sqrt(hidden), size=(hidden, classes))
+    b2 = rng.normal(scale=0.1, size=classes)
+    x = rng.random((n, d))
+    y = np.eye(classes)[rng.integers(0, classes, size=n)]
+    return w1, b1, w2, b2, x, y
+
+
+def mlp_jax():
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+
+    def objective(w1, b1, w2, b2, x, y):
+        h = jnp.tanh(x @ w1 + b1)
+        z = h @ w2 + b2
+        top = jnp.max(z, axis=1, keepdims=True)
+        lse = jnp.log(jnp.sum(jnp.exp(z - top), axis=1)) + top[:, 0]
+        return jnp.sum(lse - jnp.sum(z * y, axis=1)) / x.shape[0]
+
+    return jax_gradient(objective, argnums=(0, 1, 2, 3))
+
+
+def mlp_torch():
+    import torch
+
+    torch.set_num_threads(1)
+
+    def run(w1, b1, w2, b2, x, y):
+        params = [torch.tensor(p, requires_grad=True) for p in (w1, b1, w2, b2)]
+        tw1, tb1, tw2, tb2 = params
+        h = torch.tanh(torch.from_numpy(x) @ tw1 + tb1)
+        z = h @ tw2 + tb2
+        top = torch.amax(z, 1, keepdim=True)
+        lse = torch.log(torch.exp(z - top).sum(1)) + top[:, 0]
+        value = (lse - (z * torch.from_numpy(y)).sum(1)).sum() / x.shape[0]
+        value.backward()
+        return tuple(p.grad.numpy() for p in params)
+
+    return run
+
+
+# ----------------------------------------------------------------------------------------------
+# TRG: the 2-D Ising model by tensor renormalisation (as examples/ising_trg.py)
+# ----------------------------------------------------------------------------------------------
+
+TRG_CHI = 16  # the bond dimension kept by each truncated SVD
+TRG_STEPS = 6  # coarse-graining steps: a lattice of 2**6 sites
+TRG_BETA = 0.4  # the inverse temperature (beta_c = 0.4407)
+
+
+def trg_site_tensor(beta):
+    """T[l, u, r, d] of one site: W W^T = [[e^b, e^-b], [e^-b, e^b]] for the bond."""
+    c, s = np.sqrt(np.cosh(beta)), np.sqrt(np.sinh(beta))
+    w = np.array([[c, s], [c, -s]])
+    return np.einsum("ai,aj,ak,al->ijkl", w, w, w, w)
+
+
+def trg_log_z(beta, chi, steps):
+    """log Z / N of the Ising model on a lattice of 2**steps sites (periodic), by TRG."""
+    t = trg_site_tensor(beta)
+    log_z = 0.0
+    sites = 1.0
+    for _ in range(steps):
+        norm = np.sqrt(np.sum(t * t))
+        t = t / norm
+        log_z = log_z + np.log(norm) / sites
+        d = t.shape[0]
+        ua, sa, vha = np.linalg.svd(np.transpose(t, (2, 1, 0, 3)).reshape(d * d, d * d))
+        ub, sb, vhb = np.linalg.svd(np.transpose(t, (3, 2, 1, 0)).reshape(d * d, d * d))
+        k = min(chi, np.sum(sa > 1e-8 * sa[0]), np.sum(sb > 1e-8 * sb[0]))
+        s1 = (ua[:, :k] * np.sqrt(sa[:k])).reshape(d, d, k)
+        s3 = (vha[:k].T * np.sqrt(sa[:k])).reshape(d, d, k)
+        s2 = (ub[:, :k] * np.sqrt(sb[:k])).reshape(d, d, k)
+        s4 = (vhb[:k].T * np.sqrt(sb[:k])).reshape(d, d, k)
+        upper = np.einsum("war,abu->wrbu", s1, s2)
+        lower = np.einsum("bgl,gwd->bwld", s3, s4)
+        t = np.einsum("wrbu,bwld->ruld", upper, lower)
+        sites = sites * 2.0
+    return log_z + np.log(np.einsum("abab->", t)) / sites
+
+
+def trg_ranks(beta, chi, steps):
+    """The bond dimension each step of ``trg_log_z`` keeps at ``beta`` (JAX needs them static)."""
+    t = trg_site_tensor(beta)
+    ranks = []
+    for _ in range(steps):
+        d = t.shape[0]
+        ua, sa, vha = np.linalg.svd(np.transpose(t, (2, 1, 0, 3)).reshape(d * d, d * d))
+        ub, sb, vhb = np.linalg.svd(np.transpose(t, (3, 2, 1, 0)).reshape(d * d, d * d))
+        k = min(chi, np.sum(sa > 1e-8 * sa[0]), np.sum(sb > 1e-8 * sb[0]))
+        ranks.append(int(k))
+        s1 = (ua[:, :k] * np.sqrt(sa[:k])).reshape(d, d, k)
+        s3 = (vha[:k].T * np.sqrt(sa[:k])).reshape(d, d, k)
+        s2 = (ub[:, :k] * np.sqrt(sb[:k])).reshape(d, d, k)
+        s4 = (vhb[:k].T * np.sqrt(sb[:k])).reshape(d, d, k)
+        t = np.einsum("war,abu,bgl,gwd->ruld", s1, s2, s3, s4, optimize=True)
+        t = t / np.sqrt(np.sum(t * t))  # (the thresholds are relative: any scale would do)
+    return ranks
+
+
+def trg_jax(beta, chi, steps):
+    """JAX's TRG: jnp.einsum and jnp.linalg.svd, with the truncations of ``trg_log_z`` at
+    ``beta`` fixed (a traced program cannot choose its shapes).
+
+    JAX's own SVD derivative is NaN here: its 1 / (s_j^2 - s_i^2) meets the exactly zero (and
+    so equal) singular values of these rank-deficient matrices, whose vectors the truncation
+    discards. As differentiable-TRG codes do, the SVD gets a ``custom_vjp``: the thin SVD's
+    adjoint with the couplings of equal singular values and the 1 / s of zero ones left out,
+    the convention of sourcead's rule (``sourcead/rules/linalg.py``), so both compute the same.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    ranks = trg_ranks(beta, chi, steps)
+
+    @jax.custom_vjp
+    def svd(a):
+        return jnp.linalg.svd(a, full_matrices=False)
+
+    def svd_forward(a):
+        factors = svd(a)
+        return factors, factors
+
+    def svd_backward(factors, cotangents):
+        u, s, vh = factors
+        g_u, g_s, g_vh = cotangents
+        v, g_v = vh.T, g_vh.T
+        uh_g, vh_g = u.T @ g_u, v.T @ g_v
+        s2 = s * s
+        gaps = s2[None, :] - s2[:, None]
+        same = jnp.abs(gaps) <= 1e-12 * jnp.max(s2)
+        f = jnp.where(same, 0.0, 1.0 / jnp.where(same, 1.0, gaps))
+        inverse = jnp.where(s != 0.0, 1.0 / jnp.where(s != 0.0, s, 1.0), 0.0)
+        core = f * (uh_g - uh_g.T) * s[None, :] + jnp.diag(g_s) + s[:, None] * f * (vh_g - vh_g.T)
+        g = u @ core @ vh + ((g_u - u @ uh_g) * inverse[None, :]) @ vh
+        g = g + u @ ((g_v - v @ vh_g) * inverse[None, :]).T
+        return (g,)
+
+    svd.defvjp(svd_forward, svd_backward)
+
+    def objective(beta, chi, steps):
+        c, s = jnp.sqrt(jnp.cosh(beta)), jnp.sqrt(jnp.sinh(beta))
+        w = jnp.array([[c, s], [c, -s]])
+        t = jnp.einsum("ai,aj,ak,al->ijkl", w, w, w, w)
+        log_z = 0.0
+        sites = 1.0
+        for k in ranks:
+            norm = jnp.sqrt(jnp.sum(t * t))
+            t = t / norm
+            log_z = log_z + jnp.log(norm) / sites
+            d = t.shape[0]
+            ua, sa, vha = svd(jnp.transpose(t, (2, 1, 0, 3)).reshape(d * d, d * d))
+            ub, sb, vhb = svd(jnp.transpose(t, (3, 2, 1, 0)).reshape(d * d, d * d))
+            s1 = (ua[:, :k] * jnp.sqrt(sa[:k])).reshape(d, d, k)
+            s3 = (vha[:k].T * jnp.sqrt(sa[:k])).reshape(d, d, k)
+            s2 = (ub[:, :k] * jnp.sqrt(sb[:k])).reshape(d, d, k)
+            s4 = (vhb[:k].T * jnp.sqrt(sb[:k])).reshape(d, d, k)
+            upper = jnp.einsum("war,abu->wrbu", s1, s2)
+            lower = jnp.einsum("bgl,gwd->bwld", s3, s4)
+            t = jnp.einsum("wrbu,bwld->ruld", upper, lower)
+            sites = sites * 2.0
+        return log_z + jnp.log(jnp.einsum("abab->", t)) / sites
+
+    return jax_gradient(objective, argnums=(0,))
+
+
+# ----------------------------------------------------------------------------------------------
 # Heat equation with slices
 # ----------------------------------------------------------------------------------------------
 
@@ -457,7 +657,11 @@ class Row:
         try:
             return self.fn(*args)
         except Exception as e:  # keep the rest of the table alive
-            self.error = f"{type(e).__name__}: {' '.join(str(e).split())[:150]}"
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # Numba's colours
+            # a Numba typing error: the line that names the cause, not the pipeline's preamble
+            causes = [line for line in text.splitlines() if line.startswith(("Unknown", "No "))]
+            text = causes[0] if causes else text
+            self.error = f"{type(e).__name__}: {' '.join(text.split())[:150]}"
             self.fn = None
             return None
 
@@ -542,6 +746,22 @@ def table(title, rows, forward_rows, reference):
         )
 
 
+def numba_objective(fun, callees=()):
+    """``fun`` compiled by Numba, its ``np.max``/``np.min`` calls with ``axis=``/``keepdims=``
+    (which Numba does not compile) calling ``sourcead_runtime``'s helpers, as the code sourcead
+    generates does: the same source, run forwards only. ``callees``: the functions of the
+    benchmark it calls, compiled alike."""
+    from sourcead_runtime import max_along, min_along
+
+    shim = types.ModuleType("numpy")
+    shim.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    shim.max = shim.amax = max_along
+    shim.min = shim.amin = min_along
+    scope = {**fun.__globals__, "np": shim}
+    scope.update({f.__name__: numba_objective(f) for f in callees})
+    return numba.njit(types.FunctionType(fun.__code__, scope, fun.__name__, fun.__defaults__))
+
+
 def sourcead_row(name, fun, wrt, version=None):
     g = sourcead.value_and_grad(fun, wrt=wrt)
     return Row(name, g, version=version)
@@ -554,7 +774,10 @@ def main():
     )
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument(
-        "--problems", nargs="+", default=["gmm", "lstm", "heat"], choices=["gmm", "lstm", "heat"]
+        "--problems",
+        nargs="+",
+        default=["gmm", "mlp", "lstm", "trg", "heat"],
+        choices=["gmm", "mlp", "lstm", "trg", "heat"],
     )
     options = parser.parse_args()
     # up to 41 rounds: the millisecond rows get medians of many samples on a noisy machine;
@@ -565,8 +788,12 @@ def main():
           "library")  # fmt: skip
     sizes = [(10, 25, 1000)] if options.quick else [(10, 25, 1000), (64, 100, 10000)]
     problems = [gmm_problem(*size) for size in sizes] if "gmm" in options.problems else []
+    if "mlp" in options.problems:
+        problems.append(mlp_problem())
     if "lstm" in options.problems:
         problems.append(lstm_problem())
+    if "trg" in options.problems:
+        problems.append(trg_problem())
     if "heat" in options.problems:
         problems.append(heat_problem())
     for problem in problems:
@@ -575,7 +802,10 @@ def main():
     # memory (it once slowed the LSTM gradient 1.8x), so it must not share the rounds above
     if not options.no_torch:
         for problem in problems:
-            row = optional(problem.torch_name, "torch", problem.torch_factory, problem.version)
+            if problem.torch_row is None:
+                continue
+            name, factory, *version = problem.torch_row
+            row = optional(name, "torch", factory, *version)
             measure([row], problem.args, rounds, budget)
             problem.rows.append(row)
     for problem in problems:
@@ -585,13 +815,12 @@ def main():
 class Problem:
     """One table: its rows (sourcead's first), the objective's row, and a PyTorch row."""
 
-    def __init__(self, title, args, forward_rows, sourcead_rows, other_rows, torch_row):
-        self.title, self.args = title, args
+    def __init__(self, title, args, forward_rows, sourcead_rows, other_rows, torch_row, note=""):
+        self.title, self.args, self.note = title, args, note
         self.forward_rows = forward_rows
         self.sourcead_rows = sourcead_rows
         self.rows = [*forward_rows, *sourcead_rows, *other_rows]
-        self.torch_name, self.torch_factory = torch_row[:2]
-        self.version = torch_row[2] if len(torch_row) > 2 else None
+        self.torch_row = torch_row  # (name, factory, version) or None
 
     def print_table(self):
         # sourcead rows return (value, gradients): compare the gradients
@@ -601,6 +830,8 @@ class Problem:
                 row.result = row.result[1]
                 reference = row.result if reference is None else reference
         table(self.title, self.rows, self.forward_rows, reference)
+        if self.note:
+            print(f"\n{self.note}")
 
 
 def gmm_problem(d, k, n):
@@ -611,7 +842,7 @@ def gmm_problem(d, k, n):
             Row("Numba objective, loops (no gradient)", numba.njit(gmm_loops), version="loops"),
             Row(
                 "Numba objective, vectorised (no gradient)",
-                numba.njit(gmm_vectorised),
+                numba_objective(gmm_vectorised),
                 version="vectorised",
             ),
         ],
@@ -635,6 +866,42 @@ def lstm_problem():
         [sourcead_row("sourcead", lstm_objective, (0, 1))],
         [optional("JAX jit(grad) (lax.scan)", "jax", lstm_jax)],
         ("PyTorch (measured after the rows above)", lstm_torch),
+    )
+
+
+def mlp_problem():
+    return Problem(
+        "MLP 784-128-10, batch 256 (gradient wrt w1, b1, w2, b2)",
+        mlp_inputs(),
+        [Row("Numba objective (no gradient)", numba_objective(mlp_loss))],
+        [sourcead_row("sourcead", mlp_loss, (0, 1, 2, 3))],
+        [optional("JAX jit(grad)", "jax", mlp_jax)],
+        ("PyTorch (measured after the rows above)", mlp_torch),
+    )
+
+
+def trg_problem():
+    args = (TRG_BETA, TRG_CHI, TRG_STEPS)
+    return Problem(
+        f"TRG, Ising model, bond dimension {TRG_CHI}, {TRG_STEPS} steps (gradient wrt beta)",
+        args,
+        [
+            Row(
+                "Numba objective (no gradient)",
+                numba_objective(trg_log_z, callees=(trg_site_tensor,)),
+                version="numba",
+            ),
+            Row("NumPy objective (plain Python, no gradient)", trg_log_z),
+        ],
+        [sourcead_row("sourcead", trg_log_z, (0,))],
+        [optional("JAX jit(grad) (custom_vjp SVD)", "jax", lambda: trg_jax(*args))],
+        None,  # no PyTorch row: its SVD derivative meets the same zero singular values as JAX's
+        note=(
+            "Numba does not compile np.einsum, so the yardstick of the × column is the NumPy "
+            "objective: the same source run forwards by the Python interpreter, its time in "
+            "NumPy's SVDs and einsums. JAX's truncations are fixed to the ranks trg_log_z "
+            f"keeps at beta = {TRG_BETA} ({', '.join(map(str, trg_ranks(*args)))})."
+        ),
     )
 
 
