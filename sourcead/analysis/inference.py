@@ -13,7 +13,7 @@ import math
 import gast
 import numpy as np
 
-from ..rules.shapes import real_dtype
+from ..rules.shapes import literal_int, real_dtype
 from . import array_types
 from .types import (
     BOOL,
@@ -165,6 +165,13 @@ class TypeInference:
             if isinstance(base, TupleType):  # a shape: x.shape[0]
                 if all(isinstance(t, Scalar) and t.kind == "int" for t in base.items):
                     return INT
+                item = literal_int(node.slice)
+                if item is not None:  # unpacked by lowering/tuple_items.py
+                    if not -len(base.items) <= item < len(base.items):
+                        raise TypeProblem(
+                            node, f"index {item} of a tuple of {len(base.items)} values"
+                        )
+                    return base.items[item]
                 # the derivatives do not follow values through a tuple's elements
                 raise TypeProblem(
                     node,

@@ -11,11 +11,13 @@ import numbers
 import types
 
 import gast
+from sourcead_runtime import array_of, take_along
 
 from ..rules.callees import COPY_METHODS, Callee, classify
 from ..rules.forms import checkpoint_options, checkpointed
 from ..rules.registry import rule_for
-from ..trees.codegen import dotted_name
+from ..rules.shapes import literal_int
+from ..trees.codegen import dotted_name, src
 from ..trees.queries import is_docstring
 from .form_checks import check_jvp_call, check_solver_call
 from .source import ParsedFunction
@@ -81,6 +83,7 @@ class _SubsetChecker:
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
                 self.locals.add(node.id)
         self.loop_depth = 0
+        self.rewritten = False  # whether the check rewrote a call (np.take's indices)
 
     def run(self) -> None:
         args = self.fn.node.args
@@ -98,6 +101,8 @@ class _SubsetChecker:
             self.expression(yield_)
         self.block(self.fn.node.body, top=True)
         _check_read_after_assignment(self.fn, self.locals)
+        if self.rewritten:  # the generated module's copy of the function: as rewritten
+            self.fn.source_text = src(self.fn.node)
 
     # --- statements ------------------------------------------------------------------
     def block(self, body: list[gast.stmt], top: bool = False) -> None:
@@ -222,7 +227,11 @@ class _SubsetChecker:
             return
         if isinstance(target, gast.Subscript):
             if not isinstance(target.value, gast.Name):
-                raise self.fn.error("element assignment must be to a named array", target)
+                raise self.fn.error(
+                    "element assignment must be to a named array (a write into the result of "
+                    "an expression, g(x)[0] = v, is not supported: assign it to a name first)",
+                    target,
+                )
             self.index(target.slice)
             return
         if isinstance(target, gast.Attribute):
@@ -284,8 +293,10 @@ class _SubsetChecker:
         elif isinstance(node, gast.Attribute):
             self.attribute(node)
         elif isinstance(node, gast.Subscript):
-            if not isinstance(node.value, gast.Name | gast.Attribute):
-                raise fn.error("indexing of something other than a named array", node)
+            # any value read: np.sort(x)[::-1], (a @ b)[0, 1], x[0][idx], np.linalg.qr(a)[1];
+            # lowering/tuple_items.py names it (its type says how) before it is indexed
+            if isinstance(node.value, gast.Tuple | gast.List):
+                raise fn.error("indexing a tuple written out ((a, b)[0]): use its item", node)
             if isinstance(node.value, gast.Attribute) and node.value.attr != "shape":
                 raise fn.error("indexing of an attribute other than .shape", node)
             self.expression(node.value)
@@ -330,6 +341,20 @@ class _SubsetChecker:
             f"functions, or register a rule with @sourcead.adjoint({dotted})",
             node,
         )
+
+    def indices_written_out(self, call: gast.Call) -> None:
+        """``np.take(x, [0, 2, 2])`` (``take_along`` after the array syntax pass) takes a
+        vector of integers: the list or tuple of integers written out becomes one,
+        ``array_of((0, 2, 2))`` as ``np.array([0, 2, 2])`` is written."""
+        written = call.args[1]
+        func = gast.Name(id=array_of.__name__, ctx=gast.Load(), annotation=None, type_comment=None)
+        func.global_value = array_of
+        items = gast.Tuple(elts=list(written.elts), ctx=gast.Load())
+        vector = gast.Call(func=func, args=[items], keywords=[])
+        for node in (func, items, vector):
+            gast.copy_location(node, written)
+        call.args[1] = vector
+        self.rewritten = True
 
     def index(self, index: gast.expr) -> None:
         elements = index.elts if isinstance(index, gast.Tuple) else [index]
@@ -390,6 +415,8 @@ class _SubsetChecker:
         if callee is None:
             raise self.no_rule(node)
         node.callee = callee
+        if target is take_along and len(node.args) > 1 and _integer_literal(node.args[1]):
+            self.indices_written_out(node)
         if callee.kind == "solver":  # fixed_point, root, odeint
             check_solver_call(self, node)
             return
@@ -479,6 +506,15 @@ def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> N
                 visit(stmt.orelse)
 
     visit(fn.node.body)
+
+
+def _integer_literal(node) -> bool:
+    """Whether ``node`` is a list or tuple of integers written out (``[0, 2, -1]``)."""
+    return (
+        isinstance(node, gast.List | gast.Tuple)
+        and len(node.elts) > 0
+        and all(literal_int(e) is not None for e in node.elts)
+    )
 
 
 def _is_string(node) -> bool:

@@ -49,7 +49,7 @@ from ..rules.shaping import is_shaping_call, shaping_call
 from ..rules.shaping import method_call as shaping_method_call
 from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, parse_statements, src
-from ..trees.queries import names_read
+from ..trees.queries import names_read, read_names
 from .einsum import is_tensor_call, tensor_call
 from .indexing import add_at_statement, without_new_axes
 
@@ -652,6 +652,7 @@ class ArrayAdjoints:
             statements, contribs = instantiate_body(
                 rule, seeds[rule.adjoint_param], bindings, gen.names.fresh
             )
+            statements = self._reusing_results(statements, stmt, targets, dict(rule.defaults))
             for s in statements:
                 gen.reads(s)
             lines.extend(src(s) for s in statements)
@@ -665,6 +666,29 @@ class ArrayAdjoints:
         # then the adjoints take the old bindings' shapes
         backward = lines + restore + shape_pops + resets
         return forward, ([gen.comment(stmt)] + backward if backward else [])
+
+    def _reusing_results(self, statements: list, stmt, targets: list, defaults: dict) -> list:
+        """The rule's statements, where one of them calls the factorisation again as the
+        statement ``stmt`` did (``u_all, s, vh_all = np.linalg.svd(a, ...)``), reading the
+        statement's results instead (``= u, s, vh``): the adjoint runs before the old values
+        are restored, so the targets hold them (``AdjointGenerator.keeps_results`` says when
+        that costs no tape)."""
+        gen = self.gen
+        if set(targets) & read_names(stmt.value) or not gen.keeps_results(targets):
+            return statements
+        reused = []
+        for s in statements:
+            if (
+                isinstance(s, gast.Assign)
+                and isinstance(s.targets[0], gast.Tuple)
+                and len(s.targets[0].elts) == len(targets)
+                and _same_call(s.value, stmt.value, defaults)
+            ):
+                unpacked = ", ".join(src(e) for e in s.targets[0].elts)
+                (s,) = parse_statements(f"{unpacked} = {', '.join(targets)}")
+                gen.reads(stmt.targets[0])
+            reused.append(s)
+        return reused
 
     # tapes of whole arrays
     def records(self, array: str) -> bool:
@@ -766,6 +790,26 @@ def placeholder(array: str, value_type, why: str) -> str:
     """An empty array of ``array``'s type, bound before a loop that first binds ``array``."""
     empty = shape_tuple(["0"] * value_type.ndim)
     return f"{array} = np.zeros({empty}, dtype=np.{value_type.dtype})  # {why}"
+
+
+def _same_call(rule_call, call, defaults: dict) -> bool:
+    """Whether ``rule_call`` (in an instantiated rule) calls what ``call`` (the user's) does:
+    the same function and arguments, and the same options, an option the user left out
+    being the rule's default for it (``np.linalg.svd(a)`` is ``np.linalg.svd(a,
+    full_matrices=True)``)."""
+    if not isinstance(rule_call, gast.Call) or src(rule_call.func) != src(call.func):
+        return False
+    if [src(a) for a in rule_call.args] != [src(a) for a in call.args]:
+        return False
+    given = {k.arg: src(k.value) for k in call.keywords}
+    options = {k.arg: src(k.value) for k in rule_call.keywords}
+    if not set(given) <= set(options):
+        return False
+    for name, value in options.items():
+        default = src(defaults[name]) if name in defaults else None
+        if given.get(name, default) != value:
+            return False
+    return True
 
 
 def _name(identifier: str) -> gast.Name:

@@ -4,7 +4,8 @@ Runs on the typed tree, first in every mode: an index holding an array of intege
 mask is known from the types only. Reads become calls (``x[idx]`` -> ``take_along(x, idx,
 0)``, ``m[idx, j]`` -> ``taken = take_along(m, idx, 0)`` then ``taken[:, j]``), writes
 rebind the array to a written copy (``y[idx] = v`` -> ``y = put_along(y, idx, v, 0)``), so
-that both generators meet primitives with rules, never a subscript with an array.
+that both generators meet primitives with rules, never a subscript with an array. Constant
+items of tuples become names first (``np.linalg.qr(a)[1]``: ``tuple_items.py``).
 
 Before the subset check (``rewrite_array_syntax``), two spellings are made plain:
 ``np.newaxis`` in an index becomes ``None``, and the statement ``np.add.at(y, idx, v)``
@@ -32,6 +33,7 @@ from ..analysis.types import Array
 from ..rules.callees import Callee
 from ..rules.indexing import IndexPlan, index_plan, write_plan
 from ..rules.shapes import ArrayTypeProblem
+from .tuple_items import unpack_tuple_items
 
 # --- before the subset check ----------------------------------------------------------------------
 
@@ -106,6 +108,7 @@ def rewrite_indexing(tree: gast.FunctionDef, types: dict, names) -> gast.Functio
     TypeProblem (SourceADError at the line) for a form ``rules/indexing.py`` refuses, and
     for a gather that needs a name of its own outside an assignment.
     """
+    tree = unpack_tuple_items(tree, types, names)  # np.linalg.qr(a)[1]: tuple_items.py
     for node in gast.walk(tree):
         if isinstance(node, gast.Call) and getattr(node.func, "global_value", None) in _WRITES:
             # np.add.at, spelled add_at before the subset check (which calls it a helper)

@@ -531,7 +531,7 @@ class AdjointGenerator:
         backward = restore + adjoint
         if (
             adjoint
-            and self.target.reuses_results
+            and (self.target.reuses_results or self.keeps_results([target]))
             and isinstance(stmt.value, gast.Call)
             and target not in read_names(stmt.value)
         ):
@@ -542,6 +542,17 @@ class AdjointGenerator:
                 self.reads(stmt.targets[0])
                 backward = reusing + restore
         return forward, ([self.comment(stmt)] + backward if backward else [])
+
+    def keeps_results(self, targets: list) -> bool:
+        """Whether the adjoint of a call binding ``targets`` here reads their values where its
+        rule calls the function again, on any target: when one is an array (a whole-array
+        function or a factorisation costs far more than reading its result), and reading them
+        costs no tape: the statement is in no loop, or their old values are recorded anyway.
+        (The GPU's target always reads results, ``Target.reuses_results``.)"""
+        if not any(is_array_type(self.types.get(t)) for t in targets):
+            return False
+        _, loops = self.position
+        return not loops or self.must_record(set(targets))
 
     def _locals(self, expr) -> set[str]:
         """The function's own names that ``expr`` reads (not modules and constants)."""

@@ -111,11 +111,18 @@ def _simple_text(stmt: gast.stmt) -> str:
     (``return value, (b_x, b_y)``), as a person writes it."""
     value = getattr(stmt, "value", None)
     if isinstance(stmt, gast.Return | gast.Assign) and isinstance(value, gast.Tuple) and value.elts:
-        items = ", ".join(_text(e) for e in value.elts) + ("," if len(value.elts) == 1 else "")
         if isinstance(stmt, gast.Return):
-            return f"return {items}"
-        return " = ".join([*(_text(t) for t in stmt.targets), items])
+            return f"return {_items(value)}"
+        targets = (
+            _items(t) if isinstance(t, gast.Tuple) and t.elts else _text(t) for t in stmt.targets
+        )
+        return " = ".join([*targets, _items(value)])
     return _text(stmt)
+
+
+def _items(node: gast.Tuple) -> str:
+    """A tuple's items, comma-separated, without its parentheses."""
+    return ", ".join(_text(e) for e in node.elts) + ("," if len(node.elts) == 1 else "")
 
 
 def _text(node: gast.AST) -> str:
