@@ -702,3 +702,13 @@ def test_tuple_items_refused_at_the_line(f, args, match):
         with pytest.raises(SourceADError, match=match) as caught:
             differentiate(f)(*args)
         assert "test_linalg_more.py" in str(caught.value)
+
+
+def eig_of_complex(a):
+    w, v = np.linalg.eig(a)
+    return np.sum(np.abs(w))
+
+
+def test_a_refusal_names_the_function_as_written_not_its_helper():
+    with pytest.raises(sourcead.SourceADError, match="np.linalg.eig of a complex array"):
+        sourcead.grad(eig_of_complex, compile=False)(np.eye(3) * (1 + 1j))

@@ -102,8 +102,9 @@ def call_type(target, node: gast.Call, args: list):
         raise ArrayTypeProblem("abs() of an array (use np.abs)")
     entry = entry_for(target)
     if entry is not None and not entry.complex and any(a.kind == "complex" for a in arrays):
+        spelled = getattr(node, "spelled", None) or spelling(target)  # as the user wrote it
         raise ArrayTypeProblem(
-            f"{spelling(target)} of a complex array (its rules are those of real matrices)"
+            f"{spelled} of a complex array (its rules are those of real matrices)"
         )
     if entry is not None and entry.result is not None:
         result = entry.result(args, node)
