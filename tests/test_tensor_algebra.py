@@ -455,3 +455,30 @@ def test_the_ising_example_matches_onsager_away_from_the_critical_point(tmp_path
     np.testing.assert_allclose(energies[away], example.onsager_energy(betas[away]), atol=2e-4)
     np.testing.assert_allclose(heats[away], example.onsager_specific_heat(betas[away]), rtol=5e-3)
     assert (tmp_path / "ising.png").stat().st_size > 0
+
+
+def truncated_trg(beta, chi, steps):
+    """A TRG loop whose SVD results are truncated and used after the factorisations."""
+    t = site_tensor(beta)
+    log_z = 0.0
+    for _ in range(steps):
+        norm = np.sqrt(np.sum(t * t))
+        t = t / norm
+        log_z = log_z + np.log(norm)
+        d = t.shape[0]
+        ua, sa, vha = np.linalg.svd(np.transpose(t, (2, 1, 0, 3)).reshape(d * d, d * d))
+        ub, sb, vhb = np.linalg.svd(np.transpose(t, (3, 2, 1, 0)).reshape(d * d, d * d))
+        k = min(chi, np.sum(sa > 1e-8 * sa[0]), np.sum(sb > 1e-8 * sb[0]))
+        s1 = (ua[:, :k] * np.sqrt(sa[:k])).reshape(d, d, k)
+        s3 = (vha[:k].T * np.sqrt(sa[:k])).reshape(d, d, k)
+        s2 = (ub[:, :k] * np.sqrt(sb[:k])).reshape(d, d, k)
+        s4 = (vhb[:k].T * np.sqrt(sb[:k])).reshape(d, d, k)
+        t = np.einsum("war,abu,bgl,gwd->ruld", s1, s2, s3, s4)
+    return log_z + np.log(np.einsum("abab->", t))
+
+
+def test_trg_loop_whose_factors_change_shape_between_steps():
+    h = 1e-6
+    slope = sourcead.grad(truncated_trg, compile=False)(0.4, 4, 3)
+    expected = (truncated_trg(0.4 + h, 4, 3) - truncated_trg(0.4 - h, 4, 3)) / (2 * h)
+    assert slope == pytest.approx(expected, rel=1e-7)

@@ -545,14 +545,13 @@ class AdjointGenerator:
 
     def keeps_results(self, targets: list) -> bool:
         """Whether the adjoint of a call binding ``targets`` here reads their values where its
-        rule calls the function again, on any target: when one is an array (a whole-array
-        function or a factorisation costs far more than reading its result), and reading them
-        costs no tape: the statement is in no loop, or their old values are recorded anyway.
-        (The GPU's target always reads results, ``Target.reuses_results``.)"""
-        if not any(is_array_type(self.types.get(t)) for t in targets):
-            return False
+        rule calls the function again, on the CPU: when one is an array (a whole-array
+        function or a factorisation costs far more than reading its result) and the statement
+        is in no loop, so that they are bound once and need no tape. (In loops, reading them
+        changes which values are taped; the GPU's target always reads results,
+        ``Target.reuses_results``.)"""
         _, loops = self.position
-        return not loops or self.must_record(set(targets))
+        return not loops and any(is_array_type(self.types.get(t)) for t in targets)
 
     def _locals(self, expr) -> set[str]:
         """The function's own names that ``expr`` reads (not modules and constants)."""
