@@ -25,6 +25,7 @@ def _entry(gradient) -> object:
     return function
 
 
+@pytest.mark.slow  # waits for Numba: CI's slow group
 def test_first_calls_run_as_python_until_the_compiled_version_is_ready(monkeypatch):
     monkeypatch.setenv("SOURCEAD_CACHE", "0")  # made now, not found in a cache
     w, x = _inputs()
@@ -40,6 +41,7 @@ def test_first_calls_run_as_python_until_the_compiled_version_is_ready(monkeypat
     np.testing.assert_array_equal(w, before)  # the inputs are never changed
 
 
+@pytest.mark.slow  # waits for Numba: CI's slow group
 def test_a_failed_compile_keeps_the_python_version(monkeypatch, caplog):
     monkeypatch.setenv("SOURCEAD_CACHE", "0")
     w, x = _inputs()
@@ -60,6 +62,7 @@ def test_a_failed_compile_keeps_the_python_version(monkeypatch, caplog):
     np.testing.assert_allclose(gradient(w, x), first, rtol=1e-14)
 
 
+@pytest.mark.slow  # waits for Numba: CI's slow group
 def test_a_derivative_found_in_the_cache_is_called_compiled():
     w, x = _inputs()
     sourcead.grad(layer_loss)(w, x)  # compiled; the module stored in the persistent cache
@@ -74,6 +77,7 @@ def test_compile_takes_three_values():
         sourcead.grad(layer_loss, compile="later")
 
 
+@pytest.mark.slow  # waits for Numba: CI's slow group
 def test_jvp_runs_as_python_until_the_tangent_is_compiled(monkeypatch):
     monkeypatch.setenv("SOURCEAD_CACHE", "0")
     w, x = _inputs()

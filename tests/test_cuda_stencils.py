@@ -84,7 +84,7 @@ def _fd_gradient(kernel, launch, args, index, cotangent, eps=1e-6):
 
 
 @pytest.mark.slow  # minutes of compiling on the simulator: CI runs it (-m slow)
-@settings(max_examples=12, deadline=None, database=None, derandomize=True)
+@settings(max_examples=6, deadline=None, database=None, derandomize=True)
 @given(stencil_sources())
 def test_gathered_stencil_adjoints_match_finite_differences(tmp_path_factory, drawn):
     source, launch, neighbours = drawn

@@ -45,7 +45,7 @@ def test_random_programs_python():
 @pytest.mark.slow
 def test_more_random_programs_python():
     """More programs: other ones than the quick sample's (another seed)."""
-    _check_python_programs(max_examples=48, seed=2026)
+    _check_python_programs(max_examples=32, seed=2026)
 
 
 @pytest.mark.slow  # Numba compiles each program: CI runs it (-m slow)

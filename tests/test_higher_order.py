@@ -484,6 +484,7 @@ ARRAY_HESSIAN_CASES = [
 ]
 
 
+@pytest.mark.slow  # compiled Hessians of array code, seconds each: CI's slow group
 @pytest.mark.parametrize(
     "f, args, wrt",
     ARRAY_HESSIAN_CASES,

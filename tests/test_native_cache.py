@@ -213,6 +213,7 @@ def _edited(workdir, tmp_path, old: str, new: str):
 
 
 @needs_compiler
+@pytest.mark.slow  # the populated cache's native build (a C compiler): CI runs it (-m slow)
 @pytest.mark.parametrize(
     "old, new, changes_value",
     [
@@ -235,6 +236,7 @@ def test_a_changed_dependency_is_never_used(populated, tmp_path, old, new, chang
 
 
 @needs_compiler
+@pytest.mark.slow  # the populated cache's native build (a C compiler): CI runs it (-m slow)
 def test_custom_rules_and_damaged_records_go_to_the_compiler(populated, tmp_path):
     workdir, _, cold, _ = populated
     rules = tmp_path / "rules"
