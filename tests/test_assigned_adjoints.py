@@ -102,7 +102,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("compile", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize(
+    "compile",
+    [pytest.param(True, id="compiled", marks=pytest.mark.slow), pytest.param(False, id="python")],
+)
 @pytest.mark.parametrize("f, args, wrt", CASES, ids=[c[0].__name__ for c in CASES])
 def test_gradients_with_assigned_adjoints_match_finite_differences(f, args, wrt, compile):
     check_grad(f, args, wrt, compile)

@@ -39,7 +39,7 @@ def _check_python_programs(max_examples: int, seed: int | None = None) -> None:
 
 def test_random_programs_python():
     """A quick sample of programs as generated Python."""
-    _check_python_programs(max_examples=24)
+    _check_python_programs(max_examples=16)
 
 
 @pytest.mark.slow

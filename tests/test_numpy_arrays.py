@@ -240,7 +240,10 @@ def layer(x, w):
     return np.sum(h * h)
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["python", "compiled"])
+@pytest.mark.parametrize(
+    "compile",
+    [pytest.param(False, id="python"), pytest.param(True, id="compiled", marks=pytest.mark.slow)],
+)
 def test_float32_gradient_is_float32(compile):
     x, w = vec(3).astype(np.float32), mat(3, 3).astype(np.float32) - 0.8
     gx, gw = sourcead.grad(layer, wrt=(0, 1), compile=compile)(x, w)
@@ -272,7 +275,10 @@ def _complex_fd(f, args, k, h=1e-6):
     return g
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["python", "compiled"])
+@pytest.mark.parametrize(
+    "compile",
+    [pytest.param(False, id="python"), pytest.param(True, id="compiled", marks=pytest.mark.slow)],
+)
 def test_complex_gradient_follows_jax_convention(compile):
     z = np.array([0.3 + 0.4j, -0.2 + 1.1j, 0.5 - 0.3j])
     w = np.array([0.7 - 0.2j, 0.1 + 0.3j, -0.4 + 0.2j])

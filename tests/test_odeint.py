@@ -94,6 +94,7 @@ def test_array_state_vs_finite_differences(fun):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.slow  # compiles for seconds: CI's slow group
 def test_array_state_compiled():
     args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in OSC_ARGS)
     compiled = sourcead.grad(osc_continuous_rk4, wrt=(0, 1, 2))(*args)
