@@ -86,7 +86,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("compile", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize(
+    "compile",
+    [pytest.param(True, id="compiled", marks=pytest.mark.slow), pytest.param(False, id="python")],
+)
 @pytest.mark.parametrize(
     "f, args, wrt", CASES, ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
 )
