@@ -35,6 +35,8 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from .overloads import implementation
+
 __all__ = [
     "take_along",
     "scatter_along",
@@ -271,10 +273,7 @@ def _around(shape: str, ndim: int, k: int, m: str) -> tuple[str, str, str]:
 
 
 def _implementation(signature: str, body: list[str], **scope):
-    source = f"def impl({signature}):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = {"np": np, "_index": _index, "_last_flags": _last_flags, **scope}
-    exec(source, namespace)
-    return namespace["impl"]
+    return implementation(signature, body, _index=_index, _last_flags=_last_flags, **scope)
 
 
 @numba.njit(cache=True)

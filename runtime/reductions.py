@@ -29,6 +29,8 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .overloads import implementation as _implementation
+
 __all__ = [
     "sum_along",
     "mean_along",
@@ -149,15 +151,6 @@ class _Layout:
         else:
             dims = [f"{shape}[{a}]" for a in self.kept]
         return f"{values}.reshape({_tuple_source(dims)})"
-
-
-def _implementation(signature: str, body: list[str], **scope):
-    """A function ``impl(signature)`` of the lines ``body``, reading the names in ``scope``:
-    one small function per number of dimensions, axes and keepdims of a call."""
-    source = f"def impl({signature}):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = {"np": np, **scope}
-    exec(source, namespace)
-    return namespace["impl"]
 
 
 def _reduced(signature, x, axis, keepdims, kernel, dtype, arguments=""):

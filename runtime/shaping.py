@@ -19,6 +19,8 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
+from .overloads import constant_value as _constant
+from .overloads import implementation as _implementation
 from .reductions import normalized_axes
 
 __all__ = [
@@ -196,26 +198,6 @@ def _unpad_rows(rows, n: int, before: int, code: int):
 
 
 # --- Numba implementations -------------------------------------------------------------------------
-
-
-def _constant(value_type, what: str):
-    """The value of a constant argument as Numba types it (a literal, a tuple of them)."""
-    if value_type is None or isinstance(value_type, types.NoneType | types.Omitted):
-        return getattr(value_type, "value", None)
-    if isinstance(value_type, types.Literal):
-        return value_type.literal_value
-    if isinstance(value_type, types.BaseTuple):
-        return tuple(_constant(t, what) for t in value_type.types)
-    if isinstance(value_type, int | str | tuple):
-        return value_type
-    raise TypingError(f"sourcead_runtime: {what} must be a constant of the call ({value_type})")
-
-
-def _implementation(signature: str, body: list[str], **scope):
-    source = f"def impl({signature}):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = {"np": np, **scope}
-    exec(source, namespace)
-    return namespace["impl"]
 
 
 def _tuple(items) -> str:

@@ -24,6 +24,8 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .overloads import constant_value as _constant
+from .overloads import implementation
 from .reductions import normalized_axes, sum_along
 
 __all__ = [
@@ -153,27 +155,8 @@ def diff_adjoint(g, shape, n=1, axis=-1):
 # --- Numba implementations -------------------------------------------------------------------
 
 
-def _constant(value_type, what: str):
-    """The value of a constant argument as Numba types it (a literal, a tuple of them, an
-    omitted argument's default)."""
-    if value_type is None or isinstance(value_type, types.NoneType):
-        return None
-    if isinstance(value_type, types.Omitted):
-        return value_type.value
-    if isinstance(value_type, types.Literal):
-        return value_type.literal_value
-    if isinstance(value_type, types.BaseTuple):
-        return tuple(_constant(t, what) for t in value_type.types)
-    if isinstance(value_type, int | str | tuple):
-        return value_type
-    raise TypingError(f"sourcead_runtime: {what} must be a constant of the call ({value_type})")
-
-
 def _implementation(signature: str, body: list[str], **scope):
-    source = f"def impl({signature}):\n" + "".join(f"    {line}\n" for line in body)
-    namespace = {"np": np, "sum_along": sum_along, "norm_along": norm_along, **scope}
-    exec(source, namespace)
-    return namespace["impl"]
+    return implementation(signature, body, sum_along=sum_along, norm_along=norm_along, **scope)
 
 
 def _tuple(items) -> str:

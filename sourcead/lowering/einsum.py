@@ -46,32 +46,19 @@ from sourcead_runtime.tensor import ELLIPSIS
 
 from ..rules.shapes import literal_int
 from ..trees.codegen import src
+from ..trees.resolved import located, resolved, resolved_call
 
 # --- nodes --------------------------------------------------------------------------------------
 
 
-def _located(node, like):
-    for child in gast.walk(node):
-        gast.copy_location(child, like)
-    return node
-
-
 def _helper(function, args: list, like) -> gast.Call:
     """A call of the runtime helper ``function``, resolved as the subset check resolves it."""
-    func = gast.Name(id=function.__name__, ctx=gast.Load(), annotation=None, type_comment=None)
-    func.global_value = function
-    call = gast.Call(func=func, args=args, keywords=[])
-    gast.copy_location(func, like)
-    return gast.copy_location(call, like)
+    return resolved_call(function, args, like)
 
 
 def _numpy(path: str, function, args: list, like) -> gast.Call:
     """A call of NumPy's ``function`` spelled ``path`` (``np.linalg.inv``), resolved."""
-    node = gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None)
-    for part in path.split(".")[1:]:
-        node = gast.Attribute(value=node, attr=part, ctx=gast.Load())
-    node.global_value = function
-    return _located(gast.Call(func=node, args=args, keywords=[]), like)
+    return located(gast.Call(func=resolved(function, path), args=args, keywords=[]), like)
 
 
 def _integers(values) -> gast.Tuple:

@@ -41,6 +41,7 @@ from sourcead_runtime import (
 
 from ..analysis.types import Array, Scalar, TupleType
 from ..trees.codegen import src
+from ..trees.resolved import located, resolved, resolved_call
 from .registry import register
 from .shapes import ArrayTypeProblem, literal_int, result_dtype, scalar_of
 
@@ -567,10 +568,7 @@ def is_shaping_call(function) -> bool:
 
 
 def _helper(helper, args: list, like: gast.Call) -> gast.Call:
-    func = gast.Name(id=helper.__name__, ctx=gast.Load(), annotation=None, type_comment=None)
-    func.global_value = helper
-    gast.copy_location(func, like.func)
-    return gast.copy_location(gast.Call(func=func, args=args, keywords=[]), like)
+    return resolved_call(helper, args, like)
 
 
 def _constant(value, like) -> gast.Constant:
@@ -619,11 +617,7 @@ def method_call(parsed, node: gast.Call, attr: str, value) -> gast.Call:
             raise parsed.error(".astype(...) with options (sourcead takes the dtype alone)", node)
         return cast_call(parsed, value, node.args[0], node, ".astype()")
     function = METHODS[attr]
-    base = gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None)
-    func = gast.Attribute(value=base, attr=function.__name__, ctx=gast.Load())
-    func.global_value = function
-    for n in (base, func):
-        gast.copy_location(n, node.func)
+    func = _numpy(function, node.func)
     call = gast.Call(func=func, args=[value, *node.args], keywords=node.keywords)
     return shaping_call(parsed, gast.copy_location(call, node), function, f".{attr}()")
 
@@ -762,12 +756,7 @@ _PAD_MODES = ("constant", "edge", "wrap", "reflect")
 
 
 def _numpy(function, like) -> gast.Attribute:
-    base = gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None)
-    node = gast.Attribute(value=base, attr=function.__name__, ctx=gast.Load())
-    node.global_value = function
-    for n in (base, node):
-        gast.copy_location(n, like)
-    return node
+    return located(resolved(function, f"np.{function.__name__}"), like)
 
 
 def joined_type(target, args: list) -> Array:

@@ -52,27 +52,12 @@ from sourcead_runtime import (
 
 from ..analysis.types import Array, Scalar
 from ..trees.codegen import src
+from ..trees.resolved import located, resolved
 from . import shapes
 from .library import Option, calls
 from .registry import register
 
 # --- building the calls ---------------------------------------------------------------------
-
-
-def _located(node, like):
-    for child in gast.walk(node):
-        gast.copy_location(child, like)
-    return node
-
-
-def _function(function, dotted: str) -> gast.expr:
-    """The node of ``function`` spelled ``dotted`` (``np.linalg.norm``, ``sum_along``)."""
-    parts = dotted.split(".")
-    node = gast.Name(id=parts[0], ctx=gast.Load(), annotation=None, type_comment=None)
-    for part in parts[1:]:
-        node = gast.Attribute(value=node, attr=part, ctx=gast.Load())
-    node.global_value = function
-    return node
 
 
 _SPELLED = {
@@ -90,7 +75,7 @@ _SPELLED = {
 
 def _call(function, *args, **keywords) -> gast.Call:
     """A call of ``function`` (one of NumPy's in ``_SPELLED`` or a runtime helper)."""
-    func = _function(function, _SPELLED.get(function, function.__name__))
+    func = resolved(function, _SPELLED.get(function))
     return gast.Call(
         func=func,
         args=list(args),
@@ -153,7 +138,7 @@ def _flag(parsed, call, spelled: str, name: str, node) -> bool:
 
 
 def _finished(made: gast.Call, call: gast.Call, spelled: str) -> gast.Call:
-    _located(made, call)
+    located(made, call)
     made.spelled = spelled
     return made
 
