@@ -674,7 +674,7 @@ class ArrayAdjoints:
         are restored, so the targets hold them (``AdjointGenerator.keeps_results`` says when
         that costs no tape)."""
         gen = self.gen
-        if set(targets) & read_names(stmt.value) or not gen.keeps_results(targets):
+        if set(targets) & read_names(stmt.value) or not gen.keeps_results(targets, stmt.value):
             return statements
         reused = []
         for s in statements:

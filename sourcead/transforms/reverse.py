@@ -513,45 +513,66 @@ class AdjointGenerator:
                 restore = recomputed
             else:
                 forward, restore = self.arrays.push_array(target)
-        old_shape = None
+        old_shape, shape_pushes, shape_pops = None, [], []
         if rebound:  # the adjoint of the old binding has the old binding's shape
-            old_shape, pushes, pops = self._old_shape(target, restored=bool(restore))
-            forward.extend(pushes)
-            restore = restore + pops
+            old_shape, shape_pushes, shape_pops = self._old_shape(target, restored=bool(restore))
+        adjoint = self._binding_adjoint(stmt, old_shape)
+        reusing = self._reading_result(stmt, adjoint)
+        if reusing is not None and rebound and restore:
+            # the adjoint reads the result before the old value is restored, so the old
+            # binding's shape cannot be read from it: taped instead (a few integers)
+            old_shape, shape_pushes, shape_pops = self._old_shape(target, restored=False)
+            adjoint = self._binding_adjoint(stmt, old_shape)
+            reusing = self._reading_result(stmt, adjoint)
+        forward.extend(shape_pushes)
         forward.append(src(stmt))
-        adjoint = (
-            self.assign_adjoint(target, stmt.value, old_shape, stmt)
-            if target in self.active
-            else []
-        )
-        first = id(stmt) in self.first_definitions
-        if adjoint and first and is_array_type(self.types.get(target)):
+        if reusing is not None:  # the result is read before the old value is restored
+            self.reads(stmt.targets[0])
+            backward = shape_pops + reusing + restore
+        else:
+            backward = restore + shape_pops + adjoint
+        return forward, ([self.comment(stmt)] + backward if backward else [])
+
+    def _binding_adjoint(self, stmt, old_shape) -> list:
+        """The adjoint lines of ``name = value`` (none for an inactive name)."""
+        target = stmt.targets[0].id
+        if target not in self.active:
+            return []
+        adjoint = self.assign_adjoint(target, stmt.value, old_shape, stmt)
+        if id(stmt) in self.first_definitions and is_array_type(self.types.get(target)):
             reset = f"{self.adj(target)}.fill(0)"
             adjoint = [line for line in adjoint if line != reset]  # nothing before reads it
-        backward = restore + adjoint
-        if (
+        return adjoint
+
+    def _reading_result(self, stmt, adjoint: list) -> list | None:
+        """``adjoint`` reading the name a call's result was bound to where it calls the same
+        function again (``b * (1 - h ** 2)`` for ``h = np.tanh(s)``), when the target says
+        results are kept and that changes a line; else None."""
+        target = stmt.targets[0].id
+        if not (
             adjoint
-            and (self.target.reuses_results or self.keeps_results([target]))
+            and (self.target.reuses_results or self.keeps_results([target], stmt.value))
             and isinstance(stmt.value, gast.Call)
             and target not in read_names(stmt.value)
         ):
-            reusing = _reusing_result(adjoint, stmt.value, target)
-            if any(
-                src(a) != src(b) for a, b in zip(reusing, build(adjoint), strict=True)
-            ):  # the result is read before the old value is restored
-                self.reads(stmt.targets[0])
-                backward = reusing + restore
-        return forward, ([self.comment(stmt)] + backward if backward else [])
+            return None
+        reusing = _reusing_result(adjoint, stmt.value, target)
+        if all(src(a) == src(b) for a, b in zip(reusing, build(adjoint), strict=True)):
+            return None
+        return reusing
 
-    def keeps_results(self, targets: list) -> bool:
-        """Whether the adjoint of a call binding ``targets`` here reads their values where its
-        rule calls the function again, on the CPU: when one is an array (a whole-array
-        function or a factorisation costs far more than reading its result) and the statement
-        is in no loop, so that they are bound once and need no tape. (In loops, reading them
-        changes which values are taped; the GPU's target always reads results,
-        ``Target.reuses_results``.)"""
+    def keeps_results(self, targets: list, call: gast.Call) -> bool:
+        """Whether the adjoint of ``call`` binding ``targets`` here reads their values where its
+        rule calls the function again, on the CPU. One target must be an array: a whole-array
+        function or a factorisation costs far more than reading its result. Outside loops the
+        targets are bound once and need no tape; in a loop reading them tapes them (unless
+        something else already does), which pays for factorisations (``np.linalg``,
+        ``scipy.linalg``: cubic work against a tape of their results) but not for element-wise
+        functions. (The GPU's target always reads results, ``Target.reuses_results``.)"""
         _, loops = self.position
-        return not loops and any(is_array_type(self.types.get(t)) for t in targets)
+        if not any(is_array_type(self.types.get(t)) for t in targets):
+            return False
+        return not loops or _factorises(call)
 
     def _locals(self, expr) -> set[str]:
         """The function's own names that ``expr`` reads (not modules and constants)."""
@@ -1446,6 +1467,17 @@ def _hint(expr) -> str:
 
 def _parenthesised(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
+
+
+#: Modules of the linear-algebra functions whose results a loop's adjoint reads back.
+_FACTORISING_MODULES = ("numpy.linalg", "scipy.linalg", "sourcead_runtime.linalg")
+
+
+def _factorises(call: gast.Call) -> bool:
+    """Whether ``call`` is a linear-algebra function (a factorisation's cubic work)."""
+    callee = getattr(call, "callee", None)
+    module = getattr(getattr(callee, "target", None), "__module__", None) or ""
+    return module.startswith(_FACTORISING_MODULES)
 
 
 def _reusing_result(lines: list, call: gast.expr, target: str) -> list:
