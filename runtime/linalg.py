@@ -463,27 +463,30 @@ def qr_tangent_r(da, q, r):
     return _qr_tangent_r(_wide(da), _wide(q), _wide(r)).astype(q.dtype)
 
 
-# --- Cholesky: scipy.linalg's cholesky, cho_factor and cho_solve (real matrices) -------------
+# --- Cholesky: scipy.linalg's cholesky, cho_factor and cho_solve ------------------------------
+# a = L L^H (L^H = L^T for real matrices); SciPy's factor is L (lower=True) or U = L^H.
 
 
 @numba.njit(cache=True)
 def cholesky_form(m, lower=False):
-    """``m`` where ``lower``, else its transpose: the lower factor L as the factor SciPy returns
-    (L, or U = L^T), and back (its own inverse, and its own adjoint)."""
+    """``m`` where ``lower``, else its conjugate transpose: the lower factor L as the factor
+    SciPy returns (L, or U = L^H), and back (its own inverse, and its own adjoint under JAX's
+    pairing)."""
     if lower:
         return np.ascontiguousarray(m)
-    return np.ascontiguousarray(m.T)
+    return np.conj(np.ascontiguousarray(m.T))
 
 
 @numba.njit(cache=True)
 def linalg_cholesky(a, lower=False):
-    """``scipy.linalg.cholesky(a, lower)``: L (lower) or U = L^T with a = L L^T, read from the
+    """``scipy.linalg.cholesky(a, lower)``: L (lower) or U = L^H with a = L L^H, read from the
     triangle of ``a`` that ``lower`` names (as SciPy's); the other triangle is zero."""
     a = np.ascontiguousarray(a)
     if lower:
         return np.linalg.cholesky(a)
-    # the upper triangle of a is the lower one of a^T
-    return cholesky_form(np.linalg.cholesky(np.ascontiguousarray(a.T)), False)
+    # the upper triangle of a is the lower one of a^T = conj(a), whose factor is conj(L):
+    # U = L^H is that factor transposed
+    return np.ascontiguousarray(np.linalg.cholesky(np.ascontiguousarray(a.T)).T)
 
 
 @numba.njit(cache=True)
@@ -501,33 +504,34 @@ def _cho_lower(c, lower):
 
 @numba.njit(cache=True)
 def linalg_cho_solve(c, b, lower=False):
-    """``scipy.linalg.cho_solve((c, lower), b)``: x with L L^T x = b, L from the triangle of
+    """``scipy.linalg.cho_solve((c, lower), b)``: x with L L^H x = b, L from the triangle of
     ``c`` that ``lower`` names (the other is not read)."""
     low = _cho_lower(c, lower)
     # np.linalg.solve takes operands of one dtype
     zero = (c[0, 0] * 0.0 if c.size else 0.0) + (b.ravel()[0] * 0.0 if b.size else 0.0)
     y = np.linalg.solve(low + zero, np.ascontiguousarray(b) + zero)
-    return np.linalg.solve(np.ascontiguousarray(low.T) + zero, y)
+    return np.linalg.solve(np.conj(np.ascontiguousarray(low.T)) + zero, y)
 
 
 @numba.njit(cache=True)
 def cholesky_tangent(da, c, lower=False):
-    """The tangent of the factor ``c`` (L or L^T as ``lower`` says) of a = L L^T along the
-    symmetric part of ``da``: dL = L phi(L^-1 sym(da) L^-T), phi: the lower triangle with the
+    """The tangent of the factor ``c`` (L or L^H as ``lower`` says) of a = L L^H along the
+    Hermitian part of ``da``: dL = L phi(L^-1 herm(da) L^-H), phi: the lower triangle with the
     diagonal halved."""
     low = _wide(cholesky_form(c, lower))
     low_inv = np.linalg.inv(low)
     d = _wide(da)
-    m = low_inv @ np.ascontiguousarray(0.5 * (d + d.T)) @ np.ascontiguousarray(low_inv.T)
+    herm = np.ascontiguousarray(0.5 * (d + np.conj(d.T)))
+    m = low_inv @ herm @ np.conj(np.ascontiguousarray(low_inv.T))
     phi = np.tril(m) - 0.5 * np.diag(np.diag(m))
     return cholesky_form(low @ phi, lower).astype(c.dtype)
 
 
 @numba.njit(cache=True)
 def cho_gram_tangent(dc, c, lower=False):
-    """The tangent of a = L L^T along the factor's tangent ``dc`` (both read in the triangle
-    ``lower`` names): dL L^T + L dL^T."""
+    """The tangent of a = L L^H along the factor's tangent ``dc`` (both read in the triangle
+    ``lower`` names): dL L^H + L dL^H."""
     low = _wide(_cho_lower(c, lower))
     d_low = _wide(_cho_lower(dc, lower))
-    product = d_low @ np.ascontiguousarray(low.T)
-    return (product + product.T).astype(dc.dtype)
+    product = d_low @ np.conj(np.ascontiguousarray(low.T))
+    return (product + np.conj(np.ascontiguousarray(product.T))).astype(dc.dtype)

@@ -409,10 +409,6 @@ def pinv_of_complex(x):
     return np.sum(np.real(np.linalg.pinv(x)))
 
 
-def cholesky_of_complex(x):
-    return np.sum(np.real(np.linalg.cholesky(x @ np.conj(x.T))))
-
-
 @pytest.mark.parametrize(
     "f, args, match",
     [
@@ -422,7 +418,6 @@ def cholesky_of_complex(x):
         (triangular_letter, (_tall((3, 3)), RNG.normal(size=3)), "trans="),
         (eig_of_complex, (_complex(_tall((3, 3))),), "complex"),
         (pinv_of_complex, (_complex(_tall((3, 3))),), "complex"),
-        (cholesky_of_complex, (_complex(_tall((3, 3))),), "complex"),
     ],
 )
 def test_refused_at_the_line(f, args, match):
@@ -495,6 +490,69 @@ def test_cholesky(f, args, diff):
     _check(f, list(args), diff)
 
 
+# complex Hermitian matrices: L L^H, SciPy's U = L^H; losses of |L|^2 and of both parts
+def cholesky_of_hermitian(x, w):
+    return np.sum(w * np.abs(np.linalg.cholesky(x @ np.conj(x.T))) ** 2)
+
+
+def scipy_cholesky_of_hermitian(x, w):
+    a = x @ np.conj(x.T)
+    upper = scipy.linalg.cholesky(a)
+    return np.sum(w * np.abs(upper) ** 2) + np.real(np.sum(w * scipy.linalg.cholesky(a, True)))
+
+
+def cho_solve_hermitian(x, b):
+    y = scipy.linalg.cho_solve(scipy.linalg.cho_factor(x @ np.conj(x.T)), b)
+    return np.sum(np.abs(y) ** 2) + np.real(np.sum(y))
+
+
+def cho_solve_hermitian_lower(x, b):
+    c, low = scipy.linalg.cho_factor(x @ np.conj(x.T), lower=True)
+    y = scipy.linalg.cho_solve((c, low), b)
+    return np.sum(np.abs(y) ** 2) + np.imag(np.sum(y)) + np.sum(np.abs(np.tril(c)) ** 2)
+
+
+COMPLEX_CHOLESKY = [
+    pytest.param(
+        cholesky_of_hermitian, (_complex(_tall((3, 3))), RNG.normal(size=(3, 3))), (0,),
+        id="numpy",
+    ),
+    pytest.param(
+        scipy_cholesky_of_hermitian, (_complex(_tall((3, 3))), RNG.normal(size=(3, 3))), (0,),
+        id="scipy",
+    ),
+    pytest.param(
+        cho_solve_hermitian, (_complex(_tall((3, 3))), _complex(RNG.normal(size=3))), (0, 1),
+        id="cho-solve",
+    ),
+    pytest.param(
+        cho_solve_hermitian_lower, (_complex(_tall((3, 3))), RNG.normal(size=(3, 2))), (0, 1),
+        id="cho-lower-real-b",
+    ),
+    pytest.param(
+        cho_solve_hermitian_lower, (_tall((3, 3)), _complex(RNG.normal(size=(3, 2)))), (0, 1),
+        id="cho-real-complex-b",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("f, args, diff", COMPLEX_CHOLESKY)
+def test_cholesky_of_complex_matrices(f, args, diff):
+    _check(f, list(args), diff, modes=("reverse", "forward"))
+
+
+@SLOW
+def test_cholesky_of_complex_matrices_compiled():
+    args = [_complex(_tall((3, 3))), _complex(RNG.normal(size=3))]
+    grads = sourcead.grad(cho_solve_hermitian, wrt=(0, 1))(*args)
+    for k, g in enumerate(grads):
+        _near(g, _fd_gradient(cho_solve_hermitian, args, k), f"gradient wrt argument {k}")
+    tangents = [_complex(RNG.normal(size=(3, 3))), None]
+    _, tangent = sourcead.jvp(cho_solve_hermitian, args, tangents)
+    _, expected = sourcead.jvp(cho_solve_hermitian, args, tangents, compile=False)
+    _near(tangent, expected, "tangent")
+
+
 @SLOW
 def test_cholesky_compiled():
     args = [_spd(), RNG.normal(size=3)]
@@ -521,14 +579,6 @@ def test_cholesky_helpers_match_scipy(lower):
             scipy.linalg.cho_solve((garbage, lower), b),
             rtol=1e-10,
         )
-
-
-def cholesky_of_complex_scipy(x):
-    return np.sum(np.real(scipy.linalg.cholesky(x @ np.conj(x.T))))
-
-
-def cho_solve_of_complex(x, b):
-    return np.sum(np.real(scipy.linalg.cho_solve((x, True), b)))
 
 
 def cholesky_flag_argument(x, flag):
@@ -561,8 +611,6 @@ def cho_solve_of_other(x, b):
 @pytest.mark.parametrize(
     "f, args, match",
     [
-        (cholesky_of_complex_scipy, (_complex(_tall((3, 3))),), "cholesky of a complex array"),
-        (cho_solve_of_complex, (_complex(_tall((3, 3))), RNG.normal(size=3)), "complex"),
         (cholesky_flag_argument, (_spd(), True), "lower=flag: write True or False"),
         (cho_solve_flag_argument, (_spd(), RNG.normal(size=3), True), "not known ahead"),
         (cho_solve_flags_differ, (_spd(), RNG.normal(size=3)), "not known ahead"),

@@ -230,9 +230,6 @@ def vector(n: int, make=normal) -> Arg:
 # Refused: the rules of these decompositions are those of real matrices (transposes, not
 # conjugate transposes), so a complex matrix is refused at its line rather than differentiated
 # wrongly (the registry's complex=False).
-COMPLEX_DECOMPOSITION = "np.linalg.{} of a complex array (its rules are those of real matrices)"
-# (dtype, mode) pairs of a complex decomposition's wrong derivatives
-COMPLEX_FIRST_ORDER = ("reverse", "forward")
 
 # Refused: Numba has no builtin abs of an array, so abs(array) is refused (np.abs takes
 # arrays); abs of numbers is differentiated.
@@ -551,16 +548,13 @@ TABLE = [
         broken=F32_SECOND,
     ),
     # the decompositions of complex (Hermitian) matrices: Hermitian transposes, JAX's
-    # convention; cholesky refused (see COMPLEX_DECOMPOSITION)
+    # convention
     Row(
         np.linalg.cholesky,
         "np.linalg.cholesky(0.5 * ({0} + np.conj({0}.T)))",
         (matrix(spd),),
         dtypes=(C128,),
         id="cholesky-hermitian",
-        refused={
-            ("complex128", m): COMPLEX_DECOMPOSITION.format("cholesky") for m in COMPLEX_FIRST_ORDER
-        },
     ),
     Row(
         np.linalg.eigh,
@@ -1276,6 +1270,21 @@ LINALG_ROWS: list = [
         (matrix(well_conditioned), Arg(shape=(3, 2))),
         dtypes=(F64,),
         id="cho-solve-lower",
+    ),
+    # complex: Hermitian matrices, a = L L^H (JAX's convention)
+    Row(
+        runtime.linalg_cholesky,
+        "scipy.linalg.cholesky(0.5 * ({0} + np.conj({0}.T)))",
+        (matrix(spd),),
+        dtypes=(C128,),
+        id="scipy-cholesky-hermitian",
+    ),
+    Row(
+        runtime.linalg_cho_solve,
+        "scipy.linalg.cho_solve(({0}, True), {1})",
+        (matrix(well_conditioned), Arg(shape=(3, 2))),
+        dtypes=(C128,),
+        id="cho-solve-complex",
     ),
 ]
 TABLE += LINALG_ROWS

@@ -183,12 +183,8 @@ def _triangular_solution(args: list, node) -> Array:
 
 
 def _positive_definite(args: list, what: str) -> Array:
-    """A real square matrix (the factorisations' rules are those of real matrices)."""
+    """A square matrix, real symmetric or complex Hermitian."""
     a = _matrix(args, what, square=True)
-    if a.kind == "complex":
-        raise shapes.ArrayTypeProblem(
-            f"{what} of a complex array (sourcead differentiates it for real matrices)"
-        )
     return Array(shapes.result_dtype([a], floating=True), 2)
 
 
@@ -207,11 +203,6 @@ def _cho_solution(args: list, node) -> Array:
     if not isinstance(b, Array) or b.ndim not in (1, 2):
         raise shapes.ArrayTypeProblem(
             "scipy.linalg.cho_solve of a right-hand side other than a vector or matrix"
-        )
-    if b.kind == "complex":
-        raise shapes.ArrayTypeProblem(
-            "scipy.linalg.cho_solve of a complex array (sourcead differentiates it for real "
-            "matrices)"
         )
     return Array(shapes.result_dtype([c, b], floating=True), b.ndim)
 
@@ -402,24 +393,24 @@ class SolveTriangular:
 
 
 # --- Cholesky: scipy.linalg.cholesky, cho_factor, cho_solve -------------------------------------
-# a = L L^T read from one triangle of a; the factor c is L (lower=True) or U = L^T, and
-# cholesky_form(c, lower) is L either way. The adjoints are np.linalg.cholesky's (symmetric:
-# right for a symmetric a perturbed symmetrically), the tangents those of sym(da). Real
-# matrices only: the result types refuse complex ones, naming SciPy's function (the
-# registry's complex=False would name the helper).
+# a = L L^H read from one triangle of a; the factor c is L (lower=True) or U = L^H, and
+# cholesky_form(c, lower) is L either way. The adjoints are np.linalg.cholesky's (Hermitian:
+# right for a Hermitian a perturbed Hermitian; L^H is L^T for real matrices), the tangents
+# those of herm(da). Complex adjoints follow JAX's convention (the transposes of the tangents
+# under the pairing sum(x * y)).
 
 
 @register(linalg_cholesky, device=False, result=_cholesky_factor)
 class CholeskyFactor:
     # np.linalg.cholesky's adjoint of L's adjoint: p = tril(L^T g) with its diagonal halved,
-    # sym(L^-T p L^-1)
+    # herm(L^-T p conj(L^-1))
     def array_adjoint(b_out, a, lower=False):
         low = cholesky_form(linalg_cholesky(a, lower), lower)
         p = np.tril(np.ascontiguousarray(low.T) @ cholesky_form(b_out, lower))
         p = p - 0.5 * np.diag(np.diag(p))
         low_inv = np.linalg.inv(low)
-        s = np.ascontiguousarray(low_inv.T) @ p @ low_inv
-        return 0.5 * (s + np.ascontiguousarray(s.T))
+        s = np.ascontiguousarray(low_inv.T) @ p @ np.conj(low_inv)
+        return 0.5 * (s + np.conj(np.ascontiguousarray(s.T)))
 
     def array_tangent(da, a, lower=False):
         return cholesky_tangent(da, linalg_cholesky(a, lower), lower)
@@ -433,8 +424,8 @@ class ChoFactor:
         p = np.tril(np.ascontiguousarray(low.T) @ cholesky_form(b_c, lower))
         p = p - 0.5 * np.diag(np.diag(p))
         low_inv = np.linalg.inv(low)
-        s = np.ascontiguousarray(low_inv.T) @ p @ low_inv
-        return 0.5 * (s + np.ascontiguousarray(s.T))
+        s = np.ascontiguousarray(low_inv.T) @ p @ np.conj(low_inv)
+        return 0.5 * (s + np.conj(np.ascontiguousarray(s.T)))
 
     def array_tangent(da, a, *, c, lower):
         return cholesky_tangent(da, c, lower), None
@@ -442,19 +433,19 @@ class ChoFactor:
 
 @register(linalg_cho_solve, device=False, result=_cho_solution, linear_in=(1,))
 class ChoSolve:
-    # x = m^-1 b with m = L L^T, L from c's triangle: as np.linalg.solve's (b_m = -b_b x^T),
-    # then b_L = (b_m + b_m^T) L, back through the transposition and the triangle
+    # x = m^-1 b with m = L L^H, L from c's triangle: as np.linalg.solve's (b_b = m^-T b_out,
+    # b_m = -b_b x^T), then b_L = (b_m + conj(b_m^T)) conj(L), back through
+    # the conjugate transposition and the triangle
     def array_adjoint(b_out, c, b, lower=False):
         low = cholesky_form(triangular_part(c, lower, False), lower)
-        lt = np.ascontiguousarray(low.T)
-        x = np.linalg.solve(lt, np.linalg.solve(low, b))
-        b_b = np.linalg.solve(lt, np.linalg.solve(low, b_out))
+        x = linalg_cho_solve(c, b, lower)
+        b_b = np.conj(linalg_cho_solve(c, np.conj(b_out), lower))  # m^-T = conj(m^-1)
         b_m = -matmul_adjoint_left(b_b, low, x)
-        b_low = (b_m + np.ascontiguousarray(b_m.T)) @ low
+        b_low = (b_m + np.conj(np.ascontiguousarray(b_m.T))) @ np.conj(low)
         return triangular_part(cholesky_form(b_low, lower), lower, False), b_b
 
     def array_tangent(dc, db, c, b, lower=False):
-        # dx = m^-1 (db - dm x), dm = dL L^T + L dL^T
+        # dx = m^-1 (db - dm x), dm = dL L^H + L dL^H
         return linalg_cho_solve(
             c, db - cho_gram_tangent(dc, c, lower) @ linalg_cho_solve(c, b, lower), lower
         )

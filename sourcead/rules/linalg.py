@@ -25,6 +25,7 @@ the options of ``svd`` and ``qr``, ``eigvalsh``, ``eig``, ``pinv``, ``lstsq``, `
 
 import numpy as np
 from sourcead_runtime import (
+    cholesky_tangent,
     eigh_tangent_v,
     eigh_tangent_w,
     matmul_adjoint_left,
@@ -79,31 +80,22 @@ class Slogdet:
         return None, np.real(np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da))
 
 
-@register(np.linalg.cholesky, device=False, complex=False, result=shapes.like_first)
+@register(np.linalg.cholesky, device=False, result=shapes.like_first)
 class Cholesky:
+    # a = L L^H (L^T for real a), perturbed Hermitian: the adjoint p = tril(L^T g) with its
+    # diagonal halved, herm(L^-T p conj(L^-1)) (JAX's convention for complex values: the
+    # tangent's transpose under the pairing sum(x * y))
     def array_adjoint(b_out, a):
         low = np.linalg.cholesky(a)
         p = np.tril(np.ascontiguousarray(low.T) @ b_out)
         p = p - 0.5 * np.diag(np.diag(p))
         low_inv = np.linalg.inv(low)
-        s = np.ascontiguousarray(low_inv.T) @ p @ low_inv
-        return 0.5 * (s + s.T)
+        s = np.ascontiguousarray(low_inv.T) @ p @ np.conj(low_inv)
+        return 0.5 * (s + np.conj(np.ascontiguousarray(s.T)))
 
     def array_tangent(da, a):
-        # dL = L phi(L^-1 dA L^-T), phi: the lower triangle with the diagonal halved
-        return np.linalg.cholesky(a) @ (
-            np.tril(
-                np.linalg.inv(np.linalg.cholesky(a)) @ da @ np.linalg.inv(np.linalg.cholesky(a)).T
-            )
-            - 0.5
-            * np.diag(
-                np.diag(
-                    np.linalg.inv(np.linalg.cholesky(a))
-                    @ da
-                    @ np.linalg.inv(np.linalg.cholesky(a)).T
-                )
-            )
-        )
+        # dL = L phi(L^-1 herm(da) L^-H), phi: the lower triangle with the diagonal halved
+        return cholesky_tangent(da, np.linalg.cholesky(a), True)
 
 
 @register(np.linalg.eigh, device=False, result=shapes.eigen, outputs=2)
