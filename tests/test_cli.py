@@ -300,6 +300,7 @@ def test_forward_and_hessian_modes(usermod, tmp_path, capsys):
 def test_compile_check_failure_is_one_clear_error():
     from sourcead.analysis.types import FLOAT
 
+    sourcead.grad(_plain, compile=False)(1.5)  # loads _plain's source, which the target reads
     target = build.Target("m:bad", _plain, ("x",), [FLOAT])
     header = {"entry": "bad_adjoint", "result": sourcead.cache.modules.encode_type(FLOAT)}
     source = "def bad_adjoint(x, b_result=1.0):\n    return undefined_name\n"

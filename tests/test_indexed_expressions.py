@@ -1,6 +1,6 @@
 """Indexing the results of expressions: ``np.sort(x)[::-1]``, ``x.reshape(-1, 2)[:, 0]``,
-``(a @ b)[0, 1]``, ``x[0][idx]``, ``np.linalg.qr(a)[0][:, 0]``, and ``np.take`` with its
-indices written out, against finite differences in reverse mode (grad), forward mode (jvp)
+``(a @ b)[0, 1]``, ``x[0][idx]``, ``np.linalg.qr(a)[0][:, 0]``, ``np.take`` with its
+indices written out, and their attributes (``np.sort(x).shape[0]``), against finite differences in reverse mode (grad), forward mode (jvp)
 and second order (hvp), as plain Python in the quick group and compiled in the slow group;
 and the refusals: writes into such results, and expressions evaluated only conditionally.
 """
@@ -111,7 +111,14 @@ def callee_result(x):
     return np.sum(_doubled(x)[1:, ::2] ** 2)
 
 
+def attributes_of_results(x):
+    # the attributes of an expression's value: of its type (no derivative)
+    n = np.sort(x, axis=1).shape[1] + (x @ x.T).size + np.diag(x).ndim
+    return n * np.sum(np.sort(x, axis=1)[:, -1] ** 2)
+
+
 CASES = [
+    pytest.param(attributes_of_results, (X,), id="attributes"),
     pytest.param(partition_columns, (X,), id="partition"),
     pytest.param(reshaped_columns, (X,), id="reshape"),
     pytest.param(diagonal_items, (X,), id="diag"),

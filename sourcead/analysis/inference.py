@@ -14,6 +14,7 @@ import gast
 import numpy as np
 
 from ..rules.shapes import literal_int, real_dtype
+from ..trees.codegen import dotted_name
 from . import array_types
 from .types import (
     BOOL,
@@ -123,7 +124,7 @@ class TypeInference:
                 self.expr(node.value)
                 if isinstance(node.value, gast.Name)
                 and node.value.id in self.types
-                or isinstance(node.value, gast.Subscript)  # a[1:].size
+                or dotted_name(node.value) is None  # a[1:].size, np.sort(x).shape
                 else None
             )
             if isinstance(base, Array):

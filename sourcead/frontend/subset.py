@@ -376,6 +376,9 @@ class _SubsetChecker:
                 raise self.fn.error(f"the attribute .{node.attr} is not supported", node)
             self.expression(node.value)
             return
+        if dotted_name(node) is None and node.attr in _ARRAY_ATTRIBUTES:
+            self.expression(node.value)  # np.sort(x).shape[0], (a @ b).T: of the value's type
+            return
         value = self.global_value(node)
         if not isinstance(value, numbers.Number):
             raise self.fn.error(f"{dotted_name(node)} used as a value (not a number)", node)
