@@ -367,6 +367,21 @@ def measure(
 
 
 # --- the first calls of eleven programs ---------------------------------------------------------
+#: The public functions that take ``compile="background"``.
+BACKGROUND_ENTRIES = (
+    "grad",
+    "value_and_grad",
+    "vjp",
+    "jvp",
+    "hvp",
+    "hessian",
+    "jacobian",
+    "jacfwd",
+    "jacrev",
+    "vmap",
+)
+
+
 @dataclass
 class FirstCall:
     """A row of the first-call table: a program in a user's module, the derivative's first
@@ -385,10 +400,16 @@ class FirstCall:
     @property
     def background_call(self) -> str | None:
         """The first call with ``compile="background"`` (Python calls while Numba compiles in
-        a thread), for the gradients."""
-        if not self.call.startswith("sourcead.value_and_grad("):
+        a thread), for the rows whose call takes it: ``compile=`` joins the arguments of the
+        derivative made (``vmap(grad(f), compile=...)(*args)``) or of a call that is itself the
+        derivative's (``jvp(f, primals, tangents, compile=...)``)."""
+        name = self.call.partition("(")[0].removeprefix("sourcead.")
+        if self.build or name not in BACKGROUND_ENTRIES:
             return None
-        return self.call.replace(")(*args)", ', compile="background")(*args)', 1)
+        made, called = self.call, ""
+        if made.endswith(")(*args)"):
+            made, called = made[: -len("(*args)")], "(*args)"
+        return made[:-1] + ', compile="background")' + called
 
 
 def copied(source: str, functions: tuple[str, ...], preamble: str) -> str:
@@ -848,7 +869,8 @@ def main() -> None:
         print(
             "\nFirst calls: one cold process per row (empty sourcead and Numba caches), then "
             "one warm process (the caches it filled), then one more cold process with "
-            f"`SOURCEAD_TIMINGS=1` for the breakdown; JAX: {jax_note}."
+            '`SOURCEAD_TIMINGS=1` for the breakdown, and one with `compile="background"` '
+            f"where the row's call takes it; JAX: {jax_note}."
         )
         measured = []
         for row in chosen:

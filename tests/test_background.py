@@ -1,14 +1,20 @@
 """``compile="background"``: Python calls at once, compiled calls once Numba is done."""
 
 import logging
+import math
+import types
 
 import numpy as np
 import pytest
+import sourcead_runtime
+from helpers import assert_close, directional_difference, numerical_grad
+from numba.core.dispatcher import Dispatcher
 
 import sourcead
 from sourcead.api import forward
-from sourcead.api.background import BackgroundCompiled
+from sourcead.api.background import BackgroundCompiled, python_helpers
 from sourcead.api.gradients import GradientFunction
+from sourcead.pipeline import forward_over_reverse
 
 
 def layer_loss(w, x):
@@ -94,3 +100,251 @@ def test_jvp_runs_as_python_until_the_tangent_is_compiled(monkeypatch):
     assert function.wait(timeout=300)
     later = sourcead.jvp(layer_loss, (w, x), (v, None), compile="background")
     np.testing.assert_allclose(later, expected, rtol=1e-12)
+
+
+# --- the second derivatives, jacobian and vmap ------------------------------------------------
+def quartic(x, y):
+    return np.sum(np.sin(x) * y) + 0.25 * np.sum(x**4) * y[0]
+
+
+def quartic_too(x, y):  # the same, for the compiled tests (their own in-memory caches)
+    return np.sum(np.sin(x) * y) + 0.25 * np.sum(x**4) * y[0]
+
+
+def sines(x, y):
+    return np.sin(x) * y + x[0] * y
+
+
+def sines_too(x, y):
+    return np.sin(x) * y + x[0] * y
+
+
+def pair_loop(x, y):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i] * y[i] + math.sin(x[i] * y[i])
+    return s
+
+
+def pair_loop_too(x, y):
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i] * x[i] * y[i] + math.sin(x[i] * y[i])
+    return s
+
+
+def _pair():
+    rng = np.random.default_rng(5)
+    return rng.normal(size=3), rng.normal(size=3)
+
+
+def _batch():
+    rng = np.random.default_rng(6)
+    return rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+
+
+def _fd_hessian(f, x, y):
+    """The Hessian wrt x by central differences of the Python gradient's components."""
+    gradient = sourcead.grad(f, compile=False)
+    rows = [numerical_grad(lambda x, y, k=k: gradient(x, y)[k], (x, y)) for k in range(x.size)]
+    return np.array(rows)
+
+
+def _second_order_entries(fun) -> list:
+    """The functions the second derivatives of ``fun`` made with compile="background" call."""
+    return [
+        built.function
+        for key, built in forward_over_reverse._CACHE.items()
+        if key[0] is fun and key[4] == "background"
+    ]
+
+
+@pytest.fixture
+def no_compile_thread(monkeypatch):
+    """The thread that compiles does nothing: quick tests check the Python first calls
+    without waiting for (or competing with) Numba."""
+    monkeypatch.setenv("SOURCEAD_CACHE", "0")
+    monkeypatch.setattr(BackgroundCompiled, "_compile", lambda self, args: None)
+
+
+def test_hessian_and_hvp_first_calls_run_as_python(no_compile_thread):
+    x, y = _pair()
+    before = x.copy()
+    H = sourcead.hessian(quartic, compile="background")(x, y)
+    assert_close(H, sourcead.hessian(quartic, compile=False)(x, y), rtol=1e-14, atol=0)
+    assert_close(H, _fd_hessian(quartic, x, y), rtol=1e-6, atol=1e-8)
+    v = np.array([0.3, -1.0, 2.0])
+    product = sourcead.hvp(quartic, (x, y), (v, None), compile="background")
+    assert_close(product, H @ v, rtol=1e-12, atol=1e-14)
+    entries = _second_order_entries(quartic)
+    assert len(entries) == 2 and all(isinstance(e, BackgroundCompiled) for e in entries)
+    assert not any(e.ready for e in entries)  # (no compile in this test)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_grad_of_gradient_in_the_background(no_compile_thread):
+    def scalar(a, b):
+        return a * a * math.sin(b) + b**3
+
+    second = sourcead.grad(sourcead.grad(scalar, wrt=0), wrt=1, compile="background")
+    expected = numerical_grad(lambda a, b: 2 * a * math.sin(b), (0.7, 1.3), wrt=1)
+    assert_close(second(0.7, 1.3), expected)
+
+
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_jacobian_first_calls_run_as_python(no_compile_thread, mode):
+    x, y = _pair()
+    J = sourcead.jacobian(sines, mode=mode, compile="background")(x, y)
+    assert_close(J, sourcead.jacobian(sines, mode=mode, compile=False)(x, y), rtol=1e-14, atol=0)
+    rows = [numerical_grad(lambda x, y, k=k: sines(x, y)[k], (x, y)) for k in range(3)]
+    assert_close(J, np.array(rows))
+
+
+def test_vmap_first_calls_run_as_python(no_compile_thread):
+    xs, ys = _batch()
+    explicit = sourcead.vmap(sourcead.grad(pair_loop, wrt=(0, 1)), compile="background")
+    inherited = sourcead.vmap(sourcead.grad(pair_loop, wrt=(0, 1), compile="background"))
+    assert inherited.compile == "background"
+    expected = sourcead.vmap(sourcead.grad(pair_loop, wrt=(0, 1), compile=False))(xs, ys)
+    for batched in (explicit, inherited):
+        assert_close(batched(xs, ys), expected, rtol=1e-14, atol=0)
+        (plan,) = batched._built.values()
+        assert isinstance(plan.module[plan.wrapper], BackgroundCompiled)
+    for k in range(xs.shape[0]):
+        assert_close(
+            (expected[0][k], expected[1][k]),
+            numerical_grad(pair_loop, (xs[k], ys[k]), wrt=(0, 1)),
+        )
+    values = sourcead.vmap(sines, compile="background")(xs, ys)  # a plain function
+    assert_close(values, np.stack([sines(a, b) for a, b in zip(xs, ys, strict=True)]), 1e-14, 0)
+
+
+def test_every_entry_point_checks_compile():
+    x, y = _pair()
+    v = np.ones(3)
+    calls = [
+        lambda: sourcead.jvp(quartic, (x, y), (v, None), compile="later"),
+        lambda: sourcead.vjp(quartic, x, y, compile="later"),
+        lambda: sourcead.hvp(quartic, (x, y), (v, None), compile="later"),
+        lambda: sourcead.hessian(quartic, compile="later"),
+        lambda: sourcead.jacobian(sines, compile="later"),
+        lambda: sourcead.jacfwd(sines, compile="later"),
+        lambda: sourcead.jacrev(sines, compile="later"),
+        lambda: sourcead.grad(sourcead.grad(quartic), compile="later"),
+        lambda: sourcead.vmap(sines, compile="later"),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="compile= takes True, False or 'background'"):
+            call()
+    with pytest.raises(ValueError, match="vmap\\(jvp\\) is always compiled"):
+        sourcead.vmap(sourcead.jvp, compile="background")
+    with pytest.raises(ValueError, match="target='cuda' is always compiled"):
+        sourcead.vmap(sines, target="cuda", compile="background")
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_hessian_and_hvp_switch_to_compiled(monkeypatch):
+    monkeypatch.setenv("SOURCEAD_CACHE", "0")
+    x, y = _pair()
+    hessian = sourcead.hessian(quartic_too, compile="background")
+    expected = sourcead.hessian(quartic_too, compile=False)(x, y)
+    assert_close(hessian(x, y), expected, rtol=1e-14, atol=0)
+    v = np.array([0.3, -1.0, 2.0])
+    sourcead.hvp(quartic_too, (x, y), (v, None), compile="background")
+    entries = _second_order_entries(quartic_too)
+    assert len(entries) == 2
+    for entry in entries:
+        assert isinstance(entry, BackgroundCompiled) and entry.wait(timeout=300)
+    assert_close(hessian(x, y), expected, rtol=1e-12, atol=1e-14)  # compiled now
+    product = sourcead.hvp(quartic_too, (x, y), (v, None), compile="background")
+    assert_close(product, expected @ v, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_a_hessian_found_in_the_cache_is_called_compiled():
+    x, y = _pair()
+    expected = sourcead.hessian(quartic_too, wrt=1)(x, y)  # compiled, kept in the cache
+    hessian = sourcead.hessian(quartic_too, wrt=1, compile="background")
+    assert_close(hessian(x, y), expected, rtol=1e-14, atol=0)
+    entries = [
+        built.function
+        for key, built in forward_over_reverse._CACHE.items()
+        if key[0] is quartic_too and key[4] == "background" and key[2] == ("y",)
+    ]
+    assert len(entries) == 1 and not isinstance(entries[0], BackgroundCompiled)
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_jacobian_switches_to_compiled(monkeypatch):
+    monkeypatch.setenv("SOURCEAD_CACHE", "0")
+    x, y = _pair()
+    jacobian = sourcead.jacfwd(sines_too, compile="background")
+    expected = sourcead.jacfwd(sines_too, compile=False)(x, y)
+    assert_close(jacobian(x, y), expected, rtol=1e-14, atol=0)
+    (entry,) = [
+        built[1]
+        for key, built in forward._CACHE.items()
+        if key[1] is sines_too and key[5] == "background"
+    ]
+    assert isinstance(entry, BackgroundCompiled) and entry.wait(timeout=300)
+    assert_close(jacobian(x, y), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_vmap_switches_to_compiled(monkeypatch):
+    monkeypatch.setenv("SOURCEAD_CACHE", "0")
+    xs, ys = _batch()
+    before = xs.copy()
+    batched = sourcead.vmap(sourcead.grad(pair_loop_too, wrt=(0, 1)), compile="background")
+    expected = sourcead.vmap(sourcead.grad(pair_loop_too, wrt=(0, 1), compile=False))(xs, ys)
+    assert_close(batched(xs, ys), expected, rtol=1e-14, atol=0)
+    (plan,) = batched._built.values()
+    wrapper = plan.module[plan.wrapper]
+    assert isinstance(wrapper, BackgroundCompiled) and wrapper.wait(timeout=300)
+    assert_close(batched(xs, ys), expected, rtol=1e-12, atol=1e-14)  # compiled now
+    np.testing.assert_array_equal(xs, before)
+
+
+# --- the Python version's runtime helpers -------------------------------------------------------
+def top_singular_weights(a, w):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.sum(w * u[:, 0] ** 2) * s[0]
+
+
+def test_the_python_version_runs_the_runtime_helpers_as_python(no_compile_thread):
+    rng = np.random.default_rng(7)
+    a, w, v = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(4, 3))
+    _, tangent = sourcead.jvp(top_singular_weights, (a, w), (v, None), compile="background")
+    expected = directional_difference(lambda d: top_singular_weights(a + d * v, w))
+    assert_close(tangent, expected)
+    (entry,) = [
+        built[1]
+        for key, built in forward._CACHE.items()
+        if key[1] is top_singular_weights and key[5] == "background"
+    ]
+    helper = entry.python.__globals__["svd_tangent_u"]
+    # (compile=False calls the helper's Python function, which calls Numba functions)
+    assert not isinstance(helper.__globals__["_svd_left_tangent"], Dispatcher)
+
+
+def test_python_helpers_reach_no_numba_function():
+    namespace = {
+        name: getattr(helper, "py_func", helper)
+        for name in sourcead_runtime.__all__
+        if callable(helper := getattr(sourcead_runtime, name))
+    }
+    helpers = python_helpers(namespace)
+    assert set(helpers) <= set(namespace) and "svd_tangent_u" in helpers
+    seen, stack = set(), list(helpers.values())
+    while stack:
+        function = stack.pop()
+        if id(function) in seen:
+            continue
+        seen.add(id(function))
+        for name in function.__code__.co_names:
+            value = function.__globals__.get(name)
+            assert not isinstance(value, Dispatcher), f"{function.__name__} calls {name} compiled"
+            if isinstance(value, types.FunctionType) and value.__module__.startswith(
+                "sourcead_runtime"
+            ):
+                stack.append(value)

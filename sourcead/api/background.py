@@ -8,23 +8,37 @@ that compiles the Numba version (with a copy of the call's arguments); calls run
 until it is ready and compiled from then on. Both run the same generated code, so their
 results agree to rounding.
 
-Numba's compiler takes a lock that every compile shares, so the Python version runs once
-before the thread starts: the runtime's helpers it calls are compiled or loaded by then, and
-later Python calls of the same types do not wait for the thread. Element loops run at
-Python's speed in the Python version: this mode suits whole-array programs.
+Every entry point that takes ``compile=`` takes it: ``grad``, ``value_and_grad``, ``vjp``
+(``api.gradients``), ``jvp``, ``jacobian``, ``hessian``, ``hvp`` and ``grad`` of a gradient
+(``api.forward``: the tangent and second-derivative modules) and ``vmap`` (``api.batched``:
+the batched loop). Each checks the value with ``check_compile``.
+
+The Python version calls the runtime's helpers as Python all the way down
+(``python_helpers``), so it never waits for Numba's compiler, whose lock every compile
+shares; the thread compiles the helpers with the rest. Element loops run at Python's speed
+in the Python version: this mode suits whole-array programs.
 """
 
 from __future__ import annotations
 
 import threading
+import types
 
 import numpy as np
 
-from ..backends.cpu import progress
-from ..backends.cpu.loading import load_module
-
 #: The value of ``compile=`` that asks for it.
 BACKGROUND = "background"
+
+#: What every ``compile=`` takes.
+COMPILE_VALUES = (True, False, BACKGROUND)
+
+
+def check_compile(compile) -> None:
+    """ValueError unless ``compile`` is ``True``, ``False`` or ``"background"``: every entry
+    point checks its ``compile=`` with this, before anything is generated. (This module is
+    imported with ``sourcead``: the compiler and Numba only when a derivative is made.)"""
+    if compile not in COMPILE_VALUES:
+        raise ValueError(f"compile= takes True, False or {BACKGROUND!r}, not {compile!r}")
 
 
 class BackgroundCompiled:
@@ -56,6 +70,8 @@ class BackgroundCompiled:
         return result
 
     def _compile(self, args) -> None:
+        from ..backends.cpu import progress
+
         try:
             self.compiled(*args)  # compiles for these types (Numba caches it), then runs once
         except BaseException as exc:  # reported, never raised in a thread nobody joins
@@ -76,6 +92,16 @@ class BackgroundCompiled:
             self._thread.join(timeout)
         return self.ready
 
+    def beside(self, name: str, compiled):
+        """The function ``name`` of the same generated module: as Python (the Python
+        version's own) until this one is compiled, then ``compiled``, the compiled module's."""
+        python = self.python.__globals__[name]
+
+        def call(*args):
+            return compiled(*args) if self.ready else python(*args)
+
+        return call
+
 
 def called(compile, made_now: bool, source: str, compiled, entry: str, module_name: str):
     """The function a derivative calls: ``compiled``; for ``compile="background"`` and a module
@@ -83,5 +109,61 @@ def called(compile, made_now: bool, source: str, compiled, entry: str, module_na
     a ``BackgroundCompiled`` of the ``source``'s Python version and ``compiled``."""
     if compile != BACKGROUND or not made_now:
         return compiled
+    from ..backends.cpu import progress
+    from ..backends.cpu.loading import load_module
+
     python = load_module(source, {}, module_name, False)
+    python.update(python_helpers(python))
     return BackgroundCompiled(python[entry], compiled, progress.description(compiled))
+
+
+def python_helpers(namespace: dict) -> dict:
+    """The runtime's helpers that ``namespace`` (a module loaded as Python) calls, as Python
+    all the way down.
+
+    ``compile=False`` calls a helper's Python function, but what that calls in turn (the
+    runtime's private Numba functions: ``svd_tangent_u`` calls ``_svd_left_tangent``) is
+    still compiled, at the call, on the thread that calls it: the first call of a TRG
+    tangent waited 18 s for them. Here each helper is a copy of its Python function whose
+    globals hold such copies of the Numba functions it calls (the same code, run by NumPy),
+    so the first call waits for no compile; the thread compiles them with the rest. (The
+    runtime's other functions get copies too, so that what they call is copied in turn.)
+    """
+    import sourcead_runtime
+    from numba.core.dispatcher import Dispatcher
+
+    modules: dict[int, dict] = {}  # a runtime module's globals -> their copy
+    copies: dict[int, types.FunctionType] = {}
+
+    def python(function: types.FunctionType) -> types.FunctionType:
+        if id(function) in copies:
+            return copies[id(function)]
+        owner = function.__globals__
+        if id(owner) not in modules:
+            modules[id(owner)] = dict(owner)
+        scope = modules[id(owner)]
+        copy = types.FunctionType(
+            function.__code__, scope, function.__name__, function.__defaults__, function.__closure__
+        )
+        copy.__kwdefaults__ = function.__kwdefaults__
+        copy.py_func = copy  # (the runtime's Python paths call ``helper.py_func``)
+        copies[id(function)] = copy
+        for name, value in owner.items():  # (each module's names replaced once)
+            if scope[name] is not value:
+                continue
+            if isinstance(value, Dispatcher):
+                scope[name] = python(value.py_func)
+            elif runtime_function(value):  # its globals are copied too
+                scope[name] = python(value)
+        return copy
+
+    def runtime_function(value) -> bool:
+        return isinstance(value, types.FunctionType) and (value.__module__ or "").startswith(
+            "sourcead_runtime"
+        )
+
+    return {
+        name: python(namespace[name])
+        for name in sourcead_runtime.__all__
+        if runtime_function(namespace.get(name))
+    }

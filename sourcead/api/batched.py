@@ -46,6 +46,7 @@ from ..trees.codegen import Block, function_tree
 from ..trees.functions import unwrap
 from ..trees.module import GeneratedModule
 from ..trees.names import fresh_underscored as _fresh
+from . import background
 from . import gradients as api
 from .forward import JacobianFunction
 
@@ -92,8 +93,10 @@ class BatchedFunction:
         target: str,
         tape_memory: int | None,
         checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
+        compile: bool | str | None = None,
     ):
         self._check_options(target, checkpoint_every)
+        self.compile_given = compile  # None: the mapped derivative's (True for a function)
         self.target = target
         self.tape_memory = tape_memory
         self.checkpoint_every = checkpoint_every
@@ -126,6 +129,9 @@ class BatchedFunction:
             self.kind = "function"
             self.fun = unwrap(fun)
             self.compile = True
+        if compile is not None:
+            background.check_compile(compile)
+            self.compile = compile
         self.loaded = loading.load(self.fun)  # parsed and checked now: errors before any call
         self.name = self.loaded.parsed.name
         solver_calls.refuse_in_batches(
@@ -185,6 +191,8 @@ class BatchedFunction:
             "tape_memory": self.tape_memory,
             "checkpoint_every": self.checkpoint_every,
         }
+        if self.compile_given is not None:
+            options["compile"] = self.compile_given
         return references.reduce(self, "vmap", self.derivative, options)
 
     # --- source -----------------------------------------------------------------------------
@@ -379,21 +387,34 @@ class BatchedFunction:
             source = generated.text()
             module = load_device_module(source, module_name, {plan.wrapper})
             plan.tape_state = DeviceTapes(plan.tapes)
+            progress.describe(plan.wrapper, f"the batched {self.kind}", self.loaded.parsed)
         else:
-            source, module, plan = self._load_or_generate(types, module_name)
+            source, module, plan, made_now = self._load_or_generate(types, module_name)
             if self.target == "parallel" and self.compile:
                 module[plan.wrapper] = cache.recompiled(module[plan.wrapper], parallel=True)
-        progress.describe(plan.wrapper, f"the batched {self.kind}", self.loaded.parsed)
+            progress.describe(plan.wrapper, f"the batched {self.kind}", self.loaded.parsed)
+            function = background.called(
+                self.compile,
+                made_now,
+                source,
+                module[plan.wrapper],
+                plan.wrapper,
+                f"{module_name}_python",
+            )
+            if isinstance(function, background.BackgroundCompiled):
+                # a copy of the namespace: the compiled wrapper reads the module's own
+                entry = function.beside(plan.entry, module[plan.entry])
+                module = {**module, plan.wrapper: function, plan.entry: entry}
         plan.source, plan.module = source, module
         self._built[key] = plan
         return plan
 
-    def _load_or_generate(self, types: list, module_name: str) -> tuple[str, dict, BatchPlan]:
-        """(source, module namespace, plan) of the batched CPU module for these element types,
-        from the persistent cache when there (with Numba's machine code), else generated and
-        stored. The key covers the sources of the function and its callees, the element
-        types, ``wrt``, what is mapped (``kind``), ``in_axes``, the target and
-        ``preserve_result``: all the generated code depends on."""
+    def _load_or_generate(self, types: list, module_name: str) -> tuple[str, dict, BatchPlan, bool]:
+        """(source, module namespace, plan, made now) of the batched CPU module for these
+        element types, from the persistent cache when there (with Numba's machine code), else
+        generated (made now) and stored. The key covers the sources of the function and its
+        callees, the element types, ``wrt``, what is mapped (``kind``), ``in_axes``, the target
+        and ``preserve_result``: all the generated code depends on."""
         wrt = self.wrt_names if self.kind in ("grad", "jacobian") else []
         preserve = self.kind == "grad" and self.derivative.preserve_result
         extra = (
@@ -401,8 +422,10 @@ class BatchedFunction:
             f"preserve_result={preserve}"
         )
         cache_key = cache.derivative_key(self.fun, loading.LOADED, types, wrt, extra=extra)
+        made_now = []
 
         def generate():
+            made_now.append(True)
             generated, namespace, plan = self._generate(types)
             return generated.text(), namespace, {"entry": plan.wrapper, "plan": _encoded(plan)}
 
@@ -410,9 +433,9 @@ class BatchedFunction:
             return load_module(source, namespace, module_name, self.compile)
 
         source, module, header = cache.load_or_generate(
-            f"{self.name}_batched", cache_key, self.compile, generate, load_in_memory
+            f"{self.name}_batched", cache_key, bool(self.compile), generate, load_in_memory
         )
-        return source, module, _decoded(header["plan"])
+        return source, module, _decoded(header["plan"]), bool(made_now)
 
     # --- calling ---------------------------------------------------------------------------------
     def __call__(self, *args):

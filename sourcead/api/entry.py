@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..cache import records as native_cache
 from .arguments import Argnums, Wrt, resolve_wrt
+from .background import check_compile
 
 if TYPE_CHECKING:  # for the annotations only: the compiler is imported when first needed
     from .forward import SecondDerivative
@@ -65,8 +66,7 @@ def grad(
         return lambda f: grad(
             f, wrt, has_aux=has_aux, preserve_result=preserve_result, compile=compile
         )
-    if compile not in (True, False, "background"):
-        raise ValueError(f"compile= takes True, False or 'background', not {compile!r}")
+    check_compile(compile)
     if compile and not has_aux:  # the records hold gradients of scalar functions only
         recorded = native_cache.lookup(fun, wrt)
         if recorded is not None:

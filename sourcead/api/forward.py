@@ -94,7 +94,10 @@ def second_derivatives(
     loading.load(fun)  # parsed again if a global it reads was rebound, before the key
 
     def store(name, generate, load_in_memory):
+        made_now = []  # generated here, not found in the persistent cache
+
         def encoded():
+            made_now.append(True)
             source, namespace, header = generate()
             return source, namespace, {**header, "result": cache.encode_type(header["result"])}
 
@@ -106,8 +109,14 @@ def second_derivatives(
             extra=f"adjoint tangent vector={vector} along={along}",
         )
         source, module, header = cache.load_or_generate(
-            name, cache_key, compile, encoded, load_in_memory
+            name, cache_key, bool(compile), encoded, load_in_memory
         )
+        entry = header["entry"]
+        function = background.called(
+            compile, bool(made_now), source, module[entry], entry, f"{name}_python"
+        )
+        if function is not module[entry]:  # (a copy: the module's own namespace stays compiled)
+            module = {**module, entry: function}
         return source, module, {**header, "result": cache.decode_type(header["result"])}
 
     return adjoint_tangent_function(fun, arg_types, wrt, vector, compile, along, store=store)
@@ -206,6 +215,7 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
         ``(value, tangent)``: ``tangent`` has the structure of ``value`` (a float, an array or
         a tuple of them).
     """
+    background.check_compile(compile)
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp")
     wrt = [call.params[i] for i in indices]
     _, function, result_type = tangent_function(call.fun, call.types, wrt, vector, compile)
@@ -312,7 +322,8 @@ class JacobianFunction:
     qualified name where the pickle is loaded) with the same options.
     """
 
-    def __init__(self, fun, wrt, mode: str, compile: bool, has_aux: bool = False):
+    def __init__(self, fun, wrt, mode: str, compile: bool | str, has_aux: bool = False):
+        background.check_compile(compile)
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
         self.fun = unwrap(fun)
@@ -386,6 +397,9 @@ class JacobianFunction:
                 self._sizes[key] = len(items)
             else:
                 seeds = [np.zeros(np.shape(call.args[i]) + (1,)) for i in indices]
+                if isinstance(function, background.BackgroundCompiled) and not function.ready:
+                    # the Python version: no compile started for a mode that may not use it
+                    function = function.python
                 value, _ = function(*call.args, *seeds)
                 value = value[0] if self.has_aux else value
                 values = value if isinstance(value, tuple) else (value,)
@@ -452,7 +466,7 @@ def jacobian(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> JacobianFunction:
     """A function computing the Jacobian of ``fun`` with respect to ``wrt``.
 
@@ -471,7 +485,9 @@ def jacobian(
         has_aux: ``fun`` returns a pair ``value, aux`` (``value`` a float or an array): the
             Jacobian is ``value``'s and the function returns ``(jacobian, aux)``, ``aux``
             passed through as computed.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+        compile: compile the generated code with Numba (``False`` runs it as plain Python;
+            ``"background"`` runs the first calls as plain Python while Numba compiles in a
+            thread, as for ``grad``).
 
     Returns:
         A function taking the same arguments as ``fun`` and returning the Jacobian.
@@ -486,7 +502,7 @@ def jacfwd(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> JacobianFunction:
     """``jacobian(fun, wrt, mode="forward")``, under JAX's name: one vector-mode sweep.
 
@@ -502,7 +518,7 @@ def jacrev(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> JacobianFunction:
     """``jacobian(fun, wrt, mode="reverse")``, under JAX's name: one adjoint sweep per
     output element.
@@ -523,16 +539,18 @@ def _scalar_function_check(call: _Call, result_type, what: str) -> None:
 
 
 def hvp(
-    fun: Callable, primals: tuple, tangents: tuple, *, compile: bool = True
+    fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str = True
 ) -> np.ndarray | float | tuple:
     """The Hessian of the scalar function ``fun`` at ``primals`` times ``tangents``.
 
     ``tangents`` has one entry per argument, ``None`` for those not differentiated; the
     gradient is taken with respect to the others, and the result has one entry per
     non-``None`` tangent (a tuple when there are several). Computed by forward-over-reverse:
-    one tangent sweep of the generated adjoint, no Hessian is formed.
+    one tangent sweep of the generated adjoint, no Hessian is formed. ``compile`` is
+    ``True``, ``False`` or ``"background"`` (Python calls while Numba compiles in a thread),
+    as for ``grad``.
     """
-
+    background.check_compile(compile)
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp")
     wrt = [call.params[i] for i in indices]
     built = second_derivatives(call.fun, call.types, wrt, vector, compile)
@@ -549,7 +567,8 @@ class HessianFunction:
     qualified name where the pickle is loaded) with the same options.
     """
 
-    def __init__(self, fun, wrt, compile: bool):
+    def __init__(self, fun, wrt, compile: bool | str):
+        background.check_compile(compile)
         self.fun = unwrap(fun)
         self.loaded = loading.load(self.fun)
         wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)
@@ -590,7 +609,7 @@ def hessian(
     wrt: Wrt | None = None,
     *,
     argnums: Argnums | None = None,
-    compile: bool = True,
+    compile: bool | str = True,
 ) -> HessianFunction:
     """A function computing the Hessian of the scalar function ``fun``.
 
@@ -603,7 +622,9 @@ def hessian(
         wrt: an argument index or name, or a tuple of them. The first argument when neither
             ``wrt`` nor ``argnums`` is given.
         argnums: JAX's name for ``wrt``; give one of the two.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python).
+        compile: compile the generated code with Numba (``False`` runs it as plain Python;
+            ``"background"`` runs the first calls with new argument types as plain Python
+            while Numba compiles in a thread, and compiled calls from then on).
 
     Returns:
         A function taking the same arguments as ``fun`` and returning the Hessian.
@@ -620,7 +641,8 @@ class SecondDerivative:
     symmetric), in one sweep.
     """
 
-    def __init__(self, inner, wrt, preserve_result: bool, compile: bool):
+    def __init__(self, inner, wrt, preserve_result: bool, compile: bool | str):
+        background.check_compile(compile)
         inner = native_cache.compiled_derivative(inner)  # a gradient found in the records
         if inner.preserve_result or inner.has_aux or isinstance(inner.wrt_given, tuple):
             raise ValueError(

@@ -23,7 +23,6 @@ from ..trees.functions import unwrap
 from ..trees.module import GeneratedModule
 from . import background
 from .arguments import Argnums, Wrt, resolve_wrt
-from .background import BACKGROUND
 
 
 def check_pair_returns(loaded: LoadedFunction, what: str) -> None:
@@ -67,8 +66,7 @@ class Derivative:
         self.params = self.loaded.parsed.params
         self.wrt_given = wrt
         self.wrt_names = wrt_names(wrt, self.params, self.loaded.parsed)
-        if compile not in (True, False, BACKGROUND):
-            raise ValueError(f"compile= takes True, False or {BACKGROUND!r}, not {compile!r}")
+        background.check_compile(compile)
         self.compile = compile
         self.kind = kind
         self.has_aux = has_aux  # fun returns (value, aux): only value is differentiated

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .background import BACKGROUND, check_compile
 from .batched import DEFAULT_CHECKPOINT_EVERY, BatchedFunction
 from .forward import jvp
 from .vmap_jvp import BatchedJvp
@@ -28,6 +29,7 @@ def vmap(
     target: str = "cpu",
     tape_memory: int | None = None,
     checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
+    compile: bool | str | None = None,
 ) -> BatchedFunction | BatchedJvp:
     """Map ``fun`` over a leading batch axis of its arguments, like JAX's ``vmap``.
 
@@ -49,6 +51,14 @@ def vmap(
             of the function keeps a snapshot of the loop's state every this many steps and
             runs each segment again in the backward sweep, so that a thread's tapes hold one
             segment, not the whole loop (see docs/gpu.md); ``None`` records every step.
+        compile: the CPU targets' batched module compiled with Numba (``True``), run as plain
+            Python (``False``), or ``"background"``: the first call with new argument types
+            runs the Python version, then a thread compiles the Numba version and calls are
+            compiled once it is ready (as for ``grad``). ``None`` (the default) takes the
+            mapped derivative's ``compile=`` (so ``vmap(grad(f, compile="background"))`` and
+            ``vmap(grad(f), compile="background")`` both run in the background), ``True`` for
+            a plain function. ``target="cuda"`` compiles a kernel and takes ``None`` or
+            ``True``; ``vmap(jvp)`` is compiled and takes ``None`` or ``True`` too.
 
     Returns:
         A function of the same arguments whose outputs gain a leading batch axis. With
@@ -57,9 +67,16 @@ def vmap(
         ``__cuda_array_interface__``) the results stay on the device. It pickles by
         reference, as ``vmap`` of what it maps with the same options.
     """
+    if compile is not None:
+        check_compile(compile)
+        if compile in (False, BACKGROUND) and (fun is jvp or target == "cuda"):
+            what = "vmap(jvp)" if fun is jvp else "target='cuda'"
+            raise ValueError(
+                f"{what} is always compiled: it takes compile=None or True, not {compile!r}"
+            )
     if fun is jvp:
         return BatchedJvp(in_axes, target, tape_memory, checkpoint_every)
-    return BatchedFunction(fun, in_axes, target, tape_memory, checkpoint_every)
+    return BatchedFunction(fun, in_axes, target, tape_memory, checkpoint_every, compile)
 
 
 __all__ = ["vmap"]
