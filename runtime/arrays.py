@@ -29,6 +29,7 @@ __all__ = [
     "reverse_cumprod_tangent",
     "cumprod_tangent",
     "unbroadcast",
+    "add_product",
     "fused_length",
     "slice_length",
     "slice_start",
@@ -133,6 +134,136 @@ def _matrix_summed(g, shape):
         for j in range(m):
             out[i * row_step, j * column_step] += g[i, j]
     return out
+
+
+def add_product(out, a, b):
+    """``out += unbroadcast(a * b, out.shape)``, returning ``out``: an operand's adjoint in a
+    product accumulated. Compiled, one pass over the broadcast product without a temporary
+    where the operands have at most two dimensions (the commonest adjoint of a whole-array
+    statement: ``b_x += unbroadcast(b_y * w, b_x.shape)`` for ``y = x * w``)."""
+    out += unbroadcast(a * b, out.shape)
+    return out
+
+
+def _matrix_view(t) -> bool:
+    """Whether a Numba type is a number or an array of at most two dimensions."""
+    return isinstance(t, types.Number) or (isinstance(t, types.Array) and t.ndim <= 2)
+
+
+@overload(add_product)
+def _add_product_numba(out, a, b):
+    fits = (
+        isinstance(out, types.Array)
+        and out.ndim in (1, 2)
+        and _matrix_view(a)
+        and _matrix_view(b)
+        and out.mutable
+    )
+    product = np.result_type(
+        *(as_dtype(t.dtype if isinstance(t, types.Array) else t) for t in (a, b))
+    )
+    if not fits or np.result_type(product, as_dtype(out.dtype)) != as_dtype(out.dtype):
+        # (more dimensions, or a product out's dtype does not hold: NumPy's way, which raises)
+        def general(out, a, b):
+            out += unbroadcast(a * b, out.shape)
+            return out
+
+        return general
+
+    def fused(out, a, b):
+        n, m = _broadcast_rows(a, b)
+        rows, columns = _rows(out), _columns(out)
+        if (rows != n and rows != 1) or (columns != m and columns != 1):
+            raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
+        for i in range(n):
+            for j in range(m):
+                _add_at(
+                    out,
+                    i if rows != 1 else 0,
+                    j if columns != 1 else 0,
+                    _at(a, i, j) * _at(b, i, j),
+                )
+        return out
+
+    return fused
+
+
+def _rows(x):
+    pass
+
+
+def _columns(x):
+    pass
+
+
+def _at(x, i, j):
+    pass
+
+
+def _add_at(x, i, j, value):
+    pass
+
+
+def _broadcast_rows(a, b):
+    pass
+
+
+@overload(_rows)
+def _rows_numba(x):
+    if isinstance(x, types.Array) and x.ndim == 2:
+        return lambda x: x.shape[0]
+    return lambda x: 1
+
+
+@overload(_columns)
+def _columns_numba(x):
+    if isinstance(x, types.Array):
+        return lambda x: x.shape[x.ndim - 1]
+    return lambda x: 1
+
+
+@overload(_at)
+def _at_numba(x, i, j):
+    """Element (i, j) of ``x`` seen as a matrix broadcast along its axes of length 1."""
+    if not isinstance(x, types.Array):
+        return lambda x, i, j: x
+    if x.ndim == 1:
+        return lambda x, i, j: x[j if x.shape[0] != 1 else 0]
+    return lambda x, i, j: x[i if x.shape[0] != 1 else 0, j if x.shape[1] != 1 else 0]
+
+
+@overload(_add_at)
+def _add_at_numba(x, i, j, value):
+    if x.ndim == 1:
+
+        def vector(x, i, j, value):
+            x[j] += value
+
+        return vector
+
+    def matrix(x, i, j, value):
+        x[i, j] += value
+
+    return matrix
+
+
+@overload(_broadcast_rows)
+def _broadcast_rows_numba(a, b):
+    def impl(a, b):
+        n = _broadcast_length(_rows(a), _rows(b))
+        m = _broadcast_length(_columns(a), _columns(b))
+        return n, m
+
+    return impl
+
+
+@numba.njit(cache=True)
+def _broadcast_length(p, q):
+    if p == q or q == 1:
+        return p
+    if p == 1:
+        return q
+    raise ValueError("operands could not be broadcast together")
 
 
 @overload(_sum_into)

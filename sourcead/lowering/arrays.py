@@ -838,6 +838,7 @@ _ARRAY_RUNTIME = tuple(
     dict.fromkeys(
         ["pop_array", "push_array", "fused_length", "slice_length", "slice_start", "scratch",
          "sized", "zeroed", "pushed_length", "shape_changed",
+         "add_product",  # an operand's adjoint in a product (AdjointGenerator.accumulate)
          "popped_top",  # forward over reverse (pipeline/forward_over_reverse.py)
          "array_of"]  # np.array of a list, a joining call (rules/callees.py)
         + sorted({h for e in entries() for h in e.helpers})

@@ -307,6 +307,17 @@ def _rewrite_adjoint(definition: gast.FunctionDef, value_counts: dict) -> None:
     definition.body = _rewrite_block(definition.body, names, dtypes, value_counts)
 
 
+def _is_product_added(stmt) -> bool:
+    """``b_x = add_product(b_x, g, w)``, the fused ``b_x += unbroadcast(g * w, b_x.shape)``."""
+    return (
+        isinstance(stmt, gast.Assign)
+        and isinstance(stmt.value, gast.Call)
+        and _called(stmt.value) == "add_product"
+        and len(stmt.value.args) == 3
+        and src(stmt.value.args[0]) == src(stmt.targets[0])
+    )
+
+
 def _is_fill_with_zero(stmt) -> bool:
     """``b_x.fill(0)``, which generated adjoints use to reset an array's adjoint."""
     if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
@@ -362,6 +373,10 @@ def _rewrite_block(body: list, names, dtypes, value_counts) -> list:
 def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
     if isinstance(stmt, gast.Raise):  # the adjoint's shape check, kept as a call
         return _parse(f"{names.fresh('failed')} = shape_changed()", stmt)
+    if _is_product_added(stmt):  # b_x = add_product(b_x, g, w): the update it stands for
+        adjoint, (_, g, w) = src(stmt.targets[0]), stmt.value.args
+        product = src(gast.BinOp(left=g, op=gast.Mult(), right=w))  # (parenthesised as needed)
+        stmt = _parse(f"{adjoint} += unbroadcast({product}, {adjoint}.shape)", stmt)[0]
     named = _name_operands(stmt, names)
     return named + _rewrite_assignment(stmt, names, dtypes, value_counts)
 

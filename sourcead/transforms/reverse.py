@@ -774,6 +774,11 @@ class AdjointGenerator:
                     atomic = isinstance(contribution, gast.Name | gast.Call | gast.Subscript)
                     value = f"{value if atomic else _parenthesised(value)}.copy()"
                 return f"{self.adj(key[1])} = {value}"
+            product = _unbroadcast_product(contribution)
+            if product is not None and is_array_type(self.types.get(key[1])):
+                # summed into the adjoint in one pass, without the product's temporary
+                left, right = (src(operand) for operand in product)
+                return f"{self.adj(key[1])} = add_product({self.adj(key[1])}, {left}, {right})"
             return f"{self.adj(key[1])} += {src(contribution)}"
         _, array, index = key
         if _has_slice(index):  # a[1:-1], w[:, None] (reverse_arrays.py)
@@ -1387,6 +1392,22 @@ def _makes_new_array(expr) -> bool:
     if expr.func.id == "unbroadcast":  # its argument itself, or a new sum of it
         return _makes_new_array(expr.args[0])
     return expr.func.id in _NEW_ARRAY_HELPERS
+
+
+def _unbroadcast_product(contribution) -> tuple | None:
+    """The operands ``(g, w)`` of a contribution ``unbroadcast(g * w, shape)``, else None."""
+    if not (
+        isinstance(contribution, gast.Call)
+        and isinstance(contribution.func, gast.Name)
+        and contribution.func.id == "unbroadcast"
+        and len(contribution.args) == 2
+        and not contribution.keywords
+    ):
+        return None
+    value = contribution.args[0]
+    if isinstance(value, gast.BinOp) and isinstance(value.op, gast.Mult):
+        return value.left, value.right
+    return None
 
 
 def _merged(contributions: list) -> list:
