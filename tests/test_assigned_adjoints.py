@@ -117,6 +117,7 @@ def _backward(f, args, wrt):
     return gradient.source.split("# backward sweep")[1]
 
 
+@pytest.mark.slow  # compiles several adjoints: CI's slow group
 def test_arrays_read_once_get_their_adjoint_assigned_not_zeroed():
     backward = _backward(*CASES[-1])
     # np.sum(lx * lx, axis=1): product = lx * lx, sum = np.sum(product, axis=1)
@@ -166,6 +167,7 @@ def test_hessian_vector_products_through_assigned_adjoints():
     np.testing.assert_allclose(hv, expected, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow  # compiles several adjoints: CI's slow group
 def test_array_tapes_in_counted_loops_are_reserved_and_negations_summed_first():
     x, means, q = CASES[-1][1]
     gradient = sourcead.grad(gmm_like, wrt=(0, 1, 2))

@@ -64,6 +64,7 @@ def built(tmp_path_factory):
         sys.modules.pop(name, None)
 
 
+@pytest.mark.slow  # builds and compiles batched modules: CI's slow group
 def test_batched_modules_give_what_vmap_gives_without_the_compiler(built):
     path, out, module = built
     text = (out / "flight_batched_parallel.py").read_text()
@@ -181,6 +182,7 @@ def built_cuda(built):
     return path, out, module
 
 
+@pytest.mark.slow  # simulated kernels: CI's slow group
 def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     path, out, module = built_cuda
     text = (out / "flight_batched_cuda.py").read_text()
@@ -214,6 +216,7 @@ def test_cuda_batched_modules_give_what_vmap_gives(built_cuda):
     np.testing.assert_allclose(report["stepped"][1][1], g_w, rtol=1e-12)
 
 
+@pytest.mark.slow  # compiles kernels to PTX: CI's slow group
 @needs_numba_cuda
 def test_cuda_batched_kernels_compile_to_ptx(built_cuda):
     _, out, _ = built_cuda

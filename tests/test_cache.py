@@ -98,6 +98,7 @@ def expected_gradient(factor: float, x: float, y: float) -> tuple[float, float]:
     return 5 * c * factor * y, 5 * (c * factor * x + 1.0)
 
 
+@pytest.mark.slow  # three processes, each compiling or loading: CI's slow group
 def test_new_process_reuses_generated_module_and_machine_code_and_sees_callee_edits(
     tmp_path, frozen
 ):
@@ -127,6 +128,7 @@ def test_new_process_reuses_generated_module_and_machine_code_and_sees_callee_ed
     assert len(list(store.glob("*.py"))) == 2
 
 
+@pytest.mark.slow  # several processes compiling: CI's slow group
 def test_concurrent_processes_fill_one_cache_without_corrupting_it(tmp_path, frozen):
     work, store = tmp_path / "work", tmp_path / "cache"
     work.mkdir()

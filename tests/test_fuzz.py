@@ -90,6 +90,7 @@ REQUIRED_CONSTRUCTS = [
 ]
 
 
+@pytest.mark.slow  # draws programs until every construct appears: CI's slow group
 def test_generator_writes_the_array_and_module_constructs():
     """Generation alone (no sourcead): every construct of REQUIRED_CONSTRUCTS shows up.
 

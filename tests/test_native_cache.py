@@ -121,6 +121,7 @@ def _assert_close(a, b, rtol=1e-12):
     np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=1e-14)
 
 
+@pytest.mark.slow  # builds native extensions: CI's slow group
 def test_recorded_gradients_load_without_the_compiler(tmp_path):
     """Before any ``cache native``, a warm grad loads the cached module under Numba without
     importing gast or the compiler; a changed function still goes to the compiler."""
