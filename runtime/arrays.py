@@ -171,7 +171,8 @@ def _add_product_numba(out, a, b):
         return general
 
     def fused(out, a, b):
-        n, m = _broadcast_rows(a, b)
+        n = _broadcast_length(_rows(a), _rows(b))
+        m = _broadcast_length(_columns(a), _columns(b))
         rows, columns = _rows(out), _columns(out)
         if (rows != n and rows != 1) or (columns != m and columns != 1):
             raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
@@ -188,6 +189,8 @@ def _add_product_numba(out, a, b):
     return fused
 
 
+# add_product's compiled loop sees numbers, vectors and matrices alike as matrices: the
+# Python names exist only for the overloads below
 def _rows(x):
     pass
 
@@ -201,10 +204,6 @@ def _at(x, i, j):
 
 
 def _add_at(x, i, j, value):
-    pass
-
-
-def _broadcast_rows(a, b):
     pass
 
 
@@ -245,16 +244,6 @@ def _add_at_numba(x, i, j, value):
         x[i, j] += value
 
     return matrix
-
-
-@overload(_broadcast_rows)
-def _broadcast_rows_numba(a, b):
-    def impl(a, b):
-        n = _broadcast_length(_rows(a), _rows(b))
-        m = _broadcast_length(_columns(a), _columns(b))
-        return n, m
-
-    return impl
 
 
 @numba.njit(cache=True)
