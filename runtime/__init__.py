@@ -11,12 +11,16 @@ where built modules run, and it is shipped inside sourcead too; both carry the s
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numba
 import numpy as np
 
 from .version import __version__  # noqa: F401  (sourcead's own; built modules check it)
 
-__all__ = ["grow", "new_tape", "pop", "push", "reserve", "trip_count", "zeros_like_adjoint"]
+# what this file defines; ``__all__``, every exported name, is completed below from exports.py
+_OWN = ["grow", "new_tape", "pop", "push", "reserve", "trip_count", "zeros_like_adjoint"]
 
 _INITIAL_CAPACITY = 64
 # how many times the room needed now ``reserve`` may make for what later steps will push:
@@ -103,88 +107,41 @@ from .allocator import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()
 
-from . import arrays as _arrays  # noqa: E402
-from .arrays import *  # noqa: E402,F403
+# The other helpers live in submodules (arrays.py, reductions.py, linalg.py …), loaded when one
+# of their names is first read: importing all of them took about 0.1 s, which the first call of a
+# derivative found in the persistent cache paid although it imports only what it calls (most
+# programs of scalars: ``new_tape`` and ``reserve``). exports.py says where each name lives.
+from .exports import EXPORTS as _EXPORTS  # noqa: E402
+from .exports import SOLVER_HELPERS  # noqa: E402, F401  (sourcead copies their templates)
 
-__all__ += _arrays.__all__
-
-# reductions along axes (np.max(x, axis=1, keepdims=True) …) and their adjoints
-from . import reductions as _reductions  # noqa: E402
-from .reductions import *  # noqa: E402,F403
-
-__all__ += _reductions.__all__
-
-# tensor algebra: np.einsum, np.tensordot, @ of stacks of matrices … and their adjoints
-from . import tensor as _tensor  # noqa: E402
-from .tensor import *  # noqa: E402,F403
-
-__all__ += _tensor.__all__
-
-# scipy.special's functions, and those of math and NumPy that Numba does not compile
-from . import special as _special  # noqa: E402
-from .special import *  # noqa: E402,F403
-
-__all__ += _special.__all__
-
-# building and reshaping arrays where Numba lacks NumPy's function or option (np.pad, np.tile …)
-from . import shaping as _shaping  # noqa: E402
-from .shaping import *  # noqa: E402,F403
-
-__all__ += _shaping.__all__
-
-# norms along axes, weighted averages, traces and differences (np.linalg.norm, np.diff …)
-from . import summaries as _summaries  # noqa: E402
-from .summaries import *  # noqa: E402,F403
-
-__all__ += _summaries.__all__
-
-# linear algebra Numba lacks (expm, solve_triangular …) and the factorisations' tangents
-from . import linalg as _linalg  # noqa: E402
-from .linalg import *  # noqa: E402,F403
-
-__all__ += _linalg.__all__
-
-# np.fft and scipy.fft (compiled through rocket-fft) and their adjoints
-from . import fft as _fft  # noqa: E402
-from .fft import *  # noqa: E402,F403
-
-__all__ += _fft.__all__
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = [*_OWN, *_HOME]  # (tests/test_runtime_exports.py checks it against the submodules)
 
 
-# Helpers of the solver and integrator templates in solvers.py and ode.py, which sourcead
-# copies into the code it generates for sourcead.fixed_point, sourcead.root and sourcead.odeint.
-from .ode import (  # noqa: E402, F401  (exported through SOLVER_HELPERS)
-    DOPRI5,
-    RK4,
-    check_times,
-    combine,
-    combine_into,
-    error_ratio,
-    next_step,
-    tableau,
-)
-from .solvers import small_change  # noqa: E402, F401
+def _load(module: str) -> types.ModuleType:
+    """Import the submodule ``module`` and bind the names it exports here, so that later reads
+    are plain attribute reads (and an exported function named like a submodule is not hidden
+    by the submodule, which the import binds here too). Bound once the import has finished:
+    another thread sees each name either missing (and loads it the same way) or complete."""
+    # (``__import__``, not ``importlib.import_module``, so that ``python -X importtime`` shows it)
+    __import__(f"{__name__}.{module}")
+    loaded = sys.modules[f"{__name__}.{module}"]
+    names = getattr(loaded, "__all__", None) or _EXPORTS[module]  # (ode, solvers: templates)
+    globals().update({name: getattr(loaded, name) for name in names})
+    return loaded
 
-SOLVER_HELPERS = [
-    "DOPRI5",
-    "RK4",
-    "check_times",
-    "combine",
-    "combine_into",
-    "error_ratio",
-    "next_step",
-    "small_change",
-    "tableau",
-]
-__all__ += SOLVER_HELPERS
 
-# indexing with arrays: gathers, scatters and masks (x[idx], np.add.at …) and their adjoints
-from . import indexing as _indexing  # noqa: E402
-from .indexing import *  # noqa: E402,F403
+def __getattr__(name: str):
+    """A name of a submodule not loaded yet: load the submodule (PEP 562)."""
+    if name in _HOME:
+        _load(_HOME[name])
+    elif name in _EXPORTS:  # ``sourcead_runtime.linalg`` without importing it first
+        return _load(name)
+    if name in globals():
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ += _indexing.__all__
 
-from . import checkpoint as _checkpoint  # noqa: E402
-from .checkpoint import *  # noqa: E402,F403
-
-__all__ += _checkpoint.__all__
+def __dir__() -> list[str]:
+    """What the package defines and every name it exports, loaded or not."""
+    return sorted({*globals(), *_HOME, *_EXPORTS})

@@ -410,8 +410,6 @@ def import_file(path: Path, module_name: str, compile: bool, source: str) -> typ
     ``verified_entry`` checked it, not the file read again) in a fresh module object; with
     ``compile``, its functions become Numba dispatchers whose machine code is cached beside
     it (see ``cached_njit``)."""
-    import sourcead_runtime
-
     if compile and module_name in sys.modules:  # loaded already by another derivative
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -428,10 +426,11 @@ def import_file(path: Path, module_name: str, compile: bool, source: str) -> typ
             setattr(module, name, cached_njit(getattr(module, name), path.parent))
         sys.modules[module_name] = module  # Numba's cache finds the globals by module name
     else:
-        for name in sourcead_runtime.__all__:
-            if name in vars(module):
-                helper = getattr(sourcead_runtime, name)
-                setattr(module, name, getattr(helper, "py_func", helper))
+        # the helpers it imported, by their Python functions (not ``sourcead_runtime.__all__``,
+        # whose reading imports every submodule of the runtime)
+        for name, value in list(vars(module).items()):
+            if (getattr(value, "__module__", None) or "").startswith("sourcead_runtime"):
+                setattr(module, name, getattr(value, "py_func", value))
     return module
 
 
