@@ -21,6 +21,7 @@ Three steps, each small:
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import operator
 import textwrap
@@ -832,22 +833,25 @@ def _zero_source(value_type, like: str) -> str:
     return "0.0"
 
 
-#: Runtime helpers that generated code of arrays may call: those of array tapes, fusion and
-#: adjoint resets, and those the rules call (the registry's ``helpers``).
-_ARRAY_RUNTIME = tuple(
-    dict.fromkeys(
-        ["pop_array", "push_array", "fused_length", "slice_length", "slice_start", "scratch",
-         "sized", "zeroed", "pushed_length", "shape_changed",
-         "add_product",  # an operand's adjoint in a product (AdjointGenerator.accumulate)
-         "popped_top",  # forward over reverse (pipeline/forward_over_reverse.py)
-         "array_of"]  # np.array of a list, a joining call (rules/callees.py)
-        + sorted({h for e in entries() for h in e.helpers})
-        + sorted({f.__name__ for e in entries() if e.forward_only for f in e.functions})
-        # primitives that passes after type inference call (lowering/indexing.py: put_along)
-        + sorted({f.__name__ for e in entries() for f in e.functions
-                  if (getattr(f, "__module__", None) or "").startswith("sourcead_runtime")})
-    )
-)  # fmt: skip
+@functools.cache
+def _array_runtime() -> tuple[str, ...]:
+    """Runtime helpers that generated code of arrays may call: those of array tapes, fusion
+    and adjoint resets, and those the rules call (the registry's ``helpers``). Computed at
+    the first use: it reads every rule, which are parsed when first read."""
+    return tuple(
+        dict.fromkeys(
+            ["pop_array", "push_array", "fused_length", "slice_length", "slice_start", "scratch",
+             "sized", "zeroed", "pushed_length", "shape_changed",
+             "add_product",  # an operand's adjoint in a product (AdjointGenerator.accumulate)
+             "popped_top",  # forward over reverse (pipeline/forward_over_reverse.py)
+             "array_of"]  # np.array of a list, a joining call (rules/callees.py)
+            + sorted({h for e in entries() for h in e.helpers})
+            + sorted({f.__name__ for e in entries() if e.forward_only for f in e.functions})
+            # primitives that passes after type inference call (lowering/indexing.py: put_along)
+            + sorted({f.__name__ for e in entries() for f in e.functions
+                      if (getattr(f, "__module__", None) or "").startswith("sourcead_runtime")})
+        )
+    )  # fmt: skip
 
 
 def user_primitive_definition(value) -> gast.FunctionDef | None:
@@ -873,7 +877,7 @@ def user_primitive_definition(value) -> gast.FunctionDef | None:
 def array_runtime_imports(functions: list[gast.FunctionDef]) -> list[str]:
     """The import line for the array helpers that the generated functions use, if any."""
     mentioned = names_read(functions)
-    used = [n for n in _ARRAY_RUNTIME if n in mentioned]
+    used = [n for n in _array_runtime() if n in mentioned]
     return [f"from sourcead_runtime import {', '.join(used)}"] if used else []
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,8 +52,35 @@ from .parsing import Rule, TangentRule, parse_rule, parse_tangent_rule
 
 
 @dataclass(frozen=True)
+class Unparsed:
+    """A built-in rule template, parsed when first read: parsing all of them at import took
+    about 0.2 s of every process that imports the compiler, most of which use a few."""
+
+    parse: Callable  # parse_rule or parse_tangent_rule
+    function: Callable  # the template
+    arguments: tuple = ()  # parse_rule's ``outputs``
+
+    def parsed(self) -> Rule | TangentRule:
+        return self.parse(self.function, *self.arguments)
+
+    def names(self) -> set[str]:
+        """The global and attribute names the template's code reads, without parsing it."""
+        found: set[str] = set()
+        codes = [self.function.__code__]
+        while codes:
+            code = codes.pop()
+            found.update(code.co_names)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        return found
+
+
+@dataclass(frozen=True)
 class Primitive:
-    """What sourcead knows about one primitive (see the module's docstring)."""
+    """What sourcead knows about one primitive (see the module's docstring).
+
+    A built-in entry's four rules may be held ``Unparsed`` until first read: reading one
+    parses it and keeps the result, so every reader sees a ``Rule`` or ``TangentRule``.
+    """
 
     name: str
     functions: tuple  # the callables this entry covers (math.exp and np.exp share one)
@@ -70,6 +98,13 @@ class Primitive:
     new_array: bool = False
     builtin: bool = True  # registered by sourcead (False: a rule of yours replaced a part)
 
+    def __getattribute__(self, name: str):
+        value = object.__getattribute__(self, name)
+        if type(value) is Unparsed:
+            value = value.parsed()
+            object.__setattr__(self, name, value)  # (two threads may both parse: same result)
+        return value
+
     def rule(self, arrays: bool) -> Rule | None:
         """The adjoint rule: the array rule when an argument is an array and there is one."""
         if arrays and self.array_adjoint is not None:
@@ -84,15 +119,19 @@ class Primitive:
 
     @property
     def helpers(self) -> tuple[str, ...]:
-        """The runtime helpers (``sourcead_runtime``) its rules call, by name."""
+        """The runtime helpers (``sourcead_runtime``) its rules call, by name (of a template
+        not parsed yet, the names its code reads: the same helpers, without parsing it)."""
         trees = []
-        for rule in (self.adjoint, self.array_adjoint):
-            if rule is not None:
+        called = set()
+        for kind in ("adjoint", "array_adjoint", "tangent", "array_tangent"):
+            rule = object.__getattribute__(self, kind)
+            if type(rule) is Unparsed:
+                called |= rule.names()
+            elif isinstance(rule, Rule):
                 trees += [c for c in rule.contributions if c is not None] + list(rule.body)
-        for rule in (self.tangent, self.array_tangent):
-            if rule is not None and rule.value is not None:
+            elif rule is not None and rule.value is not None:
                 trees.append(rule.value)
-        called = {
+        called |= {
             node.func.id
             for tree in trees
             for node in gast.walk(tree)
@@ -121,12 +160,21 @@ def register(
 
     def define(namespace: type) -> Primitive:
         parts = vars(namespace)
+        builtin = namespace.__module__.startswith("sourcead.")
+
+        def read(parse: Callable, kind: str, *arguments):
+            """The rule ``kind`` of the class: parsed when first used if built in, else now
+            (a template of yours is checked where it is defined)."""
+            if kind not in parts:
+                return None
+            unparsed = Unparsed(parse, parts[kind], arguments)
+            return unparsed if builtin else unparsed.parsed()
 
         def adjoint_rule(kind: str, results: int = 1) -> Rule | None:
-            return parse_rule(parts[kind], results) if kind in parts else None
+            return read(parse_rule, kind, results)
 
         def tangent_rule(kind: str) -> TangentRule | None:
-            return parse_tangent_rule(parts[kind]) if kind in parts else None
+            return read(parse_tangent_rule, kind)
 
         entry = Primitive(
             name=namespace.__name__,
@@ -143,7 +191,7 @@ def register(
             complex=complex,
             forward_only=forward_only,
             new_array=new_array,
-            builtin=namespace.__module__.startswith("sourcead."),
+            builtin=builtin,
         )
         for function in entry.functions:
             PRIMITIVES[function] = entry
