@@ -19,21 +19,11 @@ import gast
 import numba
 import numpy as np
 from sourcead_runtime.batching import batch_size
-from sourcead_runtime.cuda_launch import run_batched
+from sourcead_runtime.cuda_launch import DeviceTapes, is_device_array, run_batched
 
 from ..analysis.types import FLOAT, Array, Scalar, TupleType, describe, type_of_value
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
-from ..backends.cuda.device import (
-    DeviceTapes,
-    DeviceTarget,
-    check_device_types,
-    compile_ptx,
-    device_module,
-    is_device_array,
-    load_device_module,
-    with_cuda_import,
-)
 from ..backends.cuda.local_arrays import copied_name, sized_by_parameters
 from ..cache import modules as cache
 from ..cache import records as native_cache
@@ -51,6 +41,15 @@ from . import gradients as api
 from .forward import JacobianFunction
 
 TARGETS = ("cpu", "parallel", "cuda")
+
+
+def _device():
+    """The CUDA backend (``backends.cuda.device``), imported when device code is made: it
+    reads the whole rule registry, which a CPU vmap served by the persistent cache never
+    needs (0.4-0.9 s of a warm process's start)."""
+    from ..backends.cuda import device
+
+    return device
 
 
 #: Steps per segment of the loops that CUDA adjoints reverse by running them again.
@@ -241,7 +240,7 @@ class BatchedFunction:
                     )
             # the CPU and the parallel CPU generate the same adjoint: only the loop over the
             # batch differs
-            target = DeviceTarget(segment_steps=self.checkpoint_every) if device else None
+            target = _device().DeviceTarget(segment_steps=self.checkpoint_every) if device else None
             entry = program.adjoint(
                 self.fun, list(types), wrt, f"{self.name}_adjoint", target=target, mode="batched"
             )
@@ -261,7 +260,7 @@ class BatchedFunction:
             passed: set = set()
             if device:
                 function = target.function
-                check_device_types(
+                _device().check_device_types(
                     function.types,
                     self.loaded.normalized,
                     self.loaded.parsed,
@@ -288,7 +287,7 @@ class BatchedFunction:
             inferred = program.infer(self.loaded, list(types))
             result = program.result_types[(self.fun, tuple(types))]
             if device:
-                check_device_types(
+                _device().check_device_types(
                     inferred, self.loaded.normalized, self.loaded.parsed, self.name, sizes
                 )
             # a function calling jvp runs with those calls rewritten (sourcead.jvp_calls)
@@ -317,8 +316,8 @@ class BatchedFunction:
                 for p in sizes
                 if isinstance(types[self.params.index(p)], Array)
             }
-            device_module(module, self.loaded.parsed, self.name, {entry: shaped})
-            with_cuda_import(module)
+            _device().device_module(module, self.loaded.parsed, self.name, {entry: shaped})
+            _device().with_cuda_import(module)
         plan.entry, plan.outputs, plan.calls, plan.result = entry, outputs, calls, result
         plan.zeroed = sorted({o for call in calls for o in call["passed"]})
         plan.zeroed_ndim = {o: types[self.params.index(outputs[o][1])].ndim for o in plan.zeroed}
@@ -385,7 +384,7 @@ class BatchedFunction:
         if self.target == "cuda":  # device modules are loaded their own way: not kept on disk
             generated, namespace, plan = self._generate(types, shapes)
             source = generated.text()
-            module = load_device_module(source, module_name, {plan.wrapper})
+            module = _device().load_device_module(source, module_name, {plan.wrapper})
             plan.tape_state = DeviceTapes(plan.tapes)
             progress.describe(plan.wrapper, f"the batched {self.kind}", self.loaded.parsed)
         else:
@@ -568,7 +567,7 @@ class BatchedFunction:
         signature += [numba.typeof(np.empty((1, batch), dtype=d)) for d in plan.tapes]
         if plan.tapes:
             signature.append(numba.typeof(np.zeros(1, dtype=np.int64)))
-        return compile_ptx(plan.module[plan.wrapper], tuple(signature), cc)
+        return _device().compile_ptx(plan.module[plan.wrapper], tuple(signature), cc)
 
     def _run_cuda(self, plan: BatchPlan, args, shapes) -> list:
         kernel = plan.module[plan.wrapper]
