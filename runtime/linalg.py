@@ -33,6 +33,7 @@ __all__ = [
     "tangent_qr_r",
     "residual_share",
     "svd_tangent_s",
+    "svd_adjoint_columns",
     "tangent_svd_values",
     "triangular_matrix",
     "expm_frechet",
@@ -132,6 +133,33 @@ def expm_frechet_along_m(m, e, dm):
 def linalg_svd_values(a, compute_uv=False):
     """``np.linalg.svd(a, compute_uv=False)``: the singular values, largest first."""
     return np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)[1]
+
+
+@numba.njit(cache=True)
+def svd_adjoint_columns(b_u, b_s, b_vh, k):
+    """How many leading singular triples of an SVD its factors' adjoints reach: 1 + the last
+    ``j < k`` with a nonzero in ``b_u[:, j]``, ``b_s[j]`` or ``b_vh[j]`` (0 when all are zero),
+    and ``k`` when the adjoints of a full SVD's complement (``b_u[:, k:]``, ``b_vh[k:]``) are
+    not zero. A truncation ``u[:, :chi]`` leaves the other triples' adjoints zero, and the
+    SVD's adjoint then multiplies matrices of ``chi`` columns instead of ``k``."""
+    for i in range(b_u.shape[0]):
+        for j in range(k, b_u.shape[1]):
+            if b_u[i, j] != 0:
+                return k
+    for i in range(k, b_vh.shape[0]):
+        for j in range(b_vh.shape[1]):
+            if b_vh[i, j] != 0:
+                return k
+    for j in range(k - 1, -1, -1):
+        if b_s[j] != 0:
+            return j + 1
+        for i in range(b_u.shape[0]):
+            if b_u[i, j] != 0:
+                return j + 1
+        for i in range(b_vh.shape[1]):
+            if b_vh[j, i] != 0:
+                return j + 1
+    return 0
 
 
 @numba.njit(cache=True)

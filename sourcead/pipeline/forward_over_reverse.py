@@ -318,6 +318,23 @@ def _is_product_added(stmt) -> bool:
     )
 
 
+#: Helpers that say how much of an adjoint is nonzero, so that a first-order adjoint skips
+#: zeros; their last argument is the whole size. Forward mode over the adjoint takes the
+#: whole size: an adjoint's tangent may be nonzero where the adjoint itself is zero.
+_NONZERO_EXTENTS = ("svd_adjoint_columns",)
+
+
+def _nonzero_extent(stmt) -> gast.expr | None:
+    """The whole size of ``r = svd_adjoint_columns(b_u, b_s, b_vh, k)`` (``k``), or None."""
+    if (
+        isinstance(stmt, gast.Assign)
+        and isinstance(stmt.value, gast.Call)
+        and _called(stmt.value) in _NONZERO_EXTENTS
+    ):
+        return stmt.value.args[-1]
+    return None
+
+
 def _is_fill_with_zero(stmt) -> bool:
     """``b_x.fill(0)``, which generated adjoints use to reset an array's adjoint."""
     if not (isinstance(stmt, gast.Expr) and isinstance(stmt.value, gast.Call)):
@@ -377,6 +394,9 @@ def _rewrite_statement(stmt, names, dtypes, value_counts) -> list:
         adjoint, (_, g, w) = src(stmt.targets[0]), stmt.value.args
         product = src(gast.BinOp(left=g, op=gast.Mult(), right=w))  # (parenthesised as needed)
         stmt = _parse(f"{adjoint} += unbroadcast({product}, {adjoint}.shape)", stmt)[0]
+    whole = _nonzero_extent(stmt)
+    if whole is not None:  # the extent an adjoint's zeros allow: the whole size here
+        stmt = _parse(f"{src(stmt.targets[0])} = {src(whole)}", stmt)[0]
     named = _name_operands(stmt, names)
     return named + _rewrite_assignment(stmt, names, dtypes, value_counts)
 

@@ -18,6 +18,7 @@ from sourcead_runtime import (
     sized,
     slice_length,
     slice_start,
+    svd_adjoint_columns,
     zeroed,
 )
 
@@ -46,6 +47,7 @@ NONDIFFERENTIABLE |= {
         shape_changed,
         popped_top,
         pushed_length,
+        svd_adjoint_columns,  # (forward over reverse replaces it: pipeline/forward_over_reverse)
     )
     for f in (g, getattr(g, "py_func", g))
 }

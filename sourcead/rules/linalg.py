@@ -31,6 +31,7 @@ from sourcead_runtime import (
     matmul_adjoint_left,
     qr_tangent_q,
     qr_tangent_r,
+    svd_adjoint_columns,
     svd_tangent_s,
     svd_tangent_u,
     svd_tangent_vh,
@@ -129,31 +130,51 @@ class Svd:
     def array_adjoint(b_u, b_s, b_vh, a, full_matrices=True):
         u_all, s, vh_all = np.linalg.svd(a, full_matrices=full_matrices)
         k = s.size
+        # the adjoints reach the first r triples only (a truncation u[:, :chi] leaves the
+        # others' zero), so the products below have r columns where the whole SVD has k
+        r = svd_adjoint_columns(b_u, b_s, b_vh, k)
         u = np.ascontiguousarray(u_all[:, :k])
         vh = np.ascontiguousarray(vh_all[:k])
         v = np.conj(np.ascontiguousarray(vh.T))
+        u_r = np.ascontiguousarray(u[:, :r])
+        vh_r = np.ascontiguousarray(vh[:r])
+        v_r = np.conj(np.ascontiguousarray(vh_r.T))
         u_rest = np.ascontiguousarray(u_all[:, k:])
         v_rest = np.conj(np.ascontiguousarray(vh_all[k:].T))
-        g_u = np.conj(b_u[:, :k]) - u_rest @ (np.ascontiguousarray(b_u[:, k:].T) @ u)
-        g_v = np.ascontiguousarray(b_vh[:k].T) - v_rest @ (np.conj(b_vh[k:]) @ v)
-        uh = np.conj(np.ascontiguousarray(u.T))
+        g_u = np.conj(b_u[:, :r]) - u_rest @ (np.ascontiguousarray(b_u[:, k:].T) @ u_r)
+        g_v = np.ascontiguousarray(b_vh[:r].T) - v_rest @ (np.conj(b_vh[k:]) @ v_r)
+        # the first r columns of u^H g_u and v^H g_v (the others are zero)
+        uh_g = np.conj(np.ascontiguousarray(u.T)) @ g_u
         vh_g = np.conj(np.ascontiguousarray(v.T)) @ g_v
-        uh_g = uh @ g_u
         s2 = s * s
         gaps = s2.reshape(1, k) - s2.reshape(k, 1)
         # equal singular values: their squares equal to 1e-12 of the largest square
         same = np.abs(gaps) <= 1e-12 * np.max(s2)
         f = (1.0 - same) / (gaps + same)
-        j = f * (uh_g - np.conj(np.ascontiguousarray(uh_g.T)))
-        m = f * (vh_g - np.conj(np.ascontiguousarray(vh_g.T)))
         # 1 / s, and 0 for a zero singular value: its vectors have no derivative, and a
         # truncated SVD (u[:, :k]) leaves their adjoints zero
         inverse = (s != 0.0) / (s + (s == 0.0))
-        phase = np.diag(uh_g - np.real(uh_g)) * inverse
-        core = j * s.reshape(1, k) + np.diag(b_s + phase) + s.reshape(k, 1) * m
-        g = u @ core @ vh
-        g = g + (g_u - u @ uh_g) * inverse.reshape(1, k) @ vh
-        g = g + u @ np.conj(np.ascontiguousarray(((g_v - v @ vh_g) * inverse.reshape(1, k)).T))
+        s_r = s[:r]
+        s_rest = s[r:]
+        inverse_r = inverse[:r].reshape(1, r)
+        # core = f * (uh_g - uh_g^H) s + diag(b_s + phase) + s f * (vh_g - vh_g^H), by blocks
+        # (its block of rows and columns from r on is zero); the i Im diag(u^H g_u) / s
+        # term is the pairs' common phase (zero for real matrices)
+        x = uh_g[:r]
+        y = vh_g[:r]
+        phase = np.diag(x - np.real(x)) * inverse[:r]
+        j = f[:r, :r] * (x - np.conj(np.ascontiguousarray(x.T)))
+        m = f[:r, :r] * (y - np.conj(np.ascontiguousarray(y.T)))
+        core = j * s_r.reshape(1, r) + np.diag(b_s[:r] + phase) + s_r.reshape(r, 1) * m
+        # its blocks right of that (rows before r) and below it (columns before r)
+        x_rest = np.conj(np.ascontiguousarray(uh_g[r:].T))
+        y_rest = np.conj(np.ascontiguousarray(vh_g[r:].T))
+        right = -f[:r, r:] * (x_rest * s_rest.reshape(1, k - r) + s_r.reshape(r, 1) * y_rest)
+        below = f[r:, :r] * (uh_g[r:] * s_r.reshape(1, r) + s_rest.reshape(k - r, 1) * vh_g[r:])
+        top = core @ vh_r + right @ np.ascontiguousarray(vh[r:])
+        left = np.ascontiguousarray(u[:, r:]) @ below + (g_u - u @ uh_g) * inverse_r
+        g = u_r @ top + left @ vh_r
+        g = g + u_r @ np.conj(np.ascontiguousarray(((g_v - v @ vh_g) * inverse_r).T))
         return np.conj(g), None
 
     def array_tangent(da, a, *, u, s, vh, **keywords):
