@@ -58,3 +58,22 @@ def _stderr_of(tmp_path, environment: dict) -> str:
 def test_the_line_goes_to_stderr_unless_quiet(tmp_path):
     assert "sourcead: compiling the adjoint of speed (speed.py:8) ..." in _stderr_of(tmp_path, {})
     assert "sourcead:" not in _stderr_of(tmp_path, {"SOURCEAD_QUIET": "1"})
+
+
+def test_a_very_long_compile_points_to_background_compiles_once(monkeypatch, caplog):
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    monkeypatch.setattr(progress, "HINT_AFTER", 0.0)  # every compile counts as very long
+    monkeypatch.setitem(progress._hint, "given", False)
+
+    def first(x):
+        return np.sum(np.cos(x) * x)
+
+    def second(x):
+        return np.sum(np.exp(x) * x)
+
+    with caplog.at_level(logging.INFO, logger="sourcead"):
+        sourcead.grad(first, compile=True)(np.array([0.5, 1.5]))
+        sourcead.grad(second, compile=True)(np.array([0.5, 1.5]))
+    ends = [r.getMessage() for r in caplog.records if r.getMessage().startswith("compiled ")]
+    assert len(ends) == 2
+    assert ends[0].endswith(progress.HINT) and not ends[1].endswith(progress.HINT)

@@ -63,8 +63,10 @@ class BackgroundCompiled:
         if self._thread is None:
             # copies: the caller may change its arrays while the thread calls with them
             copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
+            from ..backends.cpu import progress
+
             self._thread = threading.Thread(
-                target=self._compile, args=(copies,), name="sourcead-compile", daemon=True
+                target=self._compile, args=(copies,), name=progress.BACKGROUND_THREAD, daemon=True
             )
             self._thread.start()
         return result

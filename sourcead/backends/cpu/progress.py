@@ -35,6 +35,15 @@ logger = logging.getLogger("sourcead")
 #: Seconds of compiling before the first line is written.
 DELAY = 2.0
 
+#: Seconds of a compile after which its last line points to ``compile="background"``, once
+#: per process: a user waiting that long learns that the first calls need not wait.
+HINT_AFTER = 10.0
+HINT = '; compile="background" runs the first calls as NumPy while Numba compiles'
+_hint = {"given": False}
+
+#: The name of the thread in which ``compile="background"`` compiles (no hint there).
+BACKGROUND_THREAD = "sourcead-compile"
+
 #: Generated entry functions -> what they compute, for the message.
 _DESCRIPTIONS: dict[str, str] = {}
 
@@ -68,6 +77,19 @@ def description(function) -> str:
     name."""
     name = getattr(function, "__name__", "?")
     return _DESCRIPTIONS.get(name, f"{name} (generated code)")
+
+
+def _hint_for(seconds: float) -> str:
+    """``HINT`` for the first compile of the process that took ``HINT_AFTER`` seconds or more
+    on a thread of the program's (not one ``compile="background"`` started), else nothing."""
+    if (
+        seconds < HINT_AFTER
+        or _hint["given"]
+        or threading.current_thread().name == BACKGROUND_THREAD
+    ):
+        return ""
+    _hint["given"] = True
+    return HINT
 
 
 class _DefaultStderr(logging.StreamHandler):
@@ -116,7 +138,7 @@ class _CompileListener(event.Listener):
         state.timer = None
         seconds = time.perf_counter() - state.started
         if seconds >= DELAY:
-            logger.info("compiled %s in %.1f s", state.what, seconds)
+            logger.info("compiled %s in %.1f s%s", state.what, seconds, _hint_for(seconds))
 
     @staticmethod
     def _filter_warnings(state, function) -> None:
