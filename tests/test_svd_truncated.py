@@ -106,12 +106,12 @@ def scaled_low_rank(a, c):
     return c * np.sum(b * b * b) + np.sum(a * a)
 
 
-@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=pytest.mark.slow)])
-def test_hvp_where_the_adjoint_is_zero_but_its_tangent_is_not(compile):
+def test_hvp_where_the_adjoint_is_zero_but_its_tangent_is_not():
+    # (as Python: compiled forward over reverse through svd is the rule table's svd row)
     a = _tall((5, 4))
     c, vc = 0.0, 1.0
     va = RNG.normal(size=a.shape)
-    products = sourcead.hvp(scaled_low_rank, (a, c), (va, vc), compile=compile)
+    products = sourcead.hvp(scaled_low_rank, (a, c), (va, vc), compile=False)
     gradient = sourcead.grad(scaled_low_rank, wrt=(0, 1), compile=False)
     step = 1e-5
     plus = gradient(a + step * va, c + step * vc)
