@@ -1,6 +1,8 @@
 """vmap on the CPU: batched results equal a Python loop of the unbatched derivative."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -186,3 +188,14 @@ def test_vmap_jacobian_equals_loop_of_jacobian():
         for k in range(2):
             for j in range(2):
                 np.testing.assert_allclose(batched[k][j][i], expected[k][j], rtol=1e-13)
+
+
+def test_vmap_on_the_cpu_does_not_import_the_cuda_backend():
+    # (the backend reads the whole rule registry and numba-cuda's pieces: a warm CPU vmap
+    # served by the persistent cache needs none of it)
+    script = (
+        "import sys, sourcead\nsourcead.vmap\nprint('sourcead.backends.cuda.device' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -14,10 +14,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 from sourcead_runtime.batching import batch_size
+from sourcead_runtime.cuda_launch import is_device_array
 
 from ..analysis.types import Array, Scalar, describe
 from ..backends.cpu.loading import load_module
-from ..backends.cuda.device import is_device_array
 from ..cache import references
 from ..errors import SourceADError
 from ..lowering import solver_calls
