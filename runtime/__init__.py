@@ -115,7 +115,7 @@ from .exports import EXPORTS as _EXPORTS  # noqa: E402
 from .exports import SOLVER_HELPERS  # noqa: E402, F401  (sourcead copies their templates)
 
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = [*_OWN, *_HOME]  # (tests/test_runtime_exports.py checks it against the submodules)
+__all__ = [*_OWN, *_HOME]
 
 
 def _load(module: str) -> types.ModuleType:

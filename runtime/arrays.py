@@ -14,33 +14,10 @@ from numba import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .exports import EXPORTS
 from .tensor import matmul_stack_adjoint, matmul_stack_adjoint_implementation
 
-__all__ = [
-    "pop_array",
-    "push_array",
-    "expand_reduced",
-    "matmul_adjoint_left",
-    "matmul_adjoint_right",
-    "reverse_cumsum",
-    "prod_others",
-    "prod_others_tangent",
-    "reverse_cumprod",
-    "reverse_cumprod_tangent",
-    "cumprod_tangent",
-    "unbroadcast",
-    "add_product",
-    "fused_length",
-    "slice_length",
-    "slice_start",
-    "scratch",
-    "sized",
-    "popped",
-    "popped_top",
-    "pushed_length",
-    "zeroed",
-    "shape_changed",
-]
+__all__ = list(EXPORTS["arrays"])  # (the names: exports.py)
 
 
 # --- broadcasting -------------------------------------------------------------------------
@@ -813,16 +790,6 @@ def pushed_length(value):
 # (tied elements keep their order), compiled and not, so that all of them agree on it. Numba
 # sorts vectors only: along an axis, the compiled helpers sort the rows of the array with that
 # axis moved last (``axis`` must be a constant of the call, as generated code writes it).
-
-__all__ += [
-    "sort_along",
-    "partition_along",
-    "unsort_along",
-    "sorted_like",
-    "interp_slope",
-    "interp_adjoint",
-    "interp_spread",
-]
 
 
 def sort_along(x, axis=-1):

@@ -23,7 +23,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["DONE", "RECORD_STEP", "TAKE_SNAPSHOT", "revolve_next", "revolve_plan", "revolve_slots"]
+from .exports import EXPORTS
+
+__all__ = list(EXPORTS["checkpoint"])  # (the names: exports.py)
 
 TAKE_SNAPSHOT = 0
 RECORD_STEP = 1

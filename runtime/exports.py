@@ -1,9 +1,9 @@
 """Which submodule of sourcead_runtime defines each name the package exports.
 
-Kept here, not read from the submodules, so that ``import sourcead_runtime`` imports none of
-them: the package loads a submodule when one of its names is first used (``__init__.py``).
-Each list is the submodule's ``__all__`` in its order (tests/test_runtime_exports.py checks
-that they agree); a name added to a submodule's ``__all__`` is added here too.
+Kept here, not in the submodules, so that ``import sourcead_runtime`` imports none of them:
+the package loads a submodule when one of its names is first used (``__init__.py``). Each
+submodule's ``__all__`` is its list here (``ode`` and ``solvers``, templates without one,
+export the solver helpers only); a helper is exported by adding its name here.
 """
 
 from __future__ import annotations

@@ -28,30 +28,9 @@ from numba import types
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import overload, register_jitable
 
-__all__ = [
-    "fft_along",
-    "fft_sized",
-    "ifft_along",
-    "ifft_sized",
-    "rfft_along",
-    "rfft_sized",
-    "irfft_along",
-    "irfft_sized",
-    "fftn_along",
-    "ifftn_along",
-    "fft2_along",
-    "ifft2_along",
-    "fftshift_along",
-    "ifftshift_along",
-    "fft_adjoint",
-    "ifft_adjoint",
-    "rfft_adjoint",
-    "irfft_adjoint",
-    "fftn_adjoint",
-    "ifftn_adjoint",
-    "fftshift_adjoint",
-    "ifftshift_adjoint",
-]
+from .exports import EXPORTS
+
+__all__ = list(EXPORTS["fft"])  # (the names: exports.py)
 
 
 # --- the transforms ---------------------------------------------------------------------------

@@ -35,24 +35,10 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from .exports import EXPORTS
 from .overloads import implementation
 
-__all__ = [
-    "take_along",
-    "scatter_along",
-    "put_along",
-    "unput_along",
-    "put_share_along",
-    "placed_along",
-    "add_at",
-    "take_pairs",
-    "scatter_pairs",
-    "masked",
-    "unmasked",
-    "put_masked",
-    "unput_masked",
-    "true_indices",
-]
+__all__ = list(EXPORTS["indexing"])  # (the names: exports.py)
 
 
 # --- plain NumPy ---------------------------------------------------------------------------------

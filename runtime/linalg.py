@@ -11,43 +11,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = [
-    "apply_trans",
-    "cho_gram_tangent",
-    "cholesky_form",
-    "cholesky_tangent",
-    "linalg_cho_factor",
-    "linalg_cho_solve",
-    "linalg_cholesky",
-    "eig_complex",
-    "eig_tangent_v",
-    "eig_tangent_w",
-    "eigh_tangent_v",
-    "eigh_tangent_w",
-    "tangent_eigvals",
-    "tangent_eigvalsh",
-    "linalg_eigvals",
-    "lstsq_tangent_residuals",
-    "lstsq_tangent_x",
-    "tangent_pinv",
-    "tangent_qr_r",
-    "residual_share",
-    "svd_tangent_s",
-    "svd_adjoint_columns",
-    "tangent_svd_values",
-    "triangular_matrix",
-    "expm_frechet",
-    "expm_frechet_along_m",
-    "linalg_expm",
-    "linalg_qr_r",
-    "linalg_solve_triangular",
-    "linalg_svd_values",
-    "qr_tangent_q",
-    "qr_tangent_r",
-    "svd_tangent_u",
-    "svd_tangent_vh",
-    "triangular_part",
-]
+from .exports import EXPORTS
+
+__all__ = list(EXPORTS["linalg"])  # (the names: exports.py)
 
 # Padé 13 of scaling and squaring (Higham 2005, "The scaling and squaring method for the
 # matrix exponential revisited"; scipy.linalg.expm's degree for all but small norms)

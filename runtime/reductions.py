@@ -29,36 +29,10 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .exports import EXPORTS
 from .overloads import implementation as _implementation
 
-__all__ = [
-    "sum_along",
-    "mean_along",
-    "prod_along",
-    "max_along",
-    "min_along",
-    "ptp_along",
-    "var_along",
-    "std_along",
-    "argmax_along",
-    "argmin_along",
-    "argsort_along",
-    "cumsum_along",
-    "cumprod_along",
-    "expand_along",
-    "expand_mean_along",
-    "prod_others_along",
-    "prod_others_along_tangent",
-    "max_share_along",
-    "min_share_along",
-    "centered_along",
-    "std_share_along",
-    "std_share_along_tangent",
-    "reverse_cumsum_along",
-    "reverse_cumprod_along",
-    "reverse_cumprod_along_tangent",
-    "cumprod_along_tangent",
-]
+__all__ = list(EXPORTS["reductions"])  # (the names: exports.py)
 
 
 # --- axes ----------------------------------------------------------------------------------------

@@ -19,25 +19,12 @@ from numba import types
 from numba.core.errors import TypingError
 from numba.extending import overload, register_jitable
 
+from .exports import EXPORTS
 from .overloads import constant_value as _constant
 from .overloads import implementation as _implementation
 from .reductions import normalized_axes
 
-__all__ = [
-    "array_of",
-    "cast_as",
-    "cast_like",
-    "squeeze_axes",
-    "flip_along",
-    "rot90_along",
-    "repeat_along",
-    "repeat_adjoint",
-    "tile_of",
-    "tile_adjoint",
-    "pad_of",
-    "pad_adjoint",
-    "at_least",
-]
+__all__ = list(EXPORTS["shaping"])  # (the names: exports.py)
 
 #: The padding modes ``pad_of`` takes, by their codes in the Numba implementations.
 PAD_MODES = ("constant", "edge", "wrap", "reflect")

@@ -27,33 +27,10 @@ from numba import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .exports import EXPORTS
 from .reductions import max_along, sum_along
 
-__all__ = [
-    "special_expit",
-    "special_logit",
-    "special_erf",
-    "special_erfc",
-    "special_gammaln",
-    "special_digamma",
-    "special_polygamma",
-    "special_xlogy",
-    "special_xlog1py",
-    "special_xdivy",
-    "special_softmax",
-    "special_log_softmax",
-    "special_logsumexp",
-    "special_logsumexp_weighted",
-    "special_logsumexp_share",
-    "softmax_share",
-    "sum_keepdims",
-    "math_fmod",
-    "math_remainder",
-    "math_cbrt",
-    "numpy_heaviside",
-    "sinc_derivative",
-    "sinc_second_derivative",
-]
+__all__ = list(EXPORTS["special"])  # (the names: exports.py)
 
 
 # --- applying a kernel of numbers element by element ---------------------------------------------

@@ -24,21 +24,12 @@ from numba.core.errors import TypingError
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
+from .exports import EXPORTS
 from .overloads import constant_value as _constant
 from .overloads import implementation
 from .reductions import normalized_axes, sum_along
 
-__all__ = [
-    "norm_along",
-    "norm_share_along",
-    "norm_share_along_tangent",
-    "norm_operand",
-    "weights_along",
-    "trace_along",
-    "trace_adjoint",
-    "diff_along",
-    "diff_adjoint",
-]
+__all__ = list(EXPORTS["summaries"])  # (the names: exports.py)
 
 #: The forms ``norm_operand`` takes: how many dimensions, and what a vector becomes.
 NORM_FORMS = ("column", "matrix", "vector")

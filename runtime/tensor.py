@@ -42,24 +42,9 @@ from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
-__all__ = [
-    "einsum_one",
-    "einsum_two",
-    "einsum_one_adjoint",
-    "einsum_two_adjoint_x",
-    "einsum_two_adjoint_y",
-    "tensordot_axes",
-    "tensordot_adjoint_x",
-    "tensordot_adjoint_y",
-    "transpose_axes",
-    "vdot_flat",
-    "kron_adjoint_x",
-    "kron_adjoint_y",
-    "matrix_power_of",
-    "matrix_power_adjoint",
-    "matrix_power_tangent",
-    "matrix_power_adjoint_tangent",
-]
+from .exports import EXPORTS
+
+__all__ = list(EXPORTS["tensor"])  # (the names: exports.py)
 
 #: The label of ``...`` in the subscripts of ``einsum_one`` and ``einsum_two``.
 ELLIPSIS = -1
