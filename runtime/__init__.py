@@ -126,8 +126,7 @@ def _load(module: str) -> types.ModuleType:
     # (``__import__``, not ``importlib.import_module``, so that ``python -X importtime`` shows it)
     __import__(f"{__name__}.{module}")
     loaded = sys.modules[f"{__name__}.{module}"]
-    names = getattr(loaded, "__all__", None) or _EXPORTS[module]  # (ode, solvers: templates)
-    globals().update({name: getattr(loaded, name) for name in names})
+    globals().update({name: getattr(loaded, name) for name in _EXPORTS[module]})
     return loaded
 
 
