@@ -146,6 +146,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "pad_of",
         "pad_adjoint",
         "at_least",
+        "diag_adjoint",
     ),
     # norms along axes, weighted averages, traces and differences (np.linalg.norm, np.diff …)
     "summaries": (

@@ -324,7 +324,73 @@ def _reduction(function, kernel):
         if not isinstance(x, types.Array):
             return None
         dtype = _result_dtype(_NUMPY[function], x.dtype)
-        return _reduced("x, axis=None, keepdims=False", x, axis, keepdims, kernel, dtype)
+        signature = "x, axis=None, keepdims=False"
+        if function in (sum_along, mean_along):
+            summed = _summed(signature, x, axis, keepdims, dtype, mean=function is mean_along)
+            if summed is not None:
+                return summed
+        return _reduced(signature, x, axis, keepdims, kernel, dtype)
+
+
+def _run(ndim: int, axes: tuple[int, ...]) -> tuple[str, str, str] | None:
+    """For reduced ``axes`` that are consecutive, the sources of the sizes of the array seen
+    as a block (outer, reduced, inner): the axes before the run, the run, the axes after it;
+    None for other axes."""
+    if not axes or list(axes) != list(range(axes[0], axes[-1] + 1)):
+        return None
+
+    def size(span) -> str:
+        return " * ".join(f"shape[{a}]" for a in span) or "1"
+
+    return size(range(axes[0])), size(axes), size(range(axes[-1] + 1, ndim))
+
+
+def _summed(signature, x, axis, keepdims, dtype, mean: bool):
+    """The implementation of a sum (a mean) over consecutive axes, without moving axes: the
+    array as a block (outer, reduced, inner), each reduced slice added to the result's row,
+    element by element along the inner axes (a loop LLVM vectorises), or into one number
+    per row where the reduced axes are the last. None for other axes."""
+    axes = _constant_axes(axis, x.ndim)
+    run = _run(x.ndim, axes)
+    if run is None:
+        return None
+    outer, reduced, inner = run
+    layout = _Layout(x.ndim, axes)
+    # float32 sums add in float64, as NumPy's pairwise sums keep their accuracy
+    total = np.result_type(dtype, np.float64) if np.dtype(dtype).kind == "f" else dtype
+    body = [
+        "shape = x.shape",
+        f"block = np.ascontiguousarray(x).reshape(({outer}, {reduced}, {inner}))",
+        "out = np.empty((block.shape[0], block.shape[2]), dtype=DTYPE)",
+    ]
+    scale = f" / ({reduced})" if mean else ""
+    if axes[-1] == x.ndim - 1:  # the reduced axes are the last: one number per row
+        body += [
+            "for i in range(block.shape[0]):",
+            "    total = ZERO",
+            "    for j in range(block.shape[1]):",
+            "        total += block[i, j, 0]",
+            f"    out[i, 0] = total{scale}",
+        ]
+    else:
+        body += [
+            "sums = np.zeros((block.shape[0], block.shape[2]), dtype=TOTAL)",
+            "for i in range(block.shape[0]):",
+            "    for j in range(block.shape[1]):",
+            "        for k in range(block.shape[2]):",
+            "            sums[i, k] += block[i, j, k]",
+            "for i in range(block.shape[0]):",
+            "    for k in range(block.shape[2]):",
+            f"        out[i, k] = sums[i, k]{scale}",
+        ]
+    body += [
+        "values = out.reshape(out.size)",
+        f"return {layout.result('values', 'shape', _constant(keepdims, 'keepdims'))}",
+    ]
+    total_type = np.dtype(total).type
+    return _implementation(
+        signature, body, DTYPE=np.dtype(dtype).type, TOTAL=total_type, ZERO=total_type(0)
+    )
 
 
 def _reduction_with_ddof(function, kernel):
@@ -437,6 +503,21 @@ def _expansion(mean: bool):
             return _implementation(
                 "g, shape, axis", [f"return np.full(shape, g{f' / ({inner})' if mean else ''})"]
             )
+        dtype = _floating(g.dtype) if mean else as_dtype(g.dtype)
+        run = _run(len(shape), layout.axes)
+        if run is not None:  # consecutive axes: g's rows repeated in place, no axes moved
+            outer, reduced, after = run
+            value = f"rows[i, k] / ({reduced})" if mean else "rows[i, k]"
+            body = [
+                f"rows = np.ascontiguousarray(g).reshape(({outer}, {after}))",
+                f"block = np.empty(({outer}, {reduced}, {after}), dtype=DTYPE)",
+                "for i in range(block.shape[0]):",
+                "    for j in range(block.shape[1]):",
+                "        for k in range(block.shape[2]):",
+                f"            block[i, j, k] = {value}",
+                "return block.reshape(shape)",
+            ]
+            return _implementation("g, shape, axis", body, DTYPE=dtype.type)
         value = f"values[i] / ({inner})" if mean else "values[i]"
         body = [
             "values = np.ascontiguousarray(g).reshape(g.size)",
@@ -446,7 +527,6 @@ def _expansion(mean: bool):
             f"        rows[i, j] = {value}",
             f"return {layout.back('rows', 'shape')}",
         ]
-        dtype = _floating(g.dtype) if mean else as_dtype(g.dtype)
         return _implementation("g, shape, axis", body, DTYPE=dtype.type)
 
     return implementation

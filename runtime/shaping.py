@@ -8,7 +8,8 @@ or of arrays), ``cast_as`` (``x.astype(dtype)``, ``np.float32(v)``), ``squeeze_a
 The ``*_adjoint`` helpers are the transposes of the linear maps: ``repeat_adjoint`` sums the
 repeats, ``tile_adjoint`` the tiles, ``pad_adjoint`` adds the padded elements back into the
 elements they copy (``"edge"``, ``"wrap"``, ``"reflect"``) and drops the constant ones;
-``cast_like`` casts an adjoint back to the dtype of the value cast.
+``cast_like`` casts an adjoint back to the dtype of the value cast; ``diag_adjoint`` is the
+adjoint of ``np.diag(x, k)``.
 """
 
 from __future__ import annotations
@@ -438,3 +439,33 @@ def _at_least_numba(x, ndim):
         function = ("np.atleast_1d", "np.atleast_2d", "np.atleast_3d")[n - 1]
         return _implementation("x, ndim", [f"return {function}(x)"])
     return None
+
+
+def diag_adjoint(g, x, k=0):
+    """The adjoint of ``x`` in ``np.diag(x, k)`` given the result's adjoint ``g``: the ``k``-th
+    diagonal of ``g`` for a vector ``x`` (whose matrix ``np.diag`` builds), else a matrix of
+    ``x``'s shape, zero but for ``g`` on its ``k``-th diagonal (which ``np.diag`` reads)."""
+    if np.ndim(x) == 1:
+        return np.diag(g, k)
+    out = np.zeros(np.shape(x), dtype=np.result_type(g))
+    first_row, first_column = max(-k, 0), max(k, 0)
+    for i in range(len(g)):
+        out[first_row + i, first_column + i] = g[i]
+    return out
+
+
+@overload(diag_adjoint)
+def _diag_adjoint_numba(g, x, k=0):
+    if not isinstance(x, types.Array):
+        return None
+    if x.ndim == 1:
+        return lambda g, x, k=0: np.diag(g, k)
+
+    def matrix(g, x, k=0):
+        out = np.zeros(x.shape, dtype=g.dtype)
+        first_row, first_column = max(-k, 0), max(k, 0)
+        for i in range(g.shape[0]):
+            out[first_row + i, first_column + i] = g[i]
+        return out
+
+    return matrix

@@ -13,7 +13,7 @@ import sourcead
 
 
 def row_norms(x, w):
-    # lowered into temporaries: product = x * w, product_1 = product * product, sum = ...
+    # lowered into temporaries: product = x * w, product_1 = product * product, summed = ...
     return np.sum(np.log(1.0 + np.sum((x * w) * (x * w), axis=1)))
 
 
@@ -120,12 +120,12 @@ def _backward(f, args, wrt):
 @pytest.mark.slow  # compiles several adjoints: CI's slow group
 def test_arrays_read_once_get_their_adjoint_assigned_not_zeroed():
     backward = _backward(*CASES[-1])
-    # np.sum(lx * lx, axis=1): product = lx * lx, sum = np.sum(product, axis=1)
-    assert "b_product = expand_reduced(b_sum, b_product.shape, 1)" in backward
+    # np.sum(lx * lx, axis=1): product = lx * lx, summed = sum_along(product, axis=1)
+    assert "b_product = expand_along(b_summed, b_product.shape, 1)" in backward
     assert "b_lx = b_product * lx + b_product * lx" in backward
     assert "b_xc = unbroadcast(b_lx * exp, b_xc.shape)" in backward  # new: not copied
     assert "b_lx = sized(b_lx, lx.shape)" in backward  # shape kept, no zeros written
-    assert "zeroed(" not in backward and "+= expand_reduced" not in backward
+    assert "zeroed(" not in backward and "+= expand_along" not in backward
 
 
 def test_an_adjoint_that_may_alias_another_is_copied_unless_neither_changes():

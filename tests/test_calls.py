@@ -8,6 +8,8 @@ import pytest
 from callee_lib import lib_poly, lib_softplus
 from helpers import case, run_case
 
+import sourcead
+
 # ------------------------------------------------------------------ callees
 
 
@@ -242,3 +244,90 @@ CALL_CASES += [
 @pytest.mark.parametrize("f, args, wrt, opts", CALL_CASES)
 def test_calls(f, args, wrt, opts, compile_mode):
     run_case(f, args, wrt, opts, compile_mode)
+
+
+# ------------------------------------------------------------------ keywords and defaults
+
+
+def lennard_jones(r, eps=1.0, sigma=1.0):
+    s6 = (sigma / r) ** 6
+    return 4.0 * eps * (s6 * s6 - s6)
+
+
+def pair_energy(x):
+    e = 0.0
+    for i in range(x.shape[0]):
+        for j in range(i + 1, x.shape[0]):
+            r = abs(x[i] - x[j])
+            e += lennard_jones(r) + lennard_jones(r + 1.0, sigma=0.9)
+            e += lennard_jones(eps=0.5, r=r + 2.0)
+    return e
+
+
+def scaled_norm(x, scale=2, square=True):
+    return np.sum(x**2 * scale) if square else np.sum(x * scale)
+
+
+def calls_with_defaults(x):
+    return scaled_norm(x) + scaled_norm(x, square=False) + scaled_norm(x, 3)
+
+
+@pytest.mark.parametrize("f", [pair_energy, calls_with_defaults], ids=["keywords", "flags"])
+def test_calls_with_keywords_and_defaults(f, compile_mode):
+    run_case(f, (np.array([0.0, 1.1, 2.3, 3.2]),), 0, {}, compile_mode)
+
+
+def with_a_none_default(x, weights=None):
+    return x * 2.0
+
+
+def calls_a_none_default(x):
+    return with_a_none_default(x)
+
+
+def calls_an_unknown_keyword(x):
+    return scaled_norm(x, power=3)
+
+
+@pytest.mark.parametrize(
+    "f, message",
+    [
+        (calls_a_none_default, "called without weights, whose default is not a number"),
+        (calls_an_unknown_keyword, r"scaled_norm\(\) has no parameter power"),
+    ],
+)
+def test_defaults_that_are_not_numbers_and_unknown_keywords_are_refused(f, message):
+    with pytest.raises(sourcead.SourceADError, match=message) as error:
+        sourcead.grad(f, compile=False)(0.5 if f is calls_a_none_default else np.ones(2))
+    assert error.value.filename == __file__
+
+
+# ------------------------------------------------- second derivatives through array results
+
+
+def damped(z):
+    return np.tanh(z) * z
+
+
+def twice_damped(x):
+    return np.sum(damped(damped(x)) ** 2)
+
+
+def halves(x):
+    return x[:2] * 2.0, np.exp(x[1:3])
+
+
+def product_of_halves(x):
+    a, b = halves(x)
+    return np.sum(a * b**2)
+
+
+@pytest.mark.parametrize("f", [twice_damped, product_of_halves])
+def test_hvp_through_functions_returning_arrays(f):
+    # their adjoints copy the caller's seed before writing into it: not a write into an
+    # argument, which forward mode over the adjoint refuses
+    x, v = np.array([0.3, -0.2, 0.5, 0.9]), np.array([1.0, 0.5, -0.3, 0.2])
+    product = sourcead.hvp(f, (x,), (v,), compile=False)
+    gradient = sourcead.grad(f, compile=False)
+    expected = (gradient(x + 1e-5 * v) - gradient(x - 1e-5 * v)) / 2e-5
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-9)

@@ -211,7 +211,7 @@ def test_generated_code_reads_like_numpy():
     forward, backward = source.split("# backward sweep")
     assert "b_u[1:-1]" in backward
     # the update is linear in u: neither u nor the intermediate arrays are taped
-    assert "push_array(" not in forward.replace("sum_tape, sum_top = push_array", "")
+    assert "push_array(" not in forward.replace("total_tape, total_top = push_array", "")
     check_grad(heat_columns, (u0, 0.1), (0, 1), compile=False)
 
 

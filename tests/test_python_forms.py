@@ -100,6 +100,16 @@ def jacobi_swap(x):
     return np.sum(u**2)
 
 
+def scatter_assign(x):
+    u = x.copy()
+    index = np.array([1, 0, 3, 3])
+    for _sweep in range(2):
+        new = np.zeros(4)
+        np.add.at(new, index, np.sin(u))  # a fresh array filled by a scatter-add
+        u = new
+    return np.sum(u**2)
+
+
 # --- comprehensions ------------------------------------------------------------------------------
 def helper(x, k):
     return x[k] * np.sin(x[k + 1]) + k
@@ -170,6 +180,7 @@ QUICK = [
     rebind_then_loop,
     jacobi_assign,
     jacobi_swap,
+    scatter_assign,
     comp_scalars,
     comp_sums,
     comp_arrays,

@@ -289,6 +289,13 @@ def shorter_each_step_linear(x, n):
     return np.sum(v * v)
 
 
+def shorter_each_step_from_the_argument(x, n):
+    v = x  # the argument itself: the loop's statement stays a whole-array one, not fused
+    for _ in range(n):
+        v = v[1:] + np.sin(v[:-1])
+    return np.sum(v * v)
+
+
 def element_of_itself(x, w):
     v = x * 1.0
     v = v[0] * w  # v's length becomes w's
@@ -326,10 +333,17 @@ def test_arrays_whose_shape_alone_the_gradient_reads_are_not_taped(compile_mode)
     [
         (shorter_once, (np.linspace(0.1, 1.0, 6),)),
         (shorter_each_step_linear, (np.linspace(0.1, 1.0, 6), 3)),
+        (shorter_each_step_from_the_argument, (np.linspace(0.1, 1.0, 6), 3)),
         (element_of_itself, (np.array([0.5, 1.5, 2.0]), np.array([1.0, 2.0, 3.0, 4.0]))),
         (matrix_from_its_rows, (np.arange(12.0).reshape(4, 3) / 10, np.ones((3, 3)))),
     ],
-    ids=["slice, once", "slice in a loop", "element of itself", "matrix rows"],
+    ids=[
+        "slice, once",
+        "slice in a loop",
+        "slices of the argument",
+        "element of itself",
+        "matrix rows",
+    ],
 )
 def test_arrays_rebound_to_other_shapes(f, args, compile_mode):
     run_case(f, args, 0, {}, compile_mode)

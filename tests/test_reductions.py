@@ -10,10 +10,11 @@ not take, at the user's line.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from helpers import check_grad, copy_args, numerical_grad
-from sourcead_runtime import max_along
+from sourcead_runtime import expand_along, expand_mean_along, max_along, mean_along, sum_along
 
 import sourcead
 from sourcead.rules import entry_for
@@ -137,13 +138,56 @@ def test_log_sum_exp_gradient_is_the_softmax():
     np.testing.assert_allclose(gradient, e / e.sum(axis=1, keepdims=True), rtol=1e-12)
 
 
-def test_generated_code_calls_the_helper_and_keeps_what_numba_compiles():
+def test_generated_code_calls_the_helpers():
     gradient = sourcead.grad(log_sum_exp, compile=False)
     gradient(logits())
     source = gradient.source
     assert "m = max_along(z, axis=1, keepdims=True)" in source
-    assert "np.sum(exp, axis=1)" in source  # one integer axis: NumPy's call, which Numba compiles
+    assert "sum_along(exp, axis=1)" in source  # (Numba's np.sum along the last axis is slow)
     assert "expand_along(b_m, b_z.shape, 1) * max_share_along(z, 1)" in source
+
+
+#: (axis, keepdims): the last axis, a middle one, consecutive and other axes, every axis
+_AXES = [(-1, False), (1, True), ((1, 2), False), ((0, 2), True), (None, False)]
+
+
+@slow
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+def test_compiled_sums_and_means_along_axes_are_numpys(dtype):
+    # consecutive axes are summed in place (runtime/reductions.py), others by moving axes
+    x = (rng.normal(size=(2, 3, 4)) * 5).astype(dtype)
+    if dtype is np.complex128:
+        x = x + 1j * rng.normal(size=x.shape)
+    for helper, numpy_function in ((sum_along, np.sum), (mean_along, np.mean)):
+        for axis, keepdims in _AXES:
+            for operand in (x, x[:, ::-1, 1:]):  # strided too
+                compiled = _compiled_reduction(helper, axis, keepdims)(operand)
+                expected = numpy_function(operand, axis=axis, keepdims=keepdims)
+                assert np.shape(compiled) == np.shape(expected)
+                np.testing.assert_allclose(compiled, expected, rtol=1e-5)
+                if np.ndim(expected):
+                    assert compiled.dtype == expected.dtype
+
+
+@slow
+def test_compiled_expansions_along_axes_are_numpys():
+    shape = (2, 3, 4)
+    for axis, _ in _AXES[:-1]:
+        axes = (axis % 3,) if isinstance(axis, int) else axis
+        kept = tuple(1 if a in axes else n for a, n in enumerate(shape))
+        g = rng.normal(size=kept)
+        for helper in (expand_along, expand_mean_along):
+            compiled = _compiled_expansion(helper, axis)(g, shape)
+            np.testing.assert_allclose(compiled, helper(g, shape, axis), rtol=1e-14)
+
+
+def _compiled_reduction(helper, axis, keepdims):
+    # the axes and keepdims are constants of the call, as in generated code
+    return numba.njit(lambda x: helper(x, axis=axis, keepdims=keepdims))
+
+
+def _compiled_expansion(helper, axis):
+    return numba.njit(lambda g, shape: helper(g, shape, axis))
 
 
 def row_log_sum_exp(z):

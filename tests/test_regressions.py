@@ -5,6 +5,7 @@ differences like every other gradient test."""
 import math
 
 import numpy as np
+import pytest
 from helpers import check_grad, copy_args
 
 import sourcead
@@ -145,3 +146,96 @@ def test_generated_names_do_not_shadow_the_runtimes_helpers():
     h = 1e-5
     expected = (gradient(x + h * v) - gradient(x - h * v)) / (2 * h)
     np.testing.assert_allclose(product, expected, rtol=1e-7, atol=1e-8)
+
+
+# ------------------------- linear algebra of a value made in the same loop, found by probing
+
+
+def solve_in_a_loop(u0, a):
+    u = u0
+    for _ in range(2):
+        u = np.linalg.solve(a, 2.0 * u)
+    return np.sum(u**2)
+
+
+def inverse_in_a_loop(s, a):
+    for _ in range(2):
+        s = s + np.sum(np.linalg.inv(a * s))
+    return s
+
+
+def cholesky_in_a_loop(s, a):
+    for _ in range(2):
+        s = s + np.sum(np.linalg.cholesky(a * s))
+    return s
+
+
+def newton_steps(p):
+    x = np.array([1.0, 1.0])
+    for _ in range(4):
+        f = np.array([x[0] ** 2 + x[1] - p[0], x[0] - x[1] ** 3 - p[1]])
+        jacobian = np.array([[2 * x[0], 1.0], [1.0, -3 * x[1] ** 2]])
+        x = x - np.linalg.solve(jacobian, f)
+    return np.sum(x**2)
+
+
+_A = np.array([[2.0, 0.5], [0.3, 1.5]])
+_SPD = np.array([[2.0, 0.5], [0.5, 1.5]])
+
+
+@pytest.mark.parametrize(
+    "f, args",
+    [
+        (solve_in_a_loop, (np.array([1.0, 2.0]), _A)),
+        (inverse_in_a_loop, (0.9, _A)),
+        (cholesky_in_a_loop, (0.9, _SPD)),
+        (newton_steps, (np.array([2.0, 0.5]),)),
+    ],
+    ids=["solve", "inv", "cholesky", "newton"],
+)
+def test_a_decomposition_of_a_value_made_in_the_same_loop(f, args, compile_mode):
+    # the adjoint made twice for a result read again (inv(a) in inv's adjoint) kept the
+    # first one's assignment: the temporary's adjoint was not reset between iterations
+    check_grad(f, args, 0, compile_mode)
+    v = np.full(np.shape(args[0]), 0.7) if np.ndim(args[0]) else 0.7
+    rest = (None,) * (len(args) - 1)
+    product = sourcead.hvp(f, args, (v, *rest), compile=False)
+    gradient = sourcead.grad(f, compile=False)
+    h = 1e-5
+    expected = (gradient(args[0] + h * v, *args[1:]) - gradient(args[0] - h * v, *args[1:])) / (
+        2 * h
+    )
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------ names that are Python's builtins or the runtime's
+
+
+def largest_in_a_loop(s, a):
+    for _ in range(2):
+        s = s + np.sum(np.sin(np.max(a * s, axis=0)))  # a temporary named for np.max
+    return s
+
+
+def local_named_len(s, a):
+    for _ in range(2):
+        len = np.sin(a * s)  # noqa: A001 (the name is the point)
+        s = s + np.sum(len * s)
+    return s
+
+
+def local_named_reserve(s, a):
+    for _ in range(2):
+        reserve = np.sin(a * s)  # the runtime's helper that grows tapes
+        s = s + np.sum(reserve * s)
+    return s
+
+
+@pytest.mark.parametrize("f", [largest_in_a_loop, local_named_len, local_named_reserve])
+def test_names_of_builtins_and_helpers_are_not_hidden(f):
+    args = (0.7, _A)
+    check_grad(f, args, 0, compile=False)
+    product = sourcead.hvp(f, args, (1.0, None), compile=False)
+    gradient = sourcead.grad(f, compile=False)
+    expected = (gradient(0.7 + 1e-5, _A) - gradient(0.7 - 1e-5, _A)) / 2e-5
+    assert product == pytest.approx(expected, rel=1e-6)

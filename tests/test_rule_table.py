@@ -479,6 +479,13 @@ TABLE = [
         (vector(3), vector(4)),
         broken=F32_SECOND,
     ),
+    Row(
+        np.outer,
+        "np.outer({0}, {1})",
+        (Arg(shape=(2, 2)), vector(3)),
+        broken=F32_SECOND,
+        id="outer-of-a-matrix",  # np.outer flattens it
+    ),
     Row(np.transpose, "np.transpose({0})"),
     Row(np.transpose, "{0}.T", id="transpose-attribute"),
     Row(np.ascontiguousarray, "np.ascontiguousarray({0})"),
@@ -488,6 +495,8 @@ TABLE = [
     Row(np.ravel, "np.ravel({0})"),
     Row(np.diag, "np.diag({0})", (matrix(),)),
     Row(np.diag, "np.diag({0})", (vector(3),), id="diag-of-vector"),
+    Row(np.diag, "np.diag({0}, 1)", (Arg(shape=(3, 4)),), id="diag-above-of-wide-matrix"),
+    Row(np.diag, "np.diag({0}, k=-1)", (vector(3),), id="diag-below-of-vector"),
     # linspace: of Python floats (its result is float64)
     Row(
         np.linspace, "np.linspace({0}, {1}, 5)", (Arg(scalar=True), Arg(scalar=True)), dtypes=(F64,)
@@ -1315,6 +1324,9 @@ FFT_ROWS = [
     Row(runtime.fftshift_along, "np.fft.fftshift({0})", shape=(3, 5), id="fftshift"),
     Row(runtime.ifftshift_along, "np.fft.ifftshift({0}, axes=1)", shape=(3, 5), id="ifftshift"),
     Row(runtime.fft_along, "scipy.fft.fft({0}, workers=2)", id="scipy-fft"),
+    # the sample frequencies: of the spacing, a Python float (their result is float64)
+    Row(np.fft.fftfreq, "np.fft.fftfreq(5, {0})", (Arg(positive, scalar=True),), dtypes=(F64,)),
+    Row(np.fft.rfftfreq, "np.fft.rfftfreq(6, d={0})", (Arg(positive, scalar=True),), dtypes=(F64,)),
 ]
 TABLE += FFT_ROWS
 

@@ -22,6 +22,7 @@ import numbers
 
 import gast
 import numpy as np
+from sourcead_runtime import add_at
 
 from ..trees.codegen import src
 from ..trees.names import NameGenerator
@@ -144,14 +145,8 @@ class _Desugarer:
         """``u = new`` where ``new`` gets a fresh array before it is written again (Jacobi
         and SCF updates) becomes ``u = new.copy()``: no write is seen through the other name,
         so the copy is what Python computes, and the generators see two arrays."""
-        writes = [
-            n
-            for n in gast.walk(tree)
-            if isinstance(n, gast.Subscript)
-            and isinstance(n.ctx, gast.Store)
-            and isinstance(n.value, gast.Name)
-        ]
-        written = {n.value.id for n in writes}
+        writes = _array_writes(tree)
+        written = {identifier for identifier, _ in writes}
         blocks = [(tree.body, None)] + [
             (loop.body, loop) for loop in gast.walk(tree) if isinstance(loop, gast.For | gast.While)
         ]
@@ -183,7 +178,7 @@ class _Desugarer:
         """In the loop body ``body``, ``source`` is first mentioned by its rebinding to a new
         array, not mentioned after ``body[index]``, and written nowhere else."""
         inside = {id(n) for n in gast.walk(loop)}
-        if any(id(w) not in inside for w in writes if w.value.id == source):
+        if any(id(w) not in inside for identifier, w in writes if identifier == source):
             return False
         if any(_mentions(s, source) for s in body[index + 1 :]):
             return False
@@ -757,14 +752,24 @@ def _mentions(node, identifier: str) -> bool:
     return any(isinstance(n, gast.Name) and n.id == identifier for n in gast.walk(node))
 
 
+def _array_writes(node) -> list[tuple[str, gast.AST]]:
+    """(name, node) for each write into a named array in ``node``: element and slice stores
+    (``v[i] = ...``) and ufuncs' ``at`` (``np.add.at(v, idx, values)``, lowered to ``v =
+    add_at(v, idx, values)``, which adds in place)."""
+    writes = []
+    for n in gast.walk(node):
+        if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
+            if isinstance(n.value, gast.Name):
+                writes.append((n.value.id, n))
+        elif isinstance(n, gast.Call) and n.args and isinstance(n.args[0], gast.Name):
+            at = isinstance(n.func, gast.Attribute) and n.func.attr == "at"
+            if at or getattr(n.func, "global_value", None) is add_at:
+                writes.append((n.args[0].id, n))
+    return writes
+
+
 def _mentions_write(node, identifier: str) -> bool:
-    return any(
-        isinstance(n, gast.Subscript)
-        and isinstance(n.ctx, gast.Store)
-        and isinstance(n.value, gast.Name)
-        and n.value.id == identifier
-        for n in gast.walk(node)
-    )
+    return any(written == identifier for written, _ in _array_writes(node))
 
 
 def _element_value(element, desugarer: _Desugarer) -> gast.expr:

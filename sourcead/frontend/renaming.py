@@ -1,4 +1,5 @@
-"""Names rebound in straight-line code get a new name per binding.
+"""Names rebound in straight-line code get a new name per binding; local names that
+generated code reads as builtins or helpers get names of their own.
 
 ``x = np.sum(x)``, ``y = y[0]``, ``a = a.reshape(2, 2)``: Python lets a name hold values of
 different types one after the other; type inference gives each name one type. Each
@@ -6,19 +7,24 @@ assignment of the function's top level (outside loops and ifs) that binds a name
 bound (a parameter included) starts a new version of it, ``x_1``, read by every later
 statement. Inside loops and branches a name keeps one type, as its value may come from
 another iteration or branch: there a change of type stays refused (``analysis.inference``).
+
+A local name that is one of Python's builtins or the generated module's names (``len =
+...``, ``reserve = ...``) would hide what generated code calls by that name (the code that
+grows a tape calls ``len`` and ``max``): it is renamed throughout the function (``len_1``).
 """
 
 from __future__ import annotations
 
 import gast
 
-from ..trees.names import NameGenerator
+from ..trees.names import RESERVED_NAMES, NameGenerator
 from .normalize import is_permutation
 
 
 def rename_rebindings(tree: gast.FunctionDef, params: list[str]) -> gast.FunctionDef:
     """``tree`` (normalised) with top-level rebindings given names of their own, in place."""
     names = NameGenerator(tree)
+    _rename_reserved(tree, params, names)
     current: dict[str, str] = {}  # the user's name -> the name of its current version
     bound = set(params)
     for stmt in tree.body:
@@ -42,6 +48,18 @@ def rename_rebindings(tree: gast.FunctionDef, params: list[str]) -> gast.Functio
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
                 bound.add(_original(node.id, current))
     return tree
+
+
+def _rename_reserved(tree: gast.FunctionDef, params: list[str], names: NameGenerator) -> None:
+    """Local names that are reserved (``RESERVED_NAMES``) renamed everywhere in ``tree``: a
+    name bound in a function is local to all of it, so every read is of the local."""
+    stored = {
+        node.id
+        for node in gast.walk(tree)
+        if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store)
+    }
+    renamed = {n: names.fresh(n) for n in sorted(stored & RESERVED_NAMES) if n not in params}
+    _rename(tree, renamed)
 
 
 def _rename(node, current: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ passes never look names up again.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import types
 
@@ -434,8 +435,8 @@ class _SubsetChecker:
             )
         if callee.kind == "rule" and node.keywords:
             check_rule_keywords(fn, node, dotted_name(func))
-        elif callee.kind == "user" and node.keywords:
-            raise fn.error(f"keyword arguments in calls to {dotted_name(func)}", node)
+        elif callee.kind == "user":
+            _bind_arguments(fn, node, target, dotted_name(func))
         if callee.kind == "constructor":
             for keyword in node.keywords:
                 if keyword.arg != "dtype":
@@ -569,3 +570,46 @@ def _subscripted_name(node: gast.Subscript) -> str | None:
     while isinstance(node, gast.Subscript):
         node = node.value
     return node.id if isinstance(node, gast.Name) else None
+
+
+def _bind_arguments(fn: ParsedFunction, node: gast.Call, target, spelled: str) -> None:
+    """The call ``node`` of the user's function ``target`` with every argument by position:
+    keywords put in their places, and the defaults of the parameters not given written in
+    (numbers, True and False; the function reads them as constants)."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return  # no signature to read: the call is checked as it is written
+    parameters = list(signature.parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+        return  # *args and **kwargs are refused where the function is read
+    if any(k.arg is None for k in node.keywords) or any(
+        isinstance(a, gast.Starred) for a in node.args
+    ):
+        raise fn.error(f"*args or **kwargs in a call of {spelled}", node)
+    if len(node.args) > len(parameters):
+        return  # too many arguments: refused with the number the function takes
+    given = dict(zip((p.name for p in parameters), node.args, strict=False))
+    for keyword in node.keywords:
+        names = [p.name for p in parameters if p.kind != p.POSITIONAL_ONLY]
+        if keyword.arg not in names:
+            raise fn.error(f"{spelled}() has no parameter {keyword.arg}", node)
+        if keyword.arg in given:
+            raise fn.error(f"{spelled}() is given {keyword.arg} twice", node)
+        given[keyword.arg] = keyword.value
+    arguments = []
+    for p in parameters:
+        if p.name in given:
+            arguments.append(given[p.name])
+            continue
+        default = p.default
+        if default is p.empty:
+            return  # a missing argument: refused with the number the function takes
+        if not isinstance(default, bool | numbers.Number):
+            raise fn.error(
+                f"{spelled}() is called without {p.name}, whose default is not a number "
+                f"({default!r}): pass it in the call",
+                node,
+            )
+        arguments.append(gast.copy_location(gast.Constant(value=default, kind=None), node))
+    node.args, node.keywords = arguments, []

@@ -50,6 +50,7 @@ from ..rules.shaping import is_shaping_call, shaping_call
 from ..rules.shaping import method_call as shaping_method_call
 from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, parse_statements, src
+from ..trees.names import RESERVED_NAMES
 from ..trees.queries import names_read, read_names
 from .einsum import is_tensor_call, tensor_call
 from .indexing import add_at_statement, without_new_axes
@@ -380,15 +381,24 @@ def lower_arrays(node: gast.FunctionDef, types: dict, names) -> tuple[gast.Funct
     return node, types
 
 
+#: Names of temporaries that would be Python's builtins (which generated code calls).
+_INSTEAD_OF_BUILTINS = {"sum": "summed", "max": "largest", "min": "smallest", "abs": "magnitude"}
+
+
 def _temp_name(expr) -> str:
     if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Attribute):
-        return expr.func.attr
-    if isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name):
-        return expr.func.id.removesuffix("_along")  # max_along(z, axis=1): max
-    if isinstance(expr, gast.BinOp):
-        return {gast.Add: "sum", gast.Sub: "difference", gast.Mult: "product", gast.Div: "quotient",
-                gast.Pow: "power", gast.MatMult: "matmul"}.get(type(expr.op), "value")  # fmt: skip
-    return "value"
+        base = expr.func.attr
+    elif isinstance(expr, gast.Call) and isinstance(expr.func, gast.Name):
+        base = expr.func.id.removesuffix("_along")  # max_along(z, axis=1): max
+    elif isinstance(expr, gast.BinOp):
+        base = {gast.Add: "total", gast.Sub: "difference", gast.Mult: "product",
+                gast.Div: "quotient", gast.Pow: "power", gast.MatMult: "matmul",
+                }.get(type(expr.op), "value")  # fmt: skip
+    else:
+        base = "value"
+    if base in RESERVED_NAMES:
+        return _INSTEAD_OF_BUILTINS.get(base, f"{base}_value")
+    return base
 
 
 # --- adjoints of operations on arrays ----------------------------------------------------------

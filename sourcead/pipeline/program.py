@@ -84,12 +84,19 @@ class LoadedFunction:
                 )
 
     def _check_no_argument_writes(self) -> None:
+        """Note the parameters whose arrays the function writes into: element and slice
+        stores through a parameter's name, unless a statement of the function's top level
+        has bound the name to another array before (``b_result = b_result.copy()``)."""
         self.written_params = set()
         params = set(self.parsed.params)
-        for node in gast.walk(self.normalized):
-            if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store):
-                if isinstance(node.value, gast.Name) and node.value.id in params:
-                    self.written_params.add(node.value.id)
+        for stmt in self.normalized.body:
+            for node in gast.walk(stmt):
+                if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store):
+                    if isinstance(node.value, gast.Name) and node.value.id in params:
+                        self.written_params.add(node.value.id)
+            if isinstance(stmt, gast.Assign):
+                rebound = {t.id for t in stmt.targets if isinstance(t, gast.Name)}
+                params -= rebound - self.written_params
 
 
 class Program:

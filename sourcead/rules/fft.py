@@ -1,5 +1,6 @@
 """Fast Fourier transforms: ``np.fft`` and ``scipy.fft``'s ``fft``, ``ifft``, ``rfft``, ``irfft``,
-``fft2``, ``ifft2``, ``fftn``, ``ifftn``, ``fftshift`` and ``ifftshift``.
+``fft2``, ``ifft2``, ``fftn``, ``ifftn``, ``fftshift`` and ``ifftshift``; the sample frequencies
+``fftfreq`` and ``rfftfreq``.
 
 Generated code calls helpers of ``sourcead_runtime`` (``runtime/fft.py``) in their place
 (``calls`` below; ``library.py`` rewrites the call): ``np.fft.fft(x, axis=0, norm="ortho")``
@@ -12,7 +13,8 @@ JAX's convention for complex numbers (``docs/arrays.md``): the transpose, which 
 symmetric DFT matrix is the transform itself with the same ``norm`` (``fft_adjoint``), not
 ``n * ifft`` (the conjugate transpose); a real input gets the real part. The adjoints of
 ``rfft`` and ``irfft`` account for the half spectrum (``runtime/fft.py``). ``fftshift`` and
-``ifftshift`` are permutations, each the other's adjoint. The adjoint helpers are linear in
+``ifftshift`` are permutations, each the other's adjoint. The frequencies, ``fftfreq(n, 1) / d``,
+have a derivative in the sample spacing ``d`` alone. The adjoint helpers are linear in
 the adjoint, which is their tangent rule (second derivatives, ``hvp``).
 
 Refused, at the line of the call: at ``grad()`` time (``library.py``), axes of ``fftn``-like
@@ -114,7 +116,25 @@ for _module, _array, _extra in ((np.fft, "a", _NO_OUT), (scipy.fft, "x", _SCIPY)
         options={"axes": Option(None, "axes")},
         helper=ifftshift_along,
     )
+    for _name in ("fftfreq", "rfftfreq"):
+        calls(
+            getattr(_module, _name),
+            signature=("n", "d"),
+            arguments=2,
+            prepare=lambda parsed, call, spelled: _spacing_written(call),
+        )
 del _module, _array, _extra, _name, _along, _sized, _helper, _default
+
+
+def _spacing_written(call: gast.Call) -> gast.Call:
+    """``np.fft.fftfreq(n)`` as ``np.fft.fftfreq(n, 1.0)``: the sample spacing ``d``, which
+    the frequencies have a derivative in, always given."""
+    if len(call.args) < 2 and not any(k.arg == "d" for k in call.keywords):
+        one = gast.copy_location(gast.Constant(value=1.0, kind=None), call)
+        call = gast.copy_location(
+            gast.Call(func=call.func, args=[*call.args, one], keywords=call.keywords), call
+        )
+    return call
 
 
 # --- result types ---------------------------------------------------------------------------------
@@ -440,3 +460,39 @@ class FftshiftAdjoint:
 class IfftshiftAdjoint:
     def tangent(dg, daxes, g, axes):
         return ifftshift_adjoint(dg, axes)
+
+
+# --- sample frequencies ----------------------------------------------------------------------------
+
+
+def _frequencies(what: str):
+    """The result rule of ``fftfreq(n, d)``: a float64 vector; ``n`` an integer."""
+
+    def rule(args: list, node):
+        n, d = args
+        if not (isinstance(n, Scalar) and n.kind == "int"):
+            raise shapes.ArrayTypeProblem(f"{what} with n= other than an integer")
+        if not (isinstance(d, Scalar) and d.kind in ("int", "float")):
+            raise shapes.ArrayTypeProblem(f"{what} with d= other than a real number")
+        return Array("float64", 1)
+
+    rule.__name__ = f"{what.rpartition('.')[2]}_result"
+    return rule
+
+
+@register(np.fft.fftfreq, scipy.fft.fftfreq, result=_frequencies("np.fft.fftfreq"), device=False)
+class Fftfreq:
+    def adjoint(b_out, n, d):
+        return None, -np.sum(b_out * np.fft.fftfreq(n, d)) / d
+
+    def tangent(dn, dd, n, d):
+        return -dd * np.fft.fftfreq(n, d) / d
+
+
+@register(np.fft.rfftfreq, scipy.fft.rfftfreq, result=_frequencies("np.fft.rfftfreq"), device=False)
+class Rfftfreq:
+    def adjoint(b_out, n, d):
+        return None, -np.sum(b_out * np.fft.rfftfreq(n, d)) / d
+
+    def tangent(dn, dd, n, d):
+        return -dd * np.fft.rfftfreq(n, d) / d

@@ -16,6 +16,7 @@ import operator
 import numpy as np
 from sourcead_runtime import (
     cumprod_tangent,
+    diag_adjoint,
     expand_reduced,
     matmul_adjoint_left,
     matmul_adjoint_right,
@@ -184,8 +185,11 @@ class Dot:
 
 @register(np.outer, result=shapes.outer, linear_in=(0, 1))
 class Outer:
+    # np.outer flattens its operands (matrices too): the adjoints take their shapes back
     def adjoint(b_out, x, y):
-        return b_out @ y, x @ b_out
+        return (b_out @ np.ravel(y)).reshape(np.shape(x)), (np.ravel(x) @ b_out).reshape(
+            np.shape(y)
+        )
 
     def tangent(dx, dy, x, y):
         return np.outer(dx, y) + np.outer(x, dy)
@@ -245,14 +249,14 @@ class Ravel:
         return np.ascontiguousarray(dx).ravel()
 
 
-@register(np.diag, result=shapes.diagonal)
+@register(np.diag, result=shapes.diagonal, device=False)
 class Diag:
-    def adjoint(b_out, x):
-        # a vector's adjoint is the diagonal of a (square) matrix's and the other way round
-        return np.diag(b_out)
+    def adjoint(b_out, x, k=0):
+        # a vector's adjoint is a diagonal of the matrix's and the other way round
+        return diag_adjoint(b_out, x, k)
 
-    def tangent(dx, x):
-        return np.diag(dx)
+    def tangent(dx, x, k=0):
+        return np.diag(dx, k)
 
 
 @register(np.linspace, result=shapes.spaced)

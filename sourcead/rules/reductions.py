@@ -79,7 +79,7 @@ _VARIANCE = ("axis", "ddof", "keepdims")
 
 #: NumPy's functions whose options sourcead takes, each with its options.
 OPTIONS = {
-    np.sum: Options(sum_along, numba=frozenset({"axis"})),
+    np.sum: Options(sum_along),
     np.mean: Options(mean_along),
     np.prod: Options(prod_along),
     np.max: Options(max_along),

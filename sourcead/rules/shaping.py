@@ -27,6 +27,7 @@ from sourcead_runtime import (
     at_least,
     cast_as,
     cast_like,
+    diag_adjoint,
     flip_along,
     pad_adjoint,
     pad_of,
@@ -510,6 +511,12 @@ class TileAdjoint:
 class PadAdjoint:
     def tangent(dg, dx, dwidths, dmode, g, x, widths, mode):
         return pad_adjoint(dg, x, widths, mode)
+
+
+@register(diag_adjoint, result=_like_argument(1), linear_in=(0,), forward_only=True, new_array=True)
+class DiagAdjoint:
+    def tangent(dg, dx, g, x, k=0):
+        return diag_adjoint(dg, x, k)
 
 
 @register(cast_like, result=_like_argument(1), linear_in=(0,), forward_only=True, new_array=True)

@@ -516,12 +516,15 @@ class AdjointGenerator:
         old_shape, shape_pushes, shape_pops = None, [], []
         if rebound:  # the adjoint of the old binding has the old binding's shape
             old_shape, shape_pushes, shape_pops = self._old_shape(target, restored=bool(restore))
+        assigned = set(self.assigned)
         adjoint = self._binding_adjoint(stmt, old_shape)
         reusing = self._reading_result(stmt, adjoint)
         if reusing is not None and rebound and restore:
             # the adjoint reads the result before the old value is restored, so the old
-            # binding's shape cannot be read from it: taped instead (a few integers)
+            # binding's shape cannot be read from it: taped instead (a few integers); the
+            # adjoint is made again, its first assignments undone with the lines dropped
             old_shape, shape_pushes, shape_pops = self._old_shape(target, restored=False)
+            self.assigned.intersection_update(assigned)
             adjoint = self._binding_adjoint(stmt, old_shape)
             reusing = self._reading_result(stmt, adjoint)
         forward.extend(shape_pushes)
@@ -649,10 +652,11 @@ class AdjointGenerator:
             and isinstance(n.value, gast.Name)
             and n.value.id == target
             for n in gast.walk(value)
-        ):  # v = v[1:] @ m: the new binding's adjoint is read while the old one's is formed
+        ):  # v = v[1:] @ m: the new binding's adjoint is read while the old one's is formed,
+            # in a fresh array of the old binding's shape (which may differ from the new one's:
+            # every contribution to it is made for that shape)
             incoming = self.names.fresh(f"{self.adj(target)}_new")
             lines.append(f"{incoming} = {self.adj(target)}")
-            lines.extend(self._same_shape_check(target, old_shape, stmt))
             lines.append(self._fresh_adjoint(target, old_shape))
             self.propagate(value, name(incoming), contributions, lines)
             lines.extend(self.accumulations(contributions))

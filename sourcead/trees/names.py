@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import gast
 import sourcead_runtime
 
@@ -9,13 +11,18 @@ import sourcead_runtime
 #: user's array ``new`` must not get a tape called ``new_tape``).
 MODULE_NAMES = frozenset({"math", "np", "numba", "sourcead_runtime", *sourcead_runtime.__all__})
 
+#: Names generated code must be able to read as they are: the module's and Python's builtins
+#: (the code that grows a tape calls ``max`` and ``len``). No generated name is one of them,
+#: and a local name of the user's that is one is renamed (``frontend/renaming.py``).
+RESERVED_NAMES = MODULE_NAMES | frozenset(dir(builtins))
+
 
 class NameGenerator:
     """Hands out names like ``tmp``, ``tmp_1``, … that are not used anywhere in a tree, nor
-    by the generated module (``MODULE_NAMES``)."""
+    by the generated module, nor Python's builtins (``RESERVED_NAMES``)."""
 
     def __init__(self, tree: gast.AST | None = None):
-        self.used: set[str] = set(MODULE_NAMES)
+        self.used: set[str] = set(RESERVED_NAMES)
         if tree is not None:
             self.reserve_from(tree)
 
