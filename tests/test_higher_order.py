@@ -594,3 +594,4 @@ def test_second_derivatives_through_a_solver_are_refused_at_the_call():
         sourcead.hvp(square_root_by_fixed_point, (2.0,), (1.0,), compile=False)
     solver_call = square_root_by_fixed_point.__code__.co_firstlineno + 1
     assert (refusal.value.filename, refusal.value.lineno) == (__file__, solver_call)
+    assert "do not go through sourcead.fixed_point" in str(refusal.value)

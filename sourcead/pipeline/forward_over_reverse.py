@@ -205,7 +205,28 @@ def _at_user_line(error: SourceADError, program) -> SourceADError:
         return SourceADError(message)
     pyfunc, user_line = site
     parsed = program.load(pyfunc).parsed
+    solver = _solver_called_at(parsed.node, user_line)
+    if solver is not None:
+        message = (
+            f"second derivatives (hvp, hessian) do not go through {solver}: its adjoint is "
+            "generated code that forward mode does not take (jvp and grad go through it)"
+        )
     return SourceADError(message, parsed.filename, user_line or parsed.node.lineno)
+
+
+def _solver_called_at(tree, line: int) -> str | None:
+    """The name of the solver (``sourcead.fixed_point``, ``root``, ``odeint``) a statement
+    at ``line`` of the user's function calls, or None."""
+    for node in gast.walk(tree):
+        callee = getattr(node, "callee", None)
+        if (
+            isinstance(node, gast.Call)
+            and getattr(node, "lineno", None) == line
+            and callee is not None
+            and callee.kind == "solver"
+        ):
+            return f"sourcead.{getattr(callee.target, '__name__', 'solver')}"
+    return None
 
 
 def _statement_at(definitions: list, line: int):
