@@ -239,3 +239,16 @@ def test_names_of_builtins_and_helpers_are_not_hidden(f):
     gradient = sourcead.grad(f, compile=False)
     expected = (gradient(0.7 + 1e-5, _A) - gradient(0.7 - 1e-5, _A)) / 2e-5
     assert product == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------- rounding has no derivative
+
+
+def snapped_to_a_grid(x):
+    k = np.rint(x * 2.0)
+    m = np.round(x[0] * 3.0)
+    return np.sum((x - 0.5 * k) ** 2) + m * x[1] + np.sum(np.around(x, 1) * x)
+
+
+def test_rounding_functions_carry_no_derivative(compile_mode):
+    check_grad(snapped_to_a_grid, (np.array([0.3, 1.7, -0.42]),), 0, compile_mode)

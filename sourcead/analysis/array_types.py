@@ -68,7 +68,15 @@ def _index_type(element, expr_type):
 
 
 #: Functions without derivative that map arrays element by element.
-_ELEMENTWISE_NONDIFFERENTIABLE = {np.sign, np.floor, np.ceil, np.trunc}
+_ELEMENTWISE_NONDIFFERENTIABLE = {
+    np.sign,
+    np.floor,
+    np.ceil,
+    np.trunc,
+    np.rint,
+    np.round,
+    np.around,
+}
 
 # arrays of the type of their first argument: compiled, and as plain Python
 _LIKE_FIRST = {f for g in (scratch, sized, zeroed) for f in (g, getattr(g, "py_func", g))}

@@ -255,7 +255,7 @@ class TypeInference:
                 np.isfinite,
             ):
                 return BOOL
-            if target in (np.floor, np.ceil, np.trunc, np.sign):
+            if target in (np.floor, np.ceil, np.trunc, np.sign, np.rint, np.round, np.around):
                 return args[0] if args and args[0] is not None else FLOAT
             return INT
         # a differentiable scalar function

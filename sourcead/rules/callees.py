@@ -30,7 +30,8 @@ from .registry import PRIMITIVES, entries, entry_for
 NONDIFFERENTIABLE = {
     len, int, bool, round, range,
     math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
-    np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite,
+    np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite, np.rint, np.round,
+    np.around,
     np.eye, np.arange, np.shape,
 }  # fmt: skip
 # lengths, indices and reused buffers in generated code (fusion.py), compiled and as plain
