@@ -110,6 +110,28 @@ def scatter_assign(x):
     return np.sum(u**2)
 
 
+def leapfrog_rotation(x):
+    u_prev = x * 0.5
+    u = x * 1.0
+    for _step in range(4):
+        lap = np.zeros_like(u)
+        lap[1:-1] = u[2:] - 2.0 * u[1:-1] + u[:-2]
+        u_next = 2.0 * u - u_prev + 0.2 * lap * u
+        u_prev, u = u, u_next  # two names for one array, which nothing changes in place
+    return np.sum(u**2)
+
+
+def chebyshev_recurrence(x):
+    t0 = np.ones_like(x)
+    t1 = x * 1.0
+    s = np.sum(t1)
+    for k in range(4):
+        t2 = 2.0 * x * t1 - t0
+        t0, t1 = t1, t2
+        s = s + np.sum(t1 * t1) / (k + 1)
+    return s
+
+
 # --- comprehensions ------------------------------------------------------------------------------
 def helper(x, k):
     return x[k] * np.sin(x[k + 1]) + k
@@ -181,6 +203,8 @@ QUICK = [
     jacobi_assign,
     jacobi_swap,
     scatter_assign,
+    leapfrog_rotation,
+    chebyshev_recurrence,
     comp_scalars,
     comp_sums,
     comp_arrays,
@@ -263,6 +287,26 @@ REFUSED = [
     (changes_type_in_loop, "keeps one type"),
     (writes_into_row, "a row of the array"),
     (sum_of_arrays, "np.sum(np.array"),
+]
+
+
+def alias_then_added_in_place(x):
+    u = x * 2.0
+    w = u
+    w += 1.0  # changes u too, in NumPy
+    return np.sum(w * u)
+
+
+def alias_then_written(x):
+    u = x * 2.0
+    w = u
+    u[0] = 3.0  # changes w too
+    return np.sum(w * u)
+
+
+REFUSED += [
+    (alias_then_added_in_place, "two names for one array"),
+    (alias_then_written, "two names for one array"),
 ]
 
 

@@ -252,3 +252,21 @@ def snapped_to_a_grid(x):
 
 def test_rounding_functions_carry_no_derivative(compile_mode):
     check_grad(snapped_to_a_grid, (np.array([0.3, 1.7, -0.42]),), 0, compile_mode)
+
+
+# ------------------------------- two names for one array, one of which adds to it in place
+
+
+def matrix_added_to_through_another_name(x):
+    u = x * 2.0
+    w = u
+    w += 1.0  # changes u too, in NumPy; once written w = w + 1.0 it would not
+    return np.sum(w * u)
+
+
+def test_an_alias_changed_in_place_is_refused():
+    # it was accepted for matrices (not fused into element loops) and differentiated as if
+    # w were a copy: a wrong gradient
+    with pytest.raises(sourcead.SourceADError, match="two names for one array") as error:
+        sourcead.grad(matrix_added_to_through_another_name, compile=False)(np.ones((2, 2)))
+    assert error.value.lineno == matrix_added_to_through_another_name.__code__.co_firstlineno + 2

@@ -42,6 +42,13 @@ def normalize(fn: ParsedFunction) -> gast.FunctionDef:
     body = _remove_unread_flags(body)
     body.append(_at(gast.Return(value=_names_expr(outputs)), node.body[-1]))
     node.body = body
+    # u += x changes u's array in place in NumPy, where it is written u = u + x from here on:
+    # another name for that array is refused (transforms/reverse.py)
+    node.augmented_names = {
+        n.target.id
+        for n in gast.walk(fn.node)
+        if isinstance(n, gast.AugAssign) and isinstance(n.target, gast.Name)
+    }
     return node
 
 

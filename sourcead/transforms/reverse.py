@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import gast
 import numpy as np
+from sourcead_runtime import add_at
 
 from ..analysis.activity import active_names, differentiable_reads
 from ..analysis.types import (
@@ -1262,6 +1263,7 @@ class AdjointGenerator:
             if isinstance(loop, gast.For | gast.While)
             for s in walk_statements(loop.body)
         }
+        in_place = _changed_in_place(self.body) | getattr(self.node, "augmented_names", set())
         for stmt in walk_statements(self.body):
             if is_permutation(stmt):
                 group = {e.id for e in stmt.targets[0].elts}
@@ -1275,12 +1277,8 @@ class AdjointGenerator:
                 if (
                     isinstance(value, gast.Name)
                     and target not in self.outputs
-                    and (
-                        target in self.element_writes
-                        or value.id in self.element_writes
-                        or len(self.array_rebinds[target]) > 1
-                    )
-                ):
+                    and (target in in_place or value.id in in_place)
+                ):  # (two names for an array nothing changes in place: as two arrays)
                     raise self.fn.error(
                         f"{target} = {value.id} makes two names for one array; use "
                         f"{value.id}.copy(), or swap arrays with a, b = b, a",
@@ -1606,3 +1604,23 @@ def _first_definitions(body: list, params: set[str]) -> dict:
 
 
 __all__ = ["AdjointGenerator", "SourceADError", "TupleType"]
+
+
+def _changed_in_place(body: list) -> set[str]:
+    """Names of arrays whose elements change after the array is made: element and slice
+    writes (but those of a fused statement's loop, which fills a new array right after it
+    is made: ``fills_new_array``) and ``np.add.at`` (``u = add_at(u, idx, v)``). (Augmented
+    assignments, which normalising wrote as ``u = u + x``, the tree notes apart.)"""
+    changed = set()
+    for stmt in walk_statements(body):
+        if not isinstance(stmt, gast.Assign):
+            continue
+        target, value = stmt.targets[0], stmt.value
+        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
+            if not getattr(stmt, "fills_new_array", False):
+                changed.add(target.value.id)
+        elif isinstance(value, gast.Call) and getattr(value.func, "global_value", None) is add_at:
+            changed.add(target.id)
+            if value.args and isinstance(value.args[0], gast.Name):
+                changed.add(value.args[0].id)
+    return changed
