@@ -676,6 +676,15 @@ def slice_length(size, lo, hi):
 
 
 @numba.njit(cache=True)
+def unpacked_rows(rows, columns, names):
+    """The number of rows of a matrix of ``columns`` columns whose rows a for loop unpacks
+    into ``names`` names (``for i, j in bonds``); ValueError, as Python's, if they differ."""
+    if columns != names:
+        raise ValueError("a for loop unpacks rows into a different number of names")
+    return rows
+
+
+@numba.njit(cache=True)
 def fused_length(*lengths):
     """The common length of the operands of a fused statement; ValueError if they differ."""
     n = lengths[0]

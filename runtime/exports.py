@@ -40,6 +40,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "unbroadcast",
         "add_product",
         "fused_length",
+        "unpacked_rows",
         "slice_length",
         "slice_start",
         "scratch",

@@ -132,6 +132,23 @@ def chebyshev_recurrence(x):
     return s
 
 
+RING = ((0, 1), (1, 2), (2, 3), (3, 0))
+
+
+def bonds_of_a_table(x):
+    e = 0.0
+    for i, j in RING:  # the rows of a module-level table, unpacked
+        e += np.cos(x[i] - x[j]) * x[i]
+    return e
+
+
+def bonds_of_an_array(x, bonds):
+    e = 0.0
+    for k, (i, j) in enumerate(bonds):
+        e += np.cos(x[i] - x[j]) * (k + 1)
+    return e
+
+
 # --- comprehensions ------------------------------------------------------------------------------
 def helper(x, k):
     return x[k] * np.sin(x[k + 1]) + k
@@ -205,6 +222,7 @@ QUICK = [
     scatter_assign,
     leapfrog_rotation,
     chebyshev_recurrence,
+    bonds_of_a_table,
     comp_scalars,
     comp_sums,
     comp_arrays,
@@ -239,6 +257,13 @@ def _check_modes(f, compile: bool) -> None:
 @pytest.mark.parametrize("f", QUICK, ids=lambda f: f.__name__)
 def test_forms_plain_python(f):
     _check_modes(f, compile=False)
+
+
+def test_rows_of_an_integer_array_unpacked():
+    bonds = np.array(RING)
+    check_grad(bonds_of_an_array, (X.copy(), bonds), compile=False)
+    with pytest.raises(ValueError, match="unpacks rows into a different number of names"):
+        sourcead.grad(bonds_of_an_array, compile=False)(X.copy(), np.zeros((2, 3), np.int64))
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ import numbers
 
 import gast
 import numpy as np
-from sourcead_runtime import add_at
+from sourcead_runtime import add_at, unpacked_rows
 
 from ..trees.codegen import src
 from ..trees.names import NameGenerator
@@ -88,6 +88,13 @@ def _builtin(name: str) -> gast.Name:
 
     node = _name(name)
     node.global_value = getattr(builtins, name)
+    return node
+
+
+def _runtime(helper) -> gast.Name:
+    """A helper of ``sourcead_runtime`` by its name, resolved (generated modules import them)."""
+    node = _name(helper.__name__)
+    node.global_value = helper
     return node
 
 
@@ -504,13 +511,10 @@ class _Desugarer:
             raise fn.error(
                 f"reversed(...) in a for loop: sourcead supports {_SEQUENCE_FORMS}", like
             )
-        if isinstance(target, gast.Tuple):
-            raise fn.error(
-                "unpacking the rows of an array in a for loop's target: index the array "
-                "instead (a = x[i, 0])",
-                like,
-            )
-        if not isinstance(target, gast.Name):
+        unpacked = isinstance(target, gast.Tuple)
+        if unpacked and not all(isinstance(e, gast.Name) for e in target.elts):
+            raise fn.error("nested unpacking of the rows of an array in a for loop", like)
+        if not (unpacked or isinstance(target, gast.Name)):
             raise fn.error("for loops must have a single name as target", like)
         if isinstance(iterator, gast.Name) and iterator.id not in assigned:
             sequence = iterator
@@ -520,6 +524,23 @@ class _Desugarer:
             sequence = _name(temp)
         else:
             raise fn.error(f"sourcead supports {_SEQUENCE_FORMS}", like)
+        if unpacked:  # for i, j in bonds: the row's items, from a matrix of as many columns
+            bindings = [
+                _assign(
+                    _as_store(name),
+                    _subscript(
+                        copy.deepcopy(sequence),
+                        gast.Tuple(elts=[_name(position), _constant(k)], ctx=gast.Load()),
+                    ),
+                    like,
+                )
+                for k, name in enumerate(target.elts)
+            ]
+            shape = gast.Attribute(value=copy.deepcopy(sequence), attr="shape", ctx=gast.Load())
+            columns = _subscript(shape, _constant(1))
+            count = _constant(len(bindings))
+            rows = _call(_runtime(unpacked_rows), [_shape0(sequence), columns, count])
+            return rows, bindings
         element = _subscript(copy.deepcopy(sequence), _name(position))
         return _shape0(sequence), [_assign(_as_store(target), element, like)]
 

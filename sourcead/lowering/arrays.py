@@ -854,7 +854,8 @@ def _array_runtime() -> tuple[str, ...]:
              "sized", "zeroed", "pushed_length", "shape_changed",
              "add_product",  # an operand's adjoint in a product (AdjointGenerator.accumulate)
              "popped_top",  # forward over reverse (pipeline/forward_over_reverse.py)
-             "array_of"]  # np.array of a list, a joining call (rules/callees.py)
+             "array_of",  # np.array of a list, a joining call (rules/callees.py)
+             "unpacked_rows"]  # for i, j in bonds (frontend/desugar.py)
             + sorted({h for e in entries() for h in e.helpers})
             + sorted({f.__name__ for e in entries() if e.forward_only for f in e.functions})
             # primitives that passes after type inference call (lowering/indexing.py: put_along)

@@ -19,6 +19,7 @@ from sourcead_runtime import (
     slice_length,
     slice_start,
     svd_adjoint_columns,
+    unpacked_rows,
     zeroed,
 )
 
@@ -40,6 +41,7 @@ NONDIFFERENTIABLE |= {
     f
     for g in (
         fused_length,
+        unpacked_rows,
         slice_length,
         slice_start,
         scratch,
