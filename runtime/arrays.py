@@ -153,6 +153,13 @@ def _add_product_numba(out, a, b):
         rows, columns = _rows(out), _columns(out)
         if (rows != n and rows != 1) or (columns != m and columns != 1):
             raise ValueError("unbroadcast: the adjoint does not fit the operand's shape")
+        if _full(out, n, m) and _full(a, n, m) and _full(b, n, m):
+            # nothing stretched from length 1 (vectors are rows): plain indices, which LLVM
+            # vectorises (the common case: b_x += b_y * w for a matrix x and a row w)
+            for i in range(n):
+                for j in range(m):
+                    _add_at(out, i, j, _plain_at(a, i, j) * _plain_at(b, i, j))
+            return out
         for i in range(n):
             for j in range(m):
                 _add_at(
@@ -182,6 +189,34 @@ def _at(x, i, j):
 
 def _add_at(x, i, j, value):
     pass
+
+
+def _full(x, n, m):
+    pass
+
+
+def _plain_at(x, i, j):
+    pass
+
+
+@overload(_full)
+def _full_numba(x, n, m):
+    """Whether ``x`` is a number, a vector of ``m`` or an ``n`` × ``m`` matrix."""
+    if not isinstance(x, types.Array):
+        return lambda x, n, m: True
+    if x.ndim == 1:
+        return lambda x, n, m: x.shape[0] == m
+    return lambda x, n, m: x.shape[0] == n and x.shape[1] == m
+
+
+@overload(_plain_at)
+def _plain_at_numba(x, i, j):
+    """Element (i, j) of ``x`` seen as a matrix, where ``_full`` holds."""
+    if not isinstance(x, types.Array):
+        return lambda x, i, j: x
+    if x.ndim == 1:
+        return lambda x, i, j: x[j]
+    return lambda x, i, j: x[i, j]
 
 
 @overload(_rows)
