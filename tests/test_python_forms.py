@@ -269,7 +269,7 @@ def test_rows_of_an_integer_array_unpacked():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "f",
-    [tuple_iterated, rebind_chain, jacobi_assign, comp_sums, for_rows],
+    [tuple_iterated, rebind_chain, jacobi_assign, comp_sums, for_rows, bonds_of_a_table],
     ids=lambda f: f.__name__,
 )
 def test_forms_compiled(f):
