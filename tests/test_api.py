@@ -334,3 +334,49 @@ def test_property_compiled_equals_python(x, y):
     compiled = _cached_grad(piecewise, (0, 1), True)(x, y)
     python = _cached_grad(piecewise, (0, 1), False)(x, y)
     assert_close(compiled, python, rtol=1e-12, atol=1e-12)
+
+
+def doubled_sines(x):
+    return np.sin(x) * 2.0
+
+
+def sines_and_sum(x, k):
+    return np.sin(x) * k, np.sum(x) * k
+
+
+@pytest.mark.parametrize(
+    "f, args, cotangent, message",
+    [
+        (
+            doubled_sines,
+            (np.array([0.1, 0.2, 0.3]),),
+            np.ones(2),
+            r"shape \(2,\) for a value of shape \(3,\)",
+        ),
+        (doubled_sines, (np.array([0.1, 0.2, 0.3]),), np.ones(5), r"shape \(5,\)"),
+        (
+            doubled_sines,
+            (np.array([0.1, 0.2, 0.3]),),
+            1.0,
+            r"shape \(\) for a value of shape \(3,\)",
+        ),
+        (doubled_sines, (np.array([0.1, 0.2, 0.3]),), np.ones((3, 1)), r"shape \(3, 1\)"),
+        (sines_and_sum, (np.array([0.1, 0.2]), 0.5), np.ones(2), "a tuple of 2 cotangents"),
+        (sines_and_sum, (np.array([0.1, 0.2]), 0.5), (1.0, np.ones(2)), r"item 1 of"),
+    ],
+)
+def test_a_pullback_refuses_a_cotangent_that_does_not_fit(f, args, cotangent, message):
+    # a shorter cotangent was read past its end when compiled, a longer one cut
+    _, pullback = sourcead.vjp(f, *args, compile=False)
+    with pytest.raises(ValueError, match=message):
+        pullback(cotangent)
+
+
+def test_a_pullback_takes_lists_and_numbers_of_any_kind():
+    x = np.array([0.1, 0.2, 0.3])
+    _, pullback = sourcead.vjp(doubled_sines, x, compile=False)
+    assert_close(pullback([1, 1, 1]), 2.0 * np.cos(x))
+    _, pullback = sourcead.vjp(sines_and_sum, x, 0.5, wrt=(0, 1), compile=False)
+    gx, gk = pullback((np.ones(3), 2))
+    assert_close(gx, 0.5 * np.cos(x) + 1.0)
+    assert_close(gk, np.sum(np.sin(x)) + 2.0 * np.sum(x))

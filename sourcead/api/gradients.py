@@ -363,17 +363,21 @@ class Pullback:
         self.source = derivative.source
 
     def __call__(self, cotangent):
-        seeds = tuple(cotangent) if isinstance(self.value, tuple) else (cotangent,)
-        seeds = tuple(
-            np.asarray(s, dtype=np.result_type(s, 1.0))
-            if isinstance(s, np.ndarray)
-            else float(s)
-            if isinstance(s, int | float)
-            else s
-            for s in seeds
-        )
+        seeds = tuple(_seed(s, v, k) for k, (s, v) in enumerate(self._paired(cotangent), start=1))
         _, grads = self.derivative.run(self.args, seeds=seeds)
         return grads if isinstance(self.wrt, tuple) else grads[0]
+
+    def _paired(self, cotangent) -> list[tuple]:
+        """(cotangent, value) pairs, one per item of the value; ValueError for a cotangent
+        whose structure is not the value's."""
+        if not isinstance(self.value, tuple):
+            return [(cotangent, self.value)]
+        if not (isinstance(cotangent, tuple | list) and len(cotangent) == len(self.value)):
+            raise ValueError(
+                f"the pullback of {self.derivative.loaded.parsed.name} takes a tuple of "
+                f"{len(self.value)} cotangents, one per item of its value"
+            )
+        return list(zip(cotangent, self.value, strict=True))
 
     def __reduce__(self):
         fun = references.user_function(
@@ -383,6 +387,22 @@ class Pullback:
 
     def __repr__(self) -> str:
         return f"<sourcead pullback of {self.derivative.loaded.parsed.name} wrt {self.wrt!r}>"
+
+
+def _seed(cotangent, value, item: int):
+    """``cotangent`` as the seed of the value ``value`` (an array of its shape, or a number),
+    in floating point; ValueError where it does not fit."""
+    shape = np.shape(value)
+    if np.shape(cotangent) != shape:
+        raise ValueError(
+            f"a cotangent of shape {np.shape(cotangent)} for a value of shape {shape} "
+            f"(item {item} of the pullback's cotangent): give it the value's shape"
+        )
+    seed = np.asarray(cotangent)
+    if seed.dtype.kind not in "biufc":
+        raise ValueError(f"a cotangent of dtype {seed.dtype} (it takes numbers)")
+    seed = seed.astype(np.result_type(seed, 1.0), copy=False)
+    return seed if np.ndim(value) else seed[()].item()
 
 
 def pullback_of(fun: Callable, args: tuple, wrt: Wrt, compile: bool) -> Pullback:
