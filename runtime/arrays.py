@@ -727,7 +727,8 @@ def fused_length(*lengths):
         if m != n:
             raise ValueError(
                 "operands of different lengths in an element-wise statement (sourcead runs "
-                "it as an element loop, which does not broadcast length-1 operands)"
+                "it as an element loop, which does not broadcast length-1 operands: write "
+                "y[0] for a vector y of length 1)"
             )
     return n
 

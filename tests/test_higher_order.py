@@ -595,3 +595,16 @@ def test_second_derivatives_through_a_solver_are_refused_at_the_call():
     solver_call = square_root_by_fixed_point.__code__.co_firstlineno + 1
     assert (refusal.value.filename, refusal.value.lineno) == (__file__, solver_call)
     assert "do not go through sourcead.fixed_point" in str(refusal.value)
+
+
+def sine_weighted(x):
+    return np.sum(np.sin(x) * x)
+
+
+def test_second_derivatives_of_float32_arguments_stay_float32():
+    x = np.array([0.1, 0.2, 0.3], np.float32)
+    product = sourcead.hvp(sine_weighted, (x,), (np.ones(3, np.float32),), compile=False)
+    assert product.dtype == np.float32
+    assert sourcead.hessian(sine_weighted, compile=False)(x).dtype == np.float32
+    reference = sourcead.hvp(sine_weighted, (x.astype(float),), (np.ones(3),), compile=False)
+    np.testing.assert_allclose(product, reference, rtol=1e-6)

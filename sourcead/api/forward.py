@@ -556,8 +556,18 @@ def hvp(
     built = second_derivatives(call.fun, call.types, wrt, vector, compile)
     _scalar_function_check(call, built.result_type, "hvp")
     _, tangent = built.function(*call.args, 1.0, *converted)
-    products = tangent[1:]  # the tangents of the gradients
-    return products if len(indices) > 1 else products[0]
+    # the tangents of the gradients, in each argument's precision (float32 stays float32)
+    products = [_in_precision(t, call.args[i]) for t, i in zip(tangent[1:], indices, strict=True)]
+    return tuple(products) if len(indices) > 1 else products[0]
+
+
+def _in_precision(value, *args):
+    """``value`` (an array of derivatives) cast to single precision where the arguments it
+    is a derivative with respect to all are (NumPy's float32 or complex64), as ``grad``'s."""
+    single = all(np.asarray(a).dtype in (np.float32, np.complex64) for a in args)
+    if single and isinstance(value, np.ndarray) and value.dtype in (np.float64, np.complex128):
+        return value.astype(np.complex64 if value.dtype.kind == "c" else np.float32)
+    return value
 
 
 class HessianFunction:
@@ -586,6 +596,13 @@ class HessianFunction:
         seeds, sizes = _seeds(call, indices)
         _, tangent = built.function(*call.args, 1.0, *seeds)
         rows = [_split_directions(t, call, indices, sizes) for t in tangent[1:]]
+        rows = [
+            [
+                _in_precision(block, call.args[i], call.args[j])
+                for block, j in zip(r, indices, strict=True)
+            ]
+            for r, i in zip(rows, indices, strict=True)
+        ]
         if not several:
             return rows[0][0]
         return tuple(tuple(r) for r in rows)
