@@ -249,3 +249,28 @@ def snapshots_from_a_global(x, n):
 
 def test_snapshot_count_may_be_a_module_constant(compile_mode):
     run_case(snapshots_from_a_global, (0.3, 12), 0, {}, compile_mode)
+
+
+def slices_updated_in_place(x):
+    u = x.copy()
+    for _ in sourcead.checkpointed(range(8), snapshots=2):
+        u[1:] = u[1:] + 0.1 * u[:-1] * u[1:]  # an element loop through a reused buffer
+    return np.sum(u**2)
+
+
+def test_a_slice_update_of_a_vector_in_a_checkpointed_loop(compile_mode):
+    # the fused statement's buffer is no loop-carried state: it was refused as an array
+    # bound to a new array
+    run_case(slices_updated_in_place, (np.array([0.3, -0.2, 0.5, 0.1]),), 0, {}, compile_mode)
+
+
+def rows_updated_in_place(x):
+    u = x.copy()
+    for _ in sourcead.checkpointed(range(6), snapshots=2):
+        u[1:, :] = u[1:, :] + 0.1 * u[:-1, :] * u[1:, :]
+    return np.sum(u**2)
+
+
+def test_a_whole_array_statement_in_a_checkpointed_loop_is_refused_by_what_it_makes():
+    with pytest.raises(SourceADError, match="makes new arrays inside a checkpointed loop"):
+        sourcead.grad(rows_updated_in_place, compile=False)(np.ones((3, 2)))

@@ -20,6 +20,8 @@ import copy
 
 import gast
 
+from sourcead_runtime import scratch
+
 from ..analysis.types import is_array_type, tape_dtype
 from ..trees.codegen import Block, src
 from ..trees.queries import element_written, stored_names
@@ -58,10 +60,11 @@ class CheckpointedLoop:
         g = self.generator
         body = self.stmt.body
         names = (stored_names(body) | element_written(body)) - {self.var}
+        yours = {n.id for n in gast.walk(g.fn.node) if isinstance(n, gast.Name)}
         state = []
         for n in sorted(names):
             value_type = g.types.get(n)
-            if value_type is None:
+            if value_type is None or (n not in yours and _made_in_each_step(n, body)):
                 continue
             if is_array_type(value_type):
                 g.check_snapshot_array(n, self.stmt)
@@ -185,3 +188,20 @@ class CheckpointedLoop:
                 ],
             )
         ]
+
+
+def _made_in_each_step(name: str, body: list) -> bool:
+    """Whether ``name`` is the buffer of a fused statement (lowering/fusion.py) that the
+    first statement of the loop body mentioning it takes again (``fused = scratch(fused,
+    n)``) before writing every element it reads: no loop-carried state."""
+    for stmt in body:
+        if not any(isinstance(n, gast.Name) and n.id == name for n in gast.walk(stmt)):
+            continue
+        return (
+            isinstance(stmt, gast.Assign)
+            and isinstance(stmt.targets[0], gast.Name)
+            and stmt.targets[0].id == name
+            and isinstance(stmt.value, gast.Call)
+            and getattr(stmt.value.func, "id", None) == scratch.__name__
+        )
+    return False

@@ -1155,6 +1155,16 @@ class AdjointGenerator:
                 and isinstance(stmt.targets[0], gast.Name)
                 and stmt.targets[0].id == array
             ):
+                yours = any(
+                    isinstance(n, gast.Name) and n.id == array for n in gast.walk(self.fn.node)
+                )
+                if not yours:  # a part of a whole-array statement, named by the passes
+                    raise self.fn.error(
+                        "this statement makes new arrays inside a checkpointed loop (its "
+                        f"whole-array form names one {array}); snapshots copy arrays in place: "
+                        "write it as element loops (an element-wise statement of vectors is one)",
+                        stmt,
+                    )
                 raise self.fn.error(
                     f"the array {array} is bound to a new array inside a checkpointed loop; "
                     "write into it element by element (snapshots copy arrays in place)",
