@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 
 import gast
-
 from sourcead_runtime import scratch
 
 from ..analysis.types import is_array_type, tape_dtype
