@@ -289,11 +289,16 @@ def calls_an_unknown_keyword(x):
     return scaled_norm(x, power=3)
 
 
+def calls_without_the_array(x):
+    return scaled_norm(scale=3)
+
+
 @pytest.mark.parametrize(
     "f, message",
     [
         (calls_a_none_default, "called without weights, whose default is not a number"),
         (calls_an_unknown_keyword, r"scaled_norm\(\) has no parameter power"),
+        (calls_without_the_array, r"scaled_norm\(\) is called without its argument x"),
     ],
 )
 def test_defaults_that_are_not_numbers_and_unknown_keywords_are_refused(f, message):

@@ -60,6 +60,9 @@ def _rename_reserved(tree: gast.FunctionDef, params: list[str], names: NameGener
     }
     renamed = {n: names.fresh(n) for n in sorted(stored & RESERVED_NAMES) if n not in params}
     _rename(tree, renamed)
+    for loop in gast.walk(tree):  # a checkpointed loop keeps its options beside the tree
+        for option in (getattr(loop, "checkpoint", None) or {}).values():
+            _rename(option, renamed)
 
 
 def _rename(node, current: dict[str, str]) -> None:

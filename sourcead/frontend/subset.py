@@ -604,7 +604,7 @@ def _bind_arguments(fn: ParsedFunction, node: gast.Call, target, spelled: str) -
             continue
         default = p.default
         if default is p.empty:
-            return  # a missing argument: refused with the number the function takes
+            raise fn.error(f"{spelled}() is called without its argument {p.name}", node)
         if not isinstance(default, bool | numbers.Number):
             raise fn.error(
                 f"{spelled}() is called without {p.name}, whose default is not a number "

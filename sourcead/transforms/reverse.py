@@ -1630,7 +1630,8 @@ def _changed_in_place(body: list) -> set[str]:
             if not getattr(stmt, "fills_new_array", False):
                 changed.add(target.value.id)
         elif isinstance(value, gast.Call) and getattr(value.func, "global_value", None) is add_at:
-            changed.add(target.id)
+            if isinstance(target, gast.Name):
+                changed.add(target.id)
             if value.args and isinstance(value.args[0], gast.Name):
                 changed.add(value.args[0].id)
     return changed
