@@ -8,20 +8,6 @@ export the solver helpers only); a helper is exported by adding its name here.
 
 from __future__ import annotations
 
-#: The helpers of the solver and integrator templates (ode.py, solvers.py) that sourcead copies
-#: into the code it generates for sourcead.fixed_point, sourcead.root and sourcead.odeint.
-SOLVER_HELPERS = [
-    "DOPRI5",
-    "RK4",
-    "check_times",
-    "combine",
-    "combine_into",
-    "error_ratio",
-    "next_step",
-    "small_change",
-    "tableau",
-]
-
 #: submodule -> the names it exports, by the package
 EXPORTS: dict[str, tuple[str, ...]] = {
     # array tapes, adjoints of NumPy's calls on whole arrays, sorting and interpolation
@@ -263,3 +249,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "revolve_slots",
     ),
 }
+
+#: The helpers of the solver and integrator templates (ode.py, solvers.py) that sourcead copies
+#: into the code it generates for sourcead.fixed_point, sourcead.root and sourcead.odeint.
+SOLVER_HELPERS = sorted([*EXPORTS["ode"], *EXPORTS["solvers"]])

@@ -22,10 +22,11 @@ import numbers
 
 import gast
 import numpy as np
-from sourcead_runtime import add_at, unpacked_rows
+from sourcead_runtime import unpacked_rows
 
 from ..trees.codegen import src
 from ..trees.names import NameGenerator
+from ..trees.queries import array_writes
 from .source import ParsedFunction
 
 _SEQUENCE_FORMS = "for loops over range(...), an array, enumerate(...) or zip(...)"
@@ -152,7 +153,7 @@ class _Desugarer:
         """``u = new`` where ``new`` gets a fresh array before it is written again (Jacobi
         and SCF updates) becomes ``u = new.copy()``: no write is seen through the other name,
         so the copy is what Python computes, and the generators see two arrays."""
-        writes = _array_writes(tree)
+        writes = array_writes(tree)
         written = {identifier for identifier, _ in writes}
         blocks = [(tree.body, None)] + [
             (loop.body, loop) for loop in gast.walk(tree) if isinstance(loop, gast.For | gast.While)
@@ -773,24 +774,8 @@ def _mentions(node, identifier: str) -> bool:
     return any(isinstance(n, gast.Name) and n.id == identifier for n in gast.walk(node))
 
 
-def _array_writes(node) -> list[tuple[str, gast.AST]]:
-    """(name, node) for each write into a named array in ``node``: element and slice stores
-    (``v[i] = ...``) and ufuncs' ``at`` (``np.add.at(v, idx, values)``, lowered to ``v =
-    add_at(v, idx, values)``, which adds in place)."""
-    writes = []
-    for n in gast.walk(node):
-        if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
-            if isinstance(n.value, gast.Name):
-                writes.append((n.value.id, n))
-        elif isinstance(n, gast.Call) and n.args and isinstance(n.args[0], gast.Name):
-            at = isinstance(n.func, gast.Attribute) and n.func.attr == "at"
-            if at or getattr(n.func, "global_value", None) is add_at:
-                writes.append((n.args[0].id, n))
-    return writes
-
-
 def _mentions_write(node, identifier: str) -> bool:
-    return any(written == identifier for written, _ in _array_writes(node))
+    return any(written == identifier for written, _ in array_writes(node))
 
 
 def _element_value(element, desugarer: _Desugarer) -> gast.expr:

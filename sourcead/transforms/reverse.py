@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import gast
 import numpy as np
-from sourcead_runtime import add_at
 
 from ..analysis.activity import active_names, differentiable_reads
 from ..analysis.types import (
@@ -35,6 +34,7 @@ from ..rules.templates import instantiate, substituted
 from ..trees.codegen import Block, Comment, build, function_tree, index_source, src
 from ..trees.names import NameGenerator
 from ..trees.queries import (
+    array_writes,
     changed_names,
     element_written,
     has_break,
@@ -1618,20 +1618,12 @@ __all__ = ["AdjointGenerator", "SourceADError", "TupleType"]
 
 def _changed_in_place(body: list) -> set[str]:
     """Names of arrays whose elements change after the array is made: element and slice
-    writes (but those of a fused statement's loop, which fills a new array right after it
-    is made: ``fills_new_array``) and ``np.add.at`` (``u = add_at(u, idx, v)``). (Augmented
-    assignments, which normalising wrote as ``u = u + x``, the tree notes apart.)"""
-    changed = set()
-    for stmt in walk_statements(body):
-        if not isinstance(stmt, gast.Assign):
-            continue
-        target, value = stmt.targets[0], stmt.value
-        if isinstance(target, gast.Subscript) and isinstance(target.value, gast.Name):
-            if not getattr(stmt, "fills_new_array", False):
-                changed.add(target.value.id)
-        elif isinstance(value, gast.Call) and getattr(value.func, "global_value", None) is add_at:
-            if isinstance(target, gast.Name):
-                changed.add(target.id)
-            if value.args and isinstance(value.args[0], gast.Name):
-                changed.add(value.args[0].id)
-    return changed
+    writes and ``np.add.at`` (``trees.queries.array_writes``), but the writes of a fused
+    statement's loop, which fills a new array right after it is made (``fills_new_array``).
+    (Augmented assignments, which normalising wrote as ``u = u + x``, the tree notes apart.)"""
+    filled = {
+        id(stmt.targets[0])
+        for stmt in walk_statements(body)
+        if getattr(stmt, "fills_new_array", False)
+    }
+    return {name for name, node in array_writes(body) if id(node) not in filled}

@@ -7,6 +7,7 @@ The statements are those of a normalised function: assignments have one target, 
 from __future__ import annotations
 
 import gast
+from sourcead_runtime import add_at
 
 
 def is_docstring(stmt: gast.stmt) -> bool:
@@ -49,6 +50,24 @@ def element_written(body: list) -> set[str]:
     }
 
 
+def array_writes(node) -> list[tuple[str, gast.AST]]:
+    """(name, node) for each write into a named array in ``node`` (a tree, or a list of
+    statements): element and slice stores (``v[i] = ...``, the node the ``Subscript``) and
+    ufuncs' ``at`` (``np.add.at(v, idx, values)``, lowered to ``v = add_at(v, idx, values)``,
+    which adds in place; the node the ``Call``)."""
+    writes = []
+    for root in node if isinstance(node, list) else [node]:
+        for n in gast.walk(root):
+            if isinstance(n, gast.Subscript) and isinstance(n.ctx, gast.Store):
+                if isinstance(n.value, gast.Name):
+                    writes.append((n.value.id, n))
+            elif isinstance(n, gast.Call) and n.args and isinstance(n.args[0], gast.Name):
+                at = isinstance(n.func, gast.Attribute) and n.func.attr == "at"
+                if at or getattr(n.func, "global_value", None) is add_at:
+                    writes.append((n.args[0].id, n))
+    return writes
+
+
 def changed_names(body: list) -> set[str]:
     """Names whose value ``body`` changes: those it binds and the arrays it writes into."""
     return stored_names(body) | element_written(body)
@@ -76,13 +95,11 @@ def names_read(trees: list[gast.AST]) -> set[str]:
 
 def written_in_place(statements: list[gast.stmt]) -> set[str]:
     """Arrays that ``statements`` write into without rebinding them: element and slice
-    stores (``a[k] = ...``, ``a[k] += ...``), augmented assignments (``a += ...``) and
-    ``a.fill(...)``."""
-    written = set()
+    stores (``a[k] = ...``, ``a[k] += ...``), ``np.add.at`` (``array_writes``), augmented
+    assignments (``a += ...``) and ``a.fill(...)``."""
+    written = {name for name, _ in array_writes(statements)}
     for node in (n for stmt in statements for n in gast.walk(stmt)):
-        if isinstance(node, gast.Subscript) and isinstance(node.ctx, gast.Store):
-            target = node.value
-        elif isinstance(node, gast.AugAssign):
+        if isinstance(node, gast.AugAssign):
             target = node.target
         elif (
             isinstance(node, gast.Call)
