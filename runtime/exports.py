@@ -85,6 +85,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "tensordot_adjoint_y",
         "transpose_axes",
         "vdot_flat",
+        "cross_product",
         "kron_adjoint_x",
         "kron_adjoint_y",
         "matrix_power_of",

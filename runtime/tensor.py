@@ -821,6 +821,33 @@ def _vdot_flat_numba(a, b):
     return vdot
 
 
+def cross_product(a, b):
+    """``np.cross(a, b)`` of 3-vectors along the last axis (the arrays broadcast). NumPy 2.0
+    deprecated 2-vectors, whose product is a number: they raise ``ValueError``."""
+    if a.shape[-1] != 3 or b.shape[-1] != 3:
+        raise ValueError(_CROSS_OF_3_VECTORS)
+    return np.cross(a, b)
+
+
+_CROSS_OF_3_VECTORS = (
+    "np.cross takes 3-vectors along the last axis here (for 2-vectors, deprecated by NumPy 2.0, "
+    "write a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0])"
+)
+
+
+@overload(cross_product)
+def _cross_product_numba(a, b):
+    if not (isinstance(a, types.Array) and isinstance(b, types.Array)):
+        return None
+
+    def cross(a, b):
+        if a.shape[-1] != 3 or b.shape[-1] != 3:
+            raise ValueError(_CROSS_OF_3_VECTORS)
+        return np.cross(a, b)
+
+    return cross
+
+
 # --- the adjoints of np.kron ---------------------------------------------------------------------
 
 # kron(x, y)[i * p + k, j * q + l] = x[i, j] * y[k, l] (y of shape (p, q)): the adjoint g seen

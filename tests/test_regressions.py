@@ -270,3 +270,28 @@ def test_an_alias_changed_in_place_is_refused():
     with pytest.raises(sourcead.SourceADError, match="two names for one array") as error:
         sourcead.grad(matrix_added_to_through_another_name, compile=False)(np.ones((2, 2)))
     assert error.value.lineno == matrix_added_to_through_another_name.__code__.co_firstlineno + 2
+
+
+# ---------------------------------------------- np.cross of 2-vectors, np.array of a number
+
+
+def cross_squared(a, b):
+    return np.sum(np.cross(a, b) ** 2)
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["python", "compiled"])
+def test_the_cross_product_of_2_vectors_is_refused_at_the_call(compile):
+    # NumPy 2.0 deprecated it (the product is a number): the adjoint read a 0-d result as
+    # a vector and failed with NumPy's own message, "At least one array has zero dimension"
+    with pytest.raises(ValueError, match="3-vectors along the last axis"):
+        sourcead.grad(cross_squared, compile=compile)(np.ones(2), np.ones(2))
+    check_grad(cross_squared, (np.array([1.0, 2.0, 0.5]), np.array([0.3, -1.0, 2.0])), 1, compile)
+
+
+def array_of_a_number(x):
+    return np.sum(np.array(3.0) * x)
+
+
+def test_an_array_of_a_number_is_refused_with_what_to_write():
+    with pytest.raises(sourcead.SourceADError, match="no 0-d arrays .*use the number itself"):
+        sourcead.grad(array_of_a_number, compile=False)(np.ones(2))

@@ -35,6 +35,7 @@ import string
 import gast
 import numpy as np
 from sourcead_runtime import (
+    cross_product,
     einsum_one,
     einsum_two,
     matrix_power_of,
@@ -282,8 +283,7 @@ def _cross(parsed, call, spelled: str):
     if axis is not None and not (isinstance(axis, gast.Constant) and axis.value is None):
         if literal_int(axis) != -1:
             raise parsed.error(f"{spelled} with axis={src(axis)} (the last axis only)", call)
-    call.args, call.keywords = [given["a"], given["b"]], []
-    return call
+    return _helper(cross_product, [given["a"], given["b"]], call)
 
 
 def _matrix_power(parsed, call, spelled: str):

@@ -45,6 +45,7 @@ from sourcead_runtime import (
     add_at,
     at_least,
     cast_as,
+    cross_product,
     einsum_one,
     einsum_two,
     flip_along,
@@ -221,7 +222,9 @@ TENSOR_REWRITES: dict[object, Rewrite] = {
     np.vdot: Rewrite((), _r(("", vdot_flat))),
     np.linalg.multi_dot: Rewrite(("a list of arrays",), _r(("", operator.matmul))),
     np.kron: Rewrite(),
-    np.cross: Rewrite(("`axis=`, `axisa=`, `axisb=`, `axisc=` (-1 only)",)),
+    np.cross: Rewrite(
+        ("`axis=`, `axisa=`, `axisb=`, `axisc=` (-1 only)",), _r(("", cross_product))
+    ),
     np.linalg.matrix_power: Rewrite(
         ("`n` (an integer)",), _r(("", matrix_power_of), ("negative `n`", np.linalg.inv))
     ),

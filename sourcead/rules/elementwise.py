@@ -307,6 +307,18 @@ class Power:
         return y * np.power(x, y - 1.0) * dx + np.power(x, y) * np.log(x) * dy
 
 
+@register(np.float_power, result=shapes.double_elementwise)
+class FloatPower:
+    def adjoint(b_out, x, y):
+        return (
+            b_out * (y * np.float_power(x, y - 1.0)),
+            b_out * (np.float_power(x, y) * np.log(x)),
+        )
+
+    def tangent(dx, dy, x, y):
+        return y * np.float_power(x, y - 1.0) * dx + np.float_power(x, y) * np.log(x) * dy
+
+
 @register(math.fabs, np.fabs, result=shapes.real_part)
 class Fabs:
     def adjoint(b_out, x):

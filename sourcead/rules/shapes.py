@@ -96,6 +96,13 @@ def floating_elementwise(args: list, node: gast.Call) -> Array:
 
 
 @on_arrays
+def double_elementwise(args: list, node: gast.Call) -> Array:
+    """Element by element in double precision at least (``np.float_power``)."""
+    base = elementwise_of(args)
+    return Array("complex128" if np.dtype(base.dtype).kind == "c" else "float64", base.ndim)
+
+
+@on_arrays
 def chosen(args: list, node: gast.Call) -> Array:
     """``np.where(mask, a, b)``: the elements of ``a`` and ``b``."""
     return elementwise_of(args[1:])

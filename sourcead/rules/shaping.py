@@ -310,7 +310,17 @@ class FullLike:
         return np.full_like(x, dvalue)
 
 
-@register(np.copy, result=_like_array("np.copy"), linear_in=(0,), device=False)
+def _copied(args: list, node: gast.Call) -> Array:
+    """``np.copy(x)``, and ``np.array(x)`` of one array: an array like ``x``."""
+    if not isinstance(args[0], Array):
+        raise ArrayTypeProblem(
+            "np.array or np.copy of a number: sourcead has no 0-d arrays (use the number "
+            "itself, or np.array([x]) for a vector of one)"
+        )
+    return args[0]
+
+
+@register(np.copy, result=_copied, linear_in=(0,), device=False)
 class Copy:
     def adjoint(b_out, x):
         return b_out

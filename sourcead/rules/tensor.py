@@ -27,6 +27,7 @@ from __future__ import annotations
 import gast
 import numpy as np
 from sourcead_runtime import (
+    cross_product,
     einsum_one,
     einsum_one_adjoint,
     einsum_two,
@@ -222,14 +223,14 @@ class Kron:
         return np.kron(da, b) + np.kron(a, db)
 
 
-@register(np.cross, result=crossed, linear_in=(0, 1), device=False)
+@register(cross_product, result=crossed, linear_in=(0, 1), device=False)
 class Cross:
     def adjoint(b_out, a, b):
         # <g, a x b> = <a, b x g> = <b, g x a>
-        return np.cross(b, b_out), np.cross(b_out, a)
+        return cross_product(b, b_out), cross_product(b_out, a)
 
     def tangent(da, db, a, b):
-        return np.cross(da, b) + np.cross(a, db)
+        return cross_product(da, b) + cross_product(a, db)
 
 
 # --- matrix powers, transposes with axes ----------------------------------------------------------
