@@ -209,7 +209,42 @@ def for_break(x):
     return s
 
 
+# module-level NumPy arrays: constants, as tuples are
+GRID = np.linspace(-2.0, 2.0, 40)
+PAULI_X = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=complex)
+PICKS = np.array([3, 0, 0, 2])
+HALVES = np.array([0.5, 1.5, 2.5, 3.5], dtype=np.float32)
+SIGNS = np.array([True, False, False, True])
+STENCIL = np.array([1.0, -2.0, 1.0])
+
+
+def array_grid(x):
+    model = x[0] * np.exp(-((GRID - x[1]) ** 2) / (1.0 + x[2] ** 2)) + x[3] * GRID
+    return np.sum((model - np.tanh(GRID)) ** 2) / GRID.shape[0]
+
+
+def array_complex(x):
+    h = x[0] * PAULI_X + x[1] * np.eye(2)
+    psi = h @ np.array([x[2] + 0j, x[3] + 0j])
+    return np.real(np.vdot(psi, psi))
+
+
+def array_gather_mask(x):
+    return np.sum(x[PICKS] ** 2 * HALVES) + np.sum(np.where(SIGNS, x, 0.0) ** 3)
+
+
+def array_stencil_loop(x):
+    s = 0.0
+    for i in range(1, len(x) - 1):
+        s += (STENCIL[0] * x[i - 1] + STENCIL[1] * x[i] + STENCIL[2] * x[i + 1]) ** 2
+    return s + np.sum(STENCIL * x[:3])
+
+
 QUICK = [
+    array_grid,
+    array_complex,
+    array_gather_mask,
+    array_stencil_loop,
     tuple_index,
     tuple_unpack,
     tuple_iterated,
@@ -269,7 +304,16 @@ def test_rows_of_an_integer_array_unpacked():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "f",
-    [tuple_iterated, rebind_chain, jacobi_assign, comp_sums, for_rows, bonds_of_a_table],
+    [
+        tuple_iterated,
+        rebind_chain,
+        jacobi_assign,
+        comp_sums,
+        for_rows,
+        bonds_of_a_table,
+        array_grid,
+        array_stencil_loop,
+    ],
     ids=lambda f: f.__name__,
 )
 def test_forms_compiled(f):
@@ -329,9 +373,23 @@ def alias_then_written(x):
     return np.sum(w * u)
 
 
+LARGE = np.zeros(5000)
+
+
+def reads_a_large_array(x):
+    return np.sum(x * LARGE[:4])
+
+
+def writes_a_module_array(x):
+    STENCIL[0] = x[0]
+    return np.sum(x[:3] * STENCIL)
+
+
 REFUSED += [
     (alias_then_added_in_place, "two names for one array"),
     (alias_then_written, "two names for one array"),
+    (reads_a_large_array, "pass a larger one as an argument"),
+    (writes_a_module_array, "copy it into a local first (stencil = STENCIL.copy())"),
 ]
 
 
@@ -377,6 +435,19 @@ def test_rebound_tuple_is_read_again():
         assert_close(tangent, after @ DIRECTION, what="tangent after the rebinding")
     finally:
         SCALE = (2.0, 3.0)
+    assert not np.allclose(before, after)
+
+
+def test_changed_array_is_read_again():
+    """A module-level array changed in place: a new derivative reads its numbers now."""
+    before = sourcead.grad(array_stencil_loop, compile=False)(X.copy())
+    try:
+        STENCIL[:] = [0.5, 1.0, -3.0]
+        after = sourcead.grad(array_stencil_loop, compile=False)(X.copy())
+        expected = numerical_grad_of(array_stencil_loop, X)
+        assert_close(after, expected, what="gradient after the change")
+    finally:
+        STENCIL[:] = [1.0, -2.0, 1.0]
     assert not np.allclose(before, after)
 
 

@@ -2,7 +2,8 @@
 
 Runs on a parsed function's tree, in place, before the subset check:
 
-* module-level tuples and lists of numbers (``TARGET = (30.0, 0.0)``) are constants:
+* module-level tuples and lists of numbers (``TARGET = (30.0, 0.0)``), and NumPy arrays of
+  up to ``MAX_CONSTANT_ARRAY`` numbers, are constants:
   ``TARGET[0]`` and ``len(TARGET)`` become numbers, ``tx, ty = TARGET`` a tuple of numbers,
   and any other use a local array filled with the values at the top of the function;
 * ``for row in x``, ``for i, v in enumerate(x)``, ``for a, b in zip(x, y)`` become loops
@@ -103,6 +104,10 @@ def _shape0(value: gast.expr) -> gast.Subscript:
     """``value.shape[0]``: the length of an array."""
     shape = gast.Attribute(value=copy.deepcopy(value), attr="shape", ctx=gast.Load())
     return _subscript(shape, _constant(0))
+
+
+#: The most numbers of a module-level NumPy array written into generated code as constants.
+MAX_CONSTANT_ARRAY = 1024
 
 
 def _table(value) -> tuple[list, tuple[int, ...]] | None:
@@ -218,6 +223,13 @@ class _Desugarer:
             value = self.fn.namespace[node.id]
         except KeyError:
             return None
+        if isinstance(value, np.ndarray):
+            table = self._array_table(node, value)
+            if table is None:
+                return None
+            # a copy: the array may be changed in place, which is_current must see
+            self.fn.reads[node.id] = self.fn.constants[node.id] = value.copy()
+            return (*table, value)
         if not isinstance(value, tuple | list):
             return None
         try:
@@ -234,11 +246,29 @@ class _Desugarer:
         self.fn.constants[node.id] = value
         return (*table, value)
 
+    def _array_table(self, node: gast.Name, value: np.ndarray):
+        """The numbers and shape of the module-level NumPy array ``node`` names, or None when
+        it holds no numbers; refused when it is too large to write into the code."""
+        if value.dtype.kind not in "biufc" or value.ndim == 0:
+            return None
+        if value.size > MAX_CONSTANT_ARRAY:
+            raise self.fn.error(
+                f"the global {node.id} is an array of {value.size} numbers: sourcead writes "
+                f"module-level arrays of up to {MAX_CONSTANT_ARRAY} numbers into the generated "
+                "code as constants; pass a larger one as an argument",
+                node,
+            )
+        if value.size == 0:
+            raise self.fn.error(f"the global {node.id} is an empty array", node)
+        return value.ravel().tolist(), value.shape
+
     def _fold_constants(self, tree) -> None:
         desugarer = self
 
         class Folder(gast.NodeTransformer):
             def visit_Subscript(self, node):
+                if isinstance(node.ctx, gast.Store):
+                    desugarer._refuse_write(node)
                 folded = desugarer._folded_index(node)
                 if folded is not None:
                     return folded
@@ -291,6 +321,19 @@ class _Desugarer:
                 return gast.copy_location(_name(desugarer._local_table(node, table)), node)
 
         Folder().visit(tree)
+
+    def _refuse_write(self, node: gast.Subscript) -> None:
+        """A write into a module-level table (``K[0] = x``): NumPy would change the global,
+        which the generated code, holding a copy of its numbers, would not."""
+        base = node.value
+        while isinstance(base, gast.Subscript):
+            base = base.value
+        if self._constant_table(base) is not None:
+            raise self.fn.error(
+                f"a write into the module-level {base.id}, whose numbers sourcead reads as "
+                f"constants: copy it into a local first ({base.id.lower()} = {base.id}.copy())",
+                node,
+            )
 
     def _folded_index(self, node: gast.Subscript) -> gast.expr | None:
         """``T[1]``, ``T[1][0]``, ``T[-1]`` of a module-level tuple ``T``: the number (or a
@@ -346,7 +389,11 @@ class _Desugarer:
         self.tables[node.id] = local
         self.changed = True
         keywords = []
-        if values and all(isinstance(v, int | bool | np.integer) for v in values):
+        if isinstance(table[2], np.ndarray):  # its own dtype
+            if table[2].dtype != np.float64:
+                dtype = "bool_" if table[2].dtype == np.bool_ else table[2].dtype.name
+                keywords = [gast.keyword(arg="dtype", value=_np(dtype))]
+        elif values and all(isinstance(v, int | bool | np.integer) for v in values):
             keywords = [gast.keyword(arg="dtype", value=_np("int64"))]
         elif any(isinstance(v, complex | np.complexfloating) for v in values):
             keywords = [gast.keyword(arg="dtype", value=_np("complex128"))]

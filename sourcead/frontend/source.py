@@ -13,6 +13,7 @@ import types
 from dataclasses import dataclass, field
 
 import gast
+import numpy as np
 
 from ..errors import SourceADError
 from ..trees.codegen import dotted_name
@@ -181,6 +182,9 @@ def _same(now, before) -> bool:
     if now is before:
         return True
     numbers_ = (bool, int, float, complex)
+    if isinstance(now, np.ndarray) and isinstance(before, np.ndarray):
+        # a module-level array read as constants (frontend.desugar keeps a copy): its numbers
+        return now.dtype == before.dtype and now.shape == before.shape and (now == before).all()
     return type(now) is type(before) and isinstance(now, numbers_) and now == before
 
 
