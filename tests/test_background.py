@@ -14,6 +14,7 @@ import sourcead
 from sourcead.api import forward
 from sourcead.api.background import BackgroundCompiled, python_helpers
 from sourcead.api.gradients import GradientFunction
+from sourcead.cache import compile_process
 from sourcead.pipeline import forward_over_reverse
 
 
@@ -45,6 +46,41 @@ def test_first_calls_run_as_python_until_the_compiled_version_is_ready(monkeypat
     assert entry.wait(timeout=300)
     np.testing.assert_allclose(gradient(w, x), expected, rtol=1e-12)  # compiled now
     np.testing.assert_array_equal(w, before)  # the inputs are never changed
+
+
+def layer_loss_compiled_apart(w, x):
+    return np.sum(np.cos(x @ w) ** 2) + 0.5 * np.sum(w**3)
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_a_module_of_the_cache_compiles_in_a_child_process(monkeypatch):
+    """The persistent cache holds the module: a child process compiles it (filling Numba's
+    cache beside it), and this process loads the machine code from there."""
+    outcomes = []
+    in_a_process = compile_process.compile_in_a_process
+
+    def recorded(*args):
+        outcomes.append(in_a_process(*args))
+        return outcomes[-1]
+
+    monkeypatch.setattr(compile_process, "compile_in_a_process", recorded)
+    w, x = _inputs()
+    gradient = sourcead.grad(layer_loss_compiled_apart, compile="background")
+    first = gradient(w, x)
+    expected = sourcead.grad(layer_loss_compiled_apart, compile=False)(w, x)
+    np.testing.assert_allclose(first, expected, rtol=1e-14)
+    entry = _entry(gradient)
+    assert isinstance(entry, BackgroundCompiled)
+    assert entry.wait(timeout=300)
+    assert outcomes == [True]
+    assert entry.compiled.stats.cache_hits  # loaded, not compiled again here
+    np.testing.assert_allclose(gradient(w, x), expected, rtol=1e-12)
+
+
+def test_a_child_process_refuses_a_file_that_is_no_entry(tmp_path):
+    module = tmp_path / "made_up.py"
+    module.write_text("def f(x):\n    return x\n")
+    assert not compile_process.compile_in_a_process(module, "made_up", "f", (1.0,))
 
 
 @pytest.mark.slow  # waits for Numba: CI's slow group

@@ -17,12 +17,20 @@ The Python version calls the runtime's helpers as Python all the way down
 (``python_helpers``), so it never waits for Numba's compiler, whose lock every compile
 shares; the thread compiles the helpers with the rest. Element loops run at Python's speed
 in the Python version: this mode suits whole-array programs.
+
+A module stored in the persistent cache is compiled in a child process
+(``cache.compile_process``), which does not take turns with the caller's Python calls at the
+interpreter's lock; the thread waits for it and then loads the machine code from Numba's
+cache. Other modules (the cache off) are compiled by the thread itself.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import threading
 import types
+from pathlib import Path
 
 import numpy as np
 
@@ -75,6 +83,11 @@ class BackgroundCompiled:
         from ..backends.cpu import progress
 
         try:
+            cached = _cached_module(self.compiled)
+            if cached is not None:  # compiled in a child process, loaded from Numba's cache below
+                from ..cache.compile_process import compile_in_a_process
+
+                compile_in_a_process(*cached, args)
             self.compiled(*args)  # compiles for these types (Numba caches it), then runs once
         except BaseException as exc:  # reported, never raised in a thread nobody joins
             self.failed = exc
@@ -103,6 +116,32 @@ class BackgroundCompiled:
             return compiled(*args) if self.ready else python(*args)
 
         return call
+
+
+def _cached_module(compiled) -> tuple[Path, str, str] | None:
+    """(file, module name, function name) of ``compiled`` when it is a function of a module
+    of the persistent cache whose machine code Numba caches beside it, else None."""
+    from ..cache.modules import cache_dir
+
+    function = getattr(compiled, "py_func", None)
+    if function is None or getattr(compiled, "_cache", None) is None:
+        return None
+    path = Path(function.__code__.co_filename)
+    try:
+        inside = path.is_file() and path.resolve().parent == cache_dir().resolve()
+    except OSError:
+        return None
+    if not inside or not isinstance(function.__module__, str):
+        return None
+    _end_children_at_exit()
+    return path, function.__module__, function.__name__
+
+
+@functools.cache
+def _end_children_at_exit() -> None:
+    from ..cache.compile_process import end_children
+
+    atexit.register(end_children)
 
 
 def called(compile, made_now: bool, source: str, compiled, entry: str, module_name: str):
