@@ -137,6 +137,14 @@ def _cached_module(compiled) -> tuple[Path, str, str] | None:
     return path, function.__module__, function.__name__
 
 
+def _has_machine_code(compiled) -> bool:
+    """Whether Numba's cache holds machine code of ``compiled`` (an index file beside its
+    module; True where that cannot be told)."""
+    cache_file = getattr(getattr(compiled, "_cache", None), "_cache_file", None)
+    index = getattr(cache_file, "_index_path", None)
+    return index is None or Path(index).exists()
+
+
 @functools.cache
 def _end_children_at_exit() -> None:
     from ..cache.compile_process import end_children
@@ -146,9 +154,10 @@ def _end_children_at_exit() -> None:
 
 def called(compile, made_now: bool, source: str, compiled, entry: str, module_name: str):
     """The function a derivative calls: ``compiled``; for ``compile="background"`` and a module
-    ``made_now`` (not found in the persistent cache, whose machine code is cached beside it),
-    a ``BackgroundCompiled`` of the ``source``'s Python version and ``compiled``."""
-    if compile != BACKGROUND or not made_now:
+    ``made_now`` (not found in the persistent cache, whose machine code is cached beside it)
+    or found without machine code (made by ``compile=False``), a ``BackgroundCompiled`` of the
+    ``source``'s Python version and ``compiled``."""
+    if compile != BACKGROUND or not (made_now or not _has_machine_code(compiled)):
         return compiled
     from ..backends.cpu import progress
     from ..backends.cpu.loading import load_module
