@@ -295,3 +295,89 @@ def array_of_a_number(x):
 def test_an_array_of_a_number_is_refused_with_what_to_write():
     with pytest.raises(sourcead.SourceADError, match="no 0-d arrays .*use the number itself"):
         sourcead.grad(array_of_a_number, compile=False)(np.ones(2))
+
+
+# ------------------------------------------- linear algebra of stacks of matrices (3-d arrays)
+
+
+def det_of_stack(x, w):
+    return np.sum(np.linalg.det(x) * w)
+
+
+def inv_of_stack(x, w):
+    return np.sum(np.linalg.inv(x)[:, 0, 0] * w)
+
+
+def solve_of_stack(x, w):
+    return np.sum(np.linalg.solve(x, x)[:, 0, 0] * w)
+
+
+def slogdet_of_stack(x, w):
+    return np.sum(np.linalg.slogdet(x)[1] * w)
+
+
+def eigh_of_stack(x, w):
+    return np.sum(np.linalg.eigh(x + np.swapaxes(x, 1, 2))[0][:, 0] * w)
+
+
+def qr_of_stack(x, w):
+    return np.sum(np.linalg.qr(x)[1][:, 0, 0] * w)
+
+
+@pytest.mark.parametrize(
+    "f, what",
+    [
+        (det_of_stack, "np.linalg.det"),  # was differentiated as one matrix: wrong
+        (inv_of_stack, "np.linalg.inv"),
+        (solve_of_stack, "np.linalg.solve"),
+        (slogdet_of_stack, "np.linalg.slogdet"),
+        (eigh_of_stack, "np.linalg.eigh"),
+        (qr_of_stack, "np.linalg.qr"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_linear_algebra_of_a_stack_of_matrices_is_refused(f, what):
+    args = (np.eye(3) + np.zeros((2, 3, 3)), np.ones(2))
+    for derivative in (
+        lambda: sourcead.grad(f, compile=False)(*args),
+        lambda: sourcead.jvp(f, args, (np.ones((2, 3, 3)), None), compile=False),
+    ):
+        with pytest.raises(sourcead.SourceADError, match=f"{what} of a 3-d array") as error:
+            derivative()
+        assert error.value.lineno == f.__code__.co_firstlineno + 1
+
+
+# ------------------------------------- an alias written through, in forward mode too
+
+
+def written_through_an_alias(v):
+    w = v
+    w[0] = 2.0 * w[0]  # changes v, the caller's array, in NumPy
+    return np.sum(v * w)
+
+
+def test_an_alias_written_through_is_refused_in_forward_mode():
+    # jvp accepted it, and its generated code wrote into the caller's array
+    v = np.array([0.7, -0.3, 0.4])
+    with pytest.raises(sourcead.SourceADError, match="two names for one array") as error:
+        sourcead.jvp(written_through_an_alias, (v,), (np.ones(3),), compile=False)
+    assert error.value.lineno == written_through_an_alias.__code__.co_firstlineno + 1
+    np.testing.assert_array_equal(v, [0.7, -0.3, 0.4])
+
+
+# ------------------------------- a function of yours named as a helper of generated code
+
+
+def mean_along(x, axis):  # the name of the runtime's helper that x.mean(axis=1) calls
+    return np.sum(x[1:-1], axis=0) / (x.shape[0] - 2)
+
+
+def calls_a_helper_named_as_the_runtimes(u):
+    return np.sum(mean_along(u, 0) ** 2) + np.sum(u.mean(axis=1) ** 2)
+
+
+def test_a_function_named_as_a_runtime_helper_is_refused():
+    # it replaced the helper in the generated module: a wrong value and gradient
+    with pytest.raises(sourcead.SourceADError, match="sourcead_runtime.mean_along") as error:
+        sourcead.grad(calls_a_helper_named_as_the_runtimes, compile=False)(np.ones((3, 4)))
+    assert error.value.lineno == mean_along.__code__.co_firstlineno

@@ -34,6 +34,7 @@ from ..transforms.reverse import AdjointGenerator
 from ..transforms.targets import Target
 from ..trees.codegen import parse_statements, src
 from ..trees.module import GeneratedModule
+from ..trees.names import MODULE_NAMES
 from ..trees.queries import names_read
 from . import passes
 
@@ -303,6 +304,7 @@ class Program:
     def _add_primal(self, loaded: LoadedFunction) -> None:
         for callee in loaded.callees:
             callee_loaded = self.load(callee)
+            _refuse_module_name(callee_loaded.parsed)
             if callee_loaded not in self.primals:
                 self.primals.append(callee_loaded)
                 self.used_names.add(callee_loaded.parsed.name)
@@ -431,6 +433,32 @@ def _checkpoint_imports(functions: list[gast.FunctionDef]) -> list[str]:
     if "revolve_plan" not in names_read(functions):
         return []
     return [f"from sourcead_runtime import {', '.join(CHECKPOINT_NAMES)}"]
+
+
+#: Python's builtins that generated code calls (tapes grow with ``max``, loops use ``range``).
+_CALLED_BUILTINS = frozenset(
+    {"abs", "bool", "complex", "enumerate", "float", "int", "len", "max", "min", "range"}
+    | {"round", "sum", "tuple", "zip"}
+)
+
+
+def _refuse_module_name(parsed: ParsedFunction) -> None:
+    """A function of yours copied into the generated module must not take the name of one of
+    its imports or of a builtin it calls: a runtime helper that generated code calls
+    (``mean_along`` for ``x.mean(axis=1)``) would be your function there."""
+    if (getattr(parsed.pyfunc, "__module__", None) or "").startswith("sourcead_runtime"):
+        return  # the runtime's own (trip_count, differentiated in second derivatives)
+    if parsed.name in _CALLED_BUILTINS:
+        what = f"Python's builtin {parsed.name}, which generated code calls"
+    elif parsed.name in ("np", "math", "numba", "sourcead_runtime"):
+        what = "a module that generated code imports"
+    elif parsed.name in MODULE_NAMES:
+        what = f"sourcead_runtime.{parsed.name}, a helper that generated code calls"
+    else:
+        return
+    raise parsed.error(
+        f"the function {parsed.name} has the name of {what}; give it another name", parsed.node
+    )
 
 
 def _user_definition(parsed: ParsedFunction) -> gast.FunctionDef:

@@ -23,6 +23,8 @@ the options of ``svd`` and ``qr``, ``eigvalsh``, ``eig``, ``pinv``, ``lstsq``, `
 ``solve_triangular``.
 """
 
+import functools
+
 import numpy as np
 from sourcead_runtime import (
     cholesky_tangent,
@@ -37,11 +39,35 @@ from sourcead_runtime import (
     svd_tangent_vh,
 )
 
+from ..analysis.types import Array
 from . import shapes
 from .registry import register
 
 
-@register(np.linalg.solve, device=False, result=shapes.solved)
+def _of_one_matrix(what: str, result):
+    """``result`` where the first argument is a matrix: NumPy takes stacks of matrices (3-d
+    arrays and more) too, which these rules, written with 2-d transposes, are not."""
+
+    @functools.wraps(result)
+    def checked(args: list, node):
+        first = args[0] if args else None
+        if isinstance(first, Array) and first.ndim != 2:
+            stack = " (a stack of matrices: loop over it)" if first.ndim > 2 else ""
+            raise shapes.ArrayTypeProblem(
+                f"{what} of a {first.ndim}-d array{stack}; sourcead takes one matrix"
+            )
+        if what == "np.linalg.solve" and len(args) > 1:
+            b = args[1]
+            if isinstance(b, Array) and b.ndim > 2:
+                raise shapes.ArrayTypeProblem(
+                    f"{what} with a {b.ndim}-d right-hand side; sourcead takes a vector or a matrix"
+                )
+        return result(args, node)
+
+    return checked
+
+
+@register(np.linalg.solve, device=False, result=_of_one_matrix("np.linalg.solve", shapes.solved))
 class Solve:
     def array_adjoint(b_out, a, b):
         x = np.linalg.solve(a, b)
@@ -52,7 +78,7 @@ class Solve:
         return np.linalg.solve(a, db - da @ np.linalg.solve(a, b))
 
 
-@register(np.linalg.inv, device=False, result=shapes.like_first)
+@register(np.linalg.inv, device=False, result=_of_one_matrix("np.linalg.inv", shapes.like_first))
 class Inv:
     def array_adjoint(b_out, a):
         y = np.ascontiguousarray(np.linalg.inv(a).T)
@@ -62,7 +88,9 @@ class Inv:
         return -(np.linalg.inv(a) @ da @ np.linalg.inv(a))
 
 
-@register(np.linalg.det, device=False, result=shapes.scalar_like_first)
+@register(
+    np.linalg.det, device=False, result=_of_one_matrix("np.linalg.det", shapes.scalar_like_first)
+)
 class Det:
     def array_adjoint(b_out, a):
         return b_out * np.linalg.det(a) * np.ascontiguousarray(np.linalg.inv(a).T)
@@ -71,7 +99,12 @@ class Det:
         return np.linalg.det(a) * np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da)
 
 
-@register(np.linalg.slogdet, device=False, result=shapes.sign_and_log, outputs=2)
+@register(
+    np.linalg.slogdet,
+    device=False,
+    result=_of_one_matrix("np.linalg.slogdet", shapes.sign_and_log),
+    outputs=2,
+)
 class Slogdet:
     def array_adjoint(b_sign, b_logdet, a):
         return b_logdet * np.ascontiguousarray(np.linalg.inv(a).T)
@@ -81,7 +114,9 @@ class Slogdet:
         return None, np.real(np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da))
 
 
-@register(np.linalg.cholesky, device=False, result=shapes.like_first)
+@register(
+    np.linalg.cholesky, device=False, result=_of_one_matrix("np.linalg.cholesky", shapes.like_first)
+)
 class Cholesky:
     # a = L L^H (L^T for real a), perturbed Hermitian: the adjoint p = tril(L^T g) with its
     # diagonal halved, herm(L^-T p conj(L^-1)) (JAX's convention for complex values: the
@@ -99,7 +134,9 @@ class Cholesky:
         return cholesky_tangent(da, np.linalg.cholesky(a), True)
 
 
-@register(np.linalg.eigh, device=False, result=shapes.eigen, outputs=2)
+@register(
+    np.linalg.eigh, device=False, result=_of_one_matrix("np.linalg.eigh", shapes.eigen), outputs=2
+)
 class Eigh:
     # a = v diag(w) v^H perturbed Hermitian; with the adjoints conjugated (JAX's convention
     # for complex values), v^H conj(b_v) is conj(v^T b_v): the adjoint is conj(v) (diag(b_w)
@@ -120,7 +157,9 @@ class Eigh:
         return eigh_tangent_w(da, w, v), eigh_tangent_v(da, w, v)
 
 
-@register(np.linalg.svd, device=False, result=shapes.singular, outputs=3)
+@register(
+    np.linalg.svd, device=False, result=_of_one_matrix("np.linalg.svd", shapes.singular), outputs=3
+)
 class Svd:
     # a = u diag(s) v^H. The adjoints conjugated (JAX's convention), in the Hermitian form:
     # g_u, g_v those of the first k = min(m, n) columns of u and v (for full matrices, the
@@ -188,7 +227,9 @@ class Svd:
         )
 
 
-@register(np.linalg.qr, device=False, result=shapes.factors, outputs=2)
+@register(
+    np.linalg.qr, device=False, result=_of_one_matrix("np.linalg.qr", shapes.factors), outputs=2
+)
 class Qr:
     # the reduced QR of a tall or square a (r with a real diagonal): with the adjoints
     # conjugated (JAX's convention), (g_q + q copyltu(r g_r^H - g_q^H q)) r^-H, copyltu(m) =

@@ -31,6 +31,7 @@ from ..rules.templates import simplify
 from ..trees.codegen import Block, function_tree, index_source, src
 from ..trees.names import NameGenerator
 from ..trees.queries import element_written, stored_names
+from .aliases import refuse_changed_aliases
 from .dead_code import without_dead_stores
 
 #: Every operator's function, whose tangent rule forward mode uses: those whose adjoints
@@ -87,6 +88,8 @@ class TangentGenerator:
             [e.id for e in returned.elts] if isinstance(returned, gast.Tuple) else [returned.id]
         )
         self.body = node.body[:-1]
+        if not getattr(fn, "generated_code", False):  # (adjoints alias their tapes, rightly)
+            refuse_changed_aliases(fn, node, self.body, types, self.outputs)
         self.active = active_names(self.body, set(wrt), set(self.outputs), types)
         self.names = NameGenerator(node)
         self.tangent_names: dict[str, str] = {}

@@ -34,7 +34,6 @@ from ..rules.templates import instantiate, substituted
 from ..trees.codegen import Block, Comment, build, function_tree, index_source, src
 from ..trees.names import NameGenerator
 from ..trees.queries import (
-    array_writes,
     changed_names,
     element_written,
     has_break,
@@ -44,6 +43,7 @@ from ..trees.queries import (
     walk_statements,
     written_in_place,
 )
+from .aliases import refuse_changed_aliases
 from .checkpoint import CheckpointedLoop
 from .dead_code import without_dead_stores
 from .distribute import CountedLoop, distributed
@@ -1273,27 +1273,17 @@ class AdjointGenerator:
             if isinstance(loop, gast.For | gast.While)
             for s in walk_statements(loop.body)
         }
-        in_place = _changed_in_place(self.body) | getattr(self.node, "augmented_names", set())
+        refuse_changed_aliases(self.fn, self.node, self.body, self.types, self.outputs)
         for stmt in walk_statements(self.body):
             if is_permutation(stmt):
                 group = {e.id for e in stmt.targets[0].elts}
                 for n in group:
                     self.permutation_partners.setdefault(n, set()).update(group - {n})
             elif isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
-                target, value = stmt.targets[0].id, stmt.value
+                target = stmt.targets[0].id
                 if not is_array_type(self.types.get(target)):
                     continue
                 self.array_rebinds.setdefault(target, []).append(stmt)
-                if (
-                    isinstance(value, gast.Name)
-                    and target not in self.outputs
-                    and (target in in_place or value.id in in_place)
-                ):  # (two names for an array nothing changes in place: as two arrays)
-                    raise self.fn.error(
-                        f"{target} = {value.id} makes two names for one array; use "
-                        f"{value.id}.copy(), or swap arrays with a, b = b, a",
-                        stmt,
-                    )
 
     def _check_forward_only(self) -> None:
         """Refuse the helpers of generated adjoints that only forward mode differentiates."""
@@ -1614,16 +1604,3 @@ def _first_definitions(body: list, params: set[str]) -> dict:
 
 
 __all__ = ["AdjointGenerator", "SourceADError", "TupleType"]
-
-
-def _changed_in_place(body: list) -> set[str]:
-    """Names of arrays whose elements change after the array is made: element and slice
-    writes and ``np.add.at`` (``trees.queries.array_writes``), but the writes of a fused
-    statement's loop, which fills a new array right after it is made (``fills_new_array``).
-    (Augmented assignments, which normalising wrote as ``u = u + x``, the tree notes apart.)"""
-    filled = {
-        id(stmt.targets[0])
-        for stmt in walk_statements(body)
-        if getattr(stmt, "fills_new_array", False)
-    }
-    return {name for name, node in array_writes(body) if id(node) not in filled}
