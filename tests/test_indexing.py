@@ -144,6 +144,19 @@ def new_axes(x):
     return np.sum(outer) + np.sum(x[:, None] * x[None, :] ** 3)
 
 
+def whole_new_axes(x):
+    # x[None]: its adjoint wrote b_x[...] += ..., which Numba does not compile
+    return np.sum(x[None] * x[:, None]) + np.sum(np.exp(x)[None, None] ** 2)
+
+
+def ellipses(x):
+    m = x.reshape(2, 3)
+    t = m[..., None] * m[None, ..., 0][..., None, None]
+    y = np.zeros_like(m)
+    y[..., 0] = m[..., 1] * 2.0  # ... written out as the slices it stands for, in stores too
+    return np.sum(t[0, ...] ** 2) + np.sum(m[...] * y) + np.sum(m[1, ..., 1:] ** 3)
+
+
 def calls_a_gather(x, idx):
     return gather_vector(x, idx) * x[0]
 
@@ -176,6 +189,8 @@ PROGRAMS = [
     pytest.param(steps, (X,), id="steps"),
     pytest.param(step_writes, (X,), id="step-writes"),
     pytest.param(new_axes, (X,), id="new-axes"),
+    pytest.param(whole_new_axes, (X,), id="whole-new-axes"),
+    pytest.param(ellipses, (X,), id="ellipses"),
     pytest.param(calls_a_gather, (X, np.array([1, 3, 3])), id="calls-a-gather"),
 ]
 
@@ -223,8 +238,12 @@ WRITES = next(p for p in PROGRAMS if p.id == "write-add")
 MASKS = next(p for p in PROGRAMS if p.id == "mask-write")
 
 
+NEW_AXES = next(p for p in PROGRAMS if p.id == "whole-new-axes")
+ELLIPSES = next(p for p in PROGRAMS if p.id == "ellipses")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("f, args", [WRITES])
+@pytest.mark.parametrize("f, args", [WRITES, NEW_AXES, ELLIPSES])
 def test_compiled_gradient_tangent_and_second_order(f, args):
     check_grad(f, args, wrt=0, compile=True)
     _check_tangent(f, args, compile=True)

@@ -88,6 +88,8 @@ class TypeInference:
             if isinstance(stmt, gast.Assign):
                 value = self.expr(stmt.value)
                 target = stmt.targets[0]
+                if isinstance(target, gast.Subscript):  # x[..., 0] = v
+                    self._write_out_ellipsis(target, self.expr(target.value))
                 if isinstance(target, gast.Name):
                     self.bind(target.id, value, stmt)
                 elif isinstance(target, gast.Tuple):
@@ -108,6 +110,36 @@ class TypeInference:
                 self.block(stmt.body)
             elif isinstance(stmt, gast.Expr):
                 self.expr(stmt.value)
+
+    @staticmethod
+    def _write_out_ellipsis(node: gast.Subscript, base) -> None:
+        """``x[..., 0]`` of an array of known dimensions becomes ``x[:, :, 0]`` in the tree:
+        the generators then see only integers, slices and new axes."""
+        elements = node.slice.elts if isinstance(node.slice, gast.Tuple) else [node.slice]
+        at = [
+            k
+            for k, e in enumerate(elements)
+            if isinstance(e, gast.Constant) and e.value is Ellipsis
+        ]
+        if not at or not isinstance(base, Array):
+            return
+        used = sum(
+            1
+            for e in elements
+            if not (isinstance(e, gast.Constant) and (e.value is None or e.value is Ellipsis))
+        )
+        if used > base.ndim:
+            raise TypeProblem(node, f"too many indices for a {base.ndim}-d array")
+        axes = [
+            gast.copy_location(gast.Slice(lower=None, upper=None, step=None), node)
+            for _ in range(base.ndim - used)
+        ]
+        written = elements[: at[0]] + axes + elements[at[0] + 1 :]
+        node.slice = (
+            gast.copy_location(gast.Tuple(elts=written, ctx=gast.Load()), node)
+            if len(written) != 1
+            else written[0]
+        )
 
     def expr(self, node):
         if isinstance(node, gast.Constant):
@@ -162,6 +194,7 @@ class TypeInference:
             return array_types.compare_type(operands)
         if isinstance(node, gast.Subscript):
             base = self.expr(node.value)
+            self._write_out_ellipsis(node, base)
             count = len(node.slice.elts) if isinstance(node.slice, gast.Tuple) else 1
             if isinstance(base, TupleType):  # a shape: x.shape[0]
                 if all(isinstance(t, Scalar) and t.kind == "int" for t in base.items):

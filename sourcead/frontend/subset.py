@@ -359,7 +359,12 @@ class _SubsetChecker:
 
     def index(self, index: gast.expr) -> None:
         elements = index.elts if isinstance(index, gast.Tuple) else [index]
+        ellipses = [e for e in elements if isinstance(e, gast.Constant) and e.value is Ellipsis]
+        if len(ellipses) > 1:
+            raise self.fn.error("an index with more than one ... (NumPy takes one)", index)
         for element in elements:
+            if isinstance(element, gast.Constant) and element.value is Ellipsis:
+                continue  # x[..., 0]: the type inference writes out the axes it stands for
             if isinstance(element, gast.Slice):  # basic slicing a[1:-1], a[::2]
                 for part in (element.lower, element.upper, element.step):
                     if part is not None:

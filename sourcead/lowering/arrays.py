@@ -546,7 +546,9 @@ class ArrayAdjoints:
         """``b_a[index] += contribution`` for a basic index; new axes (None) are dropped."""
         elements = index.elts if isinstance(index, gast.Tuple) else [index]
         kept = [e for e in elements if not (isinstance(e, gast.Constant) and e.value is None)]
-        text = ", ".join(src(e) for e in kept) if kept else "..."
+        if not kept:  # x[None], x[None, None]: the whole array (Numba takes no x[...] here)
+            return f"{adjoint} += np.ascontiguousarray({src(contribution)}).reshape({array}.shape)"
+        text = ", ".join(src(e) for e in kept)
         if len(kept) == len(elements):
             return f"{adjoint}[{text}] += {src(contribution)}"
         self.gen.reads(index)
