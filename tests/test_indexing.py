@@ -157,6 +157,16 @@ def ellipses(x):
     return np.sum(t[0, ...] ** 2) + np.sum(m[...] * y) + np.sum(m[1, ..., 1:] ** 3)
 
 
+def list_indices(x):
+    # a list in an index is an index array, as in NumPy (it was refused as a list literal)
+    m = x.reshape(3, 2)
+    y = x.copy()
+    y[[0, 2]] = x[[1, 1]] ** 2
+    return (
+        np.sum(x[[0, 0, -1]] * np.array([1.0, 2.0, 3.0])) + np.sum(m[[2, 0], :] ** 2) + np.sum(y**2)
+    )
+
+
 def calls_a_gather(x, idx):
     return gather_vector(x, idx) * x[0]
 
@@ -191,6 +201,7 @@ PROGRAMS = [
     pytest.param(new_axes, (X,), id="new-axes"),
     pytest.param(whole_new_axes, (X,), id="whole-new-axes"),
     pytest.param(ellipses, (X,), id="ellipses"),
+    pytest.param(list_indices, (X,), id="list-indices"),
     pytest.param(calls_a_gather, (X, np.array([1, 3, 3])), id="calls-a-gather"),
 ]
 

@@ -53,7 +53,7 @@ from ..trees.codegen import Block, parse_statements, src
 from ..trees.names import RESERVED_NAMES
 from ..trees.queries import names_read, read_names
 from .einsum import is_tensor_call, tensor_call
-from .indexing import add_at_statement, without_new_axes
+from .indexing import add_at_statement, lists_as_index_arrays, without_new_axes
 
 # --- rewriting methods and attributes ----------------------------------------------------------
 
@@ -158,6 +158,7 @@ def rewrite_array_syntax(parsed) -> None:
             return node
 
         def visit_Subscript(self, node):
+            node.slice = lists_as_index_arrays(node.slice)  # x[[0, 2]]: np.array, rewritten below
             node = self.generic_visit(node)
             node.slice = without_new_axes(parsed, node.slice)  # x[:, np.newaxis]
             return node

@@ -33,6 +33,7 @@ from ..analysis.types import Array
 from ..rules.callees import Callee
 from ..rules.indexing import IndexPlan, index_plan, write_plan
 from ..rules.shapes import ArrayTypeProblem
+from ..trees.resolved import resolved_call
 from .tuple_items import unpack_tuple_items
 
 # --- before the subset check ----------------------------------------------------------------------
@@ -49,6 +50,21 @@ def is_new_axis(parsed, node) -> bool:
         return parsed.resolve(node) is None
     except (KeyError, AttributeError):
         return False
+
+
+def lists_as_index_arrays(index: gast.expr) -> gast.expr:
+    """``index`` with each list in it an index array, as NumPy reads it: ``x[[0, 2, 2]]`` is
+    ``x[np.array([0, 2, 2])]``, ``m[[1, 0], :]`` ``m[np.array([1, 0]), :]``."""
+
+    def as_array(element):
+        if not isinstance(element, gast.List):
+            return element
+        return resolved_call(np.array, [element], element, "np.array")
+
+    if isinstance(index, gast.Tuple):
+        index.elts = [as_array(e) for e in index.elts]
+        return index
+    return as_array(index)
 
 
 def without_new_axes(parsed, index: gast.expr) -> gast.expr:
