@@ -6,7 +6,7 @@ from math import comb
 import numpy as np
 import pytest
 import sourcead_runtime as runtime
-from helpers import run_case
+from helpers import check_grad, run_case
 
 import sourcead
 from sourcead import SourceADError
@@ -274,3 +274,19 @@ def rows_updated_in_place(x):
 def test_a_whole_array_statement_in_a_checkpointed_loop_is_refused_by_what_it_makes():
     with pytest.raises(SourceADError, match="makes new arrays inside a checkpointed loop"):
         sourcead.grad(rows_updated_in_place, compile=False)(np.ones((3, 2)))
+
+
+def inner_break_in_checkpointed_loop(a, n):
+    b = a.copy()
+    acc = 0.0
+    for _t in sourcead.checkpointed(range(n), snapshots=2):
+        for i in range(b.shape[0]):
+            b[i] = b[i] * 0.9 + 0.05 * acc
+            if b[i] > 0.6:
+                break  # leaves the inner loop only: the checkpointed loop runs all its steps
+        acc = acc + b[0] * b[b.shape[0] - 1]
+    return acc + np.sum(b)
+
+
+def test_a_break_of_an_inner_loop_in_a_checkpointed_loop():
+    check_grad(inner_break_in_checkpointed_loop, (np.array([0.3, 0.5, 0.7, 0.4]), 7), 0, False)

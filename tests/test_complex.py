@@ -364,3 +364,31 @@ def test_the_quantum_control_example_runs(tmp_path):
     result = example.main(plot)
     assert 1.0 - result.fun > 0.999
     assert plot.stat().st_size > 10_000
+
+
+# --- Jacobians of complex results and of complex arguments ------------------------------------
+
+
+def spectrum(x):
+    return np.fft.fft(x)
+
+
+def squared_magnitudes(z):
+    return np.abs(z) ** 2
+
+
+def test_reverse_jacobian_of_a_complex_result_is_refused_and_auto_goes_forward():
+    x = np.arange(8.0)
+    with pytest.raises(ValueError, match="jacrev .* needs real results"):
+        sourcead.jacrev(spectrum, compile=False)(x)  # it dropped the imaginary parts
+    jacobian = sourcead.jacobian(spectrum, compile=False)  # 8 inputs, 8 outputs: reverse
+    np.testing.assert_allclose(jacobian(x), np.fft.fft(np.eye(8), axis=0), atol=1e-12)
+    assert jacobian.last_mode == "forward"
+
+
+def test_reverse_jacobian_with_respect_to_a_complex_argument_is_complex():
+    # rows of gradients in JAX's convention: d|z_k|^2 gives 2 conj(z_k)
+    z = np.array([1.0 + 0.5j, -0.3 + 1.0j])
+    np.testing.assert_allclose(
+        sourcead.jacrev(squared_magnitudes, compile=False)(z), np.diag(2.0 * np.conj(z))
+    )

@@ -926,10 +926,10 @@ TABLE += MORE_ROWS
 
 # --- tensor algebra (rules/tensor.py, sourcead_runtime/tensor.py) --------------------------------
 # np.einsum is einsum_one or einsum_two (three operands: two of them), np.tensordot and np.inner
-# tensordot_axes, np.vdot vdot_flat, np.linalg.matrix_power matrix_power_of, np.transpose with
-# axes transpose_axes; @ of stacks of matrices is the operator's entry. Each case of an einsum is
-# one row: an explicit result, the implicit one, batch indices, "...", diagonals, traces, sums,
-# three operands.
+# tensordot_axes, np.vdot vdot_flat, np.cross cross_product, np.linalg.matrix_power
+# matrix_power_of, np.transpose with axes transpose_axes; @ of stacks of matrices is the
+# operator's entry. Each case of an einsum is one row: an explicit result, the implicit one,
+# batch indices, "...", diagonals, traces, sums, three operands.
 
 
 def halved(rng, shape):  # matrix powers: entries small enough that powers stay moderate
@@ -1030,9 +1030,14 @@ TENSOR_ROWS = [
     Row(runtime.vdot_flat, "np.vdot({0}, {1})", (Arg(), Arg()), id="vdot-matrices"),
     Row(np.kron, "np.kron({0}, {1})", (Arg(shape=(2, 3)), Arg(shape=(2, 2)))),
     Row(np.kron, "np.kron({0}, {1})", (vector(2), vector(3)), id="kron-vectors"),
-    Row(np.cross, "np.cross({0}, {1})", (Arg(shape=(2, 3)), Arg(shape=(2, 3)))),
     Row(
-        np.cross,
+        runtime.cross_product,
+        "np.cross({0}, {1})",
+        (Arg(shape=(2, 3)), Arg(shape=(2, 3))),
+        id="cross",
+    ),
+    Row(
+        runtime.cross_product,
         "np.cross({0}, {1})",
         (Arg(shape=(4, 3)), vector(3)),
         id="cross-broadcast",

@@ -104,6 +104,15 @@ class TypeInference:
                 self.block(stmt.body)
                 self.block(stmt.orelse)
             elif isinstance(stmt, gast.For):
+                before = self.types.get(stmt.target.id)
+                if before is not None and not (isinstance(before, Scalar) and before.kind == "int"):
+                    # (join would make the integers floats: derivatives through a counter)
+                    raise TypeProblem(
+                        stmt,
+                        f"the loop variable {stmt.target.id} also holds a value of another type "
+                        "(read after a loop that may run no step, or in a loop or a branch): "
+                        "give the loop a variable of its own",
+                    )
                 self.bind(stmt.target.id, INT, stmt)
                 self.block(stmt.body)
             elif isinstance(stmt, gast.While):

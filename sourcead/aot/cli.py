@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         "--stage",
         metavar="NAME",
         help="print the program after one pass instead: parsed, array syntax, checked, "
-        "normalized, typed (types as comments), then the mode's passes (reverse: solver calls, "
-        "jvp calls, fused, lowered) and the generated adjoint or tangent",
+        "normalized, typed (types as comments), then the mode's passes (reverse: promoted, "
+        "solver calls, indexed, jvp calls, fused, lowered) and the generated adjoint or tangent",
     )
     show.add_argument(
         "--timings",

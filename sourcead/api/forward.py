@@ -220,7 +220,22 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
     wrt = [call.params[i] for i in indices]
     _, function, result_type = tangent_function(call.fun, call.types, wrt, vector, compile)
     value, tangent = function(*call.args, *converted)
-    return value, _fresh_outputs(tangent, converted)
+    return value, _like_values(_fresh_outputs(tangent, converted), value)
+
+
+def _like_values(tangent, value):
+    """Array tangents in their values' single precision (a float32 result's tangent is
+    float32, as JAX's), where the generated code made them in double."""
+
+    def like(t, v):
+        if isinstance(t, np.ndarray) and isinstance(v, np.ndarray):
+            if v.dtype in (np.float32, np.complex64) and t.dtype in (np.float64, np.complex128):
+                return t.astype(np.complex64 if t.dtype.kind == "c" else np.float32)
+        return t
+
+    if isinstance(tangent, tuple) and isinstance(value, tuple):
+        return tuple(like(t, v) for t, v in zip(tangent, value, strict=False))
+    return like(tangent, value)
 
 
 # a jvp call inside a differentiated function gets its tangent from here (lowering.jvp_calls)
@@ -438,10 +453,22 @@ class JacobianFunction:
             value, _ = derivative.run(call.args, seeds=api.zero_seeds(derivative, call.args))
         self._tuple_output = isinstance(value, tuple)
         values = value if isinstance(value, tuple) else (value,)
+        if any(np.iscomplexobj(v) for v in values):
+            if self.mode == "auto":  # a complex result's Jacobian is forward mode's
+                self.last_mode = "forward"
+                return self._forward(call, indices)
+            # one adjoint sweep per element gives the gradient of its real part only
+            raise ValueError(
+                f"jacrev (reverse mode) needs real results; {call.name} returns complex values: "
+                "use jacfwd or mode='forward' (JAX's jacrev refuses them too)"
+            )
         blocks = []
         for k, v in enumerate(values):
             shape = np.shape(v)
-            rows = [np.empty(shape + np.shape(call.args[i]), dtype=np.float64) for i in indices]
+            rows = [
+                np.empty(shape + np.shape(call.args[i]), dtype=_row_dtype(call.args[i]))
+                for i in indices
+            ]
             for index in np.ndindex(shape):
                 seeds = []
                 for j, other in enumerate(values):
@@ -457,6 +484,12 @@ class JacobianFunction:
                     row[index] = g
             blocks.append([float(r) if r.shape == () else r for r in rows])
         return blocks, aux
+
+
+def _row_dtype(arg) -> type:
+    """The dtype of a reverse-mode Jacobian's rows: complex for a complex argument (JAX's
+    convention for the gradients of real results), float64 otherwise."""
+    return np.complex128 if np.iscomplexobj(arg) else np.float64
 
 
 def jacobian(

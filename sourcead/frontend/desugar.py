@@ -635,6 +635,9 @@ class _Desugarer:
 
         class Lifter(gast.NodeTransformer):
             def visit_Call(self, node):
+                added = desugarer._sum_written_out(node)
+                if added is not None:
+                    return self.visit(added)
                 kind = desugarer._consumer(node)
                 if kind is None:
                     return self.generic_visit(node)
@@ -669,6 +672,20 @@ class _Desugarer:
         except (KeyError, AttributeError):
             return False
         return any(value is t for t in targets)
+
+    def _sum_written_out(self, node: gast.Call) -> gast.expr | None:
+        """``sum([a, b, c])`` (a list or tuple written out) as ``a + b + c``, the additions
+        Python does (after ``0 +``, which changes no number but a negative zero)."""
+        if not (_is_call_of(node, "sum", self) and len(node.args) == 1 and not node.keywords):
+            return None
+        items = node.args[0]
+        if not isinstance(items, gast.List | gast.Tuple) or not items.elts:
+            return None
+        self.changed = True
+        total = items.elts[0]
+        for item in items.elts[1:]:
+            total = gast.BinOp(left=total, op=gast.Add(), right=item)
+        return _at(gast.copy_location(total, node), node)
 
     def _consumer(self, node: gast.Call) -> str | None:
         """``array``, ``sum``, ``min`` or ``max`` when ``node`` applies one to a comprehension."""

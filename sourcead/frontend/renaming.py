@@ -27,8 +27,24 @@ def rename_rebindings(tree: gast.FunctionDef, params: list[str]) -> gast.Functio
     _rename_reserved(tree, params, names)
     current: dict[str, str] = {}  # the user's name -> the name of its current version
     bound = set(params)
-    for stmt in tree.body:
-        if isinstance(stmt, gast.Assign) and not is_permutation(stmt):
+    counters: set[str] = set()  # names bound only as loop variables so far (integers)
+    for position, stmt in enumerate(tree.body):
+        if isinstance(stmt, gast.For) and isinstance(stmt.target, gast.Name):
+            # for x in range(3) after x = 1.5 (or a parameter x): the loop's integers are a
+            # new version of x (its range reads the old one); loops reusing a counter share it.
+            # Not when x is read after the loop, where a loop of no steps leaves the number
+            # (the type inference refuses that).
+            _rename(stmt.iter, current)
+            original = _original(stmt.target.id, current)
+            later = tree.body[position + 1 :]
+            if original in bound and original not in counters and not _reads(later, original):
+                current[original] = names.fresh(original)
+            elif original not in bound:
+                counters.add(original)
+            stmt.target.id = current.get(original, original)
+            for part in (*stmt.body, *stmt.orelse):
+                _rename(part, current)
+        elif isinstance(stmt, gast.Assign) and not is_permutation(stmt):
             _rename(stmt.value, current)
             targets = stmt.targets[0].elts if isinstance(stmt.targets[0], gast.Tuple) else None
             for target in targets if targets is not None else stmt.targets:
@@ -36,17 +52,26 @@ def rename_rebindings(tree: gast.FunctionDef, params: list[str]) -> gast.Functio
                     _rename(target, current)  # an element write: the array's current version
                     continue
                 original = target.id
+                counters.discard(original)
                 if original in bound:
                     current[original] = names.fresh(original)
                     target.id = current[original]
                 bound.add(original)
             continue
-        _rename(stmt, current)
+        else:
+            _rename(stmt, current)
         for option in (getattr(stmt, "checkpoint", None) or {}).values():
             _rename(option, current)
+        loop_targets = {id(n.target) for n in gast.walk(stmt) if isinstance(n, gast.For)}
         for node in gast.walk(stmt):
             if isinstance(node, gast.Name) and isinstance(node.ctx, gast.Store):
-                bound.add(_original(node.id, current))
+                original = _original(node.id, current)
+                if id(node) in loop_targets:
+                    if original not in bound:
+                        counters.add(original)
+                else:
+                    counters.discard(original)
+                bound.add(original)
     return tree
 
 
@@ -63,6 +88,15 @@ def _rename_reserved(tree: gast.FunctionDef, params: list[str], names: NameGener
     for loop in gast.walk(tree):  # a checkpointed loop keeps its options beside the tree
         for option in (getattr(loop, "checkpoint", None) or {}).values():
             _rename(option, renamed)
+
+
+def _reads(body: list, name: str) -> bool:
+    """Whether a statement of ``body`` reads ``name``."""
+    return any(
+        isinstance(n, gast.Name) and n.id == name and isinstance(n.ctx, gast.Load)
+        for stmt in body
+        for n in gast.walk(stmt)
+    )
 
 
 def _rename(node, current: dict[str, str]) -> None:

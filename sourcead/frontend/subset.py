@@ -12,6 +12,7 @@ import numbers
 import types
 
 import gast
+import numpy as np
 from sourcead_runtime import array_of, take_along
 
 from ..rules.callees import COPY_METHODS, Callee, classify
@@ -365,6 +366,12 @@ class _SubsetChecker:
         for element in elements:
             if isinstance(element, gast.Constant) and element.value is Ellipsis:
                 continue  # x[..., 0]: the type inference writes out the axes it stands for
+            if isinstance(element, gast.Constant) and isinstance(element.value, str):
+                raise self.fn.error(
+                    f"indexing with the string {element.value!r}: sourcead takes numbers and "
+                    "arrays (pass a dict's values as arguments of their own)",
+                    element,
+                )
             if isinstance(element, gast.Slice):  # basic slicing a[1:-1], a[::2]
                 for part in (element.lower, element.upper, element.step):
                     if part is not None:
@@ -458,7 +465,32 @@ class _SubsetChecker:
                     self.expression(keyword.value)
         if callee.kind == "constructor":
             for keyword in node.keywords:
-                self.global_value(keyword.value)
+                keyword.value = self.dtype_value(keyword.value)
+
+    def dtype_value(self, node: gast.expr) -> gast.expr:
+        """A ``dtype=`` of a constructor: a NumPy type (``np.complex128``), or Python's
+        ``float``, ``complex``, ``int`` or ``bool`` written as the NumPy type NumPy reads
+        them as (Numba's ``np.zeros`` takes no ``dtype=complex``)."""
+        if isinstance(node, gast.Name) and node.id not in self.locals:
+            try:
+                value = self.fn.lookup(node.id)
+            except KeyError:
+                value = None
+            if value in _PYTHON_DTYPES:
+                numpy_type = _PYTHON_DTYPES[value]
+                spelled = gast.Attribute(
+                    value=gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None),
+                    attr=numpy_type.__name__,
+                    ctx=gast.Load(),
+                )
+                spelled.global_value = numpy_type
+                return gast.copy_location(spelled, node)
+        self.global_value(node)
+        return node
+
+
+#: Python's types as dtypes, and the NumPy types NumPy reads them as.
+_PYTHON_DTYPES = {float: np.float64, complex: np.complex128, int: np.int64, bool: np.bool_}
 
 
 def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> None:
@@ -534,9 +566,31 @@ def check_rule_keywords(fn: ParsedFunction, node: gast.Call, dotted: str) -> Non
     """Keyword arguments of a primitive must be the keyword parameters of its rule."""
     rule = rule_for(node.callee.target, arrays=True)
     allowed = {name for name, _ in rule.defaults} if rule is not None else set()
+    # a positional parameter given by keyword (np.clip(x, a_min=0.0, a_max=1.0)) moves to its
+    # place when the arguments before it are given
+    places = _positional_places(node.callee.target)
+    positional = len(rule.positional) if rule is not None else 0
+    moved = sorted(
+        (places[k.arg], k) for k in node.keywords if k.arg not in allowed and k.arg in places
+    )
+    for place, keyword in moved:
+        if place == len(node.args) and place < positional:
+            node.args.append(keyword.value)
+            node.keywords.remove(keyword)
     for keyword in node.keywords:
         if keyword.arg not in allowed:
             raise fn.error(f"the keyword {keyword.arg}= in calls to {dotted}", node)
+
+
+def _positional_places(function) -> dict[str, int]:
+    """The places of ``function``'s parameters that may be given by position or keyword
+    (none where Python cannot tell its signature, as for ufuncs)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD,)
+    return {p.name: k for k, p in enumerate(parameters) if p.kind in kinds}
 
 
 def _symbol(op: gast.operator) -> str:

@@ -28,6 +28,7 @@ from ..lowering import jvp_calls, solver_calls
 from ..lowering.arrays import lower_arrays, rewrite_array_syntax
 from ..lowering.fusion import fuse_elementwise
 from ..lowering.indexing import rewrite_indexing
+from ..lowering.promotion import promote_operands
 from ..trees.names import NameGenerator
 
 
@@ -106,6 +107,10 @@ def _jvp_calls(s: Specialised) -> None:
     s.tree = jvp_calls.rewrite_calls(s.program, s.loaded, s.tree, s.types)
 
 
+def _promoted(s: Specialised) -> None:
+    s.tree = promote_operands(s.tree, s.types)
+
+
 def _fused(s: Specialised) -> None:
     s.types = dict(s.types)
     s.tree = fuse_elementwise(s.tree, s.types, NameGenerator(s.tree))
@@ -120,6 +125,9 @@ def _indexed(s: Specialised) -> None:
     s.tree = rewrite_indexing(s.tree, s.types, NameGenerator(s.tree))
 
 
+PROMOTED = Pass(
+    "promoted", "operands of @, np.dot and solves cast to one dtype where they differ", _promoted
+)
 SOLVER_CALLS = Pass(
     "solver calls", "fixed_point, root and odeint become calls of generated wrappers", _solver_calls
 )
@@ -137,11 +145,11 @@ LOWERED = Pass("lowered", "one operation on whole arrays per assignment", _lower
 #:   target's loops are the threads);
 #: * ``forward``: tangents (``jvp``, ``jacfwd``, ``hessian``'s outer sweep).
 MODES: dict[str, tuple[Pass, ...]] = {
-    "reverse": (SOLVER_CALLS, INDEXED, JVP_CALLS, FUSED, LOWERED),
-    "batched": (SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
-    "device": (SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
-    "kernel": (SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
-    "forward": (SOLVER_CALLS, INDEXED, JVP_CALLS),
+    "reverse": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, FUSED, LOWERED),
+    "batched": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "device": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "kernel": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "forward": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS),
 }
 
 

@@ -106,12 +106,25 @@ class Det:
     outputs=2,
 )
 class Slogdet:
+    # with l = log det a (holomorphic, dl = tr(inv(a) da)): logdet = Re l, sign = exp(i Im l),
+    # so dsign = sign i Im dl, and the adjoint of l is b_logdet + i Im(b_sign sign) (JAX's
+    # convention). i Im z is written z - Re z, which is a real zero for a real matrix, whose
+    # sign has no derivative.
     def array_adjoint(b_sign, b_logdet, a):
-        return b_logdet * np.ascontiguousarray(np.linalg.inv(a).T)
+        sign, logdet = np.linalg.slogdet(a)
+        q = b_sign * sign
+        return (b_logdet + (q - np.real(q))) * np.ascontiguousarray(np.linalg.inv(a).T)
 
     def array_tangent(da, a, *, sign, logdet):
-        # log|det a| is real: its tangent is the real part of tr(inv(a) da)
-        return None, np.real(np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da))
+        # dl = tr(inv(a) da); i Im dl written dl - Re dl, a real zero for a real matrix
+        return (
+            sign
+            * (
+                np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da)
+                - np.real(np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da))
+            ),
+            np.real(np.sum(np.ascontiguousarray(np.linalg.inv(a).T) * da)),
+        )
 
 
 @register(

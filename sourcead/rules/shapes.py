@@ -309,7 +309,10 @@ def matrix_product(left, right, stacks: bool = False) -> Array | Scalar:
     stacks of matrices too (``sourcead_runtime.tensor``): the stacks' axes broadcast, a
     vector is a row or a column."""
     if not (isinstance(left, Array) and isinstance(right, Array)):
-        raise ArrayTypeProblem("@ and np.dot need two arrays")
+        raise ArrayTypeProblem(
+            "@ and np.dot need two arrays (np.dot of a number and an array is their product: "
+            "write x * c)"
+        )
     dtype = result_dtype([left, right])
     if stacks and max(left.ndim, right.ndim) > 2:
         return Array(dtype, max(left.ndim, right.ndim) - (min(left.ndim, right.ndim) == 1))

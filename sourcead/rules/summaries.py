@@ -444,8 +444,9 @@ def _operand(args: list, node: gast.Call) -> Array:
     if x.ndim not in wanted:
         kinds = {"column": "vectors and matrices", "matrix": "matrices", "vector": "vectors"}
         raise shapes.ArrayTypeProblem(
-            f"np.linalg.norm of a {x.ndim}-d array with this ord= and no axis= (sourcead takes "
-            f"{kinds[form]} there; write axis=)"
+            f"np.linalg.norm of a {x.ndim}-d array with this ord= (sourcead takes "
+            f"{kinds[form]} there; index the array down to one, or write axis= where the "
+            "norm is of vectors)"
         )
     return Array(x.dtype, 1 if form == "vector" else 2)
 

@@ -34,6 +34,7 @@ from ..rules.templates import instantiate, substituted
 from ..trees.codegen import Block, Comment, build, function_tree, index_source, src
 from ..trees.names import NameGenerator
 from ..trees.queries import (
+    breaks_out,
     changed_names,
     element_written,
     has_break,
@@ -1002,7 +1003,9 @@ class AdjointGenerator:
         )
         if getattr(stmt, "checkpoint", None) is not None and self.checkpointing:
             return self.checkpointed_for(stmt, depth, start, stop, step)
-        assigned = changed_names(stmt.body)
+        # the loop changes its variable too: range(i, 0, -3) read i before the loop, which the
+        # backward sweep cannot read again after it
+        assigned = changed_names(stmt.body) | {var}
         bound_names = {n.id for a in args for n in gast.walk(a) if isinstance(n, gast.Name)}
         exits_early = has_break(stmt.body)
         forward, backward = [], []
@@ -1102,7 +1105,7 @@ class AdjointGenerator:
         running all its steps, reversed as the target decides (``Target.checkpointed_loop``)."""
         if depth > 0:
             raise self.fn.error("a checkpointed loop must not be inside another loop", stmt)
-        if has_break(stmt.body):
+        if breaks_out(stmt.body):  # (an inner loop may break: it leaves only itself)
             raise self.fn.error(
                 "a checkpointed loop must run all its steps (no break or return inside it)", stmt
             )

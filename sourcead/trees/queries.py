@@ -78,6 +78,17 @@ def has_break(body: list) -> bool:
     return any(isinstance(s, gast.Break) for s in walk_statements(body))
 
 
+def breaks_out(body: list) -> bool:
+    """Whether ``body``, a loop's, has a ``break`` that leaves that loop (in its branches;
+    a ``break`` inside a loop nested in it leaves the nested one)."""
+    for stmt in body:
+        if isinstance(stmt, gast.Break):
+            return True
+        if isinstance(stmt, gast.If) and (breaks_out(stmt.body) or breaks_out(stmt.orelse)):
+            return True
+    return False
+
+
 def read_names(expr: gast.AST) -> set[str]:
     """The names an expression mentions."""
     return {n.id for n in gast.walk(expr) if isinstance(n, gast.Name)}
