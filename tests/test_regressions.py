@@ -482,7 +482,7 @@ def test_the_sign_of_a_complex_slogdet_has_a_derivative(compile_mode):
 def range_from_its_variable(x):
     i = 9
     s = 0.0
-    for i in range(i, 0, -3):  # i = 9, 6, 3
+    for i in range(i, 0, -3):  # noqa: B020 (i = 9, 6, 3)
         s = s + i * x
     return s
 
@@ -490,16 +490,16 @@ def range_from_its_variable(x):
 def range_to_its_variable(x):
     i = 3
     s = 0.0
-    for i in range(0, i * 3):
+    for i in range(0, i * 3):  # noqa: B020
         s = s + i * x * x
     return s
 
 
 def range_from_an_earlier_loop(x):
     s = 0.0
-    for i in range(4):
+    for i in range(4):  # noqa: B007 (read after the loop)
         s = s + x
-    for i in range(i, 10):  # from 3, the earlier loop's last i
+    for i in range(i, 10):  # noqa: B020 (from 3, the earlier loop's last i)
         s = s + i * x
     return s
 
