@@ -371,7 +371,9 @@ def _svd_tangent_s(da, u, s, vh):
 
 @numba.njit(cache=True)
 def tangent_svd_values(da, a):
-    """The tangent of the singular values alone."""
+    """The tangent of the singular values alone (``da`` may be the number 0.0: lstsq's
+    singular values in vector mode, where only ``b`` has tangents)."""
+    da = np.zeros(a.shape, a.dtype) + da
     u, s, vh = np.linalg.svd(np.ascontiguousarray(a), full_matrices=False)
     return svd_tangent_s(da, u, s, vh)
 
@@ -408,14 +410,20 @@ def residual_share(r, b_residuals):
 
 @numba.njit(cache=True)
 def lstsq_tangent_x(da, db, a, b):
-    """The solution's tangent of lstsq: x = pinv(a) b at constant rank."""
+    """The solution's tangent of lstsq: x = pinv(a) b at constant rank. A tangent may be the
+    number 0.0 (an argument without one: the other's alone, in vector mode)."""
+    da = np.zeros(a.shape) + da
+    db = np.zeros(b.shape) + db
     p = np.ascontiguousarray(np.linalg.pinv(np.ascontiguousarray(a)))
     return tangent_pinv(da, a) @ np.ascontiguousarray(b) + p @ np.ascontiguousarray(db)
 
 
 @numba.njit(cache=True)
 def lstsq_tangent_residuals(da, db, a, b, residuals):
-    """The residuals' tangent of lstsq (stationary in x): 2 sum(r (db - da x)) per column."""
+    """The residuals' tangent of lstsq (stationary in x): 2 sum(r (db - da x)) per column
+    (a tangent may be the number 0.0, as in ``lstsq_tangent_x``)."""
+    da = np.zeros(a.shape) + da
+    db = np.zeros(b.shape) + db
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
     x = np.linalg.pinv(a) @ b

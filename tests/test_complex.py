@@ -392,3 +392,26 @@ def test_reverse_jacobian_with_respect_to_a_complex_argument_is_complex():
     np.testing.assert_allclose(
         sourcead.jacrev(squared_magnitudes, compile=False)(z), np.diag(2.0 * np.conj(z))
     )
+
+
+def real_rows_of_complex(z, x):
+    return np.real(np.cumsum(z * x)) + np.imag(z) * x
+
+
+def test_forward_jacobian_of_real_results_wrt_a_complex_argument_is_refused():
+    # it gave df/dx alone (a real matrix), where reverse mode gives df/dx - i df/dy
+    z = np.array([0.3 + 1.0j, -1.2 + 0.5j, 0.7 - 0.4j])
+    x = np.array([0.5, -1.0, 2.0])
+    with pytest.raises(ValueError, match="needs a holomorphic function"):
+        sourcead.jacfwd(real_rows_of_complex, compile=False)(z, x)
+    jacobian = sourcead.jacobian(real_rows_of_complex, compile=False)
+    rows = jacobian(z, x)
+    assert jacobian.last_mode == "reverse"
+    np.testing.assert_allclose(rows, sourcead.jacrev(real_rows_of_complex, compile=False)(z, x))
+    h = 1e-6
+    for k in range(3):
+        e = np.zeros(3, complex)
+        e[k] = h
+        dx = (real_rows_of_complex(z + e, x) - real_rows_of_complex(z - e, x)) / (2 * h)
+        dy = (real_rows_of_complex(z + 1j * e, x) - real_rows_of_complex(z - 1j * e, x)) / (2 * h)
+        np.testing.assert_allclose(rows[:, k], dx - 1j * dy, atol=1e-8)

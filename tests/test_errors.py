@@ -5,7 +5,9 @@ where the error must be reported; the expected line number is computed from the
 function's source position, so editing this file does not break the tests.
 """
 
+import importlib
 import inspect
+import linecache
 import math
 import os
 import time
@@ -470,3 +472,18 @@ def test_non_scalar_result_points_to_vjp(f, args, compile_mode):
         g = sourcead.grad(f, compile=compile_mode)  # may already refuse here...
         g(*args)  # ...but at the latest at call time
     assert "vjp" in str(info.value)
+
+
+def test_a_source_file_edited_after_import_is_refused(tmp_path, monkeypatch):
+    # sourcead reads a function's lines again from its file: after an edit (a notebook's
+    # autoreload) they may hold another function, which was differentiated instead
+    text = "import numpy as np\n\n\ndef first(x):\n    return np.sum(x * x)\n\n\n"
+    text += "def second(x):\n    return np.sum(np.sin(x))\n"
+    module = tmp_path / "edited_after_import.py"
+    module.write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    imported = importlib.import_module("edited_after_import")
+    module.write_text("\n\n\n\n" + text.replace("def first", "def earlier"))  # 4 lines on top
+    linecache.checkcache(str(module))
+    with pytest.raises(SourceADError, match="changed since it was loaded: its line now defines"):
+        sourcead.grad(imported.second, compile=False)(np.array([0.1, 0.2]))

@@ -760,3 +760,37 @@ def eig_of_complex(a):
 def test_a_refusal_names_the_function_as_written_not_its_helper():
     with pytest.raises(sourcead.SourceADError, match="np.linalg.eig of a complex array"):
         sourcead.grad(eig_of_complex, compile=False)(np.eye(3) * (1 + 1j))
+
+
+def lstsq_solution(a, b):
+    x, res, rk, sv = np.linalg.lstsq(a, b)
+    return x
+
+
+def lstsq_residuals(a, b):
+    x, res, rk, sv = np.linalg.lstsq(a, b)
+    return np.sum(res) + np.sum(sv) * b[0]
+
+
+def test_lstsq_jacobians_in_vector_mode():
+    # vector mode passes the number 0.0 for the argument without tangents, which the
+    # tangent helpers multiplied as a matrix (a ValueError from inside them)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 3)), rng.normal(size=5)
+    h = 1e-6
+    by_a = sourcead.jacfwd(lstsq_solution, wrt=0, compile=False)(a, b)
+    by_b = sourcead.jacfwd(lstsq_solution, wrt=1, compile=False)(a, b)
+    for i in range(5):
+        e = np.zeros(5)
+        e[i] = h
+        column = (lstsq_solution(a, b + e) - lstsq_solution(a, b - e)) / (2 * h)
+        np.testing.assert_allclose(by_b[:, i], column, atol=1e-7)
+        for j in range(3):
+            m = np.zeros((5, 3))
+            m[i, j] = h
+            column = (lstsq_solution(a + m, b) - lstsq_solution(a - m, b)) / (2 * h)
+            np.testing.assert_allclose(by_a[:, i, j], column, atol=1e-7)
+    hessian = sourcead.hessian(lstsq_residuals, wrt=1, compile=False)(a, b)
+    gradient = sourcead.grad(lstsq_residuals, wrt=1, compile=False)
+    rows = [(gradient(a, b + h * e) - gradient(a, b - h * e)) / (2 * h) for e in np.eye(5)]
+    np.testing.assert_allclose(hessian, np.array(rows), atol=1e-6)

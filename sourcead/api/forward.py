@@ -432,6 +432,20 @@ class JacobianFunction:
         aux = None
         if self.has_aux:  # aux's tangents are dropped: it is passed through
             (value, aux), tangent = value, tangent[0]
+        values = value if isinstance(value, tuple) else (value,)
+        if any(np.iscomplexobj(call.args[i]) for i in indices) and not any(
+            np.iscomplexobj(v) for v in values
+        ):
+            # a tangent along a complex argument is the Jacobian of a holomorphic function;
+            # real results are not one (it gave df/dx alone, where reverse mode gives JAX's
+            # df/dx - i df/dy)
+            if self.mode == "auto":
+                self.last_mode = "reverse"
+                return self._reverse(call, indices)
+            raise ValueError(
+                f"jacfwd (forward mode) with respect to a complex argument needs a holomorphic "
+                f"function; {call.name} returns real values: use jacrev or mode='reverse'"
+            )
         self._tuple_output = isinstance(value, tuple)
         tangents = tangent if isinstance(value, tuple) else (tangent,)
         return [_split_directions(t, call, indices, sizes) for t in tangents], aux

@@ -143,6 +143,13 @@ def load_function(fn) -> ParsedFunction:
             filename,
             first_line,
         )
+    if node.name != pyfunc.__code__.co_name:  # the file was edited after it was imported
+        raise SourceADError(
+            f"the source of {pyfunc.__qualname__} changed since it was loaded: its line now "
+            f"defines {node.name} (reload the module, or run the cell again)",
+            filename,
+            first_line,
+        )
     for child in gast.walk(node):
         if hasattr(child, "lineno") and child.lineno is not None:
             child.lineno += first_line - 1
