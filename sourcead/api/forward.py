@@ -427,14 +427,11 @@ class JacobianFunction:
         seeds, sizes = _seeds(call, indices)
         wrt = [call.params[i] for i in indices]
         _, function, result_type = tangent_function(call.fun, call.types, wrt, True, self.compile)
-        self._differentiated(call, result_type)
-        value, tangent = function(*call.args, *seeds)
-        aux = None
-        if self.has_aux:  # aux's tangents are dropped: it is passed through
-            (value, aux), tangent = value, tangent[0]
-        values = value if isinstance(value, tuple) else (value,)
+        differentiated = self._differentiated(call, result_type)
+        items = differentiated.items if isinstance(differentiated, TupleType) else (differentiated,)
         if any(np.iscomplexobj(call.args[i]) for i in indices) and not any(
-            np.iscomplexobj(v) for v in values
+            getattr(t, "kind", "") == "complex" or getattr(t, "dtype", "").startswith("complex")
+            for t in items
         ):
             # a tangent along a complex argument is the Jacobian of a holomorphic function;
             # real results are not one (it gave df/dx alone, where reverse mode gives JAX's
@@ -446,6 +443,10 @@ class JacobianFunction:
                 f"jacfwd (forward mode) with respect to a complex argument needs a holomorphic "
                 f"function; {call.name} returns real values: use jacrev or mode='reverse'"
             )
+        value, tangent = function(*call.args, *seeds)
+        aux = None
+        if self.has_aux:  # aux's tangents are dropped: it is passed through
+            (value, aux), tangent = value, tangent[0]
         self._tuple_output = isinstance(value, tuple)
         tangents = tangent if isinstance(value, tuple) else (tangent,)
         return [_split_directions(t, call, indices, sizes) for t in tangents], aux
