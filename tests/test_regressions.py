@@ -557,3 +557,30 @@ def counter_read_after_the_loop(x, n):
 def test_a_float_reused_as_a_counter_of_two_types_is_refused(f):
     with pytest.raises(sourcead.SourceADError, match="the loop variable x also holds"):
         sourcead.grad(f, compile=False)(1.3, 2)
+
+
+# ------------------------------------ reductions and builtins of sequences written out
+
+
+def reductions_of_written_out_numbers(y):
+    total = np.sum((y, 2.0 * y)) + np.max([y, 0.1]) + np.mean((y, y * y))
+    return total + np.max(np.array((y, 0.1))) * np.min((y, 3.0))
+
+
+def builtins_of_written_out_numbers(y):
+    t: float = min([y, 5.0]) * max((y, 0.1, -1.0))  # annotated, as a person may write it
+    return t + pow(y, 3) + pow(2.0, y)
+
+
+@pytest.mark.parametrize("f", [reductions_of_written_out_numbers, builtins_of_written_out_numbers])
+def test_sequences_of_numbers_written_out(f, compile_mode):
+    # np.sum((y, 2 * y)) had a zero gradient; min([y, 5.0]) a zero tangent; the adjoint of
+    # np.max(np.array((y, 0.1))) indexed the last factor of an expression (IndexError)
+    check_grad(f, (0.7,), 0, compile_mode)
+    tangent = sourcead.jvp(f, (0.7,), (1.0,), compile=compile_mode)[1]
+    assert tangent == pytest.approx(sourcead.grad(f, compile=False)(0.7), rel=1e-12)
+
+
+def test_has_aux_takes_a_bool():
+    with pytest.raises(TypeError, match="has_aux= takes True or False"):
+        sourcead.grad(reductions_of_written_out_numbers, has_aux="yes")

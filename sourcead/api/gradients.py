@@ -69,6 +69,8 @@ class Derivative:
         background.check_compile(compile)
         self.compile = compile
         self.kind = kind
+        if not isinstance(has_aux, bool):
+            raise TypeError(f"has_aux= takes True or False, not {has_aux!r}")
         self.has_aux = has_aux  # fun returns (value, aux): only value is differentiated
         if has_aux:
             check_pair_returns(self.loaded, kind)

@@ -421,6 +421,10 @@ class _Desugarer:
 
     def statement(self, stmt) -> list:
         pre: list = []
+        if isinstance(stmt, gast.AnnAssign) and stmt.value is not None and stmt.simple:
+            # t: float = x * 2.0: the annotation says nothing the types do not
+            self.changed = True
+            stmt = _assign(stmt.target, stmt.value, stmt)
         if isinstance(stmt, gast.If):
             stmt.test = self.lift(stmt.test, pre, stmt)
             stmt.body = self.block(stmt.body)
@@ -635,7 +639,7 @@ class _Desugarer:
 
         class Lifter(gast.NodeTransformer):
             def visit_Call(self, node):
-                added = desugarer._sum_written_out(node)
+                added = desugarer._builtin_written_out(node)
                 if added is not None:
                     return self.visit(added)
                 kind = desugarer._consumer(node)
@@ -673,10 +677,17 @@ class _Desugarer:
             return False
         return any(value is t for t in targets)
 
-    def _sum_written_out(self, node: gast.Call) -> gast.expr | None:
-        """``sum([a, b, c])`` (a list or tuple written out) as ``a + b + c``, the additions
-        Python does (after ``0 +``, which changes no number but a negative zero)."""
-        if not (_is_call_of(node, "sum", self) and len(node.args) == 1 and not node.keywords):
+    def _builtin_written_out(self, node: gast.Call) -> gast.expr | None:
+        """Builtins as the operations they are: ``pow(x, y)`` as ``x ** y``; ``sum([a, b,
+        c])`` (a list or tuple written out) as ``a + b + c``, the additions Python does (after
+        ``0 +``, which changes no number but a negative zero); ``min`` and ``max`` of one as
+        ``min(min(a, b), c)``, which keeps the first of equal values as Python's does."""
+        if _is_call_of(node, "pow", self) and len(node.args) == 2 and not node.keywords:
+            self.changed = True  # pow(x, y) is x ** y
+            power = gast.BinOp(left=node.args[0], op=gast.Pow(), right=node.args[1])
+            return _at(gast.copy_location(power, node), node)
+        builtin = next((b for b in ("sum", "min", "max") if _is_call_of(node, b, self)), None)
+        if builtin is None or len(node.args) != 1 or node.keywords:
             return None
         items = node.args[0]
         if not isinstance(items, gast.List | gast.Tuple) or not items.elts:
@@ -684,7 +695,10 @@ class _Desugarer:
         self.changed = True
         total = items.elts[0]
         for item in items.elts[1:]:
-            total = gast.BinOp(left=total, op=gast.Add(), right=item)
+            if builtin == "sum":
+                total = gast.BinOp(left=total, op=gast.Add(), right=item)
+            else:
+                total = _call(_builtin(builtin), [total, item])
         return _at(gast.copy_location(total, node), node)
 
     def _consumer(self, node: gast.Call) -> str | None:

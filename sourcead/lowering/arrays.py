@@ -52,6 +52,7 @@ from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, parse_statements, src
 from ..trees.names import RESERVED_NAMES
 from ..trees.queries import names_read, read_names
+from ..trees.resolved import resolved_call
 from .einsum import is_tensor_call, tensor_call
 from .indexing import add_at_statement, lists_as_index_arrays, without_new_axes
 
@@ -109,6 +110,15 @@ def rewrite_array_syntax(parsed) -> None:
             return expr
 
         def visit_Call(self, node):
+            reduced = _called(parsed, node.func, local)
+            if (
+                _is_reduction(reduced)
+                and node.args
+                and isinstance(node.args[0], gast.List | gast.Tuple)
+            ):
+                # np.sum((a, b)), np.max([y, 0.1]): of the array NumPy makes of them, rewritten
+                # below as np.array([...]) is
+                node.args[0] = resolved_call(np.array, [node.args[0]], node.args[0], "np.array")
             node = self.generic_visit(node)
             func = node.func
             if (
@@ -576,9 +586,11 @@ class ArrayAdjoints:
             raise gen.fn.error(f"{src(expr.func)} of a tuple (a, b, ...) written out only", expr)
         result = self.type_of(expr)
         ndim = result.ndim if isinstance(result, Array) else 0
+        # (an adjoint that is an expression, b * hits / np.sum(hits), is indexed whole)
+        whole = src(g) if isinstance(g, gast.Name | gast.Subscript | gast.Call) else f"({src(g)})"
         for item, index in self._joined_parts(expr, target, items, ndim):
             if gen.has_active(item):
-                gen.propagate(item, _parse(f"{src(g)}[{index}]"), contributions, lines)
+                gen.propagate(item, _parse(f"{whole}[{index}]"), contributions, lines)
 
     def _joined_parts(self, expr, target, items, ndim: int):
         """(item, the index of its part of the result) for each item of a joining call."""
