@@ -134,7 +134,7 @@ def test_heat_with_slices_is_split_and_its_gradient_is_right():
     backward = g.source.split("# backward sweep")[1]
     # the restore of u, the adjoint of that copy, b_u at three offsets (with b_kappa, and the
     # reset of b_fused)
-    assert backward.count("for k_1 in range(n):") == 5
+    assert backward.count("for k2 in range(n):") == 5
     assert "range(n - 1, -1, -1)" not in backward
 
 

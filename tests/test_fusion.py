@@ -103,7 +103,7 @@ def test_fused_gradients_match_finite_differences(f, args, wrt, compile_mode):
 def test_statements_are_fused(f, args, wrt):
     g = sourcead.grad(f, wrt=wrt, compile=False)
     g(*args)
-    assert re.search(r"for k(_\d+)? in range\(n(_\d+)?\):", g.source)
+    assert re.search(r"for k\d* in range\(n\d*\):", g.source)
 
 
 def test_vectors_computed_aside_in_loops_are_allocated_once():
@@ -160,7 +160,7 @@ def test_matrices_and_float32_are_left_to_whole_array_code():
     for f, arg in [(matrix, rng.random((3, 2))), (single, vec(4).astype(np.float32))]:
         g = sourcead.grad(f, compile=False)
         g(arg)
-        assert not re.search(r"for k(_\d+)? in range\(n(_\d+)?\):", g.source)
+        assert not re.search(r"for k\d* in range\(n\d*\):", g.source)
 
 
 @pytest.mark.parametrize(

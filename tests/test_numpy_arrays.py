@@ -220,7 +220,7 @@ def test_elementwise_vector_statement_becomes_an_element_loop():
     g(vec(6), 0.1)
     forward = g.source.split("# backward sweep")[0]
     assert "fused_length(" in forward
-    assert re.search(r"fused\[(k_\d+)\] = u\[\1 \+ 1\] \+ k \* \(u\[\1 \+ 2\]", forward)
+    assert re.search(r"fused\[(k\d+)\] = u\[\1 \+ 1\] \+ k \* \(u\[\1 \+ 2\]", forward)
     assert "push_array(" not in forward  # no whole-array temporaries to tape
 
 

@@ -584,3 +584,22 @@ def test_sequences_of_numbers_written_out(f, compile_mode):
 def test_has_aux_takes_a_bool():
     with pytest.raises(TypeError, match="has_aux= takes True or False"):
         sourcead.grad(reductions_of_written_out_numbers, has_aux="yes")
+
+
+# ------------------------------------ generated names that Numba's versions do not repeat
+
+
+def log_determinants_in_a_loop(a, scales):
+    s = 0.0
+    for i in range(scales.shape[0]):
+        sign, logdet = np.linalg.slogdet(a * scales[i] + np.eye(a.shape[0]) * 3.0)
+        s += logdet
+    return s
+
+
+@pytest.mark.slow  # compiles
+def test_names_of_temporaries_are_not_numbas_versions():
+    # product and product_1 in one fused expression: Numba names a version of product
+    # product.1 and writes it product_1 there: "AssertionError: 'product_1_1' not unique"
+    a = np.random.default_rng(2).standard_normal((3, 3))
+    check_grad(log_determinants_in_a_loop, (a, np.array([0.5, 1.0, 1.5])), 0, True)

@@ -4,13 +4,13 @@ generated code reads as builtins or helpers get names of their own.
 ``x = np.sum(x)``, ``y = y[0]``, ``a = a.reshape(2, 2)``: Python lets a name hold values of
 different types one after the other; type inference gives each name one type. Each
 assignment of the function's top level (outside loops and ifs) that binds a name already
-bound (a parameter included) starts a new version of it, ``x_1``, read by every later
+bound (a parameter included) starts a new version of it, ``x2``, read by every later
 statement. Inside loops and branches a name keeps one type, as its value may come from
 another iteration or branch: there a change of type stays refused (``analysis.inference``).
 
 A local name that is one of Python's builtins or the generated module's names (``len =
 ...``, ``reserve = ...``) would hide what generated code calls by that name (the code that
-grows a tape calls ``len`` and ``max``): it is renamed throughout the function (``len_1``).
+grows a tape calls ``len`` and ``max``): it is renamed throughout the function (``len2``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Three steps, each small:
   calls become tuples, so that every later pass sees one form.
 * ``lower_arrays`` (after type inference): an array-valued operand that is itself an
   operation gets an assignment of its own (``u + dt * np.sin(u)`` -> ``t = np.sin(u)``,
-  ``t_1 = dt * t``, ``u + t_1``), so each operation's adjoint can be summed back to the
+  ``t2 = dt * t``, ``u + t2``), so each operation's adjoint can be summed back to the
   shape of named operands (broadcasting) and intermediate arrays are computed once.
 * ``ArrayAdjoints`` (used by ``AdjointGenerator``): the adjoint of one operation on arrays
   from the rules (``rules/numpy.py``, ``rules/linalg.py``, user rules), with broadcasting

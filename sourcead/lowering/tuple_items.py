@@ -1,5 +1,5 @@
-"""Indexed values as names: ``r = np.linalg.qr(a)[1]`` -> ``q, r_1 = np.linalg.qr(a)`` then
-``r = r_1``; ``y = np.sort(x)[::-1]`` -> ``sort_x = np.sort(x)`` then ``y = sort_x[::-1]``.
+"""Indexed values as names: ``r = np.linalg.qr(a)[1]`` -> ``q, r2 = np.linalg.qr(a)`` then
+``r = r2``; ``y = np.sort(x)[::-1]`` -> ``sort_x = np.sort(x)`` then ``y = sort_x[::-1]``.
 
 Runs on the typed tree, at the start of the ``indexed`` pass (every mode): whether a subscript
 takes an item of a tuple, and how many items the tuple has, is known from the types only.

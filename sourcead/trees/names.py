@@ -18,7 +18,7 @@ RESERVED_NAMES = MODULE_NAMES | frozenset(dir(builtins))
 
 
 class NameGenerator:
-    """Hands out names like ``tmp``, ``tmp_1``, … that are not used anywhere in a tree, nor
+    """Hands out names like ``tmp``, ``tmp2``, … that are not used anywhere in a tree, nor
     by the generated module, nor Python's builtins (``RESERVED_NAMES``)."""
 
     def __init__(self, tree: gast.AST | None = None):
@@ -34,10 +34,14 @@ class NameGenerator:
                 self.used.add(node.name)
 
     def fresh(self, base: str) -> str:
-        name, counter = base, 0
+        """``base``, else ``base2``, ``base3``, … (``w1_v2`` for a base ending in a digit).
+        Not ``base_1``: Numba names the versions of a variable ``base.1`` and, fusing array
+        expressions, writes them ``base_1``, which two names of one expression then share
+        (an ``AssertionError: 'product_1_1' not unique`` from Numba)."""
+        name, counter = base, 1
         while name in self.used:
             counter += 1
-            name = f"{base}_{counter}"
+            name = f"{base}_v{counter}" if base[-1:].isdigit() else f"{base}{counter}"
         self.used.add(name)
         return name
 
