@@ -487,3 +487,29 @@ def test_a_source_file_edited_after_import_is_refused(tmp_path, monkeypatch):
     linecache.checkcache(str(module))
     with pytest.raises(SourceADError, match="changed since it was loaded: its line now defines"):
         sourcead.grad(imported.second, compile=False)(np.array([0.1, 0.2]))
+
+
+def assigned_in_one_branch(y):
+    if y > 100.0:
+        t = 1.0
+    return y + t  # Python: UnboundLocalError for y <= 100
+
+
+def assigned_in_every_path(y):
+    if y > 100.0:
+        return y
+    else:
+        t = 2.0
+    if y < 0.0:
+        u = y * y
+    else:
+        u = y
+    return y * t + u
+
+
+def test_a_name_assigned_in_one_branch_only_is_refused():
+    # compiled, the derivative read whatever Numba left in the name
+    with pytest.raises(SourceADError, match="t may be unbound here") as error:
+        sourcead.grad(assigned_in_one_branch, compile=False)(0.7)
+    assert error.value.lineno == assigned_in_one_branch.__code__.co_firstlineno + 3
+    assert sourcead.grad(assigned_in_every_path, compile=False)(0.7) == pytest.approx(3.0)

@@ -103,6 +103,7 @@ class _SubsetChecker:
             self.expression(yield_)
         self.block(self.fn.node.body, top=True)
         _check_read_after_assignment(self.fn, self.locals)
+        _check_assigned_on_every_branch(self.fn)
         if self.rewritten:  # the generated module's copy of the function: as rewritten
             self.fn.source_text = src(self.fn.node)
 
@@ -491,6 +492,64 @@ class _SubsetChecker:
 
 #: Python's types as dtypes, and the NumPy types NumPy reads them as.
 _PYTHON_DTYPES = {float: np.float64, complex: np.complex128, int: np.int64, bool: np.bool_}
+
+
+def _check_assigned_on_every_branch(fn: ParsedFunction) -> None:
+    """Refuse a read, after a top-level ``if``, of a name that the ``if`` assigns in one
+    branch only and nothing assigns before it (``if y > 100: t = 1.0`` then ``y + t``).
+
+    Python raises UnboundLocalError there when the other branch runs; compiled, the
+    derivative would read whatever Numba left in the name. A branch that ends in ``return``
+    does not go on, so the other's names count. Loops are taken as assigning what they
+    assign (Python's own check at run time stays theirs).
+    """
+    assigned = set(fn.params)  # on every path so far
+    one_branch: set[str] = set()
+
+    def stored(block: list) -> set[str]:
+        return {
+            n.id
+            for stmt in block
+            for n in gast.walk(stmt)
+            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
+        }
+
+    def returns(block: list) -> bool:
+        return bool(block) and isinstance(block[-1], gast.Return)
+
+    def check(node) -> None:
+        for name in gast.walk(node):
+            if (
+                isinstance(name, gast.Name)
+                and isinstance(name.ctx, gast.Load)
+                and name.id in one_branch
+                and name.id not in assigned
+            ):
+                raise fn.error(
+                    f"{name.id} may be unbound here: an if above assigns it in one branch "
+                    "only (Python raises UnboundLocalError when the other runs); assign it "
+                    "before the if, or in every branch",
+                    name,
+                )
+
+    for stmt in fn.node.body:
+        if isinstance(stmt, gast.If):
+            check(stmt.test)
+            body, orelse = stored(stmt.body), stored(stmt.orelse)
+            if returns(stmt.body):
+                after = orelse
+            elif returns(stmt.orelse):
+                after = body
+            else:
+                after = body & orelse
+            one_branch |= (body | orelse) - after
+            assigned |= after
+        elif isinstance(stmt, gast.For | gast.While):
+            check(stmt.iter if isinstance(stmt, gast.For) else stmt.test)
+            assigned |= stored([stmt])
+        else:
+            check(stmt)
+            assigned |= stored([stmt])
 
 
 def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> None:
