@@ -380,3 +380,22 @@ def test_a_pullback_takes_lists_and_numbers_of_any_kind():
     gx, gk = pullback((np.ones(3), 2))
     assert_close(gx, 0.5 * np.cos(x) + 1.0)
     assert_close(gk, np.sum(np.sin(x)) + 2.0 * np.sum(x))
+
+
+def scaled_product(x, y, scale=2.0):
+    return np.sum(x * y) * scale
+
+
+def test_derivatives_take_arguments_by_keyword():
+    # as the function does: grad(f)(x, y=y) was "__call__() got an unexpected keyword"
+    x, y = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    np.testing.assert_allclose(sourcead.grad(scaled_product, compile=False)(x, y=y), 2.0 * y)
+    np.testing.assert_allclose(
+        sourcead.grad(scaled_product, compile=False)(x, y, scale=3.0), 3.0 * y
+    )
+    value, gradient = sourcead.value_and_grad(scaled_product, compile=False)(y=y, x=x)
+    assert value == pytest.approx(scaled_product(x, y))
+    np.testing.assert_allclose(sourcead.jacobian(scaled_product, compile=False)(x, y=y), 2.0 * y)
+    np.testing.assert_allclose(sourcead.hessian(scaled_product, compile=False)(x, y=y), 0.0)
+    with pytest.raises(TypeError, match="grad of scaled_product"):
+        sourcead.grad(scaled_product, compile=False)(x, y, y=y)

@@ -44,3 +44,26 @@ def resolve_wrt(what: str, wrt: Wrt | None, argnums: Argnums | None) -> Wrt:
     if not items:
         raise ValueError(f"{what}(): argnums is empty: give at least one argument index")
     return argnums
+
+
+def with_keywords(fun, args: tuple, keywords: dict, what: str) -> tuple:
+    """``args`` with ``keywords`` placed at their parameters' positions, and the parameters
+    before them that are left out at their defaults: a derivative calls ``fun(*args)``, and
+    ``grad(f)(x, scale=2.0)`` is ``grad(f)(x, 2.0)``. TypeError where Python's call would
+    fail (an unknown keyword, a parameter given twice)."""
+    if not keywords:
+        return args
+    import inspect  # (only for calls with keywords)
+
+    function = getattr(fun, "py_func", fun)
+    try:
+        bound = inspect.signature(function).bind(*args, **keywords)
+    except (TypeError, ValueError) as error:
+        name = getattr(function, "__name__", repr(function))
+        raise TypeError(f"{what} of {name}: {error}") from None
+    bound.apply_defaults()
+    if bound.kwargs:  # keyword-only parameters: the derivative passes arguments by position
+        raise TypeError(
+            f"{what} passes arguments by position: {', '.join(bound.kwargs)} cannot be given"
+        )
+    return bound.args

@@ -27,7 +27,7 @@ from ..pipeline.program import Program
 from ..trees.functions import unwrap
 from . import background
 from . import gradients as api
-from .arguments import Argnums, Wrt, resolve_wrt
+from .arguments import Argnums, Wrt, resolve_wrt, with_keywords
 
 _CACHE: dict = {}
 _LOCK = threading.RLock()
@@ -354,7 +354,8 @@ class JacobianFunction:
         self._sizes: dict = {}
         self._derivatives: dict = {}  # wrt -> the reverse-mode derivative (with its cache)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **keywords):
+        args = with_keywords(self.fun, args, keywords, "jacobian")
         call = _Call(self.fun, args, "jacobian")
         indices, several = _wrt_indices(self.wrt, call)
         call.check_differentiable(indices)
@@ -633,8 +634,8 @@ class HessianFunction:
         self.wrt = wrt
         self.compile = compile
 
-    def __call__(self, *args):
-
+    def __call__(self, *args, **keywords):
+        args = with_keywords(self.fun, args, keywords, "hessian")
         call = _Call(self.fun, args, "hessian")
         indices, several = _wrt_indices(self.wrt, call)
         call.check_differentiable(indices)
@@ -724,8 +725,8 @@ class SecondDerivative:
         self.compile = compile
         self.source: str | None = None
 
-    def __call__(self, *args):
-
+    def __call__(self, *args, **keywords):
+        args = with_keywords(self.fun, args, keywords, "grad")
         call = _Call(self.fun, args, "grad")
         call.check_differentiable([call.params.index(n) for n in self.wrt_names])
         along = call.params.index(self.along[0])

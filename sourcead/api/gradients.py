@@ -22,7 +22,7 @@ from ..pipeline.program import LoadedFunction, Program
 from ..trees.functions import unwrap
 from ..trees.module import GeneratedModule
 from . import background
-from .arguments import Argnums, Wrt, resolve_wrt
+from .arguments import Argnums, Wrt, resolve_wrt, with_keywords
 
 
 def check_pair_returns(loaded: LoadedFunction, what: str) -> None:
@@ -299,7 +299,8 @@ class GradientFunction(Derivative):
         super().__init__(fun, wrt, compile, "grad", has_aux)
         self.preserve_result = preserve_result
 
-    def __call__(self, *args):
+    def __call__(self, *args, **keywords):
+        args = with_keywords(self.fun, args, keywords, self.kind)
         value, grads = self.run(args)
         gradient = grads if isinstance(self.wrt_given, tuple) else grads[0]
         if self.has_aux:  # value is (value, aux)
