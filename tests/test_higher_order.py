@@ -608,3 +608,19 @@ def test_second_derivatives_of_float32_arguments_stay_float32():
     assert sourcead.hessian(sine_weighted, compile=False)(x).dtype == np.float32
     reference = sourcead.hvp(sine_weighted, (x.astype(float),), (np.ones(3),), compile=False)
     np.testing.assert_allclose(product, reference, rtol=1e-6)
+
+
+def decay(y, t, k):
+    return -k * y
+
+
+def last_of_a_decay(k):
+    return sourcead.odeint(decay, 1.0, np.linspace(0.0, 1.0, 3), k)[2]
+
+
+def test_second_derivatives_through_an_indexed_solver_call_name_it():
+    # the solver's result indexed at once: the failing wrapper line had no user line, and the
+    # refusal quoted generated code at the def's line
+    with pytest.raises(sourcead.SourceADError, match="do not go through sourcead.odeint") as e:
+        sourcead.hessian(last_of_a_decay, compile=False)(0.5)
+    assert e.value.lineno == last_of_a_decay.__code__.co_firstlineno + 1

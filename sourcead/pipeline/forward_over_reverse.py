@@ -205,27 +205,32 @@ def _at_user_line(error: SourceADError, program) -> SourceADError:
         return SourceADError(message)
     pyfunc, user_line = site
     parsed = program.load(pyfunc).parsed
+    # the solver called at that line; for a line of a solver's wrapper reached through a
+    # statement without a line of its own (odeint(...)[2], named first), the function's
     solver = _solver_called_at(parsed.node, user_line)
+    if solver is None and user_line is None:
+        solver = _solver_called_at(parsed.node, None)
     if solver is not None:
+        name, user_line = solver
         message = (
-            f"second derivatives (hvp, hessian) do not go through {solver}: its adjoint is "
+            f"second derivatives (hvp, hessian) do not go through {name}: its adjoint is "
             "generated code that forward mode does not take (jvp and grad go through it)"
         )
     return SourceADError(message, parsed.filename, user_line or parsed.node.lineno)
 
 
-def _solver_called_at(tree, line: int) -> str | None:
-    """The name of the solver (``sourcead.fixed_point``, ``root``, ``odeint``) a statement
-    at ``line`` of the user's function calls, or None."""
+def _solver_called_at(tree, line: int | None) -> tuple[str, int] | None:
+    """The name and line of the solver call (``sourcead.fixed_point``, ``root``,
+    ``odeint``) of the user's function at ``line`` (at any line for None), or None."""
     for node in gast.walk(tree):
         callee = getattr(node, "callee", None)
         if (
             isinstance(node, gast.Call)
-            and getattr(node, "lineno", None) == line
+            and (line is None or getattr(node, "lineno", None) == line)
             and callee is not None
             and callee.kind == "solver"
         ):
-            return f"sourcead.{getattr(callee.target, '__name__', 'solver')}"
+            return f"sourcead.{getattr(callee.target, '__name__', 'solver')}", node.lineno
     return None
 
 
