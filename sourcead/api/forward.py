@@ -226,16 +226,9 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
 def _like_values(tangent, value):
     """Array tangents in their values' single precision (a float32 result's tangent is
     float32, as JAX's), where the generated code made them in double."""
-
-    def like(t, v):
-        if isinstance(t, np.ndarray) and isinstance(v, np.ndarray):
-            if v.dtype in (np.float32, np.complex64) and t.dtype in (np.float64, np.complex128):
-                return t.astype(np.complex64 if t.dtype.kind == "c" else np.float32)
-        return t
-
     if isinstance(tangent, tuple) and isinstance(value, tuple):
-        return tuple(like(t, v) for t, v in zip(tangent, value, strict=False))
-    return like(tangent, value)
+        return tuple(_in_precision(t, v) for t, v in zip(tangent, value, strict=False))
+    return _in_precision(tangent, value)
 
 
 # a jvp call inside a differentiated function gets its tangent from here (lowering.jvp_calls)

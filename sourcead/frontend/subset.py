@@ -20,7 +20,7 @@ from ..rules.forms import checkpoint_options, checkpointed
 from ..rules.registry import rule_for
 from ..rules.shapes import literal_int
 from ..trees.codegen import dotted_name, src
-from ..trees.queries import is_docstring
+from ..trees.queries import is_docstring, stored_names
 from .form_checks import check_jvp_call, check_solver_call
 from .source import ParsedFunction
 
@@ -506,36 +506,23 @@ def _check_assigned_on_every_branch(fn: ParsedFunction) -> None:
     assigned = set(fn.params)  # on every path so far
     one_branch: set[str] = set()
 
-    def stored(block: list) -> set[str]:
-        return {
-            n.id
-            for stmt in block
-            for n in gast.walk(stmt)
-            if isinstance(n, gast.Name) and isinstance(n.ctx, gast.Store)
-        }
-
     def returns(block: list) -> bool:
         return bool(block) and isinstance(block[-1], gast.Return)
 
     def check(node) -> None:
-        for name in gast.walk(node):
-            if (
-                isinstance(name, gast.Name)
-                and isinstance(name.ctx, gast.Load)
-                and name.id in one_branch
-                and name.id not in assigned
-            ):
-                raise fn.error(
-                    f"{name.id} may be unbound here: an if above assigns it in one branch "
-                    "only (Python raises UnboundLocalError when the other runs); assign it "
-                    "before the if, or in every branch",
-                    name,
-                )
+        name = _first_read(node, one_branch - assigned)
+        if name is not None:
+            raise fn.error(
+                f"{name.id} may be unbound here: an if above assigns it in one branch only "
+                "(Python raises UnboundLocalError when the other runs); assign it before the "
+                "if, or in every branch",
+                name,
+            )
 
     for stmt in fn.node.body:
         if isinstance(stmt, gast.If):
             check(stmt.test)
-            body, orelse = stored(stmt.body), stored(stmt.orelse)
+            body, orelse = stored_names(stmt.body), stored_names(stmt.orelse)
             if returns(stmt.body):
                 after = orelse
             elif returns(stmt.orelse):
@@ -546,10 +533,18 @@ def _check_assigned_on_every_branch(fn: ParsedFunction) -> None:
             assigned |= after
         elif isinstance(stmt, gast.For | gast.While):
             check(stmt.iter if isinstance(stmt, gast.For) else stmt.test)
-            assigned |= stored([stmt])
+            assigned |= stored_names([stmt])
         else:
             check(stmt)
-            assigned |= stored([stmt])
+            assigned |= stored_names([stmt])
+
+
+def _first_read(node, names: set[str]) -> gast.Name | None:
+    """The first read in ``node`` of one of ``names``, or None."""
+    for name in gast.walk(node):
+        if isinstance(name, gast.Name) and isinstance(name.ctx, gast.Load) and name.id in names:
+            return name
+    return None
 
 
 def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> None:
@@ -562,19 +557,14 @@ def _check_read_after_assignment(fn: ParsedFunction, local_names: set[str]) -> N
     assigned = set(fn.params)
 
     def read(node) -> None:
-        for name in gast.walk(node):
-            if (
-                isinstance(name, gast.Name)
-                and isinstance(name.ctx, gast.Load)
-                and name.id in local_names
-                and name.id not in assigned
-            ):
-                raise fn.error(
-                    f"{name.id} is read above every line that assigns it; assign it before "
-                    "this line (Python raises UnboundLocalError here unless an earlier loop "
-                    "iteration assigned it, and Numba, which compiles the derivative, refuses it)",
-                    name,
-                )
+        name = _first_read(node, local_names - assigned)
+        if name is not None:
+            raise fn.error(
+                f"{name.id} is read above every line that assigns it; assign it before "
+                "this line (Python raises UnboundLocalError here unless an earlier loop "
+                "iteration assigned it, and Numba, which compiles the derivative, refuses it)",
+                name,
+            )
 
     def assign(target) -> None:
         read(target)  # the indices of element writes

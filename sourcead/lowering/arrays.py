@@ -52,9 +52,13 @@ from ..rules.templates import instantiate_body
 from ..trees.codegen import Block, parse_statements, src
 from ..trees.names import RESERVED_NAMES
 from ..trees.queries import names_read, read_names
-from ..trees.resolved import resolved_call
 from .einsum import is_tensor_call, tensor_call
-from .indexing import add_at_statement, lists_as_index_arrays, without_new_axes
+from .indexing import (
+    add_at_statement,
+    lists_as_index_arrays,
+    numpy_array_of,
+    without_new_axes,
+)
 
 # --- rewriting methods and attributes ----------------------------------------------------------
 
@@ -118,7 +122,7 @@ def rewrite_array_syntax(parsed) -> None:
             ):
                 # np.sum((a, b)), np.max([y, 0.1]): of the array NumPy makes of them, rewritten
                 # below as np.array([...]) is
-                node.args[0] = resolved_call(np.array, [node.args[0]], node.args[0], "np.array")
+                node.args[0] = numpy_array_of(node.args[0])
             node = self.generic_visit(node)
             func = node.func
             if (

@@ -52,14 +52,17 @@ def is_new_axis(parsed, node) -> bool:
         return False
 
 
+def numpy_array_of(items: gast.expr) -> gast.Call:
+    """``np.array(items)``, resolved (the array-syntax rewrite makes it ``array_of``)."""
+    return resolved_call(np.array, [items], items, "np.array")
+
+
 def lists_as_index_arrays(index: gast.expr) -> gast.expr:
     """``index`` with each list in it an index array, as NumPy reads it: ``x[[0, 2, 2]]`` is
     ``x[np.array([0, 2, 2])]``, ``m[[1, 0], :]`` ``m[np.array([1, 0]), :]``."""
 
     def as_array(element):
-        if not isinstance(element, gast.List):
-            return element
-        return resolved_call(np.array, [element], element, "np.array")
+        return numpy_array_of(element) if isinstance(element, gast.List) else element
 
     if isinstance(index, gast.Tuple):
         index.elts = [as_array(e) for e in index.elts]
