@@ -603,3 +603,43 @@ def test_names_of_temporaries_are_not_numbas_versions():
     # product.1 and writes it product_1 there: "AssertionError: 'product_1_1' not unique"
     a = np.random.default_rng(2).standard_normal((3, 3))
     check_grad(log_determinants_in_a_loop, (a, np.array([0.5, 1.0, 1.5])), 0, True)
+
+
+# ------------------------------------ tuple assignments to array elements
+
+
+def sorted_by_swaps(x):
+    b = x * 1.0
+    for _ in range(b.shape[0]):
+        for i in range(b.shape[0] - 1):
+            if b[i] > b[i + 1]:
+                b[i], b[i + 1] = b[i + 1], b[i]
+    return np.sum(b * np.arange(1.0, b.shape[0] + 1.0))
+
+
+def index_assigned_before_its_element(x):
+    b = x * 2.0
+    i = 0
+    i, b[i] = 2, b[1] * b[0]  # b[2] is written: Python assigns i first
+    b[0], t = 3.0, b[2]
+    return np.sum(b) * t
+
+
+@pytest.mark.parametrize("f", [sorted_by_swaps, index_assigned_before_its_element])
+def test_tuple_assignments_to_elements(f, compile_mode):
+    x = np.array([3.0, 1.0, 2.5, 0.5])
+    check_grad(f, (x,), 0, compile_mode)
+    direction = np.array([0.3, -1.0, 0.5, 2.0])
+    tangent = sourcead.jvp(f, (x,), (direction,), compile=compile_mode)[1]
+    assert tangent == pytest.approx(sourcead.grad(f, compile=False)(x) @ direction, rel=1e-12)
+
+
+def elements_unpacked_from_a_call(x):
+    b = x * 1.0
+    b[0], b[1] = np.linalg.slogdet(np.outer(x, x) + np.eye(2))
+    return np.sum(b)
+
+
+def test_elements_unpacked_from_a_call_are_refused_at_the_line():
+    with pytest.raises(sourcead.SourceADError, match="with a tuple of values written out"):
+        sourcead.grad(elements_unpacked_from_a_call, compile=False)(np.ones(2))

@@ -340,6 +340,8 @@ def _desugar_assign(stmt: gast.Assign, names: NameGenerator) -> list:
     if isinstance(target, gast.Tuple) and isinstance(value, gast.Tuple):
         if len(target.elts) != len(value.elts):
             raise _error_at(stmt, "unpacking a tuple into the wrong number of names")
+        if not all(isinstance(t, gast.Name) for t in target.elts):
+            return _elements_unpacked(stmt, target, value, names)
         assigned = {t.id for t in target.elts}
         out, sources = [], []
         for element in value.elts:
@@ -361,6 +363,22 @@ def _desugar_assign(stmt: gast.Assign, names: NameGenerator) -> list:
     if hasattr(stmt, "refusal"):  # what a desugared form says when its types do not fit
         new.refusal = stmt.refusal
     return [new]
+
+
+def _elements_unpacked(stmt, target: gast.Tuple, value: gast.Tuple, names) -> list:
+    """``b[i], b[j] = b[j], b[i]``: Python evaluates every value, then assigns the targets
+    left to right (an index reads the names assigned before it), as these assignments do."""
+    out, sources = [], []
+    for element in value.elts:
+        if isinstance(element, gast.Constant):
+            sources.append(element)
+            continue
+        temp = names.fresh(f"{_hint(element)}_old")
+        out.append(assign(temp, element, stmt))
+        sources.append(name(temp))
+    for t, source in zip(target.elts, sources, strict=True):
+        out.extend(_desugar_assign(assign(t, source, stmt), names))
+    return out
 
 
 def _only_later(element: gast.Name, target: gast.Tuple, value: gast.Tuple) -> bool:

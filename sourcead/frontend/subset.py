@@ -121,7 +121,7 @@ class _SubsetChecker:
                 raise fn.error(f"{what} are not supported by sourcead", stmt)
         if isinstance(stmt, gast.Assign):
             for target in stmt.targets:
-                self.target(target)
+                self.target(target, stmt.value)
             self.expression(stmt.value)
             if any(isinstance(t, gast.Tuple) for t in stmt.targets) and not (
                 isinstance(stmt.value, gast.Tuple | gast.Call) or _is_shape(stmt.value)
@@ -215,7 +215,8 @@ class _SubsetChecker:
         self.block(body)
         self.loop_depth -= 1
 
-    def target(self, target: gast.expr) -> None:
+    def target(self, target: gast.expr, value: gast.expr | None = None) -> None:
+        """Check an assignment's target; ``value`` is what a tuple target unpacks."""
         if isinstance(target, gast.Name):
             return
         if isinstance(target, gast.Tuple):
@@ -225,8 +226,14 @@ class _SubsetChecker:
                         "starred assignment targets (a, *b = ...) are not supported by sourcead",
                         target,
                     )
-                if not isinstance(element, gast.Name):
-                    raise self.fn.error("tuple targets must be plain names", target)
+                if isinstance(element, gast.Subscript) and isinstance(value, gast.Tuple):
+                    self.target(element)  # b[i], b[j] = b[j], b[i]: normalize splits it
+                elif not isinstance(element, gast.Name):
+                    raise self.fn.error(
+                        "tuple targets must be names, or elements (b[i], b[j] = b[j], b[i]) "
+                        "with a tuple of values written out",
+                        target,
+                    )
             return
         if isinstance(target, gast.Subscript):
             if not isinstance(target.value, gast.Name):
