@@ -42,6 +42,30 @@ def test_fixed_point_scalar(compile_mode):
     assert_close(g, numerical_grad(fixed_scalar, (a,)), rtol=1e-7)
 
 
+def babylonian_step(x, a, relaxation=0.5):
+    return relaxation * (x + a / x) + (0.5 - relaxation) * x
+
+
+def square_root_by_iteration(a):
+    return sourcead.fixed_point(babylonian_step, 1.0, a, tol=1e-14)
+
+
+def square_residual(x, a, power=2):
+    return x**power - a
+
+
+def square_root_by_root(a):
+    return sourcead.root(square_residual, 1.0, a, tol=1e-14)
+
+
+@pytest.mark.parametrize("fun", [square_root_by_iteration, square_root_by_root])
+def test_a_parameter_left_at_its_default(fun):
+    # the solver passes the state and the arguments given; the rest take their defaults
+    assert_close(sourcead.grad(fun, **PLAIN)(2.0), 0.5 / math.sqrt(2.0), rtol=1e-9)
+    tangent = sourcead.jvp(fun, (2.0,), (1.0,), **PLAIN)[1]
+    assert_close(tangent, 0.5 / math.sqrt(2.0), rtol=1e-9)
+
+
 def test_fixed_point_direct_call_solves():
     x = sourcead.fixed_point(cosine_step, 0.0, 0.3, tol=1e-14)
     assert abs(x - cosine_step(x, 0.3)) < 1e-13

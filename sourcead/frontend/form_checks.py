@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import inspect
+import numbers
+
 import gast
 
 from ..rules.callees import classify
@@ -37,6 +40,7 @@ def check_solver_call(checker, node: gast.Call) -> None:
     node.solver_function = unwrap(target)
     for arg in node.args[1:]:
         checker.expression(arg)
+    _pass_defaults(fn, node, spec.name)
     numeric = {k for k, _ in spec.numeric}
     choices = dict(spec.choices)
     for keyword in node.keywords:
@@ -52,6 +56,27 @@ def check_solver_call(checker, node: gast.Call) -> None:
     # The call is replaced by generated code: the module must not import sourcead itself.
     if hasattr(node.func, "global_value"):
         del node.func.global_value
+
+
+def _pass_defaults(fn, node: gast.Call, solver: str) -> None:
+    """The defaults of the user function's parameters the solver call leaves out, appended to
+    its arguments (numbers, True and False), as a plain call of the function uses them."""
+    function = node.solver_function
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return  # no signature to read: the number of arguments is checked with the types
+    passed = len(node.args) - 1  # the state, odeint's times and the parameters
+    for p in parameters[passed:]:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.default is p.empty:
+            return  # refused with the number of arguments the function takes
+        if not isinstance(p.default, bool | numbers.Number):
+            raise fn.error(
+                f"{solver}() leaves out {function.__name__}()'s parameter {p.name}, whose "
+                f"default is not a number ({p.default!r}): pass it to {solver}()",
+                node,
+            )
+        node.args.append(gast.copy_location(gast.Constant(value=p.default, kind=None), node))
 
 
 def check_jvp_call(checker, node: gast.Call) -> None:
