@@ -20,6 +20,8 @@ USER_MODULE = textwrap.dedent(
     """
     import math
 
+    import numpy as np
+
     import sourcead
 
 
@@ -42,6 +44,10 @@ USER_MODULE = textwrap.dedent(
 
 
     dg = sourcead.grad(g)
+
+
+    def smooth(u, w, lam=0.1):
+        return np.sum(np.tanh(u * w) ** 2) + lam * np.sum(np.diff(u) ** 2)
 
 
     def bad(x):
@@ -295,6 +301,22 @@ def test_forward_and_hessian_modes(usermod, tmp_path, capsys):
     assert tangent == pytest.approx(numerical_grad(module.f, (0.4, 1.3)), rel=1e-8)
     assert run_cli("show", f"{usermod}:f", "--mode", "forward", "--compile-check") == 0
     assert "# compile check: f_tangent(float64, float64, float64)" in capsys.readouterr().out
+
+
+def test_a_built_entry_keeps_the_functions_defaults(usermod, tmp_path):
+    out = tmp_path / "built"
+    types = "u:float64[:],w:float64[:],lam:float"
+    assert run_cli("build", f"{usermod}:smooth", "--wrt", "u", "--types", types, "-o", out) == 0
+    text = (out / "smooth_adjoint.py").read_text()
+    assert "# entry: smooth_adjoint(u, w, lam=0.1, b_result=1.0)" in text
+    spec = importlib.util.spec_from_file_location("built_smooth", out / "smooth_adjoint.py")
+    built = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(built)
+    module = sys.modules[usermod.stem]
+    u, w = np.array([0.1, 0.5, -0.3]), np.array([1.0, 2.0, 0.5])
+    value, (du,) = built.smooth_adjoint.py_func(u, w)  # called as smooth(u, w) is
+    assert value == pytest.approx(module.smooth(u, w), rel=1e-14)
+    np.testing.assert_allclose(du, numerical_grad(module.smooth, (u, w)), rtol=1e-8)
 
 
 def test_compile_check_failure_is_one_clear_error():

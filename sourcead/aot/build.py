@@ -48,7 +48,7 @@ from ..pipeline import loading
 from ..trees.module import GeneratedModule
 from ..version import __version__
 from . import build_batched, build_kernels, native
-from .module_text import decorate, entry_signature, format_type
+from .module_text import decorate, entry_signature, format_type, put_defaults
 from .targets import Target
 
 MODES = ("reverse", "forward", "hessian")
@@ -310,6 +310,8 @@ def _built(target: Target, outdir: str | Path, native: bool = False) -> tuple[st
     """(module text, generation header) of ``target``; ``native`` adds ``--native`` to the
     rebuild command."""
     module, _, header = generate_module(target)
+    if not target.kernel:
+        put_defaults(module, header["entry"], target.function)
     params = target.params
     checkpoint = (
         f" --checkpoint-every {target.checkpoint_every or 'none'}"

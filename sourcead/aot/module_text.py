@@ -8,6 +8,10 @@ entry, a built file) back into them.
 
 from __future__ import annotations
 
+import copy
+import inspect
+import numbers
+
 import gast
 
 from ..analysis.types import Array
@@ -47,6 +51,38 @@ def entry_parameters(
         a.id + (f"={src(d)}" if with_defaults and d is not None else "")
         for a, d in zip(args, defaults, strict=True)
     ]
+
+
+def put_defaults(module: GeneratedModule, entry: str, function) -> None:
+    """The defaults of ``function``'s parameters (numbers, True and False) on the parameters of
+    the same names of ``entry``, where the parameters after each have defaults too (those of
+    the adjoint entry, before its ``b_result=1.0``): the built entry is called as the function
+    is."""
+    definition = module.definition(entry)
+    if definition is None or function is None:
+        return
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return
+    args = definition.args.args
+    defaults = [None] * (len(args) - len(definition.args.defaults)) + definition.args.defaults
+    for position in range(len(args) - 1, -1, -1):
+        if defaults[position] is not None:
+            continue
+        parameter = parameters.get(args[position].id)
+        value = None if parameter is None else parameter.default
+        if parameter is None or not isinstance(value, bool | numbers.Number):
+            break  # the parameters before it cannot take defaults
+        defaults[position] = gast.Constant(value=value, kind=None)
+    first = next((k for k, d in enumerate(defaults) if d is not None), len(args))
+    if len(args) - first == len(definition.args.defaults):
+        return
+    # a copy: the trees of a module may be shared with the derivative sourcead keeps loaded
+    changed = copy.deepcopy(definition)
+    added = defaults[first : len(args) - len(definition.args.defaults)]
+    changed.args.defaults = added + changed.args.defaults
+    module.definitions[module.definitions.index(definition)] = changed
 
 
 def decorate(module: GeneratedModule, plain=(), parallel=(), kernels=None) -> None:
