@@ -69,7 +69,10 @@ def test_batched_modules_give_what_vmap_gives_without_the_compiler(built):
     path, out, module = built
     text = (out / "flight_batched_parallel.py").read_text()
     assert build.foreign_imports(text) == []
-    assert "@numba.njit(cache=True, parallel=True)\ndef flight_adjoint_batched(" in text
+    assert (
+        "@numba.njit(cache=True, parallel=True, error_model='numpy')\ndef flight_adjoint_batched("
+        in text
+    )
     assert "for i in numba.prange(" in text
     assert "\ndef flight_batched(vx, vy, c):" in text  # the entry stays plain Python
     report = json.loads(run_script(BATCHED_RUN, out))

@@ -2,7 +2,10 @@
 ``compile=False`` Python's: the behaviour documented in docs/subset.md ("Numba's
 semantics")."""
 
+import math
+
 import numba
+import numpy as np
 import pytest
 
 import sourcead
@@ -46,3 +49,24 @@ def test_an_int_argument_past_int64_is_refused_when_compiled():
     with pytest.raises(refused, match="too large|too big"):
         sourcead.grad(fifth_power, wrt=1)(2**70, 1.0)
     assert sourcead.grad(fifth_power, wrt=1, compile=False)(2**70, 1.0) == float(2**350)
+
+
+def square_root(x):
+    return math.sqrt(x) + x
+
+
+def root_of_sum(x):
+    return np.sum(np.sqrt(x))
+
+
+def test_division_by_zero_in_a_derivative_gives_inf_when_compiled():
+    # the derivative of sqrt at 0 is infinite: inf as NumPy and JAX give, not Numba's
+    # ZeroDivisionError (the function itself is defined there)
+    assert sourcead.grad(square_root)(0.0) == math.inf
+    gradient = sourcead.grad(root_of_sum)(np.array([0.0, 4.0]))
+    np.testing.assert_array_equal(gradient, [math.inf, 0.25])
+    with np.errstate(divide="ignore"):
+        as_python = sourcead.grad(root_of_sum, compile=False)(np.array([0.0, 4.0]))
+    np.testing.assert_array_equal(as_python, gradient)
+    with pytest.raises(ZeroDivisionError):  # Python's float division, with compile=False
+        sourcead.grad(square_root, compile=False)(0.0)

@@ -1,7 +1,7 @@
 """Ahead-of-time builds: generated derivative modules written as standalone Python files.
 
 A built module imports only ``math``, ``numpy``, ``numba`` and ``sourcead_runtime`` (never the
-compiler, never ``gast``); every function carries ``@numba.njit(cache=True)``, so a process
+compiler, never ``gast``); every function carries ``@numba.njit(cache=True, error_model='numpy')``, so a process
 that imports it compiles once and then reuses Numba's on-disk machine code. It checks when
 imported that the installed runtime has the version of the sourcead that wrote it. A header
 comment records the source file and its hash, the sourcead version, the options and a
@@ -302,7 +302,7 @@ def _display_path(filename: str) -> str:
 
 def build_source(target: Target, outdir: str | Path = "OUTDIR") -> str:
     """The text of ``target``'s standalone module: header comment, then the generated code with
-    ``@numba.njit(cache=True)`` on every function."""
+    ``@numba.njit(cache=True, error_model='numpy')`` on every function."""
     return _built(target, outdir)[0]
 
 

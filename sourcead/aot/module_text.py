@@ -15,6 +15,7 @@ import numbers
 import gast
 
 from ..analysis.types import Array
+from ..backends.cpu.njit_options import NJIT_OPTIONS_TEXT
 from ..trees.codegen import parse_statements, src
 from ..trees.module import LOADED_BY_SOURCEAD, GeneratedModule
 
@@ -86,7 +87,7 @@ def put_defaults(module: GeneratedModule, entry: str, function) -> None:
 
 
 def decorate(module: GeneratedModule, plain=(), parallel=(), kernels=None) -> None:
-    """Put ``@numba.njit(cache=True)`` on every function of a generated module but those
+    """Put ``@numba.njit(cache=True, error_model='numpy')`` on every function of a generated module but those
     named in ``plain``; ``parallel=True`` too on those named in ``parallel``. The docstring
     of a module that sourcead would load says that it is built ahead of time.
 
@@ -101,9 +102,9 @@ def decorate(module: GeneratedModule, plain=(), parallel=(), kernels=None) -> No
         if kernels is not None:
             decorator = "cuda.jit(cache=True)" if name in kernels else "cuda.jit(device=True)"
         elif name in parallel:
-            decorator = "numba.njit(cache=True, parallel=True)"
+            decorator = f"numba.njit(cache=True, parallel=True, {NJIT_OPTIONS_TEXT})"
         else:
-            decorator = "numba.njit(cache=True)"
+            decorator = f"numba.njit(cache=True, {NJIT_OPTIONS_TEXT})"
         definition.decorator_list = [gast.parse(decorator).body[0].value]
     if module.description == LOADED_BY_SOURCEAD:
         module.description = BUILT_AHEAD_OF_TIME

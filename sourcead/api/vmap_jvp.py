@@ -18,6 +18,7 @@ from sourcead_runtime.cuda_launch import is_device_array
 
 from ..analysis.types import Array, Scalar, describe
 from ..backends.cpu.loading import load_module
+from ..backends.cpu.njit_options import NJIT_OPTIONS
 from ..cache import references
 from ..errors import SourceADError
 from ..lowering import solver_calls
@@ -181,7 +182,7 @@ class _ElementLoop:
         scope = load_module(
             self.wrapper_source, {"numba": numba, name: tangent_function}, wrapper, False
         )
-        self.run = numba.njit(parallel=parallel)(scope[wrapper])
+        self.run = numba.njit(parallel=parallel, **NJIT_OPTIONS)(scope[wrapper])
         self.function = tangent_function
         self.axes = axes
         self.source = tangent_source + "\n\n" + self.wrapper_source + "\n"

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends.cpu.njit_options import NJIT_OPTIONS
 from ..version import __version__
 
 _MARKER = "# sourcead cache entry: "
@@ -495,7 +496,7 @@ def cached_njit(function: types.FunctionType, directory: Path, **options):
     is compiled again, and a failed save (a full disk) a warning: neither raises."""
     import numba
 
-    dispatcher = numba.njit(**options)(function)
+    dispatcher = numba.njit(**NJIT_OPTIONS, **options)(function)
     try:
         guarded = _guarded_cache_class()(function, directory)
     except Exception as exc:  # Numba found no writable place for machine code
@@ -514,7 +515,7 @@ def recompiled(dispatcher, **options):
     function = getattr(dispatcher, "py_func", dispatcher)
     directory = getattr(getattr(dispatcher, "_cache", None), "directory", None)
     if directory is None:  # a module loaded in memory: no file for Numba's cache
-        return numba.njit(**options)(function)
+        return numba.njit(**NJIT_OPTIONS, **options)(function)
     return cached_njit(function, directory, **options)
 
 

@@ -10,6 +10,7 @@ import numba
 import sourcead_runtime
 
 from . import timings
+from .njit_options import NJIT_OPTIONS
 
 
 def load_module(source: str, namespace: dict, module_name: str, compile: bool) -> dict:
@@ -36,7 +37,7 @@ def _load(source: str, namespace: dict, module_name: str, compile: bool) -> dict
     ]
     if compile:
         for name in functions:
-            scope[name] = numba.njit(scope[name])
+            scope[name] = numba.njit(**NJIT_OPTIONS)(scope[name])
     else:
         for name in sourcead_runtime.__all__:
             helper = getattr(sourcead_runtime, name)
