@@ -110,3 +110,25 @@ def test_gathered_stencil_adjoints_match_finite_differences(tmp_path_factory, dr
             written[i, j] = True
     np.testing.assert_array_equal(b_out[written], 0.0)
     np.testing.assert_array_equal(b_out[~written], cotangent[~written])
+
+
+def two_stencils(x, k, out):
+    i = cuda.grid(1)
+    n = x.shape[0]
+    if i >= 1 and i < n - 1:
+        out[i] = k[i] * (x[i + 1] - x[i - 1]) + x[i] * k[i + 1]
+
+
+@pytest.mark.parametrize("launch", [(1, 16), (1, 8), (2, 3)])  # more threads, as many, fewer
+def test_two_gathered_arrays(launch):
+    # the second array's own reads were taken from the last neighbour's call: its gradient
+    # shifted by one element, and an atomic add past the array's end
+    rng = np.random.default_rng(0)
+    x, k, cotangent = rng.uniform(0, 1, 8), rng.uniform(0.5, 1, 8), rng.uniform(-1, 1, 8)
+    adjoint = sourcead.kernel_vjp(two_stencils, wrt=("x", "k", "out"))
+    assert "gathered by the threads that own their elements" in adjoint.source
+    b_x, b_k = np.zeros(8), np.zeros(8)
+    adjoint[launch](x, k, np.zeros(8), b_x, b_k, cotangent.copy())
+    for index, computed in enumerate((b_x, b_k)):
+        expected = _fd_gradient(two_stencils, launch, (x, k), index, cotangent)
+        np.testing.assert_allclose(computed, expected, rtol=1e-6, atol=1e-8)

@@ -265,26 +265,29 @@ def gather_kernel(
     taken = set(params) | set(shadows.values()) | set(grid) | set(functions)
     size = [_fresh(f"size_{k}", taken) for k in range(len(grid))]
     value, reads = _fresh("value", taken), _fresh("reads", taken)
+    # the thread's own reads are kept apart: a neighbour's call overwrites ``reads``, and the
+    # next gathered array starts from the thread's own again
+    own_reads = _fresh("own_reads", taken)
     sites = list(summed.sites)
     cotangents = [shadows[o] for o in summed.cotangents]
 
-    def call(function: str, thread: list[str], with_inputs: bool) -> str:
+    def call(function: str, thread: list[str], with_inputs: bool, into: str) -> str:
         args = params + thread + cotangents + ["0.0"] * len(sites)
         args += [shadows[p] for p in other_inputs] if with_inputs else []
-        return f"{value}, {reads} = {function}({', '.join(args)})"
+        return f"{value}, {into} = {function}({', '.join(args)})"
 
     component = {c: k for k, c in enumerate(grid)}
     body = ["# this thread's own reads (and the gradients of the other inputs)"]
-    body.append(call(own_function, grid, True))
+    body.append(call(own_function, grid, True, own_reads))
     for array, stencil in stencils.items():
         element = [grid[component[c]] for c in stencil.components]
         total = _fresh(f"{shadows[array]}_element", taken)
-        body.append(f"{total} = {reads}[{sites.index((array, stencil.offsets[0]))}]")
+        body.append(f"{total} = {own_reads}[{sites.index((array, stencil.offsets[0]))}]")
         for offset in stencil.offsets[1:]:  # reads of this thread that no thread owns
             target = [_shift(e, o) for e, o in zip(element, offset, strict=True)]
             inside = _inside(target, stencil.components, offset, size, component)
             index = ", ".join(target)
-            read = f"{reads}[{sites.index((array, offset))}]"
+            read = f"{own_reads}[{sites.index((array, offset))}]"
             add = f"cuda.atomic.add({shadows[array]}, {f'({index})' if len(target) > 1 else index}, {read})"
             body.append(
                 Block(
@@ -302,7 +305,7 @@ def gather_kernel(
             body.append(
                 Block(
                     f"if {inside}:  # thread ({', '.join(thread)}) reads {array}[{', '.join(element)}]",
-                    [call(read_function, thread, False), f"{total} += {reads}[{k}]"],
+                    [call(read_function, thread, False, reads), f"{total} += {reads}[{k}]"],
                 )
             )
         shape = " and ".join(f"{e} < {array}.shape[{q}]" for q, e in enumerate(element))
