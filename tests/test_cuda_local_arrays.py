@@ -277,6 +277,8 @@ def test_a_copy_used_whole_is_refused_with_the_line():
     with pytest.raises(sourcead.SourceADError, match="whole") as error:
         batched(RNG.uniform(size=(3, 4)))
     assert error.value.filename.endswith("test_cuda_local_arrays.py")
+    # the line of the statement that uses it whole, not the def
+    assert error.value.lineno == copied_then_used_whole.__code__.co_firstlineno + 3
 
 
 # --- kernels with cuda.local.array -----------------------------------------------------------

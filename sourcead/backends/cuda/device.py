@@ -287,7 +287,7 @@ def device_module(
             f"{problem.name} whole (generated line `{problem.line}`); device code reads and "
             "writes local arrays element by element only: write the loop out, or use "
             "target='parallel'",
-            parsed.node,
+            _user_statement(problem.statement, parsed),
         ) from None
     stmt = _first_allocation(module.definitions)
     if stmt is not None:
@@ -299,8 +299,19 @@ def device_module(
             "(.copy(), whole-array operations), writing into argument arrays, and loops "
             "that overwrite values inside called functions (call them outside loops or "
             "inline them), or use target='parallel'",
-            parsed.node,
+            _user_statement(stmt, parsed),
         )
+
+
+def _user_statement(generated: gast.stmt | None, parsed):
+    """Where a refusal of a generated statement points: the user's statement it comes from
+    (``user_line``, set by ``trees.codegen``) when that is a line of ``parsed``'s function,
+    else the function's ``def``."""
+    line = getattr(generated, "user_line", None)
+    node = parsed.node
+    if line is None or not node.lineno <= line <= getattr(node, "end_lineno", node.lineno):
+        return node
+    return gast.Pass(lineno=line, col_offset=0)
 
 
 def _first_allocation(definitions: list[gast.FunctionDef]) -> gast.stmt | None:

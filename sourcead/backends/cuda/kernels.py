@@ -234,15 +234,21 @@ class KernelAdjoint:
             self._last_source = self._generate(assumed)[0].text()
         return self._last_source
 
+    def _check_differentiable(self, param: str, t) -> None:
+        """Rule 5 of docs/gpu.md: ``wrt`` names float arrays; refused at the kernel's line."""
+        if not (isinstance(t, Array) and t.differentiable):
+            raise self.loaded.parsed.error(
+                f"kernel_vjp of {self.name}: {param} is {describe(t)}; wrt names float "
+                "arrays only (pass a scalar parameter as a one-element array)",
+                self.loaded.parsed.node,
+            )
+
     # --- generation -----------------------------------------------------------------------
     def _generate(self, types: list) -> tuple[GeneratedModule, KernelPlan]:
         """The adjoint's generated module for these argument types, and how to launch it."""
         for p, t in zip(self.params, types, strict=True):
-            if p in self.wrt and not (isinstance(t, Array) and t.differentiable):
-                raise TypeError(
-                    f"kernel_vjp of {self.name}: {p} is {describe(t)}; wrt names float "
-                    "arrays only (pass a scalar parameter as a one-element array)"
-                )
+            if p in self.wrt:
+                self._check_differentiable(p, t)
         loaded_functions = dict(loading.LOADED)
         loaded_functions[self.kernel] = self.loaded
         self.loaded.load_callees(loaded_functions, (self.kernel,))
@@ -422,12 +428,7 @@ class KernelAdjoint:
                 raise TypeError(f"argument {p} of {self.name}: unsupported {type(a).__name__}")
             types.append(t)
         for p in self.wrt:
-            t = types[self.params.index(p)]
-            if not (isinstance(t, Array) and t.differentiable):
-                raise TypeError(
-                    f"kernel_vjp of {self.name}: {p} is {describe(t)}; wrt names float "
-                    "arrays only (pass a scalar parameter as a one-element array)"
-                )
+            self._check_differentiable(p, types[self.params.index(p)])
         check_shadows(self.name, self.params, self.wrt, args)
         return types
 

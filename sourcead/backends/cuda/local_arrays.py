@@ -39,9 +39,9 @@ class LocalArrayProblem(Exception):
     """A local array used whole in generated device code: its name and the generated
     statement that uses it (``generated_line``)."""
 
-    def __init__(self, name: str, line: str):
+    def __init__(self, name: str, line: str, statement: gast.stmt | None = None):
         super().__init__(name, line)
-        self.name, self.line = name, line
+        self.name, self.line, self.statement = name, line, statement
 
 
 # --- the user's function ----------------------------------------------------------------------
@@ -390,7 +390,8 @@ class _LocalArrays:
                 rewritten.append(stmt)  # its uses are element by element now
 
         def problem(name, node):
-            return LocalArrayProblem(name, generated_line(_holding_statement(function, node)))
+            holding = _holding_statement(function, node)
+            return LocalArrayProblem(name, generated_line(holding), holding)
 
         _check_element_uses(function, set(arrays), problem, rewritten)
 
