@@ -399,3 +399,6 @@ def test_derivatives_take_arguments_by_keyword():
     np.testing.assert_allclose(sourcead.hessian(scaled_product, compile=False)(x, y=y), 0.0)
     with pytest.raises(TypeError, match="grad of scaled_product"):
         sourcead.grad(scaled_product, compile=False)(x, y, y=y)
+    batched = sourcead.vmap(sourcead.grad(scaled_product, compile=False), in_axes=(0, None, None))
+    rows = np.array([[1.0, 2.0], [3.0, 4.0]])
+    np.testing.assert_allclose(batched(rows, y=y, scale=3.0), [3.0 * y, 3.0 * y])

@@ -38,6 +38,7 @@ from ..trees.module import GeneratedModule
 from ..trees.names import fresh_underscored as _fresh
 from . import background
 from . import gradients as api
+from .arguments import with_keywords
 from .forward import JacobianFunction
 
 TARGETS = ("cpu", "parallel", "cuda")
@@ -437,8 +438,8 @@ class BatchedFunction:
         return source, module, _decoded(header["plan"]), bool(made_now)
 
     # --- calling ---------------------------------------------------------------------------------
-    def __call__(self, *args):
-        args = self._complete(args)
+    def __call__(self, *args, **keywords):
+        args = self._complete(with_keywords(self.fun, args, keywords, "vmap"))
         on_device = any(is_device_array(a) for a in args)
         if on_device and self.target != "cuda":
             raise TypeError(

@@ -39,7 +39,7 @@ from ..errors import SourceADError
 from ..frontend.source import load_function, wrt_names
 from ..rules.forms import HOST_RECORDING, checkpointed
 from ..trees.functions import unwrap
-from .arguments import Argnums, Wrt, resolve_wrt
+from .arguments import Argnums, Wrt, resolve_wrt, with_keywords
 
 _RECORDING = threading.local()
 
@@ -260,7 +260,8 @@ class HostGradient:
         self.preserve_result = preserve_result
         functools.update_wrapper(self, self.fun)
 
-    def __call__(self, *args):
+    def __call__(self, *args, **keywords):
+        args = with_keywords(self.fun, args, keywords, "host_grad")
         parsed = self.parsed
         missing = [parsed.params[i] for i in self.indices if i >= len(args)]
         if missing:
