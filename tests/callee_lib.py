@@ -14,3 +14,9 @@ def lib_poly(x, n):
     for i in range(n):
         s = s * x + (i + 1.0)
     return s
+
+
+class Settings:
+    """Numbers read as a class's attributes (Settings.scale), as configuration often is."""
+
+    scale = 1.5

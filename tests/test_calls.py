@@ -2,10 +2,11 @@
 
 import math
 
+import callee_lib
 import numba
 import numpy as np
 import pytest
-from callee_lib import lib_poly, lib_softplus
+from callee_lib import Settings, lib_poly, lib_softplus
 from helpers import case, run_case
 
 import sourcead
@@ -163,6 +164,11 @@ def call_other_module(x):
     return lib_softplus(x) * lib_poly(x, 3) + lib_softplus(50.0 * x)
 
 
+def call_through_the_module(x):
+    # helpers called as the module's attributes, a number read as a class's attribute
+    return callee_lib.lib_softplus(x) * callee_lib.lib_poly(x, 3) * Settings.scale
+
+
 def call_njit_arrays(x, w):
     return nj_dot(x, w) * nj_dot(x, x)
 
@@ -196,6 +202,7 @@ CALL_CASES = [
     case(call_branchy, 2.0, 0.4, wrt=(0, 1)),
     case(call_reassigning_callee, 0.6, 0.9, wrt=(0, 1)),
     case(call_in_loop, 0.6, 4),
+    case(call_through_the_module, 0.7),
     case(call_in_branch_in_loop, 0.6, 4),
     case(call_array_callee, X4, W4, wrt=(0, 1)),
     case(

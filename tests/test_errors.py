@@ -513,3 +513,19 @@ def test_a_name_assigned_in_one_branch_only_is_refused():
         sourcead.grad(assigned_in_one_branch, compile=False)(0.7)
     assert error.value.lineno == assigned_in_one_branch.__code__.co_firstlineno + 3
     assert sourcead.grad(assigned_in_every_path, compile=False)(0.7) == pytest.approx(3.0)
+
+
+def scaled_by(x, np):  # a parameter named like the module generated code calls
+    return x * np
+
+
+def grown_to(x, len):
+    return x * len
+
+
+@pytest.mark.parametrize("f", [scaled_by, grown_to])
+def test_a_parameter_named_like_a_module_or_a_called_builtin_is_refused(f):
+    # hessian's code called np.zeros on the argument: AttributeError from generated code
+    with pytest.raises(SourceADError, match="has the name of") as error:
+        sourcead.hessian(f, wrt=(0, 1), compile=False)(0.7, 1.3)
+    assert error.value.lineno == f.__code__.co_firstlineno

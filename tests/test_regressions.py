@@ -643,3 +643,130 @@ def elements_unpacked_from_a_call(x):
 def test_elements_unpacked_from_a_call_are_refused_at_the_line():
     with pytest.raises(sourcead.SourceADError, match="with a tuple of values written out"):
         sourcead.grad(elements_unpacked_from_a_call, compile=False)(np.ones(2))
+
+
+# ------------------------------------ views: names for some of an array's elements
+
+SWAP_WEIGHTS = np.arange(12.0).reshape(4, 3)
+
+
+def row_read_after_its_matrix_changes(m):
+    a = m * 1.0
+    t = a[0]  # a view: a[0] = a[2] below changes it
+    a[0] = a[2]
+    a[2] = t
+    return np.sum(a * SWAP_WEIGHTS)
+
+
+def slice_read_after_its_array_changes(x):
+    b = x * 1.0
+    t = b[0:2]
+    b[0:2] = b[2:4]
+    b[2:4] = t
+    return np.sum(b * np.arange(4.0))
+
+
+def transpose_read_after_a_write(m):
+    a = m * 1.0
+    t = a.T
+    a[0, 1] = 5.0
+    return np.sum(t * t)
+
+
+def row_written_through(m):
+    a = m * 1.0
+    row = a[1]
+    row[0] = 0.0  # changes a
+    return np.sum(a * SWAP_WEIGHTS)
+
+
+def rows_swapped_as_a_tuple(m):
+    a = m * 1.0
+    a[0], a[2] = a[2], a[0]  # NumPy: row 2 twice (the second value is a view of row 0)
+    return np.sum(a * SWAP_WEIGHTS)
+
+
+@pytest.mark.parametrize(
+    "f, message",
+    [
+        (row_read_after_its_matrix_changes, "t = a\\[0\\] is a view of a's elements"),
+        (slice_read_after_its_array_changes, "t = b\\[0:2\\] is a view of b's elements"),
+        (transpose_read_after_a_write, "is a view of a's elements"),
+        (row_written_through, "row is written at line"),
+        (rows_swapped_as_a_tuple, "a\\[0\\], a\\[2\\] = a\\[2\\], a\\[0\\] assigns views of a"),
+    ],
+)
+def test_a_view_that_changes_under_its_name_is_refused(f, message):
+    # the generators take the view for the numbers it held when bound: a silently wrong
+    # gradient (a row swap through a view: 8 off)
+    x = np.random.default_rng(3).normal(size=(4, 3))
+    if f is slice_read_after_its_array_changes:
+        x = np.array([0.3, -1.2, 0.8, 2.0])
+    with pytest.raises(sourcead.SourceADError, match=message) as error:
+        sourcead.grad(f, compile=False)(x)
+    assert error.value.filename.endswith("test_regressions.py")
+    with pytest.raises(sourcead.SourceADError, match=message):
+        sourcead.jvp(f, (x,), (np.ones_like(x),), compile=False)
+
+
+def stencil_of_views(u0, c):
+    u = u0.copy()
+    for _ in range(5):
+        left = u[:-2]  # views read before the write, not after it
+        right = u[2:]
+        u[1:-1] = u[1:-1] + c * (left - 2.0 * u[1:-1] + right)
+    return np.sum(u * u)
+
+
+def rows_swapped_through_copies(m):
+    a = m * 1.0
+    t = a[0, :].copy()
+    a[0, :] = a[2, :]
+    a[2, :] = t
+    a[1], a[3] = a[3].copy(), a[1].copy()
+    return np.sum(a * SWAP_WEIGHTS)
+
+
+def leapfrog_rotation(u0, c):
+    u_prev = u0.copy()
+    u = u0.copy()
+    for _ in range(6):
+        u_next = np.zeros_like(u)
+        u_next[1:-1] = 2.0 * u[1:-1] - u_prev[1:-1] + c * (u[2:] - 2.0 * u[1:-1] + u[:-2])
+        u_prev, u = u, u_next  # u_next is new each step: no write is seen through u
+    return np.sum(u * u)
+
+
+@pytest.mark.parametrize("f", [stencil_of_views, leapfrog_rotation])
+def test_views_and_rotations_of_fresh_arrays(f, compile_mode):
+    u0 = np.linspace(0.0, 1.0, 7) ** 2
+    check_grad(f, (u0, 0.3), (0, 1), compile_mode)
+
+
+def test_copies_of_rows_swap_them(compile_mode):
+    m = np.random.default_rng(4).normal(size=(4, 3))
+    check_grad(rows_swapped_through_copies, (m,), 0, compile_mode)
+
+
+# ------------------------------------ vector forward mode through calls
+
+
+def summed_rows_squared(z):
+    return np.sum(np.sum(z, axis=1) ** 2)
+
+
+def called_with_an_array_expression(w, c):
+    return summed_rows_squared(w[:, None] * c)
+
+
+def test_vector_tangent_of_an_array_expression_passed_to_a_call():
+    # the tangent of w[:, None] * c was made a vector of one number per direction
+    # (ValueError: setting an array element with a sequence)
+    w = np.array([0.3, -0.7, 1.1, 0.5])
+    c = np.array([[0.5, 1.5], [2.0, -1.0], [0.3, 0.3], [1.0, 2.0]])
+    forward = sourcead.jacobian(
+        called_with_an_array_expression, wrt=(0, 1), mode="forward", compile=False
+    )
+    reverse = sourcead.grad(called_with_an_array_expression, wrt=(0, 1), compile=False)
+    for by_columns, by_rows in zip(forward(w, c), reverse(w, c), strict=True):
+        np.testing.assert_allclose(by_columns, by_rows, rtol=1e-12)

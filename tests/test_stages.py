@@ -27,6 +27,8 @@ EXPECTED = {
     "checked": "return s + np.sum(x)",
     "normalized": "s = s + y[i] * y[i]",
     "typed": "y = np.tanh(x * w)  # y: float64[:]",
+    "views": "y = np.tanh(x * w)  # y: float64[:]",
+    "views checked": "y = np.tanh(x * w)  # y: float64[:]",
     "promoted": "y = np.tanh(x * w)  # y: float64[:]",
     "solver calls": "y = np.tanh(x * w)  # y: float64[:]",
     "indexed": "y = np.tanh(x * w)  # y: float64[:]",

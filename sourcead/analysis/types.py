@@ -75,6 +75,28 @@ def _array_type(dtype: np.dtype, ndim: int) -> Array | None:
     return None if _kind_of_dtype(dtype) == "other" else Array(dtype.name, ndim)
 
 
+#: Float dtypes NumPy computes with and Numba cannot compile: half and extended precision.
+UNCOMPILED_DTYPES = frozenset(
+    np.dtype(t).name for t in (np.float16, np.longdouble, np.clongdouble)
+) - {"float64", "complex128"}  # (where long double is double)
+
+
+def for_compiled_code(value, name: str, param: str):
+    """An argument as compiled code takes it: an array in the other byte order (read from a
+    file) as a copy in this machine's; TypeError for dtypes Numba cannot compile."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.dtype.name in UNCOMPILED_DTYPES:
+        raise TypeError(
+            f"argument {param} of {name} is a {value.dtype.name} array, which Numba cannot "
+            "compile: pass it as float32 or float64 (x.astype(np.float64)), or use "
+            "compile=False"
+        )
+    if not value.dtype.isnative:
+        return value.astype(value.dtype.newbyteorder("="))
+    return value
+
+
 def type_of_value(value):
     """The type of a run-time argument, or None when sourcead does not handle it."""
     # the common cases first: every jvp or vmap call types its arguments, and the abstract

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import copy
 import numbers
+import types
 
 import gast
 import numpy as np
 from sourcead_runtime import unpacked_rows
 
-from ..trees.codegen import src
+from ..trees.codegen import dotted_name, src
 from ..trees.names import NameGenerator
 from ..trees.queries import array_writes
 from .source import ParsedFunction
@@ -165,27 +166,21 @@ class _Desugarer:
         ]
         for body, loop in blocks:
             for index, stmt in enumerate(body):
-                if not (
-                    isinstance(stmt, gast.Assign)
-                    and len(stmt.targets) == 1
-                    and isinstance(stmt.targets[0], gast.Name)
-                    and isinstance(stmt.value, gast.Name)
-                    and stmt.value.id in self.locals
-                    and stmt.value.id != stmt.targets[0].id
-                ):
-                    continue
-                alias, source = stmt.targets[0].id, stmt.value.id
-                if alias in written or source not in written:
-                    continue  # writes through the new name, or no writes to see
-                if loop is None:
-                    later = body[index + 1 :]
-                    if any(_mentions_write(s, source) for s in later):
+                for alias, value, replace in _name_bindings(stmt):
+                    source = value.id
+                    if source not in self.locals or source == alias:
                         continue
-                elif not self._fresh_before_written(body, index, source, loop, writes):
-                    continue
-                copied = gast.Attribute(value=stmt.value, attr="copy", ctx=gast.Load())
-                stmt.value = gast.copy_location(_call(copied, []), stmt.value)
-                self.changed = True
+                    if alias in written or source not in written:
+                        continue  # writes through the new name, or no writes to see
+                    if loop is None:
+                        later = body[index + 1 :]
+                        if any(_mentions_write(s, source) for s in later):
+                            continue
+                    elif not self._fresh_before_written(body, index, source, loop, writes):
+                        continue
+                    copied = gast.Attribute(value=value, attr="copy", ctx=gast.Load())
+                    replace(gast.copy_location(_call(copied, []), value))
+                    self.changed = True
 
     def _fresh_before_written(self, body, index, source, loop, writes) -> bool:
         """In the loop body ``body``, ``source`` is first mentioned by its rebinding to a new
@@ -314,6 +309,13 @@ class _Desugarer:
                     return node
                 return self.generic_visit(node)
 
+            def visit_Attribute(self, node):
+                number = desugarer._attribute_number(node)
+                if number is None:
+                    return self.generic_visit(node)
+                desugarer.changed = True
+                return gast.copy_location(_constant(number), node)
+
             def visit_Name(self, node):
                 table = desugarer._constant_table(node)
                 if table is None:
@@ -321,6 +323,24 @@ class _Desugarer:
                 return gast.copy_location(_name(desugarer._local_table(node, table)), node)
 
         Folder().visit(tree)
+
+    def _attribute_number(self, node: gast.Attribute):
+        """The number ``Config.scale`` (a class's or an object's attribute, read as a global)
+        holds, for the generated code to hold as a constant (it cannot read the class);
+        None for anything else (``np.pi`` and ``consts.C`` of modules are imported)."""
+        dotted = dotted_name(node)
+        if dotted is None or not isinstance(node.ctx, gast.Load):
+            return None
+        root = dotted.split(".")[0]
+        if root in self.locals:
+            return None
+        if isinstance(self.fn.namespace.get(root), types.ModuleType):
+            return None  # np.pi, consts.C: the generated module imports the module
+        try:
+            value = self.fn.lookup_dotted(dotted)  # noted in the function's reads
+        except (KeyError, AttributeError):
+            return None
+        return value if isinstance(value, bool | numbers.Number) else None
 
     def _refuse_write(self, node: gast.Subscript) -> None:
         """A write into a module-level table (``K[0] = x``): NumPy would change the global,
@@ -846,6 +866,38 @@ _NEW_ARRAYS = (
     np.empty, np.empty_like, np.zeros, np.zeros_like, np.ones, np.ones_like, np.full,
     np.full_like, np.array, np.copy,
 )  # fmt: skip
+
+
+def _name_bindings(stmt) -> list:
+    """(target, value, replace) for each name ``stmt`` binds to another name: ``u = new``,
+    and each pair of ``u_prev, u = u, new`` whose value is not also a target (a swap);
+    ``replace(expr)`` puts ``expr`` in the value's place."""
+    if not (isinstance(stmt, gast.Assign) and len(stmt.targets) == 1):
+        return []
+    target, value = stmt.targets[0], stmt.value
+    if isinstance(target, gast.Name) and isinstance(value, gast.Name):
+
+        def replace_value(expr):
+            stmt.value = expr
+
+        return [(target.id, value, replace_value)]
+    if not (
+        isinstance(target, gast.Tuple)
+        and isinstance(value, gast.Tuple)
+        and len(target.elts) == len(value.elts)
+        and all(isinstance(t, gast.Name) for t in target.elts)
+    ):
+        return []
+    targets = {t.id for t in target.elts}
+    bindings = []
+    for k, (t, v) in enumerate(zip(target.elts, value.elts, strict=True)):
+        if isinstance(v, gast.Name) and v.id not in targets:
+
+            def replace_element(expr, k=k):
+                value.elts[k] = expr
+
+            bindings.append((t.id, v, replace_element))
+    return bindings
 
 
 def _mentions(node, identifier: str) -> bool:

@@ -375,6 +375,7 @@ def _elements_unpacked(stmt, target: gast.Tuple, value: gast.Tuple, names) -> li
             continue
         temp = names.fresh(f"{_hint(element)}_old")
         out.append(assign(temp, element, stmt))
+        out[-1].unpacked = stmt  # a view of rows it names is refused at the statement
         sources.append(name(temp))
     for t, source in zip(target.elts, sources, strict=True):
         out.extend(_desugar_assign(assign(t, source, stmt), names))

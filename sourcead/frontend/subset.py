@@ -20,6 +20,7 @@ from ..rules.forms import checkpoint_options, checkpointed
 from ..rules.registry import rule_for
 from ..rules.shapes import literal_int
 from ..trees.codegen import dotted_name, src
+from ..trees.functions import unwrap
 from ..trees.queries import is_docstring, stored_names
 from .form_checks import check_jvp_call, check_solver_call
 from .source import ParsedFunction
@@ -337,6 +338,25 @@ class _SubsetChecker:
         if classify(value) is None and not isinstance(value, numbers.Number):
             raise self.no_rule(node)
 
+    def call_by_name(self, node: gast.Call, target) -> None:
+        """``helpers.sq(x)``, a function of yours called as a module's attribute, becomes
+        ``sq(x)``: the generated module defines its copy of ``sq`` under that name."""
+        name = getattr(unwrap(target), "__name__", None)
+        known = self.fn.namespace.get(name, target) if name else None
+        if name is None or name in self.locals or unwrap(known) is not unwrap(target):
+            raise self.fn.error(
+                f"{dotted_name(node.func)}(...) calls a function of yours whose name {name} "
+                "means something else here: import it under its name (from module import "
+                f"{name})",
+                node,
+            )
+        called = gast.copy_location(
+            gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None), node.func
+        )
+        called.global_value = target
+        node.func = called
+        self.fn.calls_rewritten = True  # its copy in the generated module is written anew
+
     def no_rule(self, node: gast.Call):
         """The refusal of a call of a function without a derivative rule."""
         dotted = dotted_name(node.func)
@@ -457,6 +477,8 @@ class _SubsetChecker:
             check_rule_keywords(fn, node, dotted_name(func))
         elif callee.kind == "user":
             _bind_arguments(fn, node, target, dotted_name(func))
+            if isinstance(func, gast.Attribute):
+                self.call_by_name(node, target)
         if callee.kind == "constructor":
             for keyword in node.keywords:
                 if keyword.arg != "dtype":

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..analysis.inference import expression_type
 from ..analysis.types import INT, Array, Scalar, TupleType
-from ..rules.callees import JOINING, Callee
+from ..rules.callees import COPY_METHODS, JOINING, Callee
 from ..rules.forms import checkpointed
 from ..rules.library import is_library_call, library_call
 from ..rules.operators import OPERATOR_FUNCTIONS
@@ -132,6 +132,14 @@ def rewrite_array_syntax(parsed) -> None:
             ):
                 call = shaping_method_call(parsed, node, func.attr, func.value)
                 return self.shaping(call, SHAPING_METHODS[func.attr])
+            if (
+                isinstance(func, gast.Attribute)
+                and func.attr in COPY_METHODS
+                and isinstance(func.value, gast.Subscript | gast.Call | gast.BinOp)
+                and not (node.args or node.keywords)
+            ):  # m[k, :].copy(): a named array's copy stays a method (frontend/subset.py)
+                call = gast.Call(func=numpy_function(np.copy, func), args=[func.value], keywords=[])
+                return gast.copy_location(call, node)
             if isinstance(func, gast.Attribute) and is_local(func.value) and func.attr in _METHODS:
                 args = list(node.args)
                 if func.attr == "reshape" and len(args) > 1:

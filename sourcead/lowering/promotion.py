@@ -11,6 +11,8 @@ the typed tree of your function, so that the adjoints and tangents written from 
 
 from __future__ import annotations
 
+import copy
+
 import gast
 import numpy as np
 from sourcead_runtime import cast_as
@@ -26,7 +28,8 @@ ONE_DTYPE = (np.dot, np.linalg.solve, np.linalg.lstsq, np.kron)
 
 def promote_operands(tree: gast.FunctionDef, types: dict) -> gast.FunctionDef:
     """``tree`` with the operands of ``@`` and of ``ONE_DTYPE``'s calls cast to their result
-    dtype where they differ (in place)."""
+    dtype where they differ (in a copy: ``tree`` is the function's, for every list of types)."""
+    tree = copy.deepcopy(tree)
 
     class Promoter(gast.NodeTransformer):
         def visit_BinOp(self, node):

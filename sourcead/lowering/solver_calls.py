@@ -259,11 +259,12 @@ def result_type(program, call, arg_types: list):
 
 
 # --- rewriting calls into calls of generated wrappers --------------------------------------
-def rewrite_calls(program, loaded, types: dict):
-    """``loaded.normalized`` with each solver call replaced by a call of a wrapper."""
-    if not has_solver_calls(loaded.normalized):
-        return loaded.normalized
-    tree = copy.deepcopy(loaded.normalized)
+def rewrite_calls(program, loaded, tree, types: dict):
+    """``tree`` (``loaded``'s, after the passes before this one) with each solver call
+    replaced by a call of a wrapper (in a copy)."""
+    if not has_solver_calls(tree):
+        return tree
+    tree = copy.deepcopy(tree)
     in_loops = {
         id(n)
         for loop in gast.walk(tree)

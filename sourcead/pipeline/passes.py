@@ -29,6 +29,7 @@ from ..lowering.arrays import lower_arrays, rewrite_array_syntax
 from ..lowering.fusion import fuse_elementwise
 from ..lowering.indexing import rewrite_indexing
 from ..lowering.promotion import promote_operands
+from ..lowering.views import copied_views
 from ..trees.names import NameGenerator
 
 
@@ -100,11 +101,19 @@ def loaded_tree(parsed: ParsedFunction) -> tuple[ParsedFunction, gast.FunctionDe
 
 # --- per argument types -------------------------------------------------------------------------
 def _solver_calls(s: Specialised) -> None:
-    s.tree = solver_calls.rewrite_calls(s.program, s.loaded, s.types)
+    s.tree = solver_calls.rewrite_calls(s.program, s.loaded, s.tree, s.types)
 
 
 def _jvp_calls(s: Specialised) -> None:
     s.tree = jvp_calls.rewrite_calls(s.program, s.loaded, s.tree, s.types)
+
+
+def _views(s: Specialised) -> None:
+    s.tree = copied_views(s.loaded.parsed, s.tree, s.types, copy_them=True)
+
+
+def _views_checked(s: Specialised) -> None:
+    copied_views(s.loaded.parsed, s.tree, s.types, copy_them=False)
 
 
 def _promoted(s: Specialised) -> None:
@@ -125,6 +134,12 @@ def _indexed(s: Specialised) -> None:
     s.tree = rewrite_indexing(s.tree, s.types, NameGenerator(s.tree))
 
 
+VIEWS = Pass(
+    "views",
+    "a view read after its array changes refused; one read before, a copy (for the adjoint)",
+    _views,
+)
+VIEWS_CHECKED = Pass("views checked", "a view read after its array changes refused", _views_checked)
 PROMOTED = Pass(
     "promoted", "operands of @, np.dot and solves cast to one dtype where they differ", _promoted
 )
@@ -145,11 +160,11 @@ LOWERED = Pass("lowered", "one operation on whole arrays per assignment", _lower
 #:   target's loops are the threads);
 #: * ``forward``: tangents (``jvp``, ``jacfwd``, ``hessian``'s outer sweep).
 MODES: dict[str, tuple[Pass, ...]] = {
-    "reverse": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, FUSED, LOWERED),
-    "batched": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
-    "device": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
-    "kernel": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
-    "forward": (PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS),
+    "reverse": (VIEWS, PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, FUSED, LOWERED),
+    "batched": (VIEWS, PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "device": (VIEWS, PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "kernel": (VIEWS, PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS, LOWERED),
+    "forward": (VIEWS_CHECKED, PROMOTED, SOLVER_CALLS, INDEXED, JVP_CALLS),
 }
 
 

@@ -60,6 +60,8 @@ class LoadedFunction:
             and n.callee.kind == "user"
         ] + solver_calls.solver_functions(self.parsed.node)
         self.callees += jvp_calls.jvp_functions(self.parsed.node)
+        if parsed is None:
+            _refuse_parameter_names(self.parsed)
         self._check_no_argument_writes()
         self.callee_modules = []
 
@@ -461,12 +463,33 @@ def _refuse_module_name(parsed: ParsedFunction) -> None:
     )
 
 
+def _refuse_parameter_names(parsed: ParsedFunction) -> None:
+    """A parameter must not take the name of a module that generated code imports (``np``,
+    ``math``), of a tape helper (``new_tape``) or of a builtin it calls (``len``, ``max``):
+    inside the function generated code would read the argument instead (local names are
+    renamed, ``frontend/renaming.py``; parameters keep their names, which callers use)."""
+    for param in parsed.params:
+        if param in _CALLED_BUILTINS:
+            what = f"Python's builtin {param}, which generated code calls"
+        elif param in ("np", "math", "numba", "sourcead_runtime"):
+            what = "a module that generated code imports"
+        elif param in RUNTIME_NAMES:
+            what = f"sourcead_runtime.{param}, which generated code calls to record values"
+        else:
+            continue
+        raise parsed.error(
+            f"the parameter {param} of {parsed.name} has the name of {what}; give it another name",
+            parsed.node,
+        )
+
+
 def _user_definition(parsed: ParsedFunction) -> gast.FunctionDef:
     """A primal's definition for the generated module: as the user wrote it (with its
     comments, without its decorators), or as rewritten."""
     if getattr(parsed, "source_text", None):  # a tree rewritten from generated code
         text = parsed.source_text
-    elif getattr(parsed, "checkpointed_loops", False):  # checkpointed(range(...)) -> range(...)
+    elif getattr(parsed, "checkpointed_loops", False) or getattr(parsed, "calls_rewritten", False):
+        # checkpointed(range(...)) -> range(...), helpers.sq(x) -> sq(x)
         text = src(parsed.node)
     else:
         text = textwrap.dedent(inspect.getsource(parsed.pyfunc))

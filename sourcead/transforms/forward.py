@@ -503,32 +503,45 @@ class TangentGenerator:
             return [src(stmt)] + [f"{self.d(t)} = {self.zeros_like(t)}" for t in active_targets]
         callee = self.callee_tangent(call, mask)
         lines: list = []
-        tangent_args = []
+        primal_args, tangent_args = [], []
         for arg, m in zip(call.args, mask, strict=True):
             if m:
-                tangent_args.append(self.argument_tangent(arg, lines))
-        arguments = ", ".join([src(a) for a in call.args] + tangent_args)
+                primal, tangent = self.argument_tangent(arg, lines)
+                primal_args.append(primal)
+                tangent_args.append(tangent)
+            else:
+                primal_args.append(src(arg))
+        arguments = ", ".join(primal_args + tangent_args)
         # a called function's tangent returns its values, then their tangents, flat
         names = ", ".join(targets + [self.d(t) for t in targets])
         lines.append(f"{names} = {callee}({arguments})")
         return lines
 
-    def argument_tangent(self, arg, lines: list) -> str:
-        """Source of the tangent passed for a call's argument ``arg``."""
+    def argument_tangent(self, arg, lines: list) -> tuple[str, str]:
+        """Sources of a call's argument ``arg`` and of the tangent passed for it (``lines``
+        gets what computes them first)."""
         if isinstance(arg, gast.Name):
-            return self.d(arg.id)
+            return arg.id, self.d(arg.id)
         if not self.vector:
-            return src(_render_zeros(self.tangent(arg)))
+            return src(arg), src(_render_zeros(self.tangent(arg)))
         if isinstance(arg, gast.Subscript) and isinstance(arg.value, gast.Name):
-            return f"{self.d(arg.value.id)}[{index_source(arg.slice)}]"
+            return src(arg), f"{self.d(arg.value.id)}[{index_source(arg.slice)}]"
         temp = self.names.fresh("darg")
         dtype = ", dtype=np.complex128" if self.is_complex_expr(arg) else ""
-        lines.append(f"{temp} = np.empty({self.ndir}{dtype})")
         value = _render_zeros(self.tangent(arg))
-        lines.append(
-            Block(f"for {self.q} in range({self.ndir}):", [f"{temp}[{self.q}] = {src(value)}"])
-        )
-        return temp
+        if not self.is_array_expr(arg):
+            lines.append(f"{temp} = np.empty({self.ndir}{dtype})")
+            lines.append(
+                Block(f"for {self.q} in range({self.ndir}):", [f"{temp}[{self.q}] = {src(value)}"])
+            )
+            return src(arg), temp
+        # an array expression (row_sums(w[:, None] * c)): its tangent has its shape, and a
+        # last axis of the directions
+        primal = self.names.fresh("arg")
+        lines.append(f"{primal} = {src(arg)}")
+        lines.append(f"{temp} = np.empty({primal}.shape + ({self.ndir},){dtype})")
+        lines.extend(self.direction_loop(f"{temp}[..., {self.q}]", value))
+        return primal, temp
 
     def _zero_tangent(self, n: str) -> str:
         """Source of a zero tangent for the value of ``n``."""
