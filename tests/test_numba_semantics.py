@@ -70,3 +70,31 @@ def test_division_by_zero_in_a_derivative_gives_inf_when_compiled():
     np.testing.assert_array_equal(as_python, gradient)
     with pytest.raises(ZeroDivisionError):  # Python's float division, with compile=False
         sourcead.grad(square_root, compile=False)(0.0)
+
+
+def sum_of_squares(x):
+    return np.sum(x * x)
+
+
+def test_byte_swapped_arrays_are_taken_in_native_order():
+    # an array read from a big-endian file: Numba types native arrays only
+    x = np.array([0.5, -1.0, 2.0]).astype(">f8")
+    for compile in (False, True):
+        gradient = sourcead.grad(sum_of_squares, compile=compile)(x)
+        np.testing.assert_array_equal(gradient, 2.0 * x.astype(np.float64))
+        value, tangent = sourcead.jvp(sum_of_squares, (x,), (x,), compile=compile)
+        assert tangent == pytest.approx(2.0 * np.sum(x * x), rel=1e-14)
+    assert x.dtype.byteorder == ">"  # the argument is left as it was
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.longdouble])
+def test_dtypes_numba_cannot_compile_are_refused_when_compiling(dtype):
+    x = np.array([0.5, -1.0, 2.0], dtype=dtype)
+    if np.dtype(dtype).name in ("float64",):  # long double is double on some platforms
+        pytest.skip("long double is double here")
+    with pytest.raises(TypeError, match="which Numba cannot compile"):
+        sourcead.grad(sum_of_squares)(x)
+    with pytest.raises(TypeError, match="which Numba cannot compile"):
+        sourcead.jvp(sum_of_squares, (x,), (x,))
+    gradient = sourcead.grad(sum_of_squares, compile=False)(x)  # NumPy computes them
+    np.testing.assert_allclose(gradient.astype(np.float64), 2.0 * x.astype(np.float64))

@@ -81,12 +81,13 @@ UNCOMPILED_DTYPES = frozenset(
 ) - {"float64", "complex128"}  # (where long double is double)
 
 
-def for_compiled_code(value, name: str, param: str):
-    """An argument as compiled code takes it: an array in the other byte order (read from a
-    file) as a copy in this machine's; TypeError for dtypes Numba cannot compile."""
+def for_compiled_code(value, name: str, param: str, refuse: bool = True):
+    """An argument as generated code takes it: an array in the other byte order (read from a
+    file) as a copy in this machine's, which Numba types; with ``refuse``, TypeError for
+    dtypes Numba cannot compile (half and extended precision)."""
     if not isinstance(value, np.ndarray):
         return value
-    if value.dtype.name in UNCOMPILED_DTYPES:
+    if refuse and value.dtype.name in UNCOMPILED_DTYPES:
         raise TypeError(
             f"argument {param} of {name} is a {value.dtype.name} array, which Numba cannot "
             "compile: pass it as float32 or float64 (x.astype(np.float64)), or use "

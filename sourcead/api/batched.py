@@ -21,7 +21,15 @@ import numpy as np
 from sourcead_runtime.batching import batch_size
 from sourcead_runtime.cuda_launch import DeviceTapes, is_device_array, run_batched
 
-from ..analysis.types import FLOAT, Array, Scalar, TupleType, describe, type_of_value
+from ..analysis.types import (
+    FLOAT,
+    Array,
+    Scalar,
+    TupleType,
+    describe,
+    for_compiled_code,
+    type_of_value,
+)
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..backends.cuda.local_arrays import copied_name, sized_by_parameters
@@ -440,6 +448,10 @@ class BatchedFunction:
     # --- calling ---------------------------------------------------------------------------------
     def __call__(self, *args, **keywords):
         args = self._complete(with_keywords(self.fun, args, keywords, "vmap"))
+        args = tuple(
+            for_compiled_code(a, self.name, p, refuse=bool(self.compile))
+            for p, a in zip(self.params, args, strict=True)
+        )
         on_device = any(is_device_array(a) for a in args)
         if on_device and self.target != "cuda":
             raise TypeError(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..analysis.types import Array, Scalar, TupleType, describe, type_of_value
+from ..analysis.types import Array, Scalar, TupleType, describe, for_compiled_code, type_of_value
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..cache import modules as cache
@@ -125,7 +125,7 @@ def second_derivatives(
 class _Call:
     """A call of ``fun`` with concrete arguments: parameters, types and defaults resolved."""
 
-    def __init__(self, fun, args, what: str):
+    def __init__(self, fun, args, what: str, compile: bool | str = True):
         self.fun = unwrap(fun)
         self.loaded = loading.load(self.fun)  # SourceADError for unsupported code
         self.name = self.loaded.parsed.name
@@ -141,6 +141,10 @@ class _Call:
             args = args + tuple(defaults[len(defaults) - missing :])
         if len(args) > len(self.params):
             raise TypeError(f"{self.name}() takes {len(self.params)} arguments, got {len(args)}")
+        args = tuple(
+            for_compiled_code(a, self.name, p, refuse=bool(compile))
+            for p, a in zip(self.params, args, strict=True)
+        )
         self.types = []
         for p, a in zip(self.params, args, strict=True):
             t = type_of_value(a)
@@ -216,7 +220,7 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
         a tuple of them).
     """
     background.check_compile(compile)
-    call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp")
+    call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp", compile)
     wrt = [call.params[i] for i in indices]
     _, function, result_type = tangent_function(call.fun, call.types, wrt, vector, compile)
     value, tangent = function(*call.args, *converted)
@@ -235,7 +239,7 @@ def _like_values(tangent, value):
 jvp.__sourcead_tangent__ = tangent_function
 
 
-def _directional_call(fun, primals, tangents, what: str):
+def _directional_call(fun, primals, tangents, what: str, compile: bool | str = True):
     """Check ``what(fun, primals, tangents)``'s arguments (jvp, hvp).
 
     Returns the call, the indices of the arguments with tangents, those tangents converted
@@ -243,7 +247,7 @@ def _directional_call(fun, primals, tangents, what: str):
     """
     primals = tuple(primals) if isinstance(primals, tuple | list) else (primals,)
     tangents = tuple(tangents) if isinstance(tangents, tuple | list) else (tangents,)
-    call = _Call(fun, primals, what)
+    call = _Call(fun, primals, what, compile)
     if len(tangents) != len(call.args):
         raise ValueError(
             f"{what} needs one tangent per argument of {call.name} ({len(call.args)}), "
@@ -349,7 +353,7 @@ class JacobianFunction:
 
     def __call__(self, *args, **keywords):
         args = with_keywords(self.fun, args, keywords, "jacobian")
-        call = _Call(self.fun, args, "jacobian")
+        call = _Call(self.fun, args, "jacobian", self.compile)
         indices, several = _wrt_indices(self.wrt, call)
         call.check_differentiable(indices)
         mode = self.mode
@@ -593,7 +597,7 @@ def hvp(
     as for ``grad``.
     """
     background.check_compile(compile)
-    call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp")
+    call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp", compile)
     wrt = [call.params[i] for i in indices]
     built = second_derivatives(call.fun, call.types, wrt, vector, compile)
     _scalar_function_check(call, built.result_type, "hvp")
@@ -629,7 +633,7 @@ class HessianFunction:
 
     def __call__(self, *args, **keywords):
         args = with_keywords(self.fun, args, keywords, "hessian")
-        call = _Call(self.fun, args, "hessian")
+        call = _Call(self.fun, args, "hessian", self.compile)
         indices, several = _wrt_indices(self.wrt, call)
         call.check_differentiable(indices)
         wrt = [call.params[i] for i in indices]
@@ -720,7 +724,7 @@ class SecondDerivative:
 
     def __call__(self, *args, **keywords):
         args = with_keywords(self.fun, args, keywords, "grad")
-        call = _Call(self.fun, args, "grad")
+        call = _Call(self.fun, args, "grad", self.compile)
         call.check_differentiable([call.params.index(n) for n in self.wrt_names])
         along = call.params.index(self.along[0])
         if not isinstance(call.types[along], Scalar):

@@ -9,7 +9,15 @@ from collections.abc import Callable
 import gast
 import numpy as np
 
-from ..analysis.types import FLOAT, Array, Scalar, TupleType, describe, type_of_value
+from ..analysis.types import (
+    FLOAT,
+    Array,
+    Scalar,
+    TupleType,
+    describe,
+    for_compiled_code,
+    type_of_value,
+)
 from ..backends.cpu import progress
 from ..backends.cpu.loading import load_module
 from ..cache import modules as cache
@@ -227,6 +235,10 @@ class Derivative:
             raise TypeError(
                 f"{self.loaded.parsed.name}() takes {len(self.params)} arguments, got {len(args)}"
             )
+        args = tuple(
+            for_compiled_code(a, self.loaded.parsed.name, p, refuse=bool(self.compile))
+            for p, a in zip(self.params, args, strict=True)
+        )
         types = []
         for p, a in zip(self.params, args, strict=True):
             t = type_of_value(a)
