@@ -132,10 +132,6 @@ def assigns_an_attribute(x):
     return x
 
 
-def uses_a_bit_operator(x, n):
-    return x * (n & 1)  # ERR
-
-
 def calls_a_method_of_a_string(x):
     return x * len("ab".upper())  # ERR
 
@@ -362,7 +358,6 @@ UNSUPPORTED = [
     (uses_match, "match statements are not supported"),
     (prints, "print(...) is not supported"),
     (assigns_an_attribute, "assignment to an attribute (.scale = ...) is not supported"),
-    (uses_a_bit_operator, "the operator & is not supported"),
     (calls_a_method_of_a_string, "calls of something other than a named function"),
     (calls_unknown_function, "no derivative rule for time.perf_counter"),
     (unsupported_deep_inside, "try statements are not supported"),

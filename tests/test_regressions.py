@@ -686,6 +686,39 @@ def rows_swapped_as_a_tuple(m):
     return np.sum(a * SWAP_WEIGHTS)
 
 
+def row_changed_by_an_augmented_assignment(m):
+    a = m * 1.0
+    row = a[1]
+    row -= 0.5 * a[0]  # NumPy changes a[1]
+    return np.sum(a * SWAP_WEIGHTS)
+
+
+def view_bound_before_the_loop_that_writes(m):
+    w = m[0] * 1.0
+    left = w[:-1]
+    for _ in range(3):
+        w[1:] = w[1:] + 0.1 * left  # the next step reads this step's write through left
+    return np.sum(w * w)
+
+
+def squeezed_view_read_after_a_write(m):
+    b = m[None, :, :] * 1.0
+    s = np.squeeze(b, axis=0)
+    b[0, 0, 0] = 3.0
+    return np.sum(s * s)
+
+
+def first_row_of(a):
+    return a[0]
+
+
+def helper_view_read_after_a_write(m):
+    b = m * 1.0
+    r = first_row_of(b)
+    b[0, 0] = 3.0
+    return np.sum(r * m[1])
+
+
 @pytest.mark.parametrize(
     "f, message",
     [
@@ -694,6 +727,10 @@ def rows_swapped_as_a_tuple(m):
         (transpose_read_after_a_write, "is a view of a's elements"),
         (row_written_through, "row is written at line"),
         (rows_swapped_as_a_tuple, "a\\[0\\], a\\[2\\] = a\\[2\\], a\\[0\\] assigns views of a"),
+        (row_changed_by_an_augmented_assignment, "row is written at line"),
+        (view_bound_before_the_loop_that_writes, "left = w\\[:-1\\] is a view of w's"),
+        (squeezed_view_read_after_a_write, "s is a view of b's elements"),
+        (helper_view_read_after_a_write, "r is a view of b's elements"),
     ],
 )
 def test_a_view_that_changes_under_its_name_is_refused(f, message):
@@ -743,6 +780,67 @@ def test_views_and_rotations_of_fresh_arrays(f, compile_mode):
     check_grad(f, (u0, 0.3), (0, 1), compile_mode)
 
 
+def view_bound_in_a_branch(u):
+    w = u.copy()
+    if u[0] > 0.0:
+        v = w[1:]
+    else:
+        v = w[:-1]
+    s = np.sum(v**2)  # read before the write
+    w[3] = 2.0
+    return s + np.sum(w * u)
+
+
+def column_of(a, k):
+    return a[:, k]
+
+
+def columns_of_a_helper_read_before_writes(m):
+    b = m * 1.0
+    s = 0.0
+    for k in range(b.shape[1]):
+        c = column_of(b, k)  # a view of b: read before b[:, k] changes
+        s += np.sum(c**2)
+        b[:, k] = c * 0.5
+    return s + np.sum(b * b)
+
+
+def flattened_copy(m):
+    b = m * 1.0
+    t = b.flatten()  # a copy in NumPy (np.ravel's view would not be)
+    b[0, 0] = 3.0
+    return np.sum(t * t) * np.sum(b)
+
+
+@pytest.mark.parametrize(
+    "f", [view_bound_in_a_branch, columns_of_a_helper_read_before_writes, flattened_copy]
+)
+def test_views_read_before_their_arrays_change(f):
+    x = np.random.default_rng(5).uniform(0.5, 1.5, (3, 4))
+    if f is view_bound_in_a_branch:
+        x = np.array([1.0, 1.1, 1.2, 1.3, 1.4])
+    check_grad(f, (x,), 0, False)
+
+
+def swapped_with_a_work_array(u):
+    v = np.zeros_like(u)
+    for _ in range(3):
+        v[0] = u[0]
+        v[-1] = u[-1]
+        v[1:-1] = 0.5 * (u[:-2] + u[2:]) * u[1:-1]
+        u, v = v, u  # then v is the caller's array, and the next step writes into it
+    return np.sum(u**2)
+
+
+def test_jvp_through_a_swap_leaves_the_argument_alone():
+    x = np.linspace(0.5, 1.5, 6)
+    before = x.copy()
+    _, tangent = sourcead.jvp(swapped_with_a_work_array, (x,), (np.ones(6),), compile=False)
+    np.testing.assert_array_equal(x, before)
+    gradient = sourcead.grad(swapped_with_a_work_array, compile=False)(x)
+    assert tangent == pytest.approx(np.sum(gradient), rel=1e-12)
+
+
 def test_copies_of_rows_swap_them(compile_mode):
     m = np.random.default_rng(4).normal(size=(4, 3))
     check_grad(rows_swapped_through_copies, (m,), 0, compile_mode)
@@ -770,3 +868,66 @@ def test_vector_tangent_of_an_array_expression_passed_to_a_call():
     reverse = sourcead.grad(called_with_an_array_expression, wrt=(0, 1), compile=False)
     for by_columns, by_rows in zip(forward(w, c), reverse(w, c), strict=True):
         np.testing.assert_allclose(by_columns, by_rows, rtol=1e-12)
+
+
+# ------------------------------------ operators of integers and booleans
+
+
+def lennard_jones_inside_a_shell(x, rc):
+    r = np.abs(x)
+    inside = (r < rc) & (r > 0.1)  # masks combined
+    outside = ~inside
+    either = inside | (r > 10.0)
+    energy = np.where(inside, 4.0 * (r**-12 - r**-6), 0.0)
+    return (
+        np.sum(energy)
+        + np.sum(np.where(outside, r, 0.0))
+        + np.sum(np.where(either ^ inside, r * r, 0.0))
+    )
+
+
+def spin_states_by_bits(x, n):
+    total = 0.0
+    for state in range(1 << n):  # the reversed loop runs range((1 << n) - 1, -1, -1)
+        energy = 0.0
+        for k in range(n):
+            spin = 1.0 if (state >> k) & 1 else -1.0
+            energy += spin * x[k]
+        total += np.exp(-energy)
+    return np.log(total)
+
+
+@pytest.mark.parametrize("f", [lennard_jones_inside_a_shell, spin_states_by_bits])
+def test_operators_of_integers_and_masks(f, compile_mode):
+    x = np.array([0.9, 1.3, 2.5, 0.05, 12.0])
+    other = 2.0 if f is lennard_jones_inside_a_shell else 5
+    check_grad(f, (x, other), 0, compile_mode)
+    direction = np.array([0.3, -1.0, 0.5, 2.0, 0.1])
+    tangent = sourcead.jvp(f, (x, other), (direction, None), compile=compile_mode)[1]
+    gradient = sourcead.grad(f, compile=False)(x, other)
+    assert tangent == pytest.approx(gradient @ direction, rel=1e-10)
+
+
+def bits_of_a_float(x):
+    return x & 1
+
+
+def test_operators_of_integers_refuse_floats():
+    with pytest.raises(sourcead.SourceADError, match="the operator & of a float"):
+        sourcead.grad(bits_of_a_float, compile=False)(1.5)
+
+
+def float32_relaxation(x):
+    y = x
+    for _ in range(4):
+        y = y * 0.9 + 0.1 * np.sin(y)  # Python numbers keep float32 (Numba's would not)
+    return np.sum(y**2)
+
+
+@pytest.mark.slow  # compiles
+def test_float32_arrays_keep_their_dtype_with_python_numbers_compiled():
+    x = np.linspace(-0.5, 0.5, 6).astype(np.float32)
+    value, gradient = sourcead.value_and_grad(float32_relaxation)(x)
+    expected = sourcead.grad(float32_relaxation, compile=False)(x)
+    assert gradient.dtype == np.float32
+    np.testing.assert_allclose(gradient, expected, rtol=1e-5)

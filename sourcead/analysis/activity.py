@@ -13,17 +13,22 @@ import gast
 
 from .types import Array
 
+#: Operators of integers and booleans: their results carry no derivative.
+BIT_OPERATORS = (gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift)
+
 
 def differentiable_reads(expr: gast.expr) -> set[str]:
     """Names whose values ``expr`` depends on differentiably (not through indices or tests)."""
     if isinstance(expr, gast.Name):
         return {expr.id}
     if isinstance(expr, gast.BinOp):
-        if isinstance(expr.op, gast.FloorDiv):
+        if isinstance(expr.op, (gast.FloorDiv, *BIT_OPERATORS)):
             return set()
         return differentiable_reads(expr.left) | differentiable_reads(expr.right)
     if isinstance(expr, gast.UnaryOp):
-        return set() if isinstance(expr.op, gast.Not) else differentiable_reads(expr.operand)
+        if isinstance(expr.op, gast.Not | gast.Invert):
+            return set()
+        return differentiable_reads(expr.operand)
     if isinstance(expr, gast.Subscript):
         return differentiable_reads(expr.value) if isinstance(expr.value, gast.Name) else set()
     if isinstance(expr, gast.Tuple):

@@ -16,6 +16,7 @@ import numpy as np
 from ..rules.shapes import literal_int, real_dtype
 from ..trees.codegen import dotted_name
 from . import array_types
+from .activity import BIT_OPERATORS
 from .types import (
     BOOL,
     COMPLEX,
@@ -34,6 +35,36 @@ from .types import (
 
 #: Functions whose values of complex numbers are real (their parts, modulus and phase).
 _REAL_PARTS = (abs, np.abs, np.real, np.imag, np.angle)
+
+
+def _bitwise_result(node, operands: list):
+    """The type of ``a & b``, ``a | b``, ``a ^ b``, ``a << b``, ``a >> b`` and ``~a``: of
+    integers and booleans only (NumPy's dtype for arrays: masks stay masks; Python's for
+    numbers, where ``~True`` is -2)."""
+    kinds = [o.kind if isinstance(o, Scalar) else np.dtype(o.dtype).kind for o in operands]
+    if any(k not in ("bool", "int", "b", "i", "u") for k in kinds):
+        symbol = {
+            gast.BitAnd: "&", gast.BitOr: "|", gast.BitXor: "^", gast.LShift: "<<",
+            gast.RShift: ">>", gast.Invert: "~",
+        }[type(node.op)]  # fmt: skip
+        raise TypeProblem(
+            node,
+            f"the operator {symbol} of a float or complex value (it takes integers and "
+            "booleans: masks (r < rc) & (r > 0), bits of integers)",
+        )
+    arrays = [o for o in operands if isinstance(o, Array)]
+    if arrays:
+        dtypes = [
+            np.dtype(o.dtype) if isinstance(o, Array) else np.dtype(o.dtype) for o in operands
+        ]
+        if isinstance(node.op, gast.LShift | gast.RShift) and np.result_type(*dtypes) == np.bool_:
+            return Array("int64", max(a.ndim for a in arrays))
+        return Array(np.result_type(*dtypes).name, max(a.ndim for a in arrays))
+    if all(k == "bool" for k in kinds) and not isinstance(
+        node.op, gast.Invert | gast.LShift | gast.RShift
+    ):
+        return BOOL
+    return INT
 
 
 def _scalar_result(a: Scalar, b: Scalar, op) -> Scalar:
@@ -178,6 +209,8 @@ class TypeInference:
             left, right = self.expr(node.left), self.expr(node.right)
             if left is None or right is None:
                 return None
+            if isinstance(node.op, BIT_OPERATORS):
+                return _bitwise_result(node, [left, right])
             if isinstance(left, Array) or isinstance(right, Array):
                 return self._array(array_types.binop_type, left, right, node.op, node=node)
             if _is_shape_tuple(left) and _is_shape_tuple(right) and isinstance(node.op, gast.Add):
@@ -189,6 +222,8 @@ class TypeInference:
             operand = self.expr(node.operand)
             if isinstance(node.op, gast.Not):
                 return BOOL
+            if isinstance(node.op, gast.Invert) and operand is not None:
+                return _bitwise_result(node, [operand])
             if isinstance(operand, Array):
                 return operand
             if operand == BOOL:

@@ -284,6 +284,7 @@ def _desugar_block(body: list, names: NameGenerator) -> list:
             _set_ctx(target_load, gast.Load())
             value = gast.BinOp(left=target_load, op=stmt.op, right=stmt.value)
             out.append(assign(stmt.target, _at(value, stmt), stmt))
+            out[-1].augmented = True  # NumPy changes the array in place (lowering/views.py)
         elif isinstance(stmt, gast.Assign):
             out.extend(_desugar_assign(stmt, names))
         elif isinstance(stmt, gast.If):

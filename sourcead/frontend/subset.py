@@ -68,7 +68,9 @@ _OPERATOR_SYMBOLS = {
 }  # fmt: skip
 
 _OPERATORS = (
-    gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow, gast.MatMult
+    gast.Add, gast.Sub, gast.Mult, gast.Div, gast.FloorDiv, gast.Mod, gast.Pow, gast.MatMult,
+    # of integers and booleans (masks combined: (r < rc) & (r > 0)), without derivatives
+    gast.BitAnd, gast.BitOr, gast.BitXor, gast.LShift, gast.RShift,
 )  # fmt: skip
 _ARRAY_ATTRIBUTES = {"shape", "size", "ndim"}
 
@@ -277,8 +279,6 @@ class _SubsetChecker:
             self.expression(node.left)
             self.expression(node.right)
         elif isinstance(node, gast.UnaryOp):
-            if isinstance(node.op, gast.Invert):
-                raise fn.error("the operator ~ is not supported", node)
             self.expression(node.operand, condition)
         elif isinstance(node, gast.BoolOp):
             if not condition:

@@ -151,6 +151,9 @@ def rewrite_array_syntax(parsed) -> None:
                     keywords=node.keywords,
                 )
                 call = gast.copy_location(call, node)
+                if func.attr == "flatten":  # a copy in NumPy, where np.ravel may be a view
+                    copied = gast.Call(func=numpy_function(np.copy, func), args=[call], keywords=[])
+                    return gast.copy_location(copied, node)
                 if _is_reduction(function):
                     return self.reduction(call, function, f".{func.attr}()")
                 if is_tensor_call(function):

@@ -18,7 +18,7 @@ import numpy as np
 from sourcead_runtime import cast_as
 
 from ..analysis.inference import expression_type
-from ..analysis.types import Array
+from ..analysis.types import Array, Scalar
 from ..rules.callees import Callee
 from ..trees.resolved import resolved_call
 
@@ -36,6 +36,8 @@ def promote_operands(tree: gast.FunctionDef, types: dict) -> gast.FunctionDef:
             self.generic_visit(node)
             if isinstance(node.op, gast.MatMult):
                 node.left, node.right = _promoted([node.left, node.right], types)
+            elif isinstance(node.op, _ARITHMETIC):
+                node.left, node.right = _narrow_numbers([node.left, node.right], types)
             return node
 
         def visit_Call(self, node):
@@ -58,6 +60,32 @@ def _promoted(operands: list, types: dict) -> list:
         return operands
     return [
         o if d == result else _cast(o, result.name) for o, d in zip(operands, dtypes, strict=True)
+    ]
+
+
+#: Operators whose number operand Numba lets widen a float32 or complex64 array.
+_ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.FloorDiv)
+
+#: The single-precision arrays, and the dtype a number meets them in.
+_NARROW = {"float32": ("float32", "complex64"), "complex64": ("float32", "complex64")}
+
+
+def _narrow_numbers(operands: list, types: dict) -> list:
+    """``x * 0.9`` of a float32 ``x`` (or complex64): the number cast to single precision
+    first. NumPy keeps the array's dtype (a Python number does not widen it, and the types
+    say so); Numba would make the product float64, and a name holding it two types."""
+    found = [expression_type(o, types, unknown=None) for o in operands]
+    arrays = [t for t in found if isinstance(t, Array) and t.dtype in _NARROW]
+    if not arrays:
+        return operands
+    real, complex_ = _NARROW[arrays[0].dtype]
+    return [
+        _cast(o, complex_ if t.kind == "complex" else real)
+        if isinstance(t, Scalar)
+        and t.kind in ("int", "float", "complex")
+        and t.dtype not in (real, complex_)
+        else o
+        for o, t in zip(operands, found, strict=True)
     ]
 
 

@@ -18,7 +18,9 @@ import copy
 
 import gast
 import numpy as np
+from sourcead_runtime import squeeze_axes, transpose_axes
 
+from ..analysis.inference import expression_type
 from ..analysis.types import is_array_type
 from ..rules.callees import classify
 from ..trees.codegen import src
@@ -34,23 +36,91 @@ _VIEW_FUNCTIONS = frozenset(
 )  # fmt: skip
 
 
-def copied_views(fn, tree: gast.FunctionDef, types: dict, copy_them: bool) -> gast.FunctionDef:
+#: The runtime's helpers that ``np.squeeze(x, axis=...)`` and ``np.transpose(x, axes)`` become.
+_VIEW_HELPERS = (squeeze_axes, transpose_axes)
+
+
+def copied_views(
+    fn, tree: gast.FunctionDef, types: dict, copy_them: bool, program=None
+) -> gast.FunctionDef:
     """``tree`` with the views read before their arrays change made copies (with
     ``copy_them``; a changed copy of ``tree``), after the refusal of those read after it
-    (SourceADError at the binding, see the module docstring)."""
+    (SourceADError at the binding, see the module docstring). ``program`` (a Program) tells
+    which calls of your functions return views of their arguments (``return a[:, k]``)."""
     if getattr(fn, "generated_code", False):
         return tree  # an adjoint differentiated again: its views (of tapes) are its own
-    copied = _views_to_copy(fn, tree, types)
+    viewed = _returned_views(program, types) if program is not None else (lambda call: ())
+    copied = _views_to_copy(fn, tree, types, viewed)
     if not (copy_them and copied):
         return tree
     tree = copy.deepcopy(tree)
     copying = classify(np.copy)
-    for position, stmt in enumerate(walk_statements(tree.body)):
-        if position in copied:  # (a deep copy's statements come in the same order)
-            call = gast.Call(func=_np_copy(stmt.value), args=[stmt.value], keywords=[])
-            call.callee = copying
-            stmt.value = gast.copy_location(call, stmt.value)
+
+    def copy_of(value):
+        call = gast.Call(func=_np_copy(value), args=[value], keywords=[])
+        call.callee = copying
+        return gast.copy_location(call, value)
+
+    def copied_block(body: list) -> list:
+        out = []
+        for stmt in body:
+            position = positions[id(stmt)]
+            for part in ("body", "orelse"):
+                if isinstance(getattr(stmt, part, None), list):
+                    setattr(stmt, part, copied_block(getattr(stmt, part)))
+            out.append(stmt)
+            if position not in copied:
+                continue
+            if getattr(getattr(stmt.value, "callee", None), "kind", None) == "user":
+                # a call of your function stays the whole value: the copy follows it
+                name = stmt.targets[0].id
+                again = gast.Name(id=name, ctx=gast.Load(), annotation=None, type_comment=None)
+                target = gast.Name(id=name, ctx=gast.Store(), annotation=None, type_comment=None)
+                out.append(gast.copy_location(gast.Assign([target], copy_of(again)), stmt))
+            else:
+                stmt.value = copy_of(stmt.value)
+        return out
+
+    # (a deep copy's statements come in the same order)
+    positions = {id(stmt): k for k, stmt in enumerate(walk_statements(tree.body))}
+    tree.body = copied_block(tree.body)
     return tree
+
+
+def _returned_views(program, types: dict):
+    """``viewed(call)``: the names among a call's arguments whose elements its result may
+    view (``def col(a, k): return a[:, k]``, and a function returning its argument)."""
+
+    def viewed(call: gast.Call) -> tuple[str, ...]:
+        callee = getattr(call, "callee", None)
+        if getattr(callee, "kind", None) != "user":
+            return ()
+        loaded = program.load(callee.target)
+        arg_types = [expression_type(a, types, unknown=None) for a in call.args]
+        if None in arg_types:
+            return ()
+        callee_types = program.infer(loaded, arg_types)
+        params = loaded.parsed.params
+        viewing = {p: {p} for p in params if is_array_type(callee_types.get(p))}
+        for stmt in walk_statements(loaded.normalized.body):
+            if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
+                continue
+            target, value = stmt.targets[0].id, stmt.value
+            view = _view_binding(stmt, callee_types)
+            if view is not None:
+                viewing[target] = viewing.get(target, set()) | viewing.get(view[1], set())
+            elif isinstance(value, gast.Name) and value.id in viewing:
+                viewing[target] = viewing.get(target, set()) | viewing[value.id]
+        returned = loaded.normalized.body[-1].value
+        if not isinstance(returned, gast.Name):
+            return ()  # (several results: not followed)
+        return tuple(
+            call.args[params.index(p)].id
+            for p in sorted(viewing.get(returned.id, set()))
+            if isinstance(call.args[params.index(p)], gast.Name)
+        )
+
+    return viewed
 
 
 def _np_copy(like) -> gast.Attribute:
@@ -62,54 +132,89 @@ def _np_copy(like) -> gast.Attribute:
     return func
 
 
-def _views_to_copy(fn, tree: gast.FunctionDef, types: dict) -> set[int]:
+def _views_to_copy(fn, tree: gast.FunctionDef, types: dict, viewed) -> set[int]:
     """The positions (in ``walk_statements`` order) of the view bindings whose arrays change
     while they are bound, but which are not read after that; SourceADError for a view that
-    is, or that is written into itself."""
+    is, or that is written into itself.
+
+    Each binding is followed along the statements as they run, every loop's body twice (a
+    read in the next step comes after a write in this one) and both branches of an ``if``;
+    a rebinding ends the view unless it is conditional (in a branch the binding is not in).
+    """
     order = list(walk_statements(tree.body))
     position = {id(stmt): k for k, stmt in enumerate(order)}
-    loops = [s for s in order if isinstance(s, gast.For | gast.While)]
-    inside = {id(loop): {id(s) for s in walk_statements(loop.body)} for loop in loops}
     augmented = getattr(tree, "augmented_names", set())
     filled = {id(s.targets[0]) for s in order if getattr(s, "fills_new_array", False)}
-    writes: dict[str, list[int]] = {}
-    for k, stmt in enumerate(order):
-        for name in _written_by(stmt, augmented, filled):
-            writes.setdefault(name, []).append(k)
+    written = [_written_by(stmt, augmented, filled) for stmt in order]
+    branches = _branches(order, position)
+    trace = _trace(tree.body, position)
     roots: dict[str, set[str]] = {}
     copied = set()
     for p, stmt in enumerate(order):
-        view = _view_binding(stmt, types)
+        view = _view_binding(stmt, types, viewed)
         if view is None:
             continue
         name, base = view
         roots[name] = {base} | roots.get(base, set())
-        rebound = next(
-            (k for k in range(p + 1, len(order)) if name in _bound_by(order[k])), len(order)
-        )
-        through = [w for w in writes.get(name, []) if p < w < rebound]
-        if through:
-            _refuse_view(fn, stmt, name, base, order[through[0]], through_view=True)
-        for root in roots[name]:
-            for w in writes.get(root, []):
-                if not p < w < rebound:
-                    continue
-                later = any(name in _read_by(order[r]) for r in range(w + 1, rebound))
-                carried = any(
-                    name in _read_by(order[r])
-                    and id(order[r]) in inside[id(loop)]
-                    and (r > p if id(stmt) not in inside[id(loop)] else r < p)
-                    for loop in loops
-                    if id(order[w]) in inside[id(loop)]
-                    for r in range(position[id(loop)] + 1, w)
-                )
-                if later or carried:
-                    _refuse_view(fn, stmt, name, root, order[w], through_view=False)
-                copied.add(p)
+        for start in (i for i, q in enumerate(trace) if q == p):
+            write = None  # the first statement that changed the array since the binding
+            for q in trace[start + 1 :]:
+                if name in _read_by(order[q]) and write is not None:
+                    if not _exclusive(branches, write, q):
+                        _refuse_view(fn, stmt, name, base, order[write], through_view=False)
+                if name in written[q]:
+                    _refuse_view(fn, stmt, name, base, order[q], through_view=True)
+                if roots[name] & written[q] and write is None:
+                    write = q
+                    copied.add(p)
+                if q == p or (
+                    name in _bound_by(order[q])
+                    and name not in written[q]  # (u += 1: a write, not a new binding)
+                    and not _conditional(branches, q, p)
+                ):
+                    break
     return copied
 
 
-def _view_binding(stmt, types: dict) -> tuple[str, str] | None:
+def _trace(body: list, position: dict) -> list[int]:
+    """Positions of ``body``'s statements as they may run: each loop's body twice, both
+    branches of an ``if`` one after the other."""
+    out = []
+    for stmt in body:
+        out.append(position[id(stmt)])
+        if isinstance(stmt, gast.For | gast.While):
+            inner = _trace(stmt.body, position)
+            out += inner + inner
+        elif isinstance(stmt, gast.If):
+            out += _trace(stmt.body, position) + _trace(stmt.orelse, position)
+    return out
+
+
+def _branches(order: list, position: dict) -> list[tuple[set[int], set[int]]]:
+    """The positions in the two branches of each ``if``."""
+    return [
+        (
+            {position[id(s)] for s in walk_statements(stmt.body)},
+            {position[id(s)] for s in walk_statements(stmt.orelse)},
+        )
+        for stmt in order
+        if isinstance(stmt, gast.If)
+    ]
+
+
+def _exclusive(branches, a: int, b: int) -> bool:
+    """Whether the statements at ``a`` and ``b`` are in the two branches of one ``if``."""
+    return any((a in x and b in y) or (a in y and b in x) for x, y in branches)
+
+
+def _conditional(branches, q: int, p: int) -> bool:
+    """Whether the statement at ``q`` runs in a branch that the one at ``p`` is not in."""
+    return any(
+        (q in part and p not in part) for body, orelse in branches for part in (body, orelse)
+    )
+
+
+def _view_binding(stmt, types: dict, viewed=None) -> tuple[str, str] | None:
     """(name, base) for ``name = base[basic index]`` or ``name = np.transpose(base)`` (and the
     other functions of ``_VIEW_FUNCTIONS``) with an array result."""
     if not (isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name)):
@@ -125,6 +230,8 @@ def _view_binding(stmt, types: dict) -> tuple[str, str] | None:
             base = base.value
     elif isinstance(value, gast.Call) and value.args and _view_function(value.func):
         base = value.args[0]
+    elif isinstance(value, gast.Call) and viewed is not None and (bases := viewed(value)):
+        base = gast.Name(id=bases[0], ctx=gast.Load(), annotation=None, type_comment=None)
     else:
         return None
     if not (isinstance(base, gast.Name) and is_array_type(types.get(base.id))):
@@ -141,6 +248,8 @@ def _copies(index, types: dict) -> bool:
 
 
 def _view_function(func) -> bool:
+    if getattr(func, "global_value", None) in _VIEW_HELPERS:
+        return True
     return (
         isinstance(func, gast.Attribute)
         and isinstance(func.value, gast.Name)
@@ -189,9 +298,11 @@ def _written_by(stmt, augmented: set[str], filled: set[int]) -> set[str]:
         for name, node in array_writes(part)
         if id(node) not in filled
     }
-    if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
-        if stmt.targets[0].id in augmented and stmt.targets[0].id in _read_by(stmt):
-            names.add(stmt.targets[0].id)
+    if getattr(stmt, "augmented", False) and isinstance(stmt.targets[0], gast.Name):
+        # u += x, now u2 = u + x where the name was renamed: a write into u's array
+        left = stmt.value.left if isinstance(stmt.value, gast.BinOp) else None
+        if isinstance(left, gast.Name):
+            names.add(left.id)
     return names
 
 
@@ -211,8 +322,12 @@ def _refuse_view(fn, binding, name: str, base: str, write, through_view: bool) -
         what = f"{name} is written at line {write.lineno}, which changes {base}"
     else:
         what = f"{base} is written at line {write.lineno} before {name} is read again"
+    if isinstance(binding.value, gast.Subscript):  # as written: rewrites make calls
+        bound, copied = f"{name} = {shown}", f"{shown}.copy()"
+    else:
+        bound, copied = name, "a .copy() of it"
     raise fn.error(
-        f"{name} = {shown} is a view of {base}'s elements, and {what}: NumPy's view would "
-        f"show the change. Use {shown}.copy() (or index {base} where {name} is used)",
+        f"{bound} is a view of {base}'s elements, and {what}: NumPy's view would show the "
+        f"change. Use {copied} (or index {base} where {name} is used)",
         binding,
     )

@@ -109,11 +109,11 @@ def _jvp_calls(s: Specialised) -> None:
 
 
 def _views(s: Specialised) -> None:
-    s.tree = copied_views(s.loaded.parsed, s.tree, s.types, copy_them=True)
+    s.tree = copied_views(s.loaded.parsed, s.tree, s.types, copy_them=True, program=s.program)
 
 
 def _views_checked(s: Specialised) -> None:
-    copied_views(s.loaded.parsed, s.tree, s.types, copy_them=False)
+    copied_views(s.loaded.parsed, s.tree, s.types, copy_them=False, program=s.program)
 
 
 def _promoted(s: Specialised) -> None:

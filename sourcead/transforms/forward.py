@@ -30,7 +30,7 @@ from ..rules.registry import entries, spelling, tangent_rule_for
 from ..rules.templates import simplify
 from ..trees.codegen import Block, function_tree, index_source, src
 from ..trees.names import NameGenerator
-from ..trees.queries import element_written, stored_names
+from ..trees.queries import element_written, stored_names, walk_statements
 from .aliases import refuse_changed_aliases
 from .dead_code import without_dead_stores
 
@@ -563,10 +563,14 @@ class TangentGenerator:
         body = self.block(self.body)
         lines: list = []
         written = self.assigned | element_written(self.body)
+        elements_written = element_written(self.body)
+        partners = _permutation_partners(self.body)
         for p in self.params:
-            if p in written and self.is_array(p) and p in element_written(self.body):
+            # written through its own name, or through a name it swaps with (u, v = v, u)
+            through = ({p} | partners.get(p, set())) & elements_written
+            if through and self.is_array(p):
                 lines.append(f"{p} = {p}.copy()  # the caller's array is never modified")
-            if p in self.wrt and p in self.active and p in written:
+            if p in self.wrt and p in self.active and (p in written or through):
                 if self.vector or self.is_array(p):
                     lines.append(f"{self.d(p)} = {self.d(p)}.copy()")
         if self.vector:
@@ -751,6 +755,20 @@ def _contiguous(operand: gast.expr) -> gast.expr:
         args=[operand],
         keywords=[],
     )
+
+
+def _permutation_partners(body: list) -> dict[str, set[str]]:
+    """For each name of a permutation ``a, b = b, a``, the names it may swap with (through
+    several permutations too)."""
+    groups: dict[str, set[str]] = {}
+    for stmt in walk_statements(body):
+        if is_permutation(stmt):
+            group = {e.id for e in stmt.targets[0].elts}
+            for n in list(group):
+                group |= groups.get(n, set())
+            for n in group:
+                groups[n] = group
+    return {n: group - {n} for n, group in groups.items()}
 
 
 def _render_zeros(node: gast.expr) -> gast.expr:

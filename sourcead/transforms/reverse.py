@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import gast
 import numpy as np
 
-from ..analysis.activity import active_names, differentiable_reads
+from ..analysis.activity import BIT_OPERATORS, active_names, differentiable_reads
 from ..analysis.types import (
     INT,
     Array,
@@ -1495,6 +1495,16 @@ def _parenthesised(text: str) -> str:
     return text if text.replace("_", "").isalnum() else f"({text})"
 
 
+def _left_operand(node) -> str:
+    """Source of ``node`` as the left operand of ``- 1``: in parentheses where its operator
+    binds less tightly (``(1 << n) - 1``; ``x.shape[0] - 1`` stays as it is)."""
+    text = src(node)
+    looser = isinstance(node, gast.BoolOp | gast.Compare | gast.IfExp) or (
+        isinstance(node, gast.BinOp) and isinstance(node.op, BIT_OPERATORS)
+    )
+    return f"({text})" if looser else text
+
+
 #: Modules of the linear-algebra functions whose results a loop's adjoint reads back.
 _FACTORISING_MODULES = ("numpy.linalg", "scipy.linalg", "sourcead_runtime.linalg")
 
@@ -1526,7 +1536,7 @@ def _reversed_range(start, stop, step) -> str:
     if isinstance(step, gast.Constant):
         c = step.value
         if c == 1:
-            last = f"{s1} - 1" if s0 == "0" else f"{_parenthesised(s1)} - 1"
+            last = f"{_left_operand(stop)} - 1" if s0 == "0" else f"{_parenthesised(s1)} - 1"
             end = "-1" if s0 == "0" else f"{_parenthesised(s0)} - 1"
             return f"range({last}, {end}, -1)"
         if c > 0:
@@ -1551,7 +1561,7 @@ def _trip_count_source(start, stop, step) -> str:
             return s1 if isinstance(stop, gast.Constant) else f"max({s1}, 0)"
         if isinstance(start, gast.Constant) and isinstance(stop, gast.Constant):
             return str(max(stop.value - start.value, 0))
-        return f"max({s1} - {_parenthesised(s0)}, 0)"
+        return f"max({_left_operand(stop)} - {_parenthesised(s0)}, 0)"
     return f"trip_count({s0}, {s1}, {src(step)})"
 
 
