@@ -931,3 +931,48 @@ def test_float32_arrays_keep_their_dtype_with_python_numbers_compiled():
     expected = sourcead.grad(float32_relaxation, compile=False)(x)
     assert gradient.dtype == np.float32
     np.testing.assert_allclose(gradient, expected, rtol=1e-5)
+
+
+# ------------------------------------ calls as NumPy users write them
+
+
+def amplitude_from_a_positional_dtype(theta):
+    psi0 = np.ones(3, np.complex128) / np.sqrt(3.0)  # the dtype by position
+    start = np.zeros(3, complex)
+    start[0] = 1.0
+    psi = np.exp(-1j * theta[0] * np.arange(3.0)) * (psi0 + start * theta[1])
+    return np.abs(psi[2] + psi[0] * theta[1]) ** 2
+
+
+def test_constructors_take_the_dtype_by_position():
+    check_grad(amplitude_from_a_positional_dtype, (np.array([0.7, 0.3]),), 0, False)
+
+
+def scaled_power(x, p=3.0, scale=2.0):
+    return scale * np.sum(x**p)
+
+
+def test_jvp_and_hvp_of_a_function_with_defaults_take_the_given_tangents():
+    # as JAX's jvp: the tangents of the arguments given; the defaults have none
+    x = np.array([0.5, 1.5, 2.0])
+    v = np.array([1.0, -1.0, 0.5])
+    _, tangent = sourcead.jvp(scaled_power, (x,), (v,), compile=False)
+    assert tangent == pytest.approx(np.sum(6.0 * x**2 * v), rel=1e-12)
+    product = sourcead.hvp(scaled_power, (x,), (v,), compile=False)
+    np.testing.assert_allclose(product, 12.0 * x * v, rtol=1e-12)
+
+
+def masks_of_logical_functions(x, rc):
+    r = np.abs(x)
+    inside = np.logical_and(r < rc, r > 0.1)
+    energy = np.where(np.logical_not(inside), r, r * r)
+    total = 0.0
+    for i in range(x.shape[0]):
+        if np.logical_or(x[i] > 1.0, x[i] < 0.0):
+            total += x[i] ** 3
+    return np.sum(energy) + total + np.sum(np.where(np.logical_xor(inside, r > 1.0), r, 0.0))
+
+
+def test_logical_functions_make_masks(compile_mode):
+    x = np.array([0.9, 1.3, -2.5, 0.05, 12.0])
+    check_grad(masks_of_logical_functions, (x, 2.0), 0, compile_mode)

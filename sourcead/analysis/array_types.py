@@ -82,6 +82,10 @@ _ELEMENTWISE_NONDIFFERENTIABLE = {
 _LIKE_FIRST = {f for g in (scratch, sized, zeroed) for f in (g, getattr(g, "py_func", g))}
 
 
+#: NumPy's logical functions: booleans (or masks) of numbers (or arrays).
+LOGICAL_FUNCTIONS = (np.logical_and, np.logical_or, np.logical_xor, np.logical_not)
+
+
 def call_type(target, node: gast.Call, args: list):
     """The result type of ``target(*args)`` when an argument is an array; None otherwise.
 
@@ -126,6 +130,8 @@ def call_type(target, node: gast.Call, args: list):
         return INT
     if target in (np.isnan, np.isinf, np.isfinite):
         return Array("bool", args[0].ndim)
+    if target in LOGICAL_FUNCTIONS:  # masks combined
+        return Array("bool", max(a.ndim for a in arrays))
     if isinstance(getattr(target, "py_func", target), types.FunctionType):
         return FLOAT  # a @sourcead.primitive of arrays returns a float
     return NotImplemented

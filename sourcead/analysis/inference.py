@@ -330,6 +330,7 @@ class TypeInference:
                 np.isnan,
                 np.isinf,
                 np.isfinite,
+                *array_types.LOGICAL_FUNCTIONS,
             ):
                 return BOOL
             if target in (np.floor, np.ceil, np.trunc, np.sign, np.rint, np.round, np.around):

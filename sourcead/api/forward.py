@@ -248,6 +248,8 @@ def _directional_call(fun, primals, tangents, what: str, compile: bool | str = T
     primals = tuple(primals) if isinstance(primals, tuple | list) else (primals,)
     tangents = tuple(tangents) if isinstance(tangents, tuple | list) else (tangents,)
     call = _Call(fun, primals, what, compile)
+    if len(primals) == len(tangents) < len(call.args):
+        tangents += (None,) * (len(call.args) - len(tangents))  # parameters at their defaults
     if len(tangents) != len(call.args):
         raise ValueError(
             f"{what} needs one tangent per argument of {call.name} ({len(call.args)}), "

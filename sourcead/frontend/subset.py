@@ -480,6 +480,9 @@ class _SubsetChecker:
             if isinstance(func, gast.Attribute):
                 self.call_by_name(node, target)
         if callee.kind == "constructor":
+            if len(node.args) == 2 and not any(k.arg == "dtype" for k in node.keywords):
+                # np.zeros(n, np.complex128), np.ones_like(x, float): the dtype by position
+                node.keywords.append(gast.keyword(arg="dtype", value=node.args.pop()))
             for keyword in node.keywords:
                 if keyword.arg != "dtype":
                     raise fn.error(f"the keyword {keyword.arg}= is not supported here", node)

@@ -34,6 +34,7 @@ NONDIFFERENTIABLE = {
     np.floor, np.ceil, np.trunc, np.sign, np.isnan, np.isinf, np.isfinite, np.rint, np.round,
     np.around,
     np.eye, np.arange, np.shape,
+    np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
 }  # fmt: skip
 # lengths, indices and reused buffers in generated code (fusion.py), compiled and as plain
 # Python, and the reset or resizing of an adjoint array (reverse.py)
