@@ -25,7 +25,7 @@ from ..pipeline import loading
 from ..pipeline.forward_over_reverse import adjoint_tangent_function, last_source
 from ..pipeline.program import Program
 from ..trees.functions import unwrap
-from . import background
+from . import background, compiled_calls
 from . import gradients as api
 from .arguments import Argnums, Wrt, resolve_wrt, with_keywords
 
@@ -223,7 +223,9 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp", compile)
     wrt = [call.params[i] for i in indices]
     _, function, result_type = tangent_function(call.fun, call.types, wrt, vector, compile)
-    value, tangent = function(*call.args, *converted)
+    value, tangent = compiled_calls.call(
+        function, (*call.args, *converted), call.loaded.parsed, "tangent"
+    )
     return value, _like_values(_fresh_outputs(tangent, converted), value)
 
 
@@ -443,7 +445,9 @@ class JacobianFunction:
                 f"jacfwd (forward mode) with respect to a complex argument needs a holomorphic "
                 f"function; {call.name} returns real values: use jacrev or mode='reverse'"
             )
-        value, tangent = function(*call.args, *seeds)
+        value, tangent = compiled_calls.call(
+            function, (*call.args, *seeds), call.loaded.parsed, "Jacobian"
+        )
         aux = None
         if self.has_aux:  # aux's tangents are dropped: it is passed through
             (value, aux), tangent = value, tangent[0]
@@ -603,7 +607,9 @@ def hvp(
     wrt = [call.params[i] for i in indices]
     built = second_derivatives(call.fun, call.types, wrt, vector, compile)
     _scalar_function_check(call, built.result_type, "hvp")
-    _, tangent = built.function(*call.args, 1.0, *converted)
+    _, tangent = compiled_calls.call(
+        built.function, (*call.args, 1.0, *converted), call.loaded.parsed, "Hessian product"
+    )
     # the tangents of the gradients, in each argument's precision (float32 stays float32)
     products = [_in_precision(t, call.args[i]) for t, i in zip(tangent[1:], indices, strict=True)]
     return tuple(products) if len(indices) > 1 else products[0]
@@ -642,7 +648,9 @@ class HessianFunction:
         built = second_derivatives(call.fun, call.types, wrt, True, self.compile)
         _scalar_function_check(call, built.result_type, "hessian")
         seeds, sizes = _seeds(call, indices)
-        _, tangent = built.function(*call.args, 1.0, *seeds)
+        _, tangent = compiled_calls.call(
+            built.function, (*call.args, 1.0, *seeds), call.loaded.parsed, "Hessian"
+        )
         rows = [_split_directions(t, call, indices, sizes) for t in tangent[1:]]
         rows = [
             [
@@ -739,7 +747,9 @@ class SecondDerivative:
         )
         _scalar_function_check(call, built.result_type, "grad")
         self.source = built.source
-        value, tangent = built.function(*call.args, 1.0, 1.0)
+        value, tangent = compiled_calls.call(
+            built.function, (*call.args, 1.0, 1.0), call.loaded.parsed, "second derivative"
+        )
         derivatives = tangent[1:]
         result = derivatives if isinstance(self.wrt_given, tuple) else derivatives[0]
         return (value[1], result) if self.preserve_result else result

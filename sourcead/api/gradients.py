@@ -29,7 +29,7 @@ from ..pipeline import loading
 from ..pipeline.program import LoadedFunction, Program
 from ..trees.functions import unwrap
 from ..trees.module import GeneratedModule
-from . import background
+from . import background, compiled_calls
 from .arguments import Argnums, Wrt, resolve_wrt, with_keywords
 
 
@@ -267,10 +267,10 @@ class Derivative:
                     f"{returned} {describe(value_type)}. Use sourcead.vjp for non-scalar results."
                 )
             seeds = (1.0,)
-            result = function(*args, *seeds)
+            result = compiled_calls.call(function, (*args, *seeds), self.loaded.parsed, "gradient")
             self._record(args, types)
             return result
-        return function(*args, *seeds)
+        return compiled_calls.call(function, (*args, *seeds), self.loaded.parsed, "derivative")
 
     def result_type(self, args):
         """The type of ``fun(*args)`` (the derivative is built for the arguments' types)."""
