@@ -323,6 +323,7 @@ TABLE = [
     binary(np.logaddexp, "np.logaddexp({0}, {1})", pair=far_apart, dtypes=REAL, id="logaddexp-far"),
     Row(math.erf, "math.erf({0})", kinds=("scalar",)),
     Row(math.erfc, "math.erfc({0})", kinds=("scalar",)),
+    Row(math.lgamma, "math.lgamma({0})", (Arg(positive),), kinds=("scalar",)),
     binary(np.power, "np.power({0}, {1})", (positive, normal), scalar_call="math.pow({0}, {1})"),
     binary(np.float_power, "np.float_power({0}, {1})", (positive, normal)),
     elementwise(np.fabs, "np.fabs({0})", away_from_zero, REAL, scalar_call="math.fabs({0})"),

@@ -14,6 +14,8 @@ NumPy's reductions do (None, an integer or a tuple of integers written in the ca
 calls ``special_logsumexp_weighted``), and refuses ``return_sign=True``.
 """
 
+import math
+
 import numpy as np
 import scipy.special
 from sourcead_runtime import (
@@ -183,6 +185,16 @@ class SpecialErfc:
 @register(special_gammaln, result=shapes.floating_elementwise, complex=False, device=False)
 class Gammaln:
     # the derivative of log |Gamma(x)| is the digamma function, for negative x too
+    def adjoint(b_out, x):
+        return b_out * special_digamma(x)
+
+    def tangent(dx, x):
+        return special_digamma(x) * dx
+
+
+@register(math.lgamma, device=False)
+class Lgamma:
+    # math.lgamma is log |Gamma(x)|, as gammaln: its derivative is the digamma function
     def adjoint(b_out, x):
         return b_out * special_digamma(x)
 
