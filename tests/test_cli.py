@@ -343,3 +343,23 @@ def test_build_announces_each_module_and_its_time(usermod, tmp_path, caplog):
     assert len(starts) == len(ends) == 1  # the module's `dg = sourcead.grad(g)`
     assert starts[0].startswith("building 1/") and starts[0].endswith(" ...")
     assert re.fullmatch(r"built 1/\d+: .+ in \d+\.\d s", ends[0])
+
+
+def test_a_path_inside_a_package_is_imported_as_the_packages_module(tmp_path, capsys, monkeypatch):
+    # mypkg/model.py importing its own package absolutely: the path form imported model.py
+    # alone (ModuleNotFoundError: mypkg)
+    package = tmp_path / f"clipkg_{os.getpid()}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text("SCALE = 3.0\n")
+    (package / "model.py").write_text(
+        f"from {package.name} import helpers\n\n\ndef f(x):\n    return helpers.SCALE * x * x\n"
+    )
+    monkeypatch.setenv("SOURCEAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert run_cli("show", f"{package.name}/model.py:f", "--color", "never") == 0
+        assert "def f_adjoint(x, b_result=1.0):" in capsys.readouterr().out
+    finally:
+        for name in [m for m in sys.modules if m.startswith(package.name)]:
+            sys.modules.pop(name)

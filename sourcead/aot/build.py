@@ -69,6 +69,9 @@ def import_user_module(name: str):
         path = Path(name).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"no such file: {name}")
+        dotted = _dotted_in_package(path)
+        if dotted is not None:  # mypkg/model.py: imported as mypkg.model, as its imports expect
+            return import_user_module(dotted)
         module_name = path.stem
         if module_name in sys.modules:
             if getattr(sys.modules[module_name], "__file__", None) == str(path):
@@ -86,6 +89,20 @@ def import_user_module(name: str):
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     return importlib.import_module(name)
+
+
+def _dotted_in_package(path: Path) -> str | None:
+    """``mypkg.model`` for ``.../mypkg/model.py`` in a package (folders with ``__init__.py``),
+    whose root's parent goes on ``sys.path``; None for a module outside packages."""
+    parts, folder = [path.stem], path.parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    if len(parts) == 1:
+        return None
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return ".".join(parts)
 
 
 def resolve_targets(
