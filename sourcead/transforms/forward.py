@@ -152,11 +152,13 @@ class TangentGenerator:
 
     def complex_dtype(self, n: str) -> str:
         """``, dtype=np.complex128`` where ``n`` holds complex values (their tangents are
-        complex; the tangents of real arrays keep NumPy's default dtype)."""
+        complex), ``, dtype=np.float32`` where it holds float32 ones (as JAX's tangents);
+        float64 tangents keep NumPy's default dtype."""
         value_type = self.types.get(n)
-        if getattr(value_type, "kind", None) != "complex":
-            return ""
-        return f", dtype=np.{value_type.dtype}"
+        kind, dtype = getattr(value_type, "kind", None), getattr(value_type, "dtype", None)
+        if kind == "complex" or (kind == "float" and dtype == "float32"):
+            return f", dtype=np.{dtype}"
+        return ""
 
     def has_active(self, expr) -> bool:
         return bool(differentiable_reads(expr) & self.active)
