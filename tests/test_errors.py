@@ -524,3 +524,20 @@ def test_a_parameter_named_like_a_module_or_a_called_builtin_is_refused(f):
     with pytest.raises(SourceADError, match="has the name of") as error:
         sourcead.hessian(f, wrt=(0, 1), compile=False)(0.7, 1.3)
     assert error.value.lineno == f.__code__.co_firstlineno
+
+
+def set_boundaries(w):
+    w[0] = 0.0
+    w[-1] = 0.0
+
+
+def uses_a_helper_that_writes(u):
+    w = u * u
+    set_boundaries(w)
+    return np.sum(w**2)
+
+
+def test_a_helper_writing_into_its_argument_without_a_return_is_explained():
+    with pytest.raises(SourceADError, match="set_boundaries writes into its argument w") as error:
+        sourcead.grad(uses_a_helper_that_writes, compile=False)(np.ones(5))
+    assert error.value.lineno == set_boundaries.__code__.co_firstlineno

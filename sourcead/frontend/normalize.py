@@ -118,6 +118,24 @@ class _JumpStructurer:
         ]
         arities = {len(r.value.elts) if isinstance(r.value, gast.Tuple) else 1 for r in returns}
         if not returns:
+            written = sorted(
+                {
+                    n.value.id
+                    for n in gast.walk(gast.Module(body=body, type_ignores=[]))
+                    if isinstance(n, gast.Subscript)
+                    and isinstance(n.ctx, gast.Store)
+                    and isinstance(n.value, gast.Name)
+                    and n.value.id in fn.params
+                }
+            )
+            if written:  # a helper that sets boundary values, say
+                raise fn.error(
+                    f"{fn.name} writes into its argument {', '.join(written)} and returns "
+                    "nothing: functions sourcead differentiates must not change their "
+                    f"arguments; return a new array instead ({written[0]} = "
+                    f"{fn.name}({written[0]}), writing into a copy)",
+                    fn.node,
+                )
             raise fn.error("a function to differentiate must return a value", fn.node)
         if len(arities) > 1:
             raise fn.error(
