@@ -541,3 +541,19 @@ def test_a_helper_writing_into_its_argument_without_a_return_is_explained():
     with pytest.raises(SourceADError, match="set_boundaries writes into its argument w") as error:
         sourcead.grad(uses_a_helper_that_writes, compile=False)(np.ones(5))
     assert error.value.lineno == set_boundaries.__code__.co_firstlineno
+
+
+def sorted_by_a_local_table(x):
+    b = x.copy()
+    pairs = ((0, 1), (2, 3), (0, 2), (1, 3), (1, 2))
+    for p in range(5):
+        i = pairs[p][0]
+        if b[i] > b[i + 1]:
+            b[i] = b[i + 1]
+    return np.sum(b)
+
+
+def test_a_local_tuple_of_numbers_indexed_with_a_variable_says_what_to_write():
+    with pytest.raises(SourceADError, match="make it an array") as error:
+        sourcead.grad(sorted_by_a_local_table, compile=False)(np.ones(4))
+    assert error.value.lineno == sorted_by_a_local_table.__code__.co_firstlineno + 4

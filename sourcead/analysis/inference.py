@@ -67,6 +67,13 @@ def _bitwise_result(node, operands: list):
     return INT
 
 
+def _numbers_only(value_type) -> bool:
+    """Whether ``value_type`` is a tuple of numbers (or of such tuples)."""
+    if isinstance(value_type, TupleType):
+        return all(_numbers_only(item) for item in value_type.items)
+    return isinstance(value_type, Scalar)
+
+
 def _scalar_result(a: Scalar, b: Scalar, op) -> Scalar:
     kind = max(a.kind, b.kind, key=SCALAR_ORDER.index)
     if kind == "bool":
@@ -251,6 +258,13 @@ class TypeInference:
                         )
                     return base.items[item]
                 # the derivatives do not follow values through a tuple's elements
+                if _numbers_only(base):  # a table written out: pairs = ((0, 1), (2, 3))
+                    raise TypeProblem(
+                        node,
+                        "a tuple of numbers indexed with a variable is not supported: make it "
+                        "an array (np.array(((0, 1), (2, 3)))) or a module-level constant, "
+                        "which sourcead reads as a table",
+                    )
                 raise TypeProblem(
                     node,
                     "indexing a tuple of values (t[0]) is not supported: unpack the call that "
