@@ -226,6 +226,7 @@ def test_errors_point_at_the_users_line_without_a_sourcead_stack(usermod, capsys
         (["show", "{m}:f", "--types", "q:float"], "which no chosen function takes"),
         (["show", "{m}:g", "--types", "n:int", "--wrt", "n"], "cannot differentiate g"),
         (["show", "no_such_file.py:f"], "no such file"),
+        (["build", "{m}:f", "{m}:f", "-o", "{m}.out"], ":f would both write f_adjoint.py"),
     ],
 )
 def test_bad_input_gives_one_clear_line(usermod, capsys, argv, message):

@@ -293,8 +293,10 @@ def _build(args) -> int:
     outdir = Path(args.outdir)
     names = [build.output_path(outdir, t) for t in targets]
     if len(set(names)) != len(names):
+        clash = next(n for n in names if names.count(n) > 1)
+        both = " and ".join(t.spec for t, n in zip(targets, names, strict=True) if n == clash)
         raise ValueError(
-            "two targets would write the same file; build them into separate -o directories"
+            f"{both} would both write {clash.name}; build them into separate -o directories"
         )
     if args.target_cpu and not args.native:
         raise ValueError("--target-cpu goes with --native")
