@@ -258,7 +258,8 @@ class TypeInference:
                         )
                     return base.items[item]
                 # the derivatives do not follow values through a tuple's elements
-                if _numbers_only(base):  # a table written out: pairs = ((0, 1), (2, 3))
+                if _numbers_only(base) and self._written_out(node.value):
+                    # a table written out: pairs = ((0, 1), (2, 3))
                     raise TypeProblem(
                         node,
                         "a tuple of numbers indexed with a variable is not supported: make it "
@@ -368,6 +369,18 @@ class TypeInference:
             if isinstance(target, np.ufunc):
                 return Scalar("float", "float32")
         return FLOAT
+
+    def _written_out(self, value) -> bool:
+        """Whether ``value`` is a name bound only to tuples written out (``(0, 1), ...``)."""
+        if not isinstance(value, gast.Name):
+            return False
+        bound = [
+            stmt.value
+            for stmt in gast.walk(self.node)
+            if isinstance(stmt, gast.Assign)
+            and any(isinstance(t, gast.Name) and t.id == value.id for t in stmt.targets)
+        ]
+        return bool(bound) and all(isinstance(v, gast.Tuple) for v in bound)
 
     def _array_index(self, index) -> bool:
         """Whether an index holds an array (fancy indexing, refused by subscript_type)."""
