@@ -114,3 +114,18 @@ def test_a_compile_numba_refuses_is_told_at_the_function():
         sourcead.grad(singular_values_squared)(a)
     assert "compile=False" in str(error.value)
     assert error.value.lineno == singular_values_squared.__code__.co_firstlineno
+
+
+def float32_energy(x):
+    return np.sum(x**2)
+
+
+def test_float32_numbers_come_back_as_numpys():
+    # compiled code returns a Python float for a float32 number: NumPy (and compile=False)
+    # give np.float32
+    x = np.linspace(0.1, 0.6, 6).astype(np.float32)
+    for compile in (False, True):
+        value, gradient = sourcead.value_and_grad(float32_energy, compile=compile)(x)
+        _, tangent = sourcead.jvp(float32_energy, (x,), (np.ones(6, np.float32),), compile=compile)
+        assert type(value) is np.float32 and type(tangent) is np.float32
+        assert gradient.dtype == np.float32

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from numba.core.errors import LoweringError, TypingError, UnsupportedError
 
 #: Numba's errors of compiling, as opposed to those that code raises when it runs.
@@ -38,6 +39,15 @@ _TELLING = (
     r"Unknown attribute[^\n]*",
     r"Invalid use of[^\n]*",
 )
+
+
+def single_scalar(value, value_type):
+    """``value`` as NumPy gives it where the type says a float32 or complex64 number:
+    compiled code returns Python's float and complex for them."""
+    dtype = getattr(value_type, "dtype", None)
+    if dtype in ("float32", "complex64") and isinstance(value, float | complex):
+        return np.dtype(dtype).type(value)
+    return value
 
 
 def _reason(error: Exception) -> str:

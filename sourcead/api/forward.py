@@ -226,6 +226,9 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
     value, tangent = compiled_calls.call(
         function, (*call.args, *converted), call.loaded.parsed, "tangent"
     )
+    if not vector:  # a float32 number's value and tangent, as NumPy gives them
+        value = compiled_calls.single_scalar(value, result_type)
+        tangent = compiled_calls.single_scalar(tangent, result_type)
     return value, _like_values(_fresh_outputs(tangent, converted), value)
 
 

@@ -267,9 +267,13 @@ class Derivative:
                     f"{returned} {describe(value_type)}. Use sourcead.vjp for non-scalar results."
                 )
             seeds = (1.0,)
-            result = compiled_calls.call(function, (*args, *seeds), self.loaded.parsed, "gradient")
+            value, grads = compiled_calls.call(
+                function, (*args, *seeds), self.loaded.parsed, "gradient"
+            )
             self._record(args, types)
-            return result
+            if not self.has_aux:
+                value = compiled_calls.single_scalar(value, value_type)
+            return value, grads
         return compiled_calls.call(function, (*args, *seeds), self.loaded.parsed, "derivative")
 
     def result_type(self, args):
