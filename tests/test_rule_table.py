@@ -234,16 +234,6 @@ def vector(n: int, make=normal) -> Arg:
 # Refused: Numba has no builtin abs of an array, so abs(array) is refused (np.abs takes
 # arrays); abs of numbers is differentiated.
 BUILTIN_ABS_OF_ARRAY = "abs() of an array (use np.abs)"
-# A crash of compiled code (TypingError from Numba, not a refusal): xfail(strict=True).
-SVD_FLOAT32_ADJOINT = (
-    "compiled svd adjoint of float32: its factor (1.0 - same) / (gaps + same) is float64, "
-    "and u @ core then mixes float32 and float64 (Numba TypingError)"
-)
-
-
-def compiled(reason: str, *keys) -> dict:
-    """``broken`` entries of compiled code only: (dtype, mode) keys -> reason."""
-    return {(dtype, mode, "compiled"): reason for dtype, mode in keys}
 
 
 ABS_OF_ARRAY = {
@@ -545,7 +535,6 @@ TABLE = [
         (matrix(tall, (4, 3)),),
         dtypes=REAL,
         outputs=("{} * {}", "{}", "{} * {}"),  # u and vh squared: invariant to signs
-        broken=compiled(SVD_FLOAT32_ADJOINT, ("float32", "reverse")),
     ),
     Row(
         np.linalg.qr,
