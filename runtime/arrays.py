@@ -788,17 +788,22 @@ def popped(tape, top, like, shapes):
     ndim = np.ndim(like)
     shape = tuple(int(v.real) for v in shapes[top - ndim : top])
     start = top - ndim - int(np.prod(shape))
-    return tape[start : top - ndim].reshape(shape)
+    value = tape[start : top - ndim].reshape(shape)
+    if np.asarray(like).dtype == np.bool_ and value.dtype != np.bool_:
+        return value.astype(np.bool_)  # a mask, from its tape of integers (which hold shapes)
+    return value
 
 
-def _popped_implementation(ndim: int, contiguous: bool):
+def _popped_implementation(ndim: int, contiguous: bool, mask: bool = False):
     """``popped`` for arrays of ``ndim`` dimensions: the shape read without allocating; a
     view of a contiguous tape, a copy from a strided one (one direction of a vector-mode
-    tangent tape)."""
+    tangent tape); with ``mask``, booleans from a tape of integers."""
     shape = ", ".join(f"int(shapes[top - {ndim - k}].real)" for k in range(ndim))
     values = f"tape[top - {ndim} - size : top - {ndim}]"
     if not contiguous:
         values = f"np.ascontiguousarray({values})"
+    if mask:
+        values = f"{values}.astype(np.bool_)"
     source = (
         "def impl(tape, top, like, shapes):\n"
         f"    shape = ({shape},)\n"
@@ -814,7 +819,10 @@ def _popped_implementation(ndim: int, contiguous: bool):
 
 @overload(popped)
 def _popped_numba(tape, top, like, shapes):
-    return _popped_implementation(like.ndim, tape.layout == "C")
+    mask = isinstance(like.dtype, numba.types.Boolean) and not isinstance(
+        tape.dtype, numba.types.Boolean
+    )
+    return _popped_implementation(like.ndim, tape.layout == "C", mask)
 
 
 @numba.njit(cache=True)

@@ -976,3 +976,86 @@ def masks_of_logical_functions(x, rc):
 def test_logical_functions_make_masks(compile_mode):
     x = np.array([0.9, 1.3, -2.5, 0.05, 12.0])
     check_grad(masks_of_logical_functions, (x, 2.0), 0, compile_mode)
+
+
+# ------------------------------------ masks kept in names inside loops
+
+
+def masked_updates_in_a_loop(u0, c, n):
+    u = u0.copy()
+    for _ in range(n):
+        m = (u > 0.0) & ~(u > 1.0)  # a mask rebound each step: pushed on a tape
+        u = np.where(m, u * c, u + 0.1 * c)
+    return np.sum(u * u)
+
+
+def masked_writes_in_a_loop(u0, c, n):
+    u = u0.copy()
+    for _ in range(n):
+        m = u > 0.0
+        u[m] = u[m] * c
+    return np.sum(u * u)
+
+
+@pytest.mark.parametrize("f", [masked_updates_in_a_loop, masked_writes_in_a_loop])
+def test_a_mask_rebound_in_a_loop(f, compile_mode):
+    # its tape of booleans held the shapes pushed after it (5 read back as True): a wrong
+    # gradient on the false branch, an IndexError through u[m], "Unknown attribute 'real'"
+    u = np.array([-0.5, 0.3, 0.7, 1.4, 0.2])
+    check_grad(f, (u, 0.9, 3), (0, 1), compile_mode)
+    product = sourcead.hvp(f, (u, 0.9, 3), (np.ones(5), 0.0, None), compile=False)
+    gradient = lambda v: sourcead.grad(f, wrt=0, compile=False)(v, 0.9, 3)  # noqa: E731
+    h = 1e-6
+    expected = (gradient(u + h) - gradient(u - h)) / (2.0 * h)
+    np.testing.assert_allclose(product[0], expected, rtol=1e-6, atol=1e-6)
+
+
+def lowest_level(potential):
+    w, v = np.linalg.eigh(np.diag(potential) + np.eye(3, k=1) + np.eye(3, k=-1))
+    return w[0] + np.sum(v[:, 0] ** 4)
+
+
+def test_hvp_through_eigh():
+    x = np.array([0.3, -0.4, 1.1])
+    t = np.array([1.0, 0.5, -0.2])
+    product = sourcead.hvp(lowest_level, (x,), (t,), compile=False)
+    gradient = sourcead.grad(lowest_level, compile=False)
+    h = 1e-6
+    expected = (gradient(x + h * t) - gradient(x - h * t)) / (2.0 * h)
+    np.testing.assert_allclose(product, expected, rtol=1e-6, atol=1e-8)
+
+
+def counter_of_a_constant_range_read_after(x, a):
+    s = x * x
+    for x in range(3):  # always runs: x is the counter's last value after it
+        s = s + a * x
+    return s + x
+
+
+def test_a_counter_of_a_loop_that_always_runs_may_be_read_after_it(compile_mode):
+    check_grad(counter_of_a_constant_range_read_after, (1.3, 0.7), (0, 1), compile_mode)
+
+
+def eliminated_below_a_pivot_row(a):
+    b = a.copy()
+    n = b.shape[0]
+    for k in range(n - 1):
+        pivot = b[k]  # a view of row k; only the rows below it change
+        for i in range(k + 1, n):
+            b[i] = b[i] - (b[i, k] / pivot[k]) * pivot
+    return np.sum(np.diag(b) ** 2)
+
+
+def pivot_row_scaled_in_place(a):
+    b = a.copy()
+    pivot = b[0]
+    for i in range(0, 2):  # writes row 0 itself: the view sees it
+        b[i] = b[i] * 0.5
+    return np.sum(pivot * a[1])
+
+
+def test_a_view_of_a_row_other_rows_change(compile_mode):
+    a = np.random.default_rng(4).uniform(-0.5, 0.5, (4, 4)) + 4.0 * np.eye(4)
+    check_grad(eliminated_below_a_pivot_row, (a,), 0, compile_mode)
+    with pytest.raises(sourcead.SourceADError, match="pivot = b\\[0\\] is a view of b's"):
+        sourcead.grad(pivot_row_scaled_in_place, compile=False)(a)

@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         "--stage",
         metavar="NAME",
         help="print the program after one pass instead: parsed, array syntax, checked, "
-        "normalized, typed (types as comments), then the mode's passes (reverse: promoted, "
+        "normalized, typed (types as comments), then the mode's passes (reverse: views, promoted, "
         "solver calls, indexed, jvp calls, fused, lowered) and the generated adjoint or tangent",
     )
     show.add_argument(

@@ -309,7 +309,9 @@ def _seeds(call: _Call, indices: list[int]):
     seeds, offset = [], 0
     for i, size in zip(indices, sizes, strict=True):
         shape = np.shape(call.args[i])
-        seed = np.zeros((size, total))
+        # in the argument's precision: float32 directions keep float32 tangents
+        dtype = np.float32 if np.asarray(call.args[i]).dtype == np.float32 else np.float64
+        seed = np.zeros((size, total), dtype=dtype)
         seed[:, offset : offset + size] = np.eye(size)
         seeds.append(seed.reshape(shape + (total,)))
         offset += size
@@ -611,11 +613,22 @@ def hvp(
     built = second_derivatives(call.fun, call.types, wrt, vector, compile)
     _scalar_function_check(call, built.result_type, "hvp")
     _, tangent = compiled_calls.call(
-        built.function, (*call.args, 1.0, *converted), call.loaded.parsed, "Hessian product"
+        built.function,
+        (*call.args, _seed(built), *converted),
+        call.loaded.parsed,
+        "Hessian product",
     )
     # the tangents of the gradients, in each argument's precision (float32 stays float32)
     products = [_in_precision(t, call.args[i]) for t, i in zip(tangent[1:], indices, strict=True)]
     return tuple(products) if len(indices) > 1 else products[0]
+
+
+def _seed(built):
+    """The adjoint's seed, 1, in the result's precision: a float32 result's adjoints stay
+    float32 (a float64 seed made them float64, which Numba's ``@`` does not take with float32
+    operands)."""
+    dtype = getattr(built.result_type, "dtype", None)
+    return np.float32(1.0) if dtype == "float32" else 1.0
 
 
 def _in_precision(value, *args):
@@ -652,7 +665,7 @@ class HessianFunction:
         _scalar_function_check(call, built.result_type, "hessian")
         seeds, sizes = _seeds(call, indices)
         _, tangent = compiled_calls.call(
-            built.function, (*call.args, 1.0, *seeds), call.loaded.parsed, "Hessian"
+            built.function, (*call.args, _seed(built), *seeds), call.loaded.parsed, "Hessian"
         )
         rows = [_split_directions(t, call, indices, sizes) for t in tangent[1:]]
         rows = [
@@ -751,7 +764,7 @@ class SecondDerivative:
         _scalar_function_check(call, built.result_type, "grad")
         self.source = built.source
         value, tangent = compiled_calls.call(
-            built.function, (*call.args, 1.0, 1.0), call.loaded.parsed, "second derivative"
+            built.function, (*call.args, _seed(built), 1.0), call.loaded.parsed, "second derivative"
         )
         derivatives = tangent[1:]
         result = derivatives if isinstance(self.wrt_given, tuple) else derivatives[0]

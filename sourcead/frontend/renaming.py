@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gast
 
+from ..rules.shapes import literal_int
 from ..trees.names import RESERVED_NAMES, NameGenerator
 from .normalize import is_permutation
 
@@ -37,7 +38,8 @@ def rename_rebindings(tree: gast.FunctionDef, params: list[str]) -> gast.Functio
             _rename(stmt.iter, current)
             original = _original(stmt.target.id, current)
             later = tree.body[position + 1 :]
-            if original in bound and original not in counters and not _reads(later, original):
+            reads_after = _reads(later, original) and not _always_runs(stmt.iter)
+            if original in bound and original not in counters and not reads_after:
                 current[original] = names.fresh(original)
             elif original not in bound:
                 counters.add(original)
@@ -88,6 +90,23 @@ def _rename_reserved(tree: gast.FunctionDef, params: list[str], names: NameGener
     for loop in gast.walk(tree):  # a checkpointed loop keeps its options beside the tree
         for option in (getattr(loop, "checkpoint", None) or {}).values():
             _rename(option, renamed)
+
+
+def _always_runs(iterator) -> bool:
+    """Whether ``iterator`` is a ``range`` of number literals with at least one step (after
+    it, its variable holds the last integer, whatever it held before)."""
+    if not (
+        isinstance(iterator, gast.Call)
+        and isinstance(iterator.func, gast.Name)
+        and iterator.func.id == "range"
+        and not iterator.keywords
+        and 1 <= len(iterator.args) <= 3
+    ):
+        return False
+    bounds = [literal_int(a) for a in iterator.args]
+    if None in bounds:
+        return False
+    return len(range(*bounds)) > 0
 
 
 def _reads(body: list, name: str) -> bool:

@@ -810,7 +810,9 @@ class ArrayAdjoints:
         """Tapes, and placeholders for arrays first bound inside a loop (pushed before that)."""
         lines = []
         for array, (tape, top, value_type) in self.tapes.items():
-            lines.append(f"{tape} = np.empty(0, dtype=np.{value_type.dtype})")
+            # a mask's tape holds integers: the shapes pushed after the values must fit
+            dtype = "int64" if value_type.dtype == "bool" else value_type.dtype
+            lines.append(f"{tape} = np.empty(0, dtype=np.{dtype})")
             lines.append(f"{top} = 0")
             defined_first = {n for n, _ in self.gen.first_definitions.values()}
             if array not in defined_first and array not in self.gen.params:

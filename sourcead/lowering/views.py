@@ -148,6 +148,12 @@ def _views_to_copy(fn, tree: gast.FunctionDef, types: dict, viewed) -> set[int]:
     written = [_written_by(stmt, augmented, filled) for stmt in order]
     branches = _branches(order, position)
     trace = _trace(tree.body, position)
+    loops_around = {
+        position[id(inner)]: loop
+        for loop in order
+        if isinstance(loop, gast.For)
+        for inner in walk_statements(loop.body)
+    }  # (the innermost loop, as walk_statements visits outer loops first)
     roots: dict[str, set[str]] = {}
     copied = set()
     for p, stmt in enumerate(order):
@@ -164,7 +170,11 @@ def _views_to_copy(fn, tree: gast.FunctionDef, types: dict, viewed) -> set[int]:
                         _refuse_view(fn, stmt, name, base, order[write], through_view=False)
                 if name in written[q]:
                     _refuse_view(fn, stmt, name, base, order[q], through_view=True)
-                if roots[name] & written[q] and write is None:
+                if (
+                    roots[name] & written[q]
+                    and write is None
+                    and not _other_rows(stmt, order[q], loops_around.get(q))
+                ):
                     write = q
                     copied.add(p)
                 if q == p or (
@@ -174,6 +184,53 @@ def _views_to_copy(fn, tree: gast.FunctionDef, types: dict, viewed) -> set[int]:
                 ):
                     break
     return copied
+
+
+def _other_rows(binding, write, loop) -> bool:
+    """Whether ``write`` changes only other rows than the view ``binding`` names: the view
+    ``pivot = b[k]`` and the write ``b[i] = ...`` (or ``b[i, j] = ...``) in ``loop``, ``for i in
+    range(k + 1, n)`` or ``range(k)`` (Gaussian elimination's rows below its pivot)."""
+    view = binding.value
+    if not (
+        isinstance(view, gast.Subscript)
+        and isinstance(view.value, gast.Name)
+        and isinstance(view.slice, gast.Name)
+        and isinstance(loop, gast.For)
+        and isinstance(loop.target, gast.Name)
+    ):
+        return False
+    row = view.slice.id
+    targets = [t for t in getattr(write, "targets", []) if isinstance(t, gast.Subscript)]
+    if not targets or not all(_first_index(t) == loop.target.id for t in targets):
+        return False
+    bounds = loop.iter.args if isinstance(loop.iter, gast.Call) else []
+    if not 1 <= len(bounds) <= 2 or getattr(loop.iter.func, "id", None) != "range":
+        return False
+    if len(bounds) == 2 and _is_name_plus_positive(bounds[0], row):
+        return True  # range(k + 1, n): rows after k
+    stop = bounds[-1]
+    return isinstance(stop, gast.Name) and stop.id == row  # range(k) or range(0, k)
+
+
+def _first_index(target: gast.Subscript) -> str | None:
+    index = target.slice.elts[0] if isinstance(target.slice, gast.Tuple) else target.slice
+    return index.id if isinstance(index, gast.Name) else None
+
+
+def _is_name_plus_positive(node, name: str) -> bool:
+    """``name + c`` (or ``c + name``) with an integer literal ``c`` of at least 1."""
+    if not (isinstance(node, gast.BinOp) and isinstance(node.op, gast.Add)):
+        return False
+    for a, b in ((node.left, node.right), (node.right, node.left)):
+        if (
+            isinstance(a, gast.Name)
+            and a.id == name
+            and isinstance(b, gast.Constant)
+            and isinstance(b.value, int)
+            and b.value >= 1
+        ):
+            return True
+    return False
 
 
 def _trace(body: list, position: dict) -> list[int]:

@@ -159,7 +159,7 @@ class Eigh:
         gaps = w.reshape(1, w.size) - w.reshape(w.size, 1)
         # equal eigenvalues: equal to 1e-12 of the largest (degenerate ones differ by rounding)
         same = np.abs(gaps) <= 1e-12 * np.max(np.abs(w))
-        f = ((1.0 - same) / (gaps + same)).astype(w.dtype)  # (1.0 - a mask is float64)
+        f = (np.ones_like(gaps) - same) / (gaps + same)  # in w's precision (1.0 - same: float64)
         vt = np.ascontiguousarray(v.T)
         inner = np.diag(b_w) + f * (vt @ b_v)
         g = np.conj(v) @ inner @ vt
@@ -202,7 +202,7 @@ class Svd:
         gaps = s2.reshape(1, k) - s2.reshape(k, 1)
         # equal singular values: their squares equal to 1e-12 of the largest square
         same = np.abs(gaps) <= 1e-12 * np.max(s2)
-        f = ((1.0 - same) / (gaps + same)).astype(s.dtype)  # (1.0 - a mask is float64)
+        f = (np.ones_like(gaps) - same) / (gaps + same)  # in s's precision (1.0 - same: float64)
         # 1 / s, and 0 for a zero singular value: its vectors have no derivative, and a
         # truncated SVD (u[:, :k]) leaves their adjoints zero
         inverse = (s != 0.0) / (s + (s == 0.0))

@@ -437,5 +437,8 @@ def flattened_of_all(args: list, node: gast.Call) -> Array:
 
 
 def like_third(args: list, node: gast.Call) -> Array:
-    """``popped(tape, top, like, shapes)``: of the tape's dtype and ``like``'s rank."""
+    """``popped(tape, top, like, shapes)``: of the tape's dtype and ``like``'s rank (a mask's
+    from its tape of integers: booleans)."""
+    if getattr(args[2], "dtype", None) == "bool":
+        return Array("bool", args[2].ndim)
     return Array(_dtype_of_first(args), args[2].ndim)

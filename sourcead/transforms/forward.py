@@ -146,8 +146,8 @@ class TangentGenerator:
         """Source of a zero tangent for the value held by ``n``."""
         if self.is_array(n):
             if self.vector:
-                return f"np.zeros({n}.shape + ({self.ndir},){self.complex_dtype(n)})"
-            return f"np.zeros({n}.shape{self.complex_dtype(n)})"
+                return f"np.zeros({n}.shape + ({self.ndir},){self.array_dtype(n, n)})"
+            return f"np.zeros({n}.shape{self.array_dtype(n, n)})"
         return f"np.zeros({self.ndir}{self.complex_dtype(n)})" if self.vector else "0.0"
 
     def complex_dtype(self, n: str) -> str:
@@ -159,6 +159,14 @@ class TangentGenerator:
         if kind == "complex" or (kind == "float" and dtype == "float32"):
             return f", dtype=np.{dtype}"
         return ""
+
+    def array_dtype(self, n: str, array: str) -> str:
+        """``, dtype=...`` of the tangent of the array ``array`` (typed as ``n``): the array's
+        own dtype in an adjoint differentiated again, whose names the passes made (a
+        float32 matrix's adjoint stays float32 there), else ``complex_dtype``'s."""
+        if getattr(self.fn, "generated_code", False):
+            return f", dtype={array}.dtype"
+        return self.complex_dtype(n)
 
     def has_active(self, expr) -> bool:
         return bool(differentiable_reads(expr) & self.active)
@@ -241,7 +249,7 @@ class TangentGenerator:
         """Lines making ``tangent_name``, a new array holding the tangent of ``array`` (whose
         type is that of ``typed_as`` when given: a fresh name has none)."""
         extra = f" + ({self.ndir},)" if self.vector else ""
-        dtype = self.complex_dtype(typed_as or array)
+        dtype = self.array_dtype(typed_as or array, array)
         lines = [f"{tangent_name} = np.empty({array}.shape{extra}{dtype})"]
         if is_zero(tangent):
             lines.append(f"{tangent_name}[...] = 0.0")
