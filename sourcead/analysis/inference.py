@@ -54,9 +54,7 @@ def _bitwise_result(node, operands: list):
         )
     arrays = [o for o in operands if isinstance(o, Array)]
     if arrays:
-        dtypes = [
-            np.dtype(o.dtype) if isinstance(o, Array) else np.dtype(o.dtype) for o in operands
-        ]
+        dtypes = [np.dtype(o.dtype) for o in operands]
         if isinstance(node.op, gast.LShift | gast.RShift) and np.result_type(*dtypes) == np.bool_:
             return Array("int64", max(a.ndim for a in arrays))
         return Array(np.result_type(*dtypes).name, max(a.ndim for a in arrays))
