@@ -22,7 +22,7 @@ import gast
 
 from ..errors import SourceADError
 from ..trees.names import NameGenerator
-from ..trees.queries import is_docstring
+from ..trees.queries import is_docstring, walk_statements
 from .source import ParsedFunction
 
 
@@ -573,6 +573,20 @@ def _remove_unread_flags(body: list) -> list:
         return out
 
     return clean(body)
+
+
+def permutation_partners(body: list) -> dict[str, set[str]]:
+    """For each name of a permutation ``a, b = b, a`` in ``body``, the names whose values it
+    may take or give (through several permutations too: ``u, v = v, u`` then ``v, w = w, v``)."""
+    groups: dict[str, set[str]] = {}
+    for stmt in walk_statements(body):
+        if is_permutation(stmt):
+            group = {e.id for e in stmt.targets[0].elts}
+            for n in list(group):
+                group |= groups.get(n, set())
+            for n in group:
+                groups[n] = group
+    return {n: group - {n} for n, group in groups.items()}
 
 
 def is_permutation(stmt) -> bool:

@@ -66,8 +66,8 @@ def _promoted(operands: list, types: dict) -> list:
 #: Operators whose number operand Numba lets widen a float32 or complex64 array.
 _ARITHMETIC = (gast.Add, gast.Sub, gast.Mult, gast.Div, gast.Pow, gast.Mod, gast.FloorDiv)
 
-#: The single-precision arrays, and the dtype a number meets them in.
-_NARROW = {"float32": ("float32", "complex64"), "complex64": ("float32", "complex64")}
+#: The single-precision dtypes: a number meeting such an array is cast to one of them.
+_SINGLE = ("float32", "complex64")
 
 
 def _narrow_numbers(operands: list, types: dict) -> list:
@@ -75,15 +75,13 @@ def _narrow_numbers(operands: list, types: dict) -> list:
     first. NumPy keeps the array's dtype (a Python number does not widen it, and the types
     say so); Numba would make the product float64, and a name holding it two types."""
     found = [expression_type(o, types, unknown=None) for o in operands]
-    arrays = [t for t in found if isinstance(t, Array) and t.dtype in _NARROW]
-    if not arrays:
+    if not any(isinstance(t, Array) and t.dtype in _SINGLE for t in found):
         return operands
-    real, complex_ = _NARROW[arrays[0].dtype]
     return [
-        _cast(o, complex_ if t.kind == "complex" else real)
+        _cast(o, "complex64" if t.kind == "complex" else "float32")
         if isinstance(t, Scalar)
         and t.kind in ("int", "float", "complex")
-        and t.dtype not in (real, complex_)
+        and t.dtype not in _SINGLE
         else o
         for o, t in zip(operands, found, strict=True)
     ]

@@ -25,6 +25,7 @@ from ..analysis.types import is_array_type
 from ..rules.callees import classify
 from ..trees.codegen import src
 from ..trees.queries import array_writes, walk_statements
+from .arrays import numpy_function
 
 #: NumPy functions whose result may be a view of their first argument.
 _VIEW_FUNCTIONS = frozenset(
@@ -57,7 +58,7 @@ def copied_views(
     copying = classify(np.copy)
 
     def copy_of(value):
-        call = gast.Call(func=_np_copy(value), args=[value], keywords=[])
+        call = gast.Call(func=numpy_function(np.copy, value), args=[value], keywords=[])
         call.callee = copying
         return gast.copy_location(call, value)
 
@@ -121,15 +122,6 @@ def _returned_views(program, types: dict):
         )
 
     return viewed
-
-
-def _np_copy(like) -> gast.Attribute:
-    base = gast.Name(id="np", ctx=gast.Load(), annotation=None, type_comment=None)
-    func = gast.Attribute(value=base, attr="copy", ctx=gast.Load())
-    func.global_value = np.copy
-    for n in (base, func):
-        gast.copy_location(n, like)
-    return func
 
 
 def _views_to_copy(fn, tree: gast.FunctionDef, types: dict, viewed) -> set[int]:

@@ -23,14 +23,14 @@ import gast
 from ..analysis.activity import active_names, differentiable_reads
 from ..analysis.inference import expression_type
 from ..analysis.types import Array, Scalar
-from ..frontend.normalize import is_permutation, name
+from ..frontend.normalize import is_permutation, name, permutation_partners
 from ..rules.callees import JOINING
 from ..rules.operators import OPERATOR_FUNCTIONS
 from ..rules.registry import entries, spelling, tangent_rule_for
 from ..rules.templates import simplify
 from ..trees.codegen import Block, function_tree, index_source, src
 from ..trees.names import NameGenerator
-from ..trees.queries import element_written, stored_names, walk_statements
+from ..trees.queries import element_written, stored_names
 from .aliases import refuse_changed_aliases
 from .dead_code import without_dead_stores
 
@@ -574,7 +574,7 @@ class TangentGenerator:
         lines: list = []
         written = self.assigned | element_written(self.body)
         elements_written = element_written(self.body)
-        partners = _permutation_partners(self.body)
+        partners = permutation_partners(self.body)
         for p in self.params:
             # written through its own name, or through a name it swaps with (u, v = v, u)
             through = ({p} | partners.get(p, set())) & elements_written
@@ -765,20 +765,6 @@ def _contiguous(operand: gast.expr) -> gast.expr:
         args=[operand],
         keywords=[],
     )
-
-
-def _permutation_partners(body: list) -> dict[str, set[str]]:
-    """For each name of a permutation ``a, b = b, a``, the names it may swap with (through
-    several permutations too)."""
-    groups: dict[str, set[str]] = {}
-    for stmt in walk_statements(body):
-        if is_permutation(stmt):
-            group = {e.id for e in stmt.targets[0].elts}
-            for n in list(group):
-                group |= groups.get(n, set())
-            for n in group:
-                groups[n] = group
-    return {n: group - {n} for n, group in groups.items()}
 
 
 def _render_zeros(node: gast.expr) -> gast.expr:

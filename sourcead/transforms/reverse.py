@@ -26,7 +26,7 @@ from ..analysis.types import (
     type_of_value,
 )
 from ..errors import SourceADError
-from ..frontend.normalize import is_permutation, name
+from ..frontend.normalize import is_permutation, name, permutation_partners
 from ..lowering.arrays import ArrayAdjoints, placeholder, shape_tuple
 from ..rules.operators import OPERATOR_FUNCTIONS
 from ..rules.registry import entries, rule_for, scalar_rule_for
@@ -1268,7 +1268,7 @@ class AdjointGenerator:
     # --- checks ------------------------------------------------------------------------------------
     def _check_arrays(self) -> None:
         """Refuse aliasing between array names; note which arrays swap names."""
-        self.permutation_partners: dict[str, set[str]] = {}
+        self.permutation_partners = permutation_partners(self.body)
         self.array_rebinds: dict[str, list] = {}
         self.statements_in_loops = {
             id(s)
@@ -1279,10 +1279,8 @@ class AdjointGenerator:
         refuse_changed_aliases(self.fn, self.node, self.body, self.types, self.outputs)
         for stmt in walk_statements(self.body):
             if is_permutation(stmt):
-                group = {e.id for e in stmt.targets[0].elts}
-                for n in group:
-                    self.permutation_partners.setdefault(n, set()).update(group - {n})
-            elif isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
+                continue
+            if isinstance(stmt, gast.Assign) and isinstance(stmt.targets[0], gast.Name):
                 target = stmt.targets[0].id
                 if not is_array_type(self.types.get(target)):
                     continue
