@@ -39,6 +39,9 @@ if OPTIONS.tiny:
 # JAX would otherwise take most of the GPU's memory when first used, leaving too little
 # for the tapes of the runs after it.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+# Derivatives compile at their first call, not in the background (the default): the
+# timings are of compiled code.
+os.environ.setdefault("SOURCEAD_COMPILE", "true")
 
 import numpy as np  # noqa: E402
 

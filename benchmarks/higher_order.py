@@ -51,6 +51,10 @@ from loops import (  # noqa: E402
 
 import sourcead  # noqa: E402
 
+# Derivatives compile at their first call, not in the background (the default): the
+# timings are of compiled code.
+os.environ.setdefault("SOURCEAD_COMPILE", "true")
+
 N_FEATURES, N_POINTS = 20, 1000
 
 

@@ -39,6 +39,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 if str(REPO) not in sys.path:  # allow `python benchmarks/loops.py` without installing
     sys.path.insert(1, str(REPO))
+# Derivatives compile at their first call, not in the background (the default): the
+# timings are of compiled code.
+os.environ.setdefault("SOURCEAD_COMPILE", "true")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ if str(REPO) not in sys.path:  # allow `python benchmarks/memory.py` without ins
 
 import sourcead  # noqa: E402
 
+# Derivatives compile at their first call, not in the background (the default): the
+# timings are of compiled code.
+os.environ.setdefault("SOURCEAD_COMPILE", "true")
+
 # ----------------------------------------------------------------------------------------------
 # The problems (user code, as a sourcead user writes it)
 # ----------------------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ arrays, linear algebra, solvers, forward mode, ``vmap``, ``hessian``, ``sourcead
 --native``), each in a module of its own as in a user's package (copied from
 ``benchmarks/loops.py``, ``benchmarks/arrays.py``, ``examples/`` or
 ``benchmarks/startup_programs.py``). Per row, one fresh process with empty sourcead and
-Numba caches (**cold**: wall time from before the process starts to the result, and the CPU
-time of the process), one more with the caches it filled (**warm**), and one more cold
-process with ``SOURCEAD_TIMINGS=1`` that reports the time of each stage of the derivatives
-it made (sourcead's passes, Numba's initialisation, typing, lowering, LLVM; see
-``sourcead/backends/cpu/timings.py``). One process each: a cold start cannot be repeated in
+Numba caches that compiles at the first call (``SOURCEAD_COMPILE=true``; **cold**: wall time
+from before the process starts to the result, and the CPU time of the process), one more
+with the caches it filled (**warm**), one more cold process with ``SOURCEAD_TIMINGS=1`` that
+reports the time of each stage of the derivatives it made (sourcead's passes, Numba's
+initialisation, typing, lowering, LLVM; see ``sourcead/backends/cpu/timings.py``), and one
+cold process with the default, ``compile="background"`` (**default**: the first call runs
+as NumPy while Numba compiles in another process). One process each: a cold start cannot be repeated in
 a process. Where JAX is installed (here, or in ``--jax-python``), the same derivative with
 ``jax.jit`` (``benchmarks/startup_jax.py``) in a fresh process beside it.
 
@@ -233,7 +235,10 @@ def snapshot(tmp: Path) -> Path:
 
 
 def environment(tmp: Path, extra_path: list[Path], label: str, isolated: bool = False) -> dict:
+    """A child's environment: its own caches, and derivatives compiled at their first call
+    (``SOURCEAD_COMPILE=true``; the first-call table's ``default`` process drops it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCEAD_", "NUMBA_"))}
+    env["SOURCEAD_COMPILE"] = "true"
     env["SOURCEAD_CACHE_DIR"] = str(tmp / f"sourcead-cache-{label}")
     env["NUMBA_CACHE_DIR"] = str(tmp / f"numba-cache-{label}")
     paths = [str(p) for p in extra_path]
@@ -373,8 +378,8 @@ def measure(
 
 
 # --- the first calls of eleven programs ---------------------------------------------------------
-#: The public functions that take ``compile="background"``.
-BACKGROUND_ENTRIES = (
+#: The public functions that take ``compile=``.
+COMPILE_ENTRIES = (
     "grad",
     "value_and_grad",
     "vjp",
@@ -404,18 +409,10 @@ class FirstCall:
     build: bool = False  # a `sourcead build --native` command, not a call
 
     @property
-    def background_call(self) -> str | None:
-        """The first call with ``compile="background"`` (Python calls while Numba compiles in
-        a thread), for the rows whose call takes it: ``compile=`` joins the arguments of the
-        derivative made (``vmap(grad(f), compile=...)(*args)``) or of a call that is itself the
-        derivative's (``jvp(f, primals, tangents, compile=...)``)."""
+    def takes_compile(self) -> bool:
+        """Whether the row's call takes ``compile=`` (then its default process runs)."""
         name = self.call.partition("(")[0].removeprefix("sourcead.")
-        if self.build or name not in BACKGROUND_ENTRIES:
-            return None
-        made, called = self.call, ""
-        if made.endswith(")(*args)"):
-            made, called = made[: -len("(*args)")], "(*args)"
-        return made[:-1] + ', compile="background")' + called
+        return not self.build and name in COMPILE_ENTRIES
 
 
 def copied(source: str, functions: tuple[str, ...], preamble: str) -> str:
@@ -601,11 +598,11 @@ print('RESULT ' + json.dumps(report))
 """
 
 
-def first_call_script(row: FirstCall, timed: bool, call: str | None = None) -> str:
+def first_call_script(row: FirstCall, timed: bool) -> str:
     return CHILD.format(
         imports=f"import sourcead\nimport {row.module} as m",
         setup=row.setup,
-        call=call or row.call,
+        call=row.call,
         timed=timed,
     )
 
@@ -649,11 +646,13 @@ def measure_first_call(row: FirstCall, jax_python: str | None) -> dict:
         (tmp / "user").mkdir()
         (tmp / "user" / f"{row.module}.py").write_text(row.text, encoding="utf-8")
         processes = [("cold", False), ("warm", False), ("timed", True)]
-        if row.background_call:
-            processes.append(("background", False))
+        if row.takes_compile:
+            processes.append(("default", False))
         for label, timed in processes:
-            # (the background process's caches are empty: its own directory, like "timed")
-            env = environment(tmp, [], label if label in ("timed", "background") else "run")
+            # (the default process's caches are empty: its own directory, like "timed")
+            env = environment(tmp, [], label if label in ("timed", "default") else "run")
+            if label == "default":  # compile="background": the first calls as NumPy
+                env.pop("SOURCEAD_COMPILE")
             if timed:
                 env["SOURCEAD_TIMINGS"] = "1"
             if row.build:
@@ -664,8 +663,7 @@ def measure_first_call(row: FirstCall, jax_python: str | None) -> dict:
                 start = ["-c", BUILD_WITH_TOTALS] if timed else ["-m", "sourcead"]
                 command = [sys.executable, *start, *arguments]
             else:
-                call = row.background_call if label == "background" else None
-                command = [sys.executable, "-c", first_call_script(row, timed, call)]
+                command = [sys.executable, "-c", first_call_script(row, timed)]
             try:
                 found[label] = run_timed(command, env, tmp)
             except RuntimeError as exc:  # reported in the table; the other rows go on
@@ -723,8 +721,8 @@ def first_call_table(rows: list[tuple[FirstCall, dict]], jax_available: bool) ->
     """Print the first-call table, then the breakdown of each row."""
     print("\n### First calls in a fresh process\n")
     print(
-        "| program | cold: wall | cold: CPU | warm: wall | warm = cold "
-        '| cold, `compile="background"`: wall | JAX `jit` first call |'
+        "| program | cold, compiled at the call: wall | cold: CPU | warm: wall | warm = cold "
+        '| cold, default (`compile="background"`): wall | JAX `jit` first call |'
     )
     print("|---|---:|---:|---:|:---:|---:|---:|")
     for row, found in rows:
@@ -741,15 +739,15 @@ def first_call_table(rows: list[tuple[FirstCall, dict]], jax_available: bool) ->
             jax = "—" if jax_available else "not installed"
         else:
             jax = f"— ({row.jax_note})"
-        background = found.get("background")
-        if background is not None and "error" not in background and "error" not in cold:
-            agrees = same_values(cold["grad"], background["grad"])
-            background = _seconds(background) + ("" if agrees else " (**differs**)")
+        default = found.get("default")
+        if default is not None and "error" not in default and "error" not in cold:
+            agrees = same_values(cold["grad"], default["grad"])
+            default = _seconds(default) + ("" if agrees else " (**differs**)")
         else:
-            background = _seconds(background) if background else "—"
+            default = _seconds(default) if default else "—"
         print(
             f"| {row.name} | {_seconds(cold)} | {_seconds(cold, 'cpu')} | {_seconds(warm)} | "
-            f"{same} | {background} | {jax} |"
+            f"{same} | {default} | {jax} |"
         )
     print("\n### Where the cold first call's time goes\n")
     print(
@@ -873,10 +871,11 @@ def main() -> None:
         chosen = [row for row in FIRST_CALLS if keys is None or row.key in keys]
         jax_note = jax_version(jax_python) if jax_python else "not installed (no JAX column)"
         print(
-            "\nFirst calls: one cold process per row (empty sourcead and Numba caches), then "
-            "one warm process (the caches it filled), then one more cold process with "
-            '`SOURCEAD_TIMINGS=1` for the breakdown, and one with `compile="background"` '
-            f"where the row's call takes it; JAX: {jax_note}."
+            "\nFirst calls: one cold process per row (empty sourcead and Numba caches) "
+            "compiling at the call (`SOURCEAD_COMPILE=true`), then one warm process (the "
+            "caches it filled), then one more cold process with `SOURCEAD_TIMINGS=1` for the "
+            'breakdown, and one cold process with the default (`compile="background"`) where '
+            f"the row's call takes `compile=`; JAX: {jax_note}."
         )
         measured = []
         for row in chosen:

@@ -11,7 +11,9 @@ has already: each a plain function in sourcead's subset, as in a user's module.
   split's rank, so that no singular value kept is zero); its
   derivative with respect to the inverse temperature is taken in forward mode (``jvp``);
 * ``pair_energy``: a soft repulsion summed over the pairs of ``n`` particles in 2-D, for
-  ``vmap(grad)`` over a batch of configurations.
+  ``vmap(grad)`` over a batch of configurations;
+* ``flight``: the projectile of ``benchmarks/loops.py`` with its number of steps an argument
+  (``benchmarks/background.py``: a loop whose Python version is slower than the compiler).
 """
 
 import math
@@ -164,3 +166,16 @@ def pair_energy(x, y):
             dy = y[i] - y[j]
             energy += 1.0 / (dx * dx + dy * dy + 0.1)
     return energy
+
+
+def flight(vx, vy, c, n_steps):
+    """The squared miss of a projectile with quadratic drag after ``n_steps`` steps of 1e-4."""
+    x = 0.0
+    y = 0.0
+    for _ in range(n_steps):
+        v = math.sqrt(vx * vx + vy * vy)
+        x += 1e-4 * vx
+        y += 1e-4 * vy
+        vx -= 1e-4 * c * v * vx
+        vy -= 1e-4 * (9.81 + c * v * vy)
+    return (x - 10.0) ** 2 + y * y

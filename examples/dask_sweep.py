@@ -60,8 +60,10 @@ def miss(vx, vy, c):
 
 
 # Made once per process: pickled by reference, so a worker gets this very object back.
+# compile=True: each worker compiles (or loads) it at its first chunk rather than running
+# that chunk as Python in the meantime, because the sweeps are timed.
 sweep_gradients = sourcead.vmap(
-    sourcead.grad(miss, wrt=(0, 1, 2)), in_axes=(0, 0, 0), target="parallel"
+    sourcead.grad(miss, wrt=(0, 1, 2)), in_axes=(0, 0, 0), target="parallel", compile=True
 )
 
 

@@ -31,11 +31,13 @@ def rosenbrock(x):
     return s
 
 
-grad = sourcead.value_and_grad(rosenbrock)
+# compile=True throughout: compiled at the first call (not in the background), because the
+# tables below time compiled calls
+grad = sourcead.value_and_grad(rosenbrock, compile=True)
 
 
 def hvp(x, v):
-    return sourcead.hvp(rosenbrock, (x,), (v,))
+    return sourcead.hvp(rosenbrock, (x,), (v,), compile=True)
 
 
 def backtracking(x, f, g, step, direction):
@@ -170,9 +172,9 @@ def jacobian_table():
     )
     print("|---|---:|---:|---:|---|---:|")
     for label, fn, x in cases:
-        forward = sourcead.jacobian(fn, mode="forward")
-        reverse = sourcead.jacobian(fn, mode="reverse")
-        auto = sourcead.jacobian(fn)
+        forward = sourcead.jacobian(fn, mode="forward", compile=True)
+        reverse = sourcead.jacobian(fn, mode="reverse", compile=True)
+        auto = sourcead.jacobian(fn, compile=True)
         jf, jr = forward(x), reverse(x)  # generate and compile
         auto(x)
         tf = median_time(lambda f=forward, x=x: f(x), 5)

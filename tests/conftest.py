@@ -13,6 +13,12 @@ if not os.path.exists("/dev/nvidiactl"):
 # of tests inherit it. SOURCEAD_OPT=3 runs them at the level users get by default.
 os.environ.setdefault("SOURCEAD_OPT", "2")
 
+# Derivatives made with the default compile= compile at their first call in the tests
+# (sourcead/api/background.py): a test that calls one compiled checks the compiled code, as it
+# did before the default became "background", and no child process compiles beside the
+# tests. The default itself is tested in test_background.py.
+os.environ.setdefault("SOURCEAD_COMPILE", "true")
+
 
 @pytest.fixture(
     params=[pytest.param(True, marks=pytest.mark.slow), False], ids=["compiled", "python"]

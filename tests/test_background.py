@@ -2,18 +2,24 @@
 
 import logging
 import math
+import os
+import pickle
+import threading
+import time
 import types
 
 import numpy as np
 import pytest
 import sourcead_runtime
+from build_support import run_script
 from helpers import assert_close, directional_difference, numerical_grad
 from numba.core.dispatcher import Dispatcher
 
 import sourcead
-from sourcead.api import forward
-from sourcead.api.background import BackgroundCompiled, python_helpers
+from sourcead.api import background, forward
+from sourcead.api.background import PYTHON_CALL_THREAD, BackgroundCompiled, python_helpers
 from sourcead.api.gradients import GradientFunction
+from sourcead.backends.cpu import progress
 from sourcead.cache import compile_process
 from sourcead.pipeline import forward_over_reverse
 
@@ -57,13 +63,13 @@ def test_a_module_of_the_cache_compiles_in_a_child_process(monkeypatch):
     """The persistent cache holds the module: a child process compiles it (filling Numba's
     cache beside it), and this process loads the machine code from there."""
     outcomes = []
-    in_a_process = compile_process.compile_in_a_process
+    wait = compile_process.Compiling.wait
 
-    def recorded(*args):
-        outcomes.append(in_a_process(*args))
+    def recorded(compiling):
+        outcomes.append(wait(compiling))
         return outcomes[-1]
 
-    monkeypatch.setattr(compile_process, "compile_in_a_process", recorded)
+    monkeypatch.setattr(compile_process.Compiling, "wait", recorded)
     w, x = _inputs()
     # the Python version first: the module is in the cache then, without machine code
     expected = sourcead.grad(layer_loss_compiled_apart, compile=False)(w, x)
@@ -77,10 +83,25 @@ def test_a_module_of_the_cache_compiles_in_a_child_process(monkeypatch):
     np.testing.assert_allclose(gradient(w, x), expected, rtol=1e-12)
 
 
-def test_a_child_process_refuses_a_file_that_is_no_entry(tmp_path):
+def test_a_child_process_refuses_a_file_that_is_no_entry(tmp_path, caplog):
     module = tmp_path / "made_up.py"
     module.write_text("def f(x):\n    return x\n")
-    assert not compile_process.compile_in_a_process(module, "made_up", "f", (1.0,))
+    with caplog.at_level(logging.INFO, logger="sourcead"):
+        assert not compile_process.compile_in_a_process(module, "made_up", "f", (1.0,))
+    assert any("made_up.py has no sourcead header" in r.getMessage() for r in caplog.records)
+
+
+def test_a_child_process_deletes_its_arguments_and_says_why_it_failed(tmp_path):
+    """A child may outlive its caller: it deletes the file of pickled arguments itself, and
+    leaves why it failed in a file beside it."""
+    arguments = tmp_path / "arguments.pickle"
+    arguments.write_bytes(pickle.dumps((1.0,)))
+    module = tmp_path / "made_up.py"
+    module.write_text("def f(x):\n    return x\n")
+    assert compile_process.main([str(module), "made_up", "f", str(arguments)]) == 1
+    assert not arguments.exists()
+    error = (tmp_path / "arguments.pickle.error").read_text()
+    assert error == "DamagedEntry: made_up.py has no sourcead header (empty or cut short?)"
 
 
 @pytest.mark.slow  # waits for Numba: CI's slow group
@@ -98,7 +119,7 @@ def test_a_failed_compile_keeps_the_python_version(monkeypatch, caplog):
 
     entry.compiled = broken
     with caplog.at_level(logging.WARNING, logger="sourcead"):
-        entry._compile((w, x, 1.0))
+        entry._compile((w, x, 1.0), None)
     assert not entry.ready and isinstance(entry.failed, RuntimeError)
     assert any("keep running as Python" in r.getMessage() for r in caplog.records)
     np.testing.assert_allclose(gradient(w, x), first, rtol=1e-14)
@@ -200,7 +221,7 @@ def no_compile_thread(monkeypatch):
     """The thread that compiles does nothing: quick tests check the Python first calls
     without waiting for (or competing with) Numba."""
     monkeypatch.setenv("SOURCEAD_CACHE", "0")
-    monkeypatch.setattr(BackgroundCompiled, "_compile", lambda self, args: None)
+    monkeypatch.setattr(BackgroundCompiled, "_compile", lambda self, args, cached: None)
 
 
 def test_hessian_and_hvp_first_calls_run_as_python(no_compile_thread):
@@ -384,3 +405,140 @@ def test_python_helpers_reach_no_numba_function():
                 "sourcead_runtime"
             ):
                 stack.append(value)
+
+
+def default_loss(w, x):
+    return np.sum(np.sin(x @ w)) + np.sum(w * w)
+
+
+def test_the_default_is_background_unless_sourcead_compile_says_otherwise(monkeypatch):
+    monkeypatch.delenv("SOURCEAD_COMPILE", raising=False)
+    assert sourcead.grad(default_loss).compile == "background"
+    assert sourcead.hessian(quartic).compile == "background"
+    assert sourcead.jacobian(sines).compile == "background"
+    assert sourcead.vmap(sines).compile == "background"
+    settings = [("true", True), ("1", True), ("false", False), ("0", False)]
+    for value, expected in [*settings, (" Background ", "background")]:
+        monkeypatch.setenv("SOURCEAD_COMPILE", value)
+        assert sourcead.grad(default_loss).compile == expected
+        assert sourcead.vmap(sines).compile == expected
+    assert sourcead.grad(default_loss, compile="background").compile == "background"  # given
+    monkeypatch.delenv("SOURCEAD_COMPILE")
+    monkeypatch.setenv("SOURCEAD_TIMINGS", "1")  # a breakdown of the compile at the call
+    assert sourcead.grad(default_loss).compile is True
+    monkeypatch.setenv("SOURCEAD_COMPILE", "later")
+    with pytest.raises(ValueError, match="SOURCEAD_COMPILE='later'"):
+        sourcead.grad(default_loss)
+
+
+def _compiled_in_a_child(monkeypatch, python, compiled, seconds: float) -> BackgroundCompiled:
+    """A ``BackgroundCompiled`` as for a module of the persistent cache, whose child process
+    takes ``seconds`` (no Numba: the race itself is tested)."""
+    monkeypatch.setattr(background, "_cached_module", lambda function: ("file", "name", "entry"))
+
+    class Child:
+        def wait(self):
+            time.sleep(seconds)
+            return True
+
+    monkeypatch.setattr(compile_process, "start", lambda *arguments: Child())
+    return BackgroundCompiled(python, compiled, "the test's derivative")
+
+
+def _python_calls_running() -> bool:
+    return any(t.name == PYTHON_CALL_THREAD for t in threading.enumerate())
+
+
+def test_a_slow_python_call_gives_way_to_the_compiled_version(monkeypatch):
+    """A Python version slower than the compiler (long element loops) is not waited for: the
+    call returns the compiled version's result once it is ready, and the Python call stops."""
+
+    def slow(n):
+        total = 0
+        for i in range(10**10):  # minutes as Python
+            total += i % n
+        return total
+
+    entry = _compiled_in_a_child(monkeypatch, slow, lambda n: -n, seconds=0.3)
+    started = time.perf_counter()
+    assert entry(7) == -7
+    assert time.perf_counter() - started < 30
+    assert entry.wait(timeout=30) and entry(3) == -3
+    deadline = time.perf_counter() + 10
+    while _python_calls_running() and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert not _python_calls_running()
+
+
+def test_a_quick_python_call_answers_while_the_child_compiles(monkeypatch):
+    calls = []
+
+    def compiled(x):
+        calls.append(x)
+        return 2.0 * x
+
+    entry = _compiled_in_a_child(monkeypatch, lambda x: 2 * x, compiled, seconds=1.0)
+    assert entry(4) == 8 and not entry.ready  # the Python version's answer
+    assert entry.wait(timeout=30)
+    assert calls == [4]  # the compiling thread's one call (with a copy of the arguments)
+    assert entry(5) == 10.0 and calls == [4, 5]
+
+
+def test_a_raced_python_call_raises_its_errors_in_the_caller(monkeypatch):
+    def broken(x):
+        raise ValueError(f"shapes do not match: {x}")
+
+    entry = _compiled_in_a_child(monkeypatch, broken, lambda x: x, seconds=5.0)
+    with pytest.raises(ValueError, match="shapes do not match: 3"):
+        entry(3)
+
+
+def test_a_long_background_compile_is_announced(monkeypatch, caplog):
+    monkeypatch.setattr(progress, "DELAY", 0.05)
+    entry = _compiled_in_a_child(monkeypatch, lambda x: x, lambda x: x, seconds=0.5)
+    with caplog.at_level(logging.INFO, logger="sourcead"):
+        entry(1.0)
+        assert entry.wait(timeout=30)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("the test's derivative in the background" in m for m in messages)
+    assert any("compiled the test's derivative in" in m for m in messages)
+
+
+USER_MODULE = """
+import numpy as np
+
+
+def energy(w, x):
+    return np.sum(np.cos(x @ w) * w[0]) + np.sum(w**4)
+"""
+
+FIRST_PROCESS = """
+import numpy as np
+import sourcead
+import user
+
+w, x = np.linspace(0.1, 0.6, 6).reshape(3, 2), np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+gradient = sourcead.grad(user.energy)
+print(float(np.sum(gradient(w, x))))  # answered as Python; the child compiles on
+(entry,) = [built[1] for built in gradient._cache.values()]
+print(type(entry).__name__, getattr(entry, "ready", "-"))
+"""
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_a_process_that_ends_leaves_its_compile_to_finish(tmp_path):
+    """The default: a script that ends while Numba compiles (a child process) leaves the
+    child to finish, so that the script's next run finds the machine code and is warm."""
+    (tmp_path / "user.py").write_text(USER_MODULE)
+    env = {k: v for k, v in os.environ.items() if k != "SOURCEAD_COMPILE"}  # the default
+    env["SOURCEAD_CACHE_DIR"] = str(tmp_path / "cache")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    first, kind = run_script(FIRST_PROCESS, tmp_path, env=env).split("\n")[:2]
+    assert kind == "BackgroundCompiled False"
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "cache").rglob("*.nbi")) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the child is still compiling
+    time.sleep(1.0)  # (its machine code is written beside the index)
+    second, kind = run_script(FIRST_PROCESS, tmp_path, env=env).split("\n")[:2]
+    assert kind == "CPUDispatcher -"  # compiled at once: the machine code was cached
+    assert float(second) == pytest.approx(float(first), rel=1e-12)

@@ -93,8 +93,16 @@ NATIVE_BLOCKED = ("numba", "llvmlite", "gast", "sourcead.api.gradients")
 
 def _env(cache_dir, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCEAD_")}
-    # no .pyc of user.py: an edit within the same second could otherwise reuse a stale one
-    return dict(env, SOURCEAD_CACHE_DIR=str(cache_dir), PYTHONDONTWRITEBYTECODE="1", **extra)
+    # compiled at the first call: a process records its gradient then (in the background,
+    # once compiled). No .pyc of user.py: an edit within the same second could otherwise
+    # reuse a stale one.
+    return dict(
+        env,
+        SOURCEAD_CACHE_DIR=str(cache_dir),
+        SOURCEAD_COMPILE="true",
+        PYTHONDONTWRITEBYTECODE="1",
+        **extra,
+    )
 
 
 def _run(workdir, env, blocked=(), prelude="", extra=False) -> dict:

@@ -22,12 +22,19 @@ A module stored in the persistent cache is compiled in a child process
 (``cache.compile_process``), which does not take turns with the caller's Python calls at the
 interpreter's lock; the thread waits for it and then loads the machine code from Numba's
 cache. Other modules (the cache off) are compiled by the thread itself.
+
+It is the default (``compile=None``, or ``SOURCEAD_COMPILE``: ``resolve_compile``). So that a
+program whose Python version is slow (long element loops) never waits longer than for the
+compiler, a call made while a child process compiles races the two (``_PythonCall``): the
+Python version runs on a thread of its own, and when the compiled version is ready first the
+caller calls it and the Python call is stopped.
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
+import contextvars
+import ctypes
+import os
 import threading
 import types
 from pathlib import Path
@@ -37,16 +44,92 @@ import numpy as np
 #: The value of ``compile=`` that asks for it.
 BACKGROUND = "background"
 
-#: What every ``compile=`` takes.
+#: What every ``compile=`` takes (``None``: the default, ``resolve_compile``).
 COMPILE_VALUES = (True, False, BACKGROUND)
 
+#: The environment variable that sets what ``compile=None`` (the default) means.
+DEFAULT_VARIABLE = "SOURCEAD_COMPILE"
 
-def check_compile(compile) -> None:
-    """ValueError unless ``compile`` is ``True``, ``False`` or ``"background"``: every entry
-    point checks its ``compile=`` with this, before anything is generated. (This module is
+#: Its values (lower case) -> the ``compile=`` they stand for.
+_DEFAULT_VALUES = {
+    "background": BACKGROUND,
+    "1": True,
+    "true": True,
+    "0": False,
+    "false": False,
+}
+
+
+def resolve_compile(compile) -> bool | str:
+    """``compile`` checked (ValueError unless ``True``, ``False``, ``"background"`` or
+    ``None``), ``None`` replaced by the default: ``SOURCEAD_COMPILE`` (``background``,
+    ``true``/``1`` or ``false``/``0``) where it is set, else ``"background"`` (``True`` under
+    ``SOURCEAD_TIMINGS=1``, whose breakdown is of compiles at the call). Every entry point
+    resolves its ``compile=`` with this, before anything is generated. (This module is
     imported with ``sourcead``: the compiler and Numba only when a derivative is made.)"""
+    if compile is None:
+        value = os.environ.get(DEFAULT_VARIABLE, "").strip().lower()
+        if not value:
+            timed = os.environ.get("SOURCEAD_TIMINGS", "").strip() not in ("", "0")
+            return True if timed else BACKGROUND
+        if value not in _DEFAULT_VALUES:
+            raise ValueError(
+                f"{DEFAULT_VARIABLE}={value!r}: it takes background, true (1) or false (0)"
+            )
+        return _DEFAULT_VALUES[value]
     if compile not in COMPILE_VALUES:
         raise ValueError(f"compile= takes True, False or {BACKGROUND!r}, not {compile!r}")
+    return compile
+
+
+class _Overtaken(BaseException):
+    """Raised in a thread running a Python call whose result nobody waits for any more: the
+    compiled version answered the call first."""
+
+
+class _PythonCall:
+    """One call of the Python version on a thread of its own, which its caller waits for
+    (``done``) unless the compiled version becomes ready first (``done`` is set by either)."""
+
+    def __init__(self, function, args: tuple):
+        self.done = threading.Event()
+        self.finished = False
+        self.result = None
+        self.error: BaseException | None = None
+        context = contextvars.copy_context()  # the caller's NumPy error settings, among others
+        self.thread = threading.Thread(
+            target=self._run, args=(context, function, args), name=PYTHON_CALL_THREAD, daemon=True
+        )
+
+    def _run(self, context, function, args) -> None:
+        try:  # (an _Overtaken may arrive anywhere in here)
+            try:
+                self.result = context.run(function, *args)
+            except _Overtaken:
+                return
+            except BaseException as exc:  # raised again in the caller's thread
+                self.error = exc
+            self.finished = True
+            self.done.set()
+        except _Overtaken:
+            pass
+
+    def outcome(self):
+        """The call's result, or its exception raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def stop(self) -> None:
+        """Stop the thread at its next Python line (a NumPy call under way ends first)."""
+        if not self.finished and self.thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.thread.ident), ctypes.py_object(_Overtaken)
+            )
+
+
+#: The name of the threads that run a raced Python call.
+PYTHON_CALL_THREAD = "sourcead-python-call"
 
 
 class BackgroundCompiled:
@@ -63,34 +146,84 @@ class BackgroundCompiled:
         self.ready = False
         self.failed: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._racing = False  # compiled in a child process: calls race it (``_race``)
+        self._lock = threading.Lock()
+        self._waiting: set[threading.Event] = set()  # raced calls' ``done``: set when ready
 
     def __call__(self, *args):
         if self.ready:
-            return self.compiled(*args)
-        result = self.python(*args)
-        if self._thread is None:
-            # copies: the caller may change its arrays while the thread calls with them
-            copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
-            from ..backends.cpu import progress
+            return self.compiled(*args)  # (loaded from Numba's cache at its first call)
+        if self._thread is not None:
+            racing = self._racing and self.failed is None
+            return self._race(args) if racing else self.python(*args)
+        # copies: the caller may change its arrays while the thread calls with them
+        copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
+        cached = _cached_module(self.compiled)
+        compiling = None
+        if cached is not None:  # the child process starts now, beside the Python call
+            from ..cache import compile_process
 
-            self._thread = threading.Thread(
-                target=self._compile, args=(copies,), name=progress.BACKGROUND_THREAD, daemon=True
-            )
-            self._thread.start()
+            compiling = compile_process.start(*cached, copies)
+        self._racing = compiling is not None
+        if self._racing:
+            self._start(copies, compiling)
+            return self._race(args)
+        result = self.python(*args)  # (a compiling thread would take turns with it)
+        self._start(copies, None)
         return result
 
-    def _compile(self, args) -> None:
+    def _start(self, copies: tuple, compiling) -> None:
         from ..backends.cpu import progress
 
-        try:
-            cached = _cached_module(self.compiled)
-            if cached is not None:  # compiled in a child process, loaded from Numba's cache below
-                from ..cache.compile_process import compile_in_a_process
+        self._thread = threading.Thread(
+            target=self._compile,
+            args=(copies, compiling),
+            name=progress.BACKGROUND_THREAD,
+            daemon=True,
+        )
+        self._thread.start()
 
-                compile_in_a_process(*cached, args)
+    def _race(self, args: tuple):
+        """The Python version's result, or the compiled version's where that is ready first:
+        a long Python call (element loops) waits no longer than the compiler. Ready means
+        that the child process is done: the Python call is stopped then, before the machine
+        code is loaded (a Python thread beside it slowed loading down fivefold, taking the
+        interpreter's lock at every turn)."""
+        call = _PythonCall(self.python, args)
+        with self._lock:
+            ready = self.ready
+            if not ready:
+                self._waiting.add(call.done)
+        if ready:
+            return self.compiled(*args)
+        call.thread.start()
+        try:
+            call.done.wait()
+        except BaseException:  # (an interrupt): the Python call is not left running
+            call.stop()
+            raise
+        finally:
+            with self._lock:
+                self._waiting.discard(call.done)
+        if call.finished:
+            return call.outcome()
+        call.stop()
+        return self.compiled(*args)
+
+    def _compile(self, args: tuple, compiling) -> None:
+        """Wait for the child process ``compiling`` (None: none) and load its machine code,
+        or compile here."""
+        from ..backends.cpu import progress
+
+        started = progress.background_started(self.what)
+        try:
+            if compiling is not None and compiling.wait():  # loaded from Numba's cache below
+                self._wake()  # calls from now on load it themselves (or wait for this thread)
             self.compiled(*args)  # compiles for these types (Numba caches it), then runs once
         except BaseException as exc:  # reported, never raised in a thread nobody joins
             self.failed = exc
+            self.ready = False
+            progress.background_ended(started)
             progress.logger.warning(
                 "compiling %s failed (%s: %s); its calls keep running as Python",
                 self.what,
@@ -98,7 +231,16 @@ class BackgroundCompiled:
                 exc,
             )
         else:
+            self._wake()
+            progress.background_ended(started, self.what)
+
+    def _wake(self) -> None:
+        """The compiled version answers from now on (its machine code in Numba's cache, or
+        loaded); the raced calls waiting take it."""
+        with self._lock:
             self.ready = True
+            for done in self._waiting:
+                done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the compile started by the first call; True when the compiled version is
@@ -133,7 +275,6 @@ def _cached_module(compiled) -> tuple[Path, str, str] | None:
         return None
     if not inside or not isinstance(function.__module__, str):
         return None
-    _end_children_at_exit()
     return path, function.__module__, function.__name__
 
 
@@ -145,15 +286,9 @@ def _has_machine_code(compiled) -> bool:
     return index is None or Path(index).exists()
 
 
-@functools.cache
-def _end_children_at_exit() -> None:
-    from ..cache.compile_process import end_children
-
-    atexit.register(end_children)
-
-
 def called(compile, made_now: bool, source: str, compiled, entry: str, module_name: str):
-    """The function a derivative calls: ``compiled``; for ``compile="background"`` and a module
+    """The function a derivative calls: ``compiled``; for ``compile="background"`` (the
+    default) and a module
     ``made_now`` (not found in the persistent cache, whose machine code is cached beside it)
     or found without machine code (made by ``compile=False``), a ``BackgroundCompiled`` of the
     ``source``'s Python version and ``compiled``."""

@@ -104,7 +104,7 @@ class BatchedFunction:
         compile: bool | str | None = None,
     ):
         self._check_options(target, checkpoint_every)
-        self.compile_given = compile  # None: the mapped derivative's (True for a function)
+        self.compile_given = compile  # None: the mapped derivative's (the default for a function)
         self.target = target
         self.tape_memory = tape_memory
         self.checkpoint_every = checkpoint_every
@@ -136,10 +136,9 @@ class BatchedFunction:
         else:
             self.kind = "function"
             self.fun = unwrap(fun)
-            self.compile = True
+            self.compile = background.resolve_compile(None)
         if compile is not None:
-            background.check_compile(compile)
-            self.compile = compile
+            self.compile = background.resolve_compile(compile)
         self.loaded = loading.load(self.fun)  # parsed and checked now: errors before any call
         self.name = self.loaded.parsed.name
         solver_calls.refuse_in_batches(

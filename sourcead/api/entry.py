@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..cache import records as native_cache
 from .arguments import Argnums, Wrt, resolve_wrt
-from .background import check_compile
+from .background import resolve_compile
 
 if TYPE_CHECKING:  # for the annotations only: the compiler is imported when first needed
     from .forward import SecondDerivative
@@ -29,7 +29,7 @@ def grad(
     argnums: Argnums | None = None,
     has_aux: bool = False,
     preserve_result: bool = False,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> Gradient | Callable[[Callable], Gradient]:
     """The gradient of a scalar-valued function, generated as source and compiled with Numba.
 
@@ -44,9 +44,13 @@ def grad(
             gradient function then returns ``(gradient, aux)``, or ``((value, aux),
             gradient)`` with ``preserve_result``.
         preserve_result: return ``(value, gradient)`` instead of the gradient alone.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python;
-            ``"background"`` runs the first calls as plain Python while Numba compiles in a
-            thread, and compiled calls from then on: fast first calls of whole-array code).
+        compile: ``"background"`` runs the first calls with new argument types as plain
+            Python and NumPy while Numba compiles the generated code in another process, and
+            compiled calls from then on (a call made meanwhile takes whichever answers first:
+            the Python version or, once ready, the compiled one); ``True`` compiles with Numba
+            at the first call and waits for it; ``False`` runs it as plain Python. ``None``
+            (the default) is ``SOURCEAD_COMPILE`` where that is set (``background``,
+            ``true`` or ``false``), else ``"background"``.
 
     Returns:
         A function taking the same arguments as ``fun``. Its ``.source`` holds the generated
@@ -66,7 +70,7 @@ def grad(
         return lambda f: grad(
             f, wrt, has_aux=has_aux, preserve_result=preserve_result, compile=compile
         )
-    check_compile(compile)
+    compile = resolve_compile(compile)
     if compile and not has_aux:  # the records hold gradients of scalar functions only
         recorded = native_cache.lookup(fun, wrt)
         if recorded is not None:
@@ -100,7 +104,7 @@ def value_and_grad(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> Gradient | Callable[[Callable], Gradient]:
     """Like ``grad(fun, wrt, preserve_result=True)``: the function returns ``(value, gradient)``.
 
@@ -113,7 +117,8 @@ def value_and_grad(
         argnums: JAX's name for ``wrt``; give one of the two.
         has_aux: ``fun`` returns a pair ``value, aux``; the function then returns
             ``((value, aux), gradient)``, ``aux`` passed through undifferentiated.
-        compile: ``True``, ``False`` or ``"background"``, as for ``grad``.
+        compile: ``True``, ``False``, ``"background"`` or ``None`` (the default), as for
+            ``grad``.
 
     Returns:
         A function taking the same arguments as ``fun`` and returning ``(value, gradient)``.

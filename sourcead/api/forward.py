@@ -201,7 +201,9 @@ def _as_tangent(primal, tangent, name: str):
     )
 
 
-def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str = True) -> tuple:
+def jvp(
+    fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str | None = None
+) -> tuple:
     """The value of ``fun(*primals)`` and its directional derivative along ``tangents``.
 
     Args:
@@ -212,14 +214,13 @@ def jvp(fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str =
             not differentiated. Giving every tangent an extra trailing axis of length ``k``
             (a length-``k`` array for a float) computes ``k`` directions in one sweep
             (vector mode); the result's tangent then has that trailing axis too.
-        compile: ``True``, ``False`` or ``"background"`` (Python calls while Numba compiles
-            in a thread), as for ``grad``.
+        compile: ``"background"`` (the default), ``True`` or ``False``, as for ``grad``.
 
     Returns:
         ``(value, tangent)``: ``tangent`` has the structure of ``value`` (a float, an array or
         a tuple of them).
     """
-    background.check_compile(compile)
+    compile = background.resolve_compile(compile)
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "jvp", compile)
     wrt = [call.params[i] for i in indices]
     _, function, result_type = tangent_function(call.fun, call.types, wrt, vector, compile)
@@ -344,7 +345,7 @@ class JacobianFunction:
     """
 
     def __init__(self, fun, wrt, mode: str, compile: bool | str, has_aux: bool = False):
-        background.check_compile(compile)
+        compile = background.resolve_compile(compile)
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', not {mode!r}")
         self.fun = unwrap(fun)
@@ -523,7 +524,7 @@ def jacobian(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> JacobianFunction:
     """A function computing the Jacobian of ``fun`` with respect to ``wrt``.
 
@@ -542,9 +543,7 @@ def jacobian(
         has_aux: ``fun`` returns a pair ``value, aux`` (``value`` a float or an array): the
             Jacobian is ``value``'s and the function returns ``(jacobian, aux)``, ``aux``
             passed through as computed.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python;
-            ``"background"`` runs the first calls as plain Python while Numba compiles in a
-            thread, as for ``grad``).
+        compile: ``"background"`` (the default), ``True`` or ``False``, as for ``grad``.
 
     Returns:
         A function taking the same arguments as ``fun`` and returning the Jacobian.
@@ -559,7 +558,7 @@ def jacfwd(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> JacobianFunction:
     """``jacobian(fun, wrt, mode="forward")``, under JAX's name: one vector-mode sweep.
 
@@ -575,7 +574,7 @@ def jacrev(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> JacobianFunction:
     """``jacobian(fun, wrt, mode="reverse")``, under JAX's name: one adjoint sweep per
     output element.
@@ -596,7 +595,7 @@ def _scalar_function_check(call: _Call, result_type, what: str) -> None:
 
 
 def hvp(
-    fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str = True
+    fun: Callable, primals: tuple, tangents: tuple, *, compile: bool | str | None = None
 ) -> np.ndarray | float | tuple:
     """The Hessian of the scalar function ``fun`` at ``primals`` times ``tangents``.
 
@@ -604,10 +603,9 @@ def hvp(
     gradient is taken with respect to the others, and the result has one entry per
     non-``None`` tangent (a tuple when there are several). Computed by forward-over-reverse:
     one tangent sweep of the generated adjoint, no Hessian is formed. ``compile`` is
-    ``True``, ``False`` or ``"background"`` (Python calls while Numba compiles in a thread),
-    as for ``grad``.
+    ``"background"`` (the default), ``True`` or ``False``, as for ``grad``.
     """
-    background.check_compile(compile)
+    compile = background.resolve_compile(compile)
     call, indices, converted, vector = _directional_call(fun, primals, tangents, "hvp", compile)
     wrt = [call.params[i] for i in indices]
     built = second_derivatives(call.fun, call.types, wrt, vector, compile)
@@ -648,7 +646,7 @@ class HessianFunction:
     """
 
     def __init__(self, fun, wrt, compile: bool | str):
-        background.check_compile(compile)
+        compile = background.resolve_compile(compile)
         self.fun = unwrap(fun)
         self.loaded = loading.load(self.fun)
         wrt_names(wrt, self.loaded.parsed.params, self.loaded.parsed)
@@ -698,7 +696,7 @@ def hessian(
     wrt: Wrt | None = None,
     *,
     argnums: Argnums | None = None,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> HessianFunction:
     """A function computing the Hessian of the scalar function ``fun``.
 
@@ -711,9 +709,7 @@ def hessian(
         wrt: an argument index or name, or a tuple of them. The first argument when neither
             ``wrt`` nor ``argnums`` is given.
         argnums: JAX's name for ``wrt``; give one of the two.
-        compile: compile the generated code with Numba (``False`` runs it as plain Python;
-            ``"background"`` runs the first calls with new argument types as plain Python
-            while Numba compiles in a thread, and compiled calls from then on).
+        compile: ``"background"`` (the default), ``True`` or ``False``, as for ``grad``.
 
     Returns:
         A function taking the same arguments as ``fun`` and returning the Hessian.
@@ -731,7 +727,7 @@ class SecondDerivative:
     """
 
     def __init__(self, inner, wrt, preserve_result: bool, compile: bool | str):
-        background.check_compile(compile)
+        compile = background.resolve_compile(compile)
         inner = native_cache.compiled_derivative(inner)  # a gradient found in the records
         if inner.preserve_result or inner.has_aux or isinstance(inner.wrt_given, tuple):
             raise ValueError(

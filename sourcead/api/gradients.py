@@ -68,14 +68,13 @@ def check_pair_returns(loaded: LoadedFunction, what: str) -> None:
 class Derivative:
     """A generated derivative of ``fun``: transformed ahead of time, compiled per argument types."""
 
-    def __init__(self, fun, wrt, compile: bool, kind: str, has_aux: bool = False):
+    def __init__(self, fun, wrt, compile: bool | str | None, kind: str, has_aux: bool = False):
         self.fun = unwrap(fun)
         self.loaded = loading.load(self.fun)  # parses and checks now: errors come before any call
         self.params = self.loaded.parsed.params
         self.wrt_given = wrt
         self.wrt_names = wrt_names(wrt, self.params, self.loaded.parsed)
-        background.check_compile(compile)
-        self.compile = compile
+        self.compile = background.resolve_compile(compile)
         self.kind = kind
         if not isinstance(has_aux, bool):
             raise TypeError(f"has_aux= takes True or False, not {has_aux!r}")
@@ -186,7 +185,7 @@ class Derivative:
         if (
             cache_key is not None
             and self.kind == "grad"
-            and self.compile is True
+            and self.compile  # (in the background: once compiled, ``_record``)
             and not self.has_aux
         ):
             self._unrecorded[key] = cache_key
@@ -295,6 +294,9 @@ class Derivative:
     def _record(self, args, types) -> None:
         """Record a gradient of the persistent cache after its first call, so that a later
         process loads it without the compiler (and ``sourcead cache native`` compiles it)."""
+        built = self._cache.get(tuple(types))
+        if built is not None and not getattr(built[1], "ready", True):
+            return  # compiling in the background: recorded at a call once it is compiled
         cache_key = self._unrecorded.pop(tuple(types), None)
         if cache_key is not None:
             native_cache.remember(self, args, types, cache_key, loading.LOADED)
@@ -311,7 +313,9 @@ class GradientFunction(Derivative):
     qualified name where the pickle is loaded) with the same options.
     """
 
-    def __init__(self, fun, wrt, preserve_result: bool, compile: bool, has_aux: bool = False):
+    def __init__(
+        self, fun, wrt, preserve_result: bool, compile: bool | str | None, has_aux: bool = False
+    ):
         super().__init__(fun, wrt, compile, "grad", has_aux)
         self.preserve_result = preserve_result
 
@@ -343,7 +347,7 @@ def grad(
     argnums: Argnums | None = None,
     has_aux: bool = False,
     preserve_result: bool = False,
-    compile: bool = True,
+    compile: bool | str | None = None,
 ) -> GradientFunction:
     """The gradient as the compiler makes it (``sourcead.grad`` is ``api.entry.grad``, which
     looks for the cache's record of the gradient first, and takes ``grad(grad(f))`` to
@@ -359,7 +363,7 @@ def value_and_grad(
     *,
     argnums: Argnums | None = None,
     has_aux: bool = False,
-    compile: bool = True,
+    compile: bool | str | None = None,
 ) -> GradientFunction:
     """Like ``grad(fun, wrt, preserve_result=True)``: the function returns ``(value, gradient)``."""
     wrt = resolve_wrt("value_and_grad", wrt, argnums)
@@ -434,7 +438,7 @@ def vjp(
     *args: object,
     wrt: Wrt | None = None,
     argnums: Argnums | None = None,
-    compile: bool | str = True,
+    compile: bool | str | None = None,
 ) -> tuple[object, Pullback]:
     """The value of ``fun(*args)`` and its pullback (vector-Jacobian product).
 
@@ -445,7 +449,8 @@ def vjp(
             tuple of them (then the pullback returns a tuple). The first argument when
             neither ``wrt`` nor ``argnums`` is given.
         argnums: JAX's name for ``wrt``; give one of the two.
-        compile: ``True``, ``False`` or ``"background"``, as for ``grad``.
+        compile: ``True``, ``False``, ``"background"`` or ``None`` (the default), as for
+            ``grad``.
 
     Returns:
         ``(value, pullback)``; ``pullback(cotangent)`` returns the gradient of

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .background import BACKGROUND, check_compile
+from .background import BACKGROUND, resolve_compile
 from .batched import DEFAULT_CHECKPOINT_EVERY, BatchedFunction
 from .forward import jvp
 from .vmap_jvp import BatchedJvp
@@ -55,9 +55,9 @@ def vmap(
             Python (``False``), or ``"background"``: the first call with new argument types
             runs the Python version, then a thread compiles the Numba version and calls are
             compiled once it is ready (as for ``grad``). ``None`` (the default) takes the
-            mapped derivative's ``compile=`` (so ``vmap(grad(f, compile="background"))`` and
-            ``vmap(grad(f), compile="background")`` both run in the background), ``True`` for
-            a plain function. ``target="cuda"`` compiles a kernel and takes ``None`` or
+            mapped derivative's ``compile=`` (so ``vmap(grad(f, compile=True))`` and
+            ``vmap(grad(f), compile=True)`` both compile at the first call), and ``grad``'s
+            default for a plain function. ``target="cuda"`` compiles a kernel and takes ``None`` or
             ``True``; ``vmap(jvp)`` is compiled and takes ``None`` or ``True`` too.
 
     Returns:
@@ -68,7 +68,7 @@ def vmap(
         reference, as ``vmap`` of what it maps with the same options.
     """
     if compile is not None:
-        check_compile(compile)
+        compile = resolve_compile(compile)
         if compile in (False, BACKGROUND) and (fun is jvp or target == "cuda"):
             what = "vmap(jvp)" if fun is jvp else "target='cuda'"
             raise ValueError(

@@ -11,8 +11,13 @@ caller's thread then loads the machine code from Numba's cache.
 Run as ``python -m sourcead.cache.compile_process MODULE_FILE MODULE_NAME ENTRY ARGUMENTS``:
 imports the entry at ``MODULE_FILE`` (checked against its hash, as the caller's process
 checks it) under the caller's ``MODULE_NAME`` (part of Numba's cache index), calls ``ENTRY``
-once with the arguments pickled in the file ``ARGUMENTS``, and exits with status 0 when it
-compiled.
+once with the arguments pickled in the file ``ARGUMENTS`` (which it deletes once read), and
+exits with status 0 when it compiled; otherwise it writes why to ``ARGUMENTS.error``.
+
+A child outlives a caller that ends first: it finishes the compile, so that the caller's
+next process (a script run again) finds the machine code in Numba's cache instead of
+starting the compile over. It writes to no pipe of the caller's, and a failure's message
+goes to a file.
 """
 
 from __future__ import annotations
@@ -22,18 +27,46 @@ import pickle
 import subprocess
 import sys
 import tempfile
-import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import modules
 
-_RUNNING: set[subprocess.Popen] = set()  # children not yet done (ended when Python exits)
-_LOCK = threading.Lock()
+
+@dataclass
+class Compiling:
+    """A child process compiling a module (``start``), to ``wait`` for."""
+
+    child: subprocess.Popen
+    entry: str
+    arguments: Path  # the pickled arguments (the child deletes them once read)
+
+    def wait(self) -> bool:
+        """Wait for the child; True when it compiled the entry (else why is logged)."""
+        error = Path(str(self.arguments) + ".error")
+        try:
+            self.child.wait()
+            if self.child.returncode != 0:
+                from ..backends.cpu import progress
+
+                why = _read(error) or f"exit status {self.child.returncode}"
+                progress.logger.info(
+                    "compiling %s in a process failed (%s); compiling it in this one",
+                    self.entry,
+                    why,
+                )
+            return self.child.returncode == 0
+        finally:
+            self.arguments.unlink(missing_ok=True)
+            error.unlink(missing_ok=True)
 
 
-def compile_in_a_process(module_file: Path, module_name: str, entry: str, args: tuple) -> bool:
-    """Compile ``entry`` of the cached module ``module_file`` for ``args`` in a child process,
-    filling Numba's cache beside the module; True when the child compiled it."""
+def start(module_file: Path, module_name: str, entry: str, args: tuple) -> Compiling | None:
+    """Start compiling ``entry`` of the cached module ``module_file`` for ``args`` in a child
+    process, which fills Numba's cache beside the module; None where no child could start.
+
+    Called on the caller's thread, so that the child runs even when the caller ends at once
+    (a thread of its could be stopped at exit before it started the child)."""
     handle, arguments = tempfile.mkstemp(prefix="sourcead-arguments-", suffix=".pickle")
     try:
         with os.fdopen(handle, "wb") as file:
@@ -44,37 +77,26 @@ def compile_in_a_process(module_file: Path, module_name: str, entry: str, args: 
             env=_child_environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
-        with _LOCK:
-            _RUNNING.add(child)
-        try:
-            _, errors = child.communicate()
-        finally:
-            with _LOCK:
-                _RUNNING.discard(child)
-        if child.returncode != 0:
-            from ..backends.cpu import progress
-
-            last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-            progress.logger.info(
-                "compiling %s in a process failed (%s); compiling it in this one",
-                entry,
-                last[0],
-            )
-        return child.returncode == 0
-    except OSError:  # no interpreter to start, no temporary file: compile in this process
-        return False
-    finally:
+    except (OSError, pickle.PicklingError):  # no interpreter, no temporary file: no child
         Path(arguments).unlink(missing_ok=True)
+        return None
+    return Compiling(child, entry, Path(arguments))
 
 
-def end_children() -> None:
-    """End the compiles still running (at exit: a process does not outlive its caller)."""
-    with _LOCK:
-        children = list(_RUNNING)
-    for child in children:
-        child.kill()
+def compile_in_a_process(module_file: Path, module_name: str, entry: str, args: tuple) -> bool:
+    """Compile ``entry`` of the cached module ``module_file`` for ``args`` in a child process
+    and wait for it; True when the child compiled it."""
+    compiling = start(module_file, module_name, entry, args)
+    return compiling is not None and compiling.wait()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def _child_environment() -> dict:
@@ -87,16 +109,21 @@ def _child_environment() -> dict:
 
 def main(argv: list[str]) -> int:
     module_file, module_name, entry, arguments = argv
-    path = Path(module_file)
-    found = modules.verified_entry(path)
-    if found is None:
-        print(f"{path.name}: no such entry", file=sys.stderr)
+    try:
+        with open(arguments, "rb") as file:
+            args = pickle.load(file)
+        Path(arguments).unlink(missing_ok=True)  # (the caller may have ended: nobody else will)
+        path = Path(module_file)
+        found = modules.verified_entry(path)
+        if found is None:
+            raise LookupError(f"{path.name}: no such entry")
+        source, _ = found
+        module = modules.import_file(path, module_name, True, source)
+        getattr(module, entry)(*args)  # compiles for these types; Numba caches the machine code
+    except Exception as exc:  # the caller reads why, if it still runs
+        last = (str(exc).strip().splitlines() or [""])[-1]
+        Path(arguments + ".error").write_text(f"{type(exc).__name__}: {last}", encoding="utf-8")
         return 1
-    source, _ = found
-    module = modules.import_file(path, module_name, True, source)
-    with open(arguments, "rb") as file:
-        args = pickle.load(file)
-    getattr(module, entry)(*args)  # compiles for these types; Numba caches the machine code
     return 0
 
 

@@ -36,10 +36,13 @@ logger = logging.getLogger("sourcead")
 DELAY = 2.0
 
 #: Seconds of a compile after which its last line points to ``compile="background"``, once
-#: per process: a user waiting that long learns that the first calls need not wait.
+#: per process: a user who chose to wait (``compile=True``) learns that first calls need not.
 HINT_AFTER = 10.0
-HINT = '; compile="background" runs the first calls as NumPy while Numba compiles'
+HINT = '; the default, compile="background", runs the first calls as NumPy while Numba compiles'
 _hint = {"given": False}
+
+#: Whether compiles are announced (not under ``SOURCEAD_QUIET``).
+_announcing = {"on": True}
 
 #: The name of the thread in which ``compile="background"`` compiles (no hint there).
 BACKGROUND_THREAD = "sourcead-compile"
@@ -80,16 +83,41 @@ def description(function) -> str:
 
 
 def _hint_for(seconds: float) -> str:
-    """``HINT`` for the first compile of the process that took ``HINT_AFTER`` seconds or more
-    on a thread of the program's (not one ``compile="background"`` started), else nothing."""
-    if (
-        seconds < HINT_AFTER
-        or _hint["given"]
-        or threading.current_thread().name == BACKGROUND_THREAD
-    ):
+    """``HINT`` for the first compile of the process that took ``HINT_AFTER`` seconds or more,
+    else nothing."""
+    if seconds < HINT_AFTER or _hint["given"]:
         return ""
     _hint["given"] = True
     return HINT
+
+
+def background_started(what: str) -> tuple[threading.Timer | None, float]:
+    """For a compile of ``what`` in the background (``api.background``): a timer that says,
+    after ``DELAY`` seconds, that it compiles while its calls run as NumPy; with the start
+    time, for ``background_ended``. (That thread's Numba compiles announce nothing
+    themselves.)"""
+    timer = None
+    if _announcing["on"]:
+        timer = threading.Timer(
+            DELAY,
+            logger.info,
+            ("compiling %s in the background; its calls run as NumPy until it is ready", what),
+        )
+        timer.daemon = True
+        timer.start()
+    return timer, time.perf_counter()
+
+
+def background_ended(started: tuple[threading.Timer | None, float], what: str = "") -> None:
+    """The end of a compile ``background_started`` began: its time, when it was announced
+    and ``what`` compiled (a failure is the caller's to report)."""
+    timer, start = started
+    if timer is None:
+        return
+    timer.cancel()
+    seconds = time.perf_counter() - start
+    if what and seconds >= DELAY:
+        logger.info("compiled %s in %.1f s; its calls are compiled from now on", what, seconds)
 
 
 class _DefaultStderr(logging.StreamHandler):
@@ -116,7 +144,8 @@ class _CompileListener(event.Listener):
         self._filter_warnings(state, function)
         if state.depth != 1:
             return
-        if not (self.announce and generated(function)):
+        background = threading.current_thread().name == BACKGROUND_THREAD  # (said there)
+        if not (self.announce and generated(function)) or background:
             state.timer = None
             return
         what = description(function)
@@ -169,6 +198,7 @@ def ensure_handler() -> None:
 
 def _install() -> None:
     quiet = os.environ.get("SOURCEAD_QUIET", "").strip() not in ("", "0")
+    _announcing["on"] = not quiet
     if not quiet:
         ensure_handler()
     event.register("numba:compile", _CompileListener(announce=not quiet))
