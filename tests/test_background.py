@@ -484,13 +484,46 @@ def test_a_quick_python_call_answers_while_the_child_compiles(monkeypatch):
     assert entry(5) == 10.0 and calls == [4, 5]
 
 
-def test_a_raced_python_call_raises_its_errors_in_the_caller(monkeypatch):
-    def broken(x):
-        raise ValueError(f"shapes do not match: {x}")
+def test_an_error_of_the_python_version_gives_way_to_the_compiled_answer(monkeypatch):
+    """Python's float division by zero (or ``math.log(0.0)``) raises where the compiled code
+    gives inf or nan: such a call waits for the compiled version, which answers it as
+    ``compile=True`` would have."""
 
-    entry = _compiled_in_a_child(monkeypatch, broken, lambda x: x, seconds=5.0)
-    with pytest.raises(ValueError, match="shapes do not match: 3"):
+    def python(x):
+        return 1.0 / x
+
+    def compiled(x):
+        return np.float64(1.0) / np.float64(x) if x else np.inf
+
+    entry = _compiled_in_a_child(monkeypatch, python, compiled, seconds=0.5)
+    assert entry(0.0) == np.inf and entry.ready
+
+
+def test_an_error_of_both_versions_is_the_compiled_ones(monkeypatch):
+    def python(x):
+        raise ValueError(f"operands could not be broadcast: {x}")
+
+    def compiled(x):
+        raise ValueError(f"incompatible shapes: {x}")
+
+    compiled.signatures = ["(int64,)"]  # compiled, as a Numba dispatcher says
+    entry = _compiled_in_a_child(monkeypatch, python, compiled, seconds=0.2)
+    with pytest.raises(ValueError, match="incompatible shapes: 3"):
         entry(3)
+    assert entry.ready and entry.failed is None
+
+
+def test_the_python_versions_error_is_raised_when_the_compile_fails(monkeypatch):
+    def python(x):
+        raise ZeroDivisionError("float division by zero")
+
+    def compiled(x):
+        raise RuntimeError("Numba could not compile it")
+
+    entry = _compiled_in_a_child(monkeypatch, python, compiled, seconds=0.2)
+    with pytest.raises(ZeroDivisionError):
+        entry(0.0)
+    assert isinstance(entry.failed, RuntimeError)
 
 
 def test_a_long_background_compile_is_announced(monkeypatch, caplog):
@@ -542,3 +575,17 @@ def test_a_process_that_ends_leaves_its_compile_to_finish(tmp_path):
     second, kind = run_script(FIRST_PROCESS, tmp_path, env=env).split("\n")[:2]
     assert kind == "CPUDispatcher -"  # compiled at once: the machine code was cached
     assert float(second) == pytest.approx(float(first), rel=1e-12)
+
+
+def doubled_root(x):
+    return 2.0 * math.sqrt(x)
+
+
+@pytest.mark.slow  # waits for Numba: CI's slow group
+def test_a_first_call_where_python_raises_answers_as_the_compiled_code():
+    """At 0 the derivative of a square root divides by zero: Python's float division raises
+    ZeroDivisionError, the compiled code gives inf (NumPy's semantics)."""
+    with pytest.raises(ZeroDivisionError):
+        sourcead.grad(doubled_root, compile=False)(0.0)
+    assert sourcead.grad(doubled_root, compile="background")(0.0) == math.inf
+    assert sourcead.grad(doubled_root, compile=True)(0.0) == math.inf

@@ -153,24 +153,39 @@ class BackgroundCompiled:
     def __call__(self, *args):
         if self.ready:
             return self.compiled(*args)  # (loaded from Numba's cache at its first call)
-        if self._thread is not None:
-            racing = self._racing and self.failed is None
-            return self._race(args) if racing else self.python(*args)
-        # copies: the caller may change its arrays while the thread calls with them
-        copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
-        cached = _cached_module(self.compiled)
-        compiling = None
-        if cached is not None:  # the child process starts now, beside the Python call
-            from ..cache import compile_process
+        copies = None
+        if self._thread is None:  # the first call: the compile starts
+            # copies: the caller may change its arrays while the compile calls with them
+            copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
+            compiling = self._child(copies)
+            self._racing = compiling is not None
+            if self._racing:  # the child runs beside the Python call
+                self._start(copies, compiling)
+        try:
+            if self._racing and self.failed is None:
+                return self._race(args)
+            return self.python(*args)
+        except Exception as exc:
+            error = exc
+        finally:
+            if self._thread is None:  # the cache off: a thread compiles, after the Python call
+                self._start(copies, None)
+        # The Python version raised: Python's float division by zero or math.log(0.0),
+        # where the compiled code gives inf or nan as NumPy does, or an error of the
+        # arguments. The compiled version answers, as it would have at once (compile=True).
+        if self.wait():
+            return self.compiled(*args)
+        raise error
 
-            compiling = compile_process.start(*cached, copies)
-        self._racing = compiling is not None
-        if self._racing:
-            self._start(copies, compiling)
-            return self._race(args)
-        result = self.python(*args)  # (a compiling thread would take turns with it)
-        self._start(copies, None)
-        return result
+    def _child(self, copies: tuple):
+        """A child process compiling the module for ``copies`` (``compile_process.start``),
+        where the persistent cache holds the module; else None."""
+        cached = _cached_module(self.compiled)
+        if cached is None:
+            return None
+        from ..cache import compile_process
+
+        return compile_process.start(*cached, copies)
 
     def _start(self, copies: tuple, compiling) -> None:
         from ..backends.cpu import progress
@@ -219,7 +234,12 @@ class BackgroundCompiled:
         try:
             if compiling is not None and compiling.wait():  # loaded from Numba's cache below
                 self._wake()  # calls from now on load it themselves (or wait for this thread)
-            self.compiled(*args)  # compiles for these types (Numba caches it), then runs once
+            try:
+                self.compiled(*args)  # compiles for these types (Numba caches it), runs once
+            except Exception:
+                if not getattr(self.compiled, "signatures", None):
+                    raise  # not compiled
+                # compiled; these arguments make it raise (so they do the caller's call)
         except BaseException as exc:  # reported, never raised in a thread nobody joins
             self.failed = exc
             self.ready = False
