@@ -638,50 +638,82 @@ def run_timed(command: list[str], env: dict, cwd: Path) -> dict:
 
 
 def measure_first_call(row: FirstCall, jax_python: str | None) -> dict:
-    """The row's cold, warm and timed processes (one of each), and JAX's first call."""
+    """The row's cold, warm and timed processes (one of each), JAX's first call, then the
+    default process's."""
     found: dict = {}
     with tempfile.TemporaryDirectory(prefix="sourcead-first-") as name:
         tmp = Path(name)
         snapshot(tmp)
         (tmp / "user").mkdir()
         (tmp / "user" / f"{row.module}.py").write_text(row.text, encoding="utf-8")
-        processes = [("cold", False), ("warm", False), ("timed", True)]
-        if row.takes_compile:
-            processes.append(("default", False))
-        for label, timed in processes:
-            # (the default process's caches are empty: its own directory, like "timed")
-            env = environment(tmp, [], label if label in ("timed", "default") else "run")
-            if label == "default":  # compile="background": the first calls as NumPy
-                env.pop("SOURCEAD_COMPILE")
-            if timed:
-                env["SOURCEAD_TIMINGS"] = "1"
-            if row.build:
-                out = tmp / f"built-{label}"
-                arguments = ["build", f"{tmp / 'user' / row.module}.py:loss", "--wrt", "0,1,2",
-                             "-o", str(out), "--native"]  # fmt: skip
-                # timed: the same command, reporting the breakdown's totals at exit
-                start = ["-c", BUILD_WITH_TOTALS] if timed else ["-m", "sourcead"]
-                command = [sys.executable, *start, *arguments]
-            else:
-                command = [sys.executable, "-c", first_call_script(row, timed)]
-            try:
-                found[label] = run_timed(command, env, tmp)
-            except RuntimeError as exc:  # reported in the table; the other rows go on
-                found[label] = {"error": str(exc).strip().splitlines()[-1]}
-                print(f"  {label} failed: {found[label]['error']}", file=sys.stderr)
-                continue
-            print(f"  {label}: {found[label]['seconds']:.2f} s", file=sys.stderr)
-        if row.jax and jax_python:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
-            env |= {"PYTHONPATH": str(HERE), "JAX_PLATFORMS": "cpu"}
-            env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
-            try:
-                found["jax"] = run_timed([jax_python, "-c", jax_script(row)], env, tmp)
-                print(f"  jax: {found['jax']['seconds']:.2f} s", file=sys.stderr)
-            except RuntimeError as exc:
-                found["jax_error"] = str(exc).splitlines()[-1]
-                print(f"  jax failed: {found['jax_error']}", file=sys.stderr)
+        for label, timed in [("cold", False), ("warm", False), ("timed", True)]:
+            measure_process(row, tmp, label, timed, found)
+        measure_jax(row, jax_python, tmp, found)
+        if row.takes_compile:  # last: its child compiles on after it ended
+            measure_process(row, tmp, "default", False, found)
+            wait_for_compiles(tmp)  # (taking no core from the next measurement)
     return found
+
+
+def measure_process(row: FirstCall, tmp: Path, label: str, timed: bool, found: dict) -> None:
+    """One fresh process of the row (into ``found[label]``)."""
+    # (the default process's caches are empty: its own directory, like "timed")
+    env = environment(tmp, [], label if label in ("timed", "default") else "run")
+    if label == "default":  # compile="background": the first calls as NumPy
+        env.pop("SOURCEAD_COMPILE")
+    if timed:
+        env["SOURCEAD_TIMINGS"] = "1"
+    if row.build:
+        out = tmp / f"built-{label}"
+        arguments = ["build", f"{tmp / 'user' / row.module}.py:loss", "--wrt", "0,1,2",
+                     "-o", str(out), "--native"]  # fmt: skip
+        # timed: the same command, reporting the breakdown's totals at exit
+        start = ["-c", BUILD_WITH_TOTALS] if timed else ["-m", "sourcead"]
+        command = [sys.executable, *start, *arguments]
+    else:
+        command = [sys.executable, "-c", first_call_script(row, timed)]
+    try:
+        found[label] = run_timed(command, env, tmp)
+    except RuntimeError as exc:  # reported in the table; the other rows go on
+        found[label] = {"error": str(exc).strip().splitlines()[-1]}
+        print(f"  {label} failed: {found[label]['error']}", file=sys.stderr)
+        return
+    print(f"  {label}: {found[label]['seconds']:.2f} s", file=sys.stderr)
+
+
+def measure_jax(row: FirstCall, jax_python: str | None, tmp: Path, found: dict) -> None:
+    """JAX's first call of the row's program, in a fresh process (into ``found``)."""
+    if not (row.jax and jax_python):
+        return
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env |= {"PYTHONPATH": str(HERE), "JAX_PLATFORMS": "cpu"}
+    env["JAX_ENABLE_COMPILATION_CACHE"] = "false"
+    try:
+        found["jax"] = run_timed([jax_python, "-c", jax_script(row)], env, tmp)
+        print(f"  jax: {found['jax']['seconds']:.2f} s", file=sys.stderr)
+    except RuntimeError as exc:
+        found["jax_error"] = str(exc).splitlines()[-1]
+        print(f"  jax failed: {found['jax_error']}", file=sys.stderr)
+
+
+def wait_for_compiles(tmp: Path, limit: float = 600.0) -> None:
+    """Wait until no child process compiling a module under ``tmp`` runs (a process with the
+    default, ``compile="background"``, leaves its compile to finish after it ends), so that
+    it takes no core from the next measurement."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        running = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                command = cmdline.read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"sourcead.cache.compile_process" in command and str(tmp).encode() in command:
+                running = True
+                break
+        if not running:
+            return
+        time.sleep(0.5)
 
 
 # `sourcead build --native` with SOURCEAD_TIMINGS=1: the breakdown's totals printed at exit

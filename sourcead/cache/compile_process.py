@@ -109,6 +109,7 @@ def _child_environment() -> dict:
 
 def main(argv: list[str]) -> int:
     module_file, module_name, entry, arguments = argv
+    caller = os.getppid()
     try:
         with open(arguments, "rb") as file:
             args = pickle.load(file)
@@ -121,8 +122,10 @@ def main(argv: list[str]) -> int:
         module = modules.import_file(path, module_name, True, source)
         getattr(module, entry)(*args)  # compiles for these types; Numba caches the machine code
     except Exception as exc:  # the caller reads why, if it still runs
-        last = (str(exc).strip().splitlines() or [""])[-1]
-        Path(arguments + ".error").write_text(f"{type(exc).__name__}: {last}", encoding="utf-8")
+        if os.getppid() == caller:  # (else nobody would read or delete the file)
+            last = (str(exc).strip().splitlines() or [""])[-1]
+            error = f"{type(exc).__name__}: {last}"
+            Path(arguments + ".error").write_text(error, encoding="utf-8")
         return 1
     return 0
 
