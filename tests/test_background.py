@@ -7,6 +7,7 @@ import pickle
 import threading
 import time
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -589,3 +590,80 @@ def test_a_first_call_where_python_raises_answers_as_the_compiled_code():
         sourcead.grad(doubled_root, compile=False)(0.0)
     assert sourcead.grad(doubled_root, compile="background")(0.0) == math.inf
     assert sourcead.grad(doubled_root, compile=True)(0.0) == math.inf
+
+
+def tanh_loss(w, x):
+    return np.sum(np.tanh(x @ w) * w[0, 0])
+
+
+def tanh_loss_in_threads(w, x):
+    return np.sum(np.tanh(x @ w) * w[0, 1])
+
+
+def tanh_loss_forked(w, x):
+    return np.sum(np.tanh(x @ w) * w[1, 0])
+
+
+@pytest.fixture
+def counted_starts(monkeypatch):
+    """Count the compiles started (``_child``: one child process each); no compile runs."""
+    starts = []
+    monkeypatch.setattr(BackgroundCompiled, "_child", lambda self, copies: starts.append(1))
+    monkeypatch.setattr(BackgroundCompiled, "_compile", lambda self, args, compiling: None)
+    return starts
+
+
+def test_every_derivative_of_one_function_shares_one_compile(counted_starts):
+    """``vjp(f, x)`` per step (JAX's idiom) or ``grad(f)(x)`` in a loop makes a new derivative
+    each time: they share one compile, not one child process each."""
+    w, x = _inputs()
+    for _ in range(4):
+        sourcead.vjp(tanh_loss, w, x, compile="background")
+        sourcead.grad(tanh_loss, compile="background")(w, x)
+    assert len(counted_starts) == 1  # (vjp and grad use the same adjoint module)
+
+
+def test_threads_calling_first_at_once_start_one_compile(counted_starts):
+    w, x = _inputs()
+    gradient = sourcead.grad(tanh_loss_in_threads, compile="background")
+    gradient(w * 2.0, x)  # (the module is made here; its compile starts)
+    counted_starts.clear()
+    entry = _entry(gradient)
+    entry._reset()  # as if no call had been made yet
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(gradient(w, x))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(counted_starts) == 1 and len(results) == 8
+    for result in results:
+        np.testing.assert_array_equal(result, results[0])
+
+
+def test_a_forked_process_starts_its_own_compile(counted_starts):
+    """A process forked while its parent compiled has no compiling thread: its next call
+    starts a compile of its own (waiting for none would raise the Python version's errors)."""
+    w, x = _inputs()
+    gradient = sourcead.grad(tanh_loss_forked, compile="background")
+    gradient(w, x)
+    entry = _entry(gradient)
+    entry._pid = -1  # as in a child of fork: another process id
+    gradient(w, x)
+    assert len(counted_starts) == 2 and entry._pid == os.getpid()
+
+
+def test_the_python_version_returns_what_compiled_code_returns():
+    """Python's numbers where NumPy's scalars come back, and no NumPy warnings of floating
+    point: compiled code returns float and computes inf and nan silently."""
+    from sourcead.api.background import _python_call
+
+    def scalars():
+        return np.float64(1.5), (np.float32(0.25), np.int64(3)), np.arange(2.0)
+
+    value, (single, count), array = _python_call(scalars, ())
+    assert type(value) is float and type(single) is float and type(count) is int
+    assert isinstance(array, np.ndarray)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _python_call(lambda z: np.log(z), (np.zeros(2),))[0] == -np.inf

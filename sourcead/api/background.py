@@ -104,7 +104,7 @@ class _PythonCall:
     def _run(self, context, function, args) -> None:
         try:  # (an _Overtaken may arrive anywhere in here)
             try:
-                self.result = context.run(function, *args)
+                self.result = context.run(_python_call, function, args)
             except _Overtaken:
                 return
             except BaseException as exc:  # raised again in the caller's thread
@@ -133,10 +133,13 @@ PYTHON_CALL_THREAD = "sourcead-python-call"
 
 
 class BackgroundCompiled:
-    """Calls ``python(*args)`` until ``compiled`` has compiled in a thread, then ``compiled``.
+    """Calls ``python(*args)`` until ``compiled`` has compiled in the background, then
+    ``compiled``.
 
     ``what`` names the derivative for the log. A compile that fails leaves the Python version
-    in use and logs a warning (the results stay right; only the speed is lost).
+    in use and logs a warning (the results stay right; only the speed is lost). One object
+    serves every derivative of the same compiled function (``called``), so that each module
+    is compiled once however many derivatives, calls and threads ask for it.
     """
 
     def __init__(self, python, compiled, what: str):
@@ -145,6 +148,13 @@ class BackgroundCompiled:
         self.what = what
         self.ready = False
         self.failed: BaseException | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """No compile started (a new object, or a process forked from its owner's)."""
+        self._pid = os.getpid()
+        self._started = False  # a first call has taken on starting the compile
+        self._launched = threading.Event()  # ... and has started its thread
         self._thread: threading.Thread | None = None
         self._racing = False  # compiled in a child process: calls race it (``_race``)
         self._lock = threading.Lock()
@@ -153,8 +163,12 @@ class BackgroundCompiled:
     def __call__(self, *args):
         if self.ready:
             return self.compiled(*args)  # (loaded from Numba's cache at its first call)
+        if self._pid != os.getpid():  # forked while compiling: the thread stayed behind
+            self._reset()
+        with self._lock:
+            starter, self._started = not self._started, True
         copies = None
-        if self._thread is None:  # the first call: the compile starts
+        if starter:  # the first call: the compile starts
             # copies: the caller may change its arrays while the compile calls with them
             copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
             compiling = self._child(copies)
@@ -164,12 +178,12 @@ class BackgroundCompiled:
         try:
             if self._racing and self.failed is None:
                 return self._race(args)
-            return self.python(*args)
+            return _python_call(self.python, args)
         except Exception as exc:
             error = exc
         finally:
-            if self._thread is None:  # the cache off: a thread compiles, after the Python call
-                self._start(copies, None)
+            if starter and self._thread is None:  # the cache off: a thread compiles, after
+                self._start(copies, None)  # the Python call (the two would take turns)
         # The Python version raised: Python's float division by zero or math.log(0.0),
         # where the compiled code gives inf or nan as NumPy does, or an error of the
         # arguments. The compiled version answers, as it would have at once (compile=True).
@@ -185,7 +199,10 @@ class BackgroundCompiled:
             return None
         from ..cache import compile_process
 
-        return compile_process.start(*cached, copies)
+        try:
+            return compile_process.start(*cached, copies)
+        except Exception:  # (arguments that do not pickle): compiled in a thread instead
+            return None
 
     def _start(self, copies: tuple, compiling) -> None:
         from ..backends.cpu import progress
@@ -197,6 +214,7 @@ class BackgroundCompiled:
             daemon=True,
         )
         self._thread.start()
+        self._launched.set()
 
     def _race(self, args: tuple):
         """The Python version's result, or the compiled version's where that is ready first:
@@ -244,11 +262,13 @@ class BackgroundCompiled:
             self.failed = exc
             self.ready = False
             progress.background_ended(started)
+            from .compiled_calls import reason
+
             progress.logger.warning(
                 "compiling %s failed (%s: %s); its calls keep running as Python",
                 self.what,
                 type(exc).__name__,
-                exc,
+                reason(exc),
             )
         else:
             self._wake()
@@ -265,7 +285,9 @@ class BackgroundCompiled:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the compile started by the first call; True when the compiled version is
         in use (False: no call yet, still compiling after ``timeout``, or failed)."""
-        if self._thread is not None:
+        if self._started and self._pid == os.getpid():
+            self._launched.wait(timeout)
+        if self._thread is not None and self._pid == os.getpid():
             self._thread.join(timeout)
         return self.ready
 
@@ -275,9 +297,25 @@ class BackgroundCompiled:
         python = self.python.__globals__[name]
 
         def call(*args):
-            return compiled(*args) if self.ready else python(*args)
+            return compiled(*args) if self.ready else _python_call(python, args)
 
         return call
+
+
+def _python_call(python, args: tuple):
+    """``python(*args)`` with what compiled code gives: no NumPy warnings of floating point
+    (Numba's code computes inf and nan silently), and Python's numbers where NumPy's scalars
+    come back (Numba returns float, not ``np.float64``)."""
+    with np.errstate(all="ignore"):
+        return _as_compiled_returns(python(*args))
+
+
+def _as_compiled_returns(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(_as_compiled_returns(v) for v in value)
+    return value
 
 
 def _cached_module(compiled) -> tuple[Path, str, str] | None:
@@ -312,14 +350,27 @@ def called(compile, made_now: bool, source: str, compiled, entry: str, module_na
     ``made_now`` (not found in the persistent cache, whose machine code is cached beside it)
     or found without machine code (made by ``compile=False``), a ``BackgroundCompiled`` of the
     ``source``'s Python version and ``compiled``."""
-    if compile != BACKGROUND or not (made_now or not _has_machine_code(compiled)):
+    if compile != BACKGROUND:
         return compiled
-    from ..backends.cpu import progress
-    from ..backends.cpu.loading import load_module
+    with _REGISTRY_LOCK:
+        found = _COMPILING.get(id(compiled))
+        if found is not None and found.compiled is compiled:  # another derivative's
+            return compiled if found.ready else found
+        if not (made_now or not _has_machine_code(compiled)):
+            return compiled
+        from ..backends.cpu import progress
+        from ..backends.cpu.loading import load_module
 
-    python = load_module(source, {}, module_name, False)
-    python.update(python_helpers(python))
-    return BackgroundCompiled(python[entry], compiled, progress.description(compiled))
+        python = load_module(source, {}, module_name, False)
+        python.update(python_helpers(python))
+        found = BackgroundCompiled(python[entry], compiled, progress.description(compiled))
+        _COMPILING[id(compiled)] = found
+        return found
+
+
+#: Compiled functions (by id) -> their ``BackgroundCompiled``: one per function and process.
+_COMPILING: dict[int, BackgroundCompiled] = {}
+_REGISTRY_LOCK = threading.Lock()
 
 
 def python_helpers(namespace: dict) -> dict:

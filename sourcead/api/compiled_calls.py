@@ -26,7 +26,7 @@ def call(function, args: tuple, parsed, what: str):
     except _COMPILE_ERRORS as error:
         raise parsed.error(
             f"Numba cannot compile the {what} of {parsed.name} for these arguments "
-            f"({_reason(error)}); compile=False computes it as NumPy does",
+            f"({reason(error)}); compile=False computes it as NumPy does",
             parsed.node,
         ) from None
 
@@ -50,7 +50,7 @@ def single_scalar(value, value_type):
     return value
 
 
-def _reason(error: Exception) -> str:
+def reason(error: BaseException) -> str:
     """Numba's reason, in one line without its terminal colours."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
     for pattern in _TELLING:
