@@ -55,7 +55,14 @@ def _run(tmp_path, environment: dict, *arguments: str) -> subprocess.CompletedPr
     (tmp_path / "program.py").write_text(PROGRAM)
     (tmp_path / "child.py").write_text(CHILD)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCEAD_")}
-    env.update({"SOURCEAD_CACHE": "0", "NUMBA_CACHE_DIR": str(tmp_path / "numba")})
+    # compiled at the first call, in this process (the compiles are what these tests see)
+    env.update(
+        {
+            "SOURCEAD_CACHE": "0",
+            "SOURCEAD_COMPILE": "true",
+            "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+        }
+    )
     env.update(environment)
     command = [sys.executable, *(arguments or [str(tmp_path / "child.py")])]
     done = subprocess.run(

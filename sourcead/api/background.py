@@ -1,33 +1,37 @@
-"""``compile="background"``: the first calls run as NumPy while Numba compiles in a thread.
+"""``compile="background"``, the default: the first calls run as NumPy while Numba compiles.
 
 The first call of a compiled derivative waits for Numba, which takes seconds to minutes for
 array programs (docs/performance.md). The same generated code runs as plain Python at once
 (``compile=False``), and whole-array code runs fast that way: NumPy does the work. With
-``compile="background"`` the first call runs the Python version and then starts a thread
-that compiles the Numba version (with a copy of the call's arguments); calls run as Python
-until it is ready and compiled from then on. Both run the same generated code, so their
-results agree to rounding.
+``compile="background"`` (the default: ``compile=None``, resolved by ``resolve_compile``,
+``SOURCEAD_COMPILE`` where set) the first call with new argument types starts compiling the
+Numba version (with a copy of the call's arguments) and answers with the Python version;
+calls run as Python until the compiled version is ready and compiled from then on. Both run
+the same generated code, so their results agree to rounding; the Python version's results
+are converted to what compiled code returns, without NumPy's floating-point warnings.
 
-Every entry point that takes ``compile=`` takes it: ``grad``, ``value_and_grad``, ``vjp``
-(``api.gradients``), ``jvp``, ``jacobian``, ``hessian``, ``hvp`` and ``grad`` of a gradient
-(``api.forward``: the tangent and second-derivative modules) and ``vmap`` (``api.batched``:
-the batched loop). Each checks the value with ``check_compile``.
-
-The Python version calls the runtime's helpers as Python all the way down
-(``python_helpers``), so it never waits for Numba's compiler, whose lock every compile
-shares; the thread compiles the helpers with the rest. Element loops run at Python's speed
-in the Python version: this mode suits whole-array programs.
+Every entry point that takes ``compile=`` resolves it here: ``grad``, ``value_and_grad``,
+``vjp`` (``api.gradients``), ``jvp``, ``jacobian``, ``hessian``, ``hvp`` and ``grad`` of a
+gradient (``api.forward``: the tangent and second-derivative modules) and ``vmap``
+(``api.batched``: the batched loop).
 
 A module stored in the persistent cache is compiled in a child process
 (``cache.compile_process``), which does not take turns with the caller's Python calls at the
-interpreter's lock; the thread waits for it and then loads the machine code from Numba's
-cache. Other modules (the cache off) are compiled by the thread itself.
+interpreter's lock and finishes even when the caller ends first; a thread waits for it and
+then loads the machine code from Numba's cache. Other modules (the cache off) are compiled
+by the thread itself, after the first Python call.
 
-It is the default (``compile=None``, or ``SOURCEAD_COMPILE``: ``resolve_compile``). So that a
-program whose Python version is slow (long element loops) never waits longer than for the
-compiler, a call made while a child process compiles races the two (``_PythonCall``): the
-Python version runs on a thread of its own, and when the compiled version is ready first the
-caller calls it and the Python call is stopped.
+So that a program whose Python version is slow (long element loops) never waits longer than
+for the compiler, a call made while a child process compiles races the two (``_PythonCall``):
+the Python version runs on a thread of its own, and when the child is done first, the Python
+call is stopped and the compiled version answers. A call whose Python version raises (Python's
+float division by zero, where compiled code gives inf) waits for the compiled version's
+answer. One ``BackgroundCompiled`` serves each compiled function in a process (``called``),
+so that derivatives made again (a ``vjp`` per step) and threads share one compile.
+
+The Python version calls the runtime's helpers as Python all the way down
+(``python_helpers``), so it never waits for Numba's compiler, whose lock every compile
+shares; the compile covers the helpers with the rest.
 """
 
 from __future__ import annotations
