@@ -283,6 +283,17 @@ def _plain(x):
     return x * x
 
 
+def test_cache_info_says_when_the_directory_cannot_be_used(tmp_path, monkeypatch, capsys):
+    a_file = tmp_path / "not-a-directory"
+    a_file.write_text("")
+    monkeypatch.setenv("SOURCEAD_CACHE_DIR", str(a_file))
+    assert run_cli("cache", "info") == 0
+    assert "[on, but not used: it is a file, not a directory]" in capsys.readouterr().out
+    monkeypatch.setenv("SOURCEAD_CACHE_DIR", str(tmp_path / "fresh"))
+    assert run_cli("cache", "info") == 0
+    assert "[on]" in capsys.readouterr().out
+
+
 def test_forward_and_hessian_modes(usermod, tmp_path, capsys):
     assert run_cli("show", f"{usermod}:f", "--mode", "forward", "--color", "never") == 0
     assert "def f_tangent(x, y, dx):" in capsys.readouterr().out

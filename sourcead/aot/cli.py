@@ -348,7 +348,13 @@ def _cache(args) -> int:
     size = (
         sum(f.stat().st_size for f in cache.cache_dir().rglob("*") if f.is_file()) if entries else 0
     )
-    state = "on" if cache.enabled() else "off (SOURCEAD_CACHE=0)"
+    unusable = cache.unusable_reason(cache.cache_dir())
+    if not cache.enabled():
+        state = "off (SOURCEAD_CACHE=0)"
+    elif unusable is not None:
+        state = f"on, but not used: {unusable}"
+    else:
+        state = "on"
     print(f"cache directory: {cache.cache_dir()}  [{state}]")
     print(f"{len(entries)} generated module(s), {size / 1024:.0f} KiB with Numba's machine code")
     compiled = native_cache.compiled_count()

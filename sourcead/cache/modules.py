@@ -596,6 +596,19 @@ def untrusted_reason(directory: Path) -> str | None:
     return None
 
 
+def unusable_reason(directory: Path) -> str | None:
+    """Why the cache cannot store modules in ``directory`` or load them from it, or None
+    (for ``sourcead cache info``; nothing is created or warned about)."""
+    if directory.exists() and not directory.is_dir():
+        return "it is a file, not a directory"
+    reason = untrusted_reason(directory)
+    if reason is not None:
+        return reason
+    if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
+        return "it is not writable"
+    return None
+
+
 def trusted_directory(directory: Path) -> bool:
     """Whether code may be loaded from ``directory`` (see ``untrusted_reason``); one warning
     per directory when not."""
