@@ -222,6 +222,11 @@ def ptp_along(x, axis=None, keepdims=False):
     return np.ptp(x, axis=axis, keepdims=keepdims)
 
 
+def median_along(x, axis=None, keepdims=False):
+    """``np.median(x, axis=axis, keepdims=keepdims)``, with any axes."""
+    return np.median(x, axis=axis, keepdims=keepdims)
+
+
 def var_along(x, axis=None, ddof=0, keepdims=False):
     """``np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)``, with any axes."""
     return np.var(x, axis=axis, ddof=ddof, keepdims=keepdims)
@@ -296,6 +301,11 @@ def _row_argmax(row):
 @numba.njit(cache=True)
 def _row_argmin(row):
     return np.argmin(row)
+
+
+@numba.njit(cache=True)
+def _row_median(row):
+    return np.median(row)
 
 
 @numba.njit(cache=True)
@@ -413,6 +423,7 @@ _NUMPY = {
     max_along: np.max,
     min_along: np.min,
     ptp_along: np.ptp,
+    median_along: np.median,
     argmax_along: np.argmax,
     argmin_along: np.argmin,
     var_along: np.var,
@@ -424,6 +435,7 @@ _reduction(prod_along, _row_prod)
 _reduction(max_along, _row_max)
 _reduction(min_along, _row_min)
 _reduction(ptp_along, _row_ptp)
+_reduction(median_along, _row_median)
 _reduction(argmax_along, _row_argmax)
 _reduction(argmin_along, _row_argmin)
 _reduction_with_ddof(var_along, _row_var)
@@ -661,6 +673,44 @@ def _share_implementation(largest: bool):
 
 overload(max_share_along, prefer_literal=True)(_share_implementation(largest=True))
 overload(min_share_along, prefer_literal=True)(_share_implementation(largest=False))
+
+
+# --- adjoints: medians -------------------------------------------------------------------------
+# A median is the middle element of its sorted group, or the mean of the two middle ones for
+# an even count: its adjoint goes to them (1, or 1/2 each), found by a stable sort (ties keep
+# their order, as the sorts' derivatives take them).
+
+
+def median_share_along(x, axis):
+    """For each element of ``x``, its weight in its group's median along ``axis``: 1 for the
+    middle element of an odd count, 1/2 for each of the two middle ones of an even count
+    (the adjoint of ``median_along``), 0 for the others."""
+    x = np.asarray(x)
+    return _rowwise(_median_weights, [x], axis, _floating(x.dtype))
+
+
+def _median_weights(row):
+    order = np.argsort(row, kind="stable")
+    weights = np.zeros(row.size)
+    weights[order[(row.size - 1) // 2]] += 0.5
+    weights[order[row.size // 2]] += 0.5
+    return weights
+
+
+@numba.njit(cache=True)
+def _median_share_row(x, out):
+    order = np.argsort(x, kind="mergesort")  # stable, as the plain version's
+    for j in range(x.size):
+        out[j] = 0.0
+    out[order[(x.size - 1) // 2]] += 0.5
+    out[order[x.size // 2]] += 0.5
+
+
+@overload(median_share_along, prefer_literal=True)
+def _median_share_along_numba(x, axis):
+    if not isinstance(x, types.Array):
+        return None
+    return _mapped("x, axis", [("x", x)], axis, _median_share_row, _floating(x.dtype))
 
 
 # --- adjoints: variances and standard deviations --------------------------------------------------

@@ -392,6 +392,16 @@ TABLE = [
         shape=(2, 3, 4),
         id="ptp-axes-keep",
     ),
+    Row(np.median, "np.median({0})", (Arg(distinct),), dtypes=REAL),  # six: two middle ones
+    Row(np.median, "np.median({0}, axis=1)", (Arg(distinct),), dtypes=REAL, id="median-axis"),
+    Row(
+        np.median,
+        "np.median({0}, axis=(0, 2), keepdims=True)",
+        (Arg(distinct),),
+        dtypes=REAL,
+        shape=(2, 3, 4),
+        id="median-axes-keep",
+    ),
     Row(np.var, "np.var({0})", dtypes=REAL),
     Row(np.var, "np.var({0}, ddof=1)", dtypes=REAL, id="var-ddof"),
     Row(np.var, "{0}.var(axis=1, ddof=1)", dtypes=REAL, id="var-axis-ddof"),
@@ -1613,6 +1623,7 @@ REPEATED = {
     # reductions along axes: the same helpers as a compiled row, with other axes or options
     "amax", "min-method", "sum-keepdims-method", "sum-axes", "sum-all-keepdims", "mean-axis",
     "prod-axes-keep", "max-axis", "amax-axis", "amin-axes", "ptp", "ptp-axes-keep", "var-ddof",
+    "median-axes-keep",
     "var-axes", "std", "std-axis-ddof", "cumsum-axis", "cumprod-axis-0", "argmax-axis",
     "argmin", "argsort-method",
 }  # fmt: skip

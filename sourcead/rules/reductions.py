@@ -41,6 +41,8 @@ from sourcead_runtime import (
     max_along,
     max_share_along,
     mean_along,
+    median_along,
+    median_share_along,
     min_along,
     min_share_along,
     prod_along,
@@ -87,6 +89,7 @@ OPTIONS = {
     np.min: Options(min_along),
     np.amin: Options(min_along),
     np.ptp: Options(ptp_along),
+    np.median: Options(median_along),
     np.var: Options(var_along, _VARIANCE),
     np.std: Options(std_along, _VARIANCE),
     np.cumsum: Options(cumsum_along, ("axis",), single_axis=True),
@@ -165,6 +168,22 @@ class Ptp:
             axis=axis,
             keepdims=keepdims,
         )
+
+
+@register(
+    np.median,
+    median_along,
+    result=shapes.along(np.median, "np.median", keepdims_position=4),
+    complex=False,
+    device=False,
+)
+class Median:
+    # the middle element of each sorted group, or the mean of the two middle ones
+    def adjoint(b_out, x, axis=None, keepdims=False):
+        return expand_along(b_out, x.shape, axis) * median_share_along(x, axis)
+
+    def tangent(dx, x, axis=None, keepdims=False):
+        return sum_along(dx * median_share_along(x, axis), axis=axis, keepdims=keepdims)
 
 
 # --- variances and standard deviations -------------------------------------------------------
@@ -324,6 +343,12 @@ class MaxShareAlong:
 
 @register(min_share_along, result=shapes.floating_like_first, forward_only=True, new_array=True)
 class MinShareAlong:
+    def tangent(dx, daxis, x, axis):
+        return None
+
+
+@register(median_share_along, result=shapes.floating_like_first, forward_only=True, new_array=True)
+class MedianShareAlong:
     def tangent(dx, daxis, x, axis):
         return None
 
