@@ -667,3 +667,11 @@ def test_the_python_version_returns_what_compiled_code_returns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _python_call(lambda z: np.log(z), (np.zeros(2),))[0] == -np.inf
+
+
+def test_arguments_that_do_not_pickle_start_no_child(tmp_path, monkeypatch):
+    monkeypatch.setattr(compile_process.tempfile, "tempdir", str(tmp_path))
+    module = tmp_path / "made_up.py"
+    module.write_text("def f(x):\n    return x\n")
+    assert compile_process.start(module, "made_up", "f", (lambda x: x,)) is None
+    assert [p.name for p in tmp_path.iterdir()] == ["made_up.py"]  # the pickle file removed

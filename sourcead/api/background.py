@@ -205,7 +205,7 @@ class BackgroundCompiled:
 
         try:
             return compile_process.start(*cached, copies)
-        except Exception:  # (arguments that do not pickle): compiled in a thread instead
+        except OSError:  # (no temporary file): compiled in a thread instead
             return None
 
     def _start(self, copies: tuple, compiling) -> None:
@@ -350,10 +350,10 @@ def _has_machine_code(compiled) -> bool:
 
 def called(compile, made_now: bool, source: str, compiled, entry: str, module_name: str):
     """The function a derivative calls: ``compiled``; for ``compile="background"`` (the
-    default) and a module
-    ``made_now`` (not found in the persistent cache, whose machine code is cached beside it)
-    or found without machine code (made by ``compile=False``), a ``BackgroundCompiled`` of the
-    ``source``'s Python version and ``compiled``."""
+    default) and a module ``made_now`` (not found in the persistent cache, whose machine code
+    is cached beside it) or found without machine code (made by ``compile=False``), a
+    ``BackgroundCompiled`` of the ``source``'s Python version and ``compiled``: the one
+    already made for ``compiled`` in this process, if any."""
     if compile != BACKGROUND:
         return compiled
     with _REGISTRY_LOCK:

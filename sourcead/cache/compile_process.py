@@ -79,7 +79,7 @@ def start(module_file: Path, module_name: str, entry: str, args: tuple) -> Compi
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    except (OSError, pickle.PicklingError):  # no interpreter, no temporary file: no child
+    except Exception:  # no interpreter to start, arguments that do not pickle: no child
         Path(arguments).unlink(missing_ok=True)
         return None
     return Compiling(child, entry, Path(arguments))
