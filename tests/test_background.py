@@ -88,7 +88,7 @@ def test_a_child_process_refuses_a_file_that_is_no_entry(tmp_path, caplog):
     module = tmp_path / "made_up.py"
     module.write_text("def f(x):\n    return x\n")
     with caplog.at_level(logging.INFO, logger="sourcead"):
-        assert not compile_process.compile_in_a_process(module, "made_up", "f", (1.0,))
+        assert not compile_process.start(module, "made_up", "f", (1.0,)).wait()
     assert any("made_up.py has no sourcead header" in r.getMessage() for r in caplog.records)
 
 

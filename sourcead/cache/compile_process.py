@@ -85,13 +85,6 @@ def start(module_file: Path, module_name: str, entry: str, args: tuple) -> Compi
     return Compiling(child, entry, Path(arguments))
 
 
-def compile_in_a_process(module_file: Path, module_name: str, entry: str, args: tuple) -> bool:
-    """Compile ``entry`` of the cached module ``module_file`` for ``args`` in a child process
-    and wait for it; True when the child compiled it."""
-    compiling = start(module_file, module_name, entry, args)
-    return compiling is not None and compiling.wait()
-
-
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8", errors="replace").strip()
